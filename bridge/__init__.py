@@ -1,0 +1,1 @@
+"""uapi-bridge: the VoipNow-style UAPI phone-call REST API for Asterisk."""

@@ -1,0 +1,48 @@
+"""Small helpers every resource uses: JSON bodies in, JSON out, collection answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from bridge.api.collections import Item, ListQuery, envelope, select
+from bridge.errors import invalid
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON: application/json (or no type) only, over 64 KiB is 413."""
+    ctype = request.headers.get("Content-Type", "")
+    media = ctype.split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise invalid("content_type_invalid", f"Send JSON (application/json), not {media}.")
+    raw = await request.read()
+    if not raw.strip():
+        raise invalid("json_invalid", "The request body is empty; a JSON object is expected.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid("json_invalid", f"The request body is not valid JSON: {exc}") from exc
+
+
+def json_ok(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def collection_response(
+    request: web.Request,
+    items: list[Item],
+    q: ListQuery,
+    *,
+    self_url: str,
+    sort_key: str | None = None,
+) -> web.Response:
+    """200 with the envelope, or 204 with no body when nothing matches."""
+    total, page = select(items, q, sort_key=sort_key)
+    query: Mapping[str, str] = request.query
+    body = envelope(total, page, q, self_url, query)
+    if body is None:
+        return web.Response(status=204)
+    return json_ok(body)

@@ -1,0 +1,49 @@
+"""What the HTTP handlers share: the services the composition root hands them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bridge.auth import TokenStore
+from bridge.config import App, Config
+from bridge.directory import Directory
+from bridge.metrics import AmiStats, Metrics
+
+
+@dataclass
+class Services:
+    config: Config
+    directory: Directory
+    tokens: TokenStore
+    metrics: Metrics
+    ami: AmiStats | None = None
+    started_at: float = field(default_factory=time.monotonic)
+
+
+SERVICES = web.AppKey("services", Services)
+APP_KEY = web.RequestKey("uapi.app", App)  # the authenticated App of a request
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def current_app(request: web.Request) -> App:
+    """The app that authenticated this request (set by the auth middleware)."""
+    return request[APP_KEY]
+
+
+def base_url(request: web.Request) -> str:
+    """Where links point: `http.public_url`, else the scheme and host the client used."""
+    public = services(request).config.http.public_url
+    if public:
+        return public.rstrip("/")
+    return f"{request.scheme}://{request.host}"
+
+
+def api_prefix(request: web.Request) -> str:
+    """`/uapi` or `/unifiedapi`, whichever the client called."""
+    return "/unifiedapi" if request.path.startswith("/unifiedapi/") else "/uapi"

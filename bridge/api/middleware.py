@@ -1,0 +1,117 @@
+"""The one place that builds error bodies, authenticates apps and logs one line per request."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from bridge.api.context import APP_KEY, services
+from bridge.errors import ApiError, PbxUnavailable
+
+log = structlog.get_logger("bridge.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+API_PREFIXES = ("/uapi/", "/unifiedapi/")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    body = {"error": {"code": code, "message": message}}
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = f'Bearer error="{code}"'
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _from_http_exception(exc: web.HTTPException) -> web.Response:
+    if isinstance(exc, web.HTTPNotFound):
+        return error_response(404, "not_found", "No such resource.")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        resp = error_response(405, "method_not_allowed", f"{exc.method} is not allowed here.")
+        resp.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
+        return resp
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return error_response(413, "request_too_large", "The request body is over 64 KiB.")
+    code = re.sub(r"\W+", "_", exc.reason.lower()).strip("_") or "http_error"
+    return error_response(exc.status, code, exc.reason)
+
+
+def _token_of(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    query = request.query.get("accessRequestToken", "").strip()
+    if query.lower().startswith("bearer "):
+        query = query[7:].strip()
+    return query
+
+
+def _authenticate(request: web.Request) -> None:
+    if not request.path.startswith(API_PREFIXES):
+        return
+    app = services(request).tokens.app_for(_token_of(request))
+    if app is None:
+        raise ApiError(401, "invalid_token", "The access token is missing, unknown or expired.")
+    request[APP_KEY] = app
+    structlog.contextvars.bind_contextvars(app=app.name)
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info
+    if info.http_exception is not None:
+        return "unmatched"
+    return info.route.resource.canonical if info.route.resource else "unmatched"
+
+
+async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        if request.match_info.http_exception is None:
+            _authenticate(request)
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except PbxUnavailable as exc:
+        return error_response(503, "pbx_unavailable", f"Asterisk is not reachable: {exc}")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_http_exception(exc)
+    except Exception:
+        log.exception("http.handler.failed")
+        return error_response(500, "internal_error", "Internal error; see the bridge's log.")
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, auth, UAPI error envelope, metrics and the canonical log line."""
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    response = await _dispatch(request, handler)
+    elapsed = time.perf_counter() - started
+    response.headers["X-Request-Id"] = request_id
+    route = _route_name(request)
+    services(request).metrics.observe_request(route, request.method, response.status, elapsed)
+    fields = {"method": request.method, "route": route, "status": response.status,
+              "duration_ms": round(elapsed * 1000, 2)}
+    if response.status >= 400 and isinstance(response, web.Response) and response.body:
+        fields["error"] = _error_code(response)
+    log.info("http.request", **fields)
+    return response
+
+
+def _error_code(response: web.Response) -> str:
+    try:
+        body = response.body
+        data = json.loads(body if isinstance(body, bytes) else b"{}")
+        return str(data["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return "unknown"

@@ -1,0 +1,470 @@
+"""YAML config -> frozen dataclasses; every problem is reported at once, by dotted path."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from bridge.errors import ConfigError
+
+EXTENSION_TYPES = frozenset(
+    {"phone_terminal", "queue", "conference", "ivr", "callback", "voicemail"}
+)
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PREFIX = re.compile(r"^\d{4}$")
+_SHORT = re.compile(r"^\d{1,10}$")
+_CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*/[A-Za-z0-9_.@+*#:=-]+$")
+_CALLER_ID = re.compile(r"^[^<>\r\n\0]*<[0-9*+#]+>$")
+_IDENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    max_body: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class AmiConfig:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "uapi"
+    secret: str = ""
+    action_timeout: float = 10.0
+    ping_interval: float = 5.0
+    ping_timeout: float = 5.0
+    reconnect_min: float = 0.5
+    reconnect_max: float = 10.0
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: str = "var/uapi-bridge.sqlite3"
+
+
+@dataclass(frozen=True)
+class DialingConfig:
+    public: str = "PJSIP/{number}@trunk"
+
+
+@dataclass(frozen=True)
+class ParkingConfig:
+    lot: str = "default"
+    context: str = "parkedcalls"
+
+
+@dataclass(frozen=True)
+class WebhooksConfig:
+    allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    token_ttl: int = 3600
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    name: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    organization: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Extension:
+    number: str  # extended form, PREFIX*SHORT
+    user: str
+    type: str
+    channel: str
+    caller_id: str
+
+    @property
+    def short(self) -> str:
+        return self.number.split("*", 1)[1]
+
+    @property
+    def prefix(self) -> str:
+        return self.number.split("*", 1)[0]
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    user: str | None = None
+    organization: str | None = None
+    admin: bool = False
+    token: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    http: HttpConfig = HttpConfig()
+    ami: AmiConfig = AmiConfig()
+    storage: StorageConfig = StorageConfig()
+    dialing: DialingConfig = DialingConfig()
+    parking: ParkingConfig = ParkingConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
+    auth: AuthConfig = AuthConfig()
+    logging: LoggingConfig = LoggingConfig()
+    organizations: tuple[Organization, ...] = ()
+    users: tuple[User, ...] = ()
+    extensions: tuple[Extension, ...] = ()
+    apps: tuple[App, ...] = ()
+
+
+class _Reader:
+    """Walks the raw YAML tree, collecting problems instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def problem(self, path: str, text: str) -> None:
+        self.problems.append(f"{path or '(top level)'}: {text}")
+
+    def section(self, raw: Any, path: str, keys: set[str]) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.problem(path, "must be a mapping")
+            return {}
+        for key in raw:
+            if key not in keys:
+                self.problem(f"{path}.{key}" if path else str(key), "unknown key")
+        return raw
+
+    def expand(self, value: str, path: str) -> str:
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in self.env:
+                return self.env[name]
+            if default is not None:
+                return default
+            self.problem(path, f"environment variable {name} is not set")
+            return ""
+
+        return _ENV_REF.sub(sub, value)
+
+    def get(self, raw: dict[str, Any], key: str, path: str, kind: type[T], default: T) -> T:
+        where = f"{path}.{key}" if path else key
+        if key not in raw or raw[key] is None:
+            return default
+        value = raw[key]
+        if isinstance(value, str):
+            before = len(self.problems)
+            value = self.expand(value, where)
+            if len(self.problems) > before:
+                return default
+            if kind is int:
+                value = self._to_int(value, where, default)
+            elif kind is float:
+                value = self._to_float(value, where, default)
+        if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            self.problem(where, f"must be {kind.__name__}")
+            return default
+        if isinstance(value, str) and any(c in value for c in "\r\n\0"):
+            self.problem(where, "must not contain CR, LF or NUL")
+            return default
+        return value
+
+    def _to_int(self, value: str, where: str, default: Any) -> Any:
+        try:
+            return int(value)
+        except ValueError:
+            self.problem(where, "must be int")
+            return default
+
+    def _to_float(self, value: str, where: str, default: Any) -> Any:
+        try:
+            return float(value)
+        except ValueError:
+            self.problem(where, "must be float")
+            return default
+
+    def items(self, raw: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.problem(path, "must be a list")
+            return []
+        out = []
+        for i, item in enumerate(raw):
+            where = f"{path}[{i}]"
+            if isinstance(item, dict):
+                out.append((where, item))
+            else:
+                self.problem(where, "must be a mapping")
+        return out
+
+
+def _simple(r: _Reader, raw: Any, path: str, cls: Callable[..., T], defaults: T) -> T:
+    """Reads a section whose fields are scalars with the dataclass's defaults."""
+    fields = defaults.__dataclass_fields__  # type: ignore[attr-defined]
+    sec = r.section(raw, path, set(fields))
+    values = {}
+    for name in fields:
+        default = getattr(defaults, name)
+        kind = type(default) if default is not None else str
+        values[name] = r.get(sec, name, path, kind, default)
+    return cls(**values)
+
+
+def _read_http(r: _Reader, raw: Any) -> HttpConfig:
+    http = _simple(r, raw, "http", HttpConfig, HttpConfig())
+    if not 0 < http.port < 65536:
+        r.problem("http.port", "must be between 1 and 65535")
+    if http.public_url is not None and not re.match(r"^https?://[^\s/]+", http.public_url):
+        r.problem("http.public_url", "must be an absolute http(s) URL")
+    return http
+
+
+def _read_ami(r: _Reader, raw: Any) -> AmiConfig:
+    ami = _simple(r, raw, "ami", AmiConfig, AmiConfig())
+    if not 0 < ami.port < 65536:
+        r.problem("ami.port", "must be between 1 and 65535")
+    if not ami.username:
+        r.problem("ami.username", "must not be empty")
+    for name in ("action_timeout", "ping_interval", "ping_timeout", "reconnect_min"):
+        if getattr(ami, name) <= 0:
+            r.problem(f"ami.{name}", "must be greater than 0")
+    if ami.reconnect_max < ami.reconnect_min:
+        r.problem("ami.reconnect_max", "must be at least ami.reconnect_min")
+    return ami
+
+
+def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
+    sec = r.section(raw, "webhooks", {"allow_networks"})
+    nets = []
+    for i, item in enumerate(sec.get("allow_networks") or []):
+        try:
+            nets.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            r.problem(f"webhooks.allow_networks[{i}]", f"not a network: {item!r}")
+    return WebhooksConfig(allow_networks=tuple(nets))
+
+
+def _read_organizations(r: _Reader, raw: Any) -> tuple[Organization, ...]:
+    orgs: list[Organization] = []
+    seen_ids: set[str] = set()
+    seen_prefixes: set[str] = set()
+    for where, item in r.items(raw, "organizations"):
+        r.section(item, where, {"id", "name", "prefix"})
+        org = Organization(
+            id=r.get(item, "id", where, str, ""),
+            name=r.get(item, "name", where, str, ""),
+            prefix=r.get(item, "prefix", where, str, ""),
+        )
+        if not _IDENT.fullmatch(org.id):
+            r.problem(f"{where}.id", "must be 1-64 letters, digits, _ or -")
+        elif org.id in seen_ids:
+            r.problem(f"{where}.id", f"duplicate organization id {org.id!r}")
+        if not _PREFIX.fullmatch(org.prefix):
+            r.problem(f"{where}.prefix", f"must be 4 digits, got {org.prefix!r}")
+        elif org.prefix in seen_prefixes:
+            r.problem(f"{where}.prefix", f"duplicate prefix {org.prefix!r}")
+        seen_ids.add(org.id)
+        seen_prefixes.add(org.prefix)
+        orgs.append(org)
+    return tuple(orgs)
+
+
+def _read_users(r: _Reader, raw: Any, orgs: tuple[Organization, ...]) -> tuple[User, ...]:
+    org_ids = {o.id for o in orgs}
+    users: list[User] = []
+    seen: set[str] = set()
+    for where, item in r.items(raw, "users"):
+        r.section(item, where, {"id", "organization", "name"})
+        user = User(
+            id=r.get(item, "id", where, str, ""),
+            organization=r.get(item, "organization", where, str, ""),
+            name=r.get(item, "name", where, str, ""),
+        )
+        if not user.id.isdigit():
+            r.problem(f"{where}.id", f"must be a numeric user id, got {user.id!r}")
+        elif user.id in seen:
+            r.problem(f"{where}.id", f"duplicate user id {user.id!r}")
+        if user.organization not in org_ids:
+            r.problem(f"{where}.organization", f"unknown organization {user.organization!r}")
+        seen.add(user.id)
+        users.append(user)
+    return tuple(users)
+
+
+def _read_extensions(
+    r: _Reader, raw: Any, orgs: tuple[Organization, ...], users: tuple[User, ...]
+) -> tuple[Extension, ...]:
+    prefix_of = {o.id: o.prefix for o in orgs}
+    user_by_id = {u.id: u for u in users}
+    exts: list[Extension] = []
+    seen: set[str] = set()
+    for where, item in r.items(raw, "extensions"):
+        r.section(item, where, {"number", "user", "type", "channel", "caller_id"})
+        number = r.get(item, "number", where, str, "")
+        user_id = r.get(item, "user", where, str, "")
+        user = user_by_id.get(user_id)
+        if user is None:
+            r.problem(f"{where}.user", f"unknown user {user_id!r}")
+        prefix, star, short = number.partition("*")
+        if not (star and _PREFIX.fullmatch(prefix) and _SHORT.fullmatch(short)):
+            r.problem(f"{where}.number", f"must be PREFIX*SHORT like 0003*210, got {number!r}")
+        elif user is not None and prefix_of.get(user.organization) != prefix:
+            r.problem(
+                f"{where}.number",
+                f"prefix {prefix} is not the prefix of organization {user.organization!r}",
+            )
+        if number in seen:
+            r.problem(f"{where}.number", f"duplicate extension number {number!r}")
+        seen.add(number)
+        ext_type = r.get(item, "type", where, str, "phone_terminal")
+        if ext_type not in EXTENSION_TYPES:
+            r.problem(f"{where}.type", f"must be one of {', '.join(sorted(EXTENSION_TYPES))}")
+        channel = r.get(item, "channel", where, str, "")
+        if not _CHANNEL.fullmatch(channel):
+            r.problem(f"{where}.channel", f"must be a dial target like PJSIP/210, got {channel!r}")
+        default_cid = f"{user.name if user else ''} <{short}>".strip()
+        caller_id = r.get(item, "caller_id", where, str, default_cid)
+        if not _CALLER_ID.fullmatch(caller_id):
+            r.problem(f"{where}.caller_id", f"must look like 'John Doe <210>', got {caller_id!r}")
+        exts.append(Extension(number, user_id, ext_type, channel, caller_id))
+    return tuple(exts)
+
+
+def _read_apps(
+    r: _Reader, raw: Any, orgs: tuple[Organization, ...], users: tuple[User, ...]
+) -> tuple[App, ...]:
+    keys = {"name", "user", "organization", "admin", "token", "client_id", "client_secret",
+            "webhook_secret"}
+    apps: list[App] = []
+    names: set[str] = set()
+    tokens: set[str] = set()
+    client_ids: set[str] = set()
+    for where, item in r.items(raw, "apps"):
+        r.section(item, where, keys)
+        app = App(
+            name=r.get(item, "name", where, str, ""),
+            user=r.get(item, "user", where, str, None),
+            organization=r.get(item, "organization", where, str, None),
+            admin=r.get(item, "admin", where, bool, False),
+            token=r.get(item, "token", where, str, None),
+            client_id=r.get(item, "client_id", where, str, None),
+            client_secret=r.get(item, "client_secret", where, str, None),
+            webhook_secret=r.get(item, "webhook_secret", where, str, None),
+        )
+        _check_app(r, where, app, orgs, users)
+        if app.name in names:
+            r.problem(f"{where}.name", f"duplicate app name {app.name!r}")
+        if app.token and app.token in tokens:
+            r.problem(f"{where}.token", "the same token is given to two apps")
+        if app.client_id and app.client_id in client_ids:
+            r.problem(f"{where}.client_id", f"duplicate client_id {app.client_id!r}")
+        names.add(app.name)
+        tokens.add(app.token or "")
+        client_ids.add(app.client_id or "")
+        apps.append(app)
+    return tuple(apps)
+
+
+def _check_app(
+    r: _Reader, where: str, app: App, orgs: tuple[Organization, ...], users: tuple[User, ...]
+) -> None:
+    if not _IDENT.fullmatch(app.name):
+        r.problem(f"{where}.name", "must be 1-64 letters, digits, _ or -")
+    owners = [x for x in (app.user, app.organization, app.admin or None) if x]
+    if len(owners) != 1:
+        r.problem(where, "must have exactly one of user, organization or admin: true")
+    if app.user is not None and app.user not in {u.id for u in users}:
+        r.problem(f"{where}.user", f"unknown user {app.user!r}")
+    if app.organization is not None and app.organization not in {o.id for o in orgs}:
+        r.problem(f"{where}.organization", f"unknown organization {app.organization!r}")
+    if any(p.startswith(f"{where}.") for p in r.problems):
+        return  # a field is already reported; the checks below would only echo it
+    if not app.token and not (app.client_id and app.client_secret):
+        r.problem(where, "needs a token, or client_id and client_secret")
+    if app.token is not None and len(app.token) < 16:
+        r.problem(f"{where}.token", "must be at least 16 characters")
+    if bool(app.client_id) != bool(app.client_secret):
+        r.problem(where, "client_id and client_secret go together")
+
+
+def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
+    """Builds a Config from parsed YAML; raises ConfigError listing every problem."""
+    r = _Reader(os.environ if env is None else env)
+    top = r.section(raw, "", set(Config.__dataclass_fields__))
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(r.problems)
+    orgs = _read_organizations(r, top.get("organizations"))
+    users = _read_users(r, top.get("users"), orgs)
+    config = Config(
+        http=_read_http(r, top.get("http")),
+        ami=_read_ami(r, top.get("ami")),
+        storage=_simple(r, top.get("storage"), "storage", StorageConfig, StorageConfig()),
+        dialing=_simple(r, top.get("dialing"), "dialing", DialingConfig, DialingConfig()),
+        parking=_simple(r, top.get("parking"), "parking", ParkingConfig, ParkingConfig()),
+        webhooks=_read_webhooks(r, top.get("webhooks")),
+        auth=_simple(r, top.get("auth"), "auth", AuthConfig, AuthConfig()),
+        logging=_simple(r, top.get("logging"), "logging", LoggingConfig, LoggingConfig()),
+        organizations=orgs,
+        users=users,
+        extensions=_read_extensions(r, top.get("extensions"), orgs, users),
+        apps=_read_apps(r, top.get("apps"), orgs, users),
+    )
+    _check_cross(r, config)
+    if r.problems:
+        raise ConfigError(r.problems)
+    return config
+
+
+def _check_cross(r: _Reader, config: Config) -> None:
+    if "{number}" not in config.dialing.public:
+        r.problem("dialing.public", "must contain {number}")
+    if not config.storage.path:
+        r.problem("storage.path", "must not be empty")
+    if config.auth.token_ttl <= 0:
+        r.problem("auth.token_ttl", "must be greater than 0")
+    if config.logging.level.lower() not in {"debug", "info", "warning", "error"}:
+        r.problem("logging.level", "must be debug, info, warning or error")
+    if not config.ami.secret and not any(p.startswith("ami.secret:") for p in r.problems):
+        r.problem("ami.secret", "must not be empty")
+
+
+def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Reads and validates a YAML config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
+    return parse(raw, env)

@@ -1,0 +1,148 @@
+"""Organizations, users, extensions and apps: who may act for whom, and number forms."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bridge.config import App, Config, Extension, Organization, User
+from bridge.errors import invalid
+
+PUBLIC_NUMBER = re.compile(r"^\+?[0-9]{1,32}$")
+_EXTENDED = re.compile(r"^(\d{4})\*(\d{1,10})$")
+_SHORT = re.compile(r"^\d{1,10}$")
+SELF = "@self"
+ME_ALIASES = frozenset({"@me", "@viewer"})
+OWNER = "@owner"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The app behind a request, with the scope it was registered to."""
+
+    app: App
+
+    @property
+    def kind(self) -> str:
+        if self.app.admin:
+            return "admin"
+        return "organization" if self.app.organization else "user"
+
+
+class Directory:
+    """Read-only view of the configured organizations, users, extensions and apps."""
+
+    def __init__(self, config: Config) -> None:
+        self.organizations = {o.id: o for o in config.organizations}
+        self.users = {u.id: u for u in config.users}
+        self.extensions = {e.number: e for e in config.extensions}
+        self._by_channel = {e.channel.lower(): e for e in config.extensions}
+        self.apps = {a.name: a for a in config.apps}
+        self._by_token = {a.token: a for a in config.apps if a.token}
+        self._by_client_id = {a.client_id: a for a in config.apps if a.client_id}
+
+    # --- apps -------------------------------------------------------------------------------
+    def app_by_static_token(self, token: str) -> App | None:
+        return self._by_token.get(token)
+
+    def app_by_client_id(self, client_id: str) -> App | None:
+        return self._by_client_id.get(client_id)
+
+    def organization_of_user(self, user: User) -> Organization:
+        return self.organizations[user.organization]
+
+    def home_organization(self, app: App) -> Organization | None:
+        """The organization whose short numbers an app may use (none for an admin app)."""
+        if app.user is not None:
+            return self.organization_of_user(self.users[app.user])
+        if app.organization is not None:
+            return self.organizations[app.organization]
+        return None
+
+    def may_act_for(self, app: App, user: User) -> bool:
+        """Admin apps act for anyone, organization apps for their users, user apps for self."""
+        if app.admin:
+            return True
+        if app.organization is not None:
+            return user.organization == app.organization
+        return app.user == user.id
+
+    # --- users ------------------------------------------------------------------------------
+    def resolve_user(self, app: App, user_ref: str, denied_code: str) -> User | None:
+        """Turns a path's userId into a User; None means `@owner` (decided by the extension).
+
+        `@me`/`@viewer` are the app's own user; an organization or admin app must name one.
+        A user the app may not act for answers 400 `denied_code`.
+        """
+        if user_ref == OWNER:
+            return None
+        if user_ref in ME_ALIASES:
+            if app.user is None:
+                raise invalid(
+                    "user_invalid",
+                    f"{user_ref} needs an app registered to a user; name the user id instead",
+                )
+            return self.users[app.user]
+        user = self.users.get(user_ref)
+        if user is None:
+            raise invalid("user_invalid", f"Unknown user id {user_ref!r}.")
+        if not self.may_act_for(app, user):
+            raise invalid(denied_code, f"This app may not act for user {user_ref}.")
+        return user
+
+    # --- extensions -------------------------------------------------------------------------
+    def extended(self, number: str, org: Organization | None) -> str | None:
+        """The extended form of an extension-looking number, or None if it is not one."""
+        m = _EXTENDED.fullmatch(number)
+        if m:
+            return number
+        if org is not None and _SHORT.fullmatch(number):
+            candidate = f"{org.prefix}*{number}"
+            if candidate in self.extensions:
+                return candidate
+        return None
+
+    def find_extension(self, number: str, org: Organization | None) -> Extension | None:
+        """An extension given in short (inside `org`) or extended form, or None."""
+        full = self.extended(number, org)
+        return self.extensions.get(full) if full else None
+
+    def extension_by_channel(self, channel: str) -> Extension | None:
+        """The extension whose dial target is `channel` (e.g. `PJSIP/210`), if any."""
+        return self._by_channel.get(channel.lower())
+
+    def extensions_of(self, user: User) -> list[Extension]:
+        return [e for e in self.extensions.values() if e.user == user.id]
+
+    def owner(self, ext: Extension) -> User:
+        return self.users[ext.user]
+
+    def resolve_extension(
+        self, app: App, user: User | None, number: str, denied_code: str = "extension_invalid"
+    ) -> Extension:
+        """The path's extension, owned by `user` (or by anyone the app may act for, for @owner)."""
+        org = self.organization_of_user(user) if user else self.home_organization(app)
+        ext = self.find_extension(number, org)
+        if ext is None:
+            raise invalid("extension_invalid", f"Unknown extension {number!r}.")
+        owner = self.owner(ext)
+        if user is None and not self.may_act_for(app, owner):
+            raise invalid(denied_code, f"This app may not act for extension {ext.number}.")
+        if user is not None and owner.id != user.id:
+            raise invalid(
+                "extension_invalid", f"Extension {ext.number} is not owned by user {user.id}."
+            )
+        return ext
+
+    def scope_extensions(self, app: App, user: User | None, number: str) -> list[Extension]:
+        """The extensions a phoneCalls-style path names: one extension, or all for `@self`."""
+        if number == SELF:
+            if user is None:
+                return [e for e in self.extensions.values() if self.may_act_for(app, self.owner(e))]
+            return self.extensions_of(user)
+        return [self.resolve_extension(app, user, number)]
+
+
+
+def is_public_number(number: str) -> bool:
+    return bool(PUBLIC_NUMBER.fullmatch(number))

@@ -1,0 +1,74 @@
+"""Prometheus metrics: HTTP traffic counted by the API, AMI link figures read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class AmiStats(Protocol):
+    """What the AMI client exposes about its link."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    reconnects: int
+    connect_attempts: int
+    events_received: int
+    actions_sent: int
+    actions_timed_out: int
+    frames_malformed: int
+
+
+class _AmiCollector(Collector):
+    def __init__(self, stats: Callable[[], AmiStats | None]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        if stats is None:
+            return
+        yield GaugeMetricFamily(
+            "uapi_ami_connected", "1 while logged in to Asterisk AMI", value=int(stats.connected)
+        )
+        for name, text in (
+            ("reconnects", "successful AMI logins after the first"),
+            ("connect_attempts", "AMI connection attempts"),
+            ("events_received", "AMI events received"),
+            ("actions_sent", "AMI actions written"),
+            ("actions_timed_out", "AMI actions that got no answer in time"),
+            ("frames_malformed", "AMI frames skipped as malformed"),
+        ):
+            yield CounterMetricFamily(f"uapi_ami_{name}", text, value=getattr(stats, name))
+
+
+class Metrics:
+    """One registry per bridge, so tests and several bridges in one process do not collide."""
+
+    def __init__(self, ami_stats: Callable[[], AmiStats | None]) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "uapi_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "uapi_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.registry.register(_AmiCollector(ami_stats))
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(route, method, str(status)).inc()
+        self.http_latency.labels(route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,111 @@
+"""SQLite for state that must survive restarts: schema migrations and calls off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from bridge.errors import BridgeError
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+# Each entry moves the schema one version up (PRAGMA user_version). Append only: never edit one
+# that has shipped, since a database already past it will not run it again.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE oauth_tokens (
+        token_hash TEXT PRIMARY KEY,
+        app TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX oauth_tokens_expiry ON oauth_tokens (expires_at);
+    """,
+)
+
+
+class StoreError(BridgeError):
+    """The database could not be opened, migrated or written."""
+
+
+class Database:
+    """One SQLite connection used from a worker thread; every call is serialized by a lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def open_sync(self) -> None:
+        """Opens (creating the folder) and migrates; called once at start-up."""
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            migrate(conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        self._conn = conn
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self.open_sync)
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            raise StoreError("database is not open")
+        with self._lock:
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs `fn(connection)` in a worker thread."""
+        return await asyncio.to_thread(self._run, fn)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Runs one statement; returns the number of rows changed."""
+        return await self.call(lambda c: c.execute(sql, params).rowcount)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self.call(lambda c: c.execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Brings the schema to the newest version, one transaction per step; returns the version."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"database schema version {version} is newer than this bridge knows ({len(MIGRATIONS)})"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("store.migrated", version=number + 1)
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

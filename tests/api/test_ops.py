@@ -1,0 +1,35 @@
+"""/healthz follows the AMI link; /metrics speaks Prometheus text."""
+
+from __future__ import annotations
+
+from tests.conftest import Api
+
+
+async def test_healthz_connected_and_not(api: Api) -> None:
+    """200 with ami=connected while logged in; 503 with ami=disconnected otherwise."""
+    resp = await api.client.get("/healthz")
+    assert resp.status == 200
+    body = await resp.json()
+    assert (body["status"], body["ami"]) == ("ok", "connected")
+    api.ami.connected = False
+    resp = await api.client.get("/healthz")
+    assert resp.status == 503
+    assert (await resp.json())["ami"] == "disconnected"
+
+
+async def test_metrics(api: Api) -> None:
+    """Metrics show the AMI link and count requests by route and status."""
+    api.ami.reconnects = 3
+    api.ami.events_received = 42
+    await api.client.get("/uapi/extensions/@me", headers=api.auth())
+    await api.client.get("/uapi/extensions/@me")
+    resp = await api.client.get("/metrics")
+    assert resp.status == 200
+    text = await resp.text()
+    assert "uapi_ami_connected 1.0" in text
+    assert "uapi_ami_reconnects_total 3.0" in text
+    assert "uapi_ami_events_received_total 42.0" in text
+    assert ('uapi_http_requests_total{method="GET",route="/uapi/extensions/{userId}",'
+            'status="200"} 1.0') in text
+    assert 'route="/uapi/extensions/{userId}",status="401"} 1.0' in text
+    assert "uapi_http_request_duration_seconds_bucket" in text

@@ -1,0 +1,44 @@
+"""SQLite store: migrations move the schema up once, and refuse a newer schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bridge.store import db as db_mod
+
+
+def test_migrate_creates_schema_and_is_idempotent(tmp_path: Path) -> None:
+    """A fresh file gets every migration; running again changes nothing."""
+    conn = sqlite3.connect(tmp_path / "a.sqlite3", isolation_level=None)
+    assert db_mod.migrate(conn) == len(db_mod.MIGRATIONS)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(db_mod.MIGRATIONS)
+    assert db_mod.migrate(conn) == len(db_mod.MIGRATIONS)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "oauth_tokens" in tables
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database written by a newer bridge is not touched."""
+    conn = sqlite3.connect(tmp_path / "b.sqlite3", isolation_level=None)
+    conn.execute("PRAGMA user_version = 999")
+    with pytest.raises(db_mod.StoreError, match="newer"):
+        db_mod.migrate(conn)
+
+
+async def test_database_roundtrip_and_folder_creation(tmp_path: Path) -> None:
+    """Database creates its folder, writes off the loop and reads back."""
+    db = db_mod.Database(tmp_path / "sub" / "dir" / "c.sqlite3")
+    await db.open()
+    await db.execute("INSERT INTO oauth_tokens VALUES (?, ?, ?)", ("h", "crm", 1.0))
+    assert await db.fetchall("SELECT app FROM oauth_tokens") == [("crm",)]
+    db.close()
+
+
+async def test_unopenable_path(tmp_path: Path) -> None:
+    """A path that cannot be a database is a StoreError, not a raw sqlite3 error."""
+    (tmp_path / "dir.sqlite3").mkdir()
+    with pytest.raises(db_mod.StoreError):
+        await db_mod.Database(tmp_path / "dir.sqlite3").open()

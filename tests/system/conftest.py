@@ -1,0 +1,110 @@
+"""Fixtures for the system tests: the real Asterisk sandbox of scripts/asterisk-sandbox."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
+
+T = TypeVar("T")
+
+
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float,
+    interval: float = 0.1,
+    message: str | None = None,
+) -> T:
+    """Poll predicate until it returns something truthy (returned) or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            what = message or getattr(predicate, "__name__", repr(predicate))
+            pytest.fail(f"timed out after {timeout} s waiting for {what}; last value: {result!r}")
+        time.sleep(interval)
+
+
+class Sandbox:
+    """Handle on the running sandbox: Asterisk CLI, its channels, AMI coordinates."""
+
+    ami_host = "127.0.0.1"
+    ami_port = 15038
+    ami_user = "uapi"
+    ami_secret = "sandbox-secret"
+    sip_port = 15060
+
+    def __init__(self, script: Path = SANDBOX_SCRIPT) -> None:
+        self.script = script
+
+    def _run(self, *args: str, timeout: float = 180) -> str:
+        try:
+            proc = subprocess.run(
+                [str(self.script), *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(
+                f"asterisk-sandbox {' '.join(args)} did not finish within {timeout} s: {exc}"
+            )
+        if proc.returncode != 0:
+            pytest.fail(
+                f"asterisk-sandbox {' '.join(args)} failed (exit {proc.returncode})\n"
+                f"--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
+            )
+        return proc.stdout
+
+    def cli(self, cmd: str) -> str:
+        """Run one Asterisk CLI command (asterisk -rx) and return its output."""
+        return self._run("cli", cmd, timeout=60)
+
+    def channels(self) -> list[list[str]]:
+        """`core show channels concise`, one list of `!`-separated fields per channel.
+
+        Fields: name, context, exten, priority, state, application, data, caller id,
+        account code, peer account, AMA flags, duration, bridge id, uniqueid.
+        """
+        out = self.cli("core show channels concise")
+        return [line.split("!") for line in out.splitlines() if "!" in line]
+
+    def channel_names(self) -> set[str]:
+        """Names of the channels that exist right now."""
+        return {fields[0] for fields in self.channels()}
+
+    def status(self) -> str:
+        """`asterisk-sandbox status` output (fails the test unless everything runs)."""
+        return self._run("status", timeout=60)
+
+    def stop_asterisk(self) -> None:
+        """Stop Asterisk only (the phones keep running); start() brings it back."""
+        self._run("stop-asterisk", timeout=60)
+
+    def start(self) -> None:
+        """`asterisk-sandbox up`: start whatever is not running and wait until ready."""
+        self._run("up", timeout=600)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Sandbox:
+    """The real Asterisk sandbox, brought up once per test session."""
+    box = Sandbox()
+    box.start()
+    return box
+
+
+@pytest.fixture(name="wait_for")
+def _wait_for_fixture() -> Callable[..., object]:
+    """The wait_for helper, for tests that prefer a fixture to an import."""
+    return wait_for

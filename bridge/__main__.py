@@ -1,0 +1,53 @@
+"""Command line: `uapi-bridge --config PATH [--check-config]`; args -> config -> logging -> run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bridge import config as config_mod
+from bridge import logs
+from bridge.app import run
+from bridge.errors import BridgeError, ConfigError
+
+DEFAULT_CONFIG = "/etc/uapi-bridge/bridge.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="uapi-bridge", description="VoipNow-style UAPI phone-call API for Asterisk."
+    )
+    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML file (default {DEFAULT_CONFIG})")
+    p.add_argument(
+        "--check-config", action="store_true", help="validate the config, print problems, exit"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = config_mod.load(args.config)
+    except ConfigError as exc:
+        print(f"{args.config}: {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    if args.check_config:
+        print(
+            f"{args.config}: OK ({len(cfg.organizations)} organizations, {len(cfg.users)} users, "
+            f"{len(cfg.extensions)} extensions, {len(cfg.apps)} apps)"
+        )
+        return 0
+    logs.configure(cfg.logging.level)
+    try:
+        asyncio.run(run(cfg))
+    except (BridgeError, OSError) as exc:
+        print(f"uapi-bridge: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Composition root: builds the adapters, runs them, and shuts them down on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from bridge.ami.client import AmiClient
+from bridge.ami.events import TRACKED_EVENTS
+from bridge.api.context import Services
+from bridge.api.server import build_app
+from bridge.auth import TokenStore
+from bridge.config import Config
+from bridge.directory import Directory
+from bridge.metrics import Metrics
+from bridge.store.db import Database
+
+log = structlog.get_logger("bridge")
+
+
+@dataclass
+class Bridge:
+    """Everything one running bridge owns."""
+
+    config: Config
+    db: Database
+    ami: AmiClient
+    services: Services
+    runner: web.AppRunner | None = None
+
+    @classmethod
+    def build(cls, config: Config) -> Bridge:
+        db = Database(config.storage.path)
+        directory = Directory(config)
+        ami = AmiClient(config.ami, events=TRACKED_EVENTS)
+        metrics = Metrics(lambda: ami.stats)
+        svc = Services(
+            config=config,
+            directory=directory,
+            tokens=TokenStore(directory, db, config.auth.token_ttl),
+            metrics=metrics,
+            ami=ami.stats,
+        )
+        return cls(config, db, ami, svc)
+
+    async def start(self) -> str:
+        """Opens storage, starts the HTTP server and the AMI link; returns the base URL."""
+        await self.db.open()
+        await self.services.tokens.load()
+        self.runner = web.AppRunner(
+            build_app(self.services), access_log=None, handle_signals=False, shutdown_timeout=5
+        )
+        await self.runner.setup()
+        http = self.config.http
+        site = web.TCPSite(self.runner, http.host, http.port)
+        await site.start()
+        await self.ami.start()
+        url = http.public_url or f"http://{http.host}:{http.port}"
+        log.info("bridge.started", url=url, ami=f"{self.config.ami.host}:{self.config.ami.port}")
+        return url
+
+    async def stop(self) -> None:
+        """Stops taking requests, finishes in-flight ones, closes AMI and storage."""
+        log.info("bridge.stopping")
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.ami.close()
+        await asyncio.to_thread(self.db.close)
+        log.info("bridge.stopped")
+
+
+async def run(config: Config, stop: asyncio.Event | None = None) -> None:
+    """Runs a bridge until `stop` is set or SIGTERM/SIGINT arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    bridge = Bridge.build(config)
+    try:
+        await bridge.start()
+        await stop.wait()
+    finally:
+        await bridge.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

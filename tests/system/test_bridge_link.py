@@ -1,0 +1,217 @@
+"""The bridge against the real sandbox Asterisk: login, health, filtering, resync, reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from panoramisk.message import Message
+
+from bridge.ami.client import AmiClient
+from bridge.ami.events import TRACKED_EVENTS
+from bridge.config import AmiConfig
+from bridge.errors import AmiInjection
+from tests.conftest import ROOT
+from tests.system.conftest import wait_for
+
+pytestmark = pytest.mark.system
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+class RunningBridge:
+    """`uapi-bridge` as a user runs it: a subprocess with a config file."""
+
+    def __init__(self, tmp: Path, sandbox: Any) -> None:
+        raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+        self.port = free_port()
+        raw["http"]["port"] = self.port
+        raw["storage"]["path"] = str(tmp / "bridge.sqlite3")
+        raw["ami"].update(port=sandbox.ami_port, ping_interval=1, ping_timeout=2,
+                          reconnect_min=0.2, reconnect_max=2)
+        cfg = tmp / "bridge.yaml"
+        cfg.write_text(yaml.safe_dump(raw))
+        self.log = tmp / "bridge.log"
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(cfg)],
+            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), cwd=tmp,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        status, body = get(f"{self.url}/healthz")
+        return status, json.loads(body) if body else {}
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()
+                if line.startswith("{")]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def bridge(tmp_path: Path, sandbox: Any) -> Iterator[RunningBridge]:
+    """A bridge process logged in to the sandbox Asterisk."""
+    running = RunningBridge(tmp_path, sandbox)
+    try:
+        wait_for(lambda: running.health()[0] == 200, 20)
+        yield running
+    finally:
+        running.stop()
+        sandbox.start()  # a test may have stopped Asterisk: leave it up for the next one
+
+
+def test_bridge_logs_in_and_health_says_connected(bridge: RunningBridge) -> None:
+    """The daemon logs in to the real Asterisk; /healthz says connected; metrics agree."""
+    status, body = bridge.health()
+    assert status == 200
+    assert body["ami"] == "connected"
+    _, metrics = get(f"{bridge.url}/metrics")
+    assert "uapi_ami_connected 1.0" in metrics
+    events = [line["event"] for line in bridge.log_lines()]
+    assert "ami.login.succeeded" in events
+    assert "bridge.started" in events
+
+
+def test_bridge_reconnects_after_asterisk_restart(bridge: RunningBridge, sandbox: Any) -> None:
+    """Asterisk stopped: /healthz 503; started again: the bridge is back by itself within 15 s."""
+    sandbox.stop_asterisk()
+    wait_for(lambda: bridge.health()[0] == 503, 10)
+    assert bridge.health()[1]["ami"] == "disconnected"
+    sandbox.start()  # returns once Asterisk is fully booted
+    booted = time.monotonic()
+    wait_for(lambda: bridge.health()[0] == 200, 15)
+    took = time.monotonic() - booted
+    assert bridge.health()[1]["ami_reconnects"] >= 1
+    _, metrics = get(f"{bridge.url}/metrics")
+    assert "uapi_ami_reconnects_total 1.0" in metrics or "uapi_ami_reconnects_total 2.0" in metrics
+    print(f"reconnected {took:.1f} s after Asterisk was fully booted")
+
+
+def test_sigterm_shuts_down_cleanly(bridge: RunningBridge) -> None:
+    """SIGTERM stops the daemon with exit code 0, logging a clean stop and no traceback."""
+    assert bridge.stop() == 0
+    lines = bridge.log_lines()
+    assert lines[-1]["event"] == "bridge.stopped"
+    assert "Traceback" not in bridge.log.read_text()
+
+
+def ami_config(sandbox: Any) -> AmiConfig:
+    return AmiConfig(port=sandbox.ami_port, secret=sandbox.ami_secret, action_timeout=5)
+
+
+async def originate(client: AmiClient, call_id: str) -> None:
+    """A 210 -> 024 call of this test's own, found again by its Linkedid."""
+    await client.send({"Action": "Originate", "Channel": "PJSIP/210", "Context": "uapi-phones",
+                       "Exten": "024", "Priority": "1", "Async": "true", "ChannelId": call_id})
+
+
+async def hangup_linked(client: AmiClient, call_id: str) -> None:
+    """Hangs up only the channels of this test's call (other sessions share the sandbox)."""
+    for chan in await client.send_list({"Action": "CoreShowChannels"}):
+        if chan["Linkedid"] == call_id:
+            await client.send({"Action": "Hangup", "Channel": chan["Channel"]})
+
+
+async def test_only_tracked_events_reach_python(sandbox: Any) -> None:
+    """With the event mask and Filter, a real call brings Newchannel/Hangup but no VarSet."""
+    client = AmiClient(ami_config(sandbox), events=TRACKED_EVENTS, name="filter-test")
+    call_id = secrets.token_hex(10)
+    seen: list[str] = []
+    client.add_event_handler(lambda m: seen.append(m.event) if m["Linkedid"] == call_id else None)
+    await client.start()
+    try:
+        assert await client.wait_connected(10)
+        await originate(client, call_id)
+        await poll(lambda: seen.count("Newchannel") >= 2 and "BridgeEnter" in seen, 10)
+        await hangup_linked(client, call_id)
+        await poll(lambda: seen.count("Hangup") >= 2, 10)
+    finally:
+        await client.close()
+    assert set(seen) <= TRACKED_EVENTS, set(seen) - TRACKED_EVENTS
+    assert "VarSet" not in seen
+    assert "Newexten" not in seen
+    assert {"Newchannel", "Newstate", "DialBegin", "Hangup"} <= set(seen)
+
+
+async def test_resync_reads_live_channels_with_linkedid(sandbox: Any) -> None:
+    """A (re)login reads back live channels by CoreShowChannels, Linkedid included."""
+    call_id = secrets.token_hex(10)
+    placer = AmiClient(ami_config(sandbox), events=(), name="placer")
+    await placer.start()
+    assert await placer.wait_connected(10)
+    await originate(placer, call_id)
+    client = AmiClient(ami_config(sandbox), events=TRACKED_EVENTS, name="resync-test")
+    got: list[list[Message]] = []
+
+    async def on_connect(channels: list[Message]) -> None:
+        got.append([c for c in channels if c["Linkedid"] == call_id])
+
+    try:
+        await poll(lambda: len([c for c in sandbox.channels() if call_id in c]) >= 1, 10)
+        await poll(lambda: sum(1 for line in sandbox.cli("core show channels concise")
+                               .splitlines() if "!Up!" in line and "PJSIP/024" in line) >= 1, 10)
+        client.add_connect_handler(on_connect)
+        await client.start()
+        await poll(lambda: bool(got), 10)
+    finally:
+        await client.close()
+        await hangup_linked(placer, call_id)
+        await placer.close()
+    names = sorted(m["Channel"].split("-")[0] for m in got[0])
+    assert names == ["PJSIP/024", "PJSIP/210"]
+    assert {m["Linkedid"] for m in got[0]} == {call_id}
+
+
+async def test_action_round_trip_and_injection(sandbox: Any) -> None:
+    """A real action answers; a CR/LF value is refused before Asterisk sees it."""
+    client = AmiClient(ami_config(sandbox), events=TRACKED_EVENTS, name="action-test")
+    await client.start()
+    try:
+        assert await client.wait_connected(10)
+        pong = await client.send({"Action": "Ping"})
+        assert pong["Response"] == "Success"
+        with pytest.raises(AmiInjection):
+            await client.send({"Action": "Hangup", "Channel": "PJSIP/210\r\nAction: Command"})
+        assert client.connected
+    finally:
+        await client.close()
+
+
+async def poll(predicate: Any, within: float) -> None:
+    """Async twin of wait_for: polls without blocking the loop."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.05)

@@ -7,6 +7,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import pytest
+from panoramisk.message import Message
 
 from bridge.ami.client import AmiClient
 from bridge.errors import AmiActionFailed, AmiActionTimeout, AmiInjection, PbxUnavailable
@@ -302,13 +303,19 @@ async def test_oversized_frame_drops_the_link(
     assert events_named(logs, "ami.frame.malformed")
 
 
+async def unanswered_command(client: AmiClient, fake: FakeAmi) -> asyncio.Task[Message]:
+    """A Command action the fake server receives and never answers."""
+    fake.silent.add("command")
+    waiting = asyncio.create_task(client.send({"Action": "Command", "Command": "x"}, timeout=5))
+    await until(lambda: fake.named("Command"), what="Command on the wire")
+    return waiting
+
+
 async def test_close_leaves_nothing_running(
     client: AmiClient, fake: FakeAmi, seen: Seen
 ) -> None:
     """close() logs off, fails waiting actions, calls disconnect handlers, leaves no task."""
-    fake.silent.add("command")
-    waiting = asyncio.create_task(client.send({"Action": "Command", "Command": "x"}, timeout=5))
-    await until(lambda: fake.named("Command"), what="Command on the wire")
+    waiting = await unanswered_command(client, fake)
     await asyncio.wait_for(client.close(), 5.0)
     with pytest.raises(PbxUnavailable):
         await waiting
@@ -323,9 +330,7 @@ async def test_clean_eof_fails_waiting_actions_and_reconnects(
     client: AmiClient, fake: FakeAmi, seen: Seen
 ) -> None:
     """Asterisk closing the socket (FIN, not reset) fails the waiting action and reconnects."""
-    fake.silent.add("command")
-    waiting = asyncio.create_task(client.send({"Action": "Command", "Command": "x"}, timeout=5))
-    await until(lambda: fake.named("Command"), what="Command on the wire")
+    waiting = await unanswered_command(client, fake)
     fake.current.writer.close()
     with pytest.raises(PbxUnavailable, match="closed by Asterisk"):
         await waiting

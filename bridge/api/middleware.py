@@ -100,8 +100,10 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     response.headers["X-Request-Id"] = request_id
     route = _route_name(request)
     services(request).metrics.observe_request(route, request.method, response.status, elapsed)
+    app = request.get(APP_KEY)
     fields = {"method": request.method, "route": route, "status": response.status,
-              "duration_ms": round(elapsed * 1000, 2)}
+              "duration_ms": round(elapsed * 1000, 2), "request_id": request_id,
+              "app": app.name if app else None}
     if response.status >= 400 and isinstance(response, web.Response) and response.body:
         fields["error"] = _error_code(response)
     log.info("http.request", **fields)

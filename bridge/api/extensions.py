@@ -38,5 +38,18 @@ async def list_extensions(request: web.Request) -> web.Response:
     return collection_response(request, items, q, self_url=self_url, sort_key="id")
 
 
+async def get_extension(request: web.Request) -> web.Response:
+    """One extension of the path user (the target of an entry's links.self), as a collection."""
+    svc = services(request)
+    app = current_app(request)
+    user_ref = request.match_info["userId"]
+    user = svc.directory.resolve_user(app, user_ref, "user_invalid")
+    ext = svc.directory.resolve_extension(app, user, request.match_info["extension"])
+    q = parse_list_query(request.query, fields=FIELDS, filterable=("id", "extension", "type"))
+    self_url = f"{base_url(request)}{api_prefix(request)}/extensions/{user_ref}"
+    return collection_response(request, [_view(ext, self_url)], q, self_url=self_url)
+
+
 def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_get(f"{prefix}/extensions/{{userId}}", list_extensions)
+    app.router.add_get(f"{prefix}/extensions/{{userId}}/{{extension}}", get_extension)

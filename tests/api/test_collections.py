@@ -114,3 +114,16 @@ async def test_extensions_list_over_http(api: Api) -> None:
     resp = await api.client.get("/uapi/extensions/@me", headers=api.auth(),
                                 params={"count": "9999"})
     assert (await resp.json())["error"]["code"] == "count_invalid"
+
+
+async def test_self_link_resolves(api: Api) -> None:
+    """Each entry's links.self answers with that one extension; another user's is refused."""
+    resp = await api.client.get("/uapi/extensions/@me", headers=api.auth())
+    link = (await resp.json())["entry"][1]["links"]["self"]
+    path = link.split(str(api.client.make_url("")).rstrip("/"), 1)[1]
+    one = await api.client.get(path, headers=api.auth())
+    assert [e["extension"] for e in (await one.json())["entry"]] == ["0003*210"]
+    short = await api.client.get("/uapi/extensions/@me/210", headers=api.auth())
+    assert (await short.json())["totalResults"] == 1
+    other = await api.client.get("/uapi/extensions/@me/024", headers=api.auth())
+    assert (await other.json())["error"]["code"] == "extension_invalid"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api.collections import parse_list_query
+from bridge.api.collections import ListQuery, parse_list_query
 from bridge.api.common import collection_response
 from bridge.api.context import api_prefix, base_url, current_app, services
-from bridge.config import Extension
+from bridge.config import Extension, User
 
 FIELDS = ("id", "extension", "type", "callerId", "ownerId", "links")
 
@@ -23,30 +23,31 @@ def _view(ext: Extension, self_url: str) -> dict[str, object]:
     }
 
 
+def _path_scope(request: web.Request) -> tuple[User | None, ListQuery, str]:
+    """The path's user (None for @owner), the validated list parameters and the base self URL."""
+    user_ref = request.match_info["userId"]
+    user = services(request).directory.resolve_user(current_app(request), user_ref, "user_invalid")
+    q = parse_list_query(request.query, fields=FIELDS, filterable=("id", "extension", "type"))
+    return user, q, f"{base_url(request)}{api_prefix(request)}/extensions/{user_ref}"
+
+
 async def list_extensions(request: web.Request) -> web.Response:
     """Lists the path user's extensions with the standard list parameters."""
-    svc = services(request)
-    app = current_app(request)
-    user_ref = request.match_info["userId"]
-    if user_ref == "@owner":
-        user_ref = "@me"
-    user = svc.directory.resolve_user(app, user_ref, "user_invalid")
+    directory = services(request).directory
+    user, q, self_url = _path_scope(request)
+    if user is None:  # @owner names no extension here: it is the app's own user
+        user = directory.resolve_user(current_app(request), "@me", "user_invalid")
     assert user is not None
-    q = parse_list_query(request.query, fields=FIELDS, filterable=("id", "extension", "type"))
-    self_url = f"{base_url(request)}{api_prefix(request)}/extensions/{user_ref}"
-    items = [_view(e, self_url) for e in svc.directory.extensions_of(user)]
+    items = [_view(e, self_url) for e in directory.extensions_of(user)]
     return collection_response(request, items, q, self_url=self_url, sort_key="id")
 
 
 async def get_extension(request: web.Request) -> web.Response:
     """One extension of the path user (the target of an entry's links.self), as a collection."""
-    svc = services(request)
-    app = current_app(request)
-    user_ref = request.match_info["userId"]
-    user = svc.directory.resolve_user(app, user_ref, "user_invalid")
-    ext = svc.directory.resolve_extension(app, user, request.match_info["extension"])
-    q = parse_list_query(request.query, fields=FIELDS, filterable=("id", "extension", "type"))
-    self_url = f"{base_url(request)}{api_prefix(request)}/extensions/{user_ref}"
+    user, q, self_url = _path_scope(request)
+    ext = services(request).directory.resolve_extension(
+        current_app(request), user, request.match_info["extension"]
+    )
     return collection_response(request, [_view(ext, self_url)], q, self_url=self_url)
 
 

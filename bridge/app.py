@@ -43,7 +43,9 @@ class Bridge:
             directory=directory,
             tokens=TokenStore(directory, db, config.auth.token_ttl),
             metrics=metrics,
+            db=db,
             ami=ami.stats,
+            pbx=ami,
         )
         return cls(config, db, ami, svc)
 

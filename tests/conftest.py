@@ -87,7 +87,7 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
         tokens = TokenStore(directory, db, cfg.auth.token_ttl, clock=clock)
         await tokens.load()
         stats = FakeAmiStats()
-        svc = Services(cfg, directory, tokens, Metrics(lambda: stats), ami=stats)
+        svc = Services(cfg, directory, tokens, Metrics(lambda: stats), db, ami=stats)
         client: TestClient[Any, Any] = TestClient(TestServer(build_app(svc)))
         await client.start_server()
         opened.append((client, db))

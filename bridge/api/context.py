@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -11,6 +12,10 @@ from bridge.auth import TokenStore
 from bridge.config import App, Config
 from bridge.directory import Directory
 from bridge.metrics import AmiStats, Metrics
+from bridge.store.db import Database
+
+if TYPE_CHECKING:
+    from bridge.api.phonecalls import Pbx
 
 
 @dataclass
@@ -19,7 +24,9 @@ class Services:
     directory: Directory
     tokens: TokenStore
     metrics: Metrics
+    db: Database
     ami: AmiStats | None = None
+    pbx: Pbx | None = None
     started_at: float = field(default_factory=time.monotonic)
 
 

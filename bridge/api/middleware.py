@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 
 from bridge.api.context import APP_KEY, services
-from bridge.errors import ApiError, PbxUnavailable
+from bridge.errors import AmiActionFailed, ApiError, PbxUnavailable
 
 log = structlog.get_logger("bridge.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -76,6 +76,8 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message)
+    except AmiActionFailed as exc:
+        return error_response(502, "pbx_error", f"Asterisk refused the action: {exc.message}")
     except PbxUnavailable as exc:
         return error_response(503, "pbx_unavailable", f"Asterisk is not reachable: {exc}")
     except web.HTTPException as exc:

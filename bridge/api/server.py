@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api import extensions, oauth, ops
+from bridge.api import extensions, oauth, ops, phonecalls
 from bridge.api.context import SERVICES, Services
 from bridge.api.middleware import request_middleware
 
@@ -21,4 +21,5 @@ def build_app(svc: Services) -> web.Application:
     oauth.add_routes(app)
     for prefix in PREFIXES:
         extensions.add_routes(app, prefix)
+        phonecalls.add_routes(app, prefix)
     return app

@@ -27,6 +27,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX oauth_tokens_expiry ON oauth_tokens (expires_at);
     """,
+    """
+    CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        extension TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        app TEXT NOT NULL,
+        nonce TEXT,
+        published TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX calls_nonce ON calls (app, nonce) WHERE nonce IS NOT NULL;
+    """,
 )
 
 

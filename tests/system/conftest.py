@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+from tests.system.daemon import RunningBridge
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
@@ -108,3 +110,15 @@ def sandbox() -> Sandbox:
 def _wait_for_fixture() -> Callable[..., object]:
     """The wait_for helper, for tests that prefer a fixture to an import."""
     return wait_for
+
+
+@pytest.fixture
+def bridge(tmp_path: Path, sandbox: Sandbox) -> Iterator[RunningBridge]:
+    """A bridge process logged in to the sandbox Asterisk."""
+    running = RunningBridge(tmp_path, sandbox)
+    try:
+        wait_for(lambda: running.health()[0] == 200, 20)
+        yield running
+    finally:
+        running.stop()
+        sandbox.start()  # a test may have stopped Asterisk: leave it up for the next one

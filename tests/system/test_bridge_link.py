@@ -4,92 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
-import signal
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from panoramisk.message import Message
 
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
 from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed, AmiInjection
-from tests.conftest import ROOT
 from tests.system.conftest import wait_for
+from tests.system.daemon import RunningBridge, get
 
 pytestmark = pytest.mark.system
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return 0, ""
-
-
-class RunningBridge:
-    """`uapi-bridge` as a user runs it: a subprocess with a config file."""
-
-    def __init__(self, tmp: Path, sandbox: Any) -> None:
-        raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-        self.port = free_port()
-        raw["http"]["port"] = self.port
-        raw["storage"]["path"] = str(tmp / "bridge.sqlite3")
-        raw["ami"].update(port=sandbox.ami_port, ping_interval=1, ping_timeout=2,
-                          reconnect_min=0.2, reconnect_max=2)
-        cfg = tmp / "bridge.yaml"
-        cfg.write_text(yaml.safe_dump(raw))
-        self.log = tmp / "bridge.log"
-        self.proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(cfg)],
-            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), cwd=tmp,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def health(self) -> tuple[int, dict[str, Any]]:
-        status, body = get(f"{self.url}/healthz")
-        return status, json.loads(body) if body else {}
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines()
-                if line.startswith("{")]
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=15)
-
-
-@pytest.fixture
-def bridge(tmp_path: Path, sandbox: Any) -> Iterator[RunningBridge]:
-    """A bridge process logged in to the sandbox Asterisk."""
-    running = RunningBridge(tmp_path, sandbox)
-    try:
-        wait_for(lambda: running.health()[0] == 200, 20)
-        yield running
-    finally:
-        running.stop()
-        sandbox.start()  # a test may have stopped Asterisk: leave it up for the next one
 
 
 def test_bridge_logs_in_and_health_says_connected(bridge: RunningBridge) -> None:

@@ -1,0 +1,66 @@
+"""The uapi-bridge daemon as a user runs it (a subprocess with a config file), for system tests."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+class RunningBridge:
+    """`uapi-bridge` as a user runs it: a subprocess with a config file."""
+
+    def __init__(self, tmp: Path, sandbox: Any) -> None:
+        raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+        self.port = free_port()
+        raw["http"]["port"] = self.port
+        raw["storage"]["path"] = str(tmp / "bridge.sqlite3")
+        raw["ami"].update(port=sandbox.ami_port, ping_interval=1, ping_timeout=2,
+                          reconnect_min=0.2, reconnect_max=2)
+        cfg = tmp / "bridge.yaml"
+        cfg.write_text(yaml.safe_dump(raw))
+        self.log = tmp / "bridge.log"
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(cfg)],
+            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), cwd=tmp,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        status, body = get(f"{self.url}/healthz")
+        return status, json.loads(body) if body else {}
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()
+                if line.startswith("{")]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=15)

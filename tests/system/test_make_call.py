@@ -1,0 +1,155 @@
+"""POST /uapi/phoneCalls/@me/simple through the running daemon: real SIPp phones ring and answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bridge.ami.client import AmiClient
+from bridge.config import AmiConfig
+from bridge.errors import AmiActionFailed
+from tests.conftest import CRM
+from tests.system.daemon import RunningBridge
+
+pytestmark = pytest.mark.system
+
+
+def make_call(bridge: RunningBridge, body: dict[str, Any], **params: str) -> tuple[int, Any]:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    req = urllib.request.Request(
+        f"{bridge.url}/uapi/phoneCalls/@me/simple?{query}", data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {CRM}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def view(sources: list[str], destination: str) -> dict[str, Any]:
+    return {"extension": "210",
+            "phoneCallView": [{"source": sources, "destination": [destination]}]}
+
+
+@pytest.fixture
+async def ami(sandbox: Any) -> AsyncIterator[AmiClient]:
+    """An AMI link of the test's own, to look at (and clean up) the calls the bridge placed."""
+    client = AmiClient(AmiConfig(port=sandbox.ami_port, secret=sandbox.ami_secret), events=(),
+                       name="make-call-test")
+    await client.start()
+    assert await client.wait_connected(10)
+    yield client
+    await client.close()
+
+
+async def legs(ami: AmiClient, call_id: str) -> dict[str, str]:
+    """The call's live channels (name without the -suffix -> state), found by Linkedid."""
+    chans = await ami.send_list({"Action": "CoreShowChannels"})
+    return {c["Channel"].rsplit("-", 1)[0]: c["ChannelStateDesc"] for c in chans
+            if c["Linkedid"] == call_id}
+
+
+async def until(predicate: Any, within: float) -> float:
+    """Polls an async predicate; returns how long it took."""
+    started = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - started > within:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+async def hang_up(ami: AmiClient, call_id: str) -> None:
+    for chan in await ami.send_list({"Action": "CoreShowChannels"}):
+        if chan["Linkedid"] == call_id:
+            with contextlib.suppress(AmiActionFailed):
+                await ami.send({"Action": "Hangup", "Channel": chan["Channel"]})
+    await until(lambda: _gone(ami, call_id), 10)
+
+
+async def _gone(ami: AmiClient, call_id: str) -> bool:
+    return not await legs(ami, call_id)
+
+
+async def test_extension_calls_public_number(bridge: RunningBridge, ami: AmiClient) -> None:
+    """210 -> a public number: 202 with the id at once; both SIPp phones really answer."""
+    status, body = await asyncio.to_thread(make_call, bridge, view(["210"], "5551234"))
+    assert status == 202
+    call_id = body[0]["id"]
+
+    async def both_up() -> bool:
+        now = await legs(ami, call_id)
+        return now.get("PJSIP/210") == "Up" and now.get("PJSIP/trunk") == "Up"
+
+    try:
+        await until(both_up, 10)
+    finally:
+        await hang_up(ami, call_id)
+
+
+async def test_first_source_to_answer_wins(bridge: RunningBridge, ami: AmiClient) -> None:
+    """Sources 025 (answers after 3 s) and 026 (never): 025 wins, 026 stops, 024 is called."""
+    _, body = await asyncio.to_thread(make_call, bridge, view(["025", "026"], "024"))
+    call_id = body[0]["id"]
+
+    async def connected() -> bool:
+        now = await legs(ami, call_id)
+        return now.get("PJSIP/025") == "Up" and now.get("PJSIP/024") == "Up"
+
+    try:
+        await until(connected, 12)
+        assert "PJSIP/026" not in await legs(ami, call_id)
+    finally:
+        await hang_up(ami, call_id)
+
+
+async def test_wait_for_pickup_ends_unanswered_call(bridge: RunningBridge, ami: AmiClient) -> None:
+    """waitForPickup=2 on a source that never answers: the call is gone after about 2 s."""
+    _, body = await asyncio.to_thread(make_call, bridge, view(["026"], "024"), waitForPickup="2")
+    call_id = body[0]["id"]
+    await until(lambda: _ringing(ami, call_id), 5)
+    took = await until(lambda: _gone(ami, call_id), 8)
+    assert took < 4, took
+
+
+async def _ringing(ami: AmiClient, call_id: str) -> bool:
+    return (await legs(ami, call_id)).get("PJSIP/026") == "Ringing"
+
+
+async def test_call_duration_ends_the_call(bridge: RunningBridge, ami: AmiClient) -> None:
+    """callDuration=3: the call ends by itself about 3 s after the destination answers."""
+    _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "024"), callDuration="3")
+    call_id = body[0]["id"]
+
+    async def up() -> bool:
+        return (await legs(ami, call_id)).get("PJSIP/024") == "Up"
+
+    await until(up, 10)
+    took = await until(lambda: _gone(ami, call_id), 8)
+    assert 1.5 < took < 5, took
+
+
+async def test_same_nonce_places_one_call(bridge: RunningBridge, ami: AmiClient) -> None:
+    """The same nonce twice returns the same id and rings the phone once."""
+    body = {**view(["210"], "024"), "nonce": "system-test-nonce"}
+    _, first = await asyncio.to_thread(make_call, bridge, body)
+    _, second = await asyncio.to_thread(make_call, bridge, body)
+    call_id = first[0]["id"]
+    assert second[0]["id"] == call_id
+    try:
+        await until(lambda: _ringing_or_up(ami, call_id), 10)
+        chans = await ami.send_list({"Action": "CoreShowChannels"})
+        assert sum(1 for c in chans if c["Channel"].startswith("Local/s@uapi-source")
+                   and c["Linkedid"] == call_id) == 2  # one Local pair: one call
+    finally:
+        await hang_up(ami, call_id)
+
+
+async def _ringing_or_up(ami: AmiClient, call_id: str) -> bool:
+    return "PJSIP/024" in await legs(ami, call_id)

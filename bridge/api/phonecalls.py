@@ -43,6 +43,12 @@ class Pbx(Protocol):
         timeout: float | None = None,  # noqa: ASYNC109 - mirrors AmiClient.send (per action)
     ) -> Message: ...
 
+    async def send_list(
+        self,
+        action: ActionFields,
+        timeout: float | None = None,  # noqa: ASYNC109 - mirrors AmiClient.send_list
+    ) -> list[Message]: ...
+
 
 def _seconds(raw: str | None, default: int | None, high: int, code: str) -> int | None:
     if raw is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api import extensions, oauth, ops, phonecalls
+from bridge.api import extensions, hangup, oauth, ops, phonecalls
 from bridge.api.context import SERVICES, Services
 from bridge.api.middleware import request_middleware
 
@@ -22,4 +22,5 @@ def build_app(svc: Services) -> web.Application:
     for prefix in PREFIXES:
         extensions.add_routes(app, prefix)
         phonecalls.add_routes(app, prefix)
+        hangup.add_routes(app, prefix)
     return app

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
@@ -153,3 +155,67 @@ async def test_same_nonce_places_one_call(bridge: RunningBridge, ami: AmiClient)
 
 async def _ringing_or_up(ami: AmiClient, call_id: str) -> bool:
     return "PJSIP/024" in await legs(ami, call_id)
+
+
+def delete(bridge: RunningBridge, path: str) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        f"{bridge.url}/uapi/phoneCalls/@me/{path}",
+        headers={"Authorization": f"Bearer {CRM}"}, method="DELETE",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+async def test_delete_ends_the_call(bridge: RunningBridge, ami: AmiClient) -> None:
+    """DELETE with the id ends every channel of the call; again it is pc_phonecall_invalid."""
+    _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "5551234"))
+    call_id = body[0]["id"]
+
+    async def both_up() -> bool:
+        now = await legs(ami, call_id)
+        return now.get("PJSIP/210") == "Up" and now.get("PJSIP/trunk") == "Up"
+
+    await until(both_up, 10)
+    status, answer = await asyncio.to_thread(delete, bridge, f"210/{call_id}")
+    assert (status, answer) == (200, [{"id": call_id}])
+    await until(lambda: _gone(ami, call_id), 5)
+    status, answer = await asyncio.to_thread(delete, bridge, f"210/{call_id}")
+    assert (status, answer["error"]["code"]) == (400, "pc_phonecall_invalid")
+
+
+async def test_delete_phone_number_and_whole_extension(bridge: RunningBridge,
+                                                       ami: AmiClient) -> None:
+    """phoneNumber drops one party; without an id every call of the extension ends; then 204."""
+    _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "024"))
+    call_id = body[0]["id"]
+
+    async def both_up() -> bool:
+        now = await legs(ami, call_id)
+        return now.get("PJSIP/210") == "Up" and now.get("PJSIP/024") == "Up"
+
+    await until(both_up, 10)
+    status, _ = await asyncio.to_thread(delete, bridge, f"210/{call_id}?phoneNumber=5550000")
+    assert status == 204  # not a party of this call: nothing is deleted
+    assert "PJSIP/024" in await legs(ami, call_id)
+    status, answer = await asyncio.to_thread(delete, bridge, "210")
+    assert (status, answer) == (200, [{"id": call_id}])
+    await until(lambda: _gone(ami, call_id), 5)
+    status, _ = await asyncio.to_thread(delete, bridge, "210")
+    assert status == 204
+
+
+async def test_delete_a_phone_to_phone_call(bridge: RunningBridge, ami: AmiClient,
+                                            sandbox: Any) -> None:
+    """A call placed on Asterisk directly (not by the API) can be hung up by extension."""
+    linkedid = f"1700000000.{secrets.randbelow(10**6)}"
+    await ami.send({"Action": "Originate", "Channel": "PJSIP/210", "Context": "uapi-phones",
+                    "Exten": "026", "Priority": "1", "Async": "true", "ChannelId": linkedid})
+    await until(lambda: _ringing(ami, linkedid), 10)
+    status, answer = await asyncio.to_thread(delete, bridge, "@self")
+    assert status == 200
+    assert len(answer[0]["id"]) == 20
+    await until(lambda: _gone(ami, linkedid), 5)

@@ -67,6 +67,16 @@ async def until(predicate: Any, within: float) -> float:
     return time.monotonic() - started
 
 
+def all_up(ami: AmiClient, call_id: str, *names: str) -> Any:
+    """A predicate for until(): every named endpoint has an Up leg in the call."""
+
+    async def check() -> bool:
+        now = await legs(ami, call_id)
+        return all(now.get(n) == "Up" for n in names)
+
+    return check
+
+
 async def hang_up(ami: AmiClient, call_id: str) -> None:
     for chan in await ami.send_list({"Action": "CoreShowChannels"}):
         if chan["Linkedid"] == call_id:
@@ -84,13 +94,8 @@ async def test_extension_calls_public_number(bridge: RunningBridge, ami: AmiClie
     status, body = await asyncio.to_thread(make_call, bridge, view(["210"], "5551234"))
     assert status == 202
     call_id = body[0]["id"]
-
-    async def both_up() -> bool:
-        now = await legs(ami, call_id)
-        return now.get("PJSIP/210") == "Up" and now.get("PJSIP/trunk") == "Up"
-
     try:
-        await until(both_up, 10)
+        await until(all_up(ami, call_id, "PJSIP/210", "PJSIP/trunk"), 10)
     finally:
         await hang_up(ami, call_id)
 
@@ -99,13 +104,8 @@ async def test_first_source_to_answer_wins(bridge: RunningBridge, ami: AmiClient
     """Sources 025 (answers after 3 s) and 026 (never): 025 wins, 026 stops, 024 is called."""
     _, body = await asyncio.to_thread(make_call, bridge, view(["025", "026"], "024"))
     call_id = body[0]["id"]
-
-    async def connected() -> bool:
-        now = await legs(ami, call_id)
-        return now.get("PJSIP/025") == "Up" and now.get("PJSIP/024") == "Up"
-
     try:
-        await until(connected, 12)
+        await until(all_up(ami, call_id, "PJSIP/025", "PJSIP/024"), 12)
         assert "PJSIP/026" not in await legs(ami, call_id)
     finally:
         await hang_up(ami, call_id)
@@ -129,10 +129,7 @@ async def test_call_duration_ends_the_call(bridge: RunningBridge, ami: AmiClient
     _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "024"), callDuration="3")
     call_id = body[0]["id"]
 
-    async def up() -> bool:
-        return (await legs(ami, call_id)).get("PJSIP/024") == "Up"
-
-    await until(up, 10)
+    await until(all_up(ami, call_id, "PJSIP/024"), 10)
     took = await until(lambda: _gone(ami, call_id), 8)
     assert 1.5 < took < 5, took
 
@@ -175,11 +172,7 @@ async def test_delete_ends_the_call(bridge: RunningBridge, ami: AmiClient) -> No
     _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "5551234"))
     call_id = body[0]["id"]
 
-    async def both_up() -> bool:
-        now = await legs(ami, call_id)
-        return now.get("PJSIP/210") == "Up" and now.get("PJSIP/trunk") == "Up"
-
-    await until(both_up, 10)
+    await until(all_up(ami, call_id, "PJSIP/210", "PJSIP/trunk"), 10)
     status, answer = await asyncio.to_thread(delete, bridge, f"210/{call_id}")
     assert (status, answer) == (200, [{"id": call_id}])
     await until(lambda: _gone(ami, call_id), 5)
@@ -193,11 +186,7 @@ async def test_delete_phone_number_and_whole_extension(bridge: RunningBridge,
     _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "024"))
     call_id = body[0]["id"]
 
-    async def both_up() -> bool:
-        now = await legs(ami, call_id)
-        return now.get("PJSIP/210") == "Up" and now.get("PJSIP/024") == "Up"
-
-    await until(both_up, 10)
+    await until(all_up(ami, call_id, "PJSIP/210", "PJSIP/024"), 10)
     status, _ = await asyncio.to_thread(delete, bridge, f"210/{call_id}?phoneNumber=5550000")
     assert status == 204  # not a party of this call: nothing is deleted
     assert "PJSIP/024" in await legs(ami, call_id)

@@ -1,13 +1,43 @@
-"""PhoneCall identity and which channels belong to which extension (pure: no I/O)."""
+"""The call tracker: a pure state machine from AMI events to PhoneCalls (no I/O).
+
+`CallTracker.apply(event, now)` updates the calls and returns what happened as `Effect`s;
+`resync(channels, metas, now)` rebuilds the live calls from a CoreShowChannels snapshot after
+every (re)login. Every channel of a call shares a Linkedid (an API call's id, set with the
+Originate's ChannelId), so that is how events find their call.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+
+from bridge.domain.model import (
+    DOWN,
+    RING,
+    RINGING,
+    UP,
+    Call,
+    CallMeta,
+    Channel,
+    Effect,
+    EffectKind,
+    Party,
+    Role,
+)
 
 _API_ID = re.compile(r"[0-9a-f]{20}")
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]+(;[12])?$")
+_NUMBER = re.compile(r"\+?[0-9*#]{1,32}")
+# DialEnd DialStatus -> PhoneCallView disposition (0 ANSWERED, 1 BUSY, 2 FAILED, 3 NO ANSWER).
+_DISPOSITION = {"ANSWER": 0, "BUSY": 1, "CONGESTION": 2, "CHANUNAVAIL": 2, "NOANSWER": 3,
+                "CANCEL": 3}
+UNKNOWN_DISPOSITION = 4
+ENDED_MEMORY = 10_000
+
+Event = Mapping[str, str]
+ExtensionOf = Callable[[str], str | None]  # endpoint ("PJSIP/210") -> extended number, if any
 
 
 def phone_call_id(linkedid: str) -> str:
@@ -34,3 +64,359 @@ def group_by_call(channels: Iterable[Mapping[str, str]]) -> dict[str, list[Mappi
         if linkedid:
             calls.setdefault(phone_call_id(linkedid), []).append(chan)
     return calls
+
+
+def is_number(value: str) -> bool:
+    return bool(_NUMBER.fullmatch(value))
+
+
+def caller_id(name: str, number: str) -> str | None:
+    """`John Doe <3334444>` (UAPI-Caller-Id), or None when Asterisk has no real number."""
+    if not is_number(number):
+        return None
+    name = name.strip()
+    return f"{name} <{number}>" if name and name != "<unknown>" else number
+
+
+def dialled_number(dial_string: str) -> str | None:
+    """`5551234@trunk` or `PJSIP/5551234@trunk` -> `5551234`."""
+    number = dial_string.split("@", 1)[0].rsplit("/", 1)[-1]
+    return number if is_number(number) else None
+
+
+def _is_extension_key(key: str) -> bool:
+    """Extended extension numbers are `PREFIX*SHORT`; anything else is a public number."""
+    prefix, star, short = key.partition("*")
+    return bool(star) and prefix.isdigit() and short.isdigit()
+
+
+def _is_local(name: str) -> bool:
+    return name.startswith("Local/")
+
+
+def _is_source_dialer(name: str) -> bool:
+    """The `;2` half of the make-call Local channel dials the sources (extensions_uapi.conf)."""
+    return name.startswith("Local/") and "@uapi-source-" in name and name.endswith(";2")
+
+
+class CallTracker:
+    """Every live call on the PBX, from the AMI events that `apply` is fed in order."""
+
+    def __init__(self, extension_of: ExtensionOf) -> None:
+        self.calls: dict[str, Call] = {}
+        self.channels: dict[str, Channel] = {}
+        self._extension_of = extension_of
+        self._seq = 0
+        self._mark: tuple[int, float] | None = None  # (seq, time) of mark(), until resync
+        self._hung_up: dict[str, int] = {}  # Uniqueid -> seq of its Hangup, since the mark
+        # Late events of an ended call (Asterisk sends a NewCallerid after a Hangup) must not
+        # bring it back: the last ended ids, bounded.
+        self._ended: OrderedDict[str, None] = OrderedDict()
+
+    # -- what the API tells the tracker ------------------------------------------------------
+
+    def annotate(self, call_id: str, meta: CallMeta) -> None:
+        """Attaches what the API knows to a call (before its Originate, or at resync)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            call = self.calls[call_id] = Call(call_id, meta.published)
+        call.meta, call.published = meta, meta.published
+        for key in meta.sources:
+            if key not in call.parties:
+                call.add_party(key, _is_extension_key(key), "source")
+        for key in meta.destinations:
+            if key not in call.parties:
+                call.add_party(key, _is_extension_key(key), "destination")
+
+    def forget(self, call_id: str) -> None:
+        """Drops a call whose Originate Asterisk refused."""
+        call = self.calls.pop(call_id, None)
+        for uid in call.channels if call else ():
+            self.channels.pop(uid, None)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def apply(self, event: Event, now: float) -> list[Effect]:
+        """Folds one AMI event into the calls; returns what happened."""
+        self._seq += 1
+        handler = _HANDLERS.get(event.get("Event", "").lower())
+        out: list[Effect] = []
+        if handler is not None:
+            handler(self, event, now, out)
+        return out
+
+    def _call(self, call_id: str, now: float) -> Call:
+        call = self.calls.get(call_id)
+        if call is None:
+            call = self.calls[call_id] = Call(call_id, now)
+        return call
+
+    def _channel(self, event: Event, key: str = "Uniqueid") -> Channel | None:
+        chan = self.channels.get(event.get(key, ""))
+        if chan is not None:
+            chan.seq = self._seq
+        return chan
+
+    def _party(self, chan: Channel) -> tuple[Call, Party | None]:
+        call = self.calls[chan.call_id]
+        return call, call.parties.get(chan.party) if chan.party else None
+
+    def _on_newchannel(self, ev: Event, now: float, out: list[Effect]) -> None:
+        uid = ev.get("Uniqueid", "")
+        if not uid or uid in self.channels:
+            return
+        call_id = phone_call_id(ev.get("Linkedid") or uid)
+        if call_id in self._ended:
+            return
+        call = self._call(call_id, now)
+        chan = Channel(uid, ev.get("Channel", ""), call.id, _int(ev.get("ChannelState")),
+                       caller_num=ev.get("CallerIDNum", ""), seq=self._seq)
+        self.channels[uid] = chan
+        call.channels.add(uid)
+        self._on_connected(chan, ev)
+        if chan.state != DOWN:  # a phone that calls; a Down leg waits for its DialBegin
+            self._identify(chan, out)
+            self._on_state(chan, now, out)
+
+    def _identify(self, chan: Channel, out: list[Effect], *, dialled: str | None = None,
+                  role: Role | None = None) -> None:
+        """Gives a non-Local channel its party: an extension, the public number it was
+        `dialled` with, or the number an incoming leg (state Ring) calls from."""
+        if chan.party is not None or _is_local(chan.name):
+            return
+        ext = self._extension_of(dial_target(chan.name))
+        if ext is not None:
+            self._join(chan, ext, is_ext=True, role=role, out=out)
+        elif dialled is not None:
+            self._join(chan, dialled, is_ext=False, role=role or "destination", out=out)
+        elif chan.state == RING and is_number(chan.caller_num):
+            self._join(chan, chan.caller_num, is_ext=False, role="source", out=out)
+
+    def _join(self, chan: Channel, key: str, *, is_ext: bool, role: Role | None,
+              out: list[Effect]) -> None:
+        call = self.calls[chan.call_id]
+        chan.party = key
+        party = call.parties.get(key)
+        if party is None:
+            has_source = any(p.role == "source" for p in call.parties.values())
+            party = call.add_party(key, is_ext, role or ("destination" if has_source else
+                                                         "source"))
+        if not party.channels:
+            out.append(_effect("joined", call, party))
+        party.channels.add(chan.uniqueid)
+        if chan.shown is not None:
+            party.caller_id = chan.shown
+
+    def _on_state(self, chan: Channel, now: float, out: list[Effect]) -> None:
+        call, party = self._party(chan)
+        if party is None:
+            return
+        if chan.state == RINGING and party.ringing is None:
+            party.ringing = now
+            out.append(_effect("ringing", call, party))
+        elif chan.state == UP and party.answered is None:
+            party.answered, party.disposition = now, 0
+            out.append(_effect("answered", call, party))
+            if call.answered is None and sum(p.answered is not None
+                                             for p in call.parties.values()) >= 2:
+                call.answered = now
+
+    def _on_connected(self, chan: Channel, ev: Event) -> None:
+        """Remembers what the phone shows of the other side (ignoring `s`, `<unknown>`)."""
+        shown = caller_id(ev.get("ConnectedLineName", ""), ev.get("ConnectedLineNum", ""))
+        if shown is not None:
+            chan.shown = shown
+            _, party = self._party(chan)
+            if party is not None:
+                party.caller_id = shown
+
+    def _on_newstate(self, ev: Event, now: float, out: list[Effect]) -> None:
+        chan = self._channel(ev)
+        if chan is not None:
+            chan.state = _int(ev.get("ChannelState"))
+            self._on_connected(chan, ev)
+            self._identify(chan, out)
+            self._on_state(chan, now, out)
+
+    def _on_callerid(self, ev: Event, now: float, out: list[Effect]) -> None:
+        chan = self._channel(ev)
+        if chan is not None:
+            chan.caller_num = ev.get("CallerIDNum", "")
+            self._on_connected(chan, ev)
+            if chan.state != DOWN:
+                self._identify(chan, out)
+
+    def _on_connectedline(self, ev: Event, now: float, out: list[Effect]) -> None:
+        chan = self._channel(ev)
+        if chan is not None:
+            self._on_connected(chan, ev)
+
+    def _on_dialbegin(self, ev: Event, now: float, out: list[Effect]) -> None:
+        """A leg is dialled: the `;2` half of the make-call Local channel dials sources, any
+        other dialler a destination; the Originate's own dial (no Channel) says nothing."""
+        dest = self._channel(ev, "DestUniqueid")
+        if dest is None:
+            return
+        dialer = self.channels.get(ev.get("Uniqueid", "")) if "Channel" in ev else None
+        role: Role | None = None
+        if dialer is not None:
+            role = "source" if _is_source_dialer(dialer.name) else "destination"
+        number = dialled_number(ev.get("DialString", "")) or dest.name
+        self._identify(dest, out, dialled=number, role=role)
+        self._on_state(dest, now, out)
+
+    def _on_dialend(self, ev: Event, now: float, out: list[Effect]) -> None:
+        dest = self._channel(ev, "DestUniqueid")
+        if dest is not None:
+            _, party = self._party(dest)
+            if party is not None:
+                party.disposition = _DISPOSITION.get(ev.get("DialStatus", ""),
+                                                     UNKNOWN_DISPOSITION)
+
+    def _on_bridgeenter(self, ev: Event, now: float, out: list[Effect]) -> None:
+        chan = self._channel(ev)
+        if chan is not None:
+            chan.bridge = ev.get("BridgeUniqueid")
+
+    def _on_bridgeleave(self, ev: Event, now: float, out: list[Effect]) -> None:
+        chan = self._channel(ev)
+        if chan is not None and chan.bridge == ev.get("BridgeUniqueid"):
+            chan.bridge = None
+
+    def _on_hangup(self, ev: Event, now: float, out: list[Effect]) -> None:
+        uid = ev.get("Uniqueid", "")
+        if self._mark is not None:
+            self._hung_up[uid] = self._seq
+        chan = self.channels.get(uid)
+        if chan is not None:
+            self._drop(chan, out)
+
+    def _drop(self, chan: Channel, out: list[Effect]) -> None:
+        """A channel is gone; its party leaves when it was its last, the call ends with it."""
+        del self.channels[chan.uniqueid]
+        call, party = self._party(chan)
+        call.channels.discard(chan.uniqueid)
+        if party is not None:
+            party.channels.discard(chan.uniqueid)
+            if not party.channels:
+                out.append(_effect("left", call, party))
+        if not call.channels:
+            self._end(call, out)
+
+    def _end(self, call: Call, out: list[Effect]) -> None:
+        for uid in list(call.channels):
+            self._drop(self.channels[uid], out)  # the last drop ends the call
+        if self.calls.pop(call.id, None) is not None:
+            out.append(Effect("ended", call.id))
+            self._ended[call.id] = None
+            if len(self._ended) > ENDED_MEMORY:
+                self._ended.popitem(last=False)
+
+    def _on_originateresponse(self, ev: Event, now: float, out: list[Effect]) -> None:
+        if ev.get("Response") == "Failure":
+            call = self.calls.get(phone_call_id(ev.get("Uniqueid", "")))
+            if call is not None:
+                self._end(call, out)
+
+    # -- resync ------------------------------------------------------------------------------
+
+    def mark(self, now: float) -> None:
+        """Called just before CoreShowChannels is sent: what `apply` sees after this is newer
+        than the snapshot, and `resync` keeps it."""
+        self._mark = (self._seq, now)
+        self._hung_up.clear()
+
+    def resync(
+        self, snapshot: Iterable[Event], metas: Mapping[str, CallMeta], now: float
+    ) -> list[Effect]:
+        """Rebuilds the live calls from CoreShowChannel entries taken after `mark()`.
+
+        Calls and parties keep their ids and view ids; what ended meanwhile ends now; what
+        started meanwhile joins (its effects are new to whoever listens).
+        """
+        out: list[Effect] = []
+        mark, marked_at = self._mark or (self._seq, now)
+        live = [c for c in snapshot if self._hung_up.get(c.get("Uniqueid", ""), -1) <= mark]
+        seen = {c.get("Uniqueid", "") for c in live}
+        for chan in [c for c in self.channels.values() if c.uniqueid not in seen]:
+            if chan.seq <= mark and chan.uniqueid in self.channels:
+                self._drop(chan, out)
+        for call in [c for c in self.calls.values() if not c.channels]:
+            if call.published <= marked_at:
+                self._end(call, out)  # announced by the API but never reached Asterisk
+        for entry in sorted(live, key=lambda c: -_duration(c.get("Duration", ""))):
+            self._resync_channel(entry, metas, now, live, out)
+        self._mark = None
+        self._hung_up.clear()
+        return out
+
+    def _resync_channel(self, entry: Event, metas: Mapping[str, CallMeta], now: float,
+                        live: list[Event], out: list[Effect]) -> None:
+        uid = entry.get("Uniqueid", "")
+        chan = self.channels.get(uid)
+        if chan is None:
+            call_id = phone_call_id(entry.get("Linkedid") or uid)
+            self._ended.pop(call_id, None)  # the snapshot says it is alive
+            known = self.calls.get(call_id)
+            if call_id in metas and (known is None or known.meta is None):
+                self.annotate(call_id, metas[call_id])
+            self._on_newchannel(entry, now - _duration(entry.get("Duration", "")), out)
+            chan = self.channels[uid]
+            role: Role = "source" if entry.get("Application") == "Dial" else "destination"
+            self._identify(chan, out, dialled=_dialled_in(chan, live), role=role)
+        chan.state = _int(entry.get("ChannelState"))
+        chan.bridge = entry.get("BridgeId") or None
+        self._on_state(chan, now, out)
+
+
+def _dialled_in(chan: Channel, live: list[Event]) -> str | None:
+    """The public number a leg was dialled with, from its dialler's Dial() arguments."""
+    target = dial_target(chan.name).lower()
+    for entry in live:
+        if entry.get("Linkedid") != chan.call_id and phone_call_id(
+            entry.get("Linkedid", "")
+        ) != chan.call_id:
+            continue
+        if entry.get("Application") != "Dial":
+            continue
+        for item in entry.get("ApplicationData", "").split(",", 1)[0].split("&"):
+            tech, _, rest = item.partition("/")
+            number, _, endpoint = rest.partition("@")
+            if f"{tech}/{endpoint}".lower() == target and is_number(number):
+                return number
+    return None
+
+
+def _effect(kind: EffectKind, call: Call, party: Party) -> Effect:
+    return Effect(kind, call.id, party.key, party.role, party.is_extension)
+
+
+def _int(raw: str | None) -> int:
+    try:
+        return int(raw or 0)
+    except ValueError:
+        return 0
+
+
+def _duration(raw: str) -> int:
+    """CoreShowChannel `Duration` (`HH:MM:SS`) in seconds."""
+    total = 0
+    for part in raw.split(":"):
+        if not part.isdigit():
+            return 0
+        total = total * 60 + int(part)
+    return total
+
+
+_HANDLERS: dict[str, Callable[[CallTracker, Event, float, list[Effect]], None]] = {
+    "newchannel": CallTracker._on_newchannel,
+    "newstate": CallTracker._on_newstate,
+    "newcallerid": CallTracker._on_callerid,
+    "newconnectedline": CallTracker._on_connectedline,
+    "dialbegin": CallTracker._on_dialbegin,
+    "dialend": CallTracker._on_dialend,
+    "bridgeenter": CallTracker._on_bridgeenter,
+    "bridgeleave": CallTracker._on_bridgeleave,
+    "hangup": CallTracker._on_hangup,
+    "originateresponse": CallTracker._on_originateresponse,
+}

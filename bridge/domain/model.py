@@ -1,0 +1,97 @@
+"""What the call tracker knows: calls, their parties and channels, and what it reports (effects).
+
+Plain data, no I/O. A *party* is one endpoint of a call as a user sees it: an extension (keyed
+by its extended number) or a public number. Asterisk's Local channels are plumbing, never parties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# AMI ChannelState values (Asterisk's ast_channel_state).
+DOWN, RESERVED, OFFHOOK, DIALING, RING, RINGING, UP, BUSY = range(8)
+
+Role = Literal["source", "destination"]
+EffectKind = Literal["joined", "ringing", "answered", "left", "ended"]
+
+
+@dataclass(frozen=True)
+class CallMeta:
+    """What the API knows of a call it placed (kept in SQLite, so it survives restarts)."""
+
+    extension: str  # the extension charged (extended number)
+    user_id: str
+    app: str
+    nonce: str | None
+    published: float
+    sources: tuple[str, ...]  # party keys: extended numbers or public numbers
+    destinations: tuple[str, ...]
+    source_caller_id: str = ""
+    destination_caller_id: str = ""
+    allow_public_transfer: bool = False
+
+
+@dataclass
+class Channel:
+    uniqueid: str
+    name: str
+    call_id: str
+    state: int
+    party: str | None = None  # None: a Local channel, or a leg whose number is not known yet
+    bridge: str | None = None
+    caller_num: str = ""
+    shown: str | None = None  # the caller id its phone shows (connected line)
+    seq: int = 0  # the tracker's event counter when this channel was last touched
+
+
+@dataclass
+class Party:
+    key: str  # extended extension number, or public number
+    is_extension: bool
+    view_id: str
+    role: Role
+    channels: set[str] = field(default_factory=set)  # live Uniqueids
+    ringing: float | None = None
+    answered: float | None = None
+    disposition: int | None = None
+    caller_id: str | None = None  # what this party's phone shows of the other side
+
+
+@dataclass
+class Call:
+    id: str
+    published: float
+    meta: CallMeta | None = None
+    answered: float | None = None
+    parties: dict[str, Party] = field(default_factory=dict)  # in view order
+    channels: set[str] = field(default_factory=set)  # live Uniqueids
+
+    @property
+    def extension(self) -> str | None:
+        """The extension charged: the API's, else the first extension that is a source."""
+        if self.meta is not None:
+            return self.meta.extension
+        exts = [p for p in self.parties.values() if p.is_extension]
+        sources = [p for p in exts if p.role == "source"]
+        return (sources or exts)[0].key if exts else None
+
+    def add_party(self, key: str, is_extension: bool, role: Role) -> Party:
+        party = Party(key, is_extension, f"{len(self.parties):02d}", role)
+        self.parties[key] = party
+        return party
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Something that happened to a call, for the webhooks (past tense: it already happened).
+
+    `joined`: a party entered the call (its phone is being called, or it is calling); `ringing`;
+    `answered`: its leg went up; `left`: its last channel hung up; `ended`: the call is gone.
+    """
+
+    kind: EffectKind
+    call_id: str
+    party: str | None = None
+    role: Role | None = None
+    is_extension: bool = False

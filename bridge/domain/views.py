@@ -1,0 +1,101 @@
+"""PhoneCall and PhoneCallView as the API shows them, computed from the tracker (pure).
+
+Numbers are written as strings (`"status": "5"`), dates as `2026-11-23T03:29:55Z`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.domain.model import DIALING, DOWN, OFFHOOK, RING, RINGING, UP, Call, Channel, Party
+
+# PhoneCallView.status
+UNKNOWN, OFF_HOOK, TRYING, RINGS, OTHER_SIDE_RINGS, ON_CALL = range(6)
+# PhoneCallView.flow
+LOCAL, OUTGOING_PUBLIC, INCOMING_PUBLIC = 2, 4, 8
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _state(party: Party, channels: Mapping[str, Channel]) -> int | None:
+    """The most advanced state among a party's live channels (Up > Ringing > the rest)."""
+    states = [channels[u].state for u in party.channels if u in channels]
+    if not states:
+        return None
+    for best in (UP, RINGING):
+        if best in states:
+            return best
+    return max(states)
+
+
+def status(call: Call, party: Party, channels: Mapping[str, Channel]) -> int:
+    """0 unknown, 1 off hook, 2 trying, 3 ringing, 4 other side ringing, 5 on call."""
+    mine = _state(party, channels)
+    others = [_state(p, channels) for p in call.parties.values() if p is not party]
+    if mine == RINGING:
+        return RINGS
+    if mine in (UP, RING):  # RING: a phone that dialled and waits
+        if mine == UP and UP in others:
+            return ON_CALL
+        if RINGING in others:
+            return OTHER_SIDE_RINGS
+        return TRYING if any(s is not None for s in others) or mine == RING else OFF_HOOK
+    if mine in (DOWN, OFFHOOK, DIALING):
+        return TRYING
+    return UNKNOWN
+
+
+def flow(call: Call) -> int:
+    """2 local, 4 outgoing public (a public number is called), 8 incoming public."""
+    parties = call.parties.values()
+    if any(not p.is_extension and p.role == "source" for p in parties):
+        return INCOMING_PUBLIC
+    if any(not p.is_extension for p in parties):
+        return OUTGOING_PUBLIC
+    return LOCAL
+
+
+def ends(call: Call) -> tuple[list[str], list[str]]:
+    """(source numbers, destination numbers): as requested for API calls, else as dialled."""
+    if call.meta is not None:
+        return list(call.meta.sources), list(call.meta.destinations)
+    parties = call.parties.values()
+    return ([p.key for p in parties if p.role == "source"],
+            [p.key for p in parties if p.role == "destination"])
+
+
+def view(call: Call, party: Party, channels: Mapping[str, Channel]) -> dict[str, Any]:
+    sources, destinations = ends(call)
+    out: dict[str, Any] = {
+        "id": party.view_id,
+        "extension": party.key,
+        "source": sources,
+        "destination": destinations,
+        "flow": str(flow(call)),
+        "status": str(status(call, party, channels)),
+    }
+    if party.ringing is not None:
+        out["ringing"] = iso(party.ringing)
+    if party.answered is not None:
+        out["answered"] = iso(party.answered)
+    if party.caller_id is not None:
+        out["callerId"] = party.caller_id
+    if party.disposition is not None:
+        out["disposition"] = str(party.disposition)
+    return out
+
+
+def phone_call(call: Call, channels: Mapping[str, Channel]) -> dict[str, Any]:
+    """The PhoneCall fields the tracker knows (the API adds owner and links)."""
+    out: dict[str, Any] = {"id": call.id, "extension": call.extension or "",
+                           "published": iso(call.published)}
+    if call.answered is not None:
+        out["answered"] = iso(call.answered)
+    if call.meta is not None and call.meta.nonce is not None:
+        out["nonce"] = call.meta.nonce
+    out["phoneCallView"] = [view(call, p, channels) for p in call.parties.values()]
+    return out

@@ -14,6 +14,7 @@ from bridge.ami.events import TRACKED_EVENTS
 from bridge.api.context import Services
 from bridge.api.server import build_app
 from bridge.auth import TokenStore
+from bridge.calls_feed import CallsFeed
 from bridge.config import Config
 from bridge.directory import Directory
 from bridge.metrics import Metrics
@@ -47,6 +48,7 @@ class Bridge:
             ami=ami.stats,
             pbx=ami,
         )
+        CallsFeed(svc.tracker, db).attach(ami)
         return cls(config, db, ami, svc)
 
     async def start(self) -> str:

@@ -111,6 +111,11 @@ class Directory:
         """The extension whose dial target is `channel` (e.g. `PJSIP/210`), if any."""
         return self._by_channel.get(channel.lower())
 
+    def extension_number_by_channel(self, channel: str) -> str | None:
+        """The extended number of the extension dialled as `channel`, if any."""
+        ext = self._by_channel.get(channel.lower())
+        return ext.number if ext else None
+
     def extensions_of(self, user: User) -> list[Extension]:
         return [e for e in self.extensions.values() if e.user == user.id]
 

@@ -92,6 +92,7 @@ class AmiClient:
         self._event_handlers: list[EventHandler] = []
         self._connect_handlers: list[ConnectHandler] = []
         self._disconnect_handlers: list[DisconnectHandler] = []
+        self._snapshot_hooks: list[Callable[[], None]] = []
         self._ready: _Link | None = None  # the logged-in link, if any
         self._up = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
@@ -117,6 +118,11 @@ class AmiClient:
     def add_connect_handler(self, handler: ConnectHandler) -> None:
         """`await handler(channels)` runs after every login with the CoreShowChannel events."""
         self._connect_handlers.append(handler)
+
+    def add_snapshot_hook(self, hook: Callable[[], None]) -> None:
+        """`hook()` runs just before the CoreShowChannels of each login is sent: events that
+        arrive after it are newer than the snapshot the connect handlers get."""
+        self._snapshot_hooks.append(hook)
 
     def add_disconnect_handler(self, handler: DisconnectHandler) -> None:
         """`handler(reason)` runs when a logged-in link is lost (or closed)."""
@@ -274,6 +280,8 @@ class AmiClient:
         """After login: event filters, then the channel snapshot for the connect handlers."""
         try:
             await self._add_filters(link)
+            for hook in tuple(self._snapshot_hooks):
+                hook()
             channels: list[Message] = await self._call(
                 link, {"Action": "CoreShowChannels"}, None, listing=True)
         except AmiActionFailed as exc:

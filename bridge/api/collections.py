@@ -126,12 +126,19 @@ def select(
     q: ListQuery,
     *,
     sort_key: str | None = None,
+    expand: Callable[[Item], Item] | None = None,
 ) -> tuple[int, list[Item]]:
-    """Filters, sorts and pages `items`; returns (total matching, the page)."""
+    """Filters, sorts and pages `items`; returns (total matching, the page).
+
+    `expand` turns the items of the page into full entries, so a long collection can be
+    filtered and sorted on a few cheap fields and rendered only where it is shown.
+    """
     chosen = [i for i in items if q.filter_by is None or _matches(i, q)]
     if sort_key is not None:
         chosen.sort(key=lambda i: str(i.get(sort_key) or ""), reverse=q.sort_order == "descending")
     page = chosen[q.start_index : q.start_index + q.count]
+    if expand is not None:
+        page = [expand(i) for i in page]
     if q.fields is not None:
         page = [{k: v for k, v in i.items() if k in q.fields} for i in page]
     return len(chosen), page

@@ -11,6 +11,7 @@ from aiohttp import web
 from bridge.auth import TokenStore
 from bridge.config import App, Config
 from bridge.directory import Directory
+from bridge.domain.calls import CallTracker
 from bridge.metrics import AmiStats, Metrics
 from bridge.store.db import Database
 
@@ -27,7 +28,11 @@ class Services:
     db: Database
     ami: AmiStats | None = None
     pbx: Pbx | None = None
+    tracker: CallTracker = field(init=False)
     started_at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tracker = CallTracker(self.directory.extension_number_by_channel)
 
 
 SERVICES = web.AppKey("services", Services)

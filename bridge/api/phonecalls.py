@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -18,6 +18,7 @@ from bridge.api.common import read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
 from bridge.config import App, Extension, User
 from bridge.directory import Directory, is_public_number
+from bridge.domain.views import iso
 from bridge.errors import PbxUnavailable, invalid
 from bridge.store import calls as calls_store
 
@@ -96,6 +97,11 @@ class _Resolver:
     def extension(self, number: str) -> Extension | None:
         return self.directory.find_extension(number, self.org)
 
+    def party(self, number: str) -> str:
+        """How the call tracker names this party: the extended number, or the number."""
+        ext = self.extension(number)
+        return ext.number if ext else number
+
     def target(self, number: str, code: str, what: str) -> str:
         ext = self.extension(number)
         if ext is not None:
@@ -133,14 +139,24 @@ def _charged_extension(
     return ext
 
 
+@dataclass(frozen=True)
+class Placement:
+    """A validated make-call request: the AMI plan and what the API remembers of it."""
+
+    plan: CallPlan
+    extension: Extension
+    nonce: str | None
+    remembered: dict[str, Any]  # stored with the call (store.calls.PlacedCall.plan)
+
+
 def plan_call(
     body: Any, query: Mapping[str, str], *, directory: Directory, app: App, user: User | None,
     public: str,
-) -> tuple[CallPlan, Extension, str | None]:
+) -> Placement:
     """Validates a make-call request in the order of the page's failure table."""
     wait = _seconds(query.get("waitForPickup"), 25, MAX_WAIT, "pc_timeout_invalid")
     duration = _seconds(query.get("callDuration"), None, MAX_DURATION, "pc_duration_invalid")
-    _flag(query.get("allowPublicTransfer"), "pc_transfer_invalid")
+    public_transfer = _flag(query.get("allowPublicTransfer"), "pc_transfer_invalid")
     _flag(query.get("video"), "pc_video_invalid")
     view = _view(body)
     res = _Resolver(directory, user, app, public)
@@ -162,7 +178,14 @@ def plan_call(
         wait=wait or 25,
         duration=duration,
     )
-    return plan, ext, nonce
+    remembered = {
+        "sources": [res.party(n) for n in sources],
+        "destinations": [res.party(n) for n in destinations],
+        "source_caller_id": plan.source_caller_id,
+        "destination_caller_id": plan.destination_caller_id,
+        "allow_public_transfer": public_transfer,
+    }
+    return Placement(plan, ext, nonce, remembered)
 
 
 async def make_simple_call(request: web.Request) -> web.Response:
@@ -171,20 +194,24 @@ async def make_simple_call(request: web.Request) -> web.Response:
     app = current_app(request)
     user = svc.directory.resolve_user(app, request.match_info["userId"], "extension_invalid")
     body = await read_json(request)
-    plan, ext, nonce = plan_call(body, request.query, directory=svc.directory, app=app,
-                                 user=user, public=svc.config.dialing.public)
+    placing = plan_call(body, request.query, directory=svc.directory, app=app, user=user,
+                        public=svc.config.dialing.public)
+    plan, ext = placing.plan, placing.extension
     if svc.pbx is None or not svc.pbx.connected:
         raise PbxUnavailable("not connected")
     now = time.time()
     record = calls_store.PlacedCall(
-        plan.call_id, ext.number, svc.directory.owner(ext).id, app.name, nonce,
-        datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"), now,
+        plan.call_id, ext.number, svc.directory.owner(ext).id, app.name, placing.nonce,
+        iso(now), now, placing.remembered,
     )
     placed = await calls_store.claim(svc.db, record)
     if placed.id == plan.call_id:
+        # Known to the tracker before Asterisk's first event about it can arrive.
+        svc.tracker.annotate(plan.call_id, placed.meta())
         try:
             await svc.pbx.send(originate(plan))
         except Exception:
+            svc.tracker.forget(plan.call_id)
             await calls_store.forget(svc.db, plan.call_id)
             raise
         log.info("call.originated", call_id=plan.call_id, extension=ext.number,

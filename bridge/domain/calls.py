@@ -128,6 +128,12 @@ class CallTracker:
             if key not in call.parties:
                 call.add_party(key, _is_extension_key(key), "destination")
 
+    def calls_of(self, parties: set[str]) -> list[Call]:
+        """The live calls in which any of `parties` is involved (or that are charged to one),
+        oldest first."""
+        return [c for c in self.calls.values()
+                if c.extension in parties or not parties.isdisjoint(c.parties)]
+
     def forget(self, call_id: str) -> None:
         """Drops a call whose Originate Asterisk refused."""
         call = self.calls.pop(call_id, None)

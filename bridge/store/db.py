@@ -39,6 +39,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX calls_nonce ON calls (app, nonce) WHERE nonce IS NOT NULL;
     """,
+    # What the request asked for (sources, destinations, caller ids, allowPublicTransfer), so
+    # a call still up after a restart is shown as before.
+    """
+    ALTER TABLE calls ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 

@@ -45,12 +45,21 @@ class RunningBridge:
                           reconnect_min=0.2, reconnect_max=2)
         cfg = tmp / "bridge.yaml"
         cfg.write_text(yaml.safe_dump(raw))
+        self.cfg, self.tmp = cfg, tmp
         self.log = tmp / "bridge.log"
-        self.proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(cfg)],
-            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), cwd=tmp,
-        )
         self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(self.cfg)],
+            stdout=subprocess.DEVNULL, stderr=self.log.open("a"), cwd=self.tmp,
+        )
+
+    def start(self) -> None:
+        """Starts the daemon again (same config, port and database) after stop()."""
+        assert self.proc.poll() is not None, "still running"
+        self.proc = self._spawn()
 
     def health(self) -> tuple[int, dict[str, Any]]:
         status, body = get(f"{self.url}/healthz")

@@ -1,0 +1,76 @@
+"""`GET /uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`: the live calls, from the tracker.
+
+Filtering and sorting run on a few cheap fields of every call of the extension; only the page
+that is returned is rendered with its views.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bridge.api.collections import Item, parse_list_query
+from bridge.api.common import collection_response
+from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.directory import Directory
+from bridge.domain.views import iso, phone_call
+from bridge.errors import PbxUnavailable
+
+FIELDS = ("id", "extension", "ownerId", "ownerName", "published", "answered", "nonce",
+          "phoneCallView", "links")
+FILTERABLE = ("id", "extension", "ownerId", "ownerName", "published", "answered", "nonce")
+DATES = ("published", "answered")
+
+
+def _owner(directory: Directory, number: str) -> tuple[str, str]:
+    """(id, name) of the organization that owns the call: that of the charged extension."""
+    ext = directory.extensions.get(number)
+    if ext is None:
+        return "", ""
+    org = directory.organization_of_user(directory.owner(ext))
+    return org.id, org.name
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    """200 with the collection; 204 when the extension has no live call (or not that one)."""
+    svc = services(request)
+    app = current_app(request)
+    user_ref = request.match_info["userId"]
+    user = svc.directory.resolve_user(app, user_ref, "extension_invalid")
+    exts = svc.directory.scope_extensions(app, user, request.match_info["extension"])
+    q = parse_list_query(request.query, fields=FIELDS, filterable=FILTERABLE, date_fields=DATES)
+    if svc.pbx is None or not svc.pbx.connected:
+        raise PbxUnavailable("not connected: the live calls are not known")
+    tracker = svc.tracker
+    wanted = request.match_info.get("phoneCallId")
+    calls = tracker.calls_of({e.number for e in exts})
+    if wanted is not None:
+        calls = [c for c in calls if c.id == wanted]
+    items: list[Item] = []
+    for call in calls:
+        item: Item = {"id": call.id, "extension": call.extension or "",
+                      "published": iso(call.published)}
+        if call.answered is not None:
+            item["answered"] = iso(call.answered)
+        if call.meta is not None and call.meta.nonce is not None:
+            item["nonce"] = call.meta.nonce
+        item["ownerId"], item["ownerName"] = _owner(svc.directory, item["extension"])
+        items.append(item)
+    base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{user_ref}"
+
+    def expand(item: Item) -> Item:
+        full = phone_call(tracker.calls[item["id"]], tracker.channels)
+        full.update(ownerId=item["ownerId"], ownerName=item["ownerName"],
+                    links={"self": f"{base}/{full['extension']}/{full['id']}"})
+        return full
+
+    self_url = f"{base}/{request.match_info['extension']}"
+    if wanted is not None:
+        self_url += f"/{wanted}"
+    return collection_response(request, items, q, self_url=self_url, sort_key="published",
+                               expand=expand)
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    base = f"{prefix}/phoneCalls/{{userId}}/{{extension}}"
+    app.router.add_get(base, list_calls)
+    app.router.add_get(f"{base}/{{phoneCallId}}", list_calls)

@@ -1,0 +1,65 @@
+"""Feeds the AMI link into the call tracker: every event, and a resync at every (re)login.
+
+The tracker is pure; this adapter gives it the clock, the stored plans of API calls, and
+turns its effects into log lines (and, through `on_effects`, into webhooks).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+import structlog
+from panoramisk.message import Message
+
+from bridge.domain.calls import CallTracker, group_by_call
+from bridge.domain.model import Effect
+from bridge.store import calls as calls_store
+from bridge.store.db import Database
+
+log = structlog.get_logger("bridge.calls")
+EffectSink = Callable[[list[Effect]], None]
+
+
+class AmiSource(Protocol):
+    def add_event_handler(self, handler: Callable[[Message], None]) -> None: ...
+    def add_snapshot_hook(self, hook: Callable[[], None]) -> None: ...
+    def add_connect_handler(
+        self, handler: Callable[[list[Message]], Awaitable[None]]
+    ) -> None: ...
+
+
+class CallsFeed:
+    def __init__(self, tracker: CallTracker, db: Database,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.tracker = tracker
+        self.db = db
+        self.clock = clock
+        self.sinks: list[EffectSink] = []
+
+    def attach(self, ami: AmiSource) -> None:
+        ami.add_event_handler(self.on_event)
+        ami.add_snapshot_hook(lambda: self.tracker.mark(self.clock()))
+        ami.add_connect_handler(self.on_connect)
+
+    def on_event(self, event: Mapping[str, str]) -> None:
+        self._emit(self.tracker.apply(event, self.clock()))
+
+    async def on_connect(self, channels: list[Message]) -> None:
+        """Rebuilds the live calls; API calls get their stored plan (and so keep their views)."""
+        live = group_by_call(channels)
+        placed = await calls_store.find(self.db, list(live))
+        effects = self.tracker.resync(channels, {cid: p.meta() for cid, p in placed.items()},
+                                      self.clock())
+        log.info("calls.resynced", calls=len(self.tracker.calls), channels=len(channels),
+                 api_calls=len(placed), changes=len(effects))
+        self._emit(effects)
+
+    def _emit(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            log.info(f"call.{effect.kind}", call_id=effect.call_id, party=effect.party,
+                     role=effect.role)
+        if effects:
+            for sink in self.sinks:
+                sink(effects)

@@ -31,6 +31,7 @@ class Bridge:
     db: Database
     ami: AmiClient
     services: Services
+    feed: CallsFeed
     runner: web.AppRunner | None = None
 
     @classmethod
@@ -48,8 +49,9 @@ class Bridge:
             ami=ami.stats,
             pbx=ami,
         )
-        CallsFeed(svc.tracker, db).attach(ami)
-        return cls(config, db, ami, svc)
+        feed = CallsFeed(svc.tracker, db)
+        feed.attach(ami)
+        return cls(config, db, ami, svc, feed)
 
     async def start(self) -> str:
         """Opens storage, starts the HTTP server and the AMI link; returns the base URL."""

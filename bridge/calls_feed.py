@@ -7,12 +7,13 @@ turns its effects into log lines (and, through `on_effects`, into webhooks).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import structlog
 from panoramisk.message import Message
 
+from bridge.ami.framing import plain
 from bridge.domain.calls import CallTracker, group_by_call
 from bridge.domain.model import Effect
 from bridge.store import calls as calls_store
@@ -43,8 +44,8 @@ class CallsFeed:
         ami.add_snapshot_hook(lambda: self.tracker.mark(self.clock()))
         ami.add_connect_handler(self.on_connect)
 
-    def on_event(self, event: Mapping[str, str]) -> None:
-        self._emit(self.tracker.apply(event, self.clock()))
+    def on_event(self, message: Message) -> None:
+        self._emit(self.tracker.apply(plain(message), self.clock()))
 
     async def on_connect(self, channels: list[Message]) -> None:
         """Rebuilds the live calls; API calls get their stored plan (and so keep their views)."""
@@ -58,8 +59,10 @@ class CallsFeed:
 
     def _emit(self, effects: list[Effect]) -> None:
         for effect in effects:
-            log.info(f"call.{effect.kind}", call_id=effect.call_id, party=effect.party,
-                     role=effect.role)
+            # One info line per call (its end); each party's steps for whoever debugs.
+            emit = log.info if effect.kind == "ended" else log.debug
+            emit(f"call.{effect.kind}", call_id=effect.call_id, party=effect.party,
+                 role=effect.role)
         if effects:
             for sink in self.sinks:
                 sink(effects)

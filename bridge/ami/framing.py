@@ -17,6 +17,7 @@ BANNER = "Asterisk Call Manager/"
 MAX_BUFFER = 1 << 20  # characters buffered without a frame end before the link is given up
 _FRAME_END = re.compile(r"\r?\n\r?\n")
 _STARTS = ("event", "response")
+_QUOTED = frozenset(k.lower() for k in Message.quoted_keys)  # panoramisk unquotes these
 _SHOWN = 200  # characters of a bad frame kept for the log
 
 
@@ -71,6 +72,15 @@ class Framer:
         self._banner_pending = False
 
     def _frames(self) -> list[str]:
+        frames = self._buf.split("\r\n\r\n")
+        if not any("\n\n" in f or "\n\r\n" in f for f in frames):  # CRLF only: the usual
+            self._buf = frames.pop()
+            self._scanned = len(self._buf)
+            return frames
+        return self._frames_mixed()
+
+    def _frames_mixed(self) -> list[str]:
+        """Frame ends written as LF or mixed CR LF (not from Asterisk, but survivable)."""
         frames: list[str] = []
         buf, start = self._buf, 0
         pos = max(0, self._scanned - 3)  # a frame end may straddle the previous read
@@ -84,9 +94,51 @@ class Framer:
 
 def parse_frame(text: str) -> list[Any]:
     """One frame -> its messages; two messages run together (no blank line) are split apart."""
+    fast = _parse_plain(text)
+    return [fast] if fast is not None else parse_frame_carefully(text)
+
+
+def parse_frame_carefully(text: str) -> list[Any]:
+    """Every frame, however odd: LF endings, `Key:value`, run-together messages, bodies."""
     lines = [line.rstrip("\r") for line in text.split("\n")]
     lines = [line for line in lines if line.strip()]
     return [_parse_message(part) for part in _split_messages(lines)]
+
+
+def _parse_plain(text: str) -> Any:
+    """The frame Asterisk nearly always sends, in one pass: CRLF lines of `Key: value`, an
+    Event or Response first, no key twice. None sends it down the careful path.
+
+    Builds the same Message panoramisk's parser would, without its second pass over the
+    headers (panoramisk==1.4 keeps them as `_store[key.lower()] = (key, value)`; the equality
+    with the careful path is tested on every recorded event).
+    """
+    if text.count("\n") != text.count("\r\n"):
+        return None
+    lines = text.split("\r\n")
+    try:
+        store = {k.lower(): (k, v) for k, v in (line.split(": ", 1) for line in lines)}
+    except ValueError:  # a line without ": "
+        return None
+    if len(store) != len(lines) or not _QUOTED.isdisjoint(store):  # a key twice; quoted
+        return None
+    first = lines[0].split(": ", 1)[0].lower()
+    if first not in _STARTS or not store[first][1]:
+        return None
+    if first == "response" and ("event" in store or store[first][1] == "Follows"):
+        return None
+    store["content"] = ("content", "")  # what Message(headers) adds
+    message = Message.__new__(Message)
+    message._store = store
+    message.manager = None
+    return message
+
+
+def plain(message: Any) -> dict[str, str]:
+    """A Message as a plain dict with Asterisk's own key case (fast look-ups for the tracker)."""
+    fields: dict[str, str] = dict(message._store.values())
+    fields.pop("content", None)
+    return fields
 
 
 def _split_messages(lines: list[str]) -> list[list[str]]:

@@ -1,0 +1,47 @@
+"""The benchmark corpus: the recorded sandbox transcripts, replicated with fresh ids, as AMI
+wire bytes (what the bridge reads from the socket)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami"
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+_UNIQUEID = re.compile(r"\b(\d{10})\.(\d+)\b")
+
+
+def transcripts() -> list[tuple[str, list[dict[str, str]]]]:
+    """(call id, events) of every recorded call."""
+    out = []
+    for path in sorted(FIXTURES.glob("*.jsonl")):
+        lines = path.read_text().splitlines()
+        header = json.loads(lines[0])
+        out.append((header["call_id"], [json.loads(line)["event"] for line in lines[1:]]))
+    return out
+
+
+def wire(event: dict[str, str]) -> str:
+    return "".join(f"{k}: {v}\r\n" for k, v in event.items()) + "\r\n"
+
+
+def corpus(replicas: int) -> tuple[bytes, int]:
+    """(AMI bytes without the banner, number of events): every transcript `replicas` times,
+    each copy with its own call id and Uniqueids, so the tracker sees distinct calls."""
+    base = [(cid, "".join(wire(e) for e in events), len(events))
+            for cid, events in transcripts()]
+    parts: list[str] = []
+    count = 0
+    for i in range(replicas):
+        for cid, text, n in base:
+            fresh = f"{i:08x}{cid[8:]}"
+            copy = text.replace(cid, fresh)
+            parts.append(_UNIQUEID.sub(lambda m, i=i: f"{m[1]}.{i}{m[2]}", copy))
+            count += n
+    return "".join(parts).encode(), count
+
+
+def chunks(data: bytes, size: int = 65536) -> list[bytes]:
+    """The bytes as socket reads of `size`."""
+    return [data[i : i + size] for i in range(0, len(data), size)]

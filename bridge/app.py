@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -57,6 +58,7 @@ class Bridge:
         """Opens storage, starts the HTTP server and the AMI link; returns the base URL."""
         await self.db.open()
         await self.services.tokens.load()
+        await self.services.calls.load(time.time())
         self.runner = web.AppRunner(
             build_app(self.services), access_log=None, handle_signals=False, shutdown_timeout=5
         )
@@ -75,6 +77,7 @@ class Bridge:
         if self.runner is not None:
             await self.runner.cleanup()
         await self.ami.close()
+        await self.services.calls.drain()
         await asyncio.to_thread(self.db.close)
         log.info("bridge.stopped")
 

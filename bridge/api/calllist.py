@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api.collections import Item, parse_list_query
-from bridge.api.common import collection_response
+from bridge.api.collections import Item, parse_list_query, select_lazily
+from bridge.api.common import page_response
 from bridge.api.context import api_prefix, base_url, current_app, services
 from bridge.directory import Directory
+from bridge.domain.model import Call
 from bridge.domain.views import iso, phone_call
 from bridge.errors import PbxUnavailable
 
@@ -45,8 +46,10 @@ async def list_calls(request: web.Request) -> web.Response:
     calls = tracker.calls_of({e.number for e in exts})
     if wanted is not None:
         calls = [c for c in calls if c.id == wanted]
-    items: list[Item] = []
-    for call in calls:
+    base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{user_ref}"
+
+    def summary(call: Call) -> Item:
+        """The fields a filter may test (no views)."""
         item: Item = {"id": call.id, "extension": call.extension or "",
                       "published": iso(call.published)}
         if call.answered is not None:
@@ -54,20 +57,23 @@ async def list_calls(request: web.Request) -> web.Response:
         if call.meta is not None and call.meta.nonce is not None:
             item["nonce"] = call.meta.nonce
         item["ownerId"], item["ownerName"] = _owner(svc.directory, item["extension"])
-        items.append(item)
-    base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{user_ref}"
+        return item
 
-    def expand(item: Item) -> Item:
-        full = phone_call(tracker.calls[item["id"]], tracker.channels)
-        full.update(ownerId=item["ownerId"], ownerName=item["ownerName"],
-                    links={"self": f"{base}/{full['extension']}/{full['id']}"})
+    def render(call: Call) -> Item:
+        full = phone_call(call, tracker.channels)
+        full["ownerId"], full["ownerName"] = _owner(svc.directory, full["extension"])
+        full["links"] = {"self": f"{base}/{full['extension']}/{call.id}"}
         return full
 
+    total, page = select_lazily(calls, q, summary=summary, order=_published, render=render)
     self_url = f"{base}/{request.match_info['extension']}"
     if wanted is not None:
         self_url += f"/{wanted}"
-    return collection_response(request, items, q, self_url=self_url, sort_key="published",
-                               expand=expand)
+    return page_response(request, total, page, q, self_url=self_url)
+
+
+def _published(call: Call) -> float:
+    return call.published
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from bridge.errors import invalid
@@ -15,6 +15,7 @@ MAX_START = 5000
 TEXT_OPS = frozenset({"equals", "contains", "startsWith", "present", "inArray"})
 DATE_OPS = frozenset({"equals", "present", "greaterThan", "lessThan"})
 Item = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -126,22 +127,34 @@ def select(
     q: ListQuery,
     *,
     sort_key: str | None = None,
-    expand: Callable[[Item], Item] | None = None,
 ) -> tuple[int, list[Item]]:
-    """Filters, sorts and pages `items`; returns (total matching, the page).
-
-    `expand` turns the items of the page into full entries, so a long collection can be
-    filtered and sorted on a few cheap fields and rendered only where it is shown.
-    """
+    """Filters, sorts and pages `items`; returns (total matching, the page)."""
     chosen = [i for i in items if q.filter_by is None or _matches(i, q)]
     if sort_key is not None:
         chosen.sort(key=lambda i: str(i.get(sort_key) or ""), reverse=q.sort_order == "descending")
-    page = chosen[q.start_index : q.start_index + q.count]
-    if expand is not None:
-        page = [expand(i) for i in page]
-    if q.fields is not None:
-        page = [{k: v for k, v in i.items() if k in q.fields} for i in page]
-    return len(chosen), page
+    return len(chosen), _project(chosen[q.start_index : q.start_index + q.count], q)
+
+
+def select_lazily(
+    objects: Sequence[T],
+    q: ListQuery,
+    *,
+    summary: Callable[[T], Item],
+    order: Callable[[T], Any],
+    render: Callable[[T], Item],
+) -> tuple[int, list[Item]]:
+    """`select` for long collections of live objects: their cheap `summary` is built only to
+    filter, and only the page is rendered."""
+    chosen = [o for o in objects if q.filter_by is None or _matches(summary(o), q)]
+    chosen = sorted(chosen, key=order, reverse=q.sort_order == "descending")
+    page = [render(o) for o in chosen[q.start_index : q.start_index + q.count]]
+    return len(chosen), _project(page, q)
+
+
+def _project(page: list[Item], q: ListQuery) -> list[Item]:
+    if q.fields is None:
+        return page
+    return [{k: v for k, v in i.items() if k in q.fields} for i in page]
 
 
 def envelope(

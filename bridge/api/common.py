@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -38,10 +38,16 @@ def collection_response(
     *,
     self_url: str,
     sort_key: str | None = None,
-    expand: Callable[[Item], Item] | None = None,
 ) -> web.Response:
     """200 with the envelope, or 204 with no body when nothing matches."""
-    total, page = select(items, q, sort_key=sort_key, expand=expand)
+    total, page = select(items, q, sort_key=sort_key)
+    return page_response(request, total, page, q, self_url=self_url)
+
+
+def page_response(
+    request: web.Request, total: int, page: list[Item], q: ListQuery, *, self_url: str
+) -> web.Response:
+    """A page already chosen: 200 with the envelope, or 204 when the total is 0."""
     query: Mapping[str, str] = request.query
     body = envelope(total, page, q, self_url, query)
     if body is None:

@@ -13,6 +13,7 @@ from bridge.config import App, Config
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from bridge.metrics import AmiStats, Metrics
+from bridge.store.calls import CallStore
 from bridge.store.db import Database
 
 if TYPE_CHECKING:
@@ -29,10 +30,12 @@ class Services:
     ami: AmiStats | None = None
     pbx: Pbx | None = None
     tracker: CallTracker = field(init=False)
+    calls: CallStore = field(init=False)
     started_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.tracker = CallTracker(self.directory.extension_number_by_channel)
+        self.calls = CallStore(self.db)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -15,7 +16,7 @@ from panoramisk.message import Message
 
 from bridge.ami.actions import ActionFields, CallPlan, originate
 from bridge.api.common import read_json
-from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.context import Services, api_prefix, base_url, current_app, services
 from bridge.config import App, Extension, User
 from bridge.directory import Directory, is_public_number
 from bridge.domain.views import iso
@@ -188,6 +189,28 @@ def plan_call(
     return Placement(plan, ext, nonce, remembered)
 
 
+async def _place(svc: Services, record: calls_store.PlacedCall, plan: CallPlan) -> None:
+    """Sends the Originate while the call is written down; undoes both if Asterisk refuses.
+
+    The 202 does not wait for the row: the nonce is already held in memory, and the row only
+    matters to a later restart (CallStore.drain() waits for it at shutdown).
+    """
+    assert svc.pbx is not None
+    svc.calls.hold(record)
+    # Known to the tracker before Asterisk's first event about it can arrive.
+    svc.tracker.annotate(plan.call_id, record.meta())
+    saving = svc.calls.save_soon(record)
+    try:
+        await svc.pbx.send(originate(plan))
+    except Exception:
+        svc.tracker.forget(plan.call_id)
+        await asyncio.gather(saving, return_exceptions=True)
+        await svc.calls.forget(record)
+        raise
+    log.info("call.originated", call_id=plan.call_id, extension=record.extension,
+             sources=plan.sources, destinations=plan.destinations)
+
+
 async def make_simple_call(request: web.Request) -> web.Response:
     """Places the call and answers 202 with its id before anybody picks up."""
     svc = services(request)
@@ -204,18 +227,10 @@ async def make_simple_call(request: web.Request) -> web.Response:
         plan.call_id, ext.number, svc.directory.owner(ext).id, app.name, placing.nonce,
         iso(now), now, placing.remembered,
     )
-    placed = await calls_store.claim(svc.db, record)
-    if placed.id == plan.call_id:
-        # Known to the tracker before Asterisk's first event about it can arrive.
-        svc.tracker.annotate(plan.call_id, placed.meta())
-        try:
-            await svc.pbx.send(originate(plan))
-        except Exception:
-            svc.tracker.forget(plan.call_id)
-            await calls_store.forget(svc.db, plan.call_id)
-            raise
-        log.info("call.originated", call_id=plan.call_id, extension=ext.number,
-                 sources=plan.sources, destinations=plan.destinations)
+    placed = svc.calls.reuse(app.name, placing.nonce, now)
+    if placed is None:
+        placed = record
+        await _place(svc, record, plan)
     else:
         log.info("call.nonce.reused", call_id=placed.id, extension=placed.extension)
     link = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{request.match_info['userId']}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from bridge.domain.model import DIALING, DOWN, OFFHOOK, RING, RINGING, UP, Call, Channel, Party
@@ -17,6 +18,7 @@ UNKNOWN, OFF_HOOK, TRYING, RINGS, OTHER_SIDE_RINGS, ON_CALL = range(6)
 LOCAL, OUTGOING_PUBLIC, INCOMING_PUBLIC = 2, 4, 8
 
 
+@lru_cache(maxsize=1 << 16)  # the same few thousand live calls are listed again and again
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 

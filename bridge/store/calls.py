@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from bridge.domain.model import CallMeta
+from bridge.errors import BridgeError
 from bridge.store.db import Database
 
+log = structlog.get_logger("bridge.calls")
 NONCE_WINDOW = 24 * 3600  # a nonce returns the first call for 24 hours
 _COLUMNS = "id, extension, user_id, app, nonce, published, created_at, plan"
 
@@ -43,45 +48,87 @@ def _row(row: tuple[Any, ...]) -> PlacedCall:
                       json.loads(plan or "{}"))
 
 
-async def claim(db: Database, call: PlacedCall) -> PlacedCall:
-    """Records `call`; if the app already used its nonce within 24 h, returns that call instead.
+class CallStore:
+    """Placed calls in SQLite, with the nonces of the last 24 hours also held in memory.
 
-    The insert and the look-up run in one transaction, so two requests racing with the same
-    nonce place one call.
+    The nonce check is in memory and synchronous, so two racing requests cannot both pass it,
+    and the row can be written while the Originate is on its way (the make-call latency is
+    then the larger of the two, not their sum).
     """
 
-    def run(conn: sqlite3.Connection) -> PlacedCall:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if call.nonce is not None:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._nonces: dict[tuple[str, str], PlacedCall] = {}
+        self._saving: set[asyncio.Task[None]] = set()
+
+    async def load(self, now: float) -> None:
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM calls WHERE nonce IS NOT NULL AND created_at >= ?",  # noqa: S608
+            (now - NONCE_WINDOW,),
+        )
+        self._nonces = {(r[3], r[4]): _row(r) for r in rows}
+
+    def reuse(self, app: str, nonce: str | None, now: float) -> PlacedCall | None:
+        """The call this app already placed with this nonce within 24 hours, if any."""
+        if nonce is None:
+            return None
+        placed = self._nonces.get((app, nonce))
+        if placed is not None and placed.created_at < now - NONCE_WINDOW:
+            del self._nonces[(app, nonce)]
+            return None
+        return placed
+
+    def hold(self, call: PlacedCall) -> None:
+        """Reserves the call's nonce (before any await, so a racing request sees it)."""
+        if call.nonce is not None:
+            self._nonces[(call.app, call.nonce)] = call
+
+    async def save(self, call: PlacedCall) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if call.nonce is not None:  # an older call's nonce, out of its 24 h
+                    conn.execute("DELETE FROM calls WHERE app = ? AND nonce = ?",
+                                 (call.app, call.nonce))
                 conn.execute(
-                    "DELETE FROM calls WHERE app = ? AND nonce = ? AND created_at < ?",
-                    (call.app, call.nonce, call.created_at - NONCE_WINDOW),
+                    f"INSERT INTO calls ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                    (call.id, call.extension, call.user_id, call.app, call.nonce,
+                     call.published, call.created_at, json.dumps(call.plan)),
                 )
-                row = conn.execute(
-                    f"SELECT {_COLUMNS} FROM calls WHERE app = ? AND nonce = ?",  # noqa: S608
-                    (call.app, call.nonce),
-                ).fetchone()
-                if row is not None:
-                    conn.execute("COMMIT")
-                    return _row(row)
-            conn.execute(
-                f"INSERT INTO calls ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                (call.id, call.extension, call.user_id, call.app, call.nonce, call.published,
-                 call.created_at, json.dumps(call.plan)),
-            )
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            conn.execute("ROLLBACK")
-            raise
-        return call
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                conn.execute("ROLLBACK")
+                raise
 
-    return await db.call(run)
+        await self.db.call(run)
 
+    def save_soon(self, call: PlacedCall) -> asyncio.Task[None]:
+        """Writes the call in the background; a failure is logged (the call rings anyway)."""
+        task = asyncio.create_task(self._save_logged(call))
+        self._saving.add(task)
+        task.add_done_callback(self._saving.discard)
+        return task
 
-async def forget(db: Database, call_id: str) -> None:
-    """Drops a call whose Originate Asterisk refused, so its nonce can be used again."""
-    await db.execute("DELETE FROM calls WHERE id = ?", (call_id,))
+    async def _save_logged(self, call: PlacedCall) -> None:
+        try:
+            await self.save(call)
+        except BridgeError:
+            log.exception("call.store.failed", call_id=call.id,
+                          effect="after a restart this call is shown without its request")
+
+    async def drain(self) -> None:
+        """Waits for the rows still being written (at shutdown)."""
+        if self._saving:
+            await asyncio.gather(*self._saving, return_exceptions=True)
+
+    async def forget(self, call: PlacedCall) -> None:
+        """Drops a call whose Originate Asterisk refused, so its nonce can be used again."""
+        if call.nonce is not None and self._nonces.get((call.app, call.nonce)) is call:
+            del self._nonces[(call.app, call.nonce)]
+        await self.db.execute("DELETE FROM calls WHERE id = ?", (call.id,))
+
+    async def find(self, ids: Collection[str]) -> dict[str, PlacedCall]:
+        return await find(self.db, ids)
 
 
 async def find(db: Database, ids: Collection[str]) -> dict[str, PlacedCall]:

@@ -1,0 +1,185 @@
+"""Make-call latency: `POST /uapi/phoneCalls/@me/simple` through a running bridge (the daemon
+as users run it, in its own process: HTTP, auth, validation, nonce, Originate over its AMI
+link, 202) beside a raw panoramisk Originate of the same action to the same sandbox Asterisk
+(until "successfully queued"), and the ratio. Also the bridge's AmiClient alone, in process.
+
+Needs the sandbox: `scripts/asterisk-sandbox up`. The source is the busy phone 027, so every
+call ends at once and nothing rings for long.
+
+    .venv/bin/python bench/make_call.py [--calls 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+import yaml
+from panoramisk import Manager
+
+from bridge import logs
+from bridge.ami.actions import CallPlan, originate
+from bridge.app import Bridge
+from bridge.config import load
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "demo-crm-token-0123456789"
+BODY = {"extension": "210", "phoneCallView": [{"source": ["027"], "destination": ["024"]}]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _until_up(port: int) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the bridge did not come up (is the sandbox up?)")
+
+
+def plan() -> CallPlan:
+    """The plan the API builds for BODY (same targets, caller ids, wait)."""
+    return CallPlan(secrets.token_hex(10), ("PJSIP/027",), ("PJSIP/024",),
+                    "John Doe <210>", "John Doe <210>", 25, None)
+
+
+async def api_call(session: aiohttp.ClientSession, url: str) -> float:
+    started = time.perf_counter()
+    async with session.post(url, json=BODY,
+                            headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        await resp.read()
+        assert resp.status == 202, resp.status
+    return (time.perf_counter() - started) * 1000
+
+
+async def raw_http_call(port: int) -> float:
+    """The same POST over a bare keep-alive socket: the bridge's own time, not a client's."""
+    return await _raw_http.post(port)
+
+
+class _RawHttp:
+    def __init__(self) -> None:
+        self.conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, port: int) -> float:
+        if self.conn is None:
+            self.conn = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = self.conn
+        body = json.dumps(BODY).encode()
+        head = (f"POST /uapi/phoneCalls/@me/simple HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        started = time.perf_counter()
+        writer.write(head + body)
+        status = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) != b"\r\n":
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        assert b" 202 " in status, status
+        return (time.perf_counter() - started) * 1000
+
+
+_raw_http = _RawHttp()
+
+
+async def bridge_ami_call(bridge: Bridge) -> float:
+    """The bridge's own AMI client sending the Originate (no HTTP, no validation, no store)."""
+    started = time.perf_counter()
+    await bridge.ami.send(originate(plan()))
+    return (time.perf_counter() - started) * 1000
+
+
+async def raw_call(manager: Manager) -> float:
+    started = time.perf_counter()
+    resp = await manager.send_action(originate(plan()), as_list=False)
+    assert "queued" in resp.message, resp
+    return (time.perf_counter() - started) * 1000
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=60)
+    parser.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        raw_cfg = yaml.safe_load(args.config.read_text())
+        raw_cfg["http"].update(host="127.0.0.1", port=port)
+        raw_cfg["storage"]["path"] = f"{tmp}/b.sqlite3"
+        raw_cfg.setdefault("logging", {})["level"] = "info"
+        cfg_path = Path(tmp) / "bridge.yaml"
+        cfg_path.write_text(yaml.safe_dump(raw_cfg))
+        daemon = subprocess.Popen([str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config",
+                                   str(cfg_path)], stderr=subprocess.DEVNULL)
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - log lines are produced, not shown
+        logs.configure("info", json=True)
+        config = load(cfg_path)
+        bridge = Bridge.build(dataclasses.replace(
+            config, storage=dataclasses.replace(config.storage, path=f"{tmp}/own.sqlite3")))
+        await bridge.ami.start()
+        assert await bridge.ami.wait_connected(10), "is the sandbox up?"
+        ami = config.ami
+        manager = Manager(loop=asyncio.get_running_loop(), host=ami.host, port=ami.port,
+                          username=ami.username, secret=ami.secret, events="off",
+                          ping_delay=3600)
+        await manager.connect()
+        url = f"http://127.0.0.1:{port}/uapi/phoneCalls/@me/simple"
+        try:
+            await _until_up(port)
+            async with aiohttp.ClientSession() as session:
+                await api_call(session, url)  # warm up every path
+                await raw_http_call(port)
+                await raw_call(manager)
+                ours, bare, link, raw = [], [], [], []
+                for _ in range(args.calls):  # interleaved, so drift hits all alike
+                    ours.append(await api_call(session, url))
+                    bare.append(await raw_http_call(port))
+                    link.append(await bridge_ami_call(bridge))
+                    raw.append(await raw_call(manager))
+                    await asyncio.sleep(0.05)
+        finally:
+            manager.close()
+            await bridge.ami.close()
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(10)
+    p50r = statistics.median(raw)
+    print(f"make-call, {args.calls} calls each, interleaved, sandbox Asterisk on loopback; "
+          "the API is the daemon in its own process")
+    for label, times in (("API, aiohttp client", ours), ("API, bare HTTP socket", bare),
+                         ("bridge AmiClient Originate", link),
+                         ("raw panoramisk Originate", raw)):
+        p50 = statistics.median(times)
+        print(f"{label:27}: p50 {p50:6.2f} ms  mean {statistics.mean(times):6.2f} ms"
+              f"  ratio to raw {p50 / p50r:5.2f}")
+    print("target: API <= 1.3x raw AMI")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -269,6 +269,9 @@ class CallTracker:
             role = "source" if _is_source_dialer(dialer.name) else "destination"
         number = dialled_number(ev.get("DialString", "")) or dest.name
         self._identify(dest, out, dialled=number, role=role)
+        _, party = self._party(dest)
+        if party is not None and party.dialled is None:
+            party.dialled = dialled_number(ev.get("DialString", ""))
         self._on_state(dest, now, out)
 
     def _on_dialend(self, ev: Event, now: float, out: list[Effect]) -> None:
@@ -276,8 +279,8 @@ class CallTracker:
         if dest is not None:
             _, party = self._party(dest)
             if party is not None:
-                party.disposition = _DISPOSITION.get(ev.get("DialStatus", ""),
-                                                     UNKNOWN_DISPOSITION)
+                party.dial_status = ev.get("DialStatus", "")
+                party.disposition = _DISPOSITION.get(party.dial_status, UNKNOWN_DISPOSITION)
 
     def _on_bridgeenter(self, ev: Event, now: float, out: list[Effect]) -> None:
         chan = self._channel(ev)
@@ -313,7 +316,7 @@ class CallTracker:
         for uid in list(call.channels):
             self._drop(self.channels[uid], out)  # the last drop ends the call
         if self.calls.pop(call.id, None) is not None:
-            out.append(Effect("ended", call.id))
+            out.append(Effect("ended", call.id, call=call))
             self._ended[call.id] = None
             if len(self._ended) > ENDED_MEMORY:
                 self._ended.popitem(last=False)
@@ -394,7 +397,8 @@ def _dialled_in(chan: Channel, live: list[Event]) -> str | None:
 
 
 def _effect(kind: EffectKind, call: Call, party: Party) -> Effect:
-    return Effect(kind, call.id, party.key, party.role, party.is_extension)
+    status = party.hangup_status() if kind == "left" else None
+    return Effect(kind, call.id, party.key, party.role, party.is_extension, status, call)
 
 
 def _int(raw: str | None) -> int:

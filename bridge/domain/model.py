@@ -55,7 +55,17 @@ class Party:
     ringing: float | None = None
     answered: float | None = None
     disposition: int | None = None
+    dial_status: str | None = None  # the last DialEnd DialStatus of its leg (BUSY, CANCEL, ...)
     caller_id: str | None = None  # what this party's phone shows of the other side
+    dialled: str | None = None  # the number its caller dialled to reach it (DialBegin)
+
+    def hangup_status(self) -> str:
+        """VoipNow's Hangup CallStatus: ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL."""
+        if self.answered is not None:
+            return "ANSWER"
+        if self.dial_status in ("BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL"):
+            return self.dial_status
+        return "CANCEL" if self.role == "source" else "NOANSWER"
 
 
 @dataclass
@@ -87,7 +97,9 @@ class Effect:
     """Something that happened to a call, for the webhooks (past tense: it already happened).
 
     `joined`: a party entered the call (its phone is being called, or it is calling); `ringing`;
-    `answered`: its leg went up; `left`: its last channel hung up; `ended`: the call is gone.
+    `answered`: its leg went up; `left`: its last channel hung up (`status`: the Hangup
+    CallStatus); `ended`: the call is gone. `call` is the call as it was then (kept even after
+    it left the tracker), for whoever needs its numbers.
     """
 
     kind: EffectKind
@@ -95,3 +107,5 @@ class Effect:
     party: str | None = None
     role: Role | None = None
     is_extension: bool = False
+    status: str | None = None
+    call: Call | None = field(default=None, compare=False, repr=False)

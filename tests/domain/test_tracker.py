@@ -244,3 +244,19 @@ def test_annotate_keeps_the_plan_order_for_views() -> None:
         ("00", "0003*210"), ("01", "0003*024"), ("02", "5551234")]
     assert call["nonce"] == "n1"
     assert len(PLANS) == 7
+
+
+@pytest.mark.parametrize(("name", "party", "status"), [
+    ("two_party", "0003*210", "ANSWER"),
+    ("busy", "0003*027", "BUSY"),
+    ("no_answer", "0003*026", "NOANSWER"),
+    ("parallel_sources", "0003*026", "CANCEL"),
+    ("destination_busy", "0003*027", "BUSY"),
+])
+def test_left_carries_the_hangup_call_status(name: str, party: str, status: str) -> None:
+    """Each party's `left` effect says how its leg ended, as VoipNow's Hangup CallStatus."""
+    _, effects = run(load(name))
+    [left] = [e for e in effects if e.kind == "left" and e.party == party]
+    assert left.status == status
+    assert left.call is not None
+    assert left.call.id == left.call_id

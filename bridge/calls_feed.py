@@ -14,7 +14,8 @@ import structlog
 from panoramisk.message import Message
 
 from bridge.ami.framing import plain
-from bridge.domain.calls import CallTracker, group_by_call
+from bridge.domain.calls import CallTracker
+from bridge.domain.channels import group_by_call
 from bridge.domain.model import Effect
 from bridge.store import calls as calls_store
 from bridge.store.db import Database

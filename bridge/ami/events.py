@@ -30,5 +30,7 @@ TRACKED_EVENTS: frozenset[str] = frozenset(
         "Unhold",
         "MixMonitorStart",
         "MixMonitorStop",
+        "MusicOnHoldStart",
+        "MusicOnHoldStop",
     }
 )

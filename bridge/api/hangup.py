@@ -17,7 +17,7 @@ from aiohttp import web
 from bridge.api.context import current_app, services
 from bridge.api.phonecalls import Pbx
 from bridge.config import Extension
-from bridge.domain.calls import dial_target, group_by_call
+from bridge.domain.channels import dial_target, group_by_call
 from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
 
 log = structlog.get_logger("bridge.calls")

@@ -8,11 +8,22 @@ Originate's ChannelId), so that is how events find their call.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
+from bridge.domain.channels import (
+    caller_id,
+    dial_target,
+    dialled_in,
+    dialled_number,
+    duration,
+    is_extension_key,
+    is_local,
+    is_number,
+    is_source_dialer,
+    phone_call_id,
+    to_int,
+)
 from bridge.domain.model import (
     DOWN,
     RING,
@@ -27,9 +38,6 @@ from bridge.domain.model import (
     Role,
 )
 
-_API_ID = re.compile(r"[0-9a-f]{20}")
-_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]+(;[12])?$")
-_NUMBER = re.compile(r"\+?[0-9*#]{1,32}")
 # DialEnd DialStatus -> PhoneCallView disposition (0 ANSWERED, 1 BUSY, 2 FAILED, 3 NO ANSWER).
 _DISPOSITION = {"ANSWER": 0, "BUSY": 1, "CONGESTION": 2, "CHANUNAVAIL": 2, "NOANSWER": 3,
                 "CANCEL": 3}
@@ -39,64 +47,6 @@ ENDED_MEMORY = 10_000
 Event = Mapping[str, str]
 ExtensionOf = Callable[[str], str | None]  # endpoint ("PJSIP/210") -> extended number, if any
 
-
-def phone_call_id(linkedid: str) -> str:
-    """The PhoneCall id of the Asterisk call whose legs share `linkedid`.
-
-    Calls placed through the API carry their id as Linkedid (the Originate's ChannelId). Other
-    calls get a stable 20-hex digest of the Linkedid, so their id survives a bridge restart.
-    """
-    if _API_ID.fullmatch(linkedid):
-        return linkedid
-    return hashlib.sha256(linkedid.encode()).hexdigest()[:20]
-
-
-def dial_target(channel_name: str) -> str:
-    """`PJSIP/210-0000001d` -> `PJSIP/210`: the endpoint a channel belongs to."""
-    return _CHANNEL_SUFFIX.sub("", channel_name)
-
-
-def group_by_call(channels: Iterable[Mapping[str, str]]) -> dict[str, list[Mapping[str, str]]]:
-    """Live channels (CoreShowChannel fields) grouped by PhoneCall id."""
-    calls: dict[str, list[Mapping[str, str]]] = {}
-    for chan in channels:
-        linkedid = chan.get("Linkedid") or chan.get("Uniqueid") or ""
-        if linkedid:
-            calls.setdefault(phone_call_id(linkedid), []).append(chan)
-    return calls
-
-
-def is_number(value: str) -> bool:
-    return bool(_NUMBER.fullmatch(value))
-
-
-def caller_id(name: str, number: str) -> str | None:
-    """`John Doe <3334444>` (UAPI-Caller-Id), or None when Asterisk has no real number."""
-    if not is_number(number):
-        return None
-    name = name.strip()
-    return f"{name} <{number}>" if name and name != "<unknown>" else number
-
-
-def dialled_number(dial_string: str) -> str | None:
-    """`5551234@trunk` or `PJSIP/5551234@trunk` -> `5551234`."""
-    number = dial_string.split("@", 1)[0].rsplit("/", 1)[-1]
-    return number if is_number(number) else None
-
-
-def _is_extension_key(key: str) -> bool:
-    """Extended extension numbers are `PREFIX*SHORT`; anything else is a public number."""
-    prefix, star, short = key.partition("*")
-    return bool(star) and prefix.isdigit() and short.isdigit()
-
-
-def _is_local(name: str) -> bool:
-    return name.startswith("Local/")
-
-
-def _is_source_dialer(name: str) -> bool:
-    """The `;2` half of the make-call Local channel dials the sources (extensions_uapi.conf)."""
-    return name.startswith("Local/") and "@uapi-source-" in name and name.endswith(";2")
 
 
 class CallTracker:
@@ -112,6 +62,9 @@ class CallTracker:
         # Late events of an ended call (Asterisk sends a NewCallerid after a Hangup) must not
         # bring it back: the last ended ids, bounded.
         self._ended: OrderedDict[str, None] = OrderedDict()
+        # Channels the API is about to originate for an existing call (UnPark, PickUp, ...):
+        # their own Linkedid is new until Asterisk bridges them, so they are placed by Uniqueid.
+        self._expected: dict[str, str] = {}
 
     # -- what the API tells the tracker ------------------------------------------------------
 
@@ -123,16 +76,23 @@ class CallTracker:
         call.meta, call.published = meta, meta.published
         for key in meta.sources:
             if key not in call.parties:
-                call.add_party(key, _is_extension_key(key), "source")
+                call.add_party(key, is_extension_key(key), "source")
         for key in meta.destinations:
             if key not in call.parties:
-                call.add_party(key, _is_extension_key(key), "destination")
+                call.add_party(key, is_extension_key(key), "destination")
 
     def calls_of(self, parties: set[str]) -> list[Call]:
         """The live calls in which any of `parties` is involved (or that are charged to one),
         oldest first."""
         return [c for c in self.calls.values()
                 if c.extension in parties or not parties.isdisjoint(c.parties)]
+
+    def expect(self, uniqueid: str, call_id: str) -> None:
+        """The channel the API originates with this Uniqueid (ChannelId) joins `call_id`."""
+        self._expected[uniqueid] = call_id
+
+    def unexpect(self, uniqueid: str) -> None:
+        self._expected.pop(uniqueid, None)
 
     def forget(self, call_id: str) -> None:
         """Drops a call whose Originate Asterisk refused."""
@@ -163,6 +123,24 @@ class CallTracker:
             chan.seq = self._seq
         return chan
 
+    def _linked(self, ev: Event, now: float, out: list[Effect]) -> Channel | None:
+        """The event's channel, moved to another call if Asterisk changed its Linkedid (it
+        does when a bridge joins two calls: the oldest Linkedid wins)."""
+        chan = self._channel(ev)
+        linkedid = ev.get("Linkedid")
+        if chan is None or not linkedid:
+            return chan
+        call_id = phone_call_id(linkedid)
+        if call_id == chan.call_id or call_id in self._ended:
+            return chan
+        self._drop(chan, out)
+        self.channels[chan.uniqueid] = chan
+        chan.call_id, chan.party = call_id, None
+        call = self._call(call_id, now)
+        call.channels.add(chan.uniqueid)
+        self._identify(chan, out)
+        return chan
+
     def _party(self, chan: Channel) -> tuple[Call, Party | None]:
         call = self.calls[chan.call_id]
         return call, call.parties.get(chan.party) if chan.party else None
@@ -171,11 +149,11 @@ class CallTracker:
         uid = ev.get("Uniqueid", "")
         if not uid or uid in self.channels:
             return
-        call_id = phone_call_id(ev.get("Linkedid") or uid)
+        call_id = self._expected.pop(uid, None) or phone_call_id(ev.get("Linkedid") or uid)
         if call_id in self._ended:
             return
         call = self._call(call_id, now)
-        chan = Channel(uid, ev.get("Channel", ""), call.id, _int(ev.get("ChannelState")),
+        chan = Channel(uid, ev.get("Channel", ""), call.id, to_int(ev.get("ChannelState")),
                        caller_num=ev.get("CallerIDNum", ""), seq=self._seq)
         self.channels[uid] = chan
         call.channels.add(uid)
@@ -188,7 +166,7 @@ class CallTracker:
                   role: Role | None = None) -> None:
         """Gives a non-Local channel its party: an extension, the public number it was
         `dialled` with, or the number an incoming leg (state Ring) calls from."""
-        if chan.party is not None or _is_local(chan.name):
+        if chan.party is not None or is_local(chan.name):
             return
         ext = self._extension_of(dial_target(chan.name))
         if ext is not None:
@@ -237,9 +215,9 @@ class CallTracker:
                 party.caller_id = shown
 
     def _on_newstate(self, ev: Event, now: float, out: list[Effect]) -> None:
-        chan = self._channel(ev)
+        chan = self._linked(ev, now, out)
         if chan is not None:
-            chan.state = _int(ev.get("ChannelState"))
+            chan.state = to_int(ev.get("ChannelState"))
             self._on_connected(chan, ev)
             self._identify(chan, out)
             self._on_state(chan, now, out)
@@ -253,7 +231,7 @@ class CallTracker:
                 self._identify(chan, out)
 
     def _on_connectedline(self, ev: Event, now: float, out: list[Effect]) -> None:
-        chan = self._channel(ev)
+        chan = self._linked(ev, now, out)
         if chan is not None:
             self._on_connected(chan, ev)
 
@@ -266,7 +244,7 @@ class CallTracker:
         dialer = self.channels.get(ev.get("Uniqueid", "")) if "Channel" in ev else None
         role: Role | None = None
         if dialer is not None:
-            role = "source" if _is_source_dialer(dialer.name) else "destination"
+            role = "source" if is_source_dialer(dialer.name) else "destination"
         number = dialled_number(ev.get("DialString", "")) or dest.name
         self._identify(dest, out, dialled=number, role=role)
         _, party = self._party(dest)
@@ -283,7 +261,7 @@ class CallTracker:
                 party.disposition = _DISPOSITION.get(party.dial_status, UNKNOWN_DISPOSITION)
 
     def _on_bridgeenter(self, ev: Event, now: float, out: list[Effect]) -> None:
-        chan = self._channel(ev)
+        chan = self._linked(ev, now, out)
         if chan is not None:
             chan.bridge = ev.get("BridgeUniqueid")
 
@@ -327,6 +305,46 @@ class CallTracker:
             if call is not None:
                 self._end(call, out)
 
+    def _parkee(self, ev: Event) -> Party | None:
+        chan = self._channel(ev, "ParkeeUniqueid")
+        return self._party(chan)[1] if chan is not None else None
+
+    def _on_parkedcall(self, ev: Event, now: float, out: list[Effect]) -> None:
+        party = self._parkee(ev)
+        if party is not None:
+            parker = ev.get("ParkerDialString", "")
+            party.parked, party.parked_pos = now, ev.get("ParkingSpace") or None
+            party.parked_by = self._extension_of(parker) or parker or None
+            party.on_hold = None
+
+    def _on_unparked(self, ev: Event, now: float, out: list[Effect]) -> None:
+        party = self._parkee(ev)
+        if party is not None:
+            party.parked = party.parked_pos = party.parked_by = None
+
+    def _on_moh(self, ev: Event, now: float, out: list[Effect]) -> None:
+        chan = self._channel(ev)
+        if chan is None:
+            return
+        call, party = self._party(chan)
+        if party is not None and party.parked is None:
+            party.on_hold = now if ev.get("Event", "").lower() == "musiconholdstart" else None
+            if party.on_hold is None:
+                for other in call.parties.values():
+                    other.holder = False
+
+    def _on_mixmonitor(self, ev: Event, now: float, out: list[Effect]) -> None:
+        chan = self._channel(ev)
+        party = self._party(chan)[1] if chan is not None else None
+        if party is not None:
+            party.recording = now if ev.get("Event", "").lower() == "mixmonitorstart" else None
+
+    def mark_holder(self, call_id: str, party_key: str) -> None:
+        """The API put the call on hold on behalf of this party (PhoneCallView.holder)."""
+        party = self.calls[call_id].parties.get(party_key) if call_id in self.calls else None
+        if party is not None:
+            party.holder = True
+
     # -- resync ------------------------------------------------------------------------------
 
     def mark(self, now: float) -> None:
@@ -353,7 +371,7 @@ class CallTracker:
         for call in [c for c in self.calls.values() if not c.channels]:
             if call.published <= marked_at:
                 self._end(call, out)  # announced by the API but never reached Asterisk
-        for entry in sorted(live, key=lambda c: -_duration(c.get("Duration", ""))):
+        for entry in sorted(live, key=lambda c: -duration(c.get("Duration", ""))):
             self._resync_channel(entry, metas, now, live, out)
         self._mark = None
         self._hung_up.clear()
@@ -369,31 +387,15 @@ class CallTracker:
             known = self.calls.get(call_id)
             if call_id in metas and (known is None or known.meta is None):
                 self.annotate(call_id, metas[call_id])
-            self._on_newchannel(entry, now - _duration(entry.get("Duration", "")), out)
+            self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out)
             chan = self.channels[uid]
             role: Role = "source" if entry.get("Application") == "Dial" else "destination"
-            self._identify(chan, out, dialled=_dialled_in(chan, live), role=role)
-        chan.state = _int(entry.get("ChannelState"))
+            self._identify(chan, out, dialled=dialled_in(chan.name, chan.call_id, live), role=role)
+        chan.state = to_int(entry.get("ChannelState"))
         chan.bridge = entry.get("BridgeId") or None
         self._on_state(chan, now, out)
 
 
-def _dialled_in(chan: Channel, live: list[Event]) -> str | None:
-    """The public number a leg was dialled with, from its dialler's Dial() arguments."""
-    target = dial_target(chan.name).lower()
-    for entry in live:
-        if entry.get("Linkedid") != chan.call_id and phone_call_id(
-            entry.get("Linkedid", "")
-        ) != chan.call_id:
-            continue
-        if entry.get("Application") != "Dial":
-            continue
-        for item in entry.get("ApplicationData", "").split(",", 1)[0].split("&"):
-            tech, _, rest = item.partition("/")
-            number, _, endpoint = rest.partition("@")
-            if f"{tech}/{endpoint}".lower() == target and is_number(number):
-                return number
-    return None
 
 
 def _effect(kind: EffectKind, call: Call, party: Party) -> Effect:
@@ -401,21 +403,8 @@ def _effect(kind: EffectKind, call: Call, party: Party) -> Effect:
     return Effect(kind, call.id, party.key, party.role, party.is_extension, status, call)
 
 
-def _int(raw: str | None) -> int:
-    try:
-        return int(raw or 0)
-    except ValueError:
-        return 0
 
 
-def _duration(raw: str) -> int:
-    """CoreShowChannel `Duration` (`HH:MM:SS`) in seconds."""
-    total = 0
-    for part in raw.split(":"):
-        if not part.isdigit():
-            return 0
-        total = total * 60 + int(part)
-    return total
 
 
 _HANDLERS: dict[str, Callable[[CallTracker, Event, float, list[Effect]], None]] = {
@@ -429,4 +418,12 @@ _HANDLERS: dict[str, Callable[[CallTracker, Event, float, list[Effect]], None]] 
     "bridgeleave": CallTracker._on_bridgeleave,
     "hangup": CallTracker._on_hangup,
     "originateresponse": CallTracker._on_originateresponse,
+    "parkedcall": CallTracker._on_parkedcall,
+    "unparkedcall": CallTracker._on_unparked,
+    "parkedcalltimeout": CallTracker._on_unparked,
+    "parkedcallgiveup": CallTracker._on_unparked,
+    "musiconholdstart": CallTracker._on_moh,
+    "musiconholdstop": CallTracker._on_moh,
+    "mixmonitorstart": CallTracker._on_mixmonitor,
+    "mixmonitorstop": CallTracker._on_mixmonitor,
 }

@@ -58,6 +58,12 @@ class Party:
     dial_status: str | None = None  # the last DialEnd DialStatus of its leg (BUSY, CANCEL, ...)
     caller_id: str | None = None  # what this party's phone shows of the other side
     dialled: str | None = None  # the number its caller dialled to reach it (DialBegin)
+    parked: float | None = None  # parking (ParkedCall ... UnParkedCall/TimeOut/GiveUp)
+    parked_pos: str | None = None
+    parked_by: str | None = None
+    on_hold: float | None = None  # hears music on hold (not while parked)
+    holder: bool = False  # put the call on hold through the API
+    recording: float | None = None  # MixMonitor running on its channel
 
     def hangup_status(self) -> str:
         """VoipNow's Hangup CallStatus: ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.domain.calls import dial_target, group_by_call, phone_call_id
+from bridge.domain.channels import dial_target, group_by_call, phone_call_id
 
 
 def test_api_call_keeps_its_id() -> None:

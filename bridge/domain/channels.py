@@ -1,0 +1,104 @@
+"""Channel names, numbers and ids as Asterisk writes them in AMI fields (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+
+_API_ID = re.compile(r"[0-9a-f]{20}")
+_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]+(;[12])?$")
+_NUMBER = re.compile(r"\+?[0-9*#]{1,32}")
+
+
+def phone_call_id(linkedid: str) -> str:
+    """The PhoneCall id of the Asterisk call whose legs share `linkedid`.
+
+    Calls placed through the API carry their id as Linkedid (the Originate's ChannelId). Other
+    calls get a stable 20-hex digest of the Linkedid, so their id survives a bridge restart.
+    """
+    if _API_ID.fullmatch(linkedid):
+        return linkedid
+    return hashlib.sha256(linkedid.encode()).hexdigest()[:20]
+
+
+def dial_target(channel_name: str) -> str:
+    """`PJSIP/210-0000001d` -> `PJSIP/210`: the endpoint a channel belongs to."""
+    return _CHANNEL_SUFFIX.sub("", channel_name)
+
+
+def group_by_call(channels: Iterable[Mapping[str, str]]) -> dict[str, list[Mapping[str, str]]]:
+    """Live channels (CoreShowChannel fields) grouped by PhoneCall id."""
+    calls: dict[str, list[Mapping[str, str]]] = {}
+    for chan in channels:
+        linkedid = chan.get("Linkedid") or chan.get("Uniqueid") or ""
+        if linkedid:
+            calls.setdefault(phone_call_id(linkedid), []).append(chan)
+    return calls
+
+
+def is_number(value: str) -> bool:
+    return bool(_NUMBER.fullmatch(value))
+
+
+def caller_id(name: str, number: str) -> str | None:
+    """`John Doe <3334444>` (UAPI-Caller-Id), or None when Asterisk has no real number."""
+    if not is_number(number):
+        return None
+    name = name.strip()
+    return f"{name} <{number}>" if name and name != "<unknown>" else number
+
+
+def dialled_number(dial_string: str) -> str | None:
+    """`5551234@trunk` or `PJSIP/5551234@trunk` -> `5551234`."""
+    number = dial_string.split("@", 1)[0].rsplit("/", 1)[-1]
+    return number if is_number(number) else None
+
+
+def is_extension_key(key: str) -> bool:
+    """Extended extension numbers are `PREFIX*SHORT`; anything else is a public number."""
+    prefix, star, short = key.partition("*")
+    return bool(star) and prefix.isdigit() and short.isdigit()
+
+
+def is_local(name: str) -> bool:
+    return name.startswith("Local/")
+
+
+def is_source_dialer(name: str) -> bool:
+    """The `;2` half of the make-call Local channel dials the sources (extensions_uapi.conf)."""
+    return name.startswith("Local/") and "@uapi-source-" in name and name.endswith(";2")
+
+
+def dialled_in(name: str, call_id: str, live: Iterable[Mapping[str, str]]) -> str | None:
+    """The public number a leg (channel `name`) was dialled with, from its dialler's Dial()
+    arguments among the CoreShowChannel entries `live`."""
+    target = dial_target(name).lower()
+    for entry in live:
+        if phone_call_id(entry.get("Linkedid", "")) != call_id:
+            continue
+        if entry.get("Application") != "Dial":
+            continue
+        for item in entry.get("ApplicationData", "").split(",", 1)[0].split("&"):
+            tech, _, rest = item.partition("/")
+            number, _, endpoint = rest.partition("@")
+            if f"{tech}/{endpoint}".lower() == target and is_number(number):
+                return number
+    return None
+
+
+def to_int(raw: str | None) -> int:
+    try:
+        return int(raw or 0)
+    except ValueError:
+        return 0
+
+
+def duration(raw: str) -> int:
+    """CoreShowChannel `Duration` (`HH:MM:SS`) in seconds."""
+    total = 0
+    for part in raw.split(":"):
+        if not part.isdigit():
+            return 0
+        total = total * 60 + int(part)
+    return total

@@ -56,6 +56,7 @@ class StorageConfig:
 @dataclass(frozen=True)
 class DialingConfig:
     public: str = "PJSIP/{number}@trunk"
+    voicemail: str = "{short}@default"  # VoiceMail() box of an extension (TransferToVoicemail)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bridge.api.collections import Item, parse_list_query, select_lazily
 from bridge.api.common import page_response
-from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.context import Services, api_prefix, base_url, current_app, services
 from bridge.directory import Directory
 from bridge.domain.model import Call
 from bridge.domain.views import iso, phone_call
@@ -60,16 +60,21 @@ async def list_calls(request: web.Request) -> web.Response:
         return item
 
     def render(call: Call) -> Item:
-        full = phone_call(call, tracker.channels)
-        full["ownerId"], full["ownerName"] = _owner(svc.directory, full["extension"])
-        full["links"] = {"self": f"{base}/{full['extension']}/{call.id}"}
-        return full
+        return render_call(svc, call, base)
 
     total, page = select_lazily(calls, q, summary=summary, order=_published, render=render)
     self_url = f"{base}/{request.match_info['extension']}"
     if wanted is not None:
         self_url += f"/{wanted}"
     return page_response(request, total, page, q, self_url=self_url)
+
+
+def render_call(svc: Services, call: Call, base: str) -> Item:
+    """A PhoneCall as the API shows it; `base` is `.../phoneCalls/{userId}`."""
+    full = phone_call(call, svc.tracker.channels)
+    full["ownerId"], full["ownerName"] = _owner(svc.directory, full["extension"])
+    full["links"] = {"self": f"{base}/{full['extension']}/{call.id}"}
+    return full
 
 
 def _published(call: Call) -> float:

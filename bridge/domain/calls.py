@@ -131,7 +131,9 @@ class CallTracker:
         if chan is None or not linkedid:
             return chan
         call_id = phone_call_id(linkedid)
-        if call_id == chan.call_id or call_id in self._ended:
+        # Its own Uniqueid as Linkedid: a leg the API placed in a call by `expect`, not linked
+        # to anything else yet.
+        if call_id == chan.call_id or linkedid == chan.uniqueid or call_id in self._ended:
             return chan
         self._drop(chan, out)
         self.channels[chan.uniqueid] = chan

@@ -88,6 +88,16 @@ def view(call: Call, party: Party, channels: Mapping[str, Channel]) -> dict[str,
         out["callerId"] = party.caller_id
     if party.disposition is not None:
         out["disposition"] = str(party.disposition)
+    if party.parked is not None:
+        out["parked"] = iso(party.parked)
+        out["parkedPos"] = party.parked_pos or ""
+        out["parkedBy"] = party.parked_by or ""
+    if party.on_hold is not None:
+        out["onHold"] = iso(party.on_hold)
+    if party.holder and any(p.on_hold is not None for p in call.parties.values()):
+        out["holder"] = "1"
+    if party.recording is not None:
+        out["recording"] = iso(party.recording)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +48,7 @@ class Sandbox:
 
     def __init__(self, script: Path = SANDBOX_SCRIPT) -> None:
         self.script = script
+        self.root = Path(os.environ.get("UAPI_SANDBOX_DIR", "/var/tmp/uapi-bridge")) / "sid-root"
 
     def _run(self, *args: str, timeout: float = 180) -> str:
         try:

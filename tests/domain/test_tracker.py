@@ -260,3 +260,61 @@ def test_left_carries_the_hangup_call_status(name: str, party: str, status: str)
     assert left.status == status
     assert left.call is not None
     assert left.call.id == left.call_id
+
+
+def test_parking_shows_on_the_parked_view_and_clears() -> None:
+    """ParkedCall marks the parkee's view (space, parker); UnParkedCall clears it."""
+    script = load("two_party")
+    t, _ = run(script, until=1.0)
+    trunk = next(c for c in t.channels.values() if c.name.startswith("PJSIP/trunk"))
+    t.apply({"Event": "ParkedCall", "ParkeeUniqueid": trunk.uniqueid, "ParkingSpace": "705",
+             "ParkerDialString": "PJSIP/210"}, T0 + 2)
+    t.apply({"Event": "MusicOnHoldStart", "Uniqueid": trunk.uniqueid}, T0 + 2)
+    v = views(t, script.call_id)["5551234"]
+    assert (v["parkedPos"], v["parkedBy"], v["parked"]) == ("705", "0003*210",
+                                                            "2027-01-15T08:00:02Z")
+    assert "onHold" not in v  # parked calls hear music, but are not "on hold"
+    t.apply({"Event": "UnParkedCall", "ParkeeUniqueid": trunk.uniqueid}, T0 + 3)
+    assert "parked" not in views(t, script.call_id)["5551234"]
+
+
+def test_hold_and_recording_from_events() -> None:
+    """MusicOnHoldStart/Stop and MixMonitorStart/Stop show as onHold (+ holder) and recording."""
+    script = load("two_party")
+    t, _ = run(script, until=1.0)
+    trunk = next(c for c in t.channels.values() if c.name.startswith("PJSIP/trunk"))
+    p210 = next(c for c in t.channels.values() if c.name.startswith("PJSIP/210"))
+    t.mark_holder(script.call_id, "0003*210")
+    t.apply({"Event": "MusicOnHoldStart", "Uniqueid": trunk.uniqueid}, T0 + 2)
+    t.apply({"Event": "MixMonitorStart", "Uniqueid": p210.uniqueid}, T0 + 2)
+    v = views(t, script.call_id)
+    assert "onHold" in v["5551234"]
+    assert v["0003*210"]["holder"] == "1"
+    assert "recording" in v["0003*210"]
+    t.apply({"Event": "MusicOnHoldStop", "Uniqueid": trunk.uniqueid}, T0 + 3)
+    t.apply({"Event": "MixMonitorStop", "Uniqueid": p210.uniqueid}, T0 + 3)
+    v = views(t, script.call_id)
+    assert "onHold" not in v["5551234"]
+    assert "holder" not in v["0003*210"]
+    assert "recording" not in v["0003*210"]
+
+
+def test_expected_leg_joins_the_call_and_a_new_linkedid_moves_a_channel() -> None:
+    """A leg the API announced (expect) joins the call at once; a channel whose Linkedid
+    Asterisk changes (bridged into an older call) moves there, leaving its own call."""
+    script = load("two_party")
+    t, _ = run(script, until=1.0)
+    t.expect("x-1", script.call_id)
+    t.apply({"Event": "Newchannel", "Uniqueid": "x-1", "Linkedid": "x-1", "ChannelState": "5",
+             "Channel": "PJSIP/024-00000001"}, T0 + 2)
+    t.apply({"Event": "Newstate", "Uniqueid": "x-1", "Linkedid": "x-1", "ChannelState": "6",
+             "Channel": "PJSIP/024-00000001"}, T0 + 2)
+    assert views(t, script.call_id)["0003*024"]["status"] == "5"
+    t.apply({"Event": "Newchannel", "Uniqueid": "y.1", "Linkedid": "y.1", "ChannelState": "6",
+             "Channel": "PJSIP/026-00000002"}, T0 + 3)
+    (other,) = set(t.calls) - {script.call_id}
+    effects = t.apply({"Event": "BridgeEnter", "Uniqueid": "y.1", "Linkedid": script.call_id,
+                       "BridgeUniqueid": "b", "Channel": "PJSIP/026-00000002"}, T0 + 4)
+    assert other not in t.calls
+    assert "0003*026" in views(t, script.call_id)
+    assert [e.kind for e in effects] == ["left", "ended", "joined"]

@@ -1,0 +1,229 @@
+"""PUT /uapi/phoneCalls/{userId}/{extension}/{phoneCallId}: every failure code (nothing reaches
+Asterisk), and the AMI actions each action sends. The real calls are in tests/system."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from panoramisk.message import Message
+
+from tests.api.test_calllist import live
+from tests.api.test_phonecalls import FakePbx
+from tests.conftest import Api
+
+__all__: list[str] = []
+
+
+class TrackingPbx(FakePbx):
+    """Records actions; answers Park and MixMonitor with the events Asterisk would send."""
+
+    def __init__(self, api: Api) -> None:
+        super().__init__()
+        self.api = api
+
+    async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
+                   ) -> Message:
+        answer = await super().send(action, timeout)
+        tracker = self.api.services.tracker
+        by_name = {c.name: c for c in tracker.channels.values()}
+        if action["Action"] == "Park":
+            tracker.apply({"Event": "ParkedCall", "ParkeeUniqueid":
+                           by_name[action["Channel"]].uniqueid, "ParkingSpace": "701",
+                           "ParkerDialString": "PJSIP/210"}, 1.8e9)
+        if action["Action"] == "MixMonitor":
+            tracker.apply({"Event": "MixMonitorStart",
+                           "Uniqueid": by_name[action["Channel"]].uniqueid}, 1.8e9)
+        return answer
+
+
+@pytest.fixture
+def pbx(api: Api) -> TrackingPbx:
+    fake = TrackingPbx(api)
+    api.services.pbx = fake
+    return fake
+
+
+async def put(api: Api, body: Any, call_id: str, extension: str = "210") -> tuple[int, Any]:
+    resp = await api.client.put(f"/uapi/phoneCalls/@me/{extension}/{call_id}", json=body,
+                                headers=api.auth())
+    raw = await resp.read()
+    return resp.status, (await resp.json()) if raw else None
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ({"phoneCallViewId": "00"}, "pc_action_invalid"),
+    ({"action": "Dance", "phoneCallViewId": "00"}, "pc_action_invalid"),
+    ([{"action": "Park"}], "pc_action_invalid"),
+    ({"action": "Park"}, "pc_phonecallview_invalid"),
+    ({"action": "Park", "phoneCallViewId": "07"}, "pc_phonecallview_invalid"),
+    ({"action": "UnPark", "phoneCallViewId": "01", "sendCallTo": "024"},
+     "pc_phonecallview_invalid"),  # nothing is parked
+    ({"action": "OffHold", "phoneCallViewId": "00"}, "pc_phonecallview_invalid"),
+    ({"action": "StopRecording", "phoneCallViewId": "00"}, "pc_phonecallview_invalid"),
+    ({"action": "PickUp", "phoneCallViewId": "01", "sendCallTo": "024"},
+     "pc_phonecallview_invalid"),  # not ringing
+    ({"action": "Park", "phoneCallViewId": "00", "maxInParking": 5}, "pc_maxinparking_invalid"),
+    ({"action": "Park", "phoneCallViewId": "00", "maxInParking": "3601"},
+     "pc_maxinparking_invalid"),
+    ({"action": "BargeIn", "phoneCallViewId": "00"}, "pc_sendcallto_invalid"),
+    ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "5551234"},
+     "pc_sendcallto_invalid"),
+    ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "0003*999"},
+     "pc_sendcallto_invalid"),
+    ({"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "5550000"},
+     "pc_sendcallto_invalid"),  # public, and the call was made without allowPublicTransfer
+    ({"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "12ab"},
+     "pc_sendcallto_invalid"),
+    ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "0004*300"},
+     "extension_invalid"),  # another organization's phone
+    ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "024",
+      "waitForPickup": "0"}, "pc_timeout_invalid"),
+    ({"action": "Monitor", "phoneCallViewId": "00", "sendCallTo": "024",
+      "waitForPickup": "soon"}, "pc_timeout_invalid"),
+    ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "024",
+      "callerId": "Boss <1>\r\nAction: Hangup"}, "pc_callerid_invalid"),
+    ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "024",
+      "callerId": "no number"}, "pc_callerid_invalid"),
+    ({"action": "StartRecording", "phoneCallViewId": "00", "format": "mp3"},
+     "pc_format_invalid"),
+    ({"action": "Whisper", "phoneCallViewId": "00", "sendCallTo": "024", "private": "maybe"},
+     "pc_private_invalid"),
+    ({"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "024",
+      "transferNumber": "0003*027"}, "pc_transfernumber_invalid"),
+    ({"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "024",
+      "transferFromNumber": "5550000"}, "pc_transferfromnumber_invalid"),
+])
+async def test_each_failure_code_and_nothing_reaches_asterisk(
+    api: Api, pbx: TrackingPbx, body: Any, code: str,
+) -> None:
+    """Each bad request answers 400 with its code and sends no AMI action."""
+    call_id = live(api)
+    status, answer = await put(api, body, call_id)
+    assert (status, answer["error"]["code"]) == (400, code), answer
+    assert pbx.sent == []
+
+
+async def test_unknown_call_and_another_users_extension(api: Api, pbx: TrackingPbx) -> None:
+    """An id that is not a live call of the extension: pc_phonecall_invalid; 024 (Jane's) in
+    the path: extension_invalid."""
+    call_id = live(api)
+    body = {"action": "Park", "phoneCallViewId": "00"}
+    assert (await put(api, body, "0" * 20))[1]["error"]["code"] == "pc_phonecall_invalid"
+    assert (await put(api, body, call_id, "026"))[1]["error"]["code"] == "pc_phonecall_invalid"
+    assert (await put(api, body, call_id, "024"))[1]["error"]["code"] == "extension_invalid"
+    assert pbx.sent == []
+
+
+async def test_pbx_down_is_503(api: Api, pbx: TrackingPbx) -> None:
+    """Without the AMI link no action is tried."""
+    call_id = live(api)
+    pbx.connected = False
+    status, body = await put(api, {"action": "Park", "phoneCallViewId": "00"}, call_id)
+    assert (status, body["error"]["code"]) == (503, "pbx_unavailable")
+
+
+async def test_park_parks_the_party_the_view_talks_to(api: Api, pbx: TrackingPbx) -> None:
+    """Park on 210's view parks the public party, rings 210 back on timeout, frees 210; the
+    answer is an array with the parked view."""
+    call_id = live(api)
+    status, body = await put(api, {"action": "Park", "phoneCallViewId": "00",
+                                   "maxInParking": "60"}, call_id)
+    assert status == 200
+    park = pbx.sent[0]
+    assert park["Channel"].startswith("PJSIP/trunk-")
+    assert park["TimeoutChannel"].startswith("PJSIP/210-")
+    assert (park["Timeout"], park["Parkinglot"]) == ("60000", "default")
+    assert [a["Action"] for a in pbx.sent[1:]] == ["Hangup"]
+    views = {v["extension"]: v for v in body[0]["phoneCallView"]}
+    assert (views["5551234"]["parkedPos"], views["5551234"]["parkedBy"]) == ("701", "0003*210")
+
+
+async def test_unpark_rings_the_phone_into_the_parked_space(api: Api, pbx: TrackingPbx) -> None:
+    """UnPark originates sendCallTo into uapi-unpark with the space, as part of this call."""
+    call_id = live(api)
+    await put(api, {"action": "Park", "phoneCallViewId": "00"}, call_id)
+    pbx.sent.clear()
+    status, _ = await put(api, {"action": "UnPark", "phoneCallViewId": "01",
+                                "sendCallTo": "0003*024", "waitForPickup": "20",
+                                "callerId": "John Doe <42420042>"}, call_id)
+    assert status == 200
+    [orig] = pbx.sent
+    assert (orig["Channel"], orig["Context"], orig["Timeout"]) == (
+        "PJSIP/024", "uapi-unpark", "20000")
+    assert orig["CallerID"] == "John Doe <42420042>"
+    assert "UAPI_PARK_SPACE=701" in orig["Variable"]
+    assert orig["ChannelId"].startswith(f"{call_id}-")
+    tracker = api.services.tracker
+    tracker.apply({"Event": "Newchannel", "Uniqueid": orig["ChannelId"], "Channel":
+                   "PJSIP/024-000000aa", "Linkedid": orig["ChannelId"], "ChannelState": "5"},
+                  1.8e9)
+    assert "0003*024" in tracker.calls[call_id].parties  # the new leg is part of the call
+
+
+async def test_transfer_redirects_the_far_party(api: Api, pbx: TrackingPbx) -> None:
+    """Transfer sets the target on the far party's channel, then redirects it."""
+    call_id = live(api)
+    status, _ = await put(api, {"action": "Transfer", "phoneCallViewId": "00",
+                                "sendCallTo": "024", "transferFromNumber": "210"}, call_id)
+    assert status == 200
+    sets = {a["Variable"]: a["Value"] for a in pbx.sent if a["Action"] == "Setvar"}
+    assert sets["UAPI_TRANSFER_TO"] == "PJSIP/024"
+    redirect = pbx.sent[-1]
+    assert (redirect["Action"], redirect["Context"]) == ("Redirect", "uapi-transfer")
+    assert redirect["Channel"].startswith("PJSIP/trunk-")
+
+
+async def test_public_transfer_needs_allow_public_transfer(api: Api, pbx: TrackingPbx) -> None:
+    """With allowPublicTransfer at make-call time a public sendCallTo goes through dialing."""
+    call_id = live(api)
+    call = api.services.tracker.calls[call_id]
+    assert call.meta is not None
+    call.meta = dataclasses.replace(call.meta, allow_public_transfer=True)
+    status, _ = await put(api, {"action": "Transfer", "phoneCallViewId": "00",
+                                "sendCallTo": "5550000"}, call_id)
+    assert status == 200
+    sets = {a["Variable"]: a["Value"] for a in pbx.sent if a["Action"] == "Setvar"}
+    assert sets["UAPI_TRANSFER_TO"] == "PJSIP/5550000@trunk"
+
+
+@pytest.mark.parametrize(("body", "opts"), [
+    ({"action": "BargeIn"}, "qBE"), ({"action": "Monitor"}, "qE"),
+    ({"action": "Whisper"}, "qwE"), ({"action": "Whisper", "private": 1}, "qWE"),
+])
+async def test_spy_actions_ring_the_phone_into_chanspy(api: Api, pbx: TrackingPbx,
+                                                        body: dict[str, Any], opts: str) -> None:
+    """BargeIn, Monitor, Whisper (private or not) differ only in ChanSpy's options."""
+    call_id = live(api)
+    status, _ = await put(api, {**body, "phoneCallViewId": "00", "sendCallTo": "024"}, call_id)
+    assert status == 200
+    [orig] = pbx.sent
+    assert orig["Context"] == "uapi-spy"
+    assert f"UAPI_SPY_OPTS={opts}" in orig["Variable"]
+    assert any(v.startswith("UAPI_TARGET=PJSIP/210-") for v in orig["Variable"])
+
+
+async def test_recording_start_and_stop(api: Api, pbx: TrackingPbx) -> None:
+    """StartRecording names the file after the call and view; the view shows `recording`."""
+    call_id = live(api)
+    status, body = await put(api, {"action": "StartRecording", "phoneCallViewId": "00",
+                                   "format": "wav49"}, call_id)
+    assert status == 200
+    assert pbx.sent[0]["File"].startswith(f"uapi-{call_id}-00-")
+    assert pbx.sent[0]["File"].endswith(".WAV")
+    assert "recording" in body["phoneCallView"][0]
+    status, _ = await put(api, {"action": "StopRecording", "phoneCallViewId": "00"}, call_id)
+    assert status == 200
+    assert pbx.sent[-1]["Action"] == "StopMixMonitor"
+
+
+async def test_voicemail_box_from_the_config_template(api: Api, pbx: TrackingPbx) -> None:
+    """TransferToVoicemail sends the far party to 024's box (dialing.voicemail)."""
+    call_id = live(api)
+    status, _ = await put(api, {"action": "TransferToVoicemail", "phoneCallViewId": "00",
+                                "sendCallTo": "024"}, call_id)
+    assert status == 200
+    sets = {a["Variable"]: a["Value"] for a in pbx.sent if a["Action"] == "Setvar"}
+    assert sets["UAPI_MAILBOX"] == "024@default"
+    assert pbx.sent[-1]["Context"] == "uapi-voicemail"

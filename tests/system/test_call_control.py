@@ -221,3 +221,58 @@ async def test_barge_in_joins_the_conversation(bridge: RunningBridge, ami: AmiCl
         for chan in await ami.send_list({"Action": "CoreShowChannels"}):
             if chan["Channel"].startswith("PJSIP/024"):
                 await ami.send({"Action": "Hangup", "Channel": chan["Channel"]})
+
+
+async def test_pick_up_a_call_ringing_on_another_phone(bridge: RunningBridge,
+                                                       ami: AmiClient) -> None:
+    """210 calls 026 (never answers); PickUp from 024 takes it: 210 talks to 024, 026 stops."""
+    _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "026"))
+    call_id = body[0]["id"]
+    try:
+        views = await poll_views(bridge, f"@me/210/{call_id}", {"0003*026": "3"})
+        status, answer = await put(bridge, call_id, {"action": "PickUp", "sendCallTo": "024",
+                                                     "phoneCallViewId": views["0003*026"]["id"]})
+        assert status == 200, answer
+        await poll_views(bridge, f"@me/210/{call_id}", {"0003*210": "5", "0003*024": "5"})
+        await until(lambda: _without(ami, call_id, "PJSIP/026"), 5)
+    finally:
+        await hang_up(ami, call_id)
+
+
+@pytest.mark.parametrize(("body", "opts"), [({"action": "Monitor"}, "qE"),
+                                            ({"action": "Whisper", "private": "1"}, "qWE")])
+async def test_monitor_and_whisper(bridge: RunningBridge, ami: AmiClient,
+                                   body: dict[str, Any], opts: str) -> None:
+    """Monitor listens, a private Whisper talks to 210 only: ChanSpy with those options."""
+    call_id = await talking(bridge)
+    try:
+        status, answer = await put(bridge, call_id, {**body, "sendCallTo": "024",
+                                                     "phoneCallViewId": "00"})
+        assert status == 200, answer
+        await poll_views(bridge, f"@me/210/{call_id}", {"0003*024": "5"})
+        chans = await ami.send_list({"Action": "CoreShowChannels"})
+        [spy] = [c for c in chans if c["Channel"].startswith("PJSIP/024")]
+        assert spy["Application"] == "ChanSpy"
+        assert spy["ApplicationData"].split(",")[1] == opts
+    finally:
+        await hang_up(ami, call_id)
+
+
+async def test_transfer_to_voicemail(bridge: RunningBridge, ami: AmiClient) -> None:
+    """The public party is sent to 024's voicemail box; 210 is free."""
+    call_id = await talking(bridge)
+    try:
+        status, answer = await put(bridge, call_id, {"action": "TransferToVoicemail",
+                                                     "sendCallTo": "024",
+                                                     "phoneCallViewId": "00"})
+        assert status == 200, answer
+
+        async def in_voicemail() -> bool:
+            chans = await ami.send_list({"Action": "CoreShowChannels"})
+            return any(c["Linkedid"] == call_id and c["Application"] == "VoiceMail"
+                       and c["ApplicationData"].startswith("024@default") for c in chans)
+
+        await until(in_voicemail, 5)
+        await until(lambda: _without(ami, call_id, "PJSIP/210"), 5)
+    finally:
+        await hang_up(ami, call_id)

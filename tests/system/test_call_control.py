@@ -78,14 +78,18 @@ async def test_park_then_unpark_to_another_phone(bridge: RunningBridge, ami: Ami
                                                    "phoneCallViewId": trunk["id"],
                                                    "callerId": "Parked <5551234>"})
         assert status == 200, body
-        views = await poll_views(bridge, f"@me/210/{call_id}", {"0003*024": "5",
-                                                               "5551234": "5"})
-        assert "parked" not in views["5551234"]
+        await poll_views(bridge, f"@me/210/{call_id}", {"0003*024": "5", "5551234": "5"})
+        await until(lambda: _unparked(bridge, call_id), 3)  # UnParkedCall may come after Up
         assert not await parked_spaces(ami)
         chans = await legs(ami, call_id)
         assert chans.get("PJSIP/024") == "Up"
     finally:
         await hang_up(ami, call_id)
+
+
+async def _unparked(bridge: RunningBridge, call_id: str) -> bool:
+    views = await asyncio.to_thread(shown, bridge, f"@me/210/{call_id}")
+    return "parked" not in views["5551234"]
 
 
 async def _without(ami: AmiClient, call_id: str, name: str) -> bool:

@@ -17,6 +17,7 @@ from bridge.ami.framing import plain
 from bridge.domain.calls import CallTracker
 from bridge.domain.channels import group_by_call
 from bridge.domain.model import Effect
+from bridge.errors import BridgeError
 from bridge.store import calls as calls_store
 from bridge.store.db import Database
 
@@ -27,6 +28,7 @@ EffectSink = Callable[[list[Effect]], None]
 class AmiSource(Protocol):
     def add_event_handler(self, handler: Callable[[Message], None]) -> None: ...
     def add_snapshot_hook(self, hook: Callable[[], None]) -> None: ...
+    async def send_list(self, action: dict[str, str]) -> list[Message]: ...
     def add_connect_handler(
         self, handler: Callable[[list[Message]], Awaitable[None]]
     ) -> None: ...
@@ -39,8 +41,10 @@ class CallsFeed:
         self.db = db
         self.clock = clock
         self.sinks: list[EffectSink] = []
+        self.ami: AmiSource | None = None
 
     def attach(self, ami: AmiSource) -> None:
+        self.ami = ami
         ami.add_event_handler(self.on_event)
         ami.add_snapshot_hook(lambda: self.tracker.mark(self.clock()))
         ami.add_connect_handler(self.on_connect)
@@ -54,9 +58,24 @@ class CallsFeed:
         placed = await calls_store.find(self.db, list(live))
         effects = self.tracker.resync(channels, {cid: p.meta() for cid, p in placed.items()},
                                       self.clock())
-        log.info("calls.resynced", calls=len(self.tracker.calls), channels=len(channels),
-                 api_calls=len(placed), changes=len(effects))
         self._emit(effects)
+        parked = await self._parked()
+        log.info("calls.resynced", calls=len(self.tracker.calls), channels=len(channels),
+                 api_calls=len(placed), parked=len(parked), changes=len(effects))
+
+    async def _parked(self) -> list[Message]:
+        """The parked calls, as ParkedCall events (CoreShowChannels does not say who is parked)."""
+        if self.ami is None:
+            return []
+        try:
+            listed = await self.ami.send_list({"Action": "ParkedCalls"})
+        except BridgeError as exc:
+            log.warning("calls.resync.parked.failed", error=str(exc))
+            return []
+        parked = [m for m in listed if str(m.get("Event", "")).lower() == "parkedcall"]
+        for message in parked:
+            self.on_event(message)
+        return parked
 
     def _emit(self, effects: list[Effect]) -> None:
         for effect in effects:

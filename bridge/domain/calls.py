@@ -315,7 +315,8 @@ class CallTracker:
         party = self._parkee(ev)
         if party is not None:
             parker = ev.get("ParkerDialString", "")
-            party.parked, party.parked_pos = now, ev.get("ParkingSpace") or None
+            since = now - to_int(ev.get("ParkingDuration"))  # >0 when listed at a resync
+            party.parked, party.parked_pos = since, ev.get("ParkingSpace") or None
             party.parked_by = self._extension_of(parker) or parker or None
             party.on_hold = None
 
@@ -379,6 +380,15 @@ class CallTracker:
         self._hung_up.clear()
         return out
 
+    def _unclaimed(self, chan: Channel) -> str | None:
+        """A public leg whose dialler is gone (e.g. parked): the API call's one planned public
+        party that has no channel yet."""
+        if is_local(chan.name) or self._extension_of(dial_target(chan.name)) is not None:
+            return None
+        call = self.calls[chan.call_id]
+        free = [p.key for p in call.parties.values() if not p.is_extension and not p.channels]
+        return free[0] if len(free) == 1 else None
+
     def _resync_channel(self, entry: Event, metas: Mapping[str, CallMeta], now: float,
                         live: list[Event], out: list[Effect]) -> None:
         uid = entry.get("Uniqueid", "")
@@ -392,12 +402,11 @@ class CallTracker:
             self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out)
             chan = self.channels[uid]
             role: Role = "source" if entry.get("Application") == "Dial" else "destination"
-            self._identify(chan, out, dialled=dialled_in(chan.name, chan.call_id, live), role=role)
+            number = dialled_in(chan.name, chan.call_id, live) or self._unclaimed(chan)
+            self._identify(chan, out, dialled=number, role=role)
         chan.state = to_int(entry.get("ChannelState"))
         chan.bridge = entry.get("BridgeId") or None
         self._on_state(chan, now, out)
-
-
 
 
 def _effect(kind: EffectKind, call: Call, party: Party) -> Effect:

@@ -16,6 +16,7 @@ import pytest
 from bridge.ami.client import AmiClient
 from bridge.errors import AmiActionFailed
 from tests.conftest import CRM
+from tests.system.conftest import wait_for
 from tests.system.daemon import RunningBridge
 from tests.system.test_list_calls import poll_views, shown
 from tests.system.test_make_call import ami, hang_up, legs, make_call, until, view
@@ -288,5 +289,22 @@ async def test_transfer_to_voicemail(bridge: RunningBridge, ami: AmiClient) -> N
 
         await until(in_voicemail, 5)
         await until(lambda: _without(ami, call_id, "PJSIP/210"), 5)
+    finally:
+        await hang_up(ami, call_id)
+
+
+async def test_a_parked_call_is_still_parked_after_a_restart(bridge: RunningBridge,
+                                                            ami: AmiClient) -> None:
+    """The bridge restarts while the call waits in the lot: List shows it parked, same space."""
+    call_id = await talking(bridge)
+    try:
+        _, body = await put(bridge, call_id, {"action": "Park", "phoneCallViewId": "00"})
+        space = {v["extension"]: v for v in body[0]["phoneCallView"]}["5551234"]["parkedPos"]
+        assert bridge.stop() == 0
+        bridge.start()
+        wait_for(lambda: bridge.health()[1].get("ami") == "connected", 20)
+        views = await asyncio.to_thread(shown, bridge, f"@me/210/{call_id}")
+        assert views["5551234"]["parkedPos"] == space
+        assert views["5551234"]["parkedBy"] == "0003*210"
     finally:
         await hang_up(ami, call_id)

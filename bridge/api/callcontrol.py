@@ -23,8 +23,8 @@ from bridge.ami import control
 from bridge.ami.actions import ActionFields
 from bridge.api.calllist import render_call
 from bridge.api.common import read_json
-from bridge.api.context import Services, api_prefix, base_url, current_app, services
-from bridge.api.phonecalls import CALLER_ID, MAX_WAIT, Pbx
+from bridge.api.context import Services, api_prefix, base_url, call_scope, services
+from bridge.api.phonecalls import MAX_WAIT, Pbx, caller_id_or
 from bridge.config import Extension, Organization
 from bridge.directory import is_public_number
 from bridge.domain.model import RINGING, UP, Call, Channel, Party
@@ -114,18 +114,10 @@ def _seconds(raw: Any, default: int, low: int, high: int, code: str) -> int:
     return int(text)
 
 
-def _caller_id(raw: Any, default: str) -> str:
-    if raw is None:
-        return default
-    if not isinstance(raw, str) or not CALLER_ID.fullmatch(raw.strip()):
-        raise invalid("pc_callerid_invalid", "callerId must look like 'John Doe <+3334444>'.")
-    return raw.strip()
-
-
 async def _ring_into(act: Act, context: str, variables: dict[str, str]) -> None:
     """Rings sendCallTo (a phone terminal) and, on answer, runs `context` for this call."""
     ext = act.terminal(act.body.get("sendCallTo"))
-    caller = _caller_id(act.body.get("callerId"), ext.caller_id)
+    caller = caller_id_or(act.body.get("callerId"), ext.caller_id)
     wait = _seconds(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     uniqueid = f"{act.call.id}-{secrets.token_hex(4)}"
     act.svc.tracker.expect(uniqueid, act.call.id)
@@ -279,10 +271,8 @@ def _view_id(raw: Any) -> str | None:
 async def run_action(request: web.Request) -> web.Response:
     """200 with the updated PhoneCall (Park: an array of one), 204 if the call is gone."""
     svc = services(request)
-    app = current_app(request)
-    user_ref = request.match_info["userId"]
-    user = svc.directory.resolve_user(app, user_ref, "extension_invalid")
-    exts = svc.directory.scope_extensions(app, user, request.match_info["extension"])
+    scope = call_scope(request)
+    exts = scope.extensions
     body = await read_json(request)
     action = body.get("action") if isinstance(body, dict) else None
     handler = ACTIONS.get(action) if isinstance(action, str) else None
@@ -305,7 +295,7 @@ async def run_action(request: web.Request) -> web.Response:
     if call.id not in svc.tracker.calls:
         return web.Response(status=204)
     rendered = render_call(svc, call, f"{base_url(request)}{api_prefix(request)}/phoneCalls/"
-                                      f"{user_ref}")
+                                      f"{scope.user_ref}")
     return web.json_response([rendered] if action == "Park" else rendered)
 
 

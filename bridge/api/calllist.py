@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bridge.api.collections import Item, parse_list_query, select_lazily
 from bridge.api.common import page_response
-from bridge.api.context import Services, api_prefix, base_url, current_app, services
+from bridge.api.context import Services, api_prefix, base_url, call_scope, services
 from bridge.directory import Directory
 from bridge.domain.model import Call
 from bridge.domain.views import iso, phone_call
@@ -34,10 +34,8 @@ def _owner(directory: Directory, number: str) -> tuple[str, str]:
 async def list_calls(request: web.Request) -> web.Response:
     """200 with the collection; 204 when the extension has no live call (or not that one)."""
     svc = services(request)
-    app = current_app(request)
-    user_ref = request.match_info["userId"]
-    user = svc.directory.resolve_user(app, user_ref, "extension_invalid")
-    exts = svc.directory.scope_extensions(app, user, request.match_info["extension"])
+    scope = call_scope(request)
+    exts, user_ref = scope.extensions, scope.user_ref
     q = parse_list_query(request.query, fields=FIELDS, filterable=FILTERABLE, date_fields=DATES)
     if svc.pbx is None or not svc.pbx.connected:
         raise PbxUnavailable("not connected: the live calls are not known")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bridge.auth import TokenStore
-from bridge.config import App, Config
+from bridge.config import App, Config, Extension, User
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from bridge.metrics import AmiStats, Metrics
@@ -49,6 +49,25 @@ def services(request: web.Request) -> Services:
 def current_app(request: web.Request) -> App:
     """The app that authenticated this request (set by the auth middleware)."""
     return request[APP_KEY]
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """What a `/phoneCalls/{userId}/{extension}` path names, checked for the app."""
+
+    user_ref: str
+    user: User | None  # None: @owner
+    extensions: list[Extension]  # the extension, or all of the user's for @self
+
+
+def call_scope(request: web.Request) -> CallScope:
+    """Resolves userId and extension (400 extension_invalid if the app may not use them)."""
+    directory = services(request).directory
+    app = current_app(request)
+    user_ref = request.match_info["userId"]
+    user = directory.resolve_user(app, user_ref, "extension_invalid")
+    return CallScope(user_ref, user,
+                     directory.scope_extensions(app, user, request.match_info["extension"]))
 
 
 def base_url(request: web.Request) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import structlog
 from aiohttp import web
 
-from bridge.api.context import current_app, services
+from bridge.api.context import call_scope, services
 from bridge.api.phonecalls import Pbx
 from bridge.config import Extension
 from bridge.domain.channels import dial_target, group_by_call
@@ -54,9 +54,8 @@ async def _hang_up(pbx: Pbx, chans: list[Channel]) -> None:
 async def hang_up(request: web.Request) -> web.Response:
     """200 with the ids hung up; 204 when there was nothing to hang up."""
     svc = services(request)
-    app = current_app(request)
-    user = svc.directory.resolve_user(app, request.match_info["userId"], "extension_invalid")
-    exts = svc.directory.scope_extensions(app, user, request.match_info["extension"])
+    scope = call_scope(request)
+    user, exts = scope.user, scope.extensions
     call_id = request.match_info.get("phoneCallId")
     if call_id is not None and not _CALL_ID.fullmatch(call_id):
         raise invalid("pc_phonecall_invalid", f"{call_id!r} is not a phone call id.")

@@ -78,7 +78,8 @@ def _numbers(raw: Any, code: str, what: str) -> list[str]:
     return [str(i).strip() for i in items]
 
 
-def _caller_id(raw: Any, default: str) -> str:
+def caller_id_or(raw: Any, default: str) -> str:
+    """A request's callerId (UAPI-Caller-Id), or `default` when absent."""
     if raw is None:
         return default
     if not isinstance(raw, str) or not CALLER_ID.fullmatch(raw.strip()):
@@ -174,8 +175,8 @@ def plan_call(
         destinations=tuple(
             res.target(n, "pc_destination_invalid", "destination") for n in destinations
         ),
-        source_caller_id=_caller_id(view.get("callerId"), ext.caller_id),
-        destination_caller_id=_caller_id(dest_raw, ext.caller_id),
+        source_caller_id=caller_id_or(view.get("callerId"), ext.caller_id),
+        destination_caller_id=caller_id_or(dest_raw, ext.caller_id),
         wait=wait or 25,
         duration=duration,
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import CRM, ROOT
 
 
 def free_port() -> int:
@@ -60,6 +60,24 @@ class RunningBridge:
         """Starts the daemon again (same config, port and database) after stop()."""
         assert self.proc.poll() is not None, "still running"
         self.proc = self._spawn()
+
+    def request(self, method: str, path: str, body: Any = None, token: str = CRM,
+                ) -> tuple[int, Any]:
+        """One API request: (status, the JSON answer or None when there is no body)."""
+        headers = {"Authorization": f"Bearer {token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(f"{self.url}{path}", data=data, headers=headers,
+                                     method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, json.loads(raw) if raw else None
 
     def health(self) -> tuple[int, dict[str, Any]]:
         status, body = get(f"{self.url}/healthz")

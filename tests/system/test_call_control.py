@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 
 from bridge.ami.client import AmiClient
 from bridge.errors import AmiActionFailed
-from tests.conftest import CRM
 from tests.system.conftest import wait_for
 from tests.system.daemon import RunningBridge
 from tests.system.test_list_calls import poll_views, shown
@@ -27,16 +23,7 @@ __all__ = ["ami"]  # the fixture, imported for these tests
 
 def act(bridge: RunningBridge, call_id: str, body: dict[str, Any],
         extension: str = "210") -> tuple[int, Any]:
-    req = urllib.request.Request(
-        f"{bridge.url}/uapi/phoneCalls/@me/{extension}/{call_id}", data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {CRM}", "Content-Type": "application/json"},
-        method="PUT")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return bridge.request("PUT", f"/uapi/phoneCalls/@me/{extension}/{call_id}", body)
 
 
 async def talking(bridge: RunningBridge, destination: str = "5551234") -> str:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
@@ -23,14 +20,7 @@ __all__ = ["ami"]  # the fixture, imported for these tests
 
 
 def list_calls(bridge: RunningBridge, path: str, token: str = CRM) -> tuple[int, Any]:
-    req = urllib.request.Request(f"{bridge.url}/uapi/phoneCalls/{path}",
-                                 headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return bridge.request("GET", f"/uapi/phoneCalls/{path}", token=token)
 
 
 def shown(bridge: RunningBridge, path: str, token: str = CRM) -> dict[str, dict[str, Any]]:

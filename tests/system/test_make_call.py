@@ -155,16 +155,7 @@ async def _ringing_or_up(ami: AmiClient, call_id: str) -> bool:
 
 
 def delete(bridge: RunningBridge, path: str) -> tuple[int, Any]:
-    req = urllib.request.Request(
-        f"{bridge.url}/uapi/phoneCalls/@me/{path}",
-        headers={"Authorization": f"Bearer {CRM}"}, method="DELETE",
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return bridge.request("DELETE", f"/uapi/phoneCalls/@me/{path}")
 
 
 async def test_delete_ends_the_call(bridge: RunningBridge, ami: AmiClient) -> None:

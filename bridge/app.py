@@ -20,6 +20,7 @@ from bridge.config import Config
 from bridge.directory import Directory
 from bridge.metrics import Metrics
 from bridge.store.db import Database
+from bridge.webhooks.dispatcher import Dispatcher
 
 log = structlog.get_logger("bridge")
 
@@ -33,6 +34,7 @@ class Bridge:
     ami: AmiClient
     services: Services
     feed: CallsFeed
+    webhooks: Dispatcher
     runner: web.AppRunner | None = None
 
     @classmethod
@@ -52,13 +54,18 @@ class Bridge:
         )
         feed = CallsFeed(svc.tracker, db)
         feed.attach(ami)
-        return cls(config, db, ami, svc, feed)
+        webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox,
+                              directory.apps)
+        feed.sinks.append(webhooks.sink)
+        return cls(config, db, ami, svc, feed, webhooks)
 
     async def start(self) -> str:
         """Opens storage, starts the HTTP server and the AMI link; returns the base URL."""
         await self.db.open()
         await self.services.tokens.load()
         await self.services.calls.load(time.time())
+        await self.services.registrations.load()
+        await self.webhooks.start()
         self.runner = web.AppRunner(
             build_app(self.services), access_log=None, handle_signals=False, shutdown_timeout=5
         )
@@ -77,6 +84,7 @@ class Bridge:
         if self.runner is not None:
             await self.runner.cleanup()
         await self.ami.close()
+        await self.webhooks.stop()
         await self.services.calls.drain()
         await asyncio.to_thread(self.db.close)
         log.info("bridge.stopped")

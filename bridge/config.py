@@ -68,6 +68,12 @@ class ParkingConfig:
 @dataclass(frozen=True)
 class WebhooksConfig:
     allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    timeout: float = 10.0  # seconds per delivery attempt
+    per_receiver: int = 4  # attempts in flight at once to one host:port
+    max_attempts: int = 15  # then the delivery is given up (about an hour of retries)
+    backoff_min: float = 1.0  # first retry after about this many seconds, doubling
+    backoff_max: float = 300.0
+    shutdown_grace: float = 5.0  # SIGTERM: in-flight attempts may finish for this long
 
 
 @dataclass(frozen=True)
@@ -264,14 +270,24 @@ def _read_ami(r: _Reader, raw: Any) -> AmiConfig:
 
 
 def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
-    sec = r.section(raw, "webhooks", {"allow_networks"})
+    defaults = WebhooksConfig()
+    numbers = ("timeout", "per_receiver", "max_attempts", "backoff_min", "backoff_max",
+               "shutdown_grace")
+    sec = r.section(raw, "webhooks", {"allow_networks", *numbers})
+    values: dict[str, Any] = {}
+    for name in numbers:
+        default = getattr(defaults, name)
+        value = r.get(sec, name, "webhooks", type(default), default)
+        if isinstance(value, int | float) and value <= 0:
+            r.problem(f"webhooks.{name}", "must be greater than 0")
+        values[name] = value
     nets = []
     for i, item in enumerate(sec.get("allow_networks") or []):
         try:
             nets.append(ipaddress.ip_network(str(item), strict=False))
         except ValueError:
             r.problem(f"webhooks.allow_networks[{i}]", f"not a network: {item!r}")
-    return WebhooksConfig(allow_networks=tuple(nets))
+    return WebhooksConfig(allow_networks=tuple(nets), **values)
 
 
 def _read_organizations(r: _Reader, raw: Any) -> tuple[Organization, ...]:

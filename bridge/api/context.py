@@ -15,6 +15,7 @@ from bridge.domain.calls import CallTracker
 from bridge.metrics import AmiStats, Metrics
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
+from bridge.store.hooks import Outbox, Registrations
 
 if TYPE_CHECKING:
     from bridge.api.phonecalls import Pbx
@@ -31,11 +32,15 @@ class Services:
     pbx: Pbx | None = None
     tracker: CallTracker = field(init=False)
     calls: CallStore = field(init=False)
+    registrations: Registrations = field(init=False)
+    outbox: Outbox = field(init=False)
     started_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.tracker = CallTracker(self.directory.extension_number_by_channel)
         self.calls = CallStore(self.db)
+        self.registrations = Registrations(self.db)
+        self.outbox = Outbox(self.db)
 
 
 SERVICES = web.AppKey("services", Services)

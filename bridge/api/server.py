@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api import callcontrol, calllist, extensions, hangup, oauth, ops, phonecalls
+from bridge.api import (
+    callcontrol,
+    calllist,
+    extensions,
+    hangup,
+    oauth,
+    ops,
+    phonecallevents,
+    phonecalls,
+)
 from bridge.api.context import SERVICES, Services
 from bridge.api.middleware import request_middleware
 
@@ -25,4 +34,5 @@ def build_app(svc: Services) -> web.Application:
         hangup.add_routes(app, prefix)
         calllist.add_routes(app, prefix)
         callcontrol.add_routes(app, prefix)
+        phonecallevents.add_routes(app, prefix)
     return app

@@ -44,6 +44,45 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE calls ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
     """,
+    # PhoneCallEvents: registrations, the durable outbox of deliveries, the attempt log.
+    """
+    CREATE TABLE phone_call_events (
+        id TEXT PRIMARY KEY,
+        app TEXT NOT NULL,
+        extension TEXT NOT NULL,
+        type INTEGER NOT NULL,
+        method INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        note TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        modified TEXT NOT NULL
+    );
+    CREATE INDEX phone_call_events_extension ON phone_call_events (extension, type);
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        dedup TEXT NOT NULL UNIQUE,
+        params TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        next_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending',
+        last_status INTEGER,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_at);
+    CREATE TABLE deliveries (
+        delivery_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at REAL NOT NULL,
+        status INTEGER,
+        duration_ms REAL NOT NULL,
+        error TEXT,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX deliveries_event ON deliveries (event_id, at);
+    """,
 )
 
 

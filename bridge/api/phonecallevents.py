@@ -1,0 +1,188 @@
+"""`/uapi/extensions/{userId}/{extension}/phoneCallEvents[/{eventType}[/{eventId}]]`: webhook
+registrations (PhoneCallEvents), and `.../{eventType}/{eventId}/deliveries`, their attempts.
+
+An app sees and changes the registrations it made (they are signed with its secret).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from aiohttp import web
+
+from bridge.api.collections import Item, parse_list_query
+from bridge.api.common import collection_response, read_json
+from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.config import Extension
+from bridge.domain.views import iso
+from bridge.errors import invalid
+from bridge.store.hooks import ENABLED, Registration, new_id
+from bridge.webhooks.guard import url_problem
+
+TYPES = range(5)  # 0 DialIn, 1 DialOut, 2 Hangup, 3 AnswerIn, 4 AnswerOut
+EXTENSION_TYPES = ("phone_terminal", "queue", "conference", "ivr")
+FIELDS = ("type", "id", "method", "note", "url", "status", "modified", "extension", "links")
+ATTEMPT_FIELDS = ("deliveryId", "attempt", "at", "status", "durationMs", "error", "outcome")
+MAX_NOTE, MAX_URL = 1024, 2048
+
+
+def _extension(request: web.Request) -> Extension:
+    """The path's extension, if the app may manage its events."""
+    svc, app = services(request), current_app(request)
+    directory = svc.directory
+    user = directory.resolve_user(app, request.match_info["userId"], "pce_access_denied")
+    number = request.match_info["extension"]
+    if number == "@self":
+        raise invalid("extension_invalid", "Name one extension; @self is not allowed here.")
+    org = directory.organization_of_user(user) if user else directory.home_organization(app)
+    ext = directory.find_extension(number, org)
+    if ext is None or ext.type not in EXTENSION_TYPES:
+        raise invalid("extension_invalid", f"{number!r} is not a phone terminal, queue, "
+                                           "conference or IVR extension.")
+    owner = directory.owner(ext)
+    if not directory.may_act_for(app, owner):
+        raise invalid("pce_access_denied", f"This app may not manage {ext.number}'s events.")
+    if user is not None and owner.id != user.id:
+        raise invalid("extension_invalid", f"{ext.number} is not user {user.id}'s.")
+    return ext
+
+
+def _number(raw: Any, allowed: range | tuple[int, ...], code: str, what: str) -> int:
+    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+    if not text.isdigit() or int(text) not in allowed:
+        raise invalid(code, f"{what} must be one of {', '.join(map(str, allowed))}.")
+    return int(text)
+
+
+def _note(raw: Any) -> str:
+    if not isinstance(raw, str) or len(raw) > MAX_NOTE:
+        raise invalid("pce_note_invalid", f"note must be a string of at most {MAX_NOTE} "
+                                          "characters.")
+    return raw
+
+
+def _url(request: web.Request, raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_URL:
+        raise invalid("pce_url_invalid", "url must be an absolute http or https URL.")
+    problem = url_problem(raw.strip(), services(request).config.webhooks.allow_networks)
+    if problem is not None:
+        raise invalid("pce_url_invalid", f"url {problem}.")
+    return raw.strip()
+
+
+def _base(request: web.Request, ext: Extension) -> str:
+    return (f"{base_url(request)}{api_prefix(request)}/extensions/"
+            f"{request.match_info['userId']}/{ext.number}/phoneCallEvents")
+
+
+def _view(reg: Registration, base: str) -> Item:
+    return {"type": str(reg.type), "id": reg.id, "method": str(reg.method), "note": reg.note,
+            "url": reg.url, "status": str(reg.status), "modified": reg.modified,
+            "extension": reg.extension, "links": {"self": f"{base}/{reg.type}/{reg.id}"}}
+
+
+def _mine(request: web.Request, ext: Extension) -> list[Registration]:
+    """The app's registrations on the extension, of the path's type if it names one."""
+    raw_type = request.match_info.get("eventType")
+    type_ = None if raw_type is None else _number(raw_type, TYPES, "pce_type_invalid", "type")
+    app = current_app(request).name
+    return [r for r in services(request).registrations.of(ext.number, type_) if r.app == app]
+
+
+def _one(request: web.Request, ext: Extension) -> Registration:
+    event_id = request.match_info["eventId"]
+    found = [r for r in _mine(request, ext) if r.id == event_id]
+    if not found:
+        raise invalid("pce_id_invalid", f"{event_id!r} is not an event of this extension and "
+                                        "type.")
+    return found[0]
+
+
+async def create(request: web.Request) -> web.Response:
+    """201 with the whole PhoneCallEvent."""
+    ext = _extension(request)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise invalid("pcet_type_invalid", "The body must be a PhoneCallEvent object.")
+    raw_type = request.match_info.get("eventType", body.get("type"))
+    reg = Registration(
+        id=new_id(), app=current_app(request).name, extension=ext.number,
+        type=_number(raw_type, TYPES, "pcet_type_invalid", "type"),
+        method=_number(body.get("method", 0), (0, 1), "pce_method_invalid", "method"),
+        url=_url(request, body.get("url")), note=_note(body.get("note", "")),
+        status=_number(body.get("status", ENABLED), (0, 1), "pce_status_invalid", "status"),
+        modified=iso(time.time()),
+    )
+    await services(request).registrations.save(reg)
+    return web.json_response(_view(reg, _base(request, ext)), status=201)
+
+
+async def update(request: web.Request) -> web.Response:
+    """Merges the given fields; 200 with the whole PhoneCallEvent."""
+    ext = _extension(request)
+    reg = _one(request, ext)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise invalid("pce_type_invalid", "The body must be a PhoneCallEvent object.")
+    changes: dict[str, Any] = {"modified": iso(time.time())}
+    if "type" in body:
+        changes["type"] = _number(body["type"], TYPES, "pce_type_invalid", "type")
+    if "method" in body:
+        changes["method"] = _number(body["method"], (0, 1), "pce_method_invalid", "method")
+    if "note" in body:
+        changes["note"] = _note(body["note"])
+    if "url" in body:
+        changes["url"] = _url(request, body["url"])
+    if "status" in body:
+        changes["status"] = _number(body["status"], (0, 1), "pce_status_invalid", "status")
+    reg = dataclasses.replace(reg, **changes)
+    await services(request).registrations.save(reg)
+    return web.json_response(_view(reg, _base(request, ext)))
+
+
+async def list_events(request: web.Request) -> web.Response:
+    ext = _extension(request)
+    regs = [_one(request, ext)] if "eventId" in request.match_info else _mine(request, ext)
+    q = parse_list_query(request.query, fields=FIELDS, filterable=FIELDS[:-1],
+                         date_fields=("modified",))
+    base = _base(request, ext)
+    return collection_response(request, [_view(r, base) for r in regs], q,
+                               self_url=f"{base_url(request)}{request.path}", sort_key="modified")
+
+
+async def delete(request: web.Request) -> web.Response:
+    """200 with the ids deleted; 204 when there was none."""
+    ext = _extension(request)
+    regs = [_one(request, ext)] if "eventId" in request.match_info else _mine(request, ext)
+    if not regs:
+        return web.Response(status=204)
+    await services(request).registrations.delete(r.id for r in regs)
+    return web.json_response([{"id": r.id} for r in regs])
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    """The attempts to call this registration's URL, newest first (why did my hook not fire?)."""
+    ext = _extension(request)
+    reg = _one(request, ext)
+    q = parse_list_query(request.query, fields=ATTEMPT_FIELDS,
+                         filterable=("deliveryId", "status", "outcome", "at"),
+                         date_fields=("at",))
+    attempts = await services(request).outbox.attempts(reg.id)
+    for attempt in attempts:
+        attempt["at"] = iso(attempt["at"])
+        attempt["status"] = "" if attempt["status"] is None else str(attempt["status"])
+        attempt["attempt"] = str(attempt["attempt"])
+    return collection_response(request, attempts, q, self_url=f"{base_url(request)}{request.path}")
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    base = f"{prefix}/extensions/{{userId}}/{{extension}}/phoneCallEvents"
+    for path in (base, f"{base}/{{eventType}}"):
+        app.router.add_post(path, create)
+    for path in (base, f"{base}/{{eventType}}", f"{base}/{{eventType}}/{{eventId}}"):
+        app.router.add_get(path, list_events)
+        app.router.add_delete(path, delete)
+    app.router.add_put(f"{base}/{{eventType}}/{{eventId}}", update)
+    app.router.add_get(f"{base}/{{eventType}}/{{eventId}}/deliveries", deliveries)

@@ -1,0 +1,91 @@
+"""PhoneCallEvents: which webhooks a call's effects fire, with VoipNow's callback parameters.
+
+Pure. An extension that places a call (a source) gets DialOut and AnswerOut, one that is rung
+(a destination) DialIn and AnswerIn; every extension gets Hangup when it leaves the call.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bridge.domain.model import Call, Effect, Party
+
+DIAL_IN, DIAL_OUT, HANGUP, ANSWER_IN, ANSWER_OUT = range(5)
+TYPE_NAMES = {DIAL_IN: "DialIn", DIAL_OUT: "DialOut", HANGUP: "Hangup", ANSWER_IN: "AnswerIn",
+              ANSWER_OUT: "AnswerOut"}
+_CALLER = re.compile(r"^(?P<name>.*?)\s*<(?P<num>[^>]*)>$")
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One event type due for one extension of one call, with the callback parameters."""
+
+    call_id: str
+    extension: str
+    type: int
+    params: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """At most one delivery per call, extension and type (and registration)."""
+        return f"{self.call_id}:{self.extension}:{self.type}"
+
+
+def event_type(effect: Effect) -> int | None:
+    """The PhoneCallEvent type an effect fires for its party, if any."""
+    if not effect.is_extension or effect.party is None:
+        return None
+    outgoing = effect.role == "source"
+    return {"joined": DIAL_OUT if outgoing else DIAL_IN,
+            "answered": ANSWER_OUT if outgoing else ANSWER_IN,
+            "left": HANGUP}.get(effect.kind)
+
+
+def fired(effect: Effect) -> Fired | None:
+    """What `effect` fires, with the parameters of the callback request."""
+    kind = event_type(effect)
+    if kind is None or effect.call is None or effect.party is None:
+        return None
+    call = effect.call
+    party = call.parties.get(effect.party)
+    status = {HANGUP: effect.status or "NOANSWER", ANSWER_IN: "ANSWER",
+              ANSWER_OUT: "ANSWER"}.get(kind, "CALLING")
+    return Fired(call.id, effect.party, kind, parameters(call, party, status))
+
+
+def parameters(call: Call, party: Party | None, status: str) -> dict[str, str]:
+    """CallID, CallerIDNum/Name, CalledDID, CalledExtension, CallStatus, CallFlow,
+    CallerExtension, CalledNumber, CallAPIID (uapi.md Part 2 section 9)."""
+    parties = list(call.parties.values())
+    sources = [p for p in parties if p.role == "source"]
+    destinations = [p for p in parties if p.role == "destination"]
+    caller = sources[0] if sources else None
+    called = destinations[0] if destinations else None
+    shown = next((p.caller_id for p in destinations if p.caller_id), None)
+    name, number = _split(shown) if shown else ("", _short(caller.key) if caller else "")
+    if call.meta is not None and call.meta.destinations:
+        dialled = call.meta.destinations[0]
+    else:
+        dialled = (called.dialled or called.key) if called else ""
+    return {
+        "CallID": call.id,
+        "CallerIDNum": number,
+        "CallerIDName": name,
+        "CalledDID": "",
+        "CalledExtension": next((p.key for p in destinations if p.is_extension), ""),
+        "CallStatus": status,
+        "CallFlow": "OUT" if party is not None and party.role == "source" else "IN",
+        "CallerExtension": caller.key if caller is not None and caller.is_extension else "",
+        "CalledNumber": dialled,
+        "CallAPIID": call.id if call.meta is not None else "",
+    }
+
+
+def _split(caller_id: str) -> tuple[str, str]:
+    match = _CALLER.match(caller_id)
+    return (match["name"], match["num"]) if match else ("", caller_id)
+
+
+def _short(key: str) -> str:
+    return key.split("*", 1)[-1]

@@ -1,0 +1,1 @@
+"""PhoneCallEvents delivery: durable outbox, dispatcher, retry policy, signing, SSRF guard."""

@@ -1,0 +1,195 @@
+"""Sends the outbox: one task per due delivery, retried by the policy, logged per attempt.
+
+The tracker's effects arrive through `sink` (synchronous, inside the AMI reader): what they
+fire is queued in memory, written to the outbox by one task, and only then sent. A restart
+(even after SIGKILL) finds every delivery that was not acknowledged still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+import structlog
+
+from bridge.config import App, WebhooksConfig
+from bridge.domain.events import TYPE_NAMES, fired
+from bridge.domain.model import Effect
+from bridge.domain.views import iso
+from bridge.store.hooks import ENABLED, Delivery, Outbox, Registration, Registrations
+from bridge.webhooks import signing
+from bridge.webhooks.guard import BlockedAddress, GuardedResolver, url_problem
+from bridge.webhooks.policy import Backoff, Decision, decide
+
+log = structlog.get_logger("bridge.webhooks")
+BATCH = 200  # deliveries taken from the outbox at once
+
+
+class Dispatcher:
+    def __init__(self, config: WebhooksConfig, registrations: Registrations, outbox: Outbox,
+                 apps: Mapping[str, App], clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.registrations = registrations
+        self.outbox = outbox
+        self.apps = apps
+        self.clock = clock
+        self.backoff = Backoff(config.backoff_min, config.backoff_max, config.max_attempts)
+        self._fired: asyncio.Queue[list[tuple[str, str, dict[str, str]]]] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._receivers: dict[str, asyncio.Semaphore] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    # -- intake (synchronous: called with the tracker's effects) -----------------------------
+
+    def sink(self, effects: list[Effect]) -> None:
+        rows = []
+        for effect in effects:
+            due = fired(effect)
+            if due is None:
+                continue
+            for reg in self.registrations.enabled(due.extension, due.type):
+                rows.append((reg.id, f"{due.key}:{reg.id}", due.params))
+        if rows:
+            self._fired.put_nowait(rows)
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.config.allow_networks),
+                                         limit=100, force_close=False)
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        self._tasks = [asyncio.create_task(self._write(), name="webhooks-outbox"),
+                       asyncio.create_task(self._dispatch(), name="webhooks-dispatch")]
+
+    async def stop(self) -> None:
+        """No new attempts; in-flight ones get `shutdown_grace`; the rest stays pending."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._flush()
+        inflight = list(self._inflight.values())
+        if inflight:
+            _, late = await asyncio.wait(inflight, timeout=self.config.shutdown_grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        log.info("webhooks.stopped", unfinished=len(inflight))
+
+    async def _flush(self) -> None:
+        while not self._fired.empty():
+            await self.outbox.add(self._fired.get_nowait(), self.clock())
+
+    async def _write(self) -> None:
+        while True:
+            rows = await self._fired.get()
+            while not self._fired.empty():
+                rows += self._fired.get_nowait()
+            added = await self.outbox.add(rows, self.clock())
+            log.debug("webhooks.queued", deliveries=added)
+            self._wake.set()
+
+    async def _dispatch(self) -> None:
+        while not self._stopping:
+            now = self.clock()
+            for delivery in await self.outbox.due(now, BATCH, skip=self._inflight):
+                task = asyncio.create_task(self._attempt(delivery))
+                self._inflight[delivery.id] = task
+                task.add_done_callback(self._done(delivery.id))
+            nxt = await self.outbox.next_due()
+            wait = 1.0 if nxt is None else min(1.0, max(0.01, nxt - self.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            self._wake.clear()
+
+    def _done(self, key: str) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_: asyncio.Task[None]) -> None:
+            self._inflight.pop(key, None)
+
+        return forget
+
+    # -- one attempt ------------------------------------------------------------------------
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        reg = self.registrations.by_id.get(delivery.event_id)
+        started = self.clock()
+        if reg is None or reg.status != ENABLED:
+            await self._record(delivery, reg, None, "registration deleted or disabled",
+                               Decision("failed"), started=started)
+            return
+        status, retry_after, error = await self._send(reg, delivery)
+        if error is not None and error.startswith("refused:"):
+            decision = Decision("failed")  # the SSRF guard: retrying cannot help
+        else:
+            decision = decide(delivery.attempts + 1, status, retry_after, self.backoff,
+                              now=self.clock())
+        if decision.outcome == "gone":
+            await self.registrations.disable(reg.id, iso(self.clock()))
+        await self._record(delivery, reg, status, error, decision, started=started)
+        if decision.outcome == "retry":
+            self._wake.set()
+
+    async def _send(self, reg: Registration, delivery: Delivery,
+                    ) -> tuple[int | None, str | None, str | None]:
+        """(HTTP status, Retry-After, error) of one request; redirects are not followed."""
+        problem = url_problem(reg.url, self.config.allow_networks)
+        if problem is not None:
+            return None, None, f"refused: {problem}"
+        payload = urlencode(delivery.params)
+        app = self.apps.get(reg.app)
+        headers = signing.headers(app.webhook_secret if app else None, delivery.id,
+                                  int(self.clock()), payload)
+        kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False,
+                                  "timeout": aiohttp.ClientTimeout(total=self.config.timeout)}
+        if reg.method == 1:
+            url = reg.url
+            kwargs["data"] = payload
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        else:
+            url = f"{reg.url}{'&' if urlsplit(reg.url).query else '?'}{payload}"
+        assert self._session is not None
+        async with self._receiver(reg.url):
+            try:
+                async with self._session.request("POST" if reg.method == 1 else "GET", url,
+                                                 **kwargs) as resp:
+                    await resp.read()
+                    return resp.status, resp.headers.get("Retry-After"), None
+            except BlockedAddress as exc:
+                return None, None, f"refused: {exc}"
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                return None, None, f"{type(exc).__name__}: {exc}"[:300]
+
+    def _receiver(self, url: str) -> asyncio.Semaphore:
+        parts = urlsplit(url)
+        key = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        if key not in self._receivers:
+            self._receivers[key] = asyncio.Semaphore(self.config.per_receiver)
+        return self._receivers[key]
+
+    async def _record(self, delivery: Delivery, reg: Registration | None, status: int | None,
+                      error: str | None, decision: Decision, *, started: float) -> None:
+        now = self.clock()
+        duration = round((now - started) * 1000, 2)
+        state = "retry" if decision.outcome == "retry" else (
+            "delivered" if decision.outcome == "delivered" else "failed")
+        await self.outbox.record(
+            delivery, {"at": now, "status": status, "duration_ms": duration, "error": error},
+            state, now + decision.delay)
+        event = {"delivered": "webhook.delivery.succeeded", "retry": "webhook.delivery.retrying",
+                 }.get(decision.outcome, "webhook.delivery.failed")
+        emit = log.info if decision.outcome == "delivered" else log.warning
+        emit(event, delivery_id=delivery.id, event_id=delivery.event_id,
+             type=TYPE_NAMES.get(reg.type) if reg else None, call_id=delivery.params.get("CallID"),
+             status=status, duration_ms=duration, attempt=delivery.attempts + 1, error=error,
+             retry_in=round(decision.delay, 2) if decision.outcome == "retry" else None,
+             gone=decision.outcome == "gone" or None)

@@ -1,0 +1,63 @@
+"""What to do after a delivery attempt (pure): done, retry later, or give up."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Literal
+
+Outcome = Literal["delivered", "retry", "failed", "gone"]
+MAX_RETRY_AFTER = 3600.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome  # gone: 410, the registration is disabled
+    delay: float = 0.0  # seconds until the next attempt (retry only)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    minimum: float = 1.0
+    maximum: float = 300.0
+    max_attempts: int = 15
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Exponential (minimum * 2^(attempt-1), capped) with jitter: between half and all."""
+        base = min(self.maximum, self.minimum * 2.0 ** max(0, attempt - 1))
+        return float(base * (0.5 + rand / 2))
+
+
+def decide(attempt: int, status: int | None, retry_after: str | None, backoff: Backoff, *,
+           now: float, rand: float | None = None) -> Decision:
+    """`status` None: a connection error or a timeout. 2xx delivered; 410 gone; 429, 5xx and
+    errors retried (Retry-After honoured) until max_attempts; other answers (4xx, 3xx: no
+    redirect is followed) failed."""
+    if status is not None and 200 <= status < 300:
+        return Decision("delivered")
+    if status == 410:
+        return Decision("gone")
+    if status is not None and status != 429 and status < 500:
+        return Decision("failed")
+    if attempt >= backoff.max_attempts:
+        return Decision("failed")
+    delay = backoff.delay(attempt, random.random() if rand is None else rand)  # noqa: S311
+    wait = retry_after_seconds(retry_after, now) if retry_after else None
+    return Decision("retry", max(delay, wait) if wait is not None else delay)
+
+
+def retry_after_seconds(raw: str, now: float) -> float | None:
+    """Retry-After as seconds (delta or HTTP date), capped at an hour; None if unreadable."""
+    raw = raw.strip()
+    if raw.isdigit():
+        return min(float(raw), MAX_RETRY_AFTER)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
+

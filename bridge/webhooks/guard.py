@@ -25,8 +25,13 @@ class BlockedAddress(OSError):
 
 
 def allowed(address: Address, allow: Sequence[Network]) -> bool:
+    """Public unicast only (Python's special-purpose registry plus CGNAT and NAT64), unless
+    allow-listed."""
     if any(address.version == n.version and address in n for n in allow):
         return True
+    if (address.is_private or address.is_loopback or address.is_link_local
+            or address.is_multicast or address.is_unspecified or address.is_reserved):
+        return False
     return not any(address.version == n.version and address in n for n in _BLOCKED)
 
 

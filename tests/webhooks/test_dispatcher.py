@@ -1,0 +1,251 @@
+"""The dispatcher against a real aiohttp receiver on loopback: delivery, retries, 410, no
+redirects, signatures, and the outbox surviving a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bridge.config import App, WebhooksConfig
+from bridge.store.db import Database
+from bridge.store.hooks import DISABLED, Outbox, Registration, Registrations
+from bridge.webhooks import signing
+from bridge.webhooks.dispatcher import Dispatcher
+from tests.domain.replay import load, run
+
+SECRET = "whsec-test-0123456789"
+CONFIG = WebhooksConfig(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),), timeout=2.0,
+                        backoff_min=0.05, backoff_max=0.2, max_attempts=5, shutdown_grace=1.0)
+
+
+class Receiver:
+    """Answers with the next queued status (200 when none are left) and keeps every request."""
+
+    def __init__(self) -> None:
+        self.answers: list[int] = []
+        self.seen: list[dict[str, Any]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        self.seen.append({"method": request.method, "query": request.query_string,
+                          "body": body, "headers": dict(request.headers)})
+        status = self.answers.pop(0) if self.answers else 200
+        if status in (301, 302):
+            return web.Response(status=status, headers={"Location": "/elsewhere"})
+        return web.Response(status=status)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", rec.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield rec, f"http://127.0.0.1:{server.port}/hook"
+    await server.close()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "hooks.sqlite3")
+    await database.open()
+    yield database
+    database.close()
+
+
+async def dispatcher(db: Database, url: str, method: int = 1, types: range | tuple[int, ...] = (
+        range(5)), config: WebhooksConfig = CONFIG) -> tuple[Dispatcher, Registrations]:
+    """A started dispatcher with 210's registrations of `types` pointing at `url`."""
+    regs = Registrations(db)
+    await regs.load()
+    for type_ in types:
+        await regs.save(Registration(f"reg{type_}{method}", "crm", "0003*210", type_, method,
+                                     url, "", 0, "2027-01-15T08:00:00Z"))
+    hooks = Dispatcher(config, regs, Outbox(db), {"crm": App("crm", webhook_secret=SECRET)})
+    await hooks.start()
+    return hooks, regs
+
+
+async def until(check: Any, within: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not check():
+        assert loop.time() < deadline, "condition not met"
+        await asyncio.sleep(0.02)
+
+
+def fire(hooks: Dispatcher, name: str = "two_party") -> None:
+    _, effects = run(load(name))
+    hooks.sink(effects)
+
+
+async def test_a_call_delivers_dialout_answerout_hangup_signed(
+    db: Database, receiver: tuple[Receiver, str],
+) -> None:
+    """POST registrations get form bodies with the parameters, a verifiable signature."""
+    rec, url = receiver
+    hooks, _ = await dispatcher(db, url)
+    fire(hooks)
+    await until(lambda: len(rec.seen) == 3)
+    await hooks.stop()
+    bodies = [dict(parse_qsl(r["body"])) for r in rec.seen]
+    assert sorted(b["CallStatus"] for b in bodies) == ["ANSWER", "ANSWER", "CALLING"]
+    for req in rec.seen:
+        h = req["headers"]
+        assert req["method"] == "POST"
+        assert signing.verify(SECRET, h["webhook-id"], h["webhook-timestamp"], req["body"],
+                              h["webhook-signature"])
+    assert len({r["headers"]["webhook-id"] for r in rec.seen}) == 3
+
+
+async def test_get_registrations_use_the_query_string(db: Database,
+                                                      receiver: tuple[Receiver, str]) -> None:
+    """A GET registration gets the parameters in the query, an empty body."""
+    rec, url = receiver
+    hooks, _ = await dispatcher(db, url, method=0)
+    fire(hooks)
+    await until(lambda: len(rec.seen) == 3)
+    await hooks.stop()
+    assert all(r["method"] == "GET" and "CallID=" in r["query"] and not r["body"]
+               for r in rec.seen)
+
+
+async def test_the_same_effects_twice_deliver_once(db: Database,
+                                                   receiver: tuple[Receiver, str]) -> None:
+    """Effects repeated (a resync, a restart) are deduplicated by call, extension and type."""
+    rec, url = receiver
+    hooks, _ = await dispatcher(db, url)
+    fire(hooks)
+    fire(hooks)
+    await until(lambda: len(rec.seen) >= 3)
+    await asyncio.sleep(0.3)
+    await hooks.stop()
+    assert len(rec.seen) == 3
+
+
+async def test_retries_5xx_and_429_then_delivers(db: Database,
+                                                 receiver: tuple[Receiver, str]) -> None:
+    """503, 429, then 200: three attempts of the same delivery id, logged."""
+    rec, url = receiver
+    rec.answers = [503, 429]
+    hooks, _ = await dispatcher(db, url, types=(2,))  # Hangup only: one delivery
+    fire(hooks)
+    await until(lambda: len(rec.seen) == 3)
+    await asyncio.sleep(0.3)
+    await hooks.stop()
+    assert len({r["headers"]["webhook-id"] for r in rec.seen}) == 1
+    attempts = await Outbox(db).attempts("reg21")
+    assert [(a["status"], a["outcome"]) for a in reversed(attempts)] == [
+        (503, "retry"), (429, "retry"), (200, "delivered")]
+
+
+async def test_410_disables_and_404_is_not_retried(db: Database,
+                                                   receiver: tuple[Receiver, str]) -> None:
+    """410 Gone disables the registration; 404 fails the delivery without a retry."""
+    rec, url = receiver
+    rec.answers = [410]
+    hooks, regs = await dispatcher(db, url, types=(2,))
+    fire(hooks)
+    await until(lambda: len(rec.seen) == 1)
+    await asyncio.sleep(0.3)
+    await hooks.stop()
+    assert regs.by_id["reg21"].status == DISABLED
+    rec.answers = [404]
+    hooks, _ = await dispatcher(db, url, types=(2,))
+    fire(hooks, "hangup_by_source")
+    await until(lambda: len(rec.seen) == 2)
+    await asyncio.sleep(0.3)
+    await hooks.stop()
+    assert len(rec.seen) == 2
+    assert (await Outbox(db).attempts("reg21"))[0]["outcome"] == "failed"
+
+
+async def test_redirects_are_not_followed(db: Database, receiver: tuple[Receiver, str]) -> None:
+    """A 302 ends the attempt as failed; the Location is never requested."""
+    rec, url = receiver
+    rec.answers = [302, 302, 302]
+    hooks, _ = await dispatcher(db, url)
+    fire(hooks)
+    await until(lambda: len(rec.seen) == 3)
+    await asyncio.sleep(0.2)
+    await hooks.stop()
+    assert all(not r["query"] and r["body"] for r in rec.seen)
+    assert len(rec.seen) == 3
+
+
+async def test_receiver_down_then_up_gets_the_delivery_once(db: Database) -> None:
+    """Nothing listens when the call happens; the receiver comes up a second later on that
+    port: each delivery arrives once."""
+    port = free_port()
+    rec = Receiver()
+    patient = WebhooksConfig(allow_networks=CONFIG.allow_networks, backoff_min=0.1,
+                             backoff_max=0.3, max_attempts=50)
+    hooks, _ = await dispatcher(db, f"http://127.0.0.1:{port}/hook", config=patient)
+    fire(hooks)
+    await asyncio.sleep(1.0)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", rec.handle)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        await until(lambda: len(rec.seen) == 3, within=5)
+        await asyncio.sleep(0.5)
+    finally:
+        await hooks.stop()
+        await server.close()
+    assert len(rec.seen) == 3
+    attempts = await Outbox(db).attempts("reg21")
+    assert len(attempts) > 1
+    assert attempts[0]["outcome"] == "delivered"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_pending_deliveries_survive_a_restart(db: Database,
+                                                    receiver: tuple[Receiver, str]) -> None:
+    """Stopped before it could send (receiver failing), a new dispatcher delivers the rest."""
+    rec, url = receiver
+    rec.answers = [500] * 3
+    hooks, _ = await dispatcher(db, url)
+    fire(hooks)
+    await until(lambda: len(rec.seen) == 3)
+    await hooks.stop()
+    again, _ = await dispatcher(db, url)
+    await until(lambda: len(rec.seen) == 6, within=5)
+    await asyncio.sleep(0.3)
+    await again.stop()
+    assert len(rec.seen) == 6
+    assert len({r["headers"]["webhook-id"] for r in rec.seen}) == 3  # the same deliveries
+
+
+async def test_blocked_address_is_never_requested(db: Database,
+                                                  receiver: tuple[Receiver, str]) -> None:
+    """Without the allow-list, a loopback receiver is refused at send time, not retried."""
+    rec, url = receiver
+    regs = Registrations(db)
+    await regs.save(Registration("r", "crm", "0003*210", 2, 1, url, "", 0, "x"))
+    strict = WebhooksConfig(timeout=1.0, backoff_min=0.05)
+    hooks = Dispatcher(strict, regs, Outbox(db), {})
+    await hooks.start()
+    fire(hooks)
+    await asyncio.sleep(0.5)
+    await hooks.stop()
+    assert rec.seen == []
+    [attempt] = await Outbox(db).attempts("r")
+    assert attempt["outcome"] == "failed"
+    assert attempt["error"].startswith("refused:")

@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import structlog
+from yarl import URL
 
 from bridge.config import App, WebhooksConfig
 from bridge.domain.events import TYPE_NAMES, fired
@@ -160,8 +161,9 @@ class Dispatcher:
         assert self._session is not None
         async with self._receiver(reg.url):
             try:
-                async with self._session.request("POST" if reg.method == 1 else "GET", url,
-                                                 **kwargs) as resp:
+                # encoded=True: the query goes out byte for byte as it was signed.
+                async with self._session.request("POST" if reg.method == 1 else "GET",
+                                                 URL(url, encoded=True), **kwargs) as resp:
                     await resp.read()
                     return resp.status, resp.headers.get("Retry-After"), None
             except BlockedAddress as exc:

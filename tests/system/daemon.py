@@ -36,8 +36,11 @@ def get(url: str) -> tuple[int, str]:
 class RunningBridge:
     """`uapi-bridge` as a user runs it: a subprocess with a config file."""
 
-    def __init__(self, tmp: Path, sandbox: Any) -> None:
+    def __init__(self, tmp: Path, sandbox: Any,
+                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
         raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+        for section, values in (overrides or {}).items():
+            raw.setdefault(section, {}).update(values)
         self.port = free_port()
         raw["http"]["port"] = self.port
         raw["storage"]["path"] = str(tmp / "bridge.sqlite3")

@@ -1,0 +1,213 @@
+"""PhoneCallEvents against the real sandbox: a real aiohttp receiver gets the webhooks of
+real calls, once, even when it is down for a while or the bridge is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from aiohttp import web
+
+from bridge.ami.client import AmiClient
+from bridge.webhooks import signing
+from tests.conftest import CRM, HELPDESK
+from tests.system.conftest import wait_for
+from tests.system.daemon import RunningBridge, free_port
+from tests.system.test_list_calls import poll_views
+from tests.system.test_make_call import ami, delete, hang_up, make_call, view
+
+pytestmark = pytest.mark.system
+__all__ = ["ami"]  # the fixture
+SECRETS = {CRM: "demo-crm-webhook-secret-0123456789",
+           HELPDESK: "demo-helpdesk-webhook-secret-0123456789"}
+TYPES = {"DialIn": 0, "DialOut": 1, "Hangup": 2, "AnswerIn": 3, "AnswerOut": 4}
+
+
+class Receiver:
+    """An aiohttp app on loopback that keeps every webhook it gets, by path."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.got: list[dict[str, Any]] = []
+        self.runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        payload = body if request.method == "POST" else request.rel_url.raw_query_string
+        self.got.append({"path": request.path, "method": request.method, "payload": payload,
+                         "params": dict(parse_qsl(payload)), "headers": dict(request.headers)})
+        return web.Response(status=200)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    def at(self, path: str) -> list[dict[str, Any]]:
+        return [g for g in self.got if g["path"] == path]
+
+
+@pytest.fixture
+def hooked(tmp_path: Path, sandbox: Any) -> Iterator[RunningBridge]:
+    """The bridge with loopback allow-listed for webhooks and quick retries."""
+    running = RunningBridge(tmp_path, sandbox, {"webhooks": {
+        "allow_networks": ["127.0.0.0/8"], "backoff_min": 1, "backoff_max": 4}})
+    try:
+        wait_for(lambda: running.health()[0] == 200, 20)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver(free_port())
+    yield rec
+    await rec.stop()
+
+
+async def register(bridge: RunningBridge, path: str, kind: str, url: str, method: int = 1,
+                   token: str = CRM, status: int = 0) -> str:
+    code, body = await asyncio.to_thread(
+        bridge.request, "POST", f"/uapi/extensions/{path}/phoneCallEvents",
+        {"type": TYPES[kind], "method": method, "url": url, "status": status}, token)
+    assert code == 201, body
+    return str(body["id"])
+
+
+def signed(hook: dict[str, Any], token: str) -> bool:
+    h = hook["headers"]
+    return signing.verify(SECRETS[token], h["webhook-id"], h["webhook-timestamp"],
+                          hook["payload"], h["webhook-signature"])
+
+
+async def soon(check: Any, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "condition not met"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_call_fires_dial_answer_and_hangup_for_both_extensions(
+    hooked: RunningBridge, receiver: Receiver, ami: AmiClient,
+) -> None:
+    """210 calls 024 through the API: DialOut/AnswerOut for 210, DialIn/AnswerIn for 024,
+    Hangup ANSWER for both after DELETE; GET hooks get a query string, POST ones a form body;
+    every signature verifies; the disabled registration gets nothing."""
+    await receiver.start()
+    base = f"http://127.0.0.1:{receiver.port}"
+    await register(hooked, "@me/210", "DialOut", f"{base}/210/dialout", method=0)
+    await register(hooked, "@me/210", "AnswerOut", f"{base}/210/answerout")
+    await register(hooked, "@me/210", "Hangup", f"{base}/210/hangup")
+    await register(hooked, "@me/210", "DialOut", f"{base}/210/disabled", status=1)
+    for kind in ("DialIn", "AnswerIn", "Hangup"):
+        await register(hooked, "13/024", kind, f"{base}/024/{kind.lower()}", token=HELPDESK)
+    _, body = await asyncio.to_thread(make_call, hooked, view(["210"], "024"))
+    call_id = body[0]["id"]
+    try:
+        await poll_views(hooked, f"@me/210/{call_id}", {"0003*210": "5", "0003*024": "5"})
+        await soon(lambda: len(receiver.got) >= 4)
+        status, _ = await asyncio.to_thread(delete, hooked, f"210/{call_id}")
+        assert status == 200
+        await soon(lambda: len(receiver.got) >= 6)
+        await asyncio.sleep(1)
+    finally:
+        await hang_up(ami, call_id)
+    paths = sorted(g["path"] for g in receiver.got)
+    assert paths == ["/024/answerin", "/024/dialin", "/024/hangup", "/210/answerout",
+                     "/210/dialout", "/210/hangup"]
+    [dial_out] = receiver.at("/210/dialout")
+    assert dial_out["method"] == "GET"
+    assert (dial_out["params"]["CallFlow"], dial_out["params"]["CallStatus"]) == ("OUT",
+                                                                                  "CALLING")
+    assert dial_out["params"]["CallAPIID"] == call_id
+    [dial_in] = receiver.at("/024/dialin")
+    assert dial_in["method"] == "POST"
+    assert (dial_in["params"]["CallFlow"], dial_in["params"]["CalledExtension"]) == (
+        "IN", "0003*024")
+    for path in ("/210/hangup", "/024/hangup"):
+        assert receiver.at(path)[0]["params"]["CallStatus"] == "ANSWER"
+    for hook in receiver.got:
+        assert signed(hook, HELPDESK if hook["path"].startswith("/024") else CRM)
+
+
+async def test_receiver_down_for_10_s_gets_the_delivery_once(
+    hooked: RunningBridge, receiver: Receiver, ami: AmiClient,
+) -> None:
+    """The Hangup fires while nothing listens; the receiver comes up 10 s later: it arrives,
+    once, and the deliveries log shows the failed attempts before it."""
+    hook_id = await register(hooked, "@me/210", "Hangup",
+                             f"http://127.0.0.1:{receiver.port}/late")
+    _, body = await asyncio.to_thread(make_call, hooked, view(["210"], "024"))
+    call_id = body[0]["id"]
+    try:
+        await poll_views(hooked, f"@me/210/{call_id}", {"0003*210": "5"})
+    finally:
+        await hang_up(ami, call_id)
+    await asyncio.sleep(10)
+    await receiver.start()
+    await soon(lambda: len(receiver.got) == 1, within=15)
+    await asyncio.sleep(3)
+    assert len(receiver.got) == 1
+    code, log = await asyncio.to_thread(
+        hooked.request, "GET", f"/uapi/extensions/@me/210/phoneCallEvents/2/{hook_id}/deliveries")
+    assert code == 200
+    outcomes = [a["outcome"] for a in log["entry"]]
+    assert outcomes[0] == "delivered"
+    assert "retry" in outcomes[1:]
+
+
+async def test_killed_bridge_delivers_after_restart(
+    hooked: RunningBridge, receiver: Receiver, ami: AmiClient,
+) -> None:
+    """SIGKILL while the Hangup waits to be retried; after a restart it arrives."""
+    hook_id = await register(hooked, "@me/210", "Hangup",
+                             f"http://127.0.0.1:{receiver.port}/after-kill")
+    _, body = await asyncio.to_thread(make_call, hooked, view(["210"], "024"))
+    call_id = body[0]["id"]
+    try:
+        await poll_views(hooked, f"@me/210/{call_id}", {"0003*210": "5"})
+    finally:
+        await hang_up(ami, call_id)
+
+    def attempted() -> bool:
+        code, _ = hooked.request(
+            "GET", f"/uapi/extensions/@me/210/phoneCallEvents/2/{hook_id}/deliveries")
+        return code == 200
+
+    await asyncio.to_thread(wait_for, attempted, 10)
+    hooked.proc.kill()
+    hooked.proc.wait(5)
+    await receiver.start()
+    hooked.start()
+    await soon(lambda: len(receiver.got) == 1, within=20)
+    assert receiver.got[0]["params"]["CallStatus"] == "ANSWER"
+
+
+async def test_loopback_is_refused_unless_allow_listed(hooked: RunningBridge,
+                                                       bridge: RunningBridge) -> None:
+    """With 127.0.0.0/8 allow-listed a loopback URL is accepted; by default it is refused,
+    and so is a private address that is not in the list."""
+    code, body = await asyncio.to_thread(
+        bridge.request, "POST", "/uapi/extensions/@me/210/phoneCallEvents",
+        {"type": 2, "url": "http://127.0.0.1:9999/x"})
+    assert (code, body["error"]["code"]) == (400, "pce_url_invalid")
+    code, _ = await asyncio.to_thread(
+        hooked.request, "POST", "/uapi/extensions/@me/210/phoneCallEvents",
+        {"type": 2, "url": "http://127.0.0.1:9999/x"})
+    assert code == 201
+    code, body = await asyncio.to_thread(
+        hooked.request, "POST", "/uapi/extensions/@me/210/phoneCallEvents",
+        {"type": 2, "url": "http://10.1.2.3/x"})
+    assert (code, body["error"]["code"]) == (400, "pce_url_invalid")

@@ -6,13 +6,13 @@ matched against them inside the AMI reader, where nothing may wait for a disk.
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 import string
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+from urllib.parse import urlencode
 
 from bridge.store.db import Database
 
@@ -44,7 +44,8 @@ class Delivery:
 
     id: str
     event_id: str
-    params: dict[str, str]
+    call_id: str
+    payload: str  # the callback parameters, form-encoded (the POST body or the GET query)
     created_at: float
     next_at: float
     attempts: int
@@ -100,46 +101,51 @@ class Outbox:
         def run(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
             conn.executemany(
-                "INSERT OR IGNORE INTO outbox (id, event_id, dedup, params, created_at, next_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(new_id(24), ev, key, json.dumps(params), now, now)
+                "INSERT OR IGNORE INTO outbox (id, event_id, dedup, call_id, payload, "
+                "created_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(secrets.token_hex(12), ev, key, params.get("CallID", ""), urlencode(params),
+                  now, now)
                  for ev, key, params in rows])
             return conn.total_changes - before
 
         return await self.db.call(run)
 
-    async def due(self, now: float, limit: int, skip: Iterable[str] = ()) -> list[Delivery]:
-        skipped = list(skip)
-        marks = ",".join("?" * len(skipped))
-        not_in = f" AND id NOT IN ({marks})" if skipped else ""
-        rows = await self.db.fetchall(
-            "SELECT id, event_id, params, created_at, next_at, attempts FROM outbox "  # noqa: S608
-            f"WHERE state = 'pending' AND next_at <= ?{not_in} ORDER BY next_at LIMIT ?",
-            (now, *skipped, limit))
-        return [Delivery(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+    async def take(self, now: float, limit: int) -> list[Delivery]:
+        """Claims the deliveries due now (state `sending`), oldest first."""
+        rows = await self.db.call(lambda c: c.execute(
+            "UPDATE outbox SET state = 'sending' WHERE id IN (SELECT id FROM outbox "
+            "WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?) "
+            "RETURNING id, event_id, call_id, payload, created_at, next_at, attempts",
+            (now, limit)).fetchall())
+        return sorted((Delivery(*r) for r in rows), key=lambda d: d.next_at)
+
+    async def release(self) -> int:
+        """At start: what was being sent when the bridge stopped is pending again."""
+        return await self.db.execute(
+            "UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
 
     async def next_due(self) -> float | None:
         rows = await self.db.fetchall(
             "SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
         return rows[0][0] if rows and rows[0][0] is not None else None
 
-    async def record(self, delivery: Delivery, attempt: dict[str, Any], state: str,
-                     next_at: float) -> None:
-        """Logs one attempt and moves the row on (pending again, delivered, failed, dropped)."""
+    async def record(self, results: list[tuple[Delivery, dict[str, Any], str, float]]) -> None:
+        """Logs attempts and moves their rows on (pending again, delivered, failed), all in
+        one transaction: (delivery, {at, status, duration_ms, error}, state, next_at)."""
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute(
+                conn.executemany(
                     "INSERT INTO deliveries (delivery_id, event_id, attempt, at, status, "
                     "duration_ms, error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (delivery.id, delivery.event_id, delivery.attempts + 1, attempt["at"],
-                     attempt["status"], attempt["duration_ms"], attempt["error"], state))
-                conn.execute(
+                    [(d.id, d.event_id, d.attempts + 1, a["at"], a["status"], a["duration_ms"],
+                      a["error"], state) for d, a, state, _ in results])
+                conn.executemany(
                     "UPDATE outbox SET attempts = attempts + 1, state = ?, next_at = ?, "
                     "last_status = ?, last_error = ? WHERE id = ?",
-                    ("pending" if state == "retry" else state, next_at, attempt["status"],
-                     attempt["error"], delivery.id))
+                    [("pending" if state == "retry" else state, next_at, a["status"],
+                      a["error"], d.id) for d, a, state, next_at in results])
                 conn.execute("COMMIT")
             except sqlite3.Error:
                 conn.execute("ROLLBACK")

@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
@@ -28,7 +28,7 @@ from bridge.webhooks.guard import BlockedAddress, GuardedResolver, url_problem
 from bridge.webhooks.policy import Backoff, Decision, decide
 
 log = structlog.get_logger("bridge.webhooks")
-BATCH = 200  # deliveries taken from the outbox at once
+BATCH = 64  # deliveries in flight at most (taken from the outbox as room frees up)
 
 
 class Dispatcher:
@@ -47,6 +47,13 @@ class Dispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Attempt results are written in batches (one transaction for many); a delivery stays
+        # "in flight" until its result is on disk, so it is never picked twice.
+        self._results: list[tuple[Delivery, dict[str, Any], str, float,
+                                  asyncio.Future[None]]] = []
+        self._results_ready = asyncio.Event()
+        self._recorder: asyncio.Task[None] | None = None
+        self._checked: dict[str, str | None] = {}  # url -> url_problem(url)
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
@@ -64,11 +71,15 @@ class Dispatcher:
     # -- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        released = await self.outbox.release()
+        if released:
+            log.info("webhooks.resumed", deliveries=released)
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.config.allow_networks),
                                          limit=100, force_close=False)
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         self._tasks = [asyncio.create_task(self._write(), name="webhooks-outbox"),
                        asyncio.create_task(self._dispatch(), name="webhooks-dispatch")]
+        self._recorder = asyncio.create_task(self._record_results(), name="webhooks-results")
 
     async def stop(self) -> None:
         """No new attempts; in-flight ones get `shutdown_grace`; the rest stays pending."""
@@ -83,6 +94,10 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self._recorder is not None:
+            self._recorder.cancel()
+            await asyncio.gather(self._recorder, return_exceptions=True)
+        await self._write_results()
         if self._session is not None:
             await self._session.close()
         log.info("webhooks.stopped", unfinished=len(inflight))
@@ -103,7 +118,8 @@ class Dispatcher:
     async def _dispatch(self) -> None:
         while not self._stopping:
             now = self.clock()
-            for delivery in await self.outbox.due(now, BATCH, skip=self._inflight):
+            room = BATCH - len(self._inflight)  # no point parking thousands of tasks
+            for delivery in await self.outbox.take(now, room) if room > 0 else []:
                 task = asyncio.create_task(self._attempt(delivery))
                 self._inflight[delivery.id] = task
                 task.add_done_callback(self._done(delivery.id))
@@ -113,9 +129,32 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
 
+    async def _record_results(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            await self._write_results()
+
+    async def _write_results(self) -> None:
+        batch, self._results = self._results, []
+        if not batch:
+            return
+        try:
+            await self.outbox.record([(d, a, s, n) for d, a, s, n, _ in batch])
+        except Exception as exc:  # each waiting attempt gets the error
+            for *_, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for *_, done in batch:
+            if not done.done():
+                done.set_result(None)
+
     def _done(self, key: str) -> Callable[[asyncio.Task[None]], None]:
         def forget(_: asyncio.Task[None]) -> None:
             self._inflight.pop(key, None)
+            if len(self._inflight) <= BATCH // 2:
+                self._wake.set()  # room for more
 
         return forget
 
@@ -143,10 +182,10 @@ class Dispatcher:
     async def _send(self, reg: Registration, delivery: Delivery,
                     ) -> tuple[int | None, str | None, str | None]:
         """(HTTP status, Retry-After, error) of one request; redirects are not followed."""
-        problem = url_problem(reg.url, self.config.allow_networks)
+        problem = self._url_problem(reg.url)
         if problem is not None:
             return None, None, f"refused: {problem}"
-        payload = urlencode(delivery.params)
+        payload = delivery.payload
         app = self.apps.get(reg.app)
         headers = signing.headers(app.webhook_secret if app else None, delivery.id,
                                   int(self.clock()), payload)
@@ -171,6 +210,13 @@ class Dispatcher:
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 return None, None, f"{type(exc).__name__}: {exc}"[:300]
 
+    def _url_problem(self, url: str) -> str | None:
+        if url not in self._checked:
+            if len(self._checked) > 10_000:
+                self._checked.clear()
+            self._checked[url] = url_problem(url, self.config.allow_networks)
+        return self._checked[url]
+
     def _receiver(self, url: str) -> asyncio.Semaphore:
         parts = urlsplit(url)
         key = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
@@ -184,14 +230,16 @@ class Dispatcher:
         duration = round((now - started) * 1000, 2)
         state = "retry" if decision.outcome == "retry" else (
             "delivered" if decision.outcome == "delivered" else "failed")
-        await self.outbox.record(
-            delivery, {"at": now, "status": status, "duration_ms": duration, "error": error},
-            state, now + decision.delay)
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        attempt = {"at": now, "status": status, "duration_ms": duration, "error": error}
+        self._results.append((delivery, attempt, state, now + decision.delay, written))
+        self._results_ready.set()
+        await written
         event = {"delivered": "webhook.delivery.succeeded", "retry": "webhook.delivery.retrying",
                  }.get(decision.outcome, "webhook.delivery.failed")
         emit = log.info if decision.outcome == "delivered" else log.warning
         emit(event, delivery_id=delivery.id, event_id=delivery.event_id,
-             type=TYPE_NAMES.get(reg.type) if reg else None, call_id=delivery.params.get("CallID"),
+             type=TYPE_NAMES.get(reg.type) if reg else None, call_id=delivery.call_id,
              status=status, duration_ms=duration, attempt=delivery.attempts + 1, error=error,
              retry_in=round(decision.delay, 2) if decision.outcome == "retry" else None,
              gone=decision.outcome == "gone" or None)

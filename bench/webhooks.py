@@ -1,0 +1,146 @@
+"""Webhook deliveries per second to a loopback receiver (its own process): through the
+bridge's durable outbox (SQLite write, send with signature, attempt logged) beside a bare
+aiohttp client loop posting the same requests with the same concurrency, and the ratio.
+
+    .venv/bin/python bench/webhooks.py [--deliveries 3000] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+
+from bridge import logs
+from bridge.config import App, WebhooksConfig
+from bridge.store.db import Database
+from bridge.store.hooks import Outbox, Registration, Registrations
+from bridge.webhooks import signing
+from bridge.webhooks.dispatcher import Dispatcher
+
+RECEIVER = """
+import sys
+from aiohttp import web
+seen = [0]
+async def ok(request):
+    await request.read()
+    seen[0] += 1
+    return web.Response(status=200)
+async def count(request):
+    return web.Response(text=str(seen[0]))
+app = web.Application()
+app.router.add_get("/count", count)
+app.router.add_route("*", "/{tail:.*}", ok)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+PARAMS = {"CallID": "b6a8af34b5d0a0c9ca85", "CallerIDNum": "210", "CallerIDName": "John Doe",
+          "CalledDID": "", "CalledExtension": "0003*024", "CallStatus": "ANSWER",
+          "CallFlow": "IN", "CallerExtension": "0003*210", "CalledNumber": "024",
+          "CallAPIID": "b6a8af34b5d0a0c9ca85"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def received(port: int) -> int:
+    """How many requests the receiver has answered (checks that nothing was skipped)."""
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{port}/count") as resp:
+        return int(await resp.text())
+
+
+async def bare(url: str, n: int, concurrency: int) -> float:
+    """`concurrency` workers, each posting its share back to back (no queue, no disk)."""
+    payload = urlencode(PARAMS)
+    async with aiohttp.ClientSession() as session:
+
+        async def worker(first: int) -> None:
+            for i in range(first, n, concurrency):
+                headers = signing.headers("secret", f"d{i}", int(time.time()), payload)
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+                async with session.post(url, data=payload, headers=headers,
+                                        allow_redirects=False) as resp:
+                    await resp.read()
+                    assert resp.status == 200
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(min(concurrency, n))))
+        return n / (time.perf_counter() - started)
+
+
+async def outbox(url: str, n: int, concurrency: int, tmp: str) -> float:
+    db = Database(f"{tmp}/bench-{time.time_ns()}.sqlite3")
+    await db.open()
+    regs = Registrations(db)
+    await regs.save(Registration("bench", "crm", "0003*024", 2, 1, url, "", 0, "x"))
+    config = WebhooksConfig(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),),
+                            per_receiver=concurrency)
+    hooks = Dispatcher(config, regs, Outbox(db), {"crm": App("crm", webhook_secret="secret")})
+    rows = [("bench", f"call{i}:0003*024:2:bench", PARAMS) for i in range(n)]
+    await hooks.start()
+    started = time.perf_counter()
+    hooks._fired.put_nowait(rows)  # what sink() queues, without a tracker in front
+    while True:  # one query: the rows are written while we look
+        [(delivered,)] = await db.fetchall(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'delivered'")
+        if delivered == n:
+            break
+        await asyncio.sleep(0.01)
+    rate = n / (time.perf_counter() - started)
+    await hooks.stop()
+    db.close()
+    return rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--deliveries", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    port = free_port()
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
+    url = f"http://127.0.0.1:{port}/hook"
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - log lines are produced, not shown
+    logs.configure("info", json=True)
+    try:
+        for _ in range(50):
+            try:
+                await bare(url, 1, 1)
+                break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.1)
+        with tempfile.TemporaryDirectory() as tmp:
+            await bare(url, 200, args.concurrency)  # warm up
+            before = await received(port)
+            b = await bare(url, args.deliveries, args.concurrency)
+            middle = await received(port)
+            o = await outbox(url, args.deliveries, args.concurrency, tmp)
+            after = await received(port)
+    finally:
+        receiver.terminate()
+        receiver.wait(5)
+    print(f"{args.deliveries} deliveries, concurrency {args.concurrency}, receiver on loopback "
+          "in its own process")
+    print(f"bare aiohttp client loop : {b:8.0f} deliveries/s ({middle - before} received)")
+    print(f"bridge durable outbox    : {o:8.0f} deliveries/s ({after - middle} received)")
+    print(f"ratio outbox/bare        : {o / b:8.2f}  (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

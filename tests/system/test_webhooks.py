@@ -195,12 +195,24 @@ async def test_killed_bridge_delivers_after_restart(
     assert receiver.got[0]["params"]["CallStatus"] == "ANSWER"
 
 
+@pytest.fixture
+def strict(tmp_path: Path, sandbox: Any) -> Iterator[RunningBridge]:
+    """The bridge with the default guard (no network allow-listed)."""
+    (tmp_path / "strict").mkdir()
+    running = RunningBridge(tmp_path / "strict", sandbox, {"webhooks": {"allow_networks": []}})
+    try:
+        wait_for(lambda: running.health()[0] == 200, 20)
+        yield running
+    finally:
+        running.stop()
+
+
 async def test_loopback_is_refused_unless_allow_listed(hooked: RunningBridge,
-                                                       bridge: RunningBridge) -> None:
+                                                       strict: RunningBridge) -> None:
     """With 127.0.0.0/8 allow-listed a loopback URL is accepted; by default it is refused,
     and so is a private address that is not in the list."""
     code, body = await asyncio.to_thread(
-        bridge.request, "POST", "/uapi/extensions/@me/210/phoneCallEvents",
+        strict.request, "POST", "/uapi/extensions/@me/210/phoneCallEvents",
         {"type": 2, "url": "http://127.0.0.1:9999/x"})
     assert (code, body["error"]["code"]) == (400, "pce_url_invalid")
     code, _ = await asyncio.to_thread(

@@ -142,19 +142,26 @@ async def test_a_call_fires_dial_answer_and_hangup_for_both_extensions(
         assert signed(hook, HELPDESK if hook["path"].startswith("/024") else CRM)
 
 
+async def hangup_while_nobody_listens(bridge: RunningBridge, receiver: Receiver,
+                                      ami: AmiClient, path: str) -> str:
+    """Registers a Hangup hook for 210 at the (not yet started) receiver, then makes a call
+    210 -> 024 and ends it. Returns the registration id."""
+    hook_id = await register(bridge, "@me/210", "Hangup", f"http://127.0.0.1:{receiver.port}{path}")
+    _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "024"))
+    call_id = body[0]["id"]
+    try:
+        await poll_views(bridge, f"@me/210/{call_id}", {"0003*210": "5"})
+    finally:
+        await hang_up(ami, call_id)
+    return hook_id
+
+
 async def test_receiver_down_for_10_s_gets_the_delivery_once(
     hooked: RunningBridge, receiver: Receiver, ami: AmiClient,
 ) -> None:
     """The Hangup fires while nothing listens; the receiver comes up 10 s later: it arrives,
     once, and the deliveries log shows the failed attempts before it."""
-    hook_id = await register(hooked, "@me/210", "Hangup",
-                             f"http://127.0.0.1:{receiver.port}/late")
-    _, body = await asyncio.to_thread(make_call, hooked, view(["210"], "024"))
-    call_id = body[0]["id"]
-    try:
-        await poll_views(hooked, f"@me/210/{call_id}", {"0003*210": "5"})
-    finally:
-        await hang_up(ami, call_id)
+    hook_id = await hangup_while_nobody_listens(hooked, receiver, ami, "/late")
     await asyncio.sleep(10)
     await receiver.start()
     await soon(lambda: len(receiver.got) == 1, within=15)
@@ -172,14 +179,7 @@ async def test_killed_bridge_delivers_after_restart(
     hooked: RunningBridge, receiver: Receiver, ami: AmiClient,
 ) -> None:
     """SIGKILL while the Hangup waits to be retried; after a restart it arrives."""
-    hook_id = await register(hooked, "@me/210", "Hangup",
-                             f"http://127.0.0.1:{receiver.port}/after-kill")
-    _, body = await asyncio.to_thread(make_call, hooked, view(["210"], "024"))
-    call_id = body[0]["id"]
-    try:
-        await poll_views(hooked, f"@me/210/{call_id}", {"0003*210": "5"})
-    finally:
-        await hang_up(ami, call_id)
+    hook_id = await hangup_while_nobody_listens(hooked, receiver, ami, "/after-kill")
 
     def attempted() -> bool:
         code, _ = hooked.request(

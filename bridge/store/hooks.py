@@ -57,17 +57,26 @@ class Registrations:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.by_id: dict[str, Registration] = {}
+        self._enabled: dict[tuple[str, int], list[Registration]] = {}  # looked up per effect
 
     async def load(self) -> None:
         rows = await self.db.fetchall(f"SELECT {_EVENT_COLUMNS} FROM phone_call_events")  # noqa: S608
         self.by_id = {r[0]: Registration(*r) for r in rows}
+        self._reindex()
+
+    def _reindex(self) -> None:
+        index: dict[tuple[str, int], list[Registration]] = {}
+        for reg in sorted(self.by_id.values(), key=lambda r: r.modified):
+            if reg.status == ENABLED:
+                index.setdefault((reg.extension, reg.type), []).append(reg)
+        self._enabled = index
 
     def of(self, extension: str, type_: int | None = None) -> list[Registration]:
         return sorted((r for r in self.by_id.values() if r.extension == extension
                        and (type_ is None or r.type == type_)), key=lambda r: r.modified)
 
     def enabled(self, extension: str, type_: int) -> list[Registration]:
-        return [r for r in self.of(extension, type_) if r.status == ENABLED]
+        return self._enabled.get((extension, type_), [])
 
     async def save(self, reg: Registration) -> None:
         values = tuple(asdict(reg).values())
@@ -75,6 +84,7 @@ class Registrations:
             f"INSERT OR REPLACE INTO phone_call_events ({_EVENT_COLUMNS}) "  # noqa: S608
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         self.by_id[reg.id] = reg
+        self._reindex()
 
     async def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
@@ -82,6 +92,7 @@ class Registrations:
             "DELETE FROM phone_call_events WHERE id = ?", [(i,) for i in ids]))
         for i in ids:
             self.by_id.pop(i, None)
+        self._reindex()
 
     async def disable(self, event_id: str, modified: str) -> None:
         reg = self.by_id.get(event_id)

@@ -19,7 +19,7 @@ import structlog
 from yarl import URL
 
 from bridge.config import App, WebhooksConfig
-from bridge.domain.events import TYPE_NAMES, fired
+from bridge.domain.events import TYPE_NAMES, event_type, fired
 from bridge.domain.model import Effect
 from bridge.domain.views import iso
 from bridge.store.hooks import ENABLED, Delivery, Outbox, Registration, Registrations
@@ -60,11 +60,11 @@ class Dispatcher:
     def sink(self, effects: list[Effect]) -> None:
         rows = []
         for effect in effects:
-            due = fired(effect)
-            if due is None:
-                continue
-            for reg in self.registrations.enabled(due.extension, due.type):
-                rows.append((reg.id, f"{due.key}:{reg.id}", due.params))
+            kind = event_type(effect)
+            regs = self.registrations.enabled(effect.party or "", kind) if kind is not None else []
+            due = fired(effect) if regs else None  # parameters only for someone listening
+            if due is not None:
+                rows.extend((reg.id, f"{due.key}:{reg.id}", due.params) for reg in regs)
         if rows:
             self._fired.put_nowait(rows)
 

@@ -58,7 +58,7 @@ class Dispatcher:
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
     def sink(self, effects: list[Effect]) -> None:
-        rows = []
+        rows: list[tuple[str, str, dict[str, str]]] = []
         for effect in effects:
             kind = event_type(effect)
             regs = self.registrations.enabled(effect.party or "", kind) if kind is not None else []

@@ -1,5 +1,6 @@
 """AMI events per second through the bridge's whole pipeline (framing and parsing, call
-tracker, effects to the webhook triggers, log lines) beside panoramisk's parse-only rate on
+tracker, effects to the webhook triggers with every event type registered for every
+extension, log lines) beside panoramisk's parse-only rate on
 the same bytes, and their ratio.
 
     .venv/bin/python bench/pipeline.py [--replicas 400] [--rounds 5]
@@ -23,6 +24,7 @@ from bridge import logs
 from bridge.ami.framing import Framer
 from bridge.app import Bridge
 from bridge.config import load
+from bridge.store.hooks import Registration
 
 
 def panoramisk_parse(reads: list[bytes]) -> int:
@@ -44,6 +46,13 @@ def panoramisk_parse(reads: list[bytes]) -> int:
 def bridge_pipeline(reads: list[bytes], config_path: Path) -> int:
     """The bridge's path for each read: Framer -> CallsFeed.on_event (tracker, effects)."""
     bridge = Bridge.build(load(config_path))
+    regs = bridge.services.registrations
+    for ext in bridge.services.directory.extensions.values():  # every event type is wanted
+        for kind in range(5):
+            reg = Registration(f"{ext.number}-{kind}", "crm", ext.number, kind, 1,
+                               "https://crm.example.com/hook", "", 0, "x")
+            regs.by_id[reg.id] = reg
+    regs._reindex()  # in memory only: the benchmark writes nothing
     framer = Framer()
     framer.feed(BANNER)
     on_event = bridge.feed.on_event
@@ -53,6 +62,7 @@ def bridge_pipeline(reads: list[bytes], config_path: Path) -> int:
             on_event(msg)
             n += 1
     assert not bridge.services.tracker.calls, "every replayed call should have ended"
+    assert bridge.webhooks._fired.qsize() > 0, "the webhook triggers ran"
     return n
 
 

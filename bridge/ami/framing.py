@@ -115,27 +115,45 @@ def _parse_plain(text: str) -> Any:
     """
     if text.count("\n") != text.count("\r\n"):
         return None
-    lines = text.split("\r\n")
+    pairs = [line.split(": ", 1) for line in text.split("\r\n")]
     try:
-        store = {k.lower(): (k, v) for k, v in (line.split(": ", 1) for line in lines)}
+        fields = dict(pairs)  # Asterisk's own key case: what the call tracker reads
     except ValueError:  # a line without ": "
         return None
-    if len(store) != len(lines) or not _QUOTED.isdisjoint(store):  # a key twice; quoted
+    if len(fields) != len(pairs) or "Result" in fields or "result" in fields:
+        return None  # a key twice (a list: careful path); panoramisk unquotes Result
+    first, value = pairs[0]
+    head = first.lower()
+    if head not in _STARTS or not value:
         return None
-    first = lines[0].split(": ", 1)[0].lower()
-    if first not in _STARTS or not store[first][1]:
+    if head == "response" and ("Event" in fields or value == "Follows"):
         return None
-    if first == "response" and ("event" in store or store[first][1] == "Follows"):
-        return None
-    store["content"] = ("content", "")  # what Message(headers) adds
-    message = Message.__new__(Message)
-    message._store = store
-    message.manager = None
-    return message
+    return FastMessage(fields)
+
+
+class FastMessage(Message):  # type: ignore[misc]
+    """The Message panoramisk would build, made from the parsed fields; its case-insensitive
+    index (panoramisk==1.4's `_store`: lower-case key -> (key, value)) is only built if some
+    code asks for it. The call tracker and action routing read `fields` (see `plain`)."""
+
+    def __init__(self, fields: dict[str, str]) -> None:  # no super().__init__: lazy _store
+        self.__dict__["fields"] = fields
+        self.manager = None
+
+    @property
+    def _store(self) -> dict[str, tuple[str, str]]:
+        store: dict[str, tuple[str, str]] | None = self.__dict__.get("_index")
+        if store is None:
+            store = {k.lower(): (k, v) for k, v in self.__dict__["fields"].items()}
+            store["content"] = ("content", "")  # what Message(headers) adds
+            self.__dict__["_index"] = store
+        return store
 
 
 def plain(message: Any) -> dict[str, str]:
     """A Message as a plain dict with Asterisk's own key case (fast look-ups for the tracker)."""
+    if isinstance(message, FastMessage):
+        return message.__dict__["fields"]  # type: ignore[no-any-return]
     fields: dict[str, str] = dict(message._store.values())
     fields.pop("content", None)
     return fields

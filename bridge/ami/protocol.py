@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.ami.framing import plain
 from bridge.errors import AmiActionFailed, AmiInjection, PbxUnavailable
 
 ActionFields = Mapping[str, str | Sequence[str]]
@@ -126,7 +127,7 @@ def _starts_list(message: Any) -> bool:
 
 
 def _action_id(message: Any) -> str | None:
-    value = message.get("ActionID")
+    value = plain(message).get("ActionID")
     return value if isinstance(value, str) and value else None
 
 
@@ -161,7 +162,7 @@ class Correlator:
         """True if `message` answered (or answered too late for) an action; else it is an event."""
         action_id = _action_id(message)
         waiting = self._waiting.get(action_id) if action_id else None
-        if "Event" not in message:
+        if "Event" not in plain(message):
             if waiting is not None and action_id is not None:
                 self._on_response(action_id, waiting, message)
             return True

@@ -54,6 +54,7 @@ class Dispatcher:
         self._results_ready = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
         self._checked: dict[str, str | None] = {}  # url -> url_problem(url)
+        self._gates: dict[str, asyncio.Semaphore] = {}  # url -> its receiver's semaphore
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
@@ -218,11 +219,15 @@ class Dispatcher:
         return self._checked[url]
 
     def _receiver(self, url: str) -> asyncio.Semaphore:
-        parts = urlsplit(url)
-        key = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-        if key not in self._receivers:
-            self._receivers[key] = asyncio.Semaphore(self.config.per_receiver)
-        return self._receivers[key]
+        """One semaphore per host:port (looked up by URL: most deliveries repeat a URL)."""
+        gate = self._gates.get(url)
+        if gate is None:
+            parts = urlsplit(url)
+            key = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+            if key not in self._receivers:
+                self._receivers[key] = asyncio.Semaphore(self.config.per_receiver)
+            gate = self._gates[url] = self._receivers[key]
+        return gate
 
     async def _record(self, delivery: Delivery, reg: Registration | None, status: int | None,
                       error: str | None, decision: Decision, *, started: float) -> None:

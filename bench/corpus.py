@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami"
@@ -45,3 +46,11 @@ def corpus(replicas: int) -> tuple[bytes, int]:
 def chunks(data: bytes, size: int = 65536) -> list[bytes]:
     """The bytes as socket reads of `size`."""
     return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (for the benchmarks' own servers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import aiohttp
 import yaml
 from panoramisk import Manager
 
+from bench.corpus import free_port
 from bridge import logs
 from bridge.ami.actions import CallPlan, originate
 from bridge.app import Bridge
@@ -40,13 +40,6 @@ from bridge.config import load
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "demo-crm-token-0123456789"
 BODY = {"extension": "210", "phoneCallView": [{"source": ["027"], "destination": ["024"]}]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _until_up(port: int) -> None:

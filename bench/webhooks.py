@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import ipaddress
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 
+from bench.corpus import free_port
 from bridge import logs
 from bridge.config import App, WebhooksConfig
 from bridge.store.db import Database
@@ -49,13 +49,6 @@ PARAMS = {"CallID": "b6a8af34b5d0a0c9ca85", "CallerIDNum": "210", "CallerIDName"
           "CalledDID": "", "CalledExtension": "0003*024", "CallStatus": "ANSWER",
           "CallFlow": "IN", "CallerExtension": "0003*210", "CalledNumber": "024",
           "CallAPIID": "b6a8af34b5d0a0c9ca85"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def received(port: int) -> int:

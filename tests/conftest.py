@@ -104,3 +104,12 @@ async def api(make_api: Callable[..., Any]) -> Api:
     """The API over the demo config."""
     result: Api = await make_api()
     return result
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """An open, migrated SQLite database of the test's own."""
+    database = Database(tmp_path / "test.sqlite3")
+    await database.open()
+    yield database
+    database.close()

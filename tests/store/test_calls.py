@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from bridge.store.calls import NONCE_WINDOW, CallStore, PlacedCall
 from bridge.store.db import Database
 
@@ -17,14 +12,6 @@ def placed(cid: str, nonce: str | None = "n-1", at: float = NOW, app: str = "crm
     return PlacedCall(cid, "0003*210", "12", app, nonce, "2027-01-15T08:00:00Z", at,
                       {"sources": ["0003*210"], "destinations": ["5551234"],
                        "allow_public_transfer": True})
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "calls.sqlite3")
-    await database.open()
-    yield database
-    database.close()
 
 
 async def test_a_held_nonce_is_reused_by_the_same_app_only(db: Database) -> None:

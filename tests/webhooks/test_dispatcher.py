@@ -7,7 +7,6 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -53,14 +52,6 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     await server.start_server()
     yield rec, f"http://127.0.0.1:{server.port}/hook"
     await server.close()
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "hooks.sqlite3")
-    await database.open()
-    yield database
-    database.close()
 
 
 async def dispatcher(db: Database, url: str, method: int = 1, types: range | tuple[int, ...] = (

@@ -22,13 +22,15 @@ from bridge.config import App, WebhooksConfig
 from bridge.domain.events import TYPE_NAMES, event_type, fired
 from bridge.domain.model import Effect
 from bridge.domain.views import iso
+from bridge.errors import BridgeError
 from bridge.store.hooks import ENABLED, Delivery, Outbox, Registration, Registrations
 from bridge.webhooks import signing
 from bridge.webhooks.guard import BlockedAddress, GuardedResolver, url_problem
 from bridge.webhooks.policy import Backoff, Decision, decide
 
 log = structlog.get_logger("bridge.webhooks")
-BATCH = 64  # deliveries in flight at most (taken from the outbox as room frees up)
+BATCH = 256  # deliveries in flight at most (taken from the outbox as room frees up)
+RESULTS_DELAY = 0.02  # seconds results may wait to be written together
 
 
 class Dispatcher:
@@ -47,10 +49,8 @@ class Dispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        # Attempt results are written in batches (one transaction for many); a delivery stays
-        # "in flight" until its result is on disk, so it is never picked twice.
-        self._results: list[tuple[Delivery, dict[str, Any], str, float,
-                                  asyncio.Future[None]]] = []
+        # Attempt results are written in batches (one transaction for many).
+        self._results: list[tuple[Delivery, dict[str, Any], str, float]] = []
         self._results_ready = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
         self._checked: dict[str, str | None] = {}  # url -> url_problem(url)
@@ -120,12 +120,16 @@ class Dispatcher:
         while not self._stopping:
             now = self.clock()
             room = BATCH - len(self._inflight)  # no point parking thousands of tasks
-            for delivery in await self.outbox.take(now, room) if room > 0 else []:
+            taken = await self.outbox.take(now, room) if room > 0 else []
+            for delivery in taken:
                 task = asyncio.create_task(self._attempt(delivery))
                 self._inflight[delivery.id] = task
                 task.add_done_callback(self._done(delivery.id))
-            nxt = await self.outbox.next_due()
-            wait = 1.0 if nxt is None else min(1.0, max(0.01, nxt - self.clock()))
+            if room > 0 and len(taken) < room:  # all that is due runs: when is the next one?
+                nxt = await self.outbox.next_due()
+                wait = 1.0 if nxt is None else min(1.0, max(0.01, nxt - self.clock()))
+            else:
+                wait = 1.0  # full: finishing attempts wake us up
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
@@ -133,6 +137,7 @@ class Dispatcher:
     async def _record_results(self) -> None:
         while True:
             await self._results_ready.wait()
+            await asyncio.sleep(RESULTS_DELAY)  # gather more: each write is a thread hop
             self._results_ready.clear()
             await self._write_results()
 
@@ -141,15 +146,12 @@ class Dispatcher:
         if not batch:
             return
         try:
-            await self.outbox.record([(d, a, s, n) for d, a, s, n, _ in batch])
-        except Exception as exc:  # each waiting attempt gets the error
-            for *_, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
+            await self.outbox.record(batch)
+        except BridgeError:  # the rows stay `sending`: sent again after the next start
+            log.exception("webhooks.results.store_failed", deliveries=len(batch))
             return
-        for *_, done in batch:
-            if not done.done():
-                done.set_result(None)
+        if any(state == "retry" for _, _, state, _ in batch):
+            self._wake.set()  # a retry may be due before the dispatcher's next look
 
     def _done(self, key: str) -> Callable[[asyncio.Task[None]], None]:
         def forget(_: asyncio.Task[None]) -> None:
@@ -177,8 +179,6 @@ class Dispatcher:
         if decision.outcome == "gone":
             await self.registrations.disable(reg.id, iso(self.clock()))
         await self._record(delivery, reg, status, error, decision, started=started)
-        if decision.outcome == "retry":
-            self._wake.set()
 
     async def _send(self, reg: Registration, delivery: Delivery,
                     ) -> tuple[int | None, str | None, str | None]:
@@ -235,16 +235,22 @@ class Dispatcher:
         duration = round((now - started) * 1000, 2)
         state = "retry" if decision.outcome == "retry" else (
             "delivered" if decision.outcome == "delivered" else "failed")
-        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         attempt = {"at": now, "status": status, "duration_ms": duration, "error": error}
-        self._results.append((delivery, attempt, state, now + decision.delay, written))
+        # Written in the next batch; until then the row stays `sending`, so it cannot be taken
+        # again, and a crash before the write only means it is sent once more (at least once).
+        self._results.append((delivery, attempt, state, now + decision.delay))
         self._results_ready.set()
-        await written
         event = {"delivered": "webhook.delivery.succeeded", "retry": "webhook.delivery.retrying",
                  }.get(decision.outcome, "webhook.delivery.failed")
-        emit = log.info if decision.outcome == "delivered" else log.warning
-        emit(event, delivery_id=delivery.id, event_id=delivery.event_id,
-             type=TYPE_NAMES.get(reg.type) if reg else None, call_id=delivery.call_id,
-             status=status, duration_ms=duration, attempt=delivery.attempts + 1, error=error,
-             retry_in=round(decision.delay, 2) if decision.outcome == "retry" else None,
-             gone=decision.outcome == "gone" or None)
+        fields: dict[str, Any] = {
+            "delivery_id": delivery.id, "event_id": delivery.event_id,
+            "type": TYPE_NAMES.get(reg.type) if reg else None, "call_id": delivery.call_id,
+            "status": status, "duration_ms": duration, "attempt": delivery.attempts + 1}
+        if decision.outcome == "delivered":
+            log.info(event, **fields)
+            return
+        if decision.outcome == "retry":
+            fields["retry_in"] = round(decision.delay, 2)
+        if decision.outcome == "gone":
+            fields["registration"] = "disabled (410 Gone)"
+        log.warning(event, error=error, **fields)

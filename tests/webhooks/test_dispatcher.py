@@ -240,3 +240,74 @@ async def test_blocked_address_is_never_requested(db: Database,
     [attempt] = await Outbox(db).attempts("r")
     assert attempt["outcome"] == "failed"
     assert attempt["error"].startswith("refused:")
+
+
+class SlowReceiver(Receiver):
+    """Takes `delay` seconds per request and records how many were in progress at once."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.now = 0
+        self.most = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(self.delay)
+            return await super().handle(request)
+        finally:
+            self.now -= 1
+
+
+async def slow_server(rec: SlowReceiver) -> tuple[TestServer, str]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", rec.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server, f"http://127.0.0.1:{server.port}/hook"
+
+
+async def test_at_most_per_receiver_requests_at_once(db: Database) -> None:
+    """Six deliveries to one receiver with per_receiver=2: never more than two in progress."""
+    rec = SlowReceiver(0.2)
+    server, url = await slow_server(rec)
+    config = WebhooksConfig(allow_networks=CONFIG.allow_networks, per_receiver=2)
+    hooks, _ = await dispatcher(db, url, types=(2,), config=config)
+    try:
+        for name in ("two_party", "hangup_by_source", "call_duration", "phone_to_phone",
+                     "destination_busy", "parallel_sources"):
+            fire(hooks, name)
+        await until(lambda: len(rec.seen) == 5, within=5)  # parallel_sources: 210 not in it
+    finally:
+        await hooks.stop()
+        await server.close()
+    assert rec.most == 2
+
+
+async def test_sigterm_lets_attempts_finish_and_keeps_the_rest(db: Database) -> None:
+    """stop(): an attempt that finishes within shutdown_grace is delivered; one that does not
+    is cancelled and sent again by the next dispatcher."""
+    rec = SlowReceiver(0.3)
+    server, url = await slow_server(rec)
+    quick = WebhooksConfig(allow_networks=CONFIG.allow_networks, shutdown_grace=1.0)
+    hooks, _ = await dispatcher(db, url, types=(2,), config=quick)
+    fire(hooks)
+    await until(lambda: rec.now == 1)
+    await hooks.stop()  # the 0.3 s request finishes inside the 1 s grace
+    assert len(rec.seen) == 1
+    rec.delay = 3.0
+    short = WebhooksConfig(allow_networks=CONFIG.allow_networks, shutdown_grace=0.2)
+    hooks, _ = await dispatcher(db, url, types=(2,), config=short)
+    fire(hooks, "hangup_by_source")
+    await until(lambda: rec.now == 1)
+    await hooks.stop()  # 3 s > 0.2 s: cancelled, the row stays for the next start
+    rec.delay = 0.0
+    again, _ = await dispatcher(db, url, types=(2,), config=quick)
+    try:
+        await until(lambda: len(rec.seen) == 2, within=5)
+    finally:
+        await again.stop()
+        await server.close()
+    assert load("hangup_by_source").call_id in rec.seen[1]["body"]  # the one cut short

@@ -44,8 +44,10 @@ class Dispatcher:
         self.backoff = Backoff(config.backoff_min, config.backoff_max, config.max_attempts)
         self._fired: asyncio.Queue[list[tuple[str, str, dict[str, str]]]] = asyncio.Queue()
         self._wake = asyncio.Event()
-        self._inflight: dict[str, asyncio.Task[None]] = {}
-        self._receivers: dict[str, asyncio.Semaphore] = {}
+        self._taken = 0  # deliveries claimed from the outbox and not finished yet
+        self._busy: set[asyncio.Task[None]] = set()  # workers in the middle of an attempt
+        self._queues: dict[str, asyncio.Queue[Delivery]] = {}  # per receiver (host:port)
+        self._workers: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -54,7 +56,7 @@ class Dispatcher:
         self._results_ready = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
         self._checked: dict[str, str | None] = {}  # url -> url_problem(url)
-        self._gates: dict[str, asyncio.Semaphore] = {}  # url -> its receiver's semaphore
+        self._receiver_of: dict[str, str] = {}  # url -> host:port
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
@@ -89,19 +91,22 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()
-        inflight = list(self._inflight.values())
-        if inflight:
-            _, late = await asyncio.wait(inflight, timeout=self.config.shutdown_grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        for queue in self._queues.values():  # not started: they stay `sending`, then pending
+            while not queue.empty():
+                queue.get_nowait()
+        busy = list(self._busy)
+        if busy:
+            await asyncio.wait(busy, timeout=self.config.shutdown_grace)
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
         if self._recorder is not None:
             self._recorder.cancel()
             await asyncio.gather(self._recorder, return_exceptions=True)
         await self._write_results()
         if self._session is not None:
             await self._session.close()
-        log.info("webhooks.stopped", unfinished=len(inflight))
+        log.info("webhooks.stopped", unfinished=len(busy))
 
     async def _flush(self) -> None:
         while not self._fired.empty():
@@ -119,12 +124,11 @@ class Dispatcher:
     async def _dispatch(self) -> None:
         while not self._stopping:
             now = self.clock()
-            room = BATCH - len(self._inflight)  # no point parking thousands of tasks
+            room = BATCH - self._taken  # no point claiming more than the workers can take
             taken = await self.outbox.take(now, room) if room > 0 else []
+            self._taken += len(taken)
             for delivery in taken:
-                task = asyncio.create_task(self._attempt(delivery))
-                self._inflight[delivery.id] = task
-                task.add_done_callback(self._done(delivery.id))
+                self._queue(delivery).put_nowait(delivery)
             if room > 0 and len(taken) < room:  # all that is due runs: when is the next one?
                 nxt = await self.outbox.next_due()
                 wait = 1.0 if nxt is None else min(1.0, max(0.01, nxt - self.clock()))
@@ -153,13 +157,30 @@ class Dispatcher:
         if any(state == "retry" for _, _, state, _ in batch):
             self._wake.set()  # a retry may be due before the dispatcher's next look
 
-    def _done(self, key: str) -> Callable[[asyncio.Task[None]], None]:
-        def forget(_: asyncio.Task[None]) -> None:
-            self._inflight.pop(key, None)
-            if len(self._inflight) <= BATCH // 2:
-                self._wake.set()  # room for more
+    def _queue(self, delivery: Delivery) -> asyncio.Queue[Delivery]:
+        """The queue of the delivery's receiver, with `per_receiver` workers behind it."""
+        reg = self.registrations.by_id.get(delivery.event_id)
+        key = self._receiver(reg.url) if reg is not None else ""
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = asyncio.Queue()
+            self._workers += [asyncio.create_task(self._work(queue), name=f"webhooks-{key}")
+                              for _ in range(self.config.per_receiver)]
+        return queue
 
-        return forget
+    async def _work(self, queue: asyncio.Queue[Delivery]) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        while True:
+            delivery = await queue.get()
+            self._busy.add(me)
+            try:
+                await self._attempt(delivery)
+            finally:
+                self._busy.discard(me)
+                self._taken -= 1
+                if self._taken <= BATCH // 2:
+                    self._wake.set()  # room for more
 
     # -- one attempt ------------------------------------------------------------------------
 
@@ -199,17 +220,16 @@ class Dispatcher:
         else:
             url = f"{reg.url}{'&' if urlsplit(reg.url).query else '?'}{payload}"
         assert self._session is not None
-        async with self._receiver(reg.url):
-            try:
-                # encoded=True: the query goes out byte for byte as it was signed.
-                async with self._session.request("POST" if reg.method == 1 else "GET",
-                                                 URL(url, encoded=True), **kwargs) as resp:
-                    await resp.read()
-                    return resp.status, resp.headers.get("Retry-After"), None
-            except BlockedAddress as exc:
-                return None, None, f"refused: {exc}"
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                return None, None, f"{type(exc).__name__}: {exc}"[:300]
+        try:  # run by one of the receiver's `per_receiver` workers: that bounds concurrency
+            # encoded=True: the query goes out byte for byte as it was signed.
+            async with self._session.request("POST" if reg.method == 1 else "GET",
+                                             URL(url, encoded=True), **kwargs) as resp:
+                await resp.read()
+                return resp.status, resp.headers.get("Retry-After"), None
+        except BlockedAddress as exc:
+            return None, None, f"refused: {exc}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return None, None, f"{type(exc).__name__}: {exc}"[:300]
 
     def _url_problem(self, url: str) -> str | None:
         if url not in self._checked:
@@ -218,16 +238,14 @@ class Dispatcher:
             self._checked[url] = url_problem(url, self.config.allow_networks)
         return self._checked[url]
 
-    def _receiver(self, url: str) -> asyncio.Semaphore:
-        """One semaphore per host:port (looked up by URL: most deliveries repeat a URL)."""
-        gate = self._gates.get(url)
-        if gate is None:
+    def _receiver(self, url: str) -> str:
+        """`host:port` of a URL (cached: most deliveries repeat a URL)."""
+        key = self._receiver_of.get(url)
+        if key is None:
             parts = urlsplit(url)
-            key = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-            if key not in self._receivers:
-                self._receivers[key] = asyncio.Semaphore(self.config.per_receiver)
-            gate = self._gates[url] = self._receivers[key]
-        return gate
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            key = self._receiver_of[url] = f"{parts.hostname}:{port}"
+        return key
 
     async def _record(self, delivery: Delivery, reg: Registration | None, status: int | None,
                       error: str | None, decision: Decision, *, started: float) -> None:

@@ -117,26 +117,38 @@ class Dispatcher:
             rows = await self._fired.get()
             while not self._fired.empty():
                 rows += self._fired.get_nowait()
-            added = await self.outbox.add(rows, self.clock())
+            try:
+                added = await self.outbox.add(rows, self.clock())
+            except BridgeError:  # keep them in memory and try again
+                log.exception("webhooks.outbox.store_failed", deliveries=len(rows))
+                self._fired.put_nowait(rows)
+                await asyncio.sleep(1.0)
+                continue
             log.debug("webhooks.queued", deliveries=added)
             self._wake.set()
 
     async def _dispatch(self) -> None:
         while not self._stopping:
-            now = self.clock()
-            room = BATCH - self._taken  # no point claiming more than the workers can take
-            taken = await self.outbox.take(now, room) if room > 0 else []
-            self._taken += len(taken)
-            for delivery in taken:
-                self._queue(delivery).put_nowait(delivery)
-            if room > 0 and len(taken) < room:  # all that is due runs: when is the next one?
-                nxt = await self.outbox.next_due()
-                wait = 1.0 if nxt is None else min(1.0, max(0.01, nxt - self.clock()))
-            else:
-                wait = 1.0  # full: finishing attempts wake us up
+            try:
+                wait = await self._dispatch_due()
+            except BridgeError:
+                log.exception("webhooks.outbox.read_failed")
+                wait = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
+
+    async def _dispatch_due(self) -> float:
+        """Hands what is due to the receivers' workers; returns how long to wait next."""
+        room = BATCH - self._taken  # no point claiming more than the workers can take
+        taken = await self.outbox.take(self.clock(), room) if room > 0 else []
+        self._taken += len(taken)
+        for delivery in taken:
+            self._queue(delivery).put_nowait(delivery)
+        if room > 0 and len(taken) < room:  # all that is due runs: when is the next one?
+            nxt = await self.outbox.next_due()
+            return 1.0 if nxt is None else min(1.0, max(0.01, nxt - self.clock()))
+        return 1.0  # full: finishing attempts wake us up
 
     async def _record_results(self) -> None:
         while True:
@@ -176,6 +188,8 @@ class Dispatcher:
             self._busy.add(me)
             try:
                 await self._attempt(delivery)
+            except Exception:  # a bug must not stop the worker; the row stays `sending`
+                log.exception("webhooks.attempt.crashed", delivery_id=delivery.id)
             finally:
                 self._busy.discard(me)
                 self._taken -= 1

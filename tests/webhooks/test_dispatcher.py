@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bridge.config import App, WebhooksConfig
-from bridge.store.db import Database
+from bridge.store.db import Database, StoreError
 from bridge.store.hooks import DISABLED, Outbox, Registration, Registrations
 from bridge.webhooks import signing
 from bridge.webhooks.dispatcher import Dispatcher
@@ -311,3 +311,26 @@ async def test_sigterm_lets_attempts_finish_and_keeps_the_rest(db: Database) -> 
         await again.stop()
         await server.close()
     assert load("hangup_by_source").call_id in rec.seen[1]["body"]  # the one cut short
+
+
+async def test_a_failed_outbox_write_is_retried(db: Database, receiver: tuple[Receiver, str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database refuses the first write: the events stay in memory and go out after."""
+    rec, url = receiver
+    original = Outbox.add
+    calls = {"n": 0}
+
+    async def flaky(self: Outbox, rows: Any, now: float) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreError("disk full")
+        return await original(self, rows, now)
+
+    monkeypatch.setattr(Outbox, "add", flaky)
+    hooks, _ = await dispatcher(db, url, types=(2,))
+    fire(hooks)
+    try:
+        await until(lambda: len(rec.seen) == 1, within=5)
+    finally:
+        await hooks.stop()
+    assert calls["n"] >= 2

@@ -24,7 +24,8 @@ from bridge.ami.actions import ActionFields
 from bridge.api.calllist import render_call
 from bridge.api.common import read_json
 from bridge.api.context import Services, api_prefix, base_url, call_scope, services
-from bridge.api.phonecalls import MAX_WAIT, Pbx, caller_id_or
+from bridge.api.fields import caller_id_or, flag, scalar_text, view_id, whole_number
+from bridge.api.phonecalls import MAX_WAIT, Pbx
 from bridge.config import Extension, Organization
 from bridge.directory import is_public_number
 from bridge.domain.model import RINGING, UP, Call, Channel, Party
@@ -67,15 +68,24 @@ class Act:
         return (opposite or others)[0]
 
     def party_named(self, raw: Any, code: str) -> Party:
-        """A party of the call given by number (short or extended extension, or public)."""
-        if not isinstance(raw, str | int) or isinstance(raw, bool):
+        """A party of the call given by number (short or extended extension, or public);
+        another organization's extension is answered like a number that is not a party."""
+        number = scalar_text(raw)
+        if not number:
             raise invalid(code, "Give the number of a party of this call.")
-        number = str(raw).strip()
-        ext = self.svc.directory.find_extension(number, self.org)
-        party = self.call.parties.get(ext.number if ext else number)
+        ext = self.local(number)
+        foreign = ext is None and self.svc.directory.extended(number, self.org) is not None
+        party = None if foreign else self.call.parties.get(ext.number if ext else number)
         if party is None:
             raise invalid(code, f"{number!r} is not a party of this call.")
         return party
+
+    def local(self, number: str) -> Extension | None:
+        """The extension `number` names inside the call's organization, if any."""
+        ext = self.svc.directory.find_extension(number, self.org)
+        directory = self.svc.directory
+        return ext if ext is not None and directory.owner(ext).organization == self.org.id else (
+            None)
 
     def terminal(self, raw: Any) -> Extension:
         """sendCallTo as a phone terminal of the organization."""
@@ -85,14 +95,11 @@ class Act:
         return ext
 
     def extension(self, raw: Any) -> Extension | None:
-        """sendCallTo as an extension (None: not one); another organization's: extension_invalid."""
-        if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
+        """sendCallTo as an extension of the call's organization (None: not one)."""
+        number = scalar_text(raw)
+        if not number:
             raise invalid("pc_sendcallto_invalid", "sendCallTo is required.")
-        number = str(raw).strip()
-        ext = self.svc.directory.find_extension(number, self.org)
-        if ext is not None and ext.prefix != self.org.prefix:
-            raise invalid("extension_invalid", f"{ext.number} is in another organization.")
-        return ext
+        return self.local(number)
 
     async def send(self, action: ActionFields) -> None:
         await self.pbx.send(action)
@@ -105,20 +112,10 @@ class Act:
             await asyncio.sleep(0.02)
 
 
-def _seconds(raw: Any, default: int, low: int, high: int, code: str) -> int:
-    if raw is None:
-        return default
-    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise invalid(code, f"Must be a whole number from {low} to {high}, got {raw!r}.")
-    return int(text)
-
-
-async def _ring_into(act: Act, context: str, variables: dict[str, str]) -> None:
-    """Rings sendCallTo (a phone terminal) and, on answer, runs `context` for this call."""
-    ext = act.terminal(act.body.get("sendCallTo"))
+async def _ring_into(act: Act, ext: Extension, context: str, variables: dict[str, str]) -> None:
+    """Rings `ext` (sendCallTo) and, on answer, runs `context` for this call."""
     caller = caller_id_or(act.body.get("callerId"), ext.caller_id)
-    wait = _seconds(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
+    wait = whole_number(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     uniqueid = f"{act.call.id}-{secrets.token_hex(4)}"
     act.svc.tracker.expect(uniqueid, act.call.id)
     try:
@@ -132,7 +129,7 @@ async def _ring_into(act: Act, context: str, variables: dict[str, str]) -> None:
 
 
 async def park(act: Act) -> None:
-    seconds = _seconds(act.body.get("maxInParking"), 180, 10, 3600, "pc_maxinparking_invalid")
+    seconds = whole_number(act.body.get("maxInParking"), 180, 10, 3600, "pc_maxinparking_invalid")
     other = act.counterpart()
     chan, parker = act.channel(other), act.channel(act.party)
     await act.send(control.park(chan.name, parker.name, seconds, act.svc.config.parking.lot))
@@ -143,12 +140,13 @@ async def park(act: Act) -> None:
 
 
 async def unpark(act: Act) -> None:
+    ext = act.terminal(act.body.get("sendCallTo"))
     parked = [p for p in act.call.parties.values() if p.parked is not None]
     target = act.party if act.party.parked is not None else (parked[0] if len(parked) == 1
                                                              else None)
     if target is None or target.parked_pos is None:
         raise invalid("pc_phonecallview_invalid", "That view is not parked.")
-    await _ring_into(act, "uapi-unpark", {"UAPI_PARK_LOT": act.svc.config.parking.lot,
+    await _ring_into(act, ext, "uapi-unpark", {"UAPI_PARK_LOT": act.svc.config.parking.lot,
                                           "UAPI_PARK_SPACE": target.parked_pos})
 
 
@@ -170,7 +168,7 @@ async def _move(act: Act, context: str, variables: dict[str, str]) -> Party:
 async def transfer(act: Act) -> None:
     raw = act.body.get("sendCallTo")
     ext = act.extension(raw)
-    wait = _seconds(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
+    wait = whole_number(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     if ext is not None:
         target = ext.channel
     elif is_public_number(str(raw).strip()):
@@ -238,20 +236,19 @@ async def stop_recording(act: Act) -> None:
 
 
 async def pick_up(act: Act) -> None:
+    ext = act.terminal(act.body.get("sendCallTo"))
     chan = act.channel(act.party, state=RINGING)
-    await _ring_into(act, "uapi-pickup", {"UAPI_TARGET": chan.name})
+    await _ring_into(act, ext, "uapi-pickup", {"UAPI_TARGET": chan.name})
 
 
 async def spy(act: Act) -> None:
+    ext = act.terminal(act.body.get("sendCallTo"))
     action = act.body["action"]
     opts = SPY_OPTIONS.get(action)
     if opts is None:  # Whisper
-        private = act.body.get("private", 0)
-        if str(private).lower() not in ("0", "1", "true", "false"):
-            raise invalid("pc_private_invalid", "private must be 0 or 1.")
-        opts = "qWE" if str(private).lower() in ("1", "true") else "qwE"
+        opts = "qWE" if flag(act.body.get("private"), "pc_private_invalid") else "qwE"
     chan = act.channel(act.party)
-    await _ring_into(act, "uapi-spy", {"UAPI_TARGET": chan.name, "UAPI_SPY_OPTS": opts})
+    await _ring_into(act, ext, "uapi-spy", {"UAPI_TARGET": chan.name, "UAPI_SPY_OPTS": opts})
 
 
 ACTIONS: dict[str, Callable[[Act], Awaitable[None]]] = {
@@ -262,10 +259,13 @@ ACTIONS: dict[str, Callable[[Act], Awaitable[None]]] = {
 }
 
 
-def _view_id(raw: Any) -> str | None:
-    """`"01"`, `"1"` and `1` name the same view."""
-    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    return f"{int(text):02d}" if text.isdigit() and len(text) <= 2 else None
+def _organization(svc: Services, call: Call, exts: list[Extension]) -> Organization:
+    """The call's organization: that of its charged extension, else of the path's extension
+    that takes part in it."""
+    directory = svc.directory
+    charged = directory.extensions.get(call.extension or "")
+    ext = charged or next((e for e in exts if e.number in call.parties), exts[0])
+    return directory.organization_of_user(directory.owner(ext))
 
 
 async def run_action(request: web.Request) -> web.Response:
@@ -285,11 +285,11 @@ async def run_action(request: web.Request) -> web.Response:
     call = svc.tracker.calls.get(call_id)
     if call is None or not (call.extension in numbers or not numbers.isdisjoint(call.parties)):
         raise invalid("pc_phonecall_invalid", f"{call_id!r} is not a live call here.")
-    view_id = _view_id(body.get("phoneCallViewId"))
-    party = next((p for p in call.parties.values() if p.view_id == view_id), None)
+    wanted = view_id(body.get("phoneCallViewId"))
+    party = next((p for p in call.parties.values() if p.view_id == wanted), None)
     if party is None:
-        raise invalid("pc_phonecallview_invalid", f"{view_id!r} is not a view of this call.")
-    org = svc.directory.organization_of_user(svc.directory.owner(exts[0]))
+        raise invalid("pc_phonecallview_invalid", f"{wanted!r} is not a view of this call.")
+    org = _organization(svc, call, exts)
     await handler(Act(svc, svc.pbx, call, party, body, org))
     log.info("call.control", call_id=call.id, action=action, view=party.view_id)
     if call.id not in svc.tracker.calls:

@@ -37,7 +37,7 @@ def _extension(request: web.Request) -> Extension:
     if number == "@self":
         raise invalid("extension_invalid", "Name one extension; @self is not allowed here.")
     org = directory.organization_of_user(user) if user else directory.home_organization(app)
-    ext = directory.find_extension(number, org)
+    ext = directory.visible_extension(app, number, org)  # another organization's: unknown
     if ext is None or ext.type not in EXTENSION_TYPES:
         raise invalid("extension_invalid", f"{number!r} is not a phone terminal, queue, "
                                            "conference or IVR extension.")

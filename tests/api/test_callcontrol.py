@@ -77,7 +77,7 @@ async def put(api: Api, body: Any, call_id: str, extension: str = "210") -> tupl
     ({"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "12ab"},
      "pc_sendcallto_invalid"),
     ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "0004*300"},
-     "extension_invalid"),  # another organization's phone
+     "pc_sendcallto_invalid"),  # another organization's phone: as if unknown
     ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "024",
       "waitForPickup": "0"}, "pc_timeout_invalid"),
     ({"action": "Monitor", "phoneCallViewId": "00", "sendCallTo": "024",

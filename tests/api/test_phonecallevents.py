@@ -129,7 +129,8 @@ async def test_each_update_failure_code(api: Api, path_tail: str, body: dict[str
     ("/uapi/extensions/@me/024/phoneCallEvents", CRM, "pce_access_denied"),  # Jane's
     ("/uapi/extensions/13/024/phoneCallEvents", CRM, "pce_access_denied"),
     ("/uapi/extensions/12/024/phoneCallEvents", HELPDESK, "extension_invalid"),  # not 12's
-    ("/uapi/extensions/30/0004*300/phoneCallEvents", HELPDESK, "pce_access_denied"),
+    ("/uapi/extensions/30/0004*300/phoneCallEvents", HELPDESK, "user_invalid"),  # other org
+    ("/uapi/extensions/@me/0004*300/phoneCallEvents", CRM, "extension_invalid"),  # other org
     ("/uapi/extensions/@me/210/phoneCallEvents", ADMIN, "user_invalid"),
 ])
 async def test_whose_extension(api: Api, url: str, token: str, code: str) -> None:

@@ -154,7 +154,7 @@ async def test_organization_app_must_name_the_user(api: Api, pbx: FakePbx) -> No
                            url="/uapi/phoneCalls/13/simple")
     assert status == 202
     status, answer = await post(api, call(), token=HELPDESK, url="/uapi/phoneCalls/30/simple")
-    assert (status, answer["error"]["code"]) == (400, "extension_invalid")
+    assert (status, answer["error"]["code"]) == (400, "user_invalid")  # as if unknown
 
 
 async def test_owner_and_admin(api: Api, pbx: FakePbx) -> None:

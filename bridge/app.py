@@ -13,6 +13,7 @@ from aiohttp import web
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
 from bridge.api.context import Services
+from bridge.api.edge import Runner
 from bridge.api.server import build_app
 from bridge.auth import TokenStore
 from bridge.calls_feed import CallsFeed
@@ -66,8 +67,9 @@ class Bridge:
         await self.services.calls.load(time.time())
         await self.services.registrations.load()
         await self.webhooks.start()
-        self.runner = web.AppRunner(
-            build_app(self.services), access_log=None, handle_signals=False, shutdown_timeout=5
+        self.runner = Runner(
+            build_app(self.services), request_timeout=self.config.http.request_timeout,
+            access_log=None, handle_signals=False, shutdown_timeout=5,
         )
         await self.runner.setup()
         http = self.config.http

@@ -31,6 +31,9 @@ class HttpConfig:
     port: int = 8080
     public_url: str | None = None
     max_body: int = 64 * 1024
+    # A connection that has not sent a whole request (headers and body) this long after it
+    # opened, or after its last answer, is closed: slow or idle clients cannot pile up.
+    request_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,8 @@ def _read_http(r: _Reader, raw: Any) -> HttpConfig:
     http = _simple(r, raw, "http", HttpConfig, HttpConfig())
     if not 0 < http.port < 65536:
         r.problem("http.port", "must be between 1 and 65535")
+    if http.request_timeout <= 0:
+        r.problem("http.request_timeout", "must be greater than 0")
     if http.public_url is not None and not re.match(r"^https?://[^\s/]+", http.public_url):
         r.problem("http.public_url", "must be an absolute http(s) URL")
     return http

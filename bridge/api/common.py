@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api.collections import Item, ListQuery, envelope, select
+from bridge.api.context import services
+from bridge.api.edge import read_body
 from bridge.errors import invalid
 
 
@@ -18,11 +20,13 @@ async def read_json(request: web.Request) -> Any:
     media = ctype.split(";", 1)[0].strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):
         raise invalid("content_type_invalid", f"Send JSON (application/json), not {media}.")
-    raw = await request.read()
+    raw = await read_body(request, services(request).config.http.request_timeout)
     if not raw.strip():
         raise invalid("json_invalid", "The request body is empty; a JSON object is expected.")
     try:
         return json.loads(raw)
+    except RecursionError as exc:
+        raise invalid("json_invalid", "The request body nests JSON too deeply.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid("json_invalid", f"The request body is not valid JSON: {exc}") from exc
 

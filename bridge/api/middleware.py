@@ -25,7 +25,10 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     headers = {}
     if status == 401:
         headers["WWW-Authenticate"] = f'Bearer error="{code}"'
-    return web.json_response(body, status=status, headers=headers)
+    response = web.json_response(body, status=status, headers=headers)
+    if status in (408, 413):
+        response.force_close()  # the rest of an unread body must not be taken for a request
+    return response
 
 
 def _from_http_exception(exc: web.HTTPException) -> web.Response:

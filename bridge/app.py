@@ -19,8 +19,10 @@ from bridge.auth import TokenStore
 from bridge.calls_feed import CallsFeed
 from bridge.config import Config
 from bridge.directory import Directory
+from bridge.errors import TaskFailed
 from bridge.metrics import Metrics
 from bridge.store.db import Database
+from bridge.supervisor import Supervisor
 from bridge.webhooks.dispatcher import Dispatcher
 
 log = structlog.get_logger("bridge")
@@ -36,7 +38,10 @@ class Bridge:
     services: Services
     feed: CallsFeed
     webhooks: Dispatcher
+    supervisor: Supervisor
     runner: web.AppRunner | None = None
+    failed: str | None = None  # the supervised task that was given up, if any
+    stop_requested: asyncio.Event | None = None
 
     @classmethod
     def build(cls, config: Config) -> Bridge:
@@ -58,7 +63,17 @@ class Bridge:
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox,
                               directory.apps)
         feed.sinks.append(webhooks.sink)
-        return cls(config, db, ami, svc, feed, webhooks)
+        bridge = cls(config, db, ami, svc, feed, webhooks, Supervisor(lambda name: None))
+        bridge.supervisor.on_fatal = bridge._give_up
+        svc.tasks = bridge.supervisor.states
+        return bridge
+
+    def _give_up(self, task: str) -> None:
+        """A supervised task keeps crashing: stop, and exit non-zero (systemd restarts us)."""
+        self.failed = task
+        if self.stop_requested is not None:
+            self.stop_requested.set()
+
 
     async def start(self) -> str:
         """Opens storage, starts the HTTP server and the AMI link; returns the base URL."""
@@ -75,7 +90,7 @@ class Bridge:
         http = self.config.http
         site = web.TCPSite(self.runner, http.host, http.port)
         await site.start()
-        await self.ami.start()
+        await self.ami.start(self.supervisor.spawn)
         url = http.public_url or f"http://{http.host}:{http.port}"
         log.info("bridge.started", url=url, ami=f"{self.config.ami.host}:{self.config.ami.port}")
         return url
@@ -86,6 +101,7 @@ class Bridge:
         if self.runner is not None:
             await self.runner.cleanup()
         await self.ami.close()
+        await self.supervisor.stop()
         await self.webhooks.stop()
         await self.services.calls.drain()
         await asyncio.to_thread(self.db.close)
@@ -99,6 +115,7 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     bridge = Bridge.build(config)
+    bridge.stop_requested = stop
     try:
         await bridge.start()
         await stop.wait()
@@ -106,3 +123,5 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
         await bridge.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+    if bridge.failed is not None:
+        raise TaskFailed(f"background task {bridge.failed} kept crashing; see the log")

@@ -140,6 +140,14 @@ class Outbox:
             "SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
         return rows[0][0] if rows and rows[0][0] is not None else None
 
+    async def backlog(self, now: float) -> tuple[int, float | None]:
+        """(deliveries due now and not being sent, when the oldest of them became due)."""
+        rows = await self.db.fetchall(
+            "SELECT COUNT(*), MIN(next_at) FROM outbox WHERE state = 'pending' AND next_at <= ?",
+            (now,))
+        count, oldest = rows[0] if rows else (0, None)
+        return int(count), oldest
+
     async def record(self, results: list[tuple[Delivery, dict[str, Any], str, float]]) -> None:
         """Logs attempts and moves their rows on (pending again, delivered, failed), all in
         one transaction: (delivery, {at, status, duration_ms, error}, state, next_at)."""

@@ -36,7 +36,9 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.text()
-        self.seen.append({"method": request.method, "query": request.query_string,
+        self.seen.append({"method": request.method, "path": request.path,
+                          "query": request.query_string,
+                          "raw_query": request.rel_url.raw_query_string,
                           "body": body, "headers": dict(request.headers)})
         status = self.answers.pop(0) if self.answers else 200
         if status in (301, 302):
@@ -101,7 +103,8 @@ async def test_a_call_delivers_dialout_answerout_hangup_signed(
 
 async def test_get_registrations_use_the_query_string(db: Database,
                                                       receiver: tuple[Receiver, str]) -> None:
-    """A GET registration gets the parameters in the query, an empty body."""
+    """A GET registration gets the parameters in the query, an empty body; the signed
+    payload is the raw query string, as received."""
     rec, url = receiver
     hooks, _ = await dispatcher(db, url, method=0)
     fire(hooks)
@@ -109,6 +112,8 @@ async def test_get_registrations_use_the_query_string(db: Database,
     await hooks.stop()
     assert all(r["method"] == "GET" and "CallID=" in r["query"] and not r["body"]
                for r in rec.seen)
+    for req in rec.seen:
+        Webhook(SECRET).verify(req["raw_query"], req["headers"], json_parse=False)
 
 
 async def test_the_same_effects_twice_deliver_once(db: Database,

@@ -112,13 +112,14 @@ class Registrations:
         """Stores a new registration unless its app already has `limit` on the extension.
 
         Counted and indexed before the write (no await between), so racing creates cannot
-        pass the limit together; a failed write takes it out again."""
+        pass the limit together; a failed write takes it out again (a cancelled one does
+        not: its thread may still write the row)."""
         if self.count(reg.extension, reg.app) >= limit:
             return False
         self._index(reg)
         try:
             await self._write(reg)
-        except BaseException:
+        except Exception:
             self._unindex(reg.id)
             raise
         return True

@@ -90,7 +90,7 @@ def _check_host(host: str) -> None:
 def url_problem(url: str, allow: Sequence[Network]) -> str | None:
     """Why a registration URL is refused (None: acceptable). Names are checked when used."""
     try:
-        host = URL(normalize(url)).raw_host or ""
+        host = (URL(normalize(url)).raw_host or "").removesuffix(".")
     except UrlRefused as exc:
         return str(exc)
     if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):

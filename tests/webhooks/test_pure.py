@@ -89,7 +89,7 @@ def test_secrets_in_another_form_are_refused(secret: str) -> None:
     "http://192.168.0.10/x", "http://172.20.0.1/x", "http://169.254.169.254/latest",
     "http://100.64.0.1/x", "http://[::1]/x", "http://[fd00::1]/x", "http://[fe80::1]/x",
     "http://[::ffff:127.0.0.1]/x", "http://0.0.0.0/x", "ftp://example.com/x", "example.com/x",
-    "http:///x", "http://user:pw@example.com/x",
+    "http:///x", "http://user:pw@example.com/x", "http://localhost./x", "http://a.localhost/x",
 ])
 def test_refused_urls(url: str) -> None:
     """Loopback, private, link-local, CGNAT, ULA, IPv4-mapped, non-http: refused."""

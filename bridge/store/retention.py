@@ -39,11 +39,12 @@ class Retention:
         return done
 
     async def run_forever(self, every: float = PURGE_EVERY) -> None:
-        """Purges at once and then every `every` seconds until cancelled (a store error is
-        logged and retried at the next turn)."""
+        """Purges every `every` seconds until cancelled (a store error is logged and retried
+        at the next turn). The first purge waits a period too: by then the AMI link has
+        resynced, so `live()` holds the calls that were up across a restart."""
         while True:
+            await asyncio.sleep(every)
             try:
                 await self.purge(self.clock())
             except BridgeError:
                 log.exception("retention.purge_failed")
-            await asyncio.sleep(every)

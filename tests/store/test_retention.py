@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from structlog.testing import capture_logs
+
 from bridge.store.calls import NONCE_WINDOW, CallStore
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox
@@ -90,3 +92,20 @@ async def until(db: Database, sql: str, count: int, within: float = 5.0) -> None
         assert loop.time() < deadline, f"{sql} never became {count}"
         await asyncio.sleep(0.01)
 
+
+
+async def test_a_store_error_does_not_end_the_periodic_task(db: Database) -> None:
+    """While SQLite fails, each turn logs `retention.purge_failed` and the task runs on."""
+    retention = Retention(Outbox(db), CallStore(db), WEEK, live=set, clock=lambda: NOW)
+    db.close()  # every purge now fails
+    with capture_logs() as logs:
+        task = asyncio.create_task(retention.run_forever(every=0.01))
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while sum(e["event"] == "retention.purge_failed" for e in logs) < 3:
+                assert not task.done(), "the task ended"
+                assert loop.time() < deadline, "no failed purge logged"
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()

@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox, Registration, Registrations
 from bridge.webhooks import signing
-from bridge.webhooks.dispatcher import Dispatcher
+from bridge.webhooks.dispatcher import CACHED_URLS, Dispatcher, _receiver, _url_problem
 from tests.webhooks.test_dispatcher import CONFIG, Receiver, dispatcher, fire, until
 
 
@@ -208,3 +208,13 @@ async def test_a_crash_in_an_attempt_is_a_failed_attempt(
         await hooks.stop()
     assert (attempt["outcome"], attempt["error"]) == ("failed", "crashed: RuntimeError")
     assert sorted(await outbox_states(db)) == ["delivered", "failed"]
+
+
+def test_the_url_caches_are_bounded() -> None:
+    """More distinct URLs than CACHED_URLS leave at most CACHED_URLS entries in each cache."""
+    for i in range(CACHED_URLS + 50):
+        url = f"https://h{i}.example.com/hook"
+        assert _receiver(url) == f"h{i}.example.com:443"
+        assert _url_problem(url, ()) is None
+    assert _receiver.cache_info().currsize <= CACHED_URLS
+    assert _url_problem.cache_info().currsize <= CACHED_URLS

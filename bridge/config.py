@@ -15,6 +15,7 @@ import yaml
 from bridge.config_reader import Reader as _Reader
 from bridge.config_reader import simple as _simple
 from bridge.errors import ConfigError
+from bridge.webhooks import signing
 
 EXTENSION_TYPES = frozenset(
     {"phone_terminal", "queue", "conference", "ivr", "callback", "voicemail"}
@@ -24,6 +25,8 @@ _SHORT = re.compile(r"^\d{1,10}$")
 _CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*/[A-Za-z0-9_.@+*#:=-]+$")
 _CALLER_ID = re.compile(r"^[^<>\r\n\0]*<[0-9*+#]+>$")
 _IDENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([smhdw]?)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 @dataclass(frozen=True)
 class HttpConfig:
@@ -75,11 +78,15 @@ class WebhooksConfig:
     backoff_min: float = 1.0  # first retry after about this many seconds, doubling
     backoff_max: float = 300.0
     shutdown_grace: float = 5.0  # SIGTERM: in-flight attempts may finish for this long
+    max_registrations: int = 50  # PhoneCallEvents per extension and app
+    max_response_bytes: int = 64 * 1024  # of a receiver's answer read, the rest is dropped
+    retention: float = 7 * 86400.0  # seconds finished deliveries and attempt logs are kept
 
 
 @dataclass(frozen=True)
 class AuthConfig:
     token_ttl: int = 3600
+    max_tokens: int = 100  # live issued tokens per app; a new one revokes the oldest
 
 
 @dataclass(frozen=True)
@@ -174,8 +181,8 @@ def _read_ami(r: _Reader, raw: Any) -> AmiConfig:
 def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
     defaults = WebhooksConfig()
     numbers = ("timeout", "per_receiver", "max_attempts", "backoff_min", "backoff_max",
-               "shutdown_grace")
-    sec = r.section(raw, "webhooks", {"allow_networks", *numbers})
+               "shutdown_grace", "max_registrations", "max_response_bytes")
+    sec = r.section(raw, "webhooks", {"allow_networks", "retention", *numbers})
     values: dict[str, Any] = {}
     for name in numbers:
         default = getattr(defaults, name)
@@ -189,7 +196,26 @@ def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
             nets.append(ipaddress.ip_network(str(item), strict=False))
         except ValueError:
             r.problem(f"webhooks.allow_networks[{i}]", f"not a network: {item!r}")
+    values["retention"] = _duration(r, sec, "webhooks.retention", defaults.retention)
     return WebhooksConfig(allow_networks=tuple(nets), **values)
+
+
+def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float) -> float:
+    """Seconds, given as a number or as a string like `90s`, `30m`, `12h`, `7d`, `2w`."""
+    raw = sec.get(where.rsplit(".", 1)[1])
+    if raw is None:
+        return default
+    text = r.expand(raw, where) if isinstance(raw, str) else raw
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    elif isinstance(text, str) and (m := _DURATION.fullmatch(text.strip())):
+        seconds = float(m[1]) * _UNITS[m[2] or "s"]
+    else:
+        r.problem(where, f"must be seconds or a duration like 7d, got {raw!r}")
+        return default
+    if seconds <= 0:
+        r.problem(where, "must be greater than 0")
+    return seconds
 
 
 def _read_organizations(r: _Reader, raw: Any) -> tuple[Organization, ...]:
@@ -333,6 +359,12 @@ def _check_app(
         r.problem(f"{where}.token", "must be at least 16 characters")
     if bool(app.client_id) != bool(app.client_secret):
         r.problem(where, "client_id and client_secret go together")
+    if app.webhook_secret is not None:
+        try:
+            signing.key(app.webhook_secret)
+        except ValueError as exc:  # refused, not converted: receivers must get what we sign
+            r.problem(f"{where}.webhook_secret",
+                      f"{exc} (a Standard Webhooks secret: whsec_ and the base64 of 24+ bytes)")
 
 
 def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
@@ -370,6 +402,8 @@ def _check_cross(r: _Reader, config: Config) -> None:
         r.problem("storage.path", "must not be empty")
     if config.auth.token_ttl <= 0:
         r.problem("auth.token_ttl", "must be greater than 0")
+    if config.auth.max_tokens <= 0:
+        r.problem("auth.max_tokens", "must be greater than 0")
     if config.logging.level.lower() not in {"debug", "info", "warning", "error"}:
         r.problem("logging.level", "must be debug, info, warning or error")
     if not config.ami.secret and not any(p.startswith("ami.secret:") for p in r.problems):

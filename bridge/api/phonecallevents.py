@@ -1,7 +1,9 @@
 """`/uapi/extensions/{userId}/{extension}/phoneCallEvents[/{eventType}[/{eventId}]]`: webhook
-registrations (PhoneCallEvents), and `.../{eventType}/{eventId}/deliveries`, their attempts.
+registrations (PhoneCallEvents), `.../{eventType}/{eventId}/deliveries`, their attempts, and
+`.../{eventType}/{eventId}/secret`, the secret that signs them.
 
-An app sees and changes the registrations it made (they are signed with its secret).
+An app sees and changes the registrations it made; each has its own `whsec_` secret (the app's
+`webhook_secret` when the config gives one), shown by create and by the secret route only.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from bridge.api.common import collection_response, read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
 from bridge.config import Extension
 from bridge.domain.views import iso
-from bridge.errors import invalid
+from bridge.errors import ApiError, invalid
 from bridge.store.hooks import ENABLED, Registration, new_id
-from bridge.webhooks.guard import url_problem
+from bridge.webhooks.guard import normalize, url_problem
+from bridge.webhooks.signing import new_secret
 
 TYPES = range(5)  # 0 DialIn, 1 DialOut, 2 Hangup, 3 AnswerIn, 4 AnswerOut
 EXTENSION_TYPES = ("phone_terminal", "queue", "conference", "ivr")
 FIELDS = ("type", "id", "method", "note", "url", "status", "modified", "extension", "links")
 ATTEMPT_FIELDS = ("deliveryId", "attempt", "at", "status", "durationMs", "error", "outcome")
 MAX_NOTE, MAX_URL = 1024, 2048
+MAX_DIGITS = 9  # the numeric fields are one digit; this only bounds what is parsed
 
 
 def _extension(request: web.Request) -> Extension:
@@ -50,10 +54,18 @@ def _extension(request: web.Request) -> Extension:
 
 
 def _number(raw: Any, allowed: range | tuple[int, ...], code: str, what: str) -> int:
-    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    if not text.isdigit() or int(text) not in allowed:
+    """A small number given as a JSON number or a string of ASCII digits (`²`, `٣` and digit
+    strings too long to mean anything are refused before int() sees them)."""
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS:
+            value = int(text)
+    if value is None or value not in allowed:
         raise invalid(code, f"{what} must be one of {', '.join(map(str, allowed))}.")
-    return int(text)
+    return value
 
 
 def _note(raw: Any) -> str:
@@ -64,12 +76,13 @@ def _note(raw: Any) -> str:
 
 
 def _url(request: web.Request, raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_URL:
+    """The URL normalized (as it will be stored and called), if the SSRF guard accepts it."""
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_URL:
         raise invalid("pce_url_invalid", "url must be an absolute http or https URL.")
-    problem = url_problem(raw.strip(), services(request).config.webhooks.allow_networks)
+    problem = url_problem(raw, services(request).config.webhooks.allow_networks)
     if problem is not None:
         raise invalid("pce_url_invalid", f"url {problem}.")
-    return raw.strip()
+    return normalize(raw)
 
 
 def _base(request: web.Request, ext: Extension) -> str:
@@ -113,10 +126,15 @@ async def create(request: web.Request) -> web.Response:
         method=_number(body.get("method", 0), (0, 1), "pce_method_invalid", "method"),
         url=_url(request, body.get("url")), note=_note(body.get("note", "")),
         status=_number(body.get("status", ENABLED), (0, 1), "pce_status_invalid", "status"),
-        modified=iso(time.time()),
+        modified=iso(time.time()), secret=current_app(request).webhook_secret or new_secret(),
     )
-    await services(request).registrations.save(reg)
-    return web.json_response(_view(reg, _base(request, ext)), status=201)
+    svc = services(request)
+    limit = svc.config.webhooks.max_registrations
+    if not await svc.registrations.add(reg, limit):
+        raise ApiError(409, "pce_limit_exceeded", f"This app already has {limit} "
+                       f"PhoneCallEvents on {ext.number} (webhooks.max_registrations).")
+    return web.json_response({**_view(reg, _base(request, ext)), "secret": reg.secret},
+                             status=201)
 
 
 async def update(request: web.Request) -> web.Response:
@@ -177,6 +195,12 @@ async def deliveries(request: web.Request) -> web.Response:
     return collection_response(request, attempts, q, self_url=f"{base_url(request)}{request.path}")
 
 
+async def secret(request: web.Request) -> web.Response:
+    """`{"secret": "whsec_..."}`: what the registration's deliveries are signed with."""
+    reg = _one(request, _extension(request))
+    return web.json_response({"secret": reg.secret})
+
+
 def add_routes(app: web.Application, prefix: str) -> None:
     base = f"{prefix}/extensions/{{userId}}/{{extension}}/phoneCallEvents"
     for path in (base, f"{base}/{{eventType}}"):
@@ -186,3 +210,4 @@ def add_routes(app: web.Application, prefix: str) -> None:
         app.router.add_delete(path, delete)
     app.router.add_put(f"{base}/{{eventType}}/{{eventId}}", update)
     app.router.add_get(f"{base}/{{eventType}}/{{eventId}}/deliveries", deliveries)
+    app.router.add_get(f"{base}/{{eventType}}/{{eventId}}/secret", secret)

@@ -130,6 +130,32 @@ class CallStore:
     async def find(self, ids: Collection[str]) -> dict[str, PlacedCall]:
         return await find(self.db, ids)
 
+    async def purge(self, now: float, live: Collection[str]) -> int:
+        """Drops the nonces older than the window and the rows of those calls, except the rows
+        of calls in `live` (still up: shown as requested after a restart), whose nonce only
+        is cleared. Returns the rows deleted."""
+        cutoff = now - NONCE_WINDOW
+        for key in [k for k, c in self._nonces.items() if c.created_at < cutoff]:
+            del self._nonces[key]
+        keep = set(live)
+
+        def run(conn: sqlite3.Connection) -> int:
+            old = [r[0] for r in conn.execute(
+                "SELECT id FROM calls WHERE created_at < ?", (cutoff,)).fetchall()]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("DELETE FROM calls WHERE id = ?",
+                                 [(i,) for i in old if i not in keep])
+                conn.execute("UPDATE calls SET nonce = NULL WHERE created_at < ? "
+                             "AND nonce IS NOT NULL", (cutoff,))
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                conn.execute("ROLLBACK")
+                raise
+            return len(old) - len(keep.intersection(old))
+
+        return await self.db.call(run)
+
 
 async def find(db: Database, ids: Collection[str]) -> dict[str, PlacedCall]:
     """The API calls among `ids` (the live calls at a resync)."""

@@ -22,6 +22,7 @@ from bridge.directory import Directory
 from bridge.errors import TaskFailed
 from bridge.metrics import Metrics
 from bridge.store.db import Database
+from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
 from bridge.webhooks.dispatcher import Dispatcher
 
@@ -38,6 +39,7 @@ class Bridge:
     services: Services
     feed: CallsFeed
     webhooks: Dispatcher
+    retention: Retention
     supervisor: Supervisor
     runner: web.AppRunner | None = None
     failed: str | None = None  # the supervised task that was given up, if any
@@ -52,7 +54,8 @@ class Bridge:
         svc = Services(
             config=config,
             directory=directory,
-            tokens=TokenStore(directory, db, config.auth.token_ttl),
+            tokens=TokenStore(directory, db, config.auth.token_ttl,
+                              max_tokens=config.auth.max_tokens),
             metrics=metrics,
             db=db,
             ami=ami.stats,
@@ -60,10 +63,12 @@ class Bridge:
         )
         feed = CallsFeed(svc.tracker, db)
         feed.attach(ami)
-        webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox,
-                              directory.apps)
+        webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         feed.sinks.append(webhooks.sink)
-        bridge = cls(config, db, ami, svc, feed, webhooks, Supervisor(lambda name: None))
+        retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
+                              live=svc.tracker.calls.keys)
+        bridge = cls(config, db, ami, svc, feed, webhooks, retention,
+                     Supervisor(lambda name: None))
         bridge.supervisor.on_fatal = bridge._give_up
         svc.tasks = bridge.supervisor.states
         return bridge
@@ -74,14 +79,15 @@ class Bridge:
         if self.stop_requested is not None:
             self.stop_requested.set()
 
-
     async def start(self) -> str:
         """Opens storage, starts the HTTP server and the AMI link; returns the base URL."""
         await self.db.open()
         await self.services.tokens.load()
         await self.services.calls.load(time.time())
         await self.services.registrations.load()
-        await self.webhooks.start()
+        await self.webhooks.start(self.supervisor.spawn)
+        self.supervisor.spawn("tokens-purge", self.services.tokens.run_forever)
+        self.supervisor.spawn("retention-purge", self.retention.run_forever)
         self.runner = Runner(
             build_app(self.services), request_timeout=self.config.http.request_timeout,
             access_log=None, handle_signals=False, shutdown_timeout=5,
@@ -101,8 +107,8 @@ class Bridge:
         if self.runner is not None:
             await self.runner.cleanup()
         await self.ami.close()
+        await self.webhooks.stop()  # first: it lets attempts in flight finish
         await self.supervisor.stop()
-        await self.webhooks.stop()
         await self.services.calls.drain()
         await asyncio.to_thread(self.db.close)
         log.info("bridge.stopped")

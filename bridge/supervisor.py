@@ -13,19 +13,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
 log = structlog.get_logger("bridge.supervisor")
 RUNNING, RESTARTING, FAILED, DONE = "running", "restarting", "failed", "done"
+Loop = Callable[[], Coroutine[Any, Any, None]]  # a coroutine function the supervisor runs
+Spawn = Callable[[str, Loop], "asyncio.Task[None]"]  # Supervisor.spawn
 
 
 @dataclass
 class _Child:
     name: str
-    factory: Callable[[], Awaitable[None]]
+    factory: Loop
     state: str = RUNNING
     crashes: deque[float] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
@@ -50,7 +53,7 @@ class Supervisor:
         self.clock = clock
         self._children: dict[str, _Child] = {}
 
-    def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+    def spawn(self, name: str, factory: Loop) -> asyncio.Task[None]:
         """Runs `factory()` now and again after each crash; `name` must be unique."""
         if name in self._children and self._children[name].state in (RUNNING, RESTARTING):
             raise ValueError(f"a task named {name!r} is already supervised")

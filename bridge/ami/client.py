@@ -29,11 +29,11 @@ from bridge.ami.protocol import (
 )
 from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed, AmiActionTimeout, PbxUnavailable
+from bridge.supervisor import Spawn
 
 EventHandler = Callable[[Message], None]
 ConnectHandler = Callable[[list[Message]], Awaitable[None]]
 DisconnectHandler = Callable[[str], None]
-Spawn = Callable[[str, Callable[[], Awaitable[None]]], "asyncio.Task[None]"]  # Supervisor.spawn
 
 DEFAULT_EVENT_CLASSES = ("call", "system")  # VarSet/Newexten are `dialplan`: never asked for
 _READ_SIZE = 64 * 1024

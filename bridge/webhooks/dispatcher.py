@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,12 +22,13 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from bridge.config import App, WebhooksConfig
+from bridge.config import WebhooksConfig
 from bridge.domain.events import TYPE_NAMES, event_type, fired
 from bridge.domain.model import Effect
 from bridge.domain.views import iso
 from bridge.errors import BridgeError
 from bridge.store.hooks import ENABLED, Delivery, Outbox, Registration, Registrations
+from bridge.supervisor import Loop, Spawn
 from bridge.webhooks import signing
 from bridge.webhooks.guard import BlockedAddress, GuardedResolver, Network, url_problem
 from bridge.webhooks.policy import Backoff, Decision, decide
@@ -50,9 +51,7 @@ class _Pool:
 
 class Dispatcher:
     def __init__(self, config: WebhooksConfig, registrations: Registrations, outbox: Outbox,
-                 apps: Mapping[str, App] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        """`apps` is not used any more (each registration has its own secret)."""
         self.config = config
         self.registrations = registrations
         self.outbox = outbox
@@ -87,16 +86,21 @@ class Dispatcher:
 
     # -- life cycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, spawn: Spawn | None = None) -> None:
+        """Releases what a previous run left `sending`, then starts the outbox writer, the
+        dispatch loop and the result recorder (through `spawn`, a supervisor's, if given)."""
+        def run(name: str, loop: Loop) -> asyncio.Task[None]:
+            return spawn(name, loop) if spawn else asyncio.create_task(loop(), name=name)
+
         released = await self.outbox.release()
         if released:
             log.info("webhooks.resumed", deliveries=released)
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.config.allow_networks),
                                          limit=100, force_close=False)
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        self._tasks = [asyncio.create_task(self._write(), name="webhooks-outbox"),
-                       asyncio.create_task(self._dispatch(), name="webhooks-dispatch")]
-        self._recorder = asyncio.create_task(self._record_results(), name="webhooks-results")
+        self._tasks = [run("webhooks-outbox", self._write),
+                       run("webhooks-dispatch", self._dispatch)]
+        self._recorder = run("webhooks-results", self._record_results)
 
     async def stop(self) -> None:
         """No new attempts; in-flight ones get `shutdown_grace`; the rest stays pending."""

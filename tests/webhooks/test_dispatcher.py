@@ -236,7 +236,7 @@ async def test_blocked_address_is_never_requested(db: Database,
     regs = Registrations(db)
     await regs.save(Registration("r", "crm", "0003*210", 2, 1, url, "", 0, "x", SECRET))
     strict = WebhooksConfig(timeout=1.0, backoff_min=0.05)
-    hooks = Dispatcher(strict, regs, Outbox(db), {})
+    hooks = Dispatcher(strict, regs, Outbox(db))
     await hooks.start()
     fire(hooks)
     await asyncio.sleep(0.5)

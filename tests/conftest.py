@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 
 from bridge import config as config_mod
-from bridge.api.context import Services
+from bridge.api.context import SERVICES, Services
+from bridge.api.edge import Runner
 from bridge.api.server import build_app
 from bridge.auth import TokenStore
 from bridge.directory import Directory
@@ -63,6 +65,14 @@ class Clock:
         return self.now
 
 
+class BridgeServer(TestServer):
+    """aiohttp's TestServer with the bridge's own runner (api/edge.py), as the daemon runs."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return Runner(self.app, request_timeout=self.app[SERVICES].config.http.request_timeout,
+                      **kwargs)
+
+
 @dataclass
 class Api:
     client: TestClient[Any, Any]
@@ -88,7 +98,7 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
         await tokens.load()
         stats = FakeAmiStats()
         svc = Services(cfg, directory, tokens, Metrics(lambda: stats), db, ami=stats)
-        client: TestClient[Any, Any] = TestClient(TestServer(build_app(svc)))
+        client: TestClient[Any, Any] = TestClient(BridgeServer(build_app(svc)))
         await client.start_server()
         opened.append((client, db))
         return Api(client, svc, clock, stats)

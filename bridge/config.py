@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -15,6 +16,7 @@ import yaml
 from bridge.config_reader import Reader as _Reader
 from bridge.config_reader import simple as _simple
 from bridge.errors import ConfigError
+from bridge.tls import TlsConfig, read_tls, tls_problems
 
 EXTENSION_TYPES = frozenset(
     {"phone_terminal", "queue", "conference", "ivr", "callback", "voicemail"}
@@ -31,6 +33,7 @@ class HttpConfig:
     port: int = 8080
     public_url: str | None = None
     max_body: int = 64 * 1024
+    tls: TlsConfig | None = None  # set: the bridge serves HTTPS itself
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class App:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    empty_as_200: bool = False  # empty results answer 200 with a body instead of 204
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,10 @@ class Config:
 
 
 def _read_http(r: _Reader, raw: Any) -> HttpConfig:
-    http = _simple(r, raw, "http", HttpConfig, HttpConfig())
+    rest = dict(raw) if isinstance(raw, dict) else raw
+    tls_raw = rest.pop("tls", None) if isinstance(rest, dict) else None
+    http = _simple(r, rest, "http", HttpConfig, HttpConfig())
+    http = dataclasses.replace(http, tls=read_tls(r, tls_raw))
     if not 0 < http.port < 65536:
         r.problem("http.port", "must be between 1 and 65535")
     if http.public_url is not None and not re.match(r"^https?://[^\s/]+", http.public_url):
@@ -277,7 +284,7 @@ def _read_apps(
     r: _Reader, raw: Any, orgs: tuple[Organization, ...], users: tuple[User, ...]
 ) -> tuple[App, ...]:
     keys = {"name", "user", "organization", "admin", "token", "client_id", "client_secret",
-            "webhook_secret"}
+            "webhook_secret", "empty_as_200"}
     apps: list[App] = []
     names: set[str] = set()
     tokens: set[str] = set()
@@ -293,6 +300,7 @@ def _read_apps(
             client_id=r.get(item, "client_id", where, str, None),
             client_secret=r.get(item, "client_secret", where, str, None),
             webhook_secret=r.get(item, "webhook_secret", where, str, None),
+            empty_as_200=r.get(item, "empty_as_200", where, bool, False),
         )
         _check_app(r, where, app, orgs, users)
         if app.name in names:
@@ -381,4 +389,8 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
-    return parse(raw, env)
+    config = parse(raw, env)
+    problems = tls_problems(config.http.tls)  # files: checked here, not in parse()
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -22,7 +22,7 @@ from aiohttp import web
 from bridge.ami import control
 from bridge.ami.actions import ActionFields
 from bridge.api.calllist import render_call
-from bridge.api.common import read_json
+from bridge.api.common import nothing, read_json
 from bridge.api.context import Services, api_prefix, base_url, call_scope, services
 from bridge.api.phonecalls import MAX_WAIT, Pbx, caller_id_or
 from bridge.config import Extension, Organization
@@ -292,11 +292,12 @@ async def run_action(request: web.Request) -> web.Response:
     org = svc.directory.organization_of_user(svc.directory.owner(exts[0]))
     await handler(Act(svc, svc.pbx, call, party, body, org))
     log.info("call.control", call_id=call.id, action=action, view=party.view_id)
-    if call.id not in svc.tracker.calls:
-        return web.Response(status=204)
     rendered = render_call(svc, call, f"{base_url(request)}{api_prefix(request)}/phoneCalls/"
                                       f"{scope.user_ref}")
-    return web.json_response([rendered] if action == "Park" else rendered)
+    answer = [rendered] if action == "Park" else rendered
+    if call.id not in svc.tracker.calls:  # the action ended the call: as it was last seen
+        return nothing(request, answer)
+    return web.json_response(answer)
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api.collections import Item, parse_list_query
-from bridge.api.common import collection_response, read_json
+from bridge.api.common import collection_response, nothing, read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
 from bridge.config import Extension
 from bridge.domain.views import iso
@@ -157,7 +157,7 @@ async def delete(request: web.Request) -> web.Response:
     ext = _extension(request)
     regs = [_one(request, ext)] if "eventId" in request.match_info else _mine(request, ext)
     if not regs:
-        return web.Response(status=204)
+        return nothing(request, [])
     await services(request).registrations.delete(r.id for r in regs)
     return web.json_response([{"id": r.id} for r in regs])
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from bridge.api.collections import Item, parse_list_query
 from bridge.api.common import collection_response, nothing, read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.idempotency import idempotent
 from bridge.config import Extension
 from bridge.domain.views import iso
 from bridge.errors import invalid
@@ -180,7 +181,7 @@ async def deliveries(request: web.Request) -> web.Response:
 def add_routes(app: web.Application, prefix: str) -> None:
     base = f"{prefix}/extensions/{{userId}}/{{extension}}/phoneCallEvents"
     for path in (base, f"{base}/{{eventType}}"):
-        app.router.add_post(path, create)
+        app.router.add_post(path, idempotent(create))
     for path in (base, f"{base}/{{eventType}}", f"{base}/{{eventType}}/{{eventId}}"):
         app.router.add_get(path, list_events)
         app.router.add_delete(path, delete)

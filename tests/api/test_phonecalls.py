@@ -110,6 +110,23 @@ async def test_same_nonce_places_one_call(api: Api, pbx: FakePbx) -> None:
     assert len(pbx.sent) == 2
 
 
+async def test_same_nonce_after_the_call_ended_places_a_new_call(api: Api, pbx: FakePbx
+                                                                  ) -> None:
+    """The nonce returns the first call only while it is live; then it places a new one
+    (4PSA's MCP server sends one nonce for all the calls of a session)."""
+    _, first = await post(api, call(nonce="session"))
+    status, again = await post(api, call(nonce="session"))
+    assert (status, again[0]["id"], len(pbx.sent)) == (202, first[0]["id"], 1)
+    api.services.tracker.forget(first[0]["id"])  # the call ended
+    status, second = await post(api, call(nonce="session"))
+    assert status == 202
+    assert second[0]["id"] != first[0]["id"]
+    assert [a["ChannelId"] for a in pbx.sent] == [first[0]["id"], second[0]["id"]]
+    _, third = await post(api, call(nonce="session"))
+    assert third[0]["id"] == second[0]["id"]
+    assert len(pbx.sent) == 2
+
+
 @pytest.mark.parametrize(
     ("body", "params", "code"),
     [

@@ -268,6 +268,50 @@ def _view_id(raw: Any) -> str | None:
     return f"{int(text):02d}" if text.isdigit() and len(text) <= 2 else None
 
 
+def _party_of_number(svc: Services, call: Call, org: Organization, raw: Any) -> Party | None:
+    """The party of the call a number names (short or extended extension, or public)."""
+    if not isinstance(raw, str | int) or isinstance(raw, bool):
+        return None
+    number = str(raw).strip()
+    ext = svc.directory.find_extension(number, org)
+    return call.parties.get(ext.number if ext else number)
+
+
+def _transferring(svc: Services, call: Call, body: dict[str, Any], exts: list[Extension],
+                  org: Organization) -> Party:
+    """Transfer without phoneCallViewId (as 4PSA's MCP server sends it): the party
+    transferFromNumber names, else the path's extension if it is one party of the call."""
+    named = _party_of_number(svc, call, org, body.get("transferFromNumber"))
+    if named is not None:
+        return named
+    mine = [p for p in call.parties.values() if p.key in {e.number for e in exts}]
+    if len(mine) == 1:
+        return mine[0]
+    given = body.get("transferFromNumber")
+    why = (f"transferFromNumber {given!r} is not a party of this call" if given is not None
+           else "transferFromNumber is missing")
+    where = "is not a party of it" if not mine else f"names {len(mine)} of its parties"
+    raise invalid("pc_phonecallview_invalid",
+                  f"Give phoneCallViewId (the view that transfers): {why}, and the path "
+                  f"({', '.join(e.number for e in exts)}) {where}.")
+
+
+def _acting_party(svc: Services, call: Call, body: dict[str, Any], exts: list[Extension],
+                  org: Organization) -> Party:
+    """The view's party: phoneCallViewId, or for the transfers the transferring party."""
+    raw = body.get("phoneCallViewId")
+    if raw is None and body.get("action") in ("Transfer", "TransferToVoicemail"):
+        return _transferring(svc, call, body, exts, org)
+    if raw is None:
+        raise invalid("pc_phonecallview_invalid",
+                      "phoneCallViewId is missing: give the view of the party that acts.")
+    view_id = _view_id(raw)
+    party = next((p for p in call.parties.values() if p.view_id == view_id), None)
+    if party is None:
+        raise invalid("pc_phonecallview_invalid", f"{raw!r} is not a view of this call.")
+    return party
+
+
 async def run_action(request: web.Request) -> web.Response:
     """200 with the updated PhoneCall (Park: an array of one), 204 if the call is gone."""
     svc = services(request)
@@ -285,11 +329,8 @@ async def run_action(request: web.Request) -> web.Response:
     call = svc.tracker.calls.get(call_id)
     if call is None or not (call.extension in numbers or not numbers.isdisjoint(call.parties)):
         raise invalid("pc_phonecall_invalid", f"{call_id!r} is not a live call here.")
-    view_id = _view_id(body.get("phoneCallViewId"))
-    party = next((p for p in call.parties.values() if p.view_id == view_id), None)
-    if party is None:
-        raise invalid("pc_phonecallview_invalid", f"{view_id!r} is not a view of this call.")
     org = svc.directory.organization_of_user(svc.directory.owner(exts[0]))
+    party = _acting_party(svc, call, body, exts, org)
     await handler(Act(svc, svc.pbx, call, party, body, org))
     log.info("call.control", call_id=call.id, action=action, view=party.view_id)
     rendered = render_call(svc, call, f"{base_url(request)}{api_prefix(request)}/phoneCalls/"

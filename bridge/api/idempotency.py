@@ -21,7 +21,7 @@ import structlog
 from aiohttp import web
 
 from bridge.api.context import current_app
-from bridge.errors import invalid
+from bridge.errors import BridgeError, invalid
 from bridge.store.db import Database
 from bridge.store.idempotency import Answer, Answers
 
@@ -90,26 +90,29 @@ def idempotent(handler: Handler) -> Handler:
             raise
         else:
             future.set_result(answer)
-            return response
         finally:
             if not future.done():  # cancelled: so are the retries waiting for it
                 future.cancel()
             del keys.running[key]
+        return _replay(answer, mine) if response is None else response
 
     return wrapped
 
 
 async def _answer(request: web.Request, handler: Handler, keys: Keys, key: tuple[str, str],
-                  mine: str) -> tuple[Answer, web.Response]:
-    """The stored answer replayed, or the handler's answer (stored if it succeeded)."""
+                  mine: str) -> tuple[Answer, web.Response | None]:
+    """The stored answer (None: replay it), or the handler's (stored if it succeeded)."""
     stored = await keys.answers.find(*key, keys.clock())
     if stored is not None:
-        return stored, _replay(stored, mine)
+        return stored, None
     response = await handler(request)
     body = response.body if isinstance(response.body, bytes) else b""
     answer = Answer(mine, response.status, response.content_type, body)
     if response.status < 300:
-        await keys.answers.save(*key, answer, keys.clock())
+        try:
+            await keys.answers.save(*key, answer, keys.clock())
+        except BridgeError:  # the request was carried out: answer it all the same
+            log.exception("http.idempotency.store.failed", effect="a retry runs again")
     return answer, response
 
 

@@ -83,3 +83,15 @@ def test_routes_added_after_the_modules_are_covered() -> None:
     assert {("GET", "/uapi/stream/"), ("HEAD", "/uapi/stream/"),
             ("POST", "/unifiedapi/things/{id}/")} <= served
     assert not any(path == "/healthz/" for _, path in served)
+
+
+async def test_a_slashed_request_counts_as_its_route(api: Api, pbx: FakePbx) -> None:
+    """Metrics and logs name the route without the slash, whichever the client used."""
+    await api.client.get("/uapi/extensions/@me/", headers=api.auth())
+    await api.client.get("/uapi/extensions/@me", headers=api.auth())
+    text = await (await api.client.get("/metrics")).text()
+    counted = [line for line in text.splitlines()
+               if line.startswith("uapi_http_requests_total{") and "extensions" in line]
+    assert len(counted) == 1, counted
+    assert 'route="/uapi/extensions/{userId}"' in counted[0]
+    assert counted[0].endswith(" 2.0")

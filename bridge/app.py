@@ -24,6 +24,7 @@ from bridge.metrics import Metrics
 from bridge.store.db import Database
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
+from bridge.tls import server_context
 from bridge.webhooks.dispatcher import Dispatcher
 
 log = structlog.get_logger("bridge")
@@ -94,10 +95,11 @@ class Bridge:
         )
         await self.runner.setup()
         http = self.config.http
-        site = web.TCPSite(self.runner, http.host, http.port)
+        tls = server_context(http.tls) if http.tls else None
+        site = web.TCPSite(self.runner, http.host, http.port, ssl_context=tls)
         await site.start()
         await self.ami.start(self.supervisor.spawn)
-        url = http.public_url or f"http://{http.host}:{http.port}"
+        url = http.public_url or f"{'https' if tls else 'http'}://{http.host}:{http.port}"
         log.info("bridge.started", url=url, ami=f"{self.config.ami.host}:{self.config.ami.port}")
         return url
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -15,6 +16,7 @@ import yaml
 from bridge.config_reader import Reader as _Reader
 from bridge.config_reader import simple as _simple
 from bridge.errors import ConfigError
+from bridge.tls import TlsConfig, read_tls, tls_problems
 from bridge.webhooks import signing
 
 EXTENSION_TYPES = frozenset(
@@ -37,6 +39,7 @@ class HttpConfig:
     # A connection that has not sent a whole request (headers and body) this long after it
     # opened, or after its last answer, is closed: slow or idle clients cannot pile up.
     request_timeout: float = 30.0
+    tls: TlsConfig | None = None  # set: the bridge serves HTTPS itself
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ class App:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    empty_as_200: bool = False  # empty results answer 200 with a body instead of 204
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,10 @@ class Config:
 
 
 def _read_http(r: _Reader, raw: Any) -> HttpConfig:
-    http = _simple(r, raw, "http", HttpConfig, HttpConfig())
+    rest = dict(raw) if isinstance(raw, dict) else raw
+    tls_raw = rest.pop("tls", None) if isinstance(rest, dict) else None
+    http = _simple(r, rest, "http", HttpConfig, HttpConfig())
+    http = dataclasses.replace(http, tls=read_tls(r, tls_raw))
     if not 0 < http.port < 65536:
         r.problem("http.port", "must be between 1 and 65535")
     if http.request_timeout <= 0:
@@ -308,7 +315,7 @@ def _read_apps(
     r: _Reader, raw: Any, orgs: tuple[Organization, ...], users: tuple[User, ...]
 ) -> tuple[App, ...]:
     keys = {"name", "user", "organization", "admin", "token", "client_id", "client_secret",
-            "webhook_secret"}
+            "webhook_secret", "empty_as_200"}
     apps: list[App] = []
     names: set[str] = set()
     tokens: set[str] = set()
@@ -324,6 +331,7 @@ def _read_apps(
             client_id=r.get(item, "client_id", where, str, None),
             client_secret=r.get(item, "client_secret", where, str, None),
             webhook_secret=r.get(item, "webhook_secret", where, str, None),
+            empty_as_200=r.get(item, "empty_as_200", where, bool, False),
         )
         _check_app(r, where, app, orgs, users)
         if app.name in names:
@@ -420,4 +428,8 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
-    return parse(raw, env)
+    config = parse(raw, env)
+    problems = tls_problems(config.http.tls)  # files: checked here, not in parse()
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -22,9 +22,9 @@ from aiohttp import web
 from bridge.ami import control
 from bridge.ami.actions import ActionFields
 from bridge.api.calllist import render_call
-from bridge.api.common import read_json
+from bridge.api.common import nothing, read_json
 from bridge.api.context import Services, api_prefix, base_url, call_scope, services
-from bridge.api.fields import caller_id_or, flag, scalar_text, view_id, whole_number
+from bridge.api.fields import caller_id_or, flag, scalar_text, shown, view_id, whole_number
 from bridge.api.phonecalls import MAX_WAIT, Pbx
 from bridge.config import Extension, Organization
 from bridge.directory import is_public_number
@@ -68,16 +68,10 @@ class Act:
         return (opposite or others)[0]
 
     def party_named(self, raw: Any, code: str) -> Party:
-        """A party of the call given by number (short or extended extension, or public);
-        another organization's extension is answered like a number that is not a party."""
-        number = scalar_text(raw)
-        if not number:
-            raise invalid(code, "Give the number of a party of this call.")
-        ext = self.local(number)
-        foreign = ext is None and self.svc.directory.extended(number, self.org) is not None
-        party = None if foreign else self.call.parties.get(ext.number if ext else number)
+        """A party of the call given by number (short or extended extension, or public)."""
+        party = _party_of_number(self.svc, self.call, self.org, raw)
         if party is None:
-            raise invalid(code, f"{number!r} is not a party of this call.")
+            raise invalid(code, f"{shown(raw)} is not a party of this call.")
         return party
 
     def local(self, number: str) -> Extension | None:
@@ -219,7 +213,7 @@ async def unhold(act: Act) -> None:
 
 async def start_recording(act: Act) -> None:
     fmt = act.body.get("format", "wav")
-    if fmt not in FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise invalid("pc_format_invalid", "format must be wav or wav49.")
     chan = act.channel(act.party)
     file = f"uapi-{act.call.id}-{act.party.view_id}-{int(time.time())}.{FORMATS[fmt]}"
@@ -268,6 +262,56 @@ def _organization(svc: Services, call: Call, exts: list[Extension]) -> Organizat
     return directory.organization_of_user(directory.owner(ext))
 
 
+def _party_of_number(svc: Services, call: Call, org: Organization, raw: Any) -> Party | None:
+    """The party of the call a number names (short or extended extension, or public);
+    another organization's extension names no party (it is answered like an unknown one)."""
+    number = scalar_text(raw)
+    if not number:
+        return None
+    directory = svc.directory
+    ext = directory.find_extension(number, org)
+    if ext is not None and directory.owner(ext).organization != org.id:
+        return None
+    if ext is None and directory.extended(number, org) is not None:
+        return None
+    return call.parties.get(ext.number if ext else number)
+
+
+def _transferring(svc: Services, call: Call, body: dict[str, Any], exts: list[Extension],
+                  org: Organization) -> Party:
+    """Transfer without phoneCallViewId (as 4PSA's MCP server sends it): the party
+    transferFromNumber names, else the path's extension if it is one party of the call."""
+    named = _party_of_number(svc, call, org, body.get("transferFromNumber"))
+    if named is not None:
+        return named
+    mine = [p for p in call.parties.values() if p.key in {e.number for e in exts}]
+    if len(mine) == 1:
+        return mine[0]
+    given = body.get("transferFromNumber")
+    why = (f"transferFromNumber {given!r} is not a party of this call" if given is not None
+           else "transferFromNumber is missing")
+    where = "is not a party of it" if not mine else f"names {len(mine)} of its parties"
+    raise invalid("pc_phonecallview_invalid",
+                  f"Give phoneCallViewId (the view that transfers): {why}, and the path "
+                  f"({', '.join(e.number for e in exts)}) {where}.")
+
+
+def _acting_party(svc: Services, call: Call, body: dict[str, Any], exts: list[Extension],
+                  org: Organization) -> Party:
+    """The view's party: phoneCallViewId, or for the transfers the transferring party."""
+    raw = body.get("phoneCallViewId")
+    if raw is None and body.get("action") in ("Transfer", "TransferToVoicemail"):
+        return _transferring(svc, call, body, exts, org)
+    if raw is None:
+        raise invalid("pc_phonecallview_invalid",
+                      "phoneCallViewId is missing: give the view of the party that acts.")
+    wanted = view_id(raw)
+    party = next((p for p in call.parties.values() if p.view_id == wanted), None)
+    if party is None:
+        raise invalid("pc_phonecallview_invalid", f"{raw!r} is not a view of this call.")
+    return party
+
+
 async def run_action(request: web.Request) -> web.Response:
     """200 with the updated PhoneCall (Park: an array of one), 204 if the call is gone."""
     svc = services(request)
@@ -285,18 +329,16 @@ async def run_action(request: web.Request) -> web.Response:
     call = svc.tracker.calls.get(call_id)
     if call is None or not (call.extension in numbers or not numbers.isdisjoint(call.parties)):
         raise invalid("pc_phonecall_invalid", f"{call_id!r} is not a live call here.")
-    wanted = view_id(body.get("phoneCallViewId"))
-    party = next((p for p in call.parties.values() if p.view_id == wanted), None)
-    if party is None:
-        raise invalid("pc_phonecallview_invalid", f"{wanted!r} is not a view of this call.")
     org = _organization(svc, call, exts)
+    party = _acting_party(svc, call, body, exts, org)
     await handler(Act(svc, svc.pbx, call, party, body, org))
     log.info("call.control", call_id=call.id, action=action, view=party.view_id)
-    if call.id not in svc.tracker.calls:
-        return web.Response(status=204)
     rendered = render_call(svc, call, f"{base_url(request)}{api_prefix(request)}/phoneCalls/"
                                       f"{scope.user_ref}")
-    return web.json_response([rendered] if action == "Park" else rendered)
+    answer = [rendered] if action == "Park" else rendered
+    if call.id not in svc.tracker.calls:  # the action ended the call: as it was last seen
+        return nothing(request, answer)
+    return web.json_response(answer)
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

@@ -43,7 +43,7 @@ def whole_number(raw: Any, default: int, low: int, high: int, code: str) -> int:
         return default
     value = ascii_int(raw)
     if value is None or not low <= value <= high:
-        raise invalid(code, f"Must be a whole number from {low} to {high}, got {_shown(raw)}.")
+        raise invalid(code, f"Must be a whole number from {low} to {high}, got {shown(raw)}.")
     return value
 
 
@@ -68,7 +68,7 @@ def flag(raw: Any, code: str) -> bool:
         return False
     text = str(raw).lower() if isinstance(raw, str | bool | int) else ""
     if text not in ("true", "false", "1", "0"):
-        raise invalid(code, f"Must be true or false, got {_shown(raw)}.")
+        raise invalid(code, f"Must be true or false, got {shown(raw)}.")
     return text in ("true", "1")
 
 
@@ -98,7 +98,7 @@ def view_id(raw: Any) -> str | None:
     return f"{value:02d}" if value is not None and value < 100 else None
 
 
-def _shown(raw: Any) -> str:
+def shown(raw: Any) -> str:
     """The value for an error message, cut short (it may be a 60 KB string)."""
     text = repr(raw)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -15,8 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api.collections import Item, parse_list_query
-from bridge.api.common import collection_response, read_json
+from bridge.api.common import collection_response, nothing, read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.idempotency import idempotent
 from bridge.config import Extension
 from bridge.domain.views import iso
 from bridge.errors import ApiError, invalid
@@ -175,7 +176,7 @@ async def delete(request: web.Request) -> web.Response:
     ext = _extension(request)
     regs = [_one(request, ext)] if "eventId" in request.match_info else _mine(request, ext)
     if not regs:
-        return web.Response(status=204)
+        return nothing(request, [])
     await services(request).registrations.delete(r.id for r in regs)
     return web.json_response([{"id": r.id} for r in regs])
 
@@ -204,7 +205,7 @@ async def secret(request: web.Request) -> web.Response:
 def add_routes(app: web.Application, prefix: str) -> None:
     base = f"{prefix}/extensions/{{userId}}/{{extension}}/phoneCallEvents"
     for path in (base, f"{base}/{{eventType}}"):
-        app.router.add_post(path, create)
+        app.router.add_post(path, idempotent(create))
     for path in (base, f"{base}/{{eventType}}", f"{base}/{{eventType}}/{{eventId}}"):
         app.router.add_get(path, list_events)
         app.router.add_delete(path, delete)

@@ -18,6 +18,7 @@ from bridge.ami.actions import ActionFields, CallPlan, originate
 from bridge.api.common import read_json
 from bridge.api.context import Services, api_prefix, base_url, current_app, services
 from bridge.api.fields import caller_id_or, flag, numbers, optional_number, whole_number
+from bridge.api.idempotency import idempotent
 from bridge.config import App, Extension, Organization, User
 from bridge.directory import Directory, is_public_number
 from bridge.domain.views import iso
@@ -183,7 +184,7 @@ async def _place(svc: Services, record: calls_store.PlacedCall, plan: CallPlan) 
     matters to a later restart (CallStore.drain() waits for it at shutdown).
     """
     assert svc.pbx is not None
-    svc.calls.hold(record)
+    svc.calls.hold(record, svc.tracker.calls.__contains__)
     # Known to the tracker before Asterisk's first event about it can arrive.
     svc.tracker.annotate(plan.call_id, record.meta())
     saving = svc.calls.save_soon(record)
@@ -214,7 +215,7 @@ async def make_simple_call(request: web.Request) -> web.Response:
         plan.call_id, ext.number, svc.directory.owner(ext).id, app.name, placing.nonce,
         iso(now), now, placing.remembered,
     )
-    placed = svc.calls.reuse(app.name, placing.nonce, now)
+    placed = svc.calls.reuse(app.name, placing.nonce, svc.tracker.calls.__contains__)
     if placed is None:
         placed = record
         await _place(svc, record, plan)
@@ -229,4 +230,4 @@ async def make_simple_call(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application, prefix: str) -> None:
-    app.router.add_post(f"{prefix}/phoneCalls/{{userId}}/simple", make_simple_call)
+    app.router.add_post(f"{prefix}/phoneCalls/{{userId}}/simple", idempotent(make_simple_call))

@@ -94,6 +94,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_at ON deliveries (at);
     CREATE INDEX calls_created ON calls (created_at);
     """,
+    # A nonce names a call only while it is live (the same nonce may place a new call once
+    # that one ended), so it is no longer unique; the answers given to Idempotency-Key
+    # requests are kept (24 hours) so that a retry gets the same answer after a restart.
+    """
+    DROP INDEX calls_nonce;
+    CREATE INDEX calls_app_nonce ON calls (app, nonce) WHERE nonce IS NOT NULL;
+    CREATE TABLE idempotency_keys (
+        app TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (app, key)
+    );
+    CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+    """,
 )
 
 

@@ -16,16 +16,16 @@ LIST = "/uapi/extensions/@me"
 async def assert_invalid_token(resp: Any) -> None:
     assert resp.status == 401
     assert resp.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
-    assert (await resp.json())["error"]["code"] == "invalid_token"
+    assert (await resp.json())["error"]["code"] == "access_denied"
 
 
 async def test_no_token(api: Api) -> None:
-    """No token at all: 401 invalid_token with a WWW-Authenticate header."""
+    """No token at all: 401 access_denied with a WWW-Authenticate header."""
     await assert_invalid_token(await api.client.get(LIST))
 
 
 async def test_wrong_token(api: Api) -> None:
-    """An unknown token: 401 invalid_token."""
+    """An unknown token: 401 access_denied."""
     await assert_invalid_token(await api.client.get(LIST, headers=api.auth("not-a-token-xxxxxx")))
 
 
@@ -41,6 +41,15 @@ async def test_header_and_query_token(api: Api) -> None:
     assert (await api.client.get(LIST, params={"accessRequestToken": CRM})).status == 200
     resp = await api.client.get(LIST, params={"accessRequestToken": f"Bearer {CRM}"})
     assert resp.status == 200
+
+
+@pytest.mark.parametrize("query", [f"Bearer%20{CRM}", f"Bearer+{CRM}", f"bearer%20{CRM}"])
+async def test_bearer_word_in_the_query_token(api: Api, query: str) -> None:
+    """`accessRequestToken=Bearer%20<token>` (as VoipNow's auth page writes it) authenticates."""
+    resp = await api.client.get(f"{LIST}/?accessRequestToken={query}")
+    assert resp.status == 200
+    resp = await api.client.get(f"{LIST}?accessRequestToken=Bearer%20not-a-token-xxxxxx")
+    await assert_invalid_token(resp)
 
 
 async def test_unifiedapi_alias(api: Api) -> None:

@@ -71,6 +71,8 @@ async def test_make_call_numbers_take_ascii_digits_only(api: Api, pbx: TrackingP
       "waitForPickup": "\u0663"}, "pc_timeout_invalid"),
     ({"action": "Whisper", "phoneCallViewId": "00", "sendCallTo": "024", "private": "\u00b9"},
      "pc_private_invalid"),
+    ({"action": "StartRecording", "phoneCallViewId": "00", "format": []},
+     "pc_format_invalid"),  # found by the fuzz test: an unhashable value was a 500
 ])
 async def test_call_control_numbers_take_ascii_digits_only(
     api: Api, pbx: TrackingPbx, fields: dict[str, Any], code: str

@@ -100,7 +100,7 @@ def test_installed_daemon_checks_the_installed_config(installed: Path) -> None:
     pre = service_section()["ExecStartPre"].replace("/", f"{installed}/", 1)
     pre = pre.replace(" /etc/", f" {installed}/etc/")
     env = {**os.environ, "UAPI_AMI_SECRET": "s", "UAPI_CRM_TOKEN": "t" * 24,
-           "UAPI_CRM_SECRET": "c" * 24, "UAPI_CRM_WEBHOOK_SECRET": "w" * 24}
+           "UAPI_CRM_SECRET": "c" * 24, "UAPI_CRM_WEBHOOK_SECRET": "whsec_" + "eg" * 16}
     result = subprocess.run(pre.split(), capture_output=True, text=True, env=env, check=False,
                             timeout=60, cwd=installed)
     assert result.returncode == 0, result.stdout + result.stderr

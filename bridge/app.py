@@ -66,6 +66,12 @@ class Bridge:
         feed.attach(ami)
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         feed.sinks.append(webhooks.sink)
+        feed.sinks.append(svc.history.sink)
+
+        async def close_gone(_: object) -> None:  # after the feed's resync: what ended away
+            await svc.history.close_gone(set(svc.tracker.calls))
+
+        ami.add_connect_handler(close_gone)
         retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
                               live=svc.tracker.calls.keys)
         bridge = cls(config, db, ami, svc, feed, webhooks, retention,
@@ -89,6 +95,7 @@ class Bridge:
         await self.webhooks.start(self.supervisor.spawn)
         self.supervisor.spawn("tokens-purge", self.services.tokens.run_forever)
         self.supervisor.spawn("retention-purge", self.retention.run_forever)
+        self.supervisor.spawn("history", self.services.history.run_forever)
         self.runner = Runner(
             build_app(self.services), request_timeout=self.config.http.request_timeout,
             access_log=None, handle_signals=False, shutdown_timeout=5,
@@ -112,6 +119,7 @@ class Bridge:
         await self.webhooks.stop()  # first: it lets attempts in flight finish
         await self.supervisor.stop()
         await self.services.calls.drain()
+        await self.services.history.flush()
         await asyncio.to_thread(self.db.close)
         log.info("bridge.stopped")
 

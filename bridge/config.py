@@ -87,6 +87,11 @@ class WebhooksConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    retention: float = 90 * 86400.0  # seconds a call history record is kept after its end
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     token_ttl: int = 3600
     max_tokens: int = 100  # live issued tokens per app; a new one revokes the oldest
@@ -149,6 +154,7 @@ class Config:
     dialing: DialingConfig = DialingConfig()
     parking: ParkingConfig = ParkingConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    history: HistoryConfig = HistoryConfig()
     auth: AuthConfig = AuthConfig()
     logging: LoggingConfig = LoggingConfig()
     organizations: tuple[Organization, ...] = ()
@@ -205,6 +211,11 @@ def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
             r.problem(f"webhooks.allow_networks[{i}]", f"not a network: {item!r}")
     values["retention"] = _duration(r, sec, "webhooks.retention", defaults.retention)
     return WebhooksConfig(allow_networks=tuple(nets), **values)
+
+
+def _read_history(r: _Reader, raw: Any) -> HistoryConfig:
+    sec = r.section(raw, "history", {"retention"})
+    return HistoryConfig(_duration(r, sec, "history.retention", HistoryConfig().retention))
 
 
 def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float) -> float:
@@ -390,6 +401,7 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         dialing=_simple(r, top.get("dialing"), "dialing", DialingConfig, DialingConfig()),
         parking=_simple(r, top.get("parking"), "parking", ParkingConfig, ParkingConfig()),
         webhooks=_read_webhooks(r, top.get("webhooks")),
+        history=_read_history(r, top.get("history")),
         auth=_simple(r, top.get("auth"), "auth", AuthConfig, AuthConfig()),
         logging=_simple(r, top.get("logging"), "logging", LoggingConfig, LoggingConfig()),
         organizations=orgs,

@@ -219,6 +219,7 @@ async def start_recording(act: Act) -> None:
     file = f"uapi-{act.call.id}-{act.party.view_id}-{int(time.time())}.{FORMATS[fmt]}"
     await act.send(control.start_recording(chan.name, file))
     await act.settle(lambda: act.party.recording is not None)
+    act.party.recordings.append(file)  # the call history names it
     log.info("call.recording.started", call_id=act.call.id, party=act.party.key, file=file)
 
 

@@ -16,6 +16,7 @@ from bridge.domain.calls import CallTracker
 from bridge.metrics import AmiStats, Metrics
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
+from bridge.store.history import HistoryStore
 from bridge.store.hooks import Outbox, Registrations
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class Services:
     calls: CallStore = field(init=False)
     registrations: Registrations = field(init=False)
     outbox: Outbox = field(init=False)
+    history: HistoryStore = field(init=False)
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
 
@@ -43,6 +45,7 @@ class Services:
         self.calls = CallStore(self.db)
         self.registrations = Registrations(self.db)
         self.outbox = Outbox(self.db)
+        self.history = HistoryStore(self.db, self.config.history.retention)
 
 
 SERVICES = web.AppKey("services", Services)

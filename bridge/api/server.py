@@ -7,6 +7,7 @@ from aiohttp import web
 from bridge.api import (
     callcontrol,
     calllist,
+    cdr,
     extensions,
     hangup,
     oauth,
@@ -37,6 +38,7 @@ def build_app(svc: Services) -> web.Application:
         calllist.add_routes(app, prefix)
         callcontrol.add_routes(app, prefix)
         phonecallevents.add_routes(app, prefix)
+        cdr.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

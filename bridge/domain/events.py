@@ -51,7 +51,10 @@ def fired(effect: Effect) -> Fired | None:
     party = call.parties.get(effect.party)
     status = {HANGUP: effect.status or "NOANSWER", ANSWER_IN: "ANSWER",
               ANSWER_OUT: "ANSWER"}.get(kind, "CALLING")
-    return Fired(call.id, effect.party, kind, parameters(call, party, status))
+    params = parameters(call, party, status)
+    if kind == HANGUP:  # seconds talking, beside VoipNow's parameters (issue 13)
+        params["Duration"] = str(party.talked(call.answered) if party is not None else 0)
+    return Fired(call.id, effect.party, kind, params)
 
 
 def parameters(call: Call, party: Party | None, status: str) -> dict[str, str]:

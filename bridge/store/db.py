@@ -112,6 +112,36 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
     """,
+    # Call history (CDR, issue 13): one row per call, open (ended NULL) while it is live so
+    # that a call gone across a restart is still recorded; its parties, with the call's `at`
+    # (answered, else published) copied so that a party filter pages in index order.
+    """
+    CREATE TABLE call_history (
+        id TEXT PRIMARY KEY,
+        extension TEXT NOT NULL,
+        published REAL NOT NULL,
+        answered REAL,
+        at REAL NOT NULL,
+        ended REAL,
+        saved REAL NOT NULL,
+        disposition INTEGER NOT NULL,
+        flow INTEGER NOT NULL,
+        nonce TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX call_history_at ON call_history (at);
+    CREATE INDEX call_history_saved ON call_history (saved);
+    CREATE INDEX call_history_ended ON call_history (ended);
+    CREATE TABLE call_history_parties (
+        call_id TEXT NOT NULL,
+        party TEXT NOT NULL,
+        role TEXT NOT NULL,
+        is_extension INTEGER NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (call_id, party)
+    ) WITHOUT ROWID;
+    CREATE INDEX call_history_parties_party ON call_history_parties (party, role, at);
+    """,
 )
 
 

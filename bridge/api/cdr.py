@@ -24,7 +24,7 @@ from bridge.directory import Directory, is_public_number
 from bridge.domain.history import DISPOSITIONS
 from bridge.domain.views import INCOMING_PUBLIC, LOCAL, OUTGOING_PUBLIC
 from bridge.errors import invalid
-from bridge.store.history import HistoryQuery, PartyFilter
+from bridge.store.history_sql import HistoryQuery, PartyFilter
 
 FIELDS = frozenset({"id", "extension", "ownerId", "ownerName", "published", "answered", "nonce",
                     "ended", "phoneCallView"})

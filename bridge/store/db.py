@@ -113,8 +113,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
     """,
     # Call history (CDR, issue 13): one row per call, open (ended NULL) while it is live so
-    # that a call gone across a restart is still recorded; its parties, with the call's `at`
-    # (answered, else published) copied so that a party filter pages in index order.
+    # that a call gone across a restart is still recorded. `sources`/`destinations` hold the
+    # parties as ",a,b," (scope and direction tests without a join). The parties of ended
+    # calls, each with the columns a search tests, clustered by (party, role, at): a page or
+    # the statistics of one number's calls is one range scan.
     """
     CREATE TABLE call_history (
         id TEXT PRIMARY KEY,
@@ -127,20 +129,30 @@ MIGRATIONS: tuple[str, ...] = (
         disposition INTEGER NOT NULL,
         flow INTEGER NOT NULL,
         nonce TEXT,
+        sources TEXT NOT NULL,
+        destinations TEXT NOT NULL,
+        src_ext INTEGER NOT NULL,
         body TEXT NOT NULL
     );
-    CREATE INDEX call_history_at ON call_history (at);
+    CREATE INDEX call_history_at ON call_history (at, ended, disposition, flow, saved, extension,
+                                                  src_ext, sources, destinations);
     CREATE INDEX call_history_saved ON call_history (saved);
     CREATE INDEX call_history_ended ON call_history (ended);
     CREATE TABLE call_history_parties (
-        call_id TEXT NOT NULL,
         party TEXT NOT NULL,
         role TEXT NOT NULL,
-        is_extension INTEGER NOT NULL,
         at REAL NOT NULL,
-        PRIMARY KEY (call_id, party)
+        call_id TEXT NOT NULL,
+        extension TEXT NOT NULL,
+        saved REAL NOT NULL,
+        disposition INTEGER NOT NULL,
+        flow INTEGER NOT NULL,
+        sources TEXT NOT NULL,
+        destinations TEXT NOT NULL,
+        src_ext INTEGER NOT NULL,
+        PRIMARY KEY (party, role, at, call_id)
     ) WITHOUT ROWID;
-    CREATE INDEX call_history_parties_party ON call_history_parties (party, role, at);
+    CREATE INDEX call_history_parties_call ON call_history_parties (call_id);
     """,
 )
 

@@ -15,7 +15,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -24,42 +23,27 @@ from bridge.domain.history import HistoryRecord, closed, record, stats
 from bridge.domain.model import Effect
 from bridge.errors import BridgeError
 from bridge.store.db import Database
+from bridge.store.history_sql import HistoryQuery, page_sql, stats_sql, where
 
 log = structlog.get_logger("bridge.history")
 PURGE_EVERY = 3600.0  # seconds between purges
 _UPSERT = (
     "INSERT INTO call_history (id, extension, published, answered, at, ended, saved,"
-    " disposition, flow, nonce, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    " disposition, flow, nonce, sources, destinations, src_ext, body)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (id) DO UPDATE SET extension=excluded.extension, answered=excluded.answered,"
     " at=excluded.at, ended=excluded.ended, saved=excluded.saved,"
     " disposition=excluded.disposition, flow=excluded.flow, nonce=excluded.nonce,"
+    " sources=excluded.sources, destinations=excluded.destinations, src_ext=excluded.src_ext,"
     " body=excluded.body WHERE call_history.ended IS NULL"
 )
-
-
-@dataclass(frozen=True)
-class PartyFilter:
-    """Calls with a party (in `role`, or any role when None) that matches."""
-
-    role: str | None
-    op: str  # equals | startsWith | contains | inArray
-    value: str
-
-
-@dataclass(frozen=True)
-class HistoryQuery:
-    scope: frozenset[str] | None  # extension numbers a party must be one of; None: all
-    at_from: float | None = None
-    at_to: float | None = None
-    saved_from: float | None = None
-    saved_to: float | None = None
-    parties: tuple[PartyFilter, ...] = ()
-    disposition: int | None = None
-    flow: int | None = None
-    date_filter: tuple[str, str, float] | None = None  # (published|answered, op, time)
-    count: int = 20
-    start: int = 0
-    descending: bool = True
+# The parties of a call that ended, copied from its call_history row.
+_PARTIES = (
+    "INSERT OR REPLACE INTO call_history_parties (party, role, at, call_id, extension, saved,"
+    " disposition, flow, sources, destinations, src_ext)"
+    " SELECT ?, ?, at, id, extension, saved, disposition, flow, sources, destinations, src_ext"
+    " FROM call_history WHERE id = ?"
+)
 
 
 class HistoryStore:
@@ -126,14 +110,18 @@ class HistoryStore:
         keep = set(live)
 
         def run(conn: sqlite3.Connection) -> int:
-            rows = conn.execute(
-                "SELECT id, body FROM call_history WHERE ended IS NULL").fetchall()
-            gone = [(r[0], r[1]) for r in rows if r[0] not in keep]
+            rows = conn.execute("SELECT id, body, sources, destinations FROM call_history"
+                                " WHERE ended IS NULL").fetchall()
+            gone = [r for r in rows if r[0] not in keep]
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(
-                    "UPDATE call_history SET ended = ?, saved = ?, body = ? WHERE id = ?",
-                    [(now, now, json.dumps(closed(json.loads(b), now)), i) for i, b in gone])
+                for cid, body, sources, destinations in gone:
+                    conn.execute(
+                        "UPDATE call_history SET ended = ?, saved = ?, body = ? WHERE id = ?",
+                        (now, now, json.dumps(closed(json.loads(body), now)), cid))
+                    conn.executemany(_PARTIES, [
+                        *((p, "source", cid) for p in _split(sources)),
+                        *((p, "destination", cid) for p in _split(destinations))])
                 conn.execute("COMMIT")
             except sqlite3.Error:
                 conn.execute("ROLLBACK")
@@ -175,114 +163,43 @@ class HistoryStore:
         return await self.db.call(lambda c: _search(c, q))
 
     async def stats(self, q: HistoryQuery) -> list[dict[str, str]]:
-        sql, params = _stats_sql(q, *_where(q))
+        sql, params = stats_sql(q, where(q))
         return stats(await self.db.fetchall(sql, params))
+
+
+def _joined(keys: list[str]) -> str:
+    return f",{','.join(keys)}," if keys else ""
+
+
+def _split(joined: str) -> list[str]:
+    return [k for k in joined.split(",") if k]
 
 
 def _write(conn: sqlite3.Connection, batch: list[HistoryRecord], saved: float) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         for rec in batch:
+            sources = [p.key for p in rec.parties if p.role == "source"]
+            dests = [p.key for p in rec.parties if p.role != "source"]
+            src_ext = any(p.is_extension for p in rec.parties if p.role == "source")
             changed = conn.execute(_UPSERT, (
                 rec.id, rec.extension, rec.published, rec.answered, rec.at, rec.ended, saved,
-                rec.disposition, rec.flow, rec.nonce, json.dumps(rec.body))).rowcount
-            if changed:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO call_history_parties (call_id, party, role,"
-                    " is_extension, at) VALUES (?,?,?,?,?)",
-                    [(rec.id, p.key, p.role, int(p.is_extension), rec.at) for p in rec.parties])
+                rec.disposition, rec.flow, rec.nonce, _joined(sources), _joined(dests),
+                int(src_ext), json.dumps(rec.body))).rowcount
+            if changed and rec.ended is not None:
+                conn.executemany(_PARTIES, [(p.key, p.role, rec.id) for p in rec.parties])
         conn.execute("COMMIT")
     except sqlite3.Error:
         conn.execute("ROLLBACK")
         raise
 
 
-def _like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _party_test(alias: str, f: PartyFilter, params: list[Any]) -> str:
-    """SQL testing `alias` (a call_history_parties row) against `f`."""
-    parts = []
-    if f.role is not None:
-        parts.append(f"{alias}.role = ?")
-        params.append(f.role)
-    if f.op == "inArray":
-        values = [v.strip() for v in f.value.split(",") if v.strip()]
-        parts.append(f"{alias}.party IN ({','.join('?' * len(values))})")
-        params.extend(values)
-    elif f.op == "equals":
-        parts.append(f"{alias}.party = ?")
-        params.append(f.value)
-    else:
-        pattern = _like(f.value) + "%" if f.op == "startsWith" else f"%{_like(f.value)}%"
-        parts.append(f"{alias}.party LIKE ? ESCAPE '\\'")
-        params.append(pattern)
-    return " AND ".join(parts)
-
-
-def _where(q: HistoryQuery) -> tuple[str, list[Any]]:
-    """FROM ... WHERE ... for `q`; the first equals-party filter drives the scan, so that a
-    page of one number's calls is read in index order. Every value is a `?` parameter; only
-    column names and placeholders are formatted in (hence the S608 noqa)."""
-    params: list[Any] = []
-    at = "h.at"
-    sql = "FROM call_history h"
-    rest = list(q.parties)
-    lead = next((f for f in rest if f.op == "equals" and f.role is not None), None)
-    if lead is not None:
-        rest.remove(lead)
-        sql = ("FROM call_history_parties d JOIN call_history h ON h.id = d.call_id")
-        at = "d.at"
-    conds = ["h.ended IS NOT NULL"]
-    if lead is not None:
-        conds.insert(0, "d.party = ? AND d.role = ?")
-        params.extend([lead.value, lead.role])
-    for column, value, op in ((at, q.at_from, ">="), (at, q.at_to, "<="),
-                              ("h.saved", q.saved_from, ">="), ("h.saved", q.saved_to, "<=")):
-        if value is not None:
-            conds.append(f"{column} {op} ?")
-            params.append(value)
-    for i, f in enumerate(rest):
-        conds.append(f"EXISTS (SELECT 1 FROM call_history_parties p{i} WHERE "  # noqa: S608
-                     f"p{i}.call_id = h.id AND {_party_test(f'p{i}', f, params)})")
-    for column, value in (("h.disposition", q.disposition), ("h.flow", q.flow)):
-        if value is not None:
-            conds.append(f"{column} = ?")
-            params.append(value)
-    if q.date_filter is not None:
-        column, op, when = q.date_filter
-        sign = {"equals": "=", "greaterThan": ">", "lessThan": "<"}[op]
-        conds.append(f"h.{column} {sign} ?")
-        params.append(when)
-    if q.scope is not None:
-        marks = ",".join("?" * len(q.scope))
-        conds.append(f"(h.extension IN ({marks}) OR EXISTS (SELECT 1 FROM call_history_parties"  # noqa: S608
-                     f" s WHERE s.call_id = h.id AND s.party IN ({marks})))")
-        params.extend([*sorted(q.scope), *sorted(q.scope)])
-    return f"{sql} WHERE {' AND '.join(conds)}", params
-
-
-def _stats_sql(q: HistoryQuery, where: str, params: list[Any]) -> tuple[str, list[Any]]:
-    """(direction, disposition, count): outgoing when a source is in scope (an extension of
-    the scope; any extension for an unscoped query)."""
-    scope = sorted(q.scope) if q.scope is not None else []
-    mine = ("o.is_extension = 1" if q.scope is None else
-            f"o.party IN ({','.join('?' * len(scope))})")
-    sql = (f"SELECT EXISTS (SELECT 1 FROM call_history_parties o WHERE o.call_id = h.id AND"  # noqa: S608
-           f" o.role = 'source' AND {mine}) AS direction, h.disposition, COUNT(*) {where}"
-           " GROUP BY 1, 2")
-    return sql, [*scope, *params]
-
-
-def _search(conn: sqlite3.Connection, q: HistoryQuery) -> tuple[list[dict[str, str]], int,
-                                                                  list[Any]]:
-    where, params = _where(q)
-    phone_call_stat = stats(conn.execute(*_stats_sql(q, where, params)).fetchall())
-    total = sum(int(s["total"]) for s in phone_call_stat)
-    order = "d.at" if where.startswith("FROM call_history_parties d") else "h.at"
-    direction = "DESC" if q.descending else "ASC"
-    rows = conn.execute(
-        f"SELECT h.body {where} ORDER BY {order} {direction}, h.id {direction}"
-        " LIMIT ? OFFSET ?", [*params, q.count, q.start]).fetchall()
+def _search(conn: sqlite3.Connection, q: HistoryQuery
+            ) -> tuple[list[dict[str, str]], int, list[Any]]:
+    s = where(q)
+    phone_call_stat = stats(conn.execute(*stats_sql(q, s)).fetchall())
+    total = sum(int(x["total"]) for x in phone_call_stat)
+    rows = conn.execute(*page_sql(q, s)).fetchall() if total else []
     return phone_call_stat, total, [json.loads(r[0]) for r in rows]
+
+

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bridge.domain.model import Call, Effect
 from bridge.store.db import Database
-from bridge.store.history import HistoryQuery, HistoryStore, PartyFilter
+from bridge.store.history import HistoryStore
+from bridge.store.history_sql import HistoryQuery, PartyFilter
 
 
 def make_call(cid: str, at: float, source: str = "0003*210", dest: str = "5551234",

@@ -22,6 +22,8 @@ from bridge.webhooks import signing
 EXTENSION_TYPES = frozenset(
     {"phone_terminal", "queue", "conference", "ivr", "callback", "voicemail"}
 )
+# Extensions nobody's phone rings on: the bridge dials others for them (issue 13).
+PHONELESS_TYPES = frozenset({"callback", "conference"})
 _PREFIX = re.compile(r"^\d{4}$")
 _SHORT = re.compile(r"^\d{1,10}$")
 _CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*/[A-Za-z0-9_.@+*#:=-]+$")
@@ -312,7 +314,10 @@ def _read_extensions(
         if ext_type not in EXTENSION_TYPES:
             r.problem(f"{where}.type", f"must be one of {', '.join(sorted(EXTENSION_TYPES))}")
         channel = r.get(item, "channel", where, str, "")
-        if not _CHANNEL.fullmatch(channel):
+        if ext_type in PHONELESS_TYPES and channel:
+            r.problem(f"{where}.channel", f"a {ext_type} extension has no channel (no phone "
+                      "rings on it)")
+        elif ext_type not in PHONELESS_TYPES and not _CHANNEL.fullmatch(channel):
             r.problem(f"{where}.channel", f"must be a dial target like PJSIP/210, got {channel!r}")
         default_cid = f"{user.name if user else ''} <{short}>".strip()
         caller_id = r.get(item, "caller_id", where, str, default_cid)

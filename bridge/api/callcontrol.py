@@ -93,7 +93,10 @@ class Act:
         number = scalar_text(raw)
         if not number:
             raise invalid("pc_sendcallto_invalid", "sendCallTo is required.")
-        return self.local(number)
+        ext = self.local(number)
+        if ext is not None and not ext.channel:  # callback, conference: no phone to ring
+            raise invalid("pc_sendcallto_invalid", f"{ext.number} has no phone to ring.")
+        return ext
 
     async def send(self, action: ActionFields) -> None:
         await self.pbx.send(action)

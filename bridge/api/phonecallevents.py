@@ -26,7 +26,7 @@ from bridge.webhooks.guard import normalize, url_problem
 from bridge.webhooks.signing import new_secret
 
 TYPES = range(5)  # 0 DialIn, 1 DialOut, 2 Hangup, 3 AnswerIn, 4 AnswerOut
-EXTENSION_TYPES = ("phone_terminal", "queue", "conference", "ivr")
+EXTENSION_TYPES = ("phone_terminal", "queue", "conference", "ivr", "callback")
 FIELDS = ("type", "id", "method", "note", "url", "status", "modified", "extension", "links")
 ATTEMPT_FIELDS = ("deliveryId", "attempt", "at", "status", "durationMs", "error", "outcome")
 MAX_NOTE, MAX_URL = 1024, 2048
@@ -45,7 +45,7 @@ def _extension(request: web.Request) -> Extension:
     ext = directory.visible_extension(app, number, org)  # another organization's: unknown
     if ext is None or ext.type not in EXTENSION_TYPES:
         raise invalid("extension_invalid", f"{number!r} is not a phone terminal, queue, "
-                                           "conference or IVR extension.")
+                                           "conference, IVR or callback extension.")
     owner = directory.owner(ext)
     if not directory.may_act_for(app, owner):
         raise invalid("pce_access_denied", f"This app may not manage {ext.number}'s events.")

@@ -86,6 +86,9 @@ class _Resolver:
     def target(self, number: str, code: str, what: str, *, acting: bool = False) -> str:
         """The dial target of a party; `acting`: the app must be allowed to act for it."""
         ext = self.local(number)
+        if ext is not None and not ext.channel:  # callback, conference: no phone rings on it
+            raise invalid(code, f"{what} {ext.number} is a {ext.type} extension: no phone "
+                                "rings on it.")
         if ext is not None:
             if acting and not self.directory.may_act_for(self.app, self.directory.owner(ext)):
                 raise invalid(code, f"{what} {ext.number} is an extension this app may not "
@@ -207,6 +210,12 @@ async def make_simple_call(request: web.Request) -> web.Response:
     body = await read_json(request)
     placing = plan_call(body, request.query, directory=svc.directory, app=app, user=user,
                         public=svc.config.dialing.public)
+    return await place(request, placing)
+
+
+async def place(request: web.Request, placing: Placement) -> web.Response:
+    """Places a validated call (or finds the live one of its nonce); answers 202 with it."""
+    svc, app = services(request), current_app(request)
     plan, ext = placing.plan, placing.extension
     if svc.pbx is None or not svc.pbx.connected:
         raise PbxUnavailable("not connected")

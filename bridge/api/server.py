@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge.api import (
+    callback,
     callcontrol,
     calllist,
     cdr,
@@ -39,6 +40,7 @@ def build_app(svc: Services) -> web.Application:
         callcontrol.add_routes(app, prefix)
         phonecallevents.add_routes(app, prefix)
         cdr.add_routes(app, prefix)
+        callback.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

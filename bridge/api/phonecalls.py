@@ -181,6 +181,13 @@ def plan_call(
 
 
 async def _place(svc: Services, record: calls_store.PlacedCall, plan: CallPlan) -> None:
+    await send_placed(svc, record, originate(plan))
+    log.info("call.originated", call_id=plan.call_id, extension=record.extension,
+             sources=plan.sources, destinations=plan.destinations)
+
+
+async def send_placed(svc: Services, record: calls_store.PlacedCall,
+                      action: ActionFields) -> None:
     """Sends the Originate while the call is written down; undoes both if Asterisk refuses.
 
     The 202 does not wait for the row: the nonce is already held in memory, and the row only
@@ -189,17 +196,15 @@ async def _place(svc: Services, record: calls_store.PlacedCall, plan: CallPlan) 
     assert svc.pbx is not None
     svc.calls.hold(record, svc.tracker.calls.__contains__)
     # Known to the tracker before Asterisk's first event about it can arrive.
-    svc.tracker.annotate(plan.call_id, record.meta())
+    svc.tracker.annotate(record.id, record.meta())
     saving = svc.calls.save_soon(record)
     try:
-        await svc.pbx.send(originate(plan))
+        await svc.pbx.send(action)
     except Exception:
-        svc.tracker.forget(plan.call_id)
+        svc.tracker.forget(record.id)
         await asyncio.gather(saving, return_exceptions=True)
         await svc.calls.forget(record)
         raise
-    log.info("call.originated", call_id=plan.call_id, extension=record.extension,
-             sources=plan.sources, destinations=plan.destinations)
 
 
 async def make_simple_call(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from bridge.api import (
     callcontrol,
     calllist,
     cdr,
+    conference,
     extensions,
     hangup,
     oauth,
@@ -41,6 +42,7 @@ def build_app(svc: Services) -> web.Application:
         phonecallevents.add_routes(app, prefix)
         cdr.add_routes(app, prefix)
         callback.add_routes(app, prefix)
+        conference.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

@@ -21,6 +21,7 @@ from bridge.config import Config
 from bridge.directory import Directory
 from bridge.errors import TaskFailed
 from bridge.metrics import Metrics
+from bridge.presence_feed import PresenceFeed
 from bridge.store.db import Database
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
@@ -72,6 +73,7 @@ class Bridge:
             await svc.history.close_gone(set(svc.tracker.calls))
 
         ami.add_connect_handler(close_gone)
+        PresenceFeed(svc.presence).attach(ami)
         retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
                               live=svc.tracker.calls.keys)
         bridge = cls(config, db, ami, svc, feed, webhooks, retention,

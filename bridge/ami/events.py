@@ -32,5 +32,7 @@ TRACKED_EVENTS: frozenset[str] = frozenset(
         "MixMonitorStop",
         "MusicOnHoldStart",
         "MusicOnHoldStop",
+        "DeviceStateChange",  # presence (issue 13)
+        "ContactStatus",
     }
 )

@@ -13,6 +13,7 @@ from bridge.auth import TokenStore
 from bridge.config import App, Config, Extension, User
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
+from bridge.domain.presence import Presence
 from bridge.metrics import AmiStats, Metrics
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
@@ -37,6 +38,7 @@ class Services:
     registrations: Registrations = field(init=False)
     outbox: Outbox = field(init=False)
     history: HistoryStore = field(init=False)
+    presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
 

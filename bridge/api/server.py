@@ -16,6 +16,7 @@ from bridge.api import (
     ops,
     phonecallevents,
     phonecalls,
+    presence,
 )
 from bridge.api.context import SERVICES, Services
 from bridge.api.idempotency import KEYS, Keys
@@ -43,6 +44,7 @@ def build_app(svc: Services) -> web.Application:
         cdr.add_routes(app, prefix)
         callback.add_routes(app, prefix)
         conference.add_routes(app, prefix)
+        presence.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

@@ -42,7 +42,11 @@ async def test_self_lists_the_users_phone_terminals(seen: Api) -> None:
 
 
 async def test_one_extension_and_filters(seen: Api) -> None:
-    """One phone terminal; filterBy=extension; nothing matching is 204."""
+    """One phone terminal; filterBy=extension; nothing matching is 204; an extension Asterisk
+    never mentioned is unknown (0)."""
+    _, body = await get(seen, "14/028", HELPDESK)
+    assert body["entry"] == [{"status": "0", "registration": [{"agent": "", "registration": "0"}],
+                              "extension": "0003*028"}]
     _, body = await get(seen, "@me/210")
     assert [e["extension"] for e in body["entry"]] == ["0003*210"]
     _, body = await get(seen, "12/@self", HELPDESK, filterBy="extension",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -29,6 +30,7 @@ class PresenceFeed:
     def __init__(self, presence: Presence) -> None:
         self.presence = presence
         self.ami: AmiSource | None = None
+        self._refreshing: asyncio.Task[None] | None = None
 
     def attach(self, ami: AmiSource) -> None:
         self.ami = ami
@@ -38,7 +40,23 @@ class PresenceFeed:
     def on_event(self, message: Message) -> None:
         name = str(message.get("Event", "")).lower()
         if name in ("devicestatechange", "contactstatus"):
-            self.presence.apply(plain(message))
+            event = plain(message)
+            self.presence.apply(event)
+            if name == "contactstatus" and event.get("ContactStatus") != "Removed":
+                self._refresh_soon()
+
+    def _refresh_soon(self) -> None:
+        """A contact appeared or changed (Created, NonQualified, Reachable...): one
+        PJSIPShowContacts (not one per event) fills in its user agent and expiry."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._refresh(), name="presence-refresh")
+
+    async def _refresh(self) -> None:
+        await asyncio.sleep(0.2)  # the events of one REGISTER come together
+        try:
+            self.presence.registered(await self._listing("PJSIPShowContacts"))
+        except BridgeError as exc:
+            log.warning("presence.refresh.failed", error=str(exc))
 
     async def _listing(self, action: str) -> list[dict[str, str]]:
         assert self.ami is not None

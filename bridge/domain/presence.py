@@ -77,8 +77,18 @@ class Presence:
                 listed = dynamic.get(uri)
                 known[uri] = Contact(uri, listed is not None,
                                      listed.get("UserAgent", "") if listed else "",
-                                     _number(listed.get("RegExpire")) if listed else None)
+                                     _expiry(listed) if listed else None)
             self.contacts[name] = known
+
+    def registered(self, contacts: Iterable[Event]) -> None:
+        """What a `PJSIPShowContacts` listing says of the REGISTERed contacts (user agent and
+        expiry, which ContactStatus events do not carry)."""
+        for listed in contacts:
+            aor = listed.get("ObjectName", "").split(";", 1)[0]
+            uri = listed.get("Uri", "")
+            if aor and uri:
+                self.contacts.setdefault(aor, {})[uri] = Contact(
+                    uri, True, listed.get("UserAgent", ""), _expiry(listed))
 
     def view(self, device: str, now: float) -> dict[str, Any]:
         """`status` and `registration` of one endpoint (`PJSIP/210`) as of `now`."""
@@ -104,6 +114,10 @@ def _registration(contact: Contact, now: float) -> dict[str, str]:
     if contact.expire is not None:
         out["expire"] = iso(contact.expire)
     return out
+
+
+def _expiry(listed: Event) -> float | None:
+    return _number(listed.get("ExpirationTime") or listed.get("RegExpire"))
 
 
 def _number(raw: str | None) -> float | None:

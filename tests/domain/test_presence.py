@@ -7,7 +7,7 @@ from bridge.domain.presence import Presence
 AORS = [{"ObjectName": "210", "Contacts": "210/sip:210@127.0.0.1:15061"},
         {"ObjectName": "028", "Contacts": "028/sip:028@127.0.0.1:15068"},
         {"ObjectName": "029", "Contacts": ""}]
-CONTACTS = [{"Uri": "sip:028@127.0.0.1:15068", "UserAgent": "SIPp", "RegExpire": "2000"}]
+CONTACTS = [{"Uri": "sip:028@127.0.0.1:15068", "UserAgent": "SIPp", "ExpirationTime": "2000"}]
 
 
 def built() -> Presence:
@@ -57,3 +57,15 @@ def test_contact_events_register_and_unregister() -> None:
     p.apply({"Event": "ContactStatus", "AOR": "029", "URI": uri, "ContactStatus": "Removed"})
     assert p.view("PJSIP/029", 100.0)["registration"] == [{"agent": "", "registration": "-1"}]
     assert not p.apply({"Event": "Newchannel"})
+
+
+def test_a_contacts_listing_fills_in_agent_and_expiry() -> None:
+    """ContactStatus carries neither; PJSIPShowContacts' ContactList does."""
+    p = built()
+    uri = "sip:029@127.0.0.1:15069"
+    p.apply({"Event": "ContactStatus", "AOR": "029", "URI": uri, "ContactStatus": "Created"})
+    assert p.view("PJSIP/029", 100.0)["registration"] == [{"agent": "", "registration": "1"}]
+    p.registered([{"ObjectName": "029;@abc", "Uri": uri, "UserAgent": "Desk",
+                   "ExpirationTime": "160"}])
+    assert p.view("PJSIP/029", 100.0)["registration"] == [
+        {"agent": "Desk", "registration": "1", "expire": "1970-01-01T00:02:40Z"}]

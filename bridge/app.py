@@ -22,6 +22,7 @@ from bridge.directory import Directory
 from bridge.errors import TaskFailed
 from bridge.metrics import Metrics
 from bridge.presence_feed import PresenceFeed
+from bridge.queues_feed import QueuesFeed
 from bridge.store.db import Database
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
@@ -74,6 +75,7 @@ class Bridge:
 
         ami.add_connect_handler(close_gone)
         PresenceFeed(svc.presence).attach(ami)
+        QueuesFeed(svc.queue_agents).attach(ami)
         retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
                               live=svc.tracker.calls.keys)
         bridge = cls(config, db, ami, svc, feed, webhooks, retention,

@@ -34,5 +34,9 @@ TRACKED_EVENTS: frozenset[str] = frozenset(
         "MusicOnHoldStop",
         "DeviceStateChange",  # presence (issue 13)
         "ContactStatus",
+        "QueueMemberAdded",  # queue agents (issue 13)
+        "QueueMemberRemoved",
+        "QueueMemberPause",
+        "QueueMemberStatus",
     }
 )

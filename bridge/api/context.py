@@ -14,6 +14,7 @@ from bridge.config import App, Config, Extension, User
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from bridge.domain.presence import Presence
+from bridge.domain.queues import QueueAgents
 from bridge.metrics import AmiStats, Metrics
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
@@ -39,6 +40,7 @@ class Services:
     outbox: Outbox = field(init=False)
     history: HistoryStore = field(init=False)
     presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
+    queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
 

@@ -17,6 +17,7 @@ from bridge.api import (
     phonecallevents,
     phonecalls,
     presence,
+    queues,
 )
 from bridge.api.context import SERVICES, Services
 from bridge.api.idempotency import KEYS, Keys
@@ -45,6 +46,7 @@ def build_app(svc: Services) -> web.Application:
         callback.add_routes(app, prefix)
         conference.add_routes(app, prefix)
         presence.add_routes(app, prefix)
+        queues.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

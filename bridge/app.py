@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from bridge.ami.client import AmiClient
+from bridge.ami.client import DEFAULT_EVENT_CLASSES, AmiClient
 from bridge.ami.events import TRACKED_EVENTS
 from bridge.api.context import Services
 from bridge.api.edge import Runner
@@ -52,7 +52,8 @@ class Bridge:
     def build(cls, config: Config) -> Bridge:
         db = Database(config.storage.path)
         directory = Directory(config)
-        ami = AmiClient(config.ami, events=TRACKED_EVENTS)
+        ami = AmiClient(config.ami, events=TRACKED_EVENTS,  # agent: QueueMember* (issue 13)
+                        event_classes=(*DEFAULT_EVENT_CLASSES, "agent"))
         metrics = Metrics(lambda: ami.stats)
         svc = Services(
             config=config,

@@ -18,6 +18,8 @@ from bridge.auth import TokenStore
 from bridge.calls_feed import CallsFeed
 from bridge.config import Config
 from bridge.directory import Directory
+from bridge.live.hub import Hub
+from bridge.live.stream import hub_for
 from bridge.metrics import Metrics
 from bridge.store.db import Database
 from bridge.webhooks.dispatcher import Dispatcher
@@ -35,6 +37,7 @@ class Bridge:
     services: Services
     feed: CallsFeed
     webhooks: Dispatcher
+    hub: Hub
     runner: web.AppRunner | None = None
 
     @classmethod
@@ -57,7 +60,11 @@ class Bridge:
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox,
                               directory.apps)
         feed.sinks.append(webhooks.sink)
-        return cls(config, db, ami, svc, feed, webhooks)
+        hub = hub_for(svc)
+        feed.sinks.append(hub.sink)
+        feed.watchers.append(hub.watch)
+        feed.resync_hooks.append(hub.resynced)
+        return cls(config, db, ami, svc, feed, webhooks, hub)
 
     async def start(self) -> str:
         """Opens storage, starts the HTTP server and the AMI link; returns the base URL."""
@@ -67,7 +74,8 @@ class Bridge:
         await self.services.registrations.load()
         await self.webhooks.start()
         self.runner = web.AppRunner(
-            build_app(self.services), access_log=None, handle_signals=False, shutdown_timeout=5
+            build_app(self.services, self.hub), access_log=None, handle_signals=False,
+            shutdown_timeout=5,
         )
         await self.runner.setup()
         http = self.config.http

@@ -1,0 +1,116 @@
+"""`GET /uapi/phoneCalls/{userId}/{extension}/stream`: the live calls as Server-Sent Events.
+
+Auth, scope and `fields` are List's. aiohttp-sse gives the response (headers, the comment
+heartbeat, TCP_USER_TIMEOUT on the socket); frames come pre-encoded from the hub, so a
+client's pending frames go out as one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import structlog
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse, sse_response
+
+from bridge.api.calllist import DATES, FIELDS, FILTERABLE, render_call
+from bridge.api.collections import parse_list_query
+from bridge.api.context import Services, api_prefix, base_url, call_scope, services
+from bridge.domain.model import Call
+from bridge.errors import ApiError, PbxUnavailable
+from bridge.live.client import Client, Snapshot, View
+from bridge.live.hub import Hub, Item
+
+log = structlog.get_logger("bridge.live")
+HUB = web.AppKey("live.hub", Hub)
+SEND_TIMEOUT = 30.0  # a write that long is a dead peer: the connection is aborted
+
+
+def hub_for(svc: Services) -> Hub:
+    """The hub of a bridge: renders calls as List does; its figures go to /metrics."""
+
+    def render(call: Call) -> Item:
+        return render_call(svc, call, "")
+
+    hub = Hub(svc.tracker, render, svc.config.stream)
+    svc.metrics.add_live(lambda: hub.stats)
+    return hub
+
+
+async def stream_calls(request: web.Request) -> web.StreamResponse:
+    """200 text/event-stream: a snapshot, `ready`, then every change until the client leaves."""
+    svc = services(request)
+    hub = request.app[HUB]
+    scope = call_scope(request)
+    fields = {"fields": request.query["fields"]} if "fields" in request.query else {}
+    q = parse_list_query(fields, fields=FIELDS, filterable=FILTERABLE, date_fields=DATES)
+    if svc.pbx is None or not svc.pbx.connected:
+        raise PbxUnavailable("not connected: the live calls are not known")
+    if hub.full():
+        hub.stats.refused += 1
+        raise ApiError(503, "stream_limit", "Too many streams are open; try again later.")
+    view = View(f"{base_url(request)}{api_prefix(request)}/phoneCalls/{scope.user_ref}",
+                q.fields)
+    client = hub.join((e.number for e in scope.extensions), view,
+                      request.headers.get("Last-Event-ID"))
+    try:
+        async with sse_response(request, ping_interval=hub.config.heartbeat,
+                                send_timeout=SEND_TIMEOUT) as resp:
+            client.abort = _aborter(request)
+            await _pump(hub, client, resp)
+    finally:
+        client.abort = None
+        hub.leave(client)
+    return resp
+
+
+def _aborter(request: web.Request) -> Callable[[], None]:
+    def abort() -> None:
+        if request.transport is not None:
+            request.transport.abort()
+    return abort
+
+
+async def _pump(hub: Hub, client: Client, resp: EventSourceResponse) -> None:
+    """Writes the client's frames until it closes, is closed, or stops reading."""
+    alive = asyncio.ensure_future(resp.wait())
+    try:
+        while True:
+            getter = asyncio.ensure_future(client.queue.get())
+            await asyncio.wait((getter, alive), return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                return
+            frames, done = _frames(hub, client, [getter.result(), *client.take()])
+            if frames:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await resp.write(b"".join(frames))
+                hub.stats.events_sent += len(frames)
+            if done:
+                return
+    except (ConnectionResetError, TimeoutError):
+        return
+    finally:
+        alive.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await alive
+
+
+def _frames(hub: Hub, client: Client, items: list[bytes | Snapshot | None]
+            ) -> tuple[list[bytes], bool]:
+    """What to write for these queued items; True when the last one closes the stream.
+
+    A snapshot is taken now, so every frame queued with it is older and is left out.
+    """
+    done = None in items
+    snaps = [i for i in items if isinstance(i, Snapshot)]
+    if snaps and not client.closing:
+        return hub.snapshot(client, reset=any(s.reset for s in snaps)), done
+    return [i for i in items if isinstance(i, bytes)], done
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    """Registers the stream; call before List's `.../{extension}/{phoneCallId}` route."""
+    app.router.add_get(f"{prefix}/phoneCalls/{{userId}}/{{extension}}/stream", stream_calls)

@@ -7,13 +7,15 @@ renders each of them as List does. A call whose rendering changed becomes one nu
 resumes and offered to the clients whose extensions it involves (now or before the change: a
 client whose extension left gets `ended`). Each frame is encoded once per view (links, fields).
 
-With no client connected the hub does nothing but remember that it missed changes: resuming
-across such a gap, or across an AMI resync (`resynced`), gets `reset` and a fresh snapshot.
+A minute after the last client left, the hub stops rendering and only remembers that it missed
+changes: resuming across such a gap, or across an AMI resync (`resynced`), gets `reset` and a
+fresh snapshot. Within that minute a lone client that reconnects still resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +34,7 @@ log = structlog.get_logger("bridge.live")
 Item = dict[str, Any]
 Render = Callable[[Call], Item]  # a PhoneCall with links relative to .../phoneCalls/{userId}
 _CHANNEL_KEYS = ("Uniqueid", "ParkeeUniqueid", "DestUniqueid")
+RESUME_WINDOW = 60.0  # seconds the hub keeps recording after its last client left
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,23 @@ class Hub:
         self._dirty: set[str] = set()
         self._scheduled = False
         self._missed = False  # changes happened while nobody listened
+        # Loop time the last client left (None: clients are connected; -inf: never were).
+        self._idle_since: float | None = -math.inf
 
     # -- what the calls feed tells the hub ---------------------------------------------------
 
+    def _idle(self) -> bool:
+        """Nobody listens, nor is likely to come back and resume."""
+        since = self._idle_since
+        if since is None:
+            return False
+        if since > -math.inf and asyncio.get_running_loop().time() - since < RESUME_WINDOW:
+            return False
+        self._miss()
+        return True
+
     def sink(self, effects: list[Effect]) -> None:
-        if not self.clients:
-            self._miss()
+        if self._idle():
             return
         for effect in effects:
             self._dirty.add(effect.call_id)
@@ -87,8 +101,7 @@ class Hub:
 
     def watch(self, event: Mapping[str, str]) -> None:
         """An applied AMI event: the call of its channel may have changed (park, hold, ...)."""
-        if not self.clients:
-            self._miss()
+        if self._idle():
             return
         channels = self.tracker.channels
         for key in _CHANNEL_KEYS:
@@ -190,8 +203,8 @@ class Hub:
     def join(self, scope: Iterable[str], view: View, last_event_id: str | None) -> Client:
         """Registers a client; its queue starts with what it missed, or a snapshot marker."""
         client = Client(frozenset(scope), view, self.config.queue, self._overflowed)
-        if not self.clients:
-            self._missed = False
+        self._idle_since = None
+        self._missed = False
         self.flush()
         missed = self._since(last_event_id, client)
         if missed is None or len(missed) >= client.size:
@@ -217,6 +230,8 @@ class Hub:
                 if not members:
                     del self._by_number[number]
         self.stats.clients = len(self.clients)
+        if not self.clients:
+            self._idle_since = asyncio.get_running_loop().time()
 
     def _overflowed(self, client: Client, dropped: int) -> None:
         self.stats.overflows += 1

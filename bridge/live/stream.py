@@ -60,8 +60,11 @@ async def stream_calls(request: web.Request) -> web.StreamResponse:
                                 send_timeout=SEND_TIMEOUT) as resp:
             client.abort = _aborter(request)
             await _pump(hub, client, resp)
+            if client.closing:
+                resp.force_close()  # an overflowed client does not keep its connection
     finally:
-        client.abort = None
+        if not client.closing:
+            client.abort = None  # else it is aborted soon if it cannot take `overflow`
         hub.leave(client)
     return resp
 

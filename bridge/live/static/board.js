@@ -19,7 +19,7 @@ function say(text, kind) {
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
-    if (key.startsWith("data-")) node.dataset[key.slice(5)] = value;
+    if (key.includes("-")) node.setAttribute(key, value);  // data-*, aria-*
     else node[key] = value;
   }
   node.append(...children.filter((c) => c !== null));
@@ -174,10 +174,12 @@ function act(call, body, button) {
 
 function partyRow(call, view) {
   const [status, from] = partyState(view);
-  const who = view.callerId && !state.mine.has(view.extension)
-    ? `${view.extension} (${view.callerId})` : view.extension;
+  const role = (call.phoneCallView || []).length && (view.source || []).includes(view.extension)
+    ? "caller" : "called";
+  const who = el("span", { className: "who", textContent: view.extension },
+    el("small", { textContent: state.mine.has(view.extension) ? `${role} · you` : role }));
   const row = el("li", { className: "party", "data-extension": view.extension, "data-status": status },
-    el("span", { className: "who", textContent: who }),
+    who,
     el("span", { className: "state", textContent: status }),
     el("span", { className: "for", "data-since": from || "", textContent: since(from) }),
     view.recording ? el("span", { className: "rec", textContent: "● recording" }) : null);

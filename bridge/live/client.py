@@ -7,6 +7,7 @@ The hub offers frames without ever waiting; a client whose queue is full gets a 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,39 +40,50 @@ class Client:
     view: View
     size: int  # queue bound
     on_overflow: Callable[[Client, int], None]
-    queue: asyncio.Queue[Item] = field(default_factory=asyncio.Queue)
+    queue: deque[Item] = field(default_factory=deque)
     closing: bool = False
     abort: Callable[[], None] | None = None  # drops the connection (set by the handler)
+    _waiter: asyncio.Future[None] | None = None
 
     def offer(self, item: Item) -> bool:
         """Queues `item`; False when it was dropped (this client is closing or overflowed)."""
         if self.closing:
             return False
-        if self.queue.qsize() >= self.size:
+        if len(self.queue) >= self.size:
             self._overflow()
             return False
-        self.queue.put_nowait(item)
+        self._put(item)
         return True
+
+    def _put(self, item: Item) -> None:
+        self.queue.append(item)
+        self.wake()
+
+    def wake(self) -> None:
+        """Lets the writer look at the queue (and at whether the connection is still there)."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Returns when something is queued, or `wake` was called."""
+        if not self.queue:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
 
     def snapshot(self, *, reset: bool) -> None:
         """Everything queued is superseded by a fresh snapshot."""
         if self.closing:
             return
-        self._clear()
-        self.queue.put_nowait(Snapshot(reset))
-
-    def _clear(self) -> int:
-        dropped = 0
-        while not self.queue.empty():
-            if isinstance(self.queue.get_nowait(), bytes):
-                dropped += 1
-        return dropped
+        self.queue.clear()
+        self._put(Snapshot(reset))
 
     def _overflow(self) -> None:
-        dropped = self._clear() + 1
+        dropped = sum(isinstance(i, bytes) for i in self.queue) + 1
+        self.queue.clear()
         self.closing = True
-        self.queue.put_nowait(frame("overflow", {"dropped": dropped, "limit": self.size}))
-        self.queue.put_nowait(None)
+        self._put(frame("overflow", {"dropped": dropped, "limit": self.size}))
+        self._put(None)
         self.on_overflow(self, dropped)
         asyncio.get_running_loop().call_later(OVERFLOW_GRACE, self._abort)
 
@@ -81,7 +93,6 @@ class Client:
 
     def take(self) -> list[Item]:
         """Everything queued now, in order (the writer sends it as one write)."""
-        items: list[Item] = []
-        while not self.queue.empty():
-            items.append(self.queue.get_nowait())
+        items = list(self.queue)
+        self.queue.clear()
         return items

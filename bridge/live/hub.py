@@ -171,23 +171,28 @@ class Hub:
         targets: set[Client] = set()
         for number in change.numbers | change.was:
             targets |= self._by_number.get(number, set())
-        frames: dict[View, bytes] = {}
+        frames: dict[View | None, bytes] = {}
         for client in targets:
             data = self._frame_for(client, change, frames)
             if data is not None and not client.offer(data):
                 self.stats.events_dropped += 1
 
-    def _frame_for(self, client: Client, change: Change, cache: dict[View, bytes]
+    def _frame_for(self, client: Client, change: Change, cache: dict[View | None, bytes]
                    ) -> bytes | None:
+        """The client's frame for a change (None: not for it); `cache` holds each view's."""
+        key: View | None
         if change.item is not None and not change.numbers.isdisjoint(client.scope):
-            data = cache.get(client.view)
-            if data is None:
-                data = cache[client.view] = self._call_frame(change.item, client.view,
-                                                             change.seq)
-            return data
-        if not change.was.isdisjoint(client.scope):
-            return frame("ended", {"id": change.call_id}, self.event_id(change.seq))
-        return None
+            key = client.view
+        elif not change.was.isdisjoint(client.scope):
+            key = None  # `ended`: the same for every view
+        else:
+            return None
+        data = cache.get(key)
+        if data is None:
+            data = cache[key] = (
+                frame("ended", {"id": change.call_id}, self.event_id(change.seq)) if key is None
+                else self._call_frame(change.item or {}, client.view, change.seq))
+        return data
 
     def _call_frame(self, item: Item, view: View, seq: int) -> bytes:
         return frame("call", project(item, view), self.event_id(seq))
@@ -245,7 +250,7 @@ class Hub:
         if epoch != self.epoch or not raw.isdigit() or not self.floor <= int(raw) <= self.seq:
             return None
         last = int(raw)
-        cache: dict[View, bytes] = {}
+        cache: dict[View | None, bytes] = {}
         out = []
         for change in self.buffer:
             if change.seq > last:

@@ -78,15 +78,14 @@ def _aborter(request: web.Request) -> Callable[[], None]:
 
 async def _pump(hub: Hub, client: Client, resp: EventSourceResponse) -> None:
     """Writes the client's frames until it closes, is closed, or stops reading."""
-    alive = asyncio.ensure_future(resp.wait())
+    alive = asyncio.ensure_future(resp.wait())  # ends when a heartbeat cannot be written
+    alive.add_done_callback(lambda _: client.wake())
     try:
         while True:
-            getter = asyncio.ensure_future(client.queue.get())
-            await asyncio.wait((getter, alive), return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
+            await client.wait()
+            if alive.done():
                 return
-            frames, done = _frames(hub, client, [getter.result(), *client.take()])
+            frames, done = _frames(hub, client, client.take())
             if frames:
                 async with asyncio.timeout(SEND_TIMEOUT):
                     await resp.write(b"".join(frames))

@@ -292,12 +292,14 @@ async def report(args: Any, calls: list[Copy], ami: FakeAmi, proc: Any, url: str
     results = [await asyncio.to_thread(p.recv) for p in pipes]
     for worker in workers:
         worker.join(10)
-    delays: list[float] = []
+    by_kind: dict[str, list[float]] = {"appears": [], "ended": []}
     for res in results:
-        for sent_at, seen in ((shown, res["first"]), (gone, res["ended"])):
+        pairs = (("appears", shown, res["first"]), ("ended", gone, res["ended"]))
+        for kind, sent_at, seen in pairs:
             for cid, times in seen.items():
                 if cid in sent_at:
-                    delays.extend(t - sent_at[cid] for t in times)
+                    by_kind[kind].extend(t - sent_at[cid] for t in times)
+    delays = by_kind["appears"] + by_kind["ended"]
     delivered = sum(r["events"] for r in results)
     visible = sum(1 for c in calls if c.call_id is not None)
     print(f"{args.clients} clients; {len(calls)} calls started at {args.rate:.0f}/s for "
@@ -306,6 +308,8 @@ async def report(args: Any, calls: list[Copy], ami: FakeAmi, proc: Any, url: str
     print(f"delay AMI event -> SSE event at the client: {len(delays)} samples, "
           f"p50 {pct(delays, .5):.1f} ms, p99 {pct(delays, .99):.1f} ms, "
           f"max {pct(delays, 1):.1f} ms  (target p99 < 100 ms)")
+    for kind, values in by_kind.items():
+        print(f"  {kind:8}: p50 {pct(values, .5):.1f} ms, p99 {pct(values, .99):.1f} ms")
     print(f"events delivered: {delivered} ({delivered / took:.0f}/s); "
           f"expected {2 * visible * args.clients} first+ended samples")
     print(f"daemon CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core "

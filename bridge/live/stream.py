@@ -87,12 +87,13 @@ async def _pump(hub: Hub, client: Client, resp: EventSourceResponse) -> None:
                 return
             frames, done = _frames(hub, client, client.take())
             if frames:
-                async with asyncio.timeout(SEND_TIMEOUT):
-                    await resp.write(b"".join(frames))
+                # No timer per write: a peer that stops reading fills its queue (overflow) or
+                # trips TCP_USER_TIMEOUT, which aiohttp-sse sets to SEND_TIMEOUT.
+                await resp.write(b"".join(frames))
                 hub.stats.events_sent += len(frames)
             if done:
                 return
-    except (ConnectionResetError, TimeoutError):
+    except ConnectionResetError:
         return
     finally:
         alive.cancel()

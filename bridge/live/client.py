@@ -42,6 +42,7 @@ class Client:
     on_overflow: Callable[[Client, int], None]
     queue: deque[Item] = field(default_factory=deque)
     closing: bool = False
+    sent: int = 0  # frames written
     abort: Callable[[], None] | None = None  # drops the connection (set by the handler)
     _waiter: asyncio.Future[None] | None = None
 

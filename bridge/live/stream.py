@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 
 import structlog
@@ -55,6 +56,9 @@ async def stream_calls(request: web.Request) -> web.StreamResponse:
                 q.fields)
     client = hub.join((e.number for e in scope.extensions), view,
                       request.headers.get("Last-Event-ID"))
+    started = time.monotonic()
+    log.info("live.stream.opened", user=scope.user_ref, clients=hub.stats.clients,
+             resumed=request.headers.get("Last-Event-ID") is not None)
     try:
         async with sse_response(request, ping_interval=hub.config.heartbeat,
                                 send_timeout=SEND_TIMEOUT) as resp:
@@ -63,9 +67,13 @@ async def stream_calls(request: web.Request) -> web.StreamResponse:
             if client.closing:
                 resp.force_close()  # an overflowed client does not keep its connection
     finally:
+        # Also when aiohttp cancels the handler because the client went away.
         if not client.closing:
             client.abort = None  # else it is aborted soon if it cannot take `overflow`
         hub.leave(client)
+        log.info("live.stream.closed", user=scope.user_ref, events=client.sent,
+                 seconds=round(time.monotonic() - started, 1),
+                 reason="overflow" if client.closing else "ended")
     return resp
 
 
@@ -91,6 +99,7 @@ async def _pump(hub: Hub, client: Client, resp: EventSourceResponse) -> None:
                 # trips TCP_USER_TIMEOUT, which aiohttp-sse sets to SEND_TIMEOUT.
                 await resp.write(b"".join(frames))
                 hub.stats.events_sent += len(frames)
+                client.sent += len(frames)
             if done:
                 return
     except ConnectionResetError:

@@ -44,7 +44,26 @@ class Client:
     closing: bool = False
     sent: int = 0  # frames written
     abort: Callable[[], None] | None = None  # drops the connection (set by the handler)
+    # Writes bytes to the connection now, unless its buffer is full (False); set by the
+    # handler once the response has started.
+    direct: Callable[[bytes], bool] | None = None
+    idle: bool = False  # the writer waits for work
     _waiter: asyncio.Future[None] | None = None
+
+    def push(self, frames: list[bytes]) -> tuple[int, int]:
+        """A flush's frames for this client: written at once when its writer is idle (no
+        task switch for the common case), else queued. Returns (frames written, frames dropped
+        that no overflow counted)."""
+        if self.closing:
+            return 0, len(frames)
+        direct = self.direct if self.idle and not self.queue else None
+        if direct is not None and direct(b"".join(frames)):
+            self.sent += len(frames)
+            return len(frames), 0
+        for i, data in enumerate(frames):
+            if not self.offer(data):
+                return 0, len(frames) - i - 1  # the overflow counted the one that failed
+        return 0, 0
 
     def offer(self, item: Item) -> bool:
         """Queues `item`; False when it was dropped (this client is closing or overflowed)."""
@@ -68,9 +87,13 @@ class Client:
     async def wait(self) -> None:
         """Returns when something is queued, or `wake` was called."""
         if not self.queue:
+            self.idle = True
             self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
+            try:
+                await self._waiter
+            finally:
+                self.idle = False
+                self._waiter = None
 
     def snapshot(self, *, reset: bool) -> None:
         """Everything queued is superseded by a fresh snapshot."""

@@ -141,11 +141,16 @@ class Hub:
         """Turns the calls touched since the last flush into changes and offers them."""
         self._scheduled = False
         dirty, self._dirty = self._dirty, set()
+        batch: dict[Client, list[bytes]] = {}
         for call_id in dirty:
             change = self._change(call_id)
             if change is not None:
                 self._record(change)
-                self._deliver(change)
+                self._deliver(change, batch)
+        for client, frames in batch.items():
+            sent, dropped = client.push(frames)
+            self.stats.events_sent += sent
+            self.stats.events_dropped += dropped
 
     def _change(self, call_id: str) -> Change | None:
         call = self.tracker.calls.get(call_id)
@@ -167,15 +172,16 @@ class Hub:
         if len(self.buffer) > self.config.buffer:
             self.floor = self.buffer.popleft().seq
 
-    def _deliver(self, change: Change) -> None:
+    def _deliver(self, change: Change, batch: dict[Client, list[bytes]]) -> None:
+        """Adds the change's frame to the batch of every client it is for."""
         targets: set[Client] = set()
         for number in change.numbers | change.was:
             targets |= self._by_number.get(number, set())
         frames: dict[View | None, bytes] = {}
         for client in targets:
             data = self._frame_for(client, change, frames)
-            if data is not None and not client.offer(data):
-                self.stats.events_dropped += 1
+            if data is not None:
+                batch.setdefault(client, []).append(data)
 
     def _frame_for(self, client: Client, change: Change, cache: dict[View | None, bytes]
                    ) -> bytes | None:

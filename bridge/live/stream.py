@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 import structlog
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from aiohttp_sse import EventSourceResponse, sse_response
 
 from bridge.api.calllist import DATES, FIELDS, FILTERABLE, render_call
@@ -27,6 +27,7 @@ from bridge.live.hub import Hub, Item
 log = structlog.get_logger("bridge.live")
 HUB = web.AppKey("live.hub", Hub)
 SEND_TIMEOUT = 30.0  # a write that long is a dead peer: the connection is aborted
+DIRECT_LIMIT = 64 * 1024  # bytes waiting in a transport beyond which the writer task waits
 
 
 def hub_for(svc: Services) -> Hub:
@@ -63,7 +64,7 @@ async def stream_calls(request: web.Request) -> web.StreamResponse:
         async with sse_response(request, ping_interval=hub.config.heartbeat,
                                 send_timeout=SEND_TIMEOUT) as resp:
             client.abort = _aborter(request)
-            await _pump(hub, client, resp)
+            await _pump(hub, client, resp, request)
             if client.closing:
                 resp.force_close()  # an overflowed client does not keep its connection
     finally:
@@ -84,10 +85,13 @@ def _aborter(request: web.Request) -> Callable[[], None]:
     return abort
 
 
-async def _pump(hub: Hub, client: Client, resp: EventSourceResponse) -> None:
-    """Writes the client's frames until it closes, is closed, or stops reading."""
+async def _pump(hub: Hub, client: Client, resp: EventSourceResponse,
+                request: web.Request) -> None:
+    """Writes what the hub could not write at once (snapshots, a backlog) until the client
+    closes, is closed, or stops reading."""
     alive = asyncio.ensure_future(resp.wait())  # ends when a heartbeat cannot be written
     alive.add_done_callback(lambda _: client.wake())
+    writer = await resp.prepare(request)  # prepared already: this is its payload writer
     try:
         while True:
             await client.wait()
@@ -100,6 +104,9 @@ async def _pump(hub: Hub, client: Client, resp: EventSourceResponse) -> None:
                 await resp.write(b"".join(frames))
                 hub.stats.events_sent += len(frames)
                 client.sent += len(frames)
+                client.direct = client.direct or _direct(request)  # the headers are out
+            if _congested(request) and writer is not None:
+                await writer.drain()  # the hub's direct writes do not go through its counter
             if done:
                 return
     except ConnectionResetError:
@@ -108,6 +115,27 @@ async def _pump(hub: Hub, client: Client, resp: EventSourceResponse) -> None:
         alive.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await alive
+
+
+def _direct(request: web.Request) -> Callable[[bytes], bool] | None:
+    """Writes one chunk of the (chunked, HTTP/1.1) body straight to the transport."""
+    if request.version < HttpVersion11:
+        return None
+
+    def write(data: bytes) -> bool:
+        transport = request.transport
+        if transport is None or _congested(request):
+            return False
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+
+    return write
+
+
+def _congested(request: web.Request) -> bool:
+    transport = request.transport
+    return (transport is None or transport.is_closing()
+            or transport.get_write_buffer_size() > DIRECT_LIMIT)
 
 
 def _frames(hub: Hub, client: Client, items: list[bytes | Snapshot | None]

@@ -118,6 +118,68 @@ async def test_a_real_call_shows_live_and_hangs_up_from_the_board(
     assert not errors, errors
 
 
+def click(driver: webdriver.Chrome, call_id: str, action: str) -> bool:
+    """Clicks a button of the call's card (False if it is not there, e.g. mid re-render)."""
+    found = card(driver, call_id)
+    buttons = found.find_elements(By.CSS_SELECTOR, f'button[data-action="{action}"]') if (
+        found is not None) else []
+    if not buttons or not buttons[0].is_enabled():
+        return False
+    buttons[0].click()
+    return True
+
+
+def unpark_to(driver: webdriver.Chrome, call_id: str, number: str) -> bool:
+    """Types `number` beside the parked party and clicks Unpark."""
+    found = card(driver, call_id)
+    if found is None or not found.find_elements(By.CSS_SELECTOR, ".unpark input"):
+        return False
+    box = found.find_element(By.CSS_SELECTOR, ".unpark input")
+    box.clear()
+    box.send_keys(number)
+    found.find_element(By.CSS_SELECTOR, 'button[data-action="unpark"]').click()
+    return True
+
+
+async def test_hold_resume_park_and_unpark_from_the_board(
+        bridge: RunningBridge, ami: AmiClient, browser: webdriver.Chrome,
+        tmp_path: Path) -> None:
+    """210 -> 5551234: Hold puts the public party on hold, Resume brings both back to talking,
+    Park parks it, Unpark to 024 has 024 and 5551234 talking; the card follows each step."""
+    browser.get(f"{bridge.url}/board#token={CRM}")
+    await asyncio.to_thread(poll, lambda: message(browser)[0] == "live", 10, "the stream is live")
+    _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "5551234"))
+    call_id = body[0]["id"]
+
+    async def step(action: str, want: dict[str, str], shot: str) -> None:
+        await asyncio.to_thread(poll, lambda: click(browser, call_id, action), 5, action)
+        await asyncio.to_thread(poll, lambda: _has(statuses(browser, call_id), want), 10,
+                                f"{want} after {action}")
+        browser.save_screenshot(str(tmp_path / f"board-{shot}.png"))
+
+    try:
+        talking = {"0003*210": "talking", "5551234": "talking"}
+        await asyncio.to_thread(poll, lambda: statuses(browser, call_id) == talking, 10,
+                                "both talking")
+        await step("hold", {"5551234": "on hold"}, "held")
+        await step("offhold", talking, "resumed")
+        await step("park", {"5551234": "parked"}, "parked")
+        await asyncio.to_thread(poll, lambda: unpark_to(browser, call_id, "024"), 5, "unpark")
+        await asyncio.to_thread(
+            poll, lambda: _has(statuses(browser, call_id),
+                               {"0003*024": "talking", "5551234": "talking"}), 10,
+            "024 and 5551234 talking after Unpark")
+        browser.save_screenshot(str(tmp_path / "board-unparked.png"))
+        assert message(browser)[0] == "live", message(browser)
+    finally:
+        if await legs(ami, call_id):
+            await hang_up(ami, call_id)
+
+
+def _has(shown: dict[str, str], want: dict[str, str]) -> bool:
+    return all(shown.get(k) == v for k, v in want.items())
+
+
 def test_a_wrong_token_is_refused_on_the_board(bridge: RunningBridge,
                                                browser: webdriver.Chrome,
                                                tmp_path: Path) -> None:

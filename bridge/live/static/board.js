@@ -147,7 +147,8 @@ function since(iso) {
 function partyState(view) {
   if (view.parked) return ["parked", view.parked];
   if (view.onHold) return ["on hold", view.onHold];
-  const status = STATUS[view.status] || "idle";
+  const gone = view.status === "0" && (view.answered || view.ringing);
+  const status = gone ? "left" : STATUS[view.status] || "idle";
   if (status === "talking") return [status, view.answered];
   if (status === "ringing") return [status, view.ringing];
   return [status, null];
@@ -205,7 +206,7 @@ function card(call) {
     return b;
   };
   const footer = el("footer", {}, button("Hang up", "hangup", null, "danger"));
-  if (mine && call.answered && !views.some((v) => v.parked)) {
+  if (mine && mine.status !== "0" && call.answered && !views.some((v) => v.parked)) {
     footer.append(button("Park", "park", { action: "Park", phoneCallViewId: mine.id }));
     const held = views.some((v) => v.onHold);
     footer.append(held ? button("Resume", "offhold", { action: "OffHold", phoneCallViewId: mine.id })

@@ -1,8 +1,9 @@
 """`GET /uapi/phoneCalls/{userId}/{extension}/stream`: the live calls as Server-Sent Events.
 
 Auth, scope and `fields` are List's. aiohttp-sse gives the response (headers, the comment
-heartbeat, TCP_USER_TIMEOUT on the socket); frames come pre-encoded from the hub, so a
-client's pending frames go out as one write.
+heartbeat, TCP_USER_TIMEOUT on the socket). Frames come pre-encoded from the hub, which writes
+each batch straight to the socket while the client's writer task is idle; the task writes
+snapshots and whatever piled up while the socket was congested, and waits for it to drain.
 """
 
 from __future__ import annotations

@@ -180,6 +180,20 @@ def _has(shown: dict[str, str], want: dict[str, str]) -> bool:
     return all(shown.get(k) == v for k, v in want.items())
 
 
+def test_the_board_says_when_the_stream_drops_and_reconnects(
+        bridge: RunningBridge, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    """The daemon stops: the page says the stream dropped; it comes back: live again."""
+    browser.get(f"{bridge.url}/board#token={CRM}")
+    poll(lambda: message(browser)[0] == "live", 10, "the stream is live")
+    bridge.stop()
+    state = poll(lambda: message(browser)[0] == "dropped" and message(browser), 10,
+                 "the drop is shown")
+    browser.save_screenshot(str(tmp_path / "board-dropped.png"))
+    assert "reconnecting" in state[1].lower()
+    bridge.start()
+    poll(lambda: message(browser)[0] == "live", 20, "live again without a reload")
+
+
 def test_a_wrong_token_is_refused_on_the_board(bridge: RunningBridge,
                                                browser: webdriver.Chrome,
                                                tmp_path: Path) -> None:

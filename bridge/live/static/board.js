@@ -103,12 +103,13 @@ function stop() {
 }
 
 async function closed() {
-  // EventSource hides the HTTP status: ask the API why the stream was refused.
+  // EventSource hides the HTTP status: ask List (same auth and scope) why it was refused.
   stop();
   try {
-    await api("GET", "/extensions/@me");
+    await api("GET", "/phoneCalls/@me/@self?count=1&fields=id");
   } catch (err) {
     if (err.status === 401) return refused(err.message);
+    return dropped(`The stream is refused: ${err.message}`);
   }
   dropped("The stream dropped.");
 }

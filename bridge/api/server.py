@@ -7,6 +7,7 @@ from aiohttp import web
 from bridge.api import (
     callcontrol,
     calllist,
+    docs,
     extensions,
     hangup,
     oauth,
@@ -27,6 +28,7 @@ def build_app(svc: Services) -> web.Application:
     )
     app[SERVICES] = svc
     ops.add_routes(app)
+    docs.add_routes(app, PREFIXES)
     oauth.add_routes(app)
     for prefix in PREFIXES:
         extensions.add_routes(app, prefix)

@@ -37,7 +37,10 @@ async def token(request: web.Request) -> web.Response:
     ctype = request.content_type
     if ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return _oauth_error(400, "invalid_request", "Send a form-encoded body.")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError:  # e.g. multipart/form-data without a boundary
+        return _oauth_error(400, "invalid_request", "The form body cannot be read.")
     grant = str(form.get("grant_type", ""))
     if grant != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported.")

@@ -112,7 +112,7 @@ def _reason(exc: BaseException) -> str:
         inner = inner.__cause__ or inner.__context__
     for e in getattr(exc, "schema_errors", ()) or ():
         causes.append(str(getattr(e, "message", e)))
-    return " / ".join(causes)
+    return " / ".join(c if len(c) < 600 else f"{c[:600]}..." for c in causes)
 
 
 def _check_unmatched(request: SeenRequest, response: SeenResponse) -> None:

@@ -131,6 +131,36 @@ def _check_unmatched(request: SeenRequest, response: SeenResponse) -> None:
         f"{what}: {body}")
 
 
+@dataclass
+class SeenWebhook:
+    """A webhook request as a receiver got it (openapi-core's WebhookRequest)."""
+
+    method: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes | None
+    name: str = "phoneCallEvent"
+    parameters: RequestParameters = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.method = self.method.lower()
+        self.parameters = RequestParameters(query=ImmutableMultiDict(self.query),
+                                            header=Headers(self.headers))
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "").lower()
+
+
+def check_webhook(hook: SeenWebhook) -> None:
+    """Raises AssertionError when a delivery is not what the document's `webhooks:` says."""
+    try:
+        spec().validate_webhook_request(hook)  # type: ignore[arg-type]
+    except Exception as exc:
+        raise AssertionError(f"webhook {hook.method.upper()} is not what openapi.yaml says: "
+                             f"{_reason(exc)}") from exc
+
+
 class ValidatingClient(TestClient[Any, Any]):
     """aiohttp's TestClient, with every answer checked against the document."""
 

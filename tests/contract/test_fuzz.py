@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +91,14 @@ async def test_schemathesis_finds_nothing(api: Api, tmp_path: Path) -> None:
     report: dict[str, Any] = json.loads((tmp_path / "report.json").read_text())
     cases = report["test_cases"]["generated"]
     ops = report["operations"]
-    print(f"schemathesis: {ops['tested']} operations, {cases} cases, seed {SEED}")
+    links = re.search(r"API Links:\s+(\d+) covered", out)
+    print(f"schemathesis: {ops['tested']} operations, {cases} cases, seed {SEED}, "
+          f"{links.group(1) if links else '?'} links followed")
     assert code == 0, out[-6000:]
     assert report["failures"] == [], out[-6000:]
     assert report["errors"] == [], out[-6000:]
     assert ops["tested"] == ops["selected"] >= 20
     assert cases >= 20 * MAX_EXAMPLES
     assert "http.handler.failed" not in bridge.log.read_text()
+    assert links is not None, out[-3000:]
+    assert int(links.group(1)) >= 3  # create event -> get, update, delete at least

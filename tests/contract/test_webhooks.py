@@ -11,9 +11,6 @@ from tests.contract.openapi_check import SeenWebhook, check_webhook
 from tests.webhooks.test_dispatcher import Receiver, dispatcher, fire, receiver, until
 
 __all__ = ["receiver"]  # the fixture
-# CalledDID, CallAPIID, ... are sent empty; the document says so with allowEmptyValue, which
-# OpenAPI keeps but discourages (openapi-core warns about it).
-pytestmark = pytest.mark.filterwarnings("ignore:Use of allowEmptyValue:DeprecationWarning")
 
 
 def seen(request: dict[str, str | dict[str, str]]) -> SeenWebhook:

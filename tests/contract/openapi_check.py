@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +23,7 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.paths.exceptions import PathError
 from werkzeug.datastructures import Headers, ImmutableMultiDict
+from yarl import URL
 
 from bridge.api.docs import document
 
@@ -105,6 +106,15 @@ def check(request: SeenRequest, response: SeenResponse) -> None:
         raise AssertionError(
             f"{request.method.upper()} {request.path} -> {response.status_code} is not what "
             f"openapi.yaml says: {_reason(exc)}\nbody: {response.data[:500]!r}") from exc
+
+
+def check_answer(base: str, method: str, path: str, status: int,
+                 headers: Iterable[tuple[str, str]], data: bytes) -> None:
+    """`check` for an answer got by any HTTP client (`path` may carry a query string)."""
+    url = URL(base).join(URL(path))
+    request = SeenRequest(host_url=f"{url.scheme}://{url.host}:{url.port}", path=url.path,
+                          method=method.lower(), query=list(url.query.items()), headers={})
+    check(request, SeenResponse(status, CIMultiDict(headers), data))
 
 
 def _reason(exc: BaseException) -> str:

@@ -55,6 +55,7 @@ async def _until_healthy(url: str) -> None:
 
 
 async def _schemathesis(url: str, report: Path, exclude: list[str]) -> tuple[int, str]:
+    """Runs `st run` in the report's folder (it keeps a .schemathesis/ cache where it runs)."""
     args = [str(ROOT / ".venv" / "bin" / "st"),
             "--config-file", str(Path(__file__).with_name("schemathesis.toml")),
             "run", f"{url}/uapi/openapi.json", "-H", f"Authorization: Bearer {CRM}",
@@ -65,7 +66,8 @@ async def _schemathesis(url: str, report: Path, exclude: list[str]) -> tuple[int
     for op in exclude:
         args += ["--exclude-operation-id", op]
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *args, cwd=report.parent, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), DEADLINE)
     except TimeoutError:

@@ -25,6 +25,7 @@ from bridge.ami.framing import Framer
 from bridge.app import Bridge
 from bridge.config import load
 from bridge.store.hooks import Registration
+from bridge.webhooks.signing import new_secret
 
 
 def panoramisk_parse(reads: list[bytes]) -> int:
@@ -50,9 +51,8 @@ def bridge_pipeline(reads: list[bytes], config_path: Path) -> int:
     for ext in bridge.services.directory.extensions.values():  # every event type is wanted
         for kind in range(5):
             reg = Registration(f"{ext.number}-{kind}", "crm", ext.number, kind, 1,
-                               "https://crm.example.com/hook", "", 0, "x")
-            regs.by_id[reg.id] = reg
-    regs._reindex()  # in memory only: the benchmark writes nothing
+                               "https://crm.example.com/hook", "", 0, "x", new_secret())
+            regs._index(reg)  # in memory only: the benchmark writes nothing
     framer = Framer()
     framer.feed(BANNER)
     on_event = bridge.feed.on_event

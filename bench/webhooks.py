@@ -24,7 +24,7 @@ import aiohttp
 
 from bench.corpus import free_port
 from bridge import logs
-from bridge.config import App, WebhooksConfig
+from bridge.config import WebhooksConfig
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox, Registration, Registrations
 from bridge.webhooks import signing
@@ -45,6 +45,7 @@ app.router.add_get("/count", count)
 app.router.add_route("*", "/{tail:.*}", ok)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
+SECRET = signing.new_secret()
 PARAMS = {"CallID": "b6a8af34b5d0a0c9ca85", "CallerIDNum": "210", "CallerIDName": "John Doe",
           "CalledDID": "", "CalledExtension": "0003*024", "CallStatus": "ANSWER",
           "CallFlow": "IN", "CallerExtension": "0003*210", "CalledNumber": "024",
@@ -65,7 +66,7 @@ async def bare(url: str, n: int, concurrency: int) -> float:
 
         async def worker(first: int) -> None:
             for i in range(first, n, concurrency):
-                headers = signing.headers("secret", f"d{i}", int(time.time()), payload)
+                headers = signing.headers(SECRET, f"d{i}", int(time.time()), payload)
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
                 async with session.post(url, data=payload, headers=headers,
                                         allow_redirects=False) as resp:
@@ -81,10 +82,10 @@ async def outbox(url: str, n: int, concurrency: int, tmp: str) -> float:
     db = Database(f"{tmp}/bench-{time.time_ns()}.sqlite3")
     await db.open()
     regs = Registrations(db)
-    await regs.save(Registration("bench", "crm", "0003*024", 2, 1, url, "", 0, "x"))
+    await regs.save(Registration("bench", "crm", "0003*024", 2, 1, url, "", 0, "x", SECRET))
     config = WebhooksConfig(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),),
                             per_receiver=concurrency)
-    hooks = Dispatcher(config, regs, Outbox(db), {"crm": App("crm", webhook_secret="secret")})
+    hooks = Dispatcher(config, regs, Outbox(db))
     rows = [("bench", f"call{i}:0003*024:2:bench", PARAMS) for i in range(n)]
     await hooks.start()
     started = time.perf_counter()

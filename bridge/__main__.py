@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from importlib import metadata
 
 from bridge import config as config_mod
 from bridge import logs
@@ -14,10 +15,18 @@ from bridge.errors import BridgeError, ConfigError
 DEFAULT_CONFIG = "/etc/uapi-bridge/bridge.yaml"
 
 
+def _version() -> str:
+    try:
+        return metadata.version("uapi-bridge")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="uapi-bridge", description="VoipNow-style UAPI phone-call API for Asterisk."
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML file (default {DEFAULT_CONFIG})")
     p.add_argument(
         "--check-config", action="store_true", help="validate the config, print problems, exit"

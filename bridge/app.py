@@ -13,13 +13,18 @@ from aiohttp import web
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
 from bridge.api.context import Services
+from bridge.api.edge import Runner
 from bridge.api.server import build_app
 from bridge.auth import TokenStore
 from bridge.calls_feed import CallsFeed
 from bridge.config import Config
 from bridge.directory import Directory
+from bridge.errors import TaskFailed
 from bridge.metrics import Metrics
 from bridge.store.db import Database
+from bridge.store.retention import Retention
+from bridge.supervisor import Supervisor
+from bridge.tls import server_context
 from bridge.webhooks.dispatcher import Dispatcher
 
 log = structlog.get_logger("bridge")
@@ -35,7 +40,11 @@ class Bridge:
     services: Services
     feed: CallsFeed
     webhooks: Dispatcher
+    retention: Retention
+    supervisor: Supervisor
     runner: web.AppRunner | None = None
+    failed: str | None = None  # the supervised task that was given up, if any
+    stop_requested: asyncio.Event | None = None
 
     @classmethod
     def build(cls, config: Config) -> Bridge:
@@ -46,7 +55,8 @@ class Bridge:
         svc = Services(
             config=config,
             directory=directory,
-            tokens=TokenStore(directory, db, config.auth.token_ttl),
+            tokens=TokenStore(directory, db, config.auth.token_ttl,
+                              max_tokens=config.auth.max_tokens),
             metrics=metrics,
             db=db,
             ami=ami.stats,
@@ -54,10 +64,21 @@ class Bridge:
         )
         feed = CallsFeed(svc.tracker, db)
         feed.attach(ami)
-        webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox,
-                              directory.apps)
+        webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         feed.sinks.append(webhooks.sink)
-        return cls(config, db, ami, svc, feed, webhooks)
+        retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
+                              live=svc.tracker.calls.keys)
+        bridge = cls(config, db, ami, svc, feed, webhooks, retention,
+                     Supervisor(lambda name: None))
+        bridge.supervisor.on_fatal = bridge._give_up
+        svc.tasks = bridge.supervisor.states
+        return bridge
+
+    def _give_up(self, task: str) -> None:
+        """A supervised task keeps crashing: stop, and exit non-zero (systemd restarts us)."""
+        self.failed = task
+        if self.stop_requested is not None:
+            self.stop_requested.set()
 
     async def start(self) -> str:
         """Opens storage, starts the HTTP server and the AMI link; returns the base URL."""
@@ -65,16 +86,20 @@ class Bridge:
         await self.services.tokens.load()
         await self.services.calls.load(time.time())
         await self.services.registrations.load()
-        await self.webhooks.start()
-        self.runner = web.AppRunner(
-            build_app(self.services), access_log=None, handle_signals=False, shutdown_timeout=5
+        await self.webhooks.start(self.supervisor.spawn)
+        self.supervisor.spawn("tokens-purge", self.services.tokens.run_forever)
+        self.supervisor.spawn("retention-purge", self.retention.run_forever)
+        self.runner = Runner(
+            build_app(self.services), request_timeout=self.config.http.request_timeout,
+            access_log=None, handle_signals=False, shutdown_timeout=5,
         )
         await self.runner.setup()
         http = self.config.http
-        site = web.TCPSite(self.runner, http.host, http.port)
+        tls = server_context(http.tls) if http.tls else None
+        site = web.TCPSite(self.runner, http.host, http.port, ssl_context=tls)
         await site.start()
-        await self.ami.start()
-        url = http.public_url or f"http://{http.host}:{http.port}"
+        await self.ami.start(self.supervisor.spawn)
+        url = http.public_url or f"{'https' if tls else 'http'}://{http.host}:{http.port}"
         log.info("bridge.started", url=url, ami=f"{self.config.ami.host}:{self.config.ami.port}")
         return url
 
@@ -84,7 +109,8 @@ class Bridge:
         if self.runner is not None:
             await self.runner.cleanup()
         await self.ami.close()
-        await self.webhooks.stop()
+        await self.webhooks.stop()  # first: it lets attempts in flight finish
+        await self.supervisor.stop()
         await self.services.calls.drain()
         await asyncio.to_thread(self.db.close)
         log.info("bridge.stopped")
@@ -97,6 +123,7 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     bridge = Bridge.build(config)
+    bridge.stop_requested = stop
     try:
         await bridge.start()
         await stop.wait()
@@ -104,3 +131,5 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
         await bridge.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+    if bridge.failed is not None:
+        raise TaskFailed(f"background task {bridge.failed} kept crashing; see the log")

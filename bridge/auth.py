@@ -1,17 +1,26 @@
-"""Access tokens: static ones from the config and expiring OAuth ones that survive restarts."""
+"""Access tokens: static ones from the config and expiring OAuth ones that survive restarts
+(at most `auth.max_tokens` live per app; expired ones purged while running)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import structlog
+
 from bridge.config import App
 from bridge.directory import Directory
+from bridge.errors import BridgeError
 from bridge.store.db import Database
+
+log = structlog.get_logger("bridge.auth")
+PURGE_EVERY = 60.0  # seconds between purges of expired issued tokens
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,11 @@ def _digest(token: str) -> str:
 
 
 class TokenStore:
-    """Finds the app behind a bearer token; issues client-credentials tokens."""
+    """Finds the app behind a bearer token; issues client-credentials tokens.
+
+    At most `max_tokens` issued tokens per app are live: a new one revokes that app's oldest.
+    Expired ones are dropped by `purge`, which `run_forever` calls every `PURGE_EVERY` s.
+    """
 
     def __init__(
         self,
@@ -34,19 +47,42 @@ class TokenStore:
         db: Database,
         ttl: int,
         clock: Callable[[], float] = time.time,
+        max_tokens: int = 100,
     ) -> None:
         self.directory = directory
         self.db = db
         self.ttl = ttl
         self.clock = clock
+        self.max_tokens = max_tokens
         self._issued: dict[str, tuple[str, float]] = {}  # digest -> (app name, expires_at)
+        self._by_app: dict[str, dict[str, None]] = {}  # app -> its digests, oldest first
+        self._issuing = asyncio.Lock()  # one issue at a time: the cap is never passed
 
     async def load(self) -> None:
         """Reads the unexpired issued tokens into memory and drops the expired ones."""
         now = self.clock()
         await self.db.execute("DELETE FROM oauth_tokens WHERE expires_at <= ?", (now,))
-        rows = await self.db.fetchall("SELECT token_hash, app, expires_at FROM oauth_tokens")
-        self._issued = {h: (app, exp) for h, app, exp in rows if app in self.directory.apps}
+        rows = await self.db.fetchall(
+            "SELECT token_hash, app, expires_at FROM oauth_tokens ORDER BY expires_at")
+        self._issued, self._by_app = {}, {}
+        for digest, app, expires_at in rows:
+            if app in self.directory.apps:
+                self._remember(digest, app, expires_at)
+
+    def _remember(self, digest: str, app: str, expires_at: float) -> None:
+        self._issued[digest] = (app, expires_at)
+        self._by_app.setdefault(app, {})[digest] = None
+
+    def _forget(self, digest: str) -> None:
+        app, _ = self._issued.pop(digest)
+        mine = self._by_app[app]
+        del mine[digest]
+        if not mine:
+            del self._by_app[app]
+
+    def live(self, app: str) -> int:
+        """How many issued tokens of `app` are held (expired ones until the next purge)."""
+        return len(self._by_app.get(app, ()))
 
     def app_for(self, token: str) -> App | None:
         """The app a token belongs to, or None for a missing, unknown or expired token."""
@@ -70,13 +106,54 @@ class TokenStore:
         return app
 
     async def issue(self, app: App) -> IssuedToken:
-        """A new random token for `app`, stored durably before it is handed out."""
+        """A new random token for `app`, stored durably before it is handed out; the app's
+        oldest tokens beyond `max_tokens` are revoked in the same transaction."""
         token = secrets.token_urlsafe(32)
-        expires_at = self.clock() + self.ttl
         digest = _digest(token)
-        await self.db.execute(
-            "INSERT INTO oauth_tokens (token_hash, app, expires_at) VALUES (?, ?, ?)",
-            (digest, app.name, expires_at),
-        )
-        self._issued[digest] = (app.name, expires_at)
+        async with self._issuing:
+            expires_at = self.clock() + self.ttl
+            held = list(self._by_app.get(app.name, ()))
+            revoked = held[:max(0, len(held) + 1 - self.max_tokens)]
+            await self.db.call(lambda c: _store(c, digest, app.name, expires_at, revoked))
+            for old in revoked:
+                if old in self._issued:  # a purge may have dropped it meanwhile
+                    self._forget(old)
+            self._remember(digest, app.name, expires_at)
+        if revoked:
+            log.info("auth.tokens.revoked", app=app.name, revoked=len(revoked),
+                     reason="auth.max_tokens")
         return IssuedToken(token, self.ttl)
+
+    async def purge(self, now: float) -> int:
+        """Drops the tokens expired at `now` (memory and SQLite); returns how many."""
+        await self.db.execute("DELETE FROM oauth_tokens WHERE expires_at <= ?", (now,))
+        expired = [d for d, (_, expires_at) in self._issued.items() if expires_at <= now]
+        for digest in expired:
+            self._forget(digest)
+        if expired:
+            log.info("auth.tokens.purged", tokens=len(expired))
+        return len(expired)
+
+    async def run_forever(self, every: float = PURGE_EVERY) -> None:
+        """Purges at once and then every `every` seconds until cancelled (a store error is
+        logged and retried at the next turn)."""
+        while True:
+            try:
+                await self.purge(self.clock())
+            except BridgeError:
+                log.exception("auth.tokens.purge_failed")
+            await asyncio.sleep(every)
+
+
+def _store(conn: sqlite3.Connection, digest: str, app: str, expires_at: float,
+           revoked: list[str]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("DELETE FROM oauth_tokens WHERE token_hash = ?",
+                         [(d,) for d in revoked])
+        conn.execute("INSERT INTO oauth_tokens (token_hash, app, expires_at) VALUES (?, ?, ?)",
+                     (digest, app, expires_at))
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        conn.execute("ROLLBACK")
+        raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -15,6 +16,8 @@ import yaml
 from bridge.config_reader import Reader as _Reader
 from bridge.config_reader import simple as _simple
 from bridge.errors import ConfigError
+from bridge.tls import TlsConfig, read_tls, tls_problems
+from bridge.webhooks import signing
 
 EXTENSION_TYPES = frozenset(
     {"phone_terminal", "queue", "conference", "ivr", "callback", "voicemail"}
@@ -24,6 +27,8 @@ _SHORT = re.compile(r"^\d{1,10}$")
 _CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*/[A-Za-z0-9_.@+*#:=-]+$")
 _CALLER_ID = re.compile(r"^[^<>\r\n\0]*<[0-9*+#]+>$")
 _IDENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([smhdw]?)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 @dataclass(frozen=True)
 class HttpConfig:
@@ -31,6 +36,10 @@ class HttpConfig:
     port: int = 8080
     public_url: str | None = None
     max_body: int = 64 * 1024
+    # A connection that has not sent a whole request (headers and body) this long after it
+    # opened, or after its last answer, is closed: slow or idle clients cannot pile up.
+    request_timeout: float = 30.0
+    tls: TlsConfig | None = None  # set: the bridge serves HTTPS itself
 
 
 @dataclass(frozen=True)
@@ -72,11 +81,15 @@ class WebhooksConfig:
     backoff_min: float = 1.0  # first retry after about this many seconds, doubling
     backoff_max: float = 300.0
     shutdown_grace: float = 5.0  # SIGTERM: in-flight attempts may finish for this long
+    max_registrations: int = 50  # PhoneCallEvents per extension and app
+    max_response_bytes: int = 64 * 1024  # of a receiver's answer read, the rest is dropped
+    retention: float = 7 * 86400.0  # seconds finished deliveries and attempt logs are kept
 
 
 @dataclass(frozen=True)
 class AuthConfig:
     token_ttl: int = 3600
+    max_tokens: int = 100  # live issued tokens per app; a new one revokes the oldest
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,7 @@ class App:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    empty_as_200: bool = False  # empty results answer 200 with a body instead of 204
 
 
 @dataclass(frozen=True)
@@ -144,9 +158,14 @@ class Config:
 
 
 def _read_http(r: _Reader, raw: Any) -> HttpConfig:
-    http = _simple(r, raw, "http", HttpConfig, HttpConfig())
+    rest = dict(raw) if isinstance(raw, dict) else raw
+    tls_raw = rest.pop("tls", None) if isinstance(rest, dict) else None
+    http = _simple(r, rest, "http", HttpConfig, HttpConfig())
+    http = dataclasses.replace(http, tls=read_tls(r, tls_raw))
     if not 0 < http.port < 65536:
         r.problem("http.port", "must be between 1 and 65535")
+    if http.request_timeout <= 0:
+        r.problem("http.request_timeout", "must be greater than 0")
     if http.public_url is not None and not re.match(r"^https?://[^\s/]+", http.public_url):
         r.problem("http.public_url", "must be an absolute http(s) URL")
     return http
@@ -169,8 +188,8 @@ def _read_ami(r: _Reader, raw: Any) -> AmiConfig:
 def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
     defaults = WebhooksConfig()
     numbers = ("timeout", "per_receiver", "max_attempts", "backoff_min", "backoff_max",
-               "shutdown_grace")
-    sec = r.section(raw, "webhooks", {"allow_networks", *numbers})
+               "shutdown_grace", "max_registrations", "max_response_bytes")
+    sec = r.section(raw, "webhooks", {"allow_networks", "retention", *numbers})
     values: dict[str, Any] = {}
     for name in numbers:
         default = getattr(defaults, name)
@@ -184,7 +203,26 @@ def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
             nets.append(ipaddress.ip_network(str(item), strict=False))
         except ValueError:
             r.problem(f"webhooks.allow_networks[{i}]", f"not a network: {item!r}")
+    values["retention"] = _duration(r, sec, "webhooks.retention", defaults.retention)
     return WebhooksConfig(allow_networks=tuple(nets), **values)
+
+
+def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float) -> float:
+    """Seconds, given as a number or as a string like `90s`, `30m`, `12h`, `7d`, `2w`."""
+    raw = sec.get(where.rsplit(".", 1)[1])
+    if raw is None:
+        return default
+    text = r.expand(raw, where) if isinstance(raw, str) else raw
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    elif isinstance(text, str) and (m := _DURATION.fullmatch(text.strip())):
+        seconds = float(m[1]) * _UNITS[m[2] or "s"]
+    else:
+        r.problem(where, f"must be seconds or a duration like 7d, got {raw!r}")
+        return default
+    if seconds <= 0:
+        r.problem(where, "must be greater than 0")
+    return seconds
 
 
 def _read_organizations(r: _Reader, raw: Any) -> tuple[Organization, ...]:
@@ -277,7 +315,7 @@ def _read_apps(
     r: _Reader, raw: Any, orgs: tuple[Organization, ...], users: tuple[User, ...]
 ) -> tuple[App, ...]:
     keys = {"name", "user", "organization", "admin", "token", "client_id", "client_secret",
-            "webhook_secret"}
+            "webhook_secret", "empty_as_200"}
     apps: list[App] = []
     names: set[str] = set()
     tokens: set[str] = set()
@@ -293,6 +331,7 @@ def _read_apps(
             client_id=r.get(item, "client_id", where, str, None),
             client_secret=r.get(item, "client_secret", where, str, None),
             webhook_secret=r.get(item, "webhook_secret", where, str, None),
+            empty_as_200=r.get(item, "empty_as_200", where, bool, False),
         )
         _check_app(r, where, app, orgs, users)
         if app.name in names:
@@ -328,6 +367,12 @@ def _check_app(
         r.problem(f"{where}.token", "must be at least 16 characters")
     if bool(app.client_id) != bool(app.client_secret):
         r.problem(where, "client_id and client_secret go together")
+    if app.webhook_secret is not None:
+        try:
+            signing.key(app.webhook_secret)
+        except ValueError as exc:  # refused, not converted: receivers must get what we sign
+            r.problem(f"{where}.webhook_secret",
+                      f"{exc} (a Standard Webhooks secret: whsec_ and the base64 of 24+ bytes)")
 
 
 def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
@@ -365,6 +410,8 @@ def _check_cross(r: _Reader, config: Config) -> None:
         r.problem("storage.path", "must not be empty")
     if config.auth.token_ttl <= 0:
         r.problem("auth.token_ttl", "must be greater than 0")
+    if config.auth.max_tokens <= 0:
+        r.problem("auth.max_tokens", "must be greater than 0")
     if config.logging.level.lower() not in {"debug", "info", "warning", "error"}:
         r.problem("logging.level", "must be debug, info, warning or error")
     if not config.ami.secret and not any(p.startswith("ami.secret:") for p in r.problems):
@@ -381,4 +428,8 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
-    return parse(raw, env)
+    config = parse(raw, env)
+    problems = tls_problems(config.http.tls)  # files: checked here, not in parse()
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -9,8 +9,8 @@ from bridge.config import App, Config, Extension, Organization, User
 from bridge.errors import invalid
 
 PUBLIC_NUMBER = re.compile(r"^\+?[0-9]{1,32}$")
-_EXTENDED = re.compile(r"^(\d{4})\*(\d{1,10})$")
-_SHORT = re.compile(r"^\d{1,10}$")
+_EXTENDED = re.compile(r"^([0-9]{4})\*([0-9]{1,10})$")
+_SHORT = re.compile(r"^[0-9]{1,10}$")
 SELF = "@self"
 ME_ALIASES = frozenset({"@me", "@viewer"})
 OWNER = "@owner"
@@ -59,6 +59,18 @@ class Directory:
             return self.organizations[app.organization]
         return None
 
+    def sees(self, app: App, organization_id: str) -> bool:
+        """Whether the app may know that anything of this organization exists at all.
+
+        Everything of another organization is answered exactly as if it did not exist."""
+        if app.admin:
+            return True
+        home = self.home_organization(app)
+        return home is not None and home.id == organization_id
+
+    def sees_extension(self, app: App, ext: Extension) -> bool:
+        return self.sees(app, self.owner(ext).organization)
+
     def may_act_for(self, app: App, user: User) -> bool:
         """Admin apps act for anyone, organization apps for their users, user apps for self."""
         if app.admin:
@@ -84,8 +96,8 @@ class Directory:
                 )
             return self.users[app.user]
         user = self.users.get(user_ref)
-        if user is None:
-            raise invalid("user_invalid", f"Unknown user id {user_ref!r}.")
+        if user is None or not self.sees(app, user.organization):
+            raise invalid("user_invalid", f"Unknown user id {_shown(user_ref)}.")
         if not self.may_act_for(app, user):
             raise invalid(denied_code, f"This app may not act for user {user_ref}.")
         return user
@@ -107,6 +119,13 @@ class Directory:
         full = self.extended(number, org)
         return self.extensions.get(full) if full else None
 
+    def visible_extension(
+        self, app: App, number: str, org: Organization | None
+    ) -> Extension | None:
+        """`find_extension`, with another organization's extensions treated as unknown."""
+        ext = self.find_extension(number, org)
+        return ext if ext is not None and self.sees_extension(app, ext) else None
+
     def extension_by_channel(self, channel: str) -> Extension | None:
         """The extension whose dial target is `channel` (e.g. `PJSIP/210`), if any."""
         return self._by_channel.get(channel.lower())
@@ -127,9 +146,9 @@ class Directory:
     ) -> Extension:
         """The path's extension, owned by `user` (or by anyone the app may act for, for @owner)."""
         org = self.organization_of_user(user) if user else self.home_organization(app)
-        ext = self.find_extension(number, org)
+        ext = self.visible_extension(app, number, org)
         if ext is None:
-            raise invalid("extension_invalid", f"Unknown extension {number!r}.")
+            raise invalid("extension_invalid", f"Unknown extension {_shown(number)}.")
         owner = self.owner(ext)
         if user is None and not self.may_act_for(app, owner):
             raise invalid(denied_code, f"This app may not act for extension {ext.number}.")
@@ -151,3 +170,8 @@ class Directory:
 
 def is_public_number(number: str) -> bool:
     return bool(PUBLIC_NUMBER.fullmatch(number))
+
+
+def _shown(text: str) -> str:
+    """A client's value for an error message, cut short."""
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")

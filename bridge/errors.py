@@ -15,6 +15,10 @@ class ConfigError(BridgeError):
         self.problems = problems
 
 
+class TaskFailed(BridgeError):
+    """A supervised background task kept crashing; the daemon exits non-zero."""
+
+
 class PbxUnavailable(BridgeError):
     """Asterisk is not connected (or the link dropped before the action was answered)."""
 

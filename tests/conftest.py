@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 
 from bridge import config as config_mod
-from bridge.api.context import Services
+from bridge.api.context import SERVICES, Services
+from bridge.api.edge import Runner
 from bridge.api.server import build_app
 from bridge.auth import TokenStore
 from bridge.directory import Directory
@@ -64,6 +66,14 @@ class Clock:
         return self.now
 
 
+class BridgeServer(TestServer):
+    """aiohttp's TestServer with the bridge's own runner (api/edge.py), as the daemon runs."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return Runner(self.app, request_timeout=self.app[SERVICES].config.http.request_timeout,
+                      **kwargs)
+
+
 @dataclass
 class Api:
     client: TestClient[Any, Any]
@@ -90,7 +100,7 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
         stats = FakeAmiStats()
         svc = Services(cfg, directory, tokens, Metrics(lambda: stats), db, ami=stats)
         # Every answer is checked against bridge/api/openapi.yaml (tests/contract).
-        client: TestClient[Any, Any] = ValidatingClient(TestServer(build_app(svc)))
+        client: TestClient[Any, Any] = ValidatingClient(BridgeServer(build_app(svc)))
         await client.start_server()
         opened.append((client, db))
         return Api(client, svc, clock, stats)

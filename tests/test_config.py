@@ -33,7 +33,7 @@ def test_demo_config_parses(config: config_mod.Config) -> None:
 def test_example_config_parses_with_env() -> None:
     """bridge.example.yaml is valid once its variables are set."""
     env = {"UAPI_AMI_SECRET": "s3", "UAPI_CRM_TOKEN": "x" * 20, "UAPI_CRM_SECRET": "y" * 20,
-           "UAPI_CRM_WEBHOOK_SECRET": "z" * 20}
+           "UAPI_CRM_WEBHOOK_SECRET": "whsec_" + "eg" * 16}
     cfg = config_mod.load(ROOT / "config" / "bridge.example.yaml", env=env)
     assert cfg.ami.secret == "s3"
     assert cfg.apps[0].token == "x" * 20

@@ -41,19 +41,27 @@ def test_me_needs_a_user_app(directory: Directory, name: str) -> None:
         ("crm", "12", True),
         ("crm", "13", False),  # a user app acts only for its user
         ("helpdesk", "13", True),  # an organization app acts for its organization's users
-        ("helpdesk", "30", False),  # ...not for another organization's
+        ("crm", "30", None),  # another organization's user: as unknown as user 999
+        ("helpdesk", "30", None),
         ("admin", "30", True),
     ],
 )
-def test_access_rules(directory: Directory, name: str, user: str, allowed: bool) -> None:
-    """Each kind of app may act only for the users the spec allows, else the route's code."""
+def test_access_rules(directory: Directory, name: str, user: str, allowed: bool | None) -> None:
+    """Each kind of app may act only for the users the spec allows, else the route's code;
+    a user of another organization is answered exactly like an unknown one."""
     a = app(directory, name)
     if allowed:
         assert directory.resolve_user(a, user, "pce_access_denied").id == user  # type: ignore[union-attr]
-    else:
-        with pytest.raises(ApiError) as info:
-            directory.resolve_user(a, user, "pce_access_denied")
+        return
+    with pytest.raises(ApiError) as info:
+        directory.resolve_user(a, user, "pce_access_denied")
+    if allowed is False:
         assert info.value.code == "pce_access_denied"
+        return
+    with pytest.raises(ApiError) as unknown:
+        directory.resolve_user(a, "999", "pce_access_denied")
+    assert (info.value.code, info.value.message.replace(user, "N")) == (
+        "user_invalid", unknown.value.message.replace("999", "N"))
 
 
 def test_unknown_user(directory: Directory) -> None:
@@ -80,12 +88,16 @@ def test_extension_must_belong_to_the_user(directory: Directory) -> None:
         directory.resolve_extension(crm, user, "024")
 
 
-def test_owner_of_another_organization_is_denied(directory: Directory) -> None:
-    """@owner with an extension of another organization is refused with the route's code."""
+def test_extension_of_another_organization_is_unknown(directory: Directory) -> None:
+    """@owner with an extension of another organization is answered like a number that does
+    not exist (same code, same message), so nothing leaks about other organizations."""
+    helpdesk = app(directory, "helpdesk")
     with pytest.raises(ApiError) as info:
-        directory.resolve_extension(app(directory, "helpdesk"), None, "0004*300",
-                                    "pce_access_denied")
-    assert info.value.code == "pce_access_denied"
+        directory.resolve_extension(helpdesk, None, "0004*300", "pce_access_denied")
+    with pytest.raises(ApiError) as unknown:
+        directory.resolve_extension(helpdesk, None, "0004*399", "pce_access_denied")
+    assert info.value.code == unknown.value.code == "extension_invalid"
+    assert info.value.message.replace("300", "N") == unknown.value.message.replace("399", "N")
 
 
 def test_self_lists_the_users_extensions(directory: Directory) -> None:

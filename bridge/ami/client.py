@@ -29,6 +29,7 @@ from bridge.ami.protocol import (
 )
 from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed, AmiActionTimeout, PbxUnavailable
+from bridge.supervisor import Spawn
 
 EventHandler = Callable[[Message], None]
 ConnectHandler = Callable[[list[Message]], Awaitable[None]]
@@ -128,10 +129,12 @@ class AmiClient:
         """`handler(reason)` runs when a logged-in link is lost (or closed)."""
         self._disconnect_handlers.append(handler)
 
-    async def start(self) -> None:
-        """Starts the background task that connects and reconnects forever."""
+    async def start(self, spawn: Spawn | None = None) -> None:
+        """Starts the background task that connects and reconnects forever (through `spawn`,
+        a supervisor's, when given)."""
         if self._runner is None:
-            self._runner = asyncio.create_task(self._run(), name="ami-link")
+            self._runner = (spawn("ami-link", self._run) if spawn is not None
+                            else asyncio.create_task(self._run(), name="ami-link"))
 
     async def close(self) -> None:
         """Logs off, stops the background task and fails every waiting action."""

@@ -22,9 +22,10 @@ from aiohttp import web
 from bridge.ami import control
 from bridge.ami.actions import ActionFields
 from bridge.api.calllist import render_call
-from bridge.api.common import read_json
+from bridge.api.common import nothing, read_json
 from bridge.api.context import Services, api_prefix, base_url, call_scope, services
-from bridge.api.phonecalls import MAX_WAIT, Pbx, caller_id_or
+from bridge.api.fields import caller_id_or, flag, scalar_text, shown, view_id, whole_number
+from bridge.api.phonecalls import MAX_WAIT, Pbx
 from bridge.config import Extension, Organization
 from bridge.directory import is_public_number
 from bridge.domain.model import RINGING, UP, Call, Channel, Party
@@ -68,14 +69,17 @@ class Act:
 
     def party_named(self, raw: Any, code: str) -> Party:
         """A party of the call given by number (short or extended extension, or public)."""
-        if not isinstance(raw, str | int) or isinstance(raw, bool):
-            raise invalid(code, "Give the number of a party of this call.")
-        number = str(raw).strip()
-        ext = self.svc.directory.find_extension(number, self.org)
-        party = self.call.parties.get(ext.number if ext else number)
+        party = _party_of_number(self.svc, self.call, self.org, raw)
         if party is None:
-            raise invalid(code, f"{number!r} is not a party of this call.")
+            raise invalid(code, f"{shown(raw)} is not a party of this call.")
         return party
+
+    def local(self, number: str) -> Extension | None:
+        """The extension `number` names inside the call's organization, if any."""
+        ext = self.svc.directory.find_extension(number, self.org)
+        directory = self.svc.directory
+        return ext if ext is not None and directory.owner(ext).organization == self.org.id else (
+            None)
 
     def terminal(self, raw: Any) -> Extension:
         """sendCallTo as a phone terminal of the organization."""
@@ -85,14 +89,11 @@ class Act:
         return ext
 
     def extension(self, raw: Any) -> Extension | None:
-        """sendCallTo as an extension (None: not one); another organization's: extension_invalid."""
-        if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
+        """sendCallTo as an extension of the call's organization (None: not one)."""
+        number = scalar_text(raw)
+        if not number:
             raise invalid("pc_sendcallto_invalid", "sendCallTo is required.")
-        number = str(raw).strip()
-        ext = self.svc.directory.find_extension(number, self.org)
-        if ext is not None and ext.prefix != self.org.prefix:
-            raise invalid("extension_invalid", f"{ext.number} is in another organization.")
-        return ext
+        return self.local(number)
 
     async def send(self, action: ActionFields) -> None:
         await self.pbx.send(action)
@@ -105,20 +106,10 @@ class Act:
             await asyncio.sleep(0.02)
 
 
-def _seconds(raw: Any, default: int, low: int, high: int, code: str) -> int:
-    if raw is None:
-        return default
-    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise invalid(code, f"Must be a whole number from {low} to {high}, got {raw!r}.")
-    return int(text)
-
-
-async def _ring_into(act: Act, context: str, variables: dict[str, str]) -> None:
-    """Rings sendCallTo (a phone terminal) and, on answer, runs `context` for this call."""
-    ext = act.terminal(act.body.get("sendCallTo"))
+async def _ring_into(act: Act, ext: Extension, context: str, variables: dict[str, str]) -> None:
+    """Rings `ext` (sendCallTo) and, on answer, runs `context` for this call."""
     caller = caller_id_or(act.body.get("callerId"), ext.caller_id)
-    wait = _seconds(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
+    wait = whole_number(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     uniqueid = f"{act.call.id}-{secrets.token_hex(4)}"
     act.svc.tracker.expect(uniqueid, act.call.id)
     try:
@@ -132,7 +123,7 @@ async def _ring_into(act: Act, context: str, variables: dict[str, str]) -> None:
 
 
 async def park(act: Act) -> None:
-    seconds = _seconds(act.body.get("maxInParking"), 180, 10, 3600, "pc_maxinparking_invalid")
+    seconds = whole_number(act.body.get("maxInParking"), 180, 10, 3600, "pc_maxinparking_invalid")
     other = act.counterpart()
     chan, parker = act.channel(other), act.channel(act.party)
     await act.send(control.park(chan.name, parker.name, seconds, act.svc.config.parking.lot))
@@ -143,12 +134,13 @@ async def park(act: Act) -> None:
 
 
 async def unpark(act: Act) -> None:
+    ext = act.terminal(act.body.get("sendCallTo"))
     parked = [p for p in act.call.parties.values() if p.parked is not None]
     target = act.party if act.party.parked is not None else (parked[0] if len(parked) == 1
                                                              else None)
     if target is None or target.parked_pos is None:
         raise invalid("pc_phonecallview_invalid", "That view is not parked.")
-    await _ring_into(act, "uapi-unpark", {"UAPI_PARK_LOT": act.svc.config.parking.lot,
+    await _ring_into(act, ext, "uapi-unpark", {"UAPI_PARK_LOT": act.svc.config.parking.lot,
                                           "UAPI_PARK_SPACE": target.parked_pos})
 
 
@@ -170,7 +162,7 @@ async def _move(act: Act, context: str, variables: dict[str, str]) -> Party:
 async def transfer(act: Act) -> None:
     raw = act.body.get("sendCallTo")
     ext = act.extension(raw)
-    wait = _seconds(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
+    wait = whole_number(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     if ext is not None:
         target = ext.channel
     elif is_public_number(str(raw).strip()):
@@ -221,7 +213,7 @@ async def unhold(act: Act) -> None:
 
 async def start_recording(act: Act) -> None:
     fmt = act.body.get("format", "wav")
-    if fmt not in FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise invalid("pc_format_invalid", "format must be wav or wav49.")
     chan = act.channel(act.party)
     file = f"uapi-{act.call.id}-{act.party.view_id}-{int(time.time())}.{FORMATS[fmt]}"
@@ -238,20 +230,19 @@ async def stop_recording(act: Act) -> None:
 
 
 async def pick_up(act: Act) -> None:
+    ext = act.terminal(act.body.get("sendCallTo"))
     chan = act.channel(act.party, state=RINGING)
-    await _ring_into(act, "uapi-pickup", {"UAPI_TARGET": chan.name})
+    await _ring_into(act, ext, "uapi-pickup", {"UAPI_TARGET": chan.name})
 
 
 async def spy(act: Act) -> None:
+    ext = act.terminal(act.body.get("sendCallTo"))
     action = act.body["action"]
     opts = SPY_OPTIONS.get(action)
     if opts is None:  # Whisper
-        private = act.body.get("private", 0)
-        if str(private).lower() not in ("0", "1", "true", "false"):
-            raise invalid("pc_private_invalid", "private must be 0 or 1.")
-        opts = "qWE" if str(private).lower() in ("1", "true") else "qwE"
+        opts = "qWE" if flag(act.body.get("private"), "pc_private_invalid") else "qwE"
     chan = act.channel(act.party)
-    await _ring_into(act, "uapi-spy", {"UAPI_TARGET": chan.name, "UAPI_SPY_OPTS": opts})
+    await _ring_into(act, ext, "uapi-spy", {"UAPI_TARGET": chan.name, "UAPI_SPY_OPTS": opts})
 
 
 ACTIONS: dict[str, Callable[[Act], Awaitable[None]]] = {
@@ -262,10 +253,63 @@ ACTIONS: dict[str, Callable[[Act], Awaitable[None]]] = {
 }
 
 
-def _view_id(raw: Any) -> str | None:
-    """`"01"`, `"1"` and `1` name the same view."""
-    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    return f"{int(text):02d}" if text.isdigit() and len(text) <= 2 else None
+def _organization(svc: Services, call: Call, exts: list[Extension]) -> Organization:
+    """The call's organization: that of its charged extension, else of the path's extension
+    that takes part in it."""
+    directory = svc.directory
+    charged = directory.extensions.get(call.extension or "")
+    ext = charged or next((e for e in exts if e.number in call.parties), exts[0])
+    return directory.organization_of_user(directory.owner(ext))
+
+
+def _party_of_number(svc: Services, call: Call, org: Organization, raw: Any) -> Party | None:
+    """The party of the call a number names (short or extended extension, or public);
+    another organization's extension names no party (it is answered like an unknown one)."""
+    number = scalar_text(raw)
+    if not number:
+        return None
+    directory = svc.directory
+    ext = directory.find_extension(number, org)
+    if ext is not None and directory.owner(ext).organization != org.id:
+        return None
+    if ext is None and directory.extended(number, org) is not None:
+        return None
+    return call.parties.get(ext.number if ext else number)
+
+
+def _transferring(svc: Services, call: Call, body: dict[str, Any], exts: list[Extension],
+                  org: Organization) -> Party:
+    """Transfer without phoneCallViewId (as 4PSA's MCP server sends it): the party
+    transferFromNumber names, else the path's extension if it is one party of the call."""
+    named = _party_of_number(svc, call, org, body.get("transferFromNumber"))
+    if named is not None:
+        return named
+    mine = [p for p in call.parties.values() if p.key in {e.number for e in exts}]
+    if len(mine) == 1:
+        return mine[0]
+    given = body.get("transferFromNumber")
+    why = (f"transferFromNumber {given!r} is not a party of this call" if given is not None
+           else "transferFromNumber is missing")
+    where = "is not a party of it" if not mine else f"names {len(mine)} of its parties"
+    raise invalid("pc_phonecallview_invalid",
+                  f"Give phoneCallViewId (the view that transfers): {why}, and the path "
+                  f"({', '.join(e.number for e in exts)}) {where}.")
+
+
+def _acting_party(svc: Services, call: Call, body: dict[str, Any], exts: list[Extension],
+                  org: Organization) -> Party:
+    """The view's party: phoneCallViewId, or for the transfers the transferring party."""
+    raw = body.get("phoneCallViewId")
+    if raw is None and body.get("action") in ("Transfer", "TransferToVoicemail"):
+        return _transferring(svc, call, body, exts, org)
+    if raw is None:
+        raise invalid("pc_phonecallview_invalid",
+                      "phoneCallViewId is missing: give the view of the party that acts.")
+    wanted = view_id(raw)
+    party = next((p for p in call.parties.values() if p.view_id == wanted), None)
+    if party is None:
+        raise invalid("pc_phonecallview_invalid", f"{raw!r} is not a view of this call.")
+    return party
 
 
 async def run_action(request: web.Request) -> web.Response:
@@ -285,18 +329,16 @@ async def run_action(request: web.Request) -> web.Response:
     call = svc.tracker.calls.get(call_id)
     if call is None or not (call.extension in numbers or not numbers.isdisjoint(call.parties)):
         raise invalid("pc_phonecall_invalid", f"{call_id!r} is not a live call here.")
-    view_id = _view_id(body.get("phoneCallViewId"))
-    party = next((p for p in call.parties.values() if p.view_id == view_id), None)
-    if party is None:
-        raise invalid("pc_phonecallview_invalid", f"{view_id!r} is not a view of this call.")
-    org = svc.directory.organization_of_user(svc.directory.owner(exts[0]))
+    org = _organization(svc, call, exts)
+    party = _acting_party(svc, call, body, exts, org)
     await handler(Act(svc, svc.pbx, call, party, body, org))
     log.info("call.control", call_id=call.id, action=action, view=party.view_id)
-    if call.id not in svc.tracker.calls:
-        return web.Response(status=204)
     rendered = render_call(svc, call, f"{base_url(request)}{api_prefix(request)}/phoneCalls/"
                                       f"{scope.user_ref}")
-    return web.json_response([rendered] if action == "Park" else rendered)
+    answer = [rendered] if action == "Park" else rendered
+    if call.id not in svc.tracker.calls:  # the action ended the call: as it was last seen
+        return nothing(request, answer)
+    return web.json_response(answer)
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

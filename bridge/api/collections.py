@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from bridge.api.fields import whole_number
 from bridge.errors import invalid
 
 MAX_COUNT = 5000
@@ -30,17 +31,6 @@ class ListQuery:
     filter_is_date: bool = False
 
 
-def _bounded_int(raw: str | None, default: int, low: int, high: int, code: str) -> int:
-    if raw is None or raw == "":
-        return default
-    if not raw.strip().isdigit():
-        raise invalid(code, f"Must be a whole number from {low} to {high}, got {raw!r}.")
-    value = int(raw)
-    if not low <= value <= high:
-        raise invalid(code, f"Must be a whole number from {low} to {high}, got {raw!r}.")
-    return value
-
-
 def parse_date(raw: str) -> datetime | None:
     """An XML Schema dateTime (`2015-01-23T04:56:22Z`, offsets allowed), or None."""
     try:
@@ -58,8 +48,8 @@ def parse_list_query(
     date_fields: Collection[str] = (),
 ) -> ListQuery:
     """Validates the standard parameters, each failure with its UAPI code."""
-    count = _bounded_int(query.get("count"), 20, 1, MAX_COUNT, "count_invalid")
-    start = _bounded_int(query.get("startIndex"), 0, 0, MAX_START, "startindex_invalid")
+    count = whole_number(query.get("count"), 20, 1, MAX_COUNT, "count_invalid")
+    start = whole_number(query.get("startIndex"), 0, 0, MAX_START, "startindex_invalid")
     filter_by = query.get("filterBy") or None
     op = query.get("filterOp") or "equals"
     value = query.get("filterValue")

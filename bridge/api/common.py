@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api.collections import Item, ListQuery, envelope, select
+from bridge.api.context import APP_KEY, services
+from bridge.api.edge import read_body
 from bridge.errors import invalid
 
 
@@ -18,17 +20,33 @@ async def read_json(request: web.Request) -> Any:
     media = ctype.split(";", 1)[0].strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):
         raise invalid("content_type_invalid", f"Send JSON (application/json), not {media}.")
-    raw = await request.read()
+    raw = await read_body(request, services(request).config.http.request_timeout)
     if not raw.strip():
         raise invalid("json_invalid", "The request body is empty; a JSON object is expected.")
     try:
         return json.loads(raw)
+    except RecursionError as exc:
+        raise invalid("json_invalid", "The request body nests JSON too deeply.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid("json_invalid", f"The request body is not valid JSON: {exc}") from exc
 
 
 def json_ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
+
+
+def nothing(request: web.Request, body: Any) -> web.Response:
+    """The answer when there is nothing to return: 204 with no body (the seed pages), or, for
+    an app with `empty_as_200` (its client parses every 2xx body), 200 with `body`."""
+    app = request.get(APP_KEY)
+    if app is not None and app.empty_as_200:
+        return json_ok(body)
+    return web.Response(status=204)
+
+
+def empty_collection(q: ListQuery) -> dict[str, Any]:
+    """A collection with nothing in it (what `nothing` answers for a list)."""
+    return {"totalResults": 0, "startIndex": q.start_index, "itemsPerPage": 0, "entry": []}
 
 
 def collection_response(
@@ -39,7 +57,7 @@ def collection_response(
     self_url: str,
     sort_key: str | None = None,
 ) -> web.Response:
-    """200 with the envelope, or 204 with no body when nothing matches."""
+    """200 with the envelope, or `nothing` when nothing matches."""
     total, page = select(items, q, sort_key=sort_key)
     return page_response(request, total, page, q, self_url=self_url)
 
@@ -47,9 +65,9 @@ def collection_response(
 def page_response(
     request: web.Request, total: int, page: list[Item], q: ListQuery, *, self_url: str
 ) -> web.Response:
-    """A page already chosen: 200 with the envelope, or 204 when the total is 0."""
+    """A page already chosen: 200 with the envelope, or `nothing` when the total is 0."""
     query: Mapping[str, str] = request.query
     body = envelope(total, page, q, self_url, query)
     if body is None:
-        return web.Response(status=204)
+        return nothing(request, empty_collection(q))
     return json_ok(body)

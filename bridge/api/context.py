@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ class Services:
     registrations: Registrations = field(init=False)
     outbox: Outbox = field(init=False)
     started_at: float = field(default_factory=time.monotonic)
+    tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
 
     def __post_init__(self) -> None:
         self.tracker = CallTracker(self.directory.extension_number_by_channel)

@@ -1,85 +1,82 @@
 """`DELETE /uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`: hang calls up.
 
-Asterisk's own list of live channels (CoreShowChannels) is the truth here: a call is the set of
-channels sharing a Linkedid, and it belongs to an extension when one of them is that
-extension's endpoint.
+The calls of an extension are those List shows (the tracker's `calls_of`: a party, or charged
+to it), so whatever List shows under a path can be hung up through the same path. The legs
+hung up are the channels the tracker follows for the call (or for one party of it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Mapping
 
 import structlog
 from aiohttp import web
 
+from bridge.api.common import nothing
 from bridge.api.context import call_scope, services
 from bridge.api.phonecalls import Pbx
-from bridge.config import Extension
-from bridge.domain.channels import dial_target, group_by_call
+from bridge.config import User
+from bridge.directory import Directory
+from bridge.domain.calls import CallTracker
+from bridge.domain.model import Call
 from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
 
 log = structlog.get_logger("bridge.calls")
 _CALL_ID = re.compile(r"[0-9a-f]{20}")
-Channel = Mapping[str, str]
 
 
-def _involves(chans: list[Channel], exts: list[Extension]) -> bool:
-    targets = {e.channel.lower() for e in exts}
-    return any(dial_target(c["Channel"]).lower() in targets for c in chans)
+def _channels(tracker: CallTracker, call: Call, party_key: str | None) -> list[str]:
+    """The names of the call's live channels (one party's only, with `party_key`), parties'
+    legs first in view order, then the plumbing (Local channels)."""
+    parties = list(call.parties.values())
+    if party_key is not None:
+        parties = [p for p in parties if p.key == party_key]
+    uids = [u for p in parties for u in sorted(p.channels)]
+    if party_key is None:
+        uids += sorted(call.channels - set(uids))
+    return [tracker.channels[u].name for u in uids if u in tracker.channels]
 
 
-def _party(chans: list[Channel], number: str, ext: Extension | None) -> list[Channel]:
-    """The channels of one party: an extension's endpoint, or a public number's leg."""
-    if ext is not None:
-        return [c for c in chans if dial_target(c["Channel"]).lower() == ext.channel.lower()]
-    return [c for c in chans if number in (c.get("Exten"), c.get("CallerIDNum"))
-            and not c["Channel"].startswith("Local/")]
-
-
-async def _live_calls(pbx: Pbx | None) -> dict[str, list[Channel]]:
-    if pbx is None or not pbx.connected:
-        raise PbxUnavailable("not connected")
-    return group_by_call(await pbx.send_list({"Action": "CoreShowChannels"}))
-
-
-async def _hang_up(pbx: Pbx, chans: list[Channel]) -> None:
-    for chan in chans:
+async def _hang_up(pbx: Pbx, names: list[str]) -> None:
+    for name in names:
         # Hanging up one leg may already have ended the others.
         with contextlib.suppress(AmiActionFailed):
-            await pbx.send({"Action": "Hangup", "Channel": chan["Channel"]})
+            await pbx.send({"Action": "Hangup", "Channel": name})
+
+
+def _party_key(directory: Directory, user: User | None, number: str) -> str:
+    """How the tracker names the party `phoneNumber` gives: an extended number, or as is."""
+    org = directory.organization_of_user(user) if user else None
+    ext = directory.find_extension(number, org)
+    return ext.number if ext else number
 
 
 async def hang_up(request: web.Request) -> web.Response:
-    """200 with the ids hung up; 204 when there was nothing to hang up."""
+    """200 with the ids hung up; `nothing` when there was nothing to hang up."""
     svc = services(request)
     scope = call_scope(request)
-    user, exts = scope.user, scope.extensions
     call_id = request.match_info.get("phoneCallId")
     if call_id is not None and not _CALL_ID.fullmatch(call_id):
         raise invalid("pc_phonecall_invalid", f"{call_id!r} is not a phone call id.")
     number = request.query.get("phoneNumber")
-    party_ext = None
-    if number is not None:
-        org = svc.directory.organization_of_user(user) if user else None
-        party_ext = svc.directory.find_extension(number.strip(), org)
-    calls = {cid: chans for cid, chans in (await _live_calls(svc.pbx)).items()
-             if _involves(chans, exts)}
+    party_key = None if number is None else _party_key(svc.directory, scope.user, number.strip())
+    if svc.pbx is None or not svc.pbx.connected:
+        raise PbxUnavailable("not connected: the live calls are not known")
+    calls = svc.tracker.calls_of({e.number for e in scope.extensions})
     if call_id is not None:
-        if call_id not in calls:
+        calls = [c for c in calls if c.id == call_id]
+        if not calls:
             raise invalid("pc_phonecall_invalid", f"{call_id} is not a live call here.")
-        calls = {call_id: calls[call_id]}
     done = []
-    for cid, chans in calls.items():
-        victims = chans if number is None else _party(chans, number.strip(), party_ext)
-        if victims:
-            assert svc.pbx is not None
-            await _hang_up(svc.pbx, victims)
-            done.append(cid)
-            log.info("call.hangup", call_id=cid, channels=[c["Channel"] for c in victims])
+    for call in calls:
+        names = _channels(svc.tracker, call, party_key)
+        if names:
+            await _hang_up(svc.pbx, names)
+            done.append(call.id)
+            log.info("call.hangup", call_id=call.id, channels=names)
     if not done:
-        return web.Response(status=204)
+        return nothing(request, [])
     return web.json_response([{"id": cid} for cid in done])
 
 

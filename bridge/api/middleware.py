@@ -25,12 +25,21 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 def error_response(status: int, code: str, message: str) -> web.Response:
     body = {"error": {"code": code, "message": message}}
     headers = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = f'Bearer error="{code}"'
-    return web.json_response(body, status=status, headers=headers)
+    if status == 401:  # RFC 6750's code; the body speaks VoipNow's (access_denied)
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    response = web.json_response(body, status=status, headers=headers)
+    if status in (408, 413):
+        response.force_close()  # the rest of an unread body must not be taken for a request
+    return response
 
 
-def _from_http_exception(exc: web.HTTPException) -> web.Response:
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:
+    unrouted = isinstance(exc, web.HTTPNotFound | web.HTTPMethodNotAllowed)
+    if unrouted and request.path.startswith(API_PREFIXES):
+        # VoipNow's common return codes: a request the API does not have is 501.
+        return error_response(501, "request_not_implemented",
+                              f"{request.method} {request.path}: the operation is not "
+                              "implemented.")
     if isinstance(exc, web.HTTPNotFound):
         return error_response(404, "not_found", "No such resource.")
     if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -59,16 +68,17 @@ def _authenticate(request: web.Request) -> None:
         return
     app = services(request).tokens.app_for(_token_of(request))
     if app is None:
-        raise ApiError(401, "invalid_token", "The access token is missing, unknown or expired.")
+        raise ApiError(401, "access_denied", "The access token is missing, unknown or expired.")
     request[APP_KEY] = app
     structlog.contextvars.bind_contextvars(app=app.name)
 
 
 def _route_name(request: web.Request) -> str:
     info = request.match_info
-    if info.http_exception is not None:
+    if info.http_exception is not None or info.route.resource is None:
         return "unmatched"
-    return info.route.resource.canonical if info.route.resource else "unmatched"
+    canonical = info.route.resource.canonical
+    return canonical.rstrip("/") or canonical  # a trailing-slash twin counts as its route
 
 
 async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -85,10 +95,10 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _from_http_exception(exc)
+        return _from_http_exception(request, exc)
     except Exception:
         log.exception("http.handler.failed")
-        return error_response(500, "internal_error", "Internal error; see the bridge's log.")
+        return error_response(500, "internal_server_error", "Internal error; see the bridge's log.")
 
 
 @web.middleware

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 
@@ -38,9 +39,14 @@ async def token(request: web.Request) -> web.Response:
     if ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return _oauth_error(400, "invalid_request", "Send a form-encoded body.")
     try:
-        form = await request.post()
-    except ValueError:  # e.g. multipart/form-data without a boundary
-        return _oauth_error(400, "invalid_request", "The form body cannot be read.")
+        async with asyncio.timeout(services(request).config.http.request_timeout):
+            form = await request.post()
+    except TimeoutError:
+        return _oauth_error(408, "invalid_request", "The request body was not sent in time.")
+    except (ValueError, LookupError, AssertionError, RuntimeError) as exc:
+        # A multipart body with a bad boundary, a form that is not UTF-8, a charset Python
+        # does not know: aiohttp raises these while it parses.
+        return _oauth_error(400, "invalid_request", f"The form body cannot be read: {exc}"[:200])
     grant = str(form.get("grant_type", ""))
     if grant != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported.")

@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
+from typing import Any
 
 from aiohttp import web
 
-from bridge.api.context import services
+from bridge.api.context import Services, services
+from bridge.errors import BridgeError
+from bridge.supervisor import FAILED
+
+STORE_TIMEOUT = 2.0
+
+
+async def _store(svc: Services) -> tuple[str, dict[str, Any]]:
+    """The store answers a trivial query, and what the webhook outbox holds that is due."""
+    try:
+        async with asyncio.timeout(STORE_TIMEOUT):
+            await svc.db.fetchall("SELECT 1")
+            due, oldest = await svc.outbox.backlog(time.time())
+    except (TimeoutError, BridgeError, sqlite3.Error) as exc:
+        return "unavailable", {"error": type(exc).__name__}
+    age = round(time.time() - oldest, 1) if oldest is not None else 0.0
+    return "ok", {"due": due, "oldest_due_age_s": max(0.0, age)}
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 while AMI is logged in, 503 otherwise."""
+    """Each part of the bridge: the AMI link, the store, the webhook backlog and the
+    supervised background tasks. 200 while all work, 503 when one is broken."""
     svc = services(request)
     connected = bool(svc.ami and svc.ami.connected)
+    store, backlog = await _store(svc)
+    tasks = svc.tasks()
+    broken = not connected or store != "ok" or FAILED in tasks.values()
     body = {
-        "status": "ok" if connected else "degraded",
+        "status": "degraded" if broken else "ok",
         "ami": "connected" if connected else "disconnected",
+        "store": store,
+        "webhooks": backlog,
+        "tasks": tasks,
         "uptime_s": round(time.monotonic() - svc.started_at, 1),
         "ami_reconnects": svc.ami.reconnects if svc.ami else 0,
     }
-    return web.json_response(body, status=200 if connected else 503)
+    return web.json_response(body, status=503 if broken else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:

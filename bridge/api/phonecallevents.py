@@ -1,7 +1,9 @@
 """`/uapi/extensions/{userId}/{extension}/phoneCallEvents[/{eventType}[/{eventId}]]`: webhook
-registrations (PhoneCallEvents), and `.../{eventType}/{eventId}/deliveries`, their attempts.
+registrations (PhoneCallEvents), `.../{eventType}/{eventId}/deliveries`, their attempts, and
+`.../{eventType}/{eventId}/secret`, the secret that signs them.
 
-An app sees and changes the registrations it made (they are signed with its secret).
+An app sees and changes the registrations it made; each has its own `whsec_` secret (the app's
+`webhook_secret` when the config gives one), shown by create and by the secret route only.
 """
 
 from __future__ import annotations
@@ -13,19 +15,22 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api.collections import Item, parse_list_query
-from bridge.api.common import collection_response, read_json
+from bridge.api.common import collection_response, nothing, read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.idempotency import idempotent
 from bridge.config import Extension
 from bridge.domain.views import iso
-from bridge.errors import invalid
+from bridge.errors import ApiError, invalid
 from bridge.store.hooks import ENABLED, Registration, new_id
-from bridge.webhooks.guard import url_problem
+from bridge.webhooks.guard import normalize, url_problem
+from bridge.webhooks.signing import new_secret
 
 TYPES = range(5)  # 0 DialIn, 1 DialOut, 2 Hangup, 3 AnswerIn, 4 AnswerOut
 EXTENSION_TYPES = ("phone_terminal", "queue", "conference", "ivr")
 FIELDS = ("type", "id", "method", "note", "url", "status", "modified", "extension", "links")
 ATTEMPT_FIELDS = ("deliveryId", "attempt", "at", "status", "durationMs", "error", "outcome")
 MAX_NOTE, MAX_URL = 1024, 2048
+MAX_DIGITS = 9  # the numeric fields are one digit; this only bounds what is parsed
 
 
 def _extension(request: web.Request) -> Extension:
@@ -37,7 +42,7 @@ def _extension(request: web.Request) -> Extension:
     if number == "@self":
         raise invalid("extension_invalid", "Name one extension; @self is not allowed here.")
     org = directory.organization_of_user(user) if user else directory.home_organization(app)
-    ext = directory.find_extension(number, org)
+    ext = directory.visible_extension(app, number, org)  # another organization's: unknown
     if ext is None or ext.type not in EXTENSION_TYPES:
         raise invalid("extension_invalid", f"{number!r} is not a phone terminal, queue, "
                                            "conference or IVR extension.")
@@ -50,10 +55,18 @@ def _extension(request: web.Request) -> Extension:
 
 
 def _number(raw: Any, allowed: range | tuple[int, ...], code: str, what: str) -> int:
-    text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    if not text.isdigit() or int(text) not in allowed:
+    """A small number given as a JSON number or a string of ASCII digits (`²`, `٣` and digit
+    strings too long to mean anything are refused before int() sees them)."""
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS:
+            value = int(text)
+    if value is None or value not in allowed:
         raise invalid(code, f"{what} must be one of {', '.join(map(str, allowed))}.")
-    return int(text)
+    return value
 
 
 def _note(raw: Any) -> str:
@@ -64,12 +77,13 @@ def _note(raw: Any) -> str:
 
 
 def _url(request: web.Request, raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_URL:
+    """The URL normalized (as it will be stored and called), if the SSRF guard accepts it."""
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_URL:
         raise invalid("pce_url_invalid", "url must be an absolute http or https URL.")
-    problem = url_problem(raw.strip(), services(request).config.webhooks.allow_networks)
+    problem = url_problem(raw, services(request).config.webhooks.allow_networks)
     if problem is not None:
         raise invalid("pce_url_invalid", f"url {problem}.")
-    return raw.strip()
+    return normalize(raw)
 
 
 def _base(request: web.Request, ext: Extension) -> str:
@@ -113,10 +127,15 @@ async def create(request: web.Request) -> web.Response:
         method=_number(body.get("method", 0), (0, 1), "pce_method_invalid", "method"),
         url=_url(request, body.get("url")), note=_note(body.get("note", "")),
         status=_number(body.get("status", ENABLED), (0, 1), "pce_status_invalid", "status"),
-        modified=iso(time.time()),
+        modified=iso(time.time()), secret=current_app(request).webhook_secret or new_secret(),
     )
-    await services(request).registrations.save(reg)
-    return web.json_response(_view(reg, _base(request, ext)), status=201)
+    svc = services(request)
+    limit = svc.config.webhooks.max_registrations
+    if not await svc.registrations.add(reg, limit):
+        raise ApiError(409, "pce_limit_exceeded", f"This app already has {limit} "
+                       f"PhoneCallEvents on {ext.number} (webhooks.max_registrations).")
+    return web.json_response({**_view(reg, _base(request, ext)), "secret": reg.secret},
+                             status=201)
 
 
 async def update(request: web.Request) -> web.Response:
@@ -157,7 +176,7 @@ async def delete(request: web.Request) -> web.Response:
     ext = _extension(request)
     regs = [_one(request, ext)] if "eventId" in request.match_info else _mine(request, ext)
     if not regs:
-        return web.Response(status=204)
+        return nothing(request, [])
     await services(request).registrations.delete(r.id for r in regs)
     return web.json_response([{"id": r.id} for r in regs])
 
@@ -177,12 +196,19 @@ async def deliveries(request: web.Request) -> web.Response:
     return collection_response(request, attempts, q, self_url=f"{base_url(request)}{request.path}")
 
 
+async def secret(request: web.Request) -> web.Response:
+    """`{"secret": "whsec_..."}`: what the registration's deliveries are signed with."""
+    reg = _one(request, _extension(request))
+    return web.json_response({"secret": reg.secret})
+
+
 def add_routes(app: web.Application, prefix: str) -> None:
     base = f"{prefix}/extensions/{{userId}}/{{extension}}/phoneCallEvents"
     for path in (base, f"{base}/{{eventType}}"):
-        app.router.add_post(path, create)
+        app.router.add_post(path, idempotent(create))
     for path in (base, f"{base}/{{eventType}}", f"{base}/{{eventType}}/{{eventId}}"):
         app.router.add_get(path, list_events)
         app.router.add_delete(path, delete)
     app.router.add_put(f"{base}/{{eventType}}/{{eventId}}", update)
     app.router.add_get(f"{base}/{{eventType}}/{{eventId}}/deliveries", deliveries)
+    app.router.add_get(f"{base}/{{eventType}}/{{eventId}}/secret", secret)

@@ -17,7 +17,9 @@ from panoramisk.message import Message
 from bridge.ami.actions import ActionFields, CallPlan, originate
 from bridge.api.common import read_json
 from bridge.api.context import Services, api_prefix, base_url, current_app, services
-from bridge.config import App, Extension, User
+from bridge.api.fields import caller_id_or, flag, numbers, optional_number, whole_number
+from bridge.api.idempotency import idempotent
+from bridge.config import App, Extension, Organization, User
 from bridge.directory import Directory, is_public_number
 from bridge.domain.views import iso
 from bridge.errors import PbxUnavailable, invalid
@@ -25,9 +27,6 @@ from bridge.store import calls as calls_store
 
 log = structlog.get_logger("bridge.calls")
 
-# UAPI-Caller-Id as the pages use it ("John Doe <+3334444>"), limited to characters that are
-# safe inside AMI Variable headers and dialplan arguments (no comma, quote, pipe or newline).
-CALLER_ID = re.compile(r"[A-Za-z0-9 ._'-]{0,64}<\+?[0-9*#]{1,32}>")
 NONCE = re.compile(r"[\x21-\x7e]{1,128}")
 MAX_WAIT = 3600
 MAX_DURATION = 86400
@@ -52,65 +51,50 @@ class Pbx(Protocol):
     ) -> list[Message]: ...
 
 
-def _seconds(raw: str | None, default: int | None, high: int, code: str) -> int | None:
-    if raw is None:
-        return default
-    if not raw.strip().isdigit() or not 0 < int(raw) <= high:
-        raise invalid(code, f"Must be a whole number of seconds from 1 to {high}, got {raw!r}.")
-    return int(raw)
-
-
-def _flag(raw: str | None, code: str) -> bool:
-    if raw is None:
-        return False
-    if raw.lower() not in ("true", "false", "1", "0"):
-        raise invalid(code, f"Must be true or false, got {raw!r}.")
-    return raw.lower() in ("true", "1")
-
-
-def _numbers(raw: Any, code: str, what: str) -> list[str]:
-    """A list of numbers (a plain string is accepted as a list of one)."""
-    items = [raw] if isinstance(raw, str | int) and not isinstance(raw, bool) else raw
-    if not isinstance(items, list) or not items or len(items) > 16:
-        raise invalid(code, f"{what} must be a list of 1 to 16 numbers.")
-    if not all(isinstance(i, str | int) and not isinstance(i, bool) for i in items):
-        raise invalid(code, f"{what} must hold extension or public numbers.")
-    return [str(i).strip() for i in items]
-
-
-def caller_id_or(raw: Any, default: str) -> str:
-    """A request's callerId (UAPI-Caller-Id), or `default` when absent."""
-    if raw is None:
-        return default
-    if not isinstance(raw, str) or not CALLER_ID.fullmatch(raw.strip()):
-        raise invalid("pc_callerid_invalid", "callerId must look like 'John Doe <+3334444>'.")
-    return raw.strip()
-
-
 class _Resolver:
-    """Turns numbers into dial targets inside the organization of the call's user."""
+    """Turns numbers into dial targets inside one organization, for one app.
 
-    def __init__(self, directory: Directory, user: User | None, app: App, public: str) -> None:
+    Tenant rule: a source is an extension the app may act for, or a public number; a
+    destination is an extension of the same organization, or a public number. Another
+    organization's extension gets exactly the answer an unknown number gets.
+    """
+
+    def __init__(
+        self, directory: Directory, app: App, org: Organization | None, public: str
+    ) -> None:
         self.directory = directory
-        org = directory.organization_of_user(user) if user else directory.home_organization(app)
+        self.app = app
         self.org = org
         self.public = public
 
     def extension(self, number: str) -> Extension | None:
-        return self.directory.find_extension(number, self.org)
+        """The extension `number` names, if the app may know of it."""
+        return self.directory.visible_extension(self.app, number, self.org)
+
+    def local(self, number: str) -> Extension | None:
+        """The extension `number` names inside this organization."""
+        ext = self.extension(number)
+        if ext is None or self.org is None:
+            return ext
+        return ext if self.directory.owner(ext).organization == self.org.id else None
 
     def party(self, number: str) -> str:
         """How the call tracker names this party: the extended number, or the number."""
-        ext = self.extension(number)
+        ext = self.local(number)
         return ext.number if ext else number
 
-    def target(self, number: str, code: str, what: str) -> str:
-        ext = self.extension(number)
+    def target(self, number: str, code: str, what: str, *, acting: bool = False) -> str:
+        """The dial target of a party; `acting`: the app must be allowed to act for it."""
+        ext = self.local(number)
         if ext is not None:
+            if acting and not self.directory.may_act_for(self.app, self.directory.owner(ext)):
+                raise invalid(code, f"{what} {ext.number} is an extension this app may not "
+                                    "act for.")
             return ext.channel
         if self.directory.extended(number, self.org) is None and is_public_number(number):
             return self.public.format(number=number)
-        raise invalid(code, f"{what} {number!r} is neither an extension nor a public number.")
+        raise invalid(code, f"{what} {number!r} is neither an extension of the organization nor "
+                            "a public number.")
 
 
 def _view(body: Any) -> Mapping[str, Any]:
@@ -156,28 +140,31 @@ def plan_call(
     public: str,
 ) -> Placement:
     """Validates a make-call request in the order of the page's failure table."""
-    wait = _seconds(query.get("waitForPickup"), 25, MAX_WAIT, "pc_timeout_invalid")
-    duration = _seconds(query.get("callDuration"), None, MAX_DURATION, "pc_duration_invalid")
-    public_transfer = _flag(query.get("allowPublicTransfer"), "pc_transfer_invalid")
-    _flag(query.get("video"), "pc_video_invalid")
+    wait = whole_number(query.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
+    duration = optional_number(query.get("callDuration"), 1, MAX_DURATION, "pc_duration_invalid")
+    public_transfer = flag(query.get("allowPublicTransfer"), "pc_transfer_invalid")
+    flag(query.get("video"), "pc_video_invalid")
     view = _view(body)
-    res = _Resolver(directory, user, app, public)
-    sources = _numbers(view.get("source"), "pc_source_invalid", "source")
-    destinations = _numbers(view.get("destination"), "pc_destination_invalid", "destination")
-    ext = _charged_extension(body, sources, res, app, user)
+    home = directory.organization_of_user(user) if user else directory.home_organization(app)
+    sources = numbers(view.get("source"), "pc_source_invalid", "source")
+    destinations = numbers(view.get("destination"), "pc_destination_invalid", "destination")
+    ext = _charged_extension(body, sources, _Resolver(directory, app, home, public), app, user)
+    org = directory.organization_of_user(directory.owner(ext))
+    res = _Resolver(directory, app, org, public)
     nonce = body.get("nonce")
     if nonce is not None and (not isinstance(nonce, str) or not NONCE.fullmatch(nonce)):
         raise invalid("pc_nonce_invalid", "nonce must be 1-128 printable characters.")
     dest_raw = view.get("callerIdDestination", view.get("callerDestination"))
     plan = CallPlan(
         call_id=secrets.token_hex(10),
-        sources=tuple(res.target(n, "pc_source_invalid", "source") for n in sources),
+        sources=tuple(res.target(n, "pc_source_invalid", "source", acting=True)
+                      for n in sources),
         destinations=tuple(
             res.target(n, "pc_destination_invalid", "destination") for n in destinations
         ),
         source_caller_id=caller_id_or(view.get("callerId"), ext.caller_id),
         destination_caller_id=caller_id_or(dest_raw, ext.caller_id),
-        wait=wait or 25,
+        wait=wait,
         duration=duration,
     )
     remembered = {
@@ -197,7 +184,7 @@ async def _place(svc: Services, record: calls_store.PlacedCall, plan: CallPlan) 
     matters to a later restart (CallStore.drain() waits for it at shutdown).
     """
     assert svc.pbx is not None
-    svc.calls.hold(record)
+    svc.calls.hold(record, svc.tracker.calls.__contains__)
     # Known to the tracker before Asterisk's first event about it can arrive.
     svc.tracker.annotate(plan.call_id, record.meta())
     saving = svc.calls.save_soon(record)
@@ -228,7 +215,7 @@ async def make_simple_call(request: web.Request) -> web.Response:
         plan.call_id, ext.number, svc.directory.owner(ext).id, app.name, placing.nonce,
         iso(now), now, placing.remembered,
     )
-    placed = svc.calls.reuse(app.name, placing.nonce, now)
+    placed = svc.calls.reuse(app.name, placing.nonce, svc.tracker.calls.__contains__)
     if placed is None:
         placed = record
         await _place(svc, record, plan)
@@ -243,4 +230,4 @@ async def make_simple_call(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application, prefix: str) -> None:
-    app.router.add_post(f"{prefix}/phoneCalls/{{userId}}/simple", make_simple_call)
+    app.router.add_post(f"{prefix}/phoneCalls/{{userId}}/simple", idempotent(make_simple_call))

@@ -16,7 +16,8 @@ from bridge.api import (
     phonecalls,
 )
 from bridge.api.context import SERVICES, Services
-from bridge.api.middleware import request_middleware
+from bridge.api.idempotency import KEYS, Keys
+from bridge.api.middleware import API_PREFIXES, request_middleware
 
 PREFIXES = ("/uapi", "/unifiedapi")
 
@@ -27,6 +28,7 @@ def build_app(svc: Services) -> web.Application:
         middlewares=[request_middleware], client_max_size=svc.config.http.max_body
     )
     app[SERVICES] = svc
+    app[KEYS] = Keys(svc.db)
     ops.add_routes(app)
     docs.add_routes(app, PREFIXES)
     oauth.add_routes(app)
@@ -37,4 +39,20 @@ def build_app(svc: Services) -> web.Application:
         calllist.add_routes(app, prefix)
         callcontrol.add_routes(app, prefix)
         phonecallevents.add_routes(app, prefix)
+    add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
+
+
+def add_trailing_slashes(router: web.UrlDispatcher) -> None:
+    """Serves every API route also with a trailing `/`, same methods and handlers.
+
+    VoipNow's own pages and 4PSA's clients end paths in `/` (`POST .../@me/simple/`) and POST
+    to them, so a redirect would not do: the slashed path is a route of its own.
+    """
+    for resource in list(router.resources()):
+        path = resource.canonical
+        if not path.startswith(API_PREFIXES) or path.endswith("/"):
+            continue
+        twin = router.add_resource(f"{path}/")
+        for route in resource:
+            twin.add_route(route.method, route.handler)

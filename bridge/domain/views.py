@@ -52,9 +52,12 @@ def status(call: Call, party: Party, channels: Mapping[str, Channel]) -> int:
 
 
 def flow(call: Call) -> int:
-    """2 local, 4 outgoing public (a public number is called), 8 incoming public."""
+    """2 local, 4 outgoing public (the PBX calls a public number), 8 incoming public (a public
+    number calls in). A call placed through the API is dialled by the PBX leg by leg, so its
+    public parties are all called out, sources included: never incoming."""
     parties = call.parties.values()
-    if any(not p.is_extension and p.role == "source" for p in parties):
+    dialled_in = call.meta is None
+    if dialled_in and any(not p.is_extension and p.role == "source" for p in parties):
         return INCOMING_PUBLIC
     if any(not p.is_extension for p in parties):
         return OUTGOING_PUBLIC

@@ -1,11 +1,16 @@
-"""Calls placed through the API: their ids (found again after a restart) and their nonces."""
+"""Calls placed through the API: their ids (found again after a restart) and their nonces.
+
+A nonce names the call it came with while that call is live: the same app sending the same
+nonce again gets that call back; once the call has ended the nonce places a new one (4PSA's
+MCP server sends one nonce for every call of a session). Strict retries are Idempotency-Key's.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +21,8 @@ from bridge.errors import BridgeError
 from bridge.store.db import Database
 
 log = structlog.get_logger("bridge.calls")
-NONCE_WINDOW = 24 * 3600  # a nonce returns the first call for 24 hours
+NONCE_WINDOW = 24 * 3600  # calls older than this are not looked up by nonce after a restart
+Live = Callable[[str], bool]  # is the call with this id still live (the tracker knows)?
 _COLUMNS = "id, extension, user_id, app, nonce, published, created_at, plan"
 
 
@@ -49,7 +55,7 @@ def _row(row: tuple[Any, ...]) -> PlacedCall:
 
 
 class CallStore:
-    """Placed calls in SQLite, with the nonces of the last 24 hours also held in memory.
+    """Placed calls in SQLite, with the latest call of each (app, nonce) also held in memory.
 
     The nonce check is in memory and synchronous, so two racing requests cannot both pass it,
     and the row can be written while the Originate is on its way (the make-call latency is
@@ -59,37 +65,40 @@ class CallStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._nonces: dict[tuple[str, str], PlacedCall] = {}
+        self._prune_at = 1024  # entries in _nonces before the ended calls are dropped
         self._saving: set[asyncio.Task[None]] = set()
 
     async def load(self, now: float) -> None:
+        """The latest call of each nonce placed within NONCE_WINDOW (the live ones matter)."""
         rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM calls WHERE nonce IS NOT NULL AND created_at >= ?",  # noqa: S608
+            f"SELECT {_COLUMNS} FROM calls WHERE nonce IS NOT NULL AND created_at >= ?"  # noqa: S608
+            " ORDER BY created_at",
             (now - NONCE_WINDOW,),
         )
-        self._nonces = {(r[3], r[4]): _row(r) for r in rows}
+        self._nonces = {(r[3], r[4]): _row(r) for r in rows}  # the newest wins
 
-    def reuse(self, app: str, nonce: str | None, now: float) -> PlacedCall | None:
-        """The call this app already placed with this nonce within 24 hours, if any."""
+    def reuse(self, app: str, nonce: str | None, live: Live) -> PlacedCall | None:
+        """The call this app placed with this nonce, while it is live."""
         if nonce is None:
             return None
         placed = self._nonces.get((app, nonce))
-        if placed is not None and placed.created_at < now - NONCE_WINDOW:
-            del self._nonces[(app, nonce)]
+        if placed is None or not live(placed.id):
             return None
         return placed
 
-    def hold(self, call: PlacedCall) -> None:
+    def hold(self, call: PlacedCall, live: Live) -> None:
         """Reserves the call's nonce (before any await, so a racing request sees it)."""
-        if call.nonce is not None:
-            self._nonces[(call.app, call.nonce)] = call
+        if call.nonce is None:
+            return
+        self._nonces[(call.app, call.nonce)] = call
+        if len(self._nonces) > self._prune_at:  # amortized: ended calls' nonces are free
+            self._nonces = {k: c for k, c in self._nonces.items() if live(c.id)}
+            self._prune_at = max(1024, 2 * len(self._nonces))
 
     async def save(self, call: PlacedCall) -> None:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if call.nonce is not None:  # an older call's nonce, out of its 24 h
-                    conn.execute("DELETE FROM calls WHERE app = ? AND nonce = ?",
-                                 (call.app, call.nonce))
                 conn.execute(
                     f"INSERT INTO calls ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                     (call.id, call.extension, call.user_id, call.app, call.nonce,
@@ -129,6 +138,32 @@ class CallStore:
 
     async def find(self, ids: Collection[str]) -> dict[str, PlacedCall]:
         return await find(self.db, ids)
+
+    async def purge(self, now: float, live: Collection[str]) -> int:
+        """Drops the nonces older than the window and the rows of those calls, except the rows
+        of calls in `live` (still up: shown as requested after a restart), whose nonce only
+        is cleared. Returns the rows deleted."""
+        cutoff = now - NONCE_WINDOW
+        for key in [k for k, c in self._nonces.items() if c.created_at < cutoff]:
+            del self._nonces[key]
+        keep = set(live)
+
+        def run(conn: sqlite3.Connection) -> int:
+            old = [r[0] for r in conn.execute(
+                "SELECT id FROM calls WHERE created_at < ?", (cutoff,)).fetchall()]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("DELETE FROM calls WHERE id = ?",
+                                 [(i,) for i in old if i not in keep])
+                conn.execute("UPDATE calls SET nonce = NULL WHERE created_at < ? "
+                             "AND nonce IS NOT NULL", (cutoff,))
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                conn.execute("ROLLBACK")
+                raise
+            return len(old) - len(keep.intersection(old))
+
+        return await self.db.call(run)
 
 
 async def find(db: Database, ids: Collection[str]) -> dict[str, PlacedCall]:

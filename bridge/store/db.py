@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -84,6 +86,32 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX deliveries_event ON deliveries (event_id, at);
     """,
+    # Every registration signs with its own Standard Webhooks secret (`whsec_<base64>`);
+    # retention purges by age.
+    """
+    ALTER TABLE phone_call_events ADD COLUMN secret TEXT NOT NULL DEFAULT '';
+    UPDATE phone_call_events SET secret = 'whsec_' || random_base64(24) WHERE secret = '';
+    CREATE INDEX deliveries_at ON deliveries (at);
+    CREATE INDEX calls_created ON calls (created_at);
+    """,
+    # A nonce names a call only while it is live (the same nonce may place a new call once
+    # that one ended), so it is no longer unique; the answers given to Idempotency-Key
+    # requests are kept (24 hours) so that a retry gets the same answer after a restart.
+    """
+    DROP INDEX calls_nonce;
+    CREATE INDEX calls_app_nonce ON calls (app, nonce) WHERE nonce IS NOT NULL;
+    CREATE TABLE idempotency_keys (
+        app TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (app, key)
+    );
+    CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+    """,
 )
 
 
@@ -145,6 +173,7 @@ class Database:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Brings the schema to the newest version, one transaction per step; returns the version."""
+    conn.create_function("random_base64", 1, _random_base64)
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
         raise StoreError(
@@ -162,6 +191,11 @@ def migrate(conn: sqlite3.Connection) -> int:
             raise
         log.info("store.migrated", version=number + 1)
     return len(MIGRATIONS)
+
+
+def _random_base64(size: int) -> str:
+    """SQL `random_base64(n)`: the base64 of n random bytes (new secrets in a migration)."""
+    return base64.b64encode(secrets.token_bytes(size)).decode()
 
 
 def _statements(script: str) -> list[str]:

@@ -1,16 +1,20 @@
-"""Sends the outbox: one task per due delivery, retried by the policy, logged per attempt.
+"""Sends the outbox: per-receiver worker pools, retried by the policy, logged per attempt.
 
 The tracker's effects arrive through `sink` (synchronous, inside the AMI reader): what they
 fire is queued in memory, written to the outbox by one task, and only then sent. A restart
-(even after SIGKILL) finds every delivery that was not acknowledged still pending.
+(even after SIGKILL) finds every delivery that was not acknowledged still pending. Every
+delivery is signed with its registration's secret (Standard Webhooks). A receiver's pool
+(queue and workers) goes away after `IDLE` seconds without work; caches are bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,36 +22,47 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from bridge.config import App, WebhooksConfig
+from bridge.config import WebhooksConfig
 from bridge.domain.events import TYPE_NAMES, event_type, fired
 from bridge.domain.model import Effect
 from bridge.domain.views import iso
 from bridge.errors import BridgeError
 from bridge.store.hooks import ENABLED, Delivery, Outbox, Registration, Registrations
+from bridge.supervisor import Loop, Spawn
 from bridge.webhooks import signing
-from bridge.webhooks.guard import BlockedAddress, GuardedResolver, url_problem
+from bridge.webhooks.guard import BlockedAddress, GuardedResolver, Network, url_problem
 from bridge.webhooks.policy import Backoff, Decision, decide
 
 log = structlog.get_logger("bridge.webhooks")
 BATCH = 256  # deliveries in flight at most (taken from the outbox as room frees up)
 RESULTS_DELAY = 0.02  # seconds results may wait to be written together
+IDLE = 60.0  # seconds a receiver's worker waits for work before it ends
+CACHED_URLS = 4096  # URLs whose guard verdict and receiver are remembered
+READ_CHUNK = 16 * 1024
+
+
+@dataclass
+class _Pool:
+    """One receiver's queue and the workers (at most `per_receiver`) taking from it."""
+
+    queue: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue)
+    workers: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class Dispatcher:
     def __init__(self, config: WebhooksConfig, registrations: Registrations, outbox: Outbox,
-                 apps: Mapping[str, App], clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.registrations = registrations
         self.outbox = outbox
-        self.apps = apps
         self.clock = clock
+        self.idle = IDLE
         self.backoff = Backoff(config.backoff_min, config.backoff_max, config.max_attempts)
         self._fired: asyncio.Queue[list[tuple[str, str, dict[str, str]]]] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._taken = 0  # deliveries claimed from the outbox and not finished yet
         self._busy: set[asyncio.Task[None]] = set()  # workers in the middle of an attempt
-        self._queues: dict[str, asyncio.Queue[Delivery]] = {}  # per receiver (host:port)
-        self._workers: list[asyncio.Task[None]] = []
+        self._pools: dict[str, _Pool] = {}  # per receiver (host:port), while it has work
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -55,8 +70,6 @@ class Dispatcher:
         self._results: list[tuple[Delivery, dict[str, Any], str, float]] = []
         self._results_ready = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
-        self._checked: dict[str, str | None] = {}  # url -> url_problem(url)
-        self._receiver_of: dict[str, str] = {}  # url -> host:port
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
@@ -73,16 +86,21 @@ class Dispatcher:
 
     # -- life cycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, spawn: Spawn | None = None) -> None:
+        """Releases what a previous run left `sending`, then starts the outbox writer, the
+        dispatch loop and the result recorder (through `spawn`, a supervisor's, if given)."""
+        def run(name: str, loop: Loop) -> asyncio.Task[None]:
+            return spawn(name, loop) if spawn else asyncio.create_task(loop(), name=name)
+
         released = await self.outbox.release()
         if released:
             log.info("webhooks.resumed", deliveries=released)
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.config.allow_networks),
                                          limit=100, force_close=False)
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        self._tasks = [asyncio.create_task(self._write(), name="webhooks-outbox"),
-                       asyncio.create_task(self._dispatch(), name="webhooks-dispatch")]
-        self._recorder = asyncio.create_task(self._record_results(), name="webhooks-results")
+        self._tasks = [run("webhooks-outbox", self._write),
+                       run("webhooks-dispatch", self._dispatch)]
+        self._recorder = run("webhooks-results", self._record_results)
 
     async def stop(self) -> None:
         """No new attempts; in-flight ones get `shutdown_grace`; the rest stays pending."""
@@ -91,15 +109,17 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()
-        for queue in self._queues.values():  # not started: they stay `sending`, then pending
-            while not queue.empty():
-                queue.get_nowait()
+        pools = list(self._pools.values())
+        for pool in pools:  # not started: they stay `sending`, then pending
+            while not pool.queue.empty():
+                pool.queue.get_nowait()
         busy = list(self._busy)
         if busy:
             await asyncio.wait(busy, timeout=self.config.shutdown_grace)
-        for worker in self._workers:
+        workers = [w for pool in pools for w in pool.workers]
+        for worker in workers:
             worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
         if self._recorder is not None:
             self._recorder.cancel()
             await asyncio.gather(self._recorder, return_exceptions=True)
@@ -172,29 +192,50 @@ class Dispatcher:
     def _queue(self, delivery: Delivery) -> asyncio.Queue[Delivery]:
         """The queue of the delivery's receiver, with `per_receiver` workers behind it."""
         reg = self.registrations.by_id.get(delivery.event_id)
-        key = self._receiver(reg.url) if reg is not None else ""
-        queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues[key] = asyncio.Queue()
-            self._workers += [asyncio.create_task(self._work(queue), name=f"webhooks-{key}")
-                              for _ in range(self.config.per_receiver)]
-        return queue
+        key = _receiver(reg.url) if reg is not None else ""
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _Pool()
+        while len(pool.workers) < self.config.per_receiver:
+            pool.workers.add(asyncio.create_task(self._work(key, pool),
+                                                 name=f"webhooks-{key}"))
+        return pool.queue
 
-    async def _work(self, queue: asyncio.Queue[Delivery]) -> None:
+    async def _work(self, key: str, pool: _Pool) -> None:
         me = asyncio.current_task()
         assert me is not None
-        while True:
-            delivery = await queue.get()
-            self._busy.add(me)
-            try:
-                await self._attempt(delivery)
-            except Exception:  # a bug must not stop the worker; the row stays `sending`
-                log.exception("webhooks.attempt.crashed", delivery_id=delivery.id)
-            finally:
-                self._busy.discard(me)
-                self._taken -= 1
-                if self._taken <= BATCH // 2:
-                    self._wake.set()  # room for more
+        try:
+            while True:
+                try:
+                    delivery = await asyncio.wait_for(pool.queue.get(), self.idle)
+                except TimeoutError:
+                    if pool.queue.empty():
+                        return  # idle: the pool shrinks, and goes when its last worker does
+                    continue
+                self._busy.add(me)
+                try:
+                    await self._attempt_safely(delivery)
+                finally:
+                    self._busy.discard(me)
+                    self._taken -= 1
+                    if self._taken <= BATCH // 2:
+                        self._wake.set()  # room for more
+        finally:  # no await between the empty queue seen above and this
+            pool.workers.discard(me)
+            if not pool.workers and self._pools.get(key) is pool:
+                del self._pools[key]
+
+    async def _attempt_safely(self, delivery: Delivery) -> None:
+        """An attempt; a bug in it is logged and recorded as a failed attempt (the row must
+        not stay `sending`)."""
+        started = self.clock()
+        try:
+            await self._attempt(delivery)
+        except Exception as exc:
+            log.exception("webhooks.attempt.crashed", delivery_id=delivery.id)
+            await self._record(delivery, self.registrations.by_id.get(delivery.event_id), None,
+                               f"crashed: {type(exc).__name__}", Decision("failed"),
+                               started=started)
 
     # -- one attempt ------------------------------------------------------------------------
 
@@ -218,13 +259,14 @@ class Dispatcher:
     async def _send(self, reg: Registration, delivery: Delivery,
                     ) -> tuple[int | None, str | None, str | None]:
         """(HTTP status, Retry-After, error) of one request; redirects are not followed."""
-        problem = self._url_problem(reg.url)
+        problem = _url_problem(reg.url, self.config.allow_networks)
         if problem is not None:
             return None, None, f"refused: {problem}"
         payload = delivery.payload
-        app = self.apps.get(reg.app)
-        headers = signing.headers(app.webhook_secret if app else None, delivery.id,
-                                  int(self.clock()), payload)
+        try:
+            headers = signing.headers(reg.secret, delivery.id, int(self.clock()), payload)
+        except ValueError:
+            return None, None, "refused: the registration has no valid whsec_ secret"
         kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False,
                                   "timeout": aiohttp.ClientTimeout(total=self.config.timeout)}
         if reg.method == 1:
@@ -238,28 +280,24 @@ class Dispatcher:
             # encoded=True: the query goes out byte for byte as it was signed.
             async with self._session.request("POST" if reg.method == 1 else "GET",
                                              URL(url, encoded=True), **kwargs) as resp:
-                await resp.read()
+                await self._read_some(resp)
                 return resp.status, resp.headers.get("Retry-After"), None
         except BlockedAddress as exc:
             return None, None, f"refused: {exc}"
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             return None, None, f"{type(exc).__name__}: {exc}"[:300]
 
-    def _url_problem(self, url: str) -> str | None:
-        if url not in self._checked:
-            if len(self._checked) > 10_000:
-                self._checked.clear()
-            self._checked[url] = url_problem(url, self.config.allow_networks)
-        return self._checked[url]
-
-    def _receiver(self, url: str) -> str:
-        """`host:port` of a URL (cached: most deliveries repeat a URL)."""
-        key = self._receiver_of.get(url)
-        if key is None:
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            key = self._receiver_of[url] = f"{parts.hostname}:{port}"
-        return key
+    async def _read_some(self, resp: aiohttp.ClientResponse) -> None:
+        """Reads at most `max_response_bytes` of the answer; beyond that the connection is
+        closed (the rest is never read)."""
+        left = self.config.max_response_bytes
+        while left > 0:
+            chunk = await resp.content.read(min(left, READ_CHUNK))
+            if not chunk:
+                return
+            left -= len(chunk)
+        if not resp.content.at_eof():
+            resp.close()
 
     async def _record(self, delivery: Delivery, reg: Registration | None, status: int | None,
                       error: str | None, decision: Decision, *, started: float) -> None:
@@ -286,3 +324,19 @@ class Dispatcher:
         if decision.outcome == "gone":
             fields["registration"] = "disabled (410 Gone)"
         log.warning(event, error=error, **fields)
+
+
+@functools.lru_cache(maxsize=CACHED_URLS)
+def _url_problem(url: str, allow: Sequence[Network]) -> str | None:
+    return url_problem(url, allow)
+
+
+@functools.lru_cache(maxsize=CACHED_URLS)
+def _receiver(url: str) -> str:
+    """`host:port` of a URL (most deliveries repeat a URL)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # not sent anyway: the guard refuses it
+        return ""
+    return f"{parts.hostname}:{port}"

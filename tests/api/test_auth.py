@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -15,16 +16,16 @@ LIST = "/uapi/extensions/@me"
 async def assert_invalid_token(resp: Any) -> None:
     assert resp.status == 401
     assert resp.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
-    assert (await resp.json())["error"]["code"] == "invalid_token"
+    assert (await resp.json())["error"]["code"] == "access_denied"
 
 
 async def test_no_token(api: Api) -> None:
-    """No token at all: 401 invalid_token with a WWW-Authenticate header."""
+    """No token at all: 401 access_denied with a WWW-Authenticate header."""
     await assert_invalid_token(await api.client.get(LIST))
 
 
 async def test_wrong_token(api: Api) -> None:
-    """An unknown token: 401 invalid_token."""
+    """An unknown token: 401 access_denied."""
     await assert_invalid_token(await api.client.get(LIST, headers=api.auth("not-a-token-xxxxxx")))
 
 
@@ -40,6 +41,15 @@ async def test_header_and_query_token(api: Api) -> None:
     assert (await api.client.get(LIST, params={"accessRequestToken": CRM})).status == 200
     resp = await api.client.get(LIST, params={"accessRequestToken": f"Bearer {CRM}"})
     assert resp.status == 200
+
+
+@pytest.mark.parametrize("query", [f"Bearer%20{CRM}", f"Bearer+{CRM}", f"bearer%20{CRM}"])
+async def test_bearer_word_in_the_query_token(api: Api, query: str) -> None:
+    """`accessRequestToken=Bearer%20<token>` (as VoipNow's auth page writes it) authenticates."""
+    resp = await api.client.get(f"{LIST}/?accessRequestToken={query}")
+    assert resp.status == 200
+    resp = await api.client.get(f"{LIST}?accessRequestToken=Bearer%20not-a-token-xxxxxx")
+    await assert_invalid_token(resp)
 
 
 async def test_unifiedapi_alias(api: Api) -> None:
@@ -131,3 +141,68 @@ async def test_admin_app_scope(api: Api) -> None:
     """The admin app may name any user."""
     resp = await api.client.get("/uapi/extensions/30", headers=api.auth(ADMIN))
     assert (await resp.json())["entry"][0]["extension"] == "0004*300"
+
+
+async def issue_crm(api: Api) -> str:
+    resp = await oauth(api, grant_type="client_credentials", client_id="crm-demo",
+                       client_secret="crm-demo-secret-0123456789")
+    assert resp.status == 200
+    return str((await resp.json())["access_token"])
+
+
+async def stored_tokens(api: Api) -> int:
+    return int((await api.services.db.fetchall("SELECT COUNT(*) FROM oauth_tokens"))[0][0])
+
+
+async def test_max_tokens_revokes_the_oldest_of_the_app(make_api: Any) -> None:
+    """With auth.max_tokens 3, a 4th token revokes the 1st (memory and SQLite, across a
+    restart); the other three keep working."""
+    api: Api = await make_api()
+    api.services.tokens.max_tokens = 3
+    tokens = []
+    for _ in range(4):
+        tokens.append(await issue_crm(api))
+        api.clock.now += 1
+    await assert_invalid_token(await api.client.get(LIST, headers=api.auth(tokens[0])))
+    for token in tokens[1:]:
+        assert (await api.client.get(LIST, headers=api.auth(token))).status == 200
+    assert (api.services.tokens.live("crm"), await stored_tokens(api)) == (3, 3)
+    again: Api = await make_api()
+    await assert_invalid_token(await again.client.get(LIST, headers=again.auth(tokens[0])))
+    assert again.services.tokens.live("crm") == 3
+
+
+async def test_racing_token_requests_do_not_pass_max_tokens(api: Api) -> None:
+    """Ten token requests at once with max_tokens 4: four tokens are left."""
+    api.services.tokens.max_tokens = 4
+    await asyncio.gather(*(issue_crm(api) for _ in range(10)))
+    assert (api.services.tokens.live("crm"), await stored_tokens(api)) == (4, 4)
+
+
+async def test_expired_tokens_are_purged_while_running(api: Api) -> None:
+    """purge(now) drops what expired by then, in memory and in SQLite, and keeps the rest."""
+    await issue_crm(api)
+    api.clock.now += 1800
+    kept = await issue_crm(api)
+    api.clock.now += 1801  # the first has expired, the second has not
+    assert await api.services.tokens.purge(api.clock.now) == 1
+    assert (api.services.tokens.live("crm"), await stored_tokens(api)) == (1, 1)
+    assert (await api.client.get(LIST, headers=api.auth(kept))).status == 200
+
+
+async def test_run_forever_purges_on_its_period(api: Api) -> None:
+    """The periodic task purges expired tokens without being asked."""
+    await issue_crm(api)
+    task = asyncio.create_task(api.services.tokens.run_forever(every=0.01))
+    try:
+        await asyncio.sleep(0.05)
+        assert await stored_tokens(api) == 1  # not expired yet: kept
+        api.clock.now += 3601
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while await stored_tokens(api):
+            assert loop.time() < deadline, "never purged"
+            await asyncio.sleep(0.01)
+        assert api.services.tokens.live("crm") == 0
+    finally:
+        task.cancel()

@@ -77,7 +77,7 @@ async def put(api: Api, body: Any, call_id: str, extension: str = "210") -> tupl
     ({"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "12ab"},
      "pc_sendcallto_invalid"),
     ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "0004*300"},
-     "extension_invalid"),  # another organization's phone
+     "pc_sendcallto_invalid"),  # another organization's phone: as if unknown
     ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "024",
       "waitForPickup": "0"}, "pc_timeout_invalid"),
     ({"action": "Monitor", "phoneCallViewId": "00", "sendCallTo": "024",
@@ -227,3 +227,63 @@ async def test_voicemail_box_from_the_config_template(api: Api, pbx: TrackingPbx
     sets = {a["Variable"]: a["Value"] for a in pbx.sent if a["Action"] == "Setvar"}
     assert sets["UAPI_MAILBOX"] == "024@default"
     assert pbx.sent[-1]["Context"] == "uapi-voicemail"
+
+
+@pytest.mark.parametrize(("body", "redirected"), [
+    ({"transferFromNumber": "210"}, "PJSIP/trunk-"),  # 210 transfers the public party
+    ({"transferFromNumber": "0003*210", "transferNumber": "5551234"}, "PJSIP/trunk-"),
+    ({"transferFromNumber": "5551234"}, "PJSIP/210-"),  # the public party transfers 210
+    ({}, "PJSIP/trunk-"),  # nothing named: the path's extension (210) transfers
+    ({"transferFromNumber": 5551234}, "PJSIP/210-"),
+])
+async def test_transfer_without_a_view(api: Api, pbx: TrackingPbx, body: dict[str, Any],
+                                       redirected: str) -> None:
+    """Without phoneCallViewId (4PSA's MCP server) the transferring party is the one
+    transferFromNumber names, else the path's extension; the other party is moved."""
+    call_id = live(api)
+    status, _ = await put(api, {"action": "Transfer", "sendCallTo": "024", **body}, call_id)
+    assert status == 200
+    redirect = pbx.sent[-1]
+    assert (redirect["Action"], redirect["Context"]) == ("Redirect", "uapi-transfer")
+    assert redirect["Channel"].startswith(redirected)
+
+
+async def test_transfer_to_voicemail_without_a_view(api: Api, pbx: TrackingPbx) -> None:
+    """TransferToVoicemail with transferFromNumber and transferNumber, no view."""
+    call_id = live(api)
+    status, _ = await put(api, {"action": "TransferToVoicemail", "sendCallTo": "024",
+                                "transferFromNumber": "210", "transferNumber": "5551234"},
+                          call_id)
+    assert status == 200
+    assert (pbx.sent[-1]["Context"], pbx.sent[-1]["Channel"][:12]) == ("uapi-voicemail",
+                                                                      "PJSIP/trunk-")
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ({}, ["transferFromNumber is missing", "0003*210", "not a party"]),
+    ({"transferFromNumber": "5550000"}, ["'5550000' is not a party", "not a party"]),
+])
+async def test_transfer_without_a_view_that_nothing_decides(api: Api, pbx: TrackingPbx,
+                                                            body: dict[str, Any],
+                                                            words: list[str]) -> None:
+    """A call charged to 210 without 210 in it, and no usable transferFromNumber:
+    pc_phonecallview_invalid saying what is missing (never "None"); nothing is sent."""
+    call_id = live(api, "parallel_sources")
+    call = api.services.tracker.calls[call_id]
+    assert call.meta is not None
+    call.meta = dataclasses.replace(call.meta, extension="0003*210")
+    status, answer = await put(api, {"action": "Transfer", "sendCallTo": "024", **body}, call_id)
+    assert (status, answer["error"]["code"]) == (400, "pc_phonecallview_invalid")
+    message = answer["error"]["message"]
+    assert "phoneCallViewId" in message
+    assert all(w in message for w in words), message
+    assert "None" not in message
+    assert pbx.sent == []
+
+
+async def test_other_actions_still_need_the_view(api: Api, pbx: TrackingPbx) -> None:
+    """Park without phoneCallViewId: pc_phonecallview_invalid naming the missing field."""
+    call_id = live(api)
+    status, answer = await put(api, {"action": "Park"}, call_id)
+    assert (status, answer["error"]["code"]) == (400, "pc_phonecallview_invalid")
+    assert "phoneCallViewId is missing" in answer["error"]["message"]

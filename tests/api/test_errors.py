@@ -22,13 +22,29 @@ async def error_of(resp) -> tuple[int, str]:  # type: ignore[no-untyped-def]
 
 
 async def test_unknown_route(api: Api) -> None:
-    """An unknown route is 404 not_found in the UAPI envelope, with or without a token."""
-    assert await error_of(await api.client.get("/uapi/nope")) == (404, "not_found")
+    """Outside the API an unknown route is 404 not_found in the UAPI envelope."""
     assert await error_of(await api.client.get("/nope", headers=api.auth())) == (404, "not_found")
+    assert await error_of(await api.client.get("/uapinope")) == (404, "not_found")
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/uapi/nope"),
+    ("GET", "/unifiedapi/presence/@me/210/"),
+    ("POST", "/uapi/phoneCalls/@me/unknownType"),  # a known path, not with POST
+    ("POST", "/unifiedapi/phoneCalls/@me/conferenceInvite/"),
+    ("PATCH", "/uapi/phoneCalls/@me/210/" + "0" * 20),
+    ("GET", "/uapi/"),
+])
+async def test_an_operation_the_api_lacks_is_501(api: Api, method: str, path: str) -> None:
+    """Any path under /uapi or /unifiedapi naming no operation is 501 request_not_implemented,
+    with or without a token (not 404, not 405)."""
+    for headers in ({}, api.auth()):
+        resp = await api.client.request(method, path, headers=headers, json={})
+        assert await error_of(resp) == (501, "request_not_implemented")
 
 
 async def test_wrong_method(api: Api) -> None:
-    """A wrong method is 405 with an Allow header."""
+    """Outside the API a wrong method is 405 with an Allow header."""
     resp = await api.client.delete("/healthz")
     assert await error_of(resp) == (405, "method_not_allowed")
     assert "GET" in resp.headers["Allow"]
@@ -89,9 +105,9 @@ async def test_good_json(echo_api: Api) -> None:
 
 
 async def test_internal_error_has_no_traceback(echo_api: Api) -> None:
-    """An unexpected exception is 500 internal_error with nothing of the internals."""
+    """An unexpected exception is 500 internal_server_error with nothing of the internals."""
     resp = await echo_api.client.get("/uapi/boom", headers=echo_api.auth())
-    assert await error_of(resp) == (500, "internal_error")
+    assert await error_of(resp) == (500, "internal_server_error")
     assert "secret internals" not in await resp.text()
 
 

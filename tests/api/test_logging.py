@@ -27,7 +27,7 @@ async def test_error_code_is_logged(api: Api) -> None:
     """A failed request's line names the UAPI error code."""
     with capture_logs() as logs:
         await api.client.get("/uapi/extensions/@me")
-    assert [line["error"] for line in logs if line["event"] == "http.request"] == ["invalid_token"]
+    assert [line["error"] for line in logs if line["event"] == "http.request"] == ["access_denied"]
 
 
 def test_secret_keys_are_redacted() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.conftest import Api
 
 
@@ -33,3 +35,24 @@ async def test_metrics(api: Api) -> None:
             'status="200"} 1.0') in text
     assert 'route="/uapi/extensions/{userId}",status="401"} 1.0' in text
     assert "uapi_http_request_duration_seconds_bucket" in text
+
+
+async def test_healthz_reports_each_part(api: Api) -> None:
+    """The store, the webhook backlog (due count, age of the oldest) and the supervised
+    tasks are reported; a broken store or a failed task makes it 503."""
+    now = time.time()
+    await api.services.outbox.add([("ev1", "k1", {"CallID": "c1"}),
+                                   ("ev1", "k2", {"CallID": "c2"})], now - 30)
+    resp = await api.client.get("/healthz")
+    body = await resp.json()
+    assert resp.status == 200
+    assert body["store"] == "ok"
+    assert body["webhooks"]["due"] == 2
+    assert 29 <= body["webhooks"]["oldest_due_age_s"] < 60
+    api.services.tasks = lambda: {"webhooks-dispatch": "running", "ami-link": "failed"}
+    resp = await api.client.get("/healthz")
+    assert (resp.status, (await resp.json())["tasks"]["ami-link"]) == (503, "failed")
+    api.services.tasks = dict
+    api.services.db.close()
+    resp = await api.client.get("/healthz")
+    assert (resp.status, (await resp.json())["store"]) == (503, "unavailable")

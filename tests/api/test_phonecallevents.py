@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from tests.conftest import ADMIN, CRM, HELPDESK, Api
 
@@ -129,7 +134,8 @@ async def test_each_update_failure_code(api: Api, path_tail: str, body: dict[str
     ("/uapi/extensions/@me/024/phoneCallEvents", CRM, "pce_access_denied"),  # Jane's
     ("/uapi/extensions/13/024/phoneCallEvents", CRM, "pce_access_denied"),
     ("/uapi/extensions/12/024/phoneCallEvents", HELPDESK, "extension_invalid"),  # not 12's
-    ("/uapi/extensions/30/0004*300/phoneCallEvents", HELPDESK, "pce_access_denied"),
+    ("/uapi/extensions/30/0004*300/phoneCallEvents", HELPDESK, "user_invalid"),  # other org
+    ("/uapi/extensions/@me/0004*300/phoneCallEvents", CRM, "extension_invalid"),  # other org
     ("/uapi/extensions/@me/210/phoneCallEvents", ADMIN, "user_invalid"),
 ])
 async def test_whose_extension(api: Api, url: str, token: str, code: str) -> None:
@@ -144,3 +150,146 @@ async def test_deliveries_of_a_registration_start_empty(api: Api) -> None:
     assert (await call(api, "GET", f"{URL}/0/{made['id']}/deliveries"))[0] == 204
     status, answer = await call(api, "GET", f"{URL}/0/nope/deliveries")
     assert (status, answer["error"]["code"]) == (400, "pce_id_invalid")
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ({**HOOK, "type": "²"}, "pcet_type_invalid"),  # str.isdigit() is true, int() raises
+    ({**HOOK, "type": "٣"}, "pcet_type_invalid"),  # int("٣") == 3: not a type either
+    ({**HOOK, "type": "1" * 5000}, "pcet_type_invalid"),  # beyond Python's int limit
+    ({**HOOK, "type": "0" * 20}, "pcet_type_invalid"),  # a zero, but too long to parse
+    ({**HOOK, "method": "٣"}, "pce_method_invalid"),
+    ({**HOOK, "method": "²"}, "pce_method_invalid"),
+    ({**HOOK, "status": "\u0661"}, "pce_status_invalid"),  # ARABIC-INDIC DIGIT ONE
+    ({**HOOK, "status": "9" * 5000}, "pce_status_invalid"),
+    ({**HOOK, "type": True}, "pcet_type_invalid"),
+])
+async def test_numeric_fields_take_ascii_digits_only(api: Api, body: dict[str, Any],
+                                                     code: str) -> None:
+    """Unicode digits and endless digit strings get the field's code, never a 500."""
+    status, answer = await call(api, "POST", body=body)
+    assert (status, answer["error"]["code"]) == (400, code)
+    assert api.services.registrations.by_id == {}
+
+
+@pytest.mark.parametrize(("method", "tail", "code"), [
+    ("POST", "/٣", "pcet_type_invalid"),
+    ("POST", "/" + "2" * 5000, "pcet_type_invalid"),
+    ("GET", "/²", "pce_type_invalid"),
+    ("GET", "/" + "1" * 5000, "pce_type_invalid"),
+    ("DELETE", "/٣", "pce_type_invalid"),
+    ("PUT", "/²/x", "pce_type_invalid"),
+    ("GET", "/٣/x/secret", "pce_type_invalid"),
+])
+async def test_the_path_event_type_takes_ascii_digits_only(api: Api, method: str, tail: str,
+                                                           code: str) -> None:
+    """The path's {eventType} with Unicode or endless digits: its code on every route."""
+    await call(api, "POST", body=HOOK)
+    status, answer = await call(api, method, URL + tail, {"url": HOOK["url"]})
+    assert (status, answer["error"]["code"]) == (400, code)
+    assert len(api.services.registrations.by_id) == 1
+
+
+async def test_update_refuses_unicode_digits(api: Api) -> None:
+    """PUT with an ARABIC-INDIC DIGIT ZERO as method: pce_method_invalid, nothing changes."""
+    _, made = await call(api, "POST", body=HOOK)
+    status, answer = await call(api, "PUT", f"{URL}/0/{made['id']}", {"method": "\u0660"})
+    assert (status, answer["error"]["code"]) == (400, "pce_method_invalid")
+    assert api.services.registrations.by_id[made["id"]].method == 1
+
+
+async def test_max_registrations_per_extension_and_app(make_api: Any, config: Any) -> None:
+    """Past webhooks.max_registrations: 409 pce_limit_exceeded, nothing stored; another app
+    or another extension still has room; a deleted one frees its place."""
+    api: Api = await make_api(replace(config, webhooks=replace(config.webhooks,
+                                                               max_registrations=2)))
+    made = [await call(api, "POST", body={**HOOK, "type": str(t)}) for t in (0, 1)]
+    assert [s for s, _ in made] == [201, 201]
+    status, answer = await call(api, "POST", body={**HOOK, "type": "2"})
+    assert (status, answer["error"]["code"]) == (409, "pce_limit_exceeded")
+    assert "max_registrations" in answer["error"]["message"]
+    assert len(api.services.registrations.by_id) == 2
+    assert (await call(api, "POST", "/uapi/extensions/12/210/phoneCallEvents", HOOK,
+                       token=HELPDESK))[0] == 201
+    assert (await call(api, "POST", "/uapi/extensions/@me/026/phoneCallEvents", HOOK))[0] == 201
+    await call(api, "DELETE", f"{URL}/0/{made[0][1]['id']}")
+    assert (await call(api, "POST", body=HOOK))[0] == 201
+
+
+async def test_racing_creates_do_not_pass_the_limit(make_api: Any, config: Any) -> None:
+    """Ten creates at once with room for three: three 201, seven 409."""
+    api: Api = await make_api(replace(config, webhooks=replace(config.webhooks,
+                                                               max_registrations=3)))
+    answers = await asyncio.gather(*(call(api, "POST", body=HOOK) for _ in range(10)))
+    assert sorted(s for s, _ in answers) == [201] * 3 + [409] * 7
+    await api.services.registrations.load()  # what SQLite holds
+    assert len(api.services.registrations.by_id) == 3
+
+
+async def test_each_registration_has_its_own_secret(api: Api) -> None:
+    """Without an app webhook_secret: a new whsec_ secret per registration, in the 201 and
+    from the secret route only (never in List)."""
+    admin_url = "/uapi/extensions/12/210/phoneCallEvents"
+    _, one = await call(api, "POST", admin_url, HOOK, token=ADMIN)
+    _, two = await call(api, "POST", admin_url, HOOK, token=ADMIN)
+    assert one["secret"] != two["secret"]
+    for made in (one, two):
+        assert len(base64.b64decode(made["secret"].removeprefix("whsec_"), validate=True)) >= 24
+        status, body = await call(api, "GET", f"{admin_url}/0/{made['id']}/secret", token=ADMIN)
+        assert (status, body) == (200, {"secret": made["secret"]})
+    _, listed = await call(api, "GET", admin_url, token=ADMIN)
+    assert all("secret" not in entry for entry in listed["entry"])
+    assert one["secret"] not in json.dumps(listed)
+
+
+async def test_an_app_webhook_secret_is_given_to_its_new_registrations(api: Api,
+                                                                      config: Any) -> None:
+    """The CRM app has webhook_secret: its registrations sign with it."""
+    _, made = await call(api, "POST", body=HOOK)
+    crm = next(a for a in config.apps if a.name == "crm")
+    assert made["secret"] == crm.webhook_secret
+
+
+@pytest.mark.parametrize(("path", "token", "code"), [
+    ("/0/{id}/secret", HELPDESK, "pce_id_invalid"),  # not the helpdesk's registration
+    ("/1/{id}/secret", CRM, "pce_id_invalid"),  # another type
+    ("/0/NoSuch/secret", CRM, "pce_id_invalid"),
+])
+async def test_the_secret_route_follows_the_other_routes_rules(api: Api, path: str,
+                                                               token: str, code: str) -> None:
+    """Only the app that made the registration gets its secret."""
+    _, made = await call(api, "POST", body=HOOK)
+    url = ("/uapi/extensions/12/210/phoneCallEvents" if token == HELPDESK else URL)
+    status, answer = await call(api, "GET", url + path.format(id=made["id"]), token=token)
+    assert (status, answer["error"]["code"]) == (400, code)
+    assert made["secret"] not in json.dumps(answer)
+
+
+async def test_the_secret_is_never_logged(api: Api) -> None:
+    """Neither create nor the secret route writes the secret to a log line."""
+    with capture_logs() as logs:
+        _, made = await call(api, "POST", "/uapi/extensions/12/210/phoneCallEvents", HOOK,
+                             token=ADMIN)
+        await call(api, "GET", f"/uapi/extensions/12/210/phoneCallEvents/0/{made['id']}/secret",
+                   token=ADMIN)
+    assert logs
+    assert made["secret"] not in repr(logs)
+    assert made["secret"] not in repr(api.services.registrations.by_id[made["id"]])
+
+
+@pytest.mark.parametrize("url", [
+    "http://2130706433/hook", "http://0x7f000001/hook", "http://017700000001/hook",
+    "http://127.1/hook", "http://0/hook", "https://crm.example.com/a b",
+    "https://crm.example.com/hook\r\nX: y", " https://crm.example.com/hook",
+])
+async def test_numeric_hosts_and_control_characters_are_pce_url_invalid(api: Api,
+                                                                         url: str) -> None:
+    """Numeric host spellings and URLs with whitespace or control characters are refused."""
+    status, answer = await call(api, "POST", body={**HOOK, "url": url})
+    assert (status, answer["error"]["code"]) == (400, "pce_url_invalid")
+
+
+async def test_the_url_is_stored_normalized(api: Api) -> None:
+    """Scheme and host lower-cased, IDNA, default port and fragment dropped."""
+    _, made = await call(api, "POST", body={**HOOK, "url": "HTTPS://BÜCHER.example:443/H?a=1#x"})
+    assert made["url"] == "https://xn--bcher-kva.example/H?a=1"
+    assert api.services.registrations.by_id[made["id"]].url == made["url"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 from pathlib import Path
 
 import pytest
+from standardwebhooks import Webhook
 
 from bridge.store import db as db_mod
 
@@ -42,3 +44,26 @@ async def test_unopenable_path(tmp_path: Path) -> None:
     (tmp_path / "dir.sqlite3").mkdir()
     with pytest.raises(db_mod.StoreError):
         await db_mod.Database(tmp_path / "dir.sqlite3").open()
+
+
+def test_existing_registrations_get_their_own_secret_when_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Registrations made before secrets existed each get a whsec_ secret of their own,
+    which the Standard Webhooks library accepts."""
+    step = next(i for i, m in enumerate(db_mod.MIGRATIONS) if "random_base64" in m)
+    conn = sqlite3.connect(tmp_path / "old.sqlite3", isolation_level=None)
+    monkeypatch.setattr(db_mod, "MIGRATIONS", db_mod.MIGRATIONS[:step])
+    db_mod.migrate(conn)
+    conn.executemany(
+        "INSERT INTO phone_call_events (id, app, extension, type, method, url, note, status, "
+        "modified) VALUES (?, 'crm', '0003*210', 2, 1, 'https://a.example/h', '', 0, 'x')",
+        [("one",), ("two",)])
+    monkeypatch.undo()
+    db_mod.migrate(conn)
+    secrets = [r[0] for r in conn.execute("SELECT secret FROM phone_call_events")]
+    assert len(set(secrets)) == 2
+    for secret in secrets:
+        assert secret.startswith("whsec_")
+        assert len(base64.b64decode(secret[6:], validate=True)) == 24
+        Webhook(secret)  # the reference library takes it as a secret

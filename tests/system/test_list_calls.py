@@ -73,9 +73,10 @@ async def _list_empty(bridge: RunningBridge, path: str) -> bool:
 
 async def test_first_source_wins_in_list(bridge: RunningBridge, ami: AmiClient) -> None:
     """025 and 026 ring (3) together; 025 answers, 026 stops (disposition 3), 024 is on call."""
-    _, body = await asyncio.to_thread(make_call, bridge, view(["025", "026"], "024"))
+    _, body = await asyncio.to_thread(make_call, bridge, view(["025", "026"], "024"),
+                                      token=HELPDESK, user="12")
     call_id = body[0]["id"]
-    path = f"13/@self/{call_id}"  # 025 and 026 are Jane's; the helpdesk app acts for her
+    path = f"13/@self/{call_id}"  # 025 is Jane's; the helpdesk app acts for her
     try:
         await poll_views(bridge, path, {"0003*025": "3", "0003*026": "3"}, HELPDESK)
         views = await poll_views(bridge, path, {"0003*025": "5", "0003*024": "5"}, HELPDESK,

@@ -17,17 +17,18 @@ import pytest
 from bridge.ami.client import AmiClient
 from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed
-from tests.conftest import CRM
+from tests.conftest import CRM, HELPDESK
 from tests.system.daemon import RunningBridge
 
 pytestmark = pytest.mark.system
 
 
-def make_call(bridge: RunningBridge, body: dict[str, Any], **params: str) -> tuple[int, Any]:
+def make_call(bridge: RunningBridge, body: dict[str, Any], *, token: str = CRM,
+              user: str = "@me", **params: str) -> tuple[int, Any]:
     query = "&".join(f"{k}={v}" for k, v in params.items())
     req = urllib.request.Request(
-        f"{bridge.url}/uapi/phoneCalls/@me/simple?{query}", data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {CRM}", "Content-Type": "application/json"},
+        f"{bridge.url}/uapi/phoneCalls/{user}/simple?{query}", data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST",
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
@@ -101,8 +102,10 @@ async def test_extension_calls_public_number(bridge: RunningBridge, ami: AmiClie
 
 
 async def test_first_source_to_answer_wins(bridge: RunningBridge, ami: AmiClient) -> None:
-    """Sources 025 (answers after 3 s) and 026 (never): 025 wins, 026 stops, 024 is called."""
-    _, body = await asyncio.to_thread(make_call, bridge, view(["025", "026"], "024"))
+    """Sources 025 (answers after 3 s) and 026 (never): 025 wins, 026 stops, 024 is called.
+    025 is Jane's and 026 John's: the organization app may ring both (a user app may not)."""
+    _, body = await asyncio.to_thread(make_call, bridge, view(["025", "026"], "024"),
+                                      token=HELPDESK, user="12")
     call_id = body[0]["id"]
     try:
         await until(all_up(ami, call_id, "PJSIP/025", "PJSIP/024"), 12)

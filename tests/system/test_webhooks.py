@@ -12,10 +12,11 @@ from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from bridge.ami.client import AmiClient
-from bridge.webhooks import signing
-from tests.conftest import CRM, HELPDESK
+from tests.conftest import ADMIN, CRM, HELPDESK
 from tests.contract.openapi_check import webhook_problem
 from tests.system.conftest import wait_for
 from tests.system.daemon import RunningBridge, free_port
@@ -24,8 +25,7 @@ from tests.system.test_make_call import ami, delete, hang_up, make_call, view
 
 pytestmark = pytest.mark.system
 __all__ = ["ami"]  # the fixture
-SECRETS = {CRM: "demo-crm-webhook-secret-0123456789",
-           HELPDESK: "demo-helpdesk-webhook-secret-0123456789"}
+SECRETS: dict[str, str] = {}  # registration URL -> the `secret` its 201 answered
 TYPES = {"DialIn": 0, "DialOut": 1, "Hangup": 2, "AnswerIn": 3, "AnswerOut": 4}
 
 
@@ -90,13 +90,19 @@ async def register(bridge: RunningBridge, path: str, kind: str, url: str, method
         bridge.request, "POST", f"/uapi/extensions/{path}/phoneCallEvents",
         {"type": TYPES[kind], "method": method, "url": url, "status": status}, token)
     assert code == 201, body
+    SECRETS[url] = body["secret"]
     return str(body["id"])
 
 
-def signed(hook: dict[str, Any], token: str) -> bool:
-    h = hook["headers"]
-    return signing.verify(SECRETS[token], h["webhook-id"], h["webhook-timestamp"],
-                          hook["payload"], h["webhook-signature"])
+def signed(hook: dict[str, Any], port: int) -> bool:
+    """Whether the reference Standard Webhooks library verifies the delivery with the
+    secret of the registration it was sent for."""
+    secret = SECRETS[f"http://127.0.0.1:{port}{hook['path']}"]
+    try:
+        Webhook(secret).verify(hook["payload"], hook["headers"], json_parse=False)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 async def soon(check: Any, within: float = 10.0) -> None:
@@ -111,29 +117,32 @@ async def test_a_call_fires_dial_answer_and_hangup_for_both_extensions(
 ) -> None:
     """210 calls 024 through the API: DialOut/AnswerOut for 210, DialIn/AnswerIn for 024,
     Hangup ANSWER for both after DELETE; GET hooks get a query string, POST ones a form body;
-    every signature verifies; the disabled registration gets nothing."""
+    every delivery verifies with `standardwebhooks` and its registration's secret (the app's
+    webhook_secret for the CRM and helpdesk, a secret of its own for the admin app's); the
+    disabled registration gets nothing."""
     await receiver.start()
     base = f"http://127.0.0.1:{receiver.port}"
     await register(hooked, "@me/210", "DialOut", f"{base}/210/dialout", method=0)
     await register(hooked, "@me/210", "AnswerOut", f"{base}/210/answerout")
     await register(hooked, "@me/210", "Hangup", f"{base}/210/hangup")
     await register(hooked, "@me/210", "DialOut", f"{base}/210/disabled", status=1)
+    admin_id = await register(hooked, "12/210", "AnswerOut", f"{base}/210/admin", token=ADMIN)
     for kind in ("DialIn", "AnswerIn", "Hangup"):
         await register(hooked, "13/024", kind, f"{base}/024/{kind.lower()}", token=HELPDESK)
     _, body = await asyncio.to_thread(make_call, hooked, view(["210"], "024"))
     call_id = body[0]["id"]
     try:
         await poll_views(hooked, f"@me/210/{call_id}", {"0003*210": "5", "0003*024": "5"})
-        await soon(lambda: len(receiver.got) >= 4)
+        await soon(lambda: len(receiver.got) >= 5)
         status, _ = await asyncio.to_thread(delete, hooked, f"210/{call_id}")
         assert status == 200
-        await soon(lambda: len(receiver.got) >= 6)
+        await soon(lambda: len(receiver.got) >= 7)
         await asyncio.sleep(1)
     finally:
         await hang_up(ami, call_id)
     paths = sorted(g["path"] for g in receiver.got)
-    assert paths == ["/024/answerin", "/024/dialin", "/024/hangup", "/210/answerout",
-                     "/210/dialout", "/210/hangup"]
+    assert paths == ["/024/answerin", "/024/dialin", "/024/hangup", "/210/admin",
+                     "/210/answerout", "/210/dialout", "/210/hangup"]
     [dial_out] = receiver.at("/210/dialout")
     assert dial_out["method"] == "GET"
     assert (dial_out["params"]["CallFlow"], dial_out["params"]["CallStatus"]) == ("OUT",
@@ -146,7 +155,13 @@ async def test_a_call_fires_dial_answer_and_hangup_for_both_extensions(
     for path in ("/210/hangup", "/024/hangup"):
         assert receiver.at(path)[0]["params"]["CallStatus"] == "ANSWER"
     for hook in receiver.got:
-        assert signed(hook, HELPDESK if hook["path"].startswith("/024") else CRM)
+        assert signed(hook, receiver.port), hook["path"]
+    admin_secret = SECRETS[f"{base}/210/admin"]
+    assert admin_secret not in (SECRETS[f"{base}/210/hangup"], SECRETS[f"{base}/024/hangup"])
+    code, body = await asyncio.to_thread(
+        hooked.request, "GET", f"/uapi/extensions/12/210/phoneCallEvents/4/{admin_id}/secret",
+        None, ADMIN)
+    assert (code, body) == (200, {"secret": admin_secret})
 
 
 async def hangup_while_nobody_listens(bridge: RunningBridge, receiver: Receiver,

@@ -1,8 +1,10 @@
 """Holds HTTP answers to bridge/api/openapi.yaml: a TestClient that validates every response.
 
 A response fails the test that got it when its status, content type, headers or body are not
-what the document says for that operation. Requests outside the document (unknown path or
-method) must answer the documented 404/405/501 error envelopes.
+what the document says for that operation. A HEAD answer is held to its GET operation's status
+and headers (HTTP: a HEAD answers what GET would, without the body; the document lists GETs only).
+Requests outside the document (unknown path or method) must answer the documented 404/405/501
+error envelopes, 501 only under the API prefixes.
 """
 
 from __future__ import annotations
@@ -22,18 +24,12 @@ from multidict import CIMultiDict
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.paths.exceptions import PathError
+from openapi_core.validation.response.validators import V31ResponseHeadersValidator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 from yarl import URL
 
 from bridge.api.docs import document
 
-# Changes other branches make to the surface that the document already describes. Until they are
-# merged, this branch still answers the old code; each entry maps (status, old code) to the
-# documented one. Once merged, the old code no longer occurs and the entry is a no-op.
-PENDING_CODES = {
-    (401, "invalid_token"): "access_denied",
-    (500, "internal_error"): "internal_server_error",
-}
 # Answers to requests that match no operation (documented in info.description).
 UNMATCHED = {404: "not_found", 405: "method_not_allowed", 501: "request_not_implemented"}
 API_PREFIXES = ("/uapi/", "/unifiedapi/")
@@ -43,6 +39,12 @@ API_PREFIXES = ("/uapi/", "/unifiedapi/")
 def spec() -> OpenAPI:
     """The document, ready to validate (built once per process)."""
     return OpenAPI.from_dict(document())
+
+
+@functools.cache
+def head_validator() -> V31ResponseHeadersValidator:
+    """Status and headers only: what a HEAD answer shares with its GET."""
+    return V31ResponseHeadersValidator(spec().spec)
 
 
 @dataclass
@@ -79,29 +81,21 @@ class SeenResponse:
         return self.headers.get("Content-Type", "").lower()
 
 
-def _documented_code(status: int, data: bytes) -> bytes:
-    """The body with a code some pending branch renames already renamed (see PENDING_CODES)."""
-    try:
-        body = json.loads(data)
-        code = body["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        return data
-    new = PENDING_CODES.get((status, code))
-    if new is None:
-        return data
-    body["error"]["code"] = new
-    return json.dumps(body).encode()
-
-
 def check(request: SeenRequest, response: SeenResponse) -> None:
     """Raises AssertionError when `response` is not what the document says."""
-    response.data = _documented_code(response.status_code, response.data)
+    sent_path = request.path
     if request.path.endswith("/") and request.path.strip("/"):
         request.path = request.path.rstrip("/")  # every route also answers with a trailing slash
+    head = request.method == "head"
+    if head:
+        request.method = "get"
     try:
-        spec().validate_response(request, response)  # type: ignore[arg-type]
+        if head:
+            head_validator().validate(request, response)  # type: ignore[arg-type]
+        else:
+            spec().validate_response(request, response)  # type: ignore[arg-type]
     except PathError:
-        _check_unmatched(request, response)
+        _check_unmatched(request, response, sent_path, head=head)
     except Exception as exc:
         raise AssertionError(
             f"{request.method.upper()} {request.path} -> {response.status_code} is not what "
@@ -128,20 +122,25 @@ def _reason(exc: BaseException) -> str:
     return " / ".join(c if len(c) < 600 else f"{c[:600]}..." for c in causes)
 
 
-def _check_unmatched(request: SeenRequest, response: SeenResponse) -> None:
-    """A request no operation matches: only the documented error envelopes may answer it."""
+def _check_unmatched(request: SeenRequest, response: SeenResponse, sent_path: str, *,
+                     head: bool = False) -> None:
+    """A request no operation matches: only the documented error envelopes may answer it.
+
+    `sent_path` is the path as sent (`/uapi/` is under the API; `/uapi` is not)."""
     want = UNMATCHED.get(response.status_code)
-    what = f"{request.method.upper()} {request.path} (no such operation)"
+    method = "HEAD" if head else request.method.upper()
+    what = f"{method} {sent_path} (no such operation)"
     assert want is not None, f"{what} answered {response.status_code}"
     if response.status_code == 501:
-        assert request.path.startswith(API_PREFIXES), f"{what}: 501 outside the API"
+        assert sent_path.startswith(API_PREFIXES), f"{what}: 501 outside the API"
+    else:
+        assert not sent_path.startswith(API_PREFIXES), f"{what}: not 501 under the API"
+    if head:
+        return  # no body to hold to the envelope
     error_schema = document()["components"]["schemas"]["Error"]
     body = json.loads(response.data)
     jsonschema.validate(body, error_schema)
-    pending = {old: new for (status, old), new in PENDING_CODES.items()
-               if status == response.status_code}
-    assert pending.get(body["error"]["code"], body["error"]["code"]) == want, (
-        f"{what}: {body}")
+    assert body["error"]["code"] == want, f"{what}: {body}"
 
 
 @dataclass

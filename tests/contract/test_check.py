@@ -10,6 +10,7 @@ from multidict import CIMultiDict
 
 from bridge.api import extensions
 from tests.conftest import Api
+from tests.contract.fuzz_checks import server_error
 from tests.contract.openapi_check import SeenRequest, SeenResponse, check
 
 BEARER = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -28,11 +29,26 @@ def error(code: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": "text"}}
 
 
+HEALTHY = {"status": "ok", "ami": "connected", "store": "ok",
+           "webhooks": {"due": 0, "oldest_due_age_s": 0.0}, "tasks": {"tokens-purge": "running"},
+           "uptime_s": 1.5, "ami_reconnects": 0}
+
+
+def head_answer(status: int, headers: dict[str, str] | None = None) -> SeenResponse:
+    sent = CIMultiDict({"Content-Type": "application/json", **(headers or {})})
+    return SeenResponse(status, sent, b"")
+
+
 def test_documented_answers_pass() -> None:
     check(req("/uapi/extensions/@me"), answer(400, error("count_invalid")))
     check(req("/unifiedapi/extensions/@me/"), answer(401, error("access_denied"), BEARER))
-    check(req("/uapi/extensions/@me", "patch"), answer(405, error("method_not_allowed")))
-    check(req("/healthz"), answer(200, {"status": "ok", "ami": "connected"}))
+    check(req("/uapi/extensions/@me", "patch"), answer(501, error("request_not_implemented")))
+    check(req("/uapi/"), answer(501, error("request_not_implemented")))
+    check(req("/uapi"), answer(404, error("not_found")))
+    check(req("/healthz"), answer(200, HEALTHY))
+    check(req("/healthz", "head"), head_answer(200))
+    check(req("/uapi/extensions/@me/", "head"), head_answer(401, BEARER))
+    check(req("/uapi/nothing", "head"), head_answer(501))
 
 
 @pytest.mark.parametrize(("request_", "response", "why"), [
@@ -45,6 +61,13 @@ def test_documented_answers_pass() -> None:
     (req("/healthz"), answer(200, {"status": "fine", "ami": "connected"}), "a value not listed"),
     (req("/uapi/nothing/here"), answer(200, {}), "no such operation but 200"),
     (req("/elsewhere"), answer(501, error("request_not_implemented")), "501 outside the API"),
+    (req("/uapi"), answer(501, error("request_not_implemented")), "/uapi is outside the API"),
+    (req("/uapi/extensions/@me", "patch"), answer(405, error("method_not_allowed")),
+     "405 under the API"),
+    (req("/healthz"), answer(200, {**HEALTHY, "webhooks": {"due": 0, "oldest_due_age": 0}}),
+     "the backlog's age under another name"),
+    (req("/healthz", "head"), head_answer(418), "HEAD: a status GET does not have"),
+    (req("/uapi/extensions/@me", "head"), head_answer(401), "HEAD: a header GET has missing"),
 ])
 def test_drift_fails(request_: SeenRequest, response: SeenResponse, why: str) -> None:
     with pytest.raises(AssertionError):
@@ -64,3 +87,16 @@ async def test_a_field_renamed_in_code_fails_the_api_tests(
     monkeypatch.setattr(extensions, "_view", renamed)
     with pytest.raises(AssertionError, match="callerID"):
         await api.client.get("/uapi/extensions/@me", headers=api.auth())
+
+
+def test_the_fuzz_server_error_check_allows_only_the_documented_501() -> None:
+    """tests/contract/fuzz_checks.py: 501 request_not_implemented to an undocumented method
+    passes; the same to a documented operation, another code, or any other 5xx fails."""
+    path = "/extensions/{userId}/{extension}/phoneCallEvents"
+    envelope = b'{"error": {"code": "request_not_implemented", "message": "x"}}'
+    assert server_error("TRACE", path, 501, envelope) is None
+    assert server_error("POST", path, 400, b"{}") is None
+    assert server_error("POST", path, 501, envelope) is not None  # a documented operation
+    assert server_error("TRACE", path, 501, b'{"error": {"code": "x", "message": "x"}}')
+    assert server_error("TRACE", path, 500, envelope) is not None
+    assert server_error("GET", path, 503, b"") is not None

@@ -48,7 +48,7 @@ async def _schemathesis(url: str, report: Path) -> tuple[int, str]:
     args = [str(ROOT / ".venv" / "bin" / "st"),
             "--config-file", str(Path(__file__).with_name("schemathesis.toml")),
             "run", f"{url}/uapi/openapi.json", "-H", f"Authorization: Bearer {CRM}",
-            "--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--workers", "2",
+            "--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--workers", "1",
             "--checks", CHECKS, "--request-timeout", "10", "--max-response-time", "8",
             "--suppress-health-check", "too_slow",
             "--report", "json", "--report-json-path", str(report), "--no-color"]

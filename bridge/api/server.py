@@ -7,6 +7,7 @@ from aiohttp import web
 from bridge.api import (
     callcontrol,
     calllist,
+    docs,
     extensions,
     hangup,
     oauth,
@@ -33,6 +34,7 @@ def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
     app[KEYS] = Keys(svc.db)
     app[stream.HUB] = hub or stream.hub_for(svc)
     ops.add_routes(app)
+    docs.add_routes(app, PREFIXES)
     oauth.add_routes(app)
     board.add_routes(app)
     for prefix in PREFIXES:

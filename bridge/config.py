@@ -94,6 +94,16 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True)
+class StreamConfig:
+    """The live event stream (bridge/live)."""
+
+    max_clients: int = 1000  # streams open at once; one more is refused with 503
+    buffer: int = 10_000  # events kept for Last-Event-ID resumes
+    queue: int = 1000  # events waiting for one client; beyond: `overflow` and closed
+    heartbeat: float = 15.0  # seconds between comment lines
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     token_ttl: int = 3600
     max_tokens: int = 100  # live issued tokens per app; a new one revokes the oldest
@@ -157,6 +167,7 @@ class Config:
     parking: ParkingConfig = ParkingConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     history: HistoryConfig = HistoryConfig()
+    stream: StreamConfig = StreamConfig()
     auth: AuthConfig = AuthConfig()
     logging: LoggingConfig = LoggingConfig()
     organizations: tuple[Organization, ...] = ()
@@ -236,6 +247,14 @@ def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float) -> fl
     if seconds <= 0:
         r.problem(where, "must be greater than 0")
     return seconds
+
+
+def _read_stream(r: _Reader, raw: Any) -> StreamConfig:
+    stream = _simple(r, raw, "stream", StreamConfig, StreamConfig())
+    for name in ("max_clients", "buffer", "queue", "heartbeat"):
+        if getattr(stream, name) <= 0:
+            r.problem(f"stream.{name}", "must be greater than 0")
+    return stream
 
 
 def _read_organizations(r: _Reader, raw: Any) -> tuple[Organization, ...]:
@@ -407,6 +426,7 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         parking=_simple(r, top.get("parking"), "parking", ParkingConfig, ParkingConfig()),
         webhooks=_read_webhooks(r, top.get("webhooks")),
         history=_read_history(r, top.get("history")),
+        stream=_read_stream(r, top.get("stream")),
         auth=_simple(r, top.get("auth"), "auth", AuthConfig, AuthConfig()),
         logging=_simple(r, top.get("logging"), "logging", LoggingConfig, LoggingConfig()),
         organizations=orgs,

@@ -17,6 +17,8 @@ from bridge.errors import AmiActionFailed, ApiError, PbxUnavailable
 log = structlog.get_logger("bridge.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_PREFIXES = ("/uapi/", "/unifiedapi/")
+# The contract (bridge/api/docs.py) is public: a client generator fetches it without a token.
+UNAUTHENTICATED = frozenset(f"{p}openapi.{ext}" for p in API_PREFIXES for ext in ("json", "yaml"))
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -62,7 +64,7 @@ def _token_of(request: web.Request) -> str:
 
 
 def _authenticate(request: web.Request) -> None:
-    if not request.path.startswith(API_PREFIXES):
+    if not request.path.startswith(API_PREFIXES) or request.path in UNAUTHENTICATED:
         return
     app = services(request).tokens.app_for(_token_of(request))
     if app is None:

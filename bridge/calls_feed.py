@@ -7,13 +7,12 @@ turns its effects into log lines (and, through `on_effects`, into webhooks).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Callable
 
 import structlog
-from panoramisk.message import Message
 
-from bridge.ami.framing import plain
+from bridge.ami.message import AmiMessage
+from bridge.ami.ports import AmiPort
 from bridge.domain.calls import CallTracker
 from bridge.domain.channels import group_by_call
 from bridge.domain.model import Effect
@@ -25,15 +24,6 @@ log = structlog.get_logger("bridge.calls")
 EffectSink = Callable[[list[Effect]], None]
 
 
-class AmiSource(Protocol):
-    def add_event_handler(self, handler: Callable[[Message], None]) -> None: ...
-    def add_snapshot_hook(self, hook: Callable[[], None]) -> None: ...
-    async def send_list(self, action: dict[str, str]) -> list[Message]: ...
-    def add_connect_handler(
-        self, handler: Callable[[list[Message]], Awaitable[None]]
-    ) -> None: ...
-
-
 class CallsFeed:
     def __init__(self, tracker: CallTracker, db: Database,
                  clock: Callable[[], float] = time.time) -> None:
@@ -41,18 +31,18 @@ class CallsFeed:
         self.db = db
         self.clock = clock
         self.sinks: list[EffectSink] = []
-        self.ami: AmiSource | None = None
+        self.ami: AmiPort | None = None
 
-    def attach(self, ami: AmiSource) -> None:
+    def attach(self, ami: AmiPort) -> None:
         self.ami = ami
         ami.add_event_handler(self.on_event)
         ami.add_snapshot_hook(lambda: self.tracker.mark(self.clock()))
         ami.add_connect_handler(self.on_connect)
 
-    def on_event(self, message: Message) -> None:
-        self._emit(self.tracker.apply(plain(message), self.clock()))
+    def on_event(self, message: AmiMessage) -> None:
+        self._emit(self.tracker.apply(message.fields, self.clock()))
 
-    async def on_connect(self, channels: list[Message]) -> None:
+    async def on_connect(self, channels: list[AmiMessage]) -> None:
         """Rebuilds the live calls; API calls get their stored plan (and so keep their views)."""
         live = group_by_call(channels)
         placed = await calls_store.find(self.db, list(live))
@@ -63,7 +53,7 @@ class CallsFeed:
         log.info("calls.resynced", calls=len(self.tracker.calls), channels=len(channels),
                  api_calls=len(placed), parked=len(parked), changes=len(effects))
 
-    async def _parked(self) -> list[Message]:
+    async def _parked(self) -> list[AmiMessage]:
         """The parked calls, as ParkedCall events (CoreShowChannels does not say who is parked)."""
         if self.ami is None:
             return []

@@ -18,6 +18,7 @@ from bridge.config_reader import simple as _simple
 from bridge.errors import ConfigError
 from bridge.tls import TlsConfig, read_tls, tls_problems
 from bridge.webhooks import signing
+from bridge.webhooks.settings import WebhooksConfig
 
 EXTENSION_TYPES = frozenset(
     {"phone_terminal", "queue", "conference", "ivr", "callback", "voicemail"}
@@ -70,20 +71,6 @@ class DialingConfig:
 class ParkingConfig:
     lot: str = "default"
     context: str = "parkedcalls"
-
-
-@dataclass(frozen=True)
-class WebhooksConfig:
-    allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-    timeout: float = 10.0  # seconds per delivery attempt
-    per_receiver: int = 4  # attempts in flight at once to one host:port
-    max_attempts: int = 15  # then the delivery is given up (about an hour of retries)
-    backoff_min: float = 1.0  # first retry after about this many seconds, doubling
-    backoff_max: float = 300.0
-    shutdown_grace: float = 5.0  # SIGTERM: in-flight attempts may finish for this long
-    max_registrations: int = 50  # PhoneCallEvents per extension and app
-    max_response_bytes: int = 64 * 1024  # of a receiver's answer read, the rest is dropped
-    retention: float = 7 * 86400.0  # seconds finished deliveries and attempt logs are kept
 
 
 @dataclass(frozen=True)
@@ -148,7 +135,7 @@ class Config:
     storage: StorageConfig = StorageConfig()
     dialing: DialingConfig = DialingConfig()
     parking: ParkingConfig = ParkingConfig()
-    webhooks: WebhooksConfig = WebhooksConfig()
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     auth: AuthConfig = AuthConfig()
     logging: LoggingConfig = LoggingConfig()
     organizations: tuple[Organization, ...] = ()

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-
-class AmiStats(Protocol):
-    """What the AMI client exposes about its link."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    reconnects: int
-    connect_attempts: int
-    events_received: int
-    actions_sent: int
-    actions_timed_out: int
-    frames_malformed: int
+from bridge.ami.ports import AmiStats
 
 
 class _AmiCollector(Collector):

@@ -20,12 +20,20 @@ import structlog
 from aiohttp import web
 
 from bridge.ami import control
-from bridge.ami.actions import ActionFields
-from bridge.api.calllist import render_call
+from bridge.ami.message import ActionFields
+from bridge.ami.ports import AmiPort
+from bridge.api.callviews import render_call
 from bridge.api.common import nothing, read_json
 from bridge.api.context import Services, api_prefix, base_url, call_scope, services
-from bridge.api.fields import caller_id_or, flag, scalar_text, shown, view_id, whole_number
-from bridge.api.phonecalls import MAX_WAIT, Pbx
+from bridge.api.fields import (
+    MAX_WAIT,
+    caller_id_or,
+    flag,
+    scalar_text,
+    shown,
+    view_id,
+    whole_number,
+)
 from bridge.config import Extension, Organization
 from bridge.directory import is_public_number
 from bridge.domain.model import RINGING, UP, Call, Channel, Party
@@ -41,7 +49,7 @@ class Act:
     """One validated request: the call, the view's party, the body, and where things are."""
 
     svc: Services
-    pbx: Pbx
+    pbx: AmiPort
     call: Call
     party: Party
     body: dict[str, Any]
@@ -322,7 +330,7 @@ async def run_action(request: web.Request) -> web.Response:
     handler = ACTIONS.get(action) if isinstance(action, str) else None
     if handler is None:
         raise invalid("pc_action_invalid", f"action must be one of {', '.join(ACTIONS)}.")
-    if svc.pbx is None or not svc.pbx.connected:
+    if not svc.pbx.connected:
         raise PbxUnavailable("not connected")
     call_id = request.match_info["phoneCallId"]
     numbers = {e.number for e in exts}

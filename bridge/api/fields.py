@@ -18,6 +18,7 @@ _DIGITS = re.compile(r"[0-9]{1,12}")
 # safe inside AMI Variable headers and dialplan arguments (no comma, quote, pipe or newline).
 CALLER_ID = re.compile(r"[A-Za-z0-9 ._'-]{0,64}<\+?[0-9*#]{1,32}>")
 MAX_NUMBERS = 16
+MAX_WAIT = 3600  # waitForPickup, seconds (make-call, and the control actions that ring)
 
 
 def scalar_text(raw: Any) -> str | None:

@@ -13,9 +13,9 @@ import re
 import structlog
 from aiohttp import web
 
+from bridge.ami.ports import AmiPort
 from bridge.api.common import nothing
 from bridge.api.context import call_scope, services
-from bridge.api.phonecalls import Pbx
 from bridge.config import User
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
@@ -38,7 +38,7 @@ def _channels(tracker: CallTracker, call: Call, party_key: str | None) -> list[s
     return [tracker.channels[u].name for u in uids if u in tracker.channels]
 
 
-async def _hang_up(pbx: Pbx, names: list[str]) -> None:
+async def _hang_up(pbx: AmiPort, names: list[str]) -> None:
     for name in names:
         # Hanging up one leg may already have ended the others.
         with contextlib.suppress(AmiActionFailed):
@@ -61,7 +61,7 @@ async def hang_up(request: web.Request) -> web.Response:
         raise invalid("pc_phonecall_invalid", f"{call_id!r} is not a phone call id.")
     number = request.query.get("phoneNumber")
     party_key = None if number is None else _party_key(svc.directory, scope.user, number.strip())
-    if svc.pbx is None or not svc.pbx.connected:
+    if not svc.pbx.connected:
         raise PbxUnavailable("not connected: the live calls are not known")
     calls = svc.tracker.calls_of({e.number for e in scope.extensions})
     if call_id is not None:

@@ -8,16 +8,22 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from aiohttp import web
-from panoramisk.message import Message
 
-from bridge.ami.actions import ActionFields, CallPlan, originate
+from bridge.ami.actions import CallPlan, originate
 from bridge.api.common import read_json
 from bridge.api.context import Services, api_prefix, base_url, current_app, services
-from bridge.api.fields import caller_id_or, flag, numbers, optional_number, whole_number
+from bridge.api.fields import (
+    MAX_WAIT,
+    caller_id_or,
+    flag,
+    numbers,
+    optional_number,
+    whole_number,
+)
 from bridge.api.idempotency import idempotent
 from bridge.config import App, Extension, Organization, User
 from bridge.directory import Directory, is_public_number
@@ -28,27 +34,7 @@ from bridge.store import calls as calls_store
 log = structlog.get_logger("bridge.calls")
 
 NONCE = re.compile(r"[\x21-\x7e]{1,128}")
-MAX_WAIT = 3600
 MAX_DURATION = 86400
-
-
-class Pbx(Protocol):
-    """What the make-call route needs of the AMI link."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    async def send(
-        self,
-        action: ActionFields,
-        timeout: float | None = None,  # noqa: ASYNC109 - mirrors AmiClient.send (per action)
-    ) -> Message: ...
-
-    async def send_list(
-        self,
-        action: ActionFields,
-        timeout: float | None = None,  # noqa: ASYNC109 - mirrors AmiClient.send_list
-    ) -> list[Message]: ...
 
 
 class _Resolver:
@@ -183,7 +169,6 @@ async def _place(svc: Services, record: calls_store.PlacedCall, plan: CallPlan) 
     The 202 does not wait for the row: the nonce is already held in memory, and the row only
     matters to a later restart (CallStore.drain() waits for it at shutdown).
     """
-    assert svc.pbx is not None
     svc.calls.hold(record, svc.tracker.calls.__contains__)
     # Known to the tracker before Asterisk's first event about it can arrive.
     svc.tracker.annotate(plan.call_id, record.meta())
@@ -208,7 +193,7 @@ async def make_simple_call(request: web.Request) -> web.Response:
     placing = plan_call(body, request.query, directory=svc.directory, app=app, user=user,
                         public=svc.config.dialing.public)
     plan, ext = placing.plan, placing.extension
-    if svc.pbx is None or not svc.pbx.connected:
+    if not svc.pbx.connected:
         raise PbxUnavailable("not connected")
     now = time.time()
     record = calls_store.PlacedCall(

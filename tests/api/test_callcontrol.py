@@ -7,8 +7,8 @@ import dataclasses
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
+from bridge.ami.message import AmiMessage
 from tests.api.test_calllist import live
 from tests.api.test_phonecalls import FakePbx
 from tests.conftest import Api
@@ -24,7 +24,7 @@ class TrackingPbx(FakePbx):
         self.api = api
 
     async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                   ) -> Message:
+                   ) -> AmiMessage:
         answer = await super().send(action, timeout)
         tracker = self.api.services.tracker
         by_name = {c.name: c for c in tracker.channels.values()}

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
 from bridge import config as config_mod
+from bridge.ami.message import AmiMessage
 from tests.api.test_calllist import live
 from tests.api.test_phonecalls import FakePbx
 from tests.conftest import CRM, HELPDESK, Api
@@ -22,7 +22,7 @@ class EndingPbx(FakePbx):
         self.api = api
 
     async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                   ) -> Message:
+                   ) -> AmiMessage:
         answer = await super().send(action, timeout)
         if action["Action"] == "Redirect":
             tracker = self.api.services.tracker

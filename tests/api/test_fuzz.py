@@ -24,16 +24,15 @@ from bridge import config as config_mod
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
 from bridge.api.callcontrol import Act
-from bridge.api.context import Services
 from bridge.api.server import build_app
+from bridge.app import build_services
 from bridge.auth import TokenStore
 from bridge.directory import Directory
-from bridge.metrics import Metrics
 from bridge.store.db import Database
 from tests.ami.conftest import ami_config
 from tests.ami.fake_ami import FakeAmi, frame
 from tests.api.test_calllist import live
-from tests.conftest import ADMIN, CRM, HELPDESK, Api, BridgeServer, Clock, FakeAmiStats
+from tests.conftest import ADMIN, CRM, HELPDESK, Api, BridgeServer, Clock
 
 EXAMPLES = 3000
 INJECTED = "x\r\nAction: Injected\r\nX: \x00"
@@ -159,12 +158,11 @@ class Env:
         await db.open()
         directory = Directory(cfg)
         tokens = TokenStore(directory, db, cfg.auth.token_ttl, clock=Clock())
-        svc = Services(cfg, directory, tokens, Metrics(lambda: ami.stats), db, ami=ami.stats,
-                       pbx=ami)
+        svc = build_services(cfg, db, ami, tokens=tokens)
         await svc.registrations.load()
         client: TestClient[Any, Any] = TestClient(BridgeServer(build_app(svc)))
         await client.start_server()
-        call_id = live(Api(client, svc, Clock(), FakeAmiStats()))
+        call_id = live(Api(client, svc, Clock(), ami.stats))
         return cls(client, ami, fake, db, call_id)
 
     async def close(self) -> None:

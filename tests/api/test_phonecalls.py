@@ -6,34 +6,33 @@ import asyncio
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
+from bridge.ami.message import AmiMessage
 from bridge.errors import AmiActionFailed
-from tests.conftest import ADMIN, HELPDESK, Api
+from tests.conftest import ADMIN, HELPDESK, Api, FakePort
 
 URL = "/uapi/phoneCalls/@me/simple"
 
 
-class FakePbx:
+class FakePbx(FakePort):
     """Records the actions the route sends (the real Asterisk path is in tests/system)."""
 
     def __init__(self) -> None:
-        self.connected = True
-        self.sent: list[dict[str, Any]] = []
+        super().__init__()
         self.fail: str | None = None
         self.channels: list[dict[str, str]] = []
 
     async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                   ) -> Message:
+                   ) -> AmiMessage:
         if self.fail:
             raise AmiActionFailed(action["Action"], self.fail)
         self.sent.append(action)
-        return Message({"Response": "Success", "Message": "Originate successfully queued"})
+        return AmiMessage({"Response": "Success", "Message": "Originate successfully queued"})
 
     async def send_list(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                        ) -> list[Message]:
+                        ) -> list[AmiMessage]:
         assert action == {"Action": "CoreShowChannels"}
-        return [Message(c) for c in self.channels]
+        return [AmiMessage(c) for c in self.channels]
 
 
 @pytest.fixture

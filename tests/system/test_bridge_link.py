@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
+from bridge.ami.message import AmiMessage as Message
 
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS

@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 import pytest
-from bridge.ami.message import AmiMessage as Message
 
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
+from bridge.ami.message import AmiMessage as Message
 from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed, AmiInjection
 from tests.system.conftest import wait_for

@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 import pytest
-from bridge.ami.message import AmiMessage as Message
 
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
+from bridge.ami.message import AmiMessage as Message
 from tests.system.test_bridge_link import ami_config, poll
 
 pytestmark = pytest.mark.system

@@ -34,10 +34,10 @@ from bridge.api.fields import (
     view_id,
     whole_number,
 )
-from bridge.config import Extension, Organization
 from bridge.directory import is_public_number
 from bridge.domain.model import RINGING, UP, Call, Channel, Party
 from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
+from bridge.tenants import Extension, ExtensionType, Organization
 
 log = structlog.get_logger("bridge.calls")
 FORMATS = {"wav": "wav", "wav49": "WAV"}  # StartRecording format -> MixMonitor file extension
@@ -92,7 +92,7 @@ class Act:
     def terminal(self, raw: Any) -> Extension:
         """sendCallTo as a phone terminal of the organization."""
         ext = self.extension(raw)
-        if ext is None or ext.type != "phone_terminal":
+        if ext is None or ext.type != ExtensionType.PHONE_TERMINAL:
             raise invalid("pc_sendcallto_invalid", f"{raw!r} is not a phone terminal extension.")
         return ext
 

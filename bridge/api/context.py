@@ -10,13 +10,14 @@ from aiohttp import web
 
 from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
-from bridge.config import App, Config, Extension, User
+from bridge.config import Config
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from bridge.metrics import Metrics
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox, Registrations
+from bridge.tenants import App, Extension, User
 
 
 @dataclass

@@ -16,11 +16,11 @@ from aiohttp import web
 from bridge.ami.ports import AmiPort
 from bridge.api.common import nothing
 from bridge.api.context import call_scope, services
-from bridge.config import User
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from bridge.domain.model import Call
 from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
+from bridge.tenants import User
 
 log = structlog.get_logger("bridge.calls")
 _CALL_ID = re.compile(r"[0-9a-f]{20}")

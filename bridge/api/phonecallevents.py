@@ -18,15 +18,14 @@ from bridge.api.collections import Item, parse_list_query
 from bridge.api.common import collection_response, nothing, read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
 from bridge.api.idempotency import idempotent
-from bridge.config import Extension
+from bridge.domain.events import TYPES
 from bridge.domain.views import iso
 from bridge.errors import ApiError, invalid
 from bridge.store.hooks import ENABLED, Registration, new_id
+from bridge.tenants import WITH_PHONE_CALL_EVENTS, Extension
 from bridge.webhooks.guard import normalize, url_problem
 from bridge.webhooks.signing import new_secret
 
-TYPES = range(5)  # 0 DialIn, 1 DialOut, 2 Hangup, 3 AnswerIn, 4 AnswerOut
-EXTENSION_TYPES = ("phone_terminal", "queue", "conference", "ivr")
 FIELDS = ("type", "id", "method", "note", "url", "status", "modified", "extension", "links")
 ATTEMPT_FIELDS = ("deliveryId", "attempt", "at", "status", "durationMs", "error", "outcome")
 MAX_NOTE, MAX_URL = 1024, 2048
@@ -43,7 +42,7 @@ def _extension(request: web.Request) -> Extension:
         raise invalid("extension_invalid", "Name one extension; @self is not allowed here.")
     org = directory.organization_of_user(user) if user else directory.home_organization(app)
     ext = directory.visible_extension(app, number, org)  # another organization's: unknown
-    if ext is None or ext.type not in EXTENSION_TYPES:
+    if ext is None or ext.type not in WITH_PHONE_CALL_EVENTS:
         raise invalid("extension_invalid", f"{number!r} is not a phone terminal, queue, "
                                            "conference or IVR extension.")
     owner = directory.owner(ext)

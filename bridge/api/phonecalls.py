@@ -25,11 +25,11 @@ from bridge.api.fields import (
     whole_number,
 )
 from bridge.api.idempotency import idempotent
-from bridge.config import App, Extension, Organization, User
 from bridge.directory import Directory, is_public_number
 from bridge.domain.views import iso
 from bridge.errors import PbxUnavailable, invalid
 from bridge.store import calls as calls_store
+from bridge.tenants import App, Extension, ExtensionType, Organization, User
 
 log = structlog.get_logger("bridge.calls")
 
@@ -102,7 +102,7 @@ def _charged_extension(
     if not isinstance(number, str | int) or isinstance(number, bool) or str(number) == "@self":
         raise invalid("extension_invalid", "extension must be a phone terminal number.")
     ext = res.extension(str(number))
-    if ext is None or ext.type != "phone_terminal":
+    if ext is None or ext.type != ExtensionType.PHONE_TERMINAL:
         raise invalid("extension_invalid", f"{number!r} is not a phone terminal extension.")
     owner = res.directory.owner(ext)
     allowed = owner.id == user.id if user else res.directory.may_act_for(app, owner)

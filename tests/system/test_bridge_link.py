@@ -80,7 +80,8 @@ async def test_only_tracked_events_reach_python(sandbox: Any) -> None:
     client = AmiClient(ami_config(sandbox), events=TRACKED_EVENTS, name="filter-test")
     call_id = secrets.token_hex(10)
     seen: list[str] = []
-    client.add_event_handler(lambda m: seen.append(m.event) if m["Linkedid"] == call_id else None)
+    client.add_event_handler(
+        lambda m: seen.append(m["Event"]) if m.get("Linkedid") == call_id else None)
     await client.start()
     try:
         assert await client.wait_connected(10)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from bridge.api.fields import (
     whole_number,
 )
 from bridge.directory import is_public_number
+from bridge.domain.callids import new_leg_id
 from bridge.domain.model import RINGING, UP, Call, Channel, Party
 from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
 from bridge.tenants import Extension, ExtensionType, Organization
@@ -118,7 +118,7 @@ async def _ring_into(act: Act, ext: Extension, context: str, variables: dict[str
     """Rings `ext` (sendCallTo) and, on answer, runs `context` for this call."""
     caller = caller_id_or(act.body.get("callerId"), ext.caller_id)
     wait = whole_number(act.body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
-    uniqueid = f"{act.call.id}-{secrets.token_hex(4)}"
+    uniqueid = new_leg_id(act.call.id)
     act.svc.tracker.expect(uniqueid, act.call.id)
     try:
         await act.send(control.call_into(

@@ -8,7 +8,6 @@ hung up are the channels the tracker follows for the call (or for one party of i
 from __future__ import annotations
 
 import contextlib
-import re
 
 import structlog
 from aiohttp import web
@@ -17,13 +16,13 @@ from bridge.ami.ports import AmiPort
 from bridge.api.common import nothing
 from bridge.api.context import call_scope, services
 from bridge.directory import Directory
+from bridge.domain.callids import is_call_id
 from bridge.domain.calls import CallTracker
 from bridge.domain.model import Call
 from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
 from bridge.tenants import User
 
 log = structlog.get_logger("bridge.calls")
-_CALL_ID = re.compile(r"[0-9a-f]{20}")
 
 
 def _channels(tracker: CallTracker, call: Call, party_key: str | None) -> list[str]:
@@ -57,7 +56,7 @@ async def hang_up(request: web.Request) -> web.Response:
     svc = services(request)
     scope = call_scope(request)
     call_id = request.match_info.get("phoneCallId")
-    if call_id is not None and not _CALL_ID.fullmatch(call_id):
+    if call_id is not None and not is_call_id(call_id):
         raise invalid("pc_phonecall_invalid", f"{call_id!r} is not a phone call id.")
     number = request.query.get("phoneNumber")
     party_key = None if number is None else _party_key(svc.directory, scope.user, number.strip())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from bridge.api.fields import (
 )
 from bridge.api.idempotency import idempotent
 from bridge.directory import Directory, is_public_number
+from bridge.domain.callids import new_call_id
 from bridge.domain.views import iso
 from bridge.errors import PbxUnavailable, invalid
 from bridge.store import calls as calls_store
@@ -142,7 +142,7 @@ def plan_call(
         raise invalid("pc_nonce_invalid", "nonce must be 1-128 printable characters.")
     dest_raw = view.get("callerIdDestination", view.get("callerDestination"))
     plan = CallPlan(
-        call_id=secrets.token_hex(10),
+        call_id=new_call_id(),
         sources=tuple(res.target(n, "pc_source_invalid", "source", acting=True)
                       for n in sources),
         destinations=tuple(

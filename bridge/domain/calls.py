@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
+from bridge.domain.callids import phone_call_id
 from bridge.domain.channels import (
     caller_id,
     dial_target,
@@ -21,7 +22,6 @@ from bridge.domain.channels import (
     is_local,
     is_number,
     is_source_dialer,
-    phone_call_id,
     to_int,
 )
 from bridge.domain.model import (

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bridge.ami.client import AmiClient
-from bridge.domain.channels import phone_call_id
+from bridge.domain.callids import phone_call_id
 from tests.conftest import CRM, HELPDESK
 from tests.system.conftest import wait_for
 from tests.system.daemon import RunningBridge

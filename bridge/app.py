@@ -22,6 +22,9 @@ from bridge.api.context import Services
 from bridge.api.edge import Runner
 from bridge.api.server import build_app
 from bridge.auth import TokenStore
+from bridge.calls import control
+from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
+from bridge.calls.watch import TrackerWatch
 from bridge.calls_feed import CallsFeed
 from bridge.config import Config
 from bridge.directory import Directory
@@ -41,9 +44,13 @@ log = structlog.get_logger("bridge")
 
 def build_services(
     config: Config, db: Database, pbx: AmiPort, *, tokens: TokenStore | None = None,
+    settle: float | None = None,
 ) -> Services:
-    """What the HTTP handlers use, around an (unopened) database and an AMI port."""
+    """What the HTTP handlers use, around an (unopened) database and an AMI port; `settle`
+    (tests) bounds how long an answer waits for the effect of its AMI actions."""
     directory = tokens.directory if tokens is not None else Directory(config)
+    tracker = CallTracker(directory.extension_number_by_channel)
+    watch = TrackerWatch()
     return Services(
         config=config,
         directory=directory,
@@ -52,10 +59,15 @@ def build_services(
         metrics=Metrics(lambda: pbx.stats),
         db=db,
         pbx=pbx,
-        tracker=CallTracker(directory.extension_number_by_channel),
+        tracker=tracker,
         calls=CallStore(db),
         registrations=Registrations(db),
         outbox=Outbox(db),
+        watch=watch,
+        control=control.Context(pbx, tracker, directory, watch, config.dialing, config.parking,
+                                settle_within=control.SETTLE_WITHIN if settle is None else settle),
+        hangups=Hangups(pbx, tracker, directory, watch,
+                        confirm_within=CONFIRM_WITHIN if settle is None else settle),
     )
 
 
@@ -82,6 +94,7 @@ class Bridge:
         svc = build_services(config, db, ami)
         feed = CallsFeed(svc.tracker, db)
         feed.attach(ami)
+        ami.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         feed.sinks.append(webhooks.sink)
         retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,

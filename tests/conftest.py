@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,13 @@ class Api:
     def auth(self, token: str = CRM) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
+    def plug(self, pbx: Any) -> None:
+        """Puts another fake AMI port where the routes and use cases see it."""
+        svc = self.services
+        svc.pbx = pbx
+        svc.control = dataclasses.replace(svc.control, pbx=pbx)
+        svc.hangups.pbx = pbx
+
 
 @pytest.fixture
 async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any]]:
@@ -124,7 +132,8 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
         tokens = TokenStore(directory, db, cfg.auth.token_ttl, clock=clock)
         await tokens.load()
         port = FakePort()
-        svc = build_services(cfg, db, port, tokens=tokens)
+        # The fake port sends no events: an answer waits 0.2 s at most for their effects.
+        svc = build_services(cfg, db, port, tokens=tokens, settle=0.2)
         client: TestClient[Any, Any] = TestClient(BridgeServer(build_app(svc)))
         await client.start_server()
         opened.append((client, db))

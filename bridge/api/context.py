@@ -10,6 +10,9 @@ from aiohttp import web
 
 from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
+from bridge.calls import control
+from bridge.calls.hangup import Hangups
+from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
@@ -34,6 +37,9 @@ class Services:
     calls: CallStore
     registrations: Registrations
     outbox: Outbox
+    watch: TrackerWatch
+    control: control.Context
+    hangups: Hangups
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
 

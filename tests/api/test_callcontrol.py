@@ -41,7 +41,7 @@ class TrackingPbx(FakePbx):
 @pytest.fixture
 def pbx(api: Api) -> TrackingPbx:
     fake = TrackingPbx(api)
-    api.services.pbx = fake
+    api.plug(fake)
     return fake
 
 

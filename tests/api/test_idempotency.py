@@ -96,7 +96,7 @@ async def test_the_answer_survives_a_restart(make_api: Callable[..., Any], pbx: 
     _, first, _ = await post(api, call(), "durable")
     restarted: Api = await make_api()
     other = FakePbx()
-    restarted.services.pbx = other
+    restarted.plug(other)
     again = await post(restarted, call(), "durable")
     assert again[:2] == (202, first)
     assert other.sent == []

@@ -39,7 +39,7 @@ class FakePbx(FakePort):
 def pbx(api: Api) -> FakePbx:
     """A FakePbx plugged into the API's services."""
     fake = FakePbx()
-    api.services.pbx = fake
+    api.plug(fake)
     return fake
 
 

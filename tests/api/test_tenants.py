@@ -32,7 +32,7 @@ async def tenants(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> A
     """The demo config plus an organization app of organization 4, and a fake PBX."""
     raw_config["apps"].append({"name": "other", "organization": "4", "token": OTHER})
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
-    api.services.pbx = TrackingPbx(api)
+    api.plug(TrackingPbx(api))
     return api
 
 

@@ -24,6 +24,7 @@ from bridge.api.server import build_app
 from bridge.auth import TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
+from bridge.calls.placing import Placing
 from bridge.calls.watch import TrackerWatch
 from bridge.calls_feed import CallsFeed
 from bridge.config import Config
@@ -51,6 +52,7 @@ def build_services(
     directory = tokens.directory if tokens is not None else Directory(config)
     tracker = CallTracker(directory.extension_number_by_channel)
     watch = TrackerWatch()
+    calls = CallStore(db)
     return Services(
         config=config,
         directory=directory,
@@ -60,7 +62,7 @@ def build_services(
         db=db,
         pbx=pbx,
         tracker=tracker,
-        calls=CallStore(db),
+        calls=calls,
         registrations=Registrations(db),
         outbox=Outbox(db),
         watch=watch,
@@ -68,6 +70,7 @@ def build_services(
                                 settle_within=control.SETTLE_WITHIN if settle is None else settle),
         hangups=Hangups(pbx, tracker, directory, watch,
                         confirm_within=CONFIRM_WITHIN if settle is None else settle),
+        placing=Placing(pbx, tracker, calls, directory, config.dialing.public),
     )
 
 

@@ -117,6 +117,7 @@ class Api:
         svc.pbx = pbx
         svc.control = dataclasses.replace(svc.control, pbx=pbx)
         svc.hangups.pbx = pbx
+        svc.placing.pbx = pbx
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import Hangups
+from bridge.calls.placing import Placing
 from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
 from bridge.directory import Directory
@@ -40,6 +41,7 @@ class Services:
     watch: TrackerWatch
     control: control.Context
     hangups: Hangups
+    placing: Placing
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
 

@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from tests.polling import wait_for
 from tests.system.daemon import RunningBridge
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
 
 T = TypeVar("T")
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float,
-    interval: float = 0.1,
-    message: str | None = None,
-) -> T:
-    """Poll predicate until it returns something truthy (returned) or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            what = message or getattr(predicate, "__name__", repr(predicate))
-            pytest.fail(f"timed out after {timeout} s waiting for {what}; last value: {result!r}")
-        time.sleep(interval)
 
 
 class Sandbox:

@@ -12,7 +12,7 @@ import pytest
 
 from bridge.ami.client import AmiClient
 from bridge.errors import AmiActionFailed
-from tests.system.conftest import wait_for
+from tests.polling import wait_for
 from tests.system.daemon import RunningBridge
 from tests.system.test_list_calls import poll_views, shown
 from tests.system.test_make_call import ami, hang_up, legs, make_call, until, view

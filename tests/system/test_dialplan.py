@@ -11,7 +11,8 @@ import pytest
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
 from bridge.ami.message import AmiMessage as Message
-from tests.system.test_bridge_link import ami_config, poll
+from tests.polling import until
+from tests.system.test_bridge_link import ami_config
 
 pytestmark = pytest.mark.system
 
@@ -49,7 +50,7 @@ async def test_parallel_sources_then_destination_then_duration(sandbox: Any) -> 
             return {m["Channel"].split("-")[0]: m["Cause-txt"] for m in seen
                     if m.get("Event") == "Hangup"}
 
-        await poll(lambda: {"PJSIP/025", "PJSIP/026", "PJSIP/trunk"} <= set(hangups()), 20)
+        await until(lambda: {"PJSIP/025", "PJSIP/026", "PJSIP/trunk"} <= set(hangups()), 20)
     finally:
         await client.close()
     ups = [m["Channel"].split("-")[0] for m in seen if m.get("Event") == "Newstate"

@@ -11,7 +11,7 @@ import pytest
 from bridge.ami.client import AmiClient
 from bridge.domain.callids import phone_call_id
 from tests.conftest import CRM, HELPDESK
-from tests.system.conftest import wait_for
+from tests.polling import wait_for
 from tests.system.daemon import RunningBridge
 from tests.system.test_make_call import _gone, ami, delete, hang_up, legs, make_call, until, view
 

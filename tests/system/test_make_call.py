@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from bridge.ami.client import AmiClient
 from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed
 from tests.conftest import CRM, HELPDESK
+from tests.polling import until
 from tests.system.daemon import RunningBridge
 
 pytestmark = pytest.mark.system
@@ -56,16 +56,6 @@ async def legs(ami: AmiClient, call_id: str) -> dict[str, str]:
     chans = await ami.send_list({"Action": "CoreShowChannels"})
     return {c["Channel"].rsplit("-", 1)[0]: c["ChannelStateDesc"] for c in chans
             if c["Linkedid"] == call_id}
-
-
-async def until(predicate: Any, within: float) -> float:
-    """Polls an async predicate; returns how long it took."""
-    started = time.monotonic()
-    while not await predicate():
-        if time.monotonic() - started > within:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.1)
-    return time.monotonic() - started
 
 
 def all_up(ami: AmiClient, call_id: str, *names: str) -> Any:

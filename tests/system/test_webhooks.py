@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from bridge.ami.client import AmiClient
 from tests.conftest import ADMIN, CRM, HELPDESK
-from tests.system.conftest import wait_for
+from tests.polling import wait_for
 from tests.system.daemon import RunningBridge, free_port
 from tests.system.test_list_calls import poll_views
 from tests.system.test_make_call import ami, delete, hang_up, make_call, view

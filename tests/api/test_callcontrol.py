@@ -9,11 +9,9 @@ from typing import Any
 import pytest
 
 from bridge.ami.message import AmiMessage
+from tests.api.conftest import FakePbx
 from tests.api.test_calllist import live
-from tests.api.test_phonecalls import FakePbx
 from tests.conftest import Api
-
-__all__: list[str] = []
 
 
 class TrackingPbx(FakePbx):

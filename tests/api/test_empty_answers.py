@@ -9,8 +9,8 @@ import pytest
 
 from bridge import config as config_mod
 from bridge.ami.message import AmiMessage
+from tests.api.conftest import FakePbx
 from tests.api.test_calllist import live
-from tests.api.test_phonecalls import FakePbx
 from tests.conftest import CRM, HELPDESK, Api
 
 

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from bridge.api.idempotency import KEYS
-from tests.api.test_phonecalls import URL, FakePbx, call, pbx
+from tests.api.conftest import FakePbx
+from tests.api.test_phonecalls import URL, call
 from tests.conftest import HELPDESK, Api
-
-__all__ = ["pbx"]  # the fixture
 
 
 async def post(api: Api, body: Any, key: str | None, url: str = URL, token: str | None = None,

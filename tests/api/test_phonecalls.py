@@ -7,40 +7,10 @@ from typing import Any
 
 import pytest
 
-from bridge.ami.message import AmiMessage
-from bridge.errors import AmiActionFailed
-from tests.conftest import ADMIN, HELPDESK, Api, FakePort
+from tests.api.conftest import FakePbx
+from tests.conftest import ADMIN, HELPDESK, Api
 
 URL = "/uapi/phoneCalls/@me/simple"
-
-
-class FakePbx(FakePort):
-    """Records the actions the route sends (the real Asterisk path is in tests/system)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fail: str | None = None
-        self.channels: list[dict[str, str]] = []
-
-    async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                   ) -> AmiMessage:
-        if self.fail:
-            raise AmiActionFailed(action["Action"], self.fail)
-        self.sent.append(action)
-        return AmiMessage({"Response": "Success", "Message": "Originate successfully queued"})
-
-    async def send_list(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                        ) -> list[AmiMessage]:
-        assert action == {"Action": "CoreShowChannels"}
-        return [AmiMessage(c) for c in self.channels]
-
-
-@pytest.fixture
-def pbx(api: Api) -> FakePbx:
-    """A FakePbx plugged into the API's services."""
-    fake = FakePbx()
-    api.plug(fake)
-    return fake
 
 
 def call(source: Any = "210", destination: Any = "5551234", **extra: Any) -> dict[str, Any]:

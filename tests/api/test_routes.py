@@ -8,10 +8,9 @@ from aiohttp import web
 
 from bridge.api.middleware import API_PREFIXES
 from bridge.api.server import add_trailing_slashes
-from tests.api.test_phonecalls import FakePbx, pbx
+from tests.api.conftest import FakePbx
 from tests.conftest import Api
 
-__all__ = ["pbx"]  # the fixture
 SAMPLES = {"userId": "@me", "extension": "210", "phoneCallId": "0" * 20, "eventType": "0",
            "eventId": "x" * 30}
 

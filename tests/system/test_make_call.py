@@ -8,13 +8,11 @@ import json
 import secrets
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from bridge.ami.client import AmiClient
-from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed
 from tests.conftest import CRM, HELPDESK
 from tests.polling import until
@@ -38,17 +36,6 @@ def make_call(bridge: RunningBridge, body: dict[str, Any], *, token: str = CRM,
 def view(sources: list[str], destination: str) -> dict[str, Any]:
     return {"extension": "210",
             "phoneCallView": [{"source": sources, "destination": [destination]}]}
-
-
-@pytest.fixture
-async def ami(sandbox: Any) -> AsyncIterator[AmiClient]:
-    """An AMI link of the test's own, to look at (and clean up) the calls the bridge placed."""
-    client = AmiClient(AmiConfig(port=sandbox.ami_port, secret=sandbox.ami_secret), events=(),
-                       name="make-call-test")
-    await client.start()
-    assert await client.wait_connected(10)
-    yield client
-    await client.close()
 
 
 async def legs(ami: AmiClient, call_id: str) -> dict[str, str]:

@@ -34,7 +34,10 @@ from bridge.webhooks.settings import WebhooksConfig
 
 # Other branches still import the tenant model from here: re-exported until they move to
 # bridge.tenants (then this line goes).
-__all__ = ["App", "Config", "ConfigError", "Extension", "Organization", "User", "load", "parse"]
+__all__ = [
+    "App", "Config", "ConfigError", "Extension", "Organization", "User", "WebhooksConfig", "load",
+    "parse",
+]
 
 _DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([smhdw]?)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web_runner import BaseRunner
 
@@ -110,6 +111,20 @@ class Api:
 
     def auth(self, token: str = CRM) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
+
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp application being served."""
+        app: Any = self.client.app  # aiohttp types it loosely
+        assert isinstance(app, web.Application)
+        return app
+
+    @property
+    def fake(self) -> FakePort:
+        """The fake AMI port plugged in (see `plug`)."""
+        pbx = self.services.pbx
+        assert isinstance(pbx, FakePort)
+        return pbx
 
     def plug(self, pbx: Any) -> None:
         """Puts another fake AMI port where the routes and use cases see it."""

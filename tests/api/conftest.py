@@ -19,14 +19,14 @@ class FakePbx(FakePort):
         self.fail: str | None = None
         self.channels: list[dict[str, str]] = []
 
-    async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
+    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
                    ) -> AmiMessage:
         if self.fail:
             raise AmiActionFailed(action["Action"], self.fail)
         self.sent.append(action)
         return AmiMessage({"Response": "Success", "Message": "Originate successfully queued"})
 
-    async def send_list(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
+    async def send_list(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
                         ) -> list[AmiMessage]:
         assert action == {"Action": "CoreShowChannels"}
         return [AmiMessage(c) for c in self.channels]

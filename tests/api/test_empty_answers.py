@@ -21,7 +21,7 @@ class EndingPbx(FakePbx):
         super().__init__()
         self.api = api
 
-    async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
+    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
                    ) -> AmiMessage:
         answer = await super().send(action, timeout)
         if action["Action"] == "Redirect":

@@ -55,7 +55,7 @@ async def test_wrong_method(api: Api) -> None:
 @pytest.fixture
 async def echo_api(api: Api) -> AsyncIterator[Api]:
     """The API plus a test-only route that reads a JSON body and one that fails inside."""
-    app = api.client.server.app
+    app = api.client.app
     assert app is not None
 
     async def echo(request: web.Request) -> web.Response:

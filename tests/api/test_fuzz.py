@@ -14,7 +14,6 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -99,7 +98,8 @@ def _body() -> st.SearchStrategy[Any]:
 
 
 CALL = "/uapi/phoneCalls/{userId}/{extension}/{phoneCallId}"
-VALID = [  # requests that pass every check, to be mutated in one body field
+# Requests that pass every check, to be mutated in one body field.
+VALID: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/uapi/phoneCalls/{userId}/simple",
      {"extension": "210", "phoneCallView": [{"source": ["210"], "destination": ["5551234"],
                                              "callerId": "Big Corp <5551234>"}]}),
@@ -167,7 +167,8 @@ class Env:
         self.db.close()
 
     def routes(self) -> list[tuple[str, str]]:
-        app: web.Application = self.client.server.app
+        app = self.client.app
+        assert app is not None
         found = set()
         for route in app.router.routes():
             info = route.resource.get_info() if route.resource else {}

@@ -106,7 +106,7 @@ async def test_a_key_expires_after_24_hours(api: Api, pbx: FakePbx) -> None:
     await post(api, call(), "old")
     assert (await post(api, call(), "old"))[0] == 202
     assert len(pbx.sent) == 1
-    keys = api.client.server.app[KEYS]
+    keys = api.app[KEYS]
     now = time.time()
     keys.clock = lambda: now + 24 * 3600 + 1
     api.services.tracker.calls.clear()

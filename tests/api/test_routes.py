@@ -22,7 +22,7 @@ def concrete(canonical: str) -> str:
 
 def api_routes(api: Api) -> list[tuple[str, str]]:
     """(method, path without slash) of every API route the served app has."""
-    app = api.client.server.app
+    app = api.app
     assert app is not None
     out = []
     for resource in app.router.resources():

@@ -29,7 +29,7 @@ async def test_parallel_sources_then_destination_then_duration(sandbox: Any) -> 
             return
         seen.append(m)
         what = m["ChannelStateDesc"] if m.get("Event") == "Newstate" else m.get("Event")
-        stamps.setdefault((what, m["Channel"].split("-")[0]), time.monotonic())
+        stamps.setdefault((str(what), m["Channel"].split("-")[0]), time.monotonic())
 
     client.add_event_handler(record)
     await client.start()

@@ -15,11 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from standardwebhooks import Webhook
 
-from bridge.config import WebhooksConfig
 from bridge.store.db import Database, StoreError
 from bridge.store.hooks import DISABLED, Outbox, Registration, Registrations
 from bridge.webhooks import signing
 from bridge.webhooks.dispatcher import Dispatcher
+from bridge.webhooks.settings import WebhooksConfig
 from tests.domain.replay import load, run
 from tests.polling import until
 

@@ -6,7 +6,7 @@ connection reset halfway through an answer."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
@@ -23,7 +23,8 @@ from tests.polling import until
 from tests.webhooks.test_dispatcher import CONFIG, Receiver, dispatcher, fire
 
 
-async def serve(handler: web.RequestHandler) -> tuple[TestServer, str]:  # type: ignore[type-arg]
+async def serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                ) -> tuple[TestServer, str]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     server = TestServer(app, host="127.0.0.1")

@@ -35,6 +35,7 @@ from bridge.metrics import Metrics
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox, Registrations
+from bridge.store.idempotency import Keys
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
 from bridge.tls import server_context
@@ -65,6 +66,7 @@ def build_services(
         calls=calls,
         registrations=Registrations(db),
         outbox=Outbox(db),
+        keys=Keys(db),
         watch=watch,
         control=control.Context(pbx, tracker, directory, watch, config.dialing, config.parking,
                                 settle_within=control.SETTLE_WITHIN if settle is None else settle),

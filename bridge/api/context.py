@@ -21,6 +21,7 @@ from bridge.metrics import Metrics
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox, Registrations
+from bridge.store.idempotency import Keys
 from bridge.tenants import App, Extension, User
 
 
@@ -38,6 +39,7 @@ class Services:
     calls: CallStore
     registrations: Registrations
     outbox: Outbox
+    keys: Keys  # Idempotency-Key answers, stored and in flight
     watch: TrackerWatch
     control: control.Context
     hangups: Hangups

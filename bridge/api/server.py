@@ -15,7 +15,7 @@ from bridge.api import (
     phonecalls,
 )
 from bridge.api.context import SERVICES, Services
-from bridge.api.idempotency import KEYS, Keys
+from bridge.api.idempotency import KEYS
 from bridge.api.middleware import API_PREFIXES, request_middleware
 
 PREFIXES = ("/uapi", "/unifiedapi")
@@ -27,7 +27,7 @@ def build_app(svc: Services) -> web.Application:
         middlewares=[request_middleware], client_max_size=svc.config.http.max_body
     )
     app[SERVICES] = svc
-    app[KEYS] = Keys(svc.db)
+    app[KEYS] = svc.keys
     ops.add_routes(app)
     oauth.add_routes(app)
     for prefix in PREFIXES:

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import structlog
-from panoramisk.message import Message
 
 from bridge.ami.framing import plain
+from bridge.ami.message import AmiMessage as Message
 from bridge.domain.presence import Presence
 from bridge.errors import AmiActionFailed, BridgeError
 

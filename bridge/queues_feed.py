@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import structlog
-from panoramisk.message import Message
 
 from bridge.ami.framing import plain
+from bridge.ami.message import AmiMessage as Message
 from bridge.domain.queues import QueueAgents
 from bridge.errors import AmiActionFailed, BridgeError
 from bridge.presence_feed import AmiSource

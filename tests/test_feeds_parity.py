@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
 from bridge import config as config_mod
+from bridge.ami.message import AmiMessage as Message
 from bridge.domain.presence import Presence
 from bridge.domain.queues import QueueAgents
 from bridge.errors import AmiActionFailed, ConfigError
@@ -50,7 +50,7 @@ async def test_presence_is_rebuilt_at_login_and_kept_from_events() -> None:
                    "PJSIPShowAors": [{"Event": "AorList", "ObjectName": "210",
                                       "Contacts": "210/sip:210@127.0.0.1:15061"}]})
     presence = Presence()
-    PresenceFeed(presence).attach(ami)  # type: ignore[arg-type]
+    PresenceFeed(presence).attach(ami)
     await ami.on_connect[0]([])
     assert ami.asked == ["DeviceStateList", "PJSIPShowAors", "PJSIPShowContacts"]
     assert presence.view("PJSIP/210", 0.0)["status"] == "1"
@@ -65,7 +65,7 @@ async def test_queue_members_are_rebuilt_from_queue_status() -> None:
         {"Event": "QueueParams", "Queue": "500"},
         {"Event": "QueueMember", "Queue": "500", "Location": "PJSIP/024", "Paused": "0"}]})
     agents = QueueAgents()
-    QueuesFeed(agents).attach(ami)  # type: ignore[arg-type]
+    QueuesFeed(agents).attach(ami)
     await ami.on_connect[0]([])
     assert agents.agents("500") == {"PJSIP/024": 1}
     ami.emit({"Event": "QueueMemberPause", "Queue": "500", "Interface": "PJSIP/024",

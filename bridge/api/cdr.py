@@ -19,12 +19,12 @@ from bridge.api.collections import MAX_COUNT, MAX_START
 from bridge.api.common import json_ok, nothing
 from bridge.api.context import base_url, current_app, services
 from bridge.api.fields import one_of, whole_number
-from bridge.config import App
 from bridge.directory import Directory, is_public_number
 from bridge.domain.history import DISPOSITIONS
 from bridge.domain.views import INCOMING_PUBLIC, LOCAL, OUTGOING_PUBLIC
 from bridge.errors import invalid
 from bridge.store.history_sql import HistoryQuery, PartyFilter
+from bridge.tenants import App
 
 FIELDS = frozenset({"id", "extension", "ownerId", "ownerName", "published", "answered", "nonce",
                     "ended", "phoneCallView"})

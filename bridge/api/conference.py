@@ -9,7 +9,6 @@ a PhoneCall of its own, charged to the Conference extension. Codes: uapi.md Part
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,17 +18,17 @@ import structlog
 from aiohttp import web
 
 from bridge.ami import control
-from bridge.api.callback import first_view, owned_extension
 from bridge.api.common import read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
-from bridge.api.fields import caller_id_or, numbers, whole_number
+from bridge.api.fields import MAX_WAIT, caller_id_or, numbers, whole_number
 from bridge.api.idempotency import idempotent
-from bridge.api.phonecalls import MAX_WAIT, _Resolver, send_placed
-from bridge.config import App, Extension, User
+from bridge.api.phoneless import first_view, owned_extension
+from bridge.calls.placing import Resolver
 from bridge.directory import Directory
-from bridge.domain.views import iso
+from bridge.domain.callids import new_call_id
+from bridge.domain.model import CallMeta
 from bridge.errors import PbxUnavailable, invalid
-from bridge.store import calls as calls_store
+from bridge.tenants import App, Extension, User
 
 log = structlog.get_logger("bridge.calls")
 CONTEXT = "uapi-conference"
@@ -73,7 +72,7 @@ def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, ap
         given = numbers(view.get("source"), "pc_source_invalid", "source")
         if any(directory.find_extension(n, org) is not ext for n in given):
             raise invalid("pc_source_invalid", f"source must be the conference {ext.number}.")
-    res = _Resolver(directory, app, org, public)
+    res = Resolver(directory, app, org, public)
     dests = numbers(view.get("destination"), "pc_destination_invalid", "destination")
     targets = tuple((res.party(n), res.target(n, "pc_destination_invalid", "destination"))
                     for n in dests)
@@ -92,19 +91,17 @@ async def invite(request: web.Request) -> web.Response:
     body = await read_json(request)
     inv = plan_invite(body, request.query, directory=svc.directory, app=app, user=user,
                       public=svc.config.dialing.public)
-    if svc.pbx is None or not svc.pbx.connected:
+    if not svc.pbx.connected:
         raise PbxUnavailable("not connected")
     owner = svc.directory.owner(inv.extension).id
     link = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{request.match_info['userId']}"
     placed = []
     for party, target in inv.targets:
         now = time.time()
-        call_id = secrets.token_hex(10)
-        record = calls_store.PlacedCall(
-            call_id, inv.extension.number, owner, app.name, None, iso(now), now,
-            {"sources": [], "destinations": [party], "source_caller_id": inv.caller_id,
-             "destination_caller_id": inv.caller_id, "allow_public_transfer": False})
-        await send_placed(svc, record, control.call_into(
+        call_id = new_call_id()
+        meta = CallMeta(inv.extension.number, owner, app.name, None, now, (), (party,),
+                        inv.caller_id, inv.caller_id, allow_public_transfer=False)
+        await svc.placing.send_placed(call_id, meta, control.call_into(
             CONTEXT, uniqueid=call_id, endpoint=target, caller_id=inv.caller_id, wait=inv.wait,
             variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin}))
         log.info("call.conference.invited", call_id=call_id, extension=inv.extension.number,

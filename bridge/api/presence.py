@@ -30,7 +30,7 @@ async def list_presence(request: web.Request) -> web.Response:
     if query.get("sortOrder") in _ORDERS:
         query["sortOrder"] = _ORDERS[query["sortOrder"]]
     q = parse_list_query(query, fields=FIELDS, filterable=("extension",))
-    if svc.pbx is None or not svc.pbx.connected:
+    if not svc.pbx.connected:
         raise PbxUnavailable("not connected: presence is not known")
     now = time.time()
     items = [{**svc.presence.view(ext.channel, now), "extension": ext.number}

@@ -15,15 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.ami.actions import ActionFields
+from bridge.ami.message import ActionFields
 from bridge.api.collections import parse_list_query
 from bridge.api.common import collection_response, json_ok, read_json
 from bridge.api.context import Services, base_url, current_app, services
 from bridge.api.fields import one_of, scalar_text
-from bridge.config import Extension
 from bridge.directory import SELF
 from bridge.domain.queues import LOGGED_OUT, PAUSED, STATUSES
 from bridge.errors import PbxUnavailable, invalid
+from bridge.tenants import Extension
 
 FIELDS = ("agentNumber", "status", "queue", "type", "identifier")
 _QUEUE_CHANNEL = re.compile(r"Local/([0-9A-Za-z_-]{1,64})@uapi-queue")
@@ -106,7 +106,7 @@ async def set_agent(request: web.Request) -> web.Response:
     body = await read_json(request)
     raw = body.get("status") if isinstance(body, dict) else None
     want = one_of(raw, STATUSES, "status_invalid", "status")
-    if svc.pbx is None or not svc.pbx.connected:
+    if not svc.pbx.connected:
         raise PbxUnavailable("not connected")
     for action in _actions(name, agent, svc.queue_agents.status(name, agent.channel), want):
         await svc.pbx.send(action)

@@ -1,8 +1,12 @@
-"""The answers given to requests with an `Idempotency-Key`, kept 24 hours in SQLite."""
+"""The answers given to requests with an `Idempotency-Key`: kept 24 hours in SQLite, and
+those being made right now (`Keys`, built by bridge.app)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.store.db import Database
@@ -47,3 +51,12 @@ class Answers:
                  now))
 
         await self.db.call(run)
+
+
+class Keys:
+    """The stored answers, and the answers being made right now (per app and key)."""
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.answers = Answers(db)
+        self.clock = clock
+        self.running: dict[tuple[str, str], asyncio.Future[Answer]] = {}

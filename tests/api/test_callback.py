@@ -11,7 +11,7 @@ import pytest
 from bridge import config as config_mod
 from bridge.domain.events import DIAL_OUT, HANGUP, charged
 from bridge.domain.model import Effect
-from tests.api.test_phonecalls import FakePbx
+from tests.api.conftest import FakePbx
 from tests.conftest import ADMIN, HELPDESK, Api
 
 URL = "/uapi/phoneCalls/@me/callback"
@@ -25,7 +25,7 @@ async def cb(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> tuple[
         {"number": "0004*350", "user": "30", "type": "callback"}]
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
     pbx = FakePbx()
-    api.services.pbx = pbx
+    api.plug(pbx)
     return api, pbx
 
 

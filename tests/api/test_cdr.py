@@ -7,17 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN, CRM, HELPDESK, Api
+from tests.conftest import ADMIN, CRM, HELPDESK, Api, FakePort
 from tests.store.test_history import end, make_call
 
 NOW = datetime.now(UTC).replace(day=1, hour=12).timestamp()  # inside the current month
 RANGE = {"startDate": "2000-01-01T00:00:00", "endDate": "2100-01-01T00:00:00Z"}
 
 
-class Untouchable:
+class Untouchable(FakePort):
     """A PBX that fails the test if the route sends it anything."""
-
-    connected = True
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the CDR routes must not reach Asterisk")
@@ -30,7 +28,7 @@ class Untouchable:
 async def cdr(api: Api) -> Api:
     """The API with a few calls in its history: 210 (user 12) to a public number, 024
     (user 13) to 210, 300 (organization 4) to a public number, one old one."""
-    api.services.pbx = Untouchable()  # type: ignore[assignment]
+    api.plug(Untouchable())
     calls = [make_call("a" * 20, NOW), make_call("b" * 20, NOW + 60, "0003*024", "0003*210"),
              make_call("c" * 20, NOW + 120, "0004*300", "5559999", answered=False),
              make_call("d" * 20, 946_800_000.0)]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bridge import config as config_mod
-from tests.api.test_phonecalls import FakePbx
+from tests.api.conftest import FakePbx
 from tests.conftest import HELPDESK, Api
 
 URL = "/uapi/phoneCalls/@me/conferenceInvite"
@@ -25,7 +25,7 @@ async def conf(make_api: Callable[..., Any], raw_config: dict[str, Any]
         {"number": "0004*360", "user": "30", "type": "conference"}]
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
     pbx = FakePbx()
-    api.services.pbx = pbx
+    api.plug(pbx)
     return api, pbx
 
 

@@ -14,7 +14,7 @@ from tests.conftest import ADMIN, HELPDESK, Api
 @pytest.fixture
 def seen(api: Api) -> Api:
     """210 on a call, 026 online, their static contacts; AMI must not be asked anything."""
-    api.services.pbx = Untouchable()  # type: ignore[assignment]
+    api.plug(Untouchable())
     api.services.presence.rebuild(
         [{"Device": "PJSIP/210", "State": "INUSE"}, {"Device": "PJSIP/026", "State": "NOT_INUSE"}],
         [{"ObjectName": "210", "Contacts": "210/sip:210@127.0.0.1:15061"},
@@ -79,7 +79,7 @@ async def test_each_failure_has_its_code(seen: Api, path: str, token: str | None
 
 async def test_pbx_down_is_503(seen: Api) -> None:
     """Without the AMI link presence is not known: 503 pbx_unavailable."""
-    seen.services.pbx.connected = False  # type: ignore[union-attr]
+    seen.fake.connected = False
     status, body = await get(seen, "@me/@self")
     assert status == 503
     assert body["error"]["code"] == "pbx_unavailable"

@@ -6,37 +6,36 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
+from bridge.ami.message import ActionFields, AmiMessage
 from bridge.domain.queues import QueueAgents
-from tests.conftest import CRM, HELPDESK, Api
+from tests.conftest import CRM, HELPDESK, Api, FakePort
 
 BASE = "/uapi/extensions/14/500/queue/agents"
 
 
-class QueuePbx:
+class QueuePbx(FakePort):
     """Answers queue actions the way app_queue's events then change the member state."""
 
     def __init__(self, agents: QueueAgents) -> None:
-        self.connected = True
-        self.sent: list[dict[str, Any]] = []
+        super().__init__()
         self.agents = agents
 
-    async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                   ) -> Message:
-        self.sent.append(action)
-        member = {"Queue": action["Queue"], "Interface": action["Interface"]}
+    async def send(self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109
+                   ) -> AmiMessage:
+        self.sent.append(dict(action))
+        member = {"Queue": str(action["Queue"]), "Interface": str(action["Interface"])}
         event = {"QueueAdd": "QueueMemberAdded", "QueueRemove": "QueueMemberRemoved",
-                 "QueuePause": "QueueMemberPause"}[action["Action"]]
+                 "QueuePause": "QueueMemberPause"}[str(action["Action"])]
         paused = "1" if action.get("Paused") == "true" else "0"
         self.agents.apply({"Event": event, **member, "Paused": paused})
-        return Message({"Response": "Success"})
+        return AmiMessage({"Response": "Success"})
 
 
 @pytest.fixture
 def pbx(api: Api) -> QueuePbx:
     fake = QueuePbx(api.services.queue_agents)
-    api.services.pbx = fake  # type: ignore[assignment]
+    api.plug(fake)
     return fake
 
 

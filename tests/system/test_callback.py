@@ -8,13 +8,12 @@ from typing import Any
 import pytest
 
 from bridge.ami.client import AmiClient
-from tests.system.conftest import wait_for
+from tests.polling import until, wait_for
 from tests.system.daemon import RunningBridge
 from tests.system.test_list_calls import poll_views
-from tests.system.test_make_call import _gone, ami, hang_up, until
+from tests.system.test_make_call import _gone, hang_up
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture, imported for these tests
 
 
 def callback(bridge: RunningBridge, source: str, destination: str, **params: str
@@ -51,4 +50,5 @@ async def test_callback_bridges_two_public_numbers(bridge: RunningBridge,
         return found
 
     rec = await asyncio.to_thread(wait_for, recorded, 5)
+    assert rec is not None
     assert rec["extension"] == "0003*250"

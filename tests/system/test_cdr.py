@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 
 from bridge.ami.client import AmiClient
-from tests.system.conftest import wait_for
+from tests.polling import until, wait_for
 from tests.system.daemon import RunningBridge
-from tests.system.test_make_call import _gone, all_up, ami, hang_up, make_call, until, view
+from tests.system.test_make_call import _gone, all_up, hang_up, make_call, view
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture, imported for these tests
 
 
 def record(bridge: RunningBridge, call_id: str, query: str = "") -> dict[str, Any] | None:
@@ -32,6 +31,7 @@ async def test_an_answered_call_is_recorded_with_its_duration(bridge: RunningBri
     call_id = body[0]["id"]
     await until(lambda: _gone(ami, call_id), 15)
     rec = await asyncio.to_thread(wait_for, lambda: record(bridge, call_id), 5)
+    assert rec is not None
     assert rec["extension"] == "0003*210"
     assert "ended" in rec
     views = {v["extension"]: v for v in rec["phoneCallView"]}
@@ -53,6 +53,7 @@ async def test_a_busy_destination_is_disposition_1(bridge: RunningBridge,
     await until(lambda: _gone(ami, call_id), 15)
     rec = await asyncio.to_thread(wait_for, lambda: record(bridge, call_id,
                                                            "&destination=027&disposition=1"), 5)
+    assert rec is not None
     views = {v["extension"]: v for v in rec["phoneCallView"]}
     assert views["0003*027"]["disposition"] == "1"
     assert views["0003*027"]["duration"] == "0"
@@ -72,6 +73,7 @@ async def test_a_call_that_ends_while_the_bridge_is_down_is_recorded(
     bridge.start()
     await asyncio.to_thread(wait_for, lambda: bridge.health()[0] == 200, 20)
     rec = await asyncio.to_thread(wait_for, lambda: record(bridge, call_id), 10)
+    assert rec is not None
     assert "ended" in rec
     views = {v["extension"]: v for v in rec["phoneCallView"]}
     assert views["0003*210"]["disposition"] == "0"  # it was answered: that much is known

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from bridge.ami.client import AmiClient
-from tests.system.conftest import Sandbox, wait_for
+from tests.polling import until, wait_for
+from tests.system.conftest import Sandbox
 from tests.system.daemon import RunningBridge
-from tests.system.test_make_call import _gone, ami, hang_up, until
+from tests.system.test_make_call import _gone, hang_up
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture, imported for these tests
 
 
 def invite(bridge: RunningBridge, destination: str, query: str) -> tuple[int, Any]:

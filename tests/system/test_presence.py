@@ -12,12 +12,11 @@ import pytest
 
 from bridge.ami.client import AmiClient
 from tests.conftest import HELPDESK, ROOT
-from tests.system.conftest import wait_for
+from tests.polling import until, wait_for
 from tests.system.daemon import RunningBridge
-from tests.system.test_make_call import _gone, ami, hang_up, make_call, until, view
+from tests.system.test_make_call import _gone, hang_up, make_call, view
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture, imported for these tests
 SCENARIO = ROOT / "config" / "sipp" / "register.xml"
 
 
@@ -62,7 +61,7 @@ async def test_registration_and_status_follow_the_phone(bridge: RunningBridge, a
         seen: list[str] = []
         try:
             def status_now() -> bool:
-                status = presence(bridge)["status"]
+                status: str = presence(bridge)["status"]
                 if not seen or seen[-1] != status:
                     seen.append(status)
                 return status == "3"

@@ -11,12 +11,12 @@ import pytest
 
 from bridge.ami.client import AmiClient
 from tests.conftest import HELPDESK
+from tests.polling import until
 from tests.system.conftest import Sandbox
 from tests.system.daemon import RunningBridge
-from tests.system.test_make_call import _gone, ami, hang_up, legs, make_call, until, view
+from tests.system.test_make_call import _gone, hang_up, legs, make_call, view
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture, imported for these tests
 AGENT = "/uapi/extensions/14/500/queue/agents/024"
 
 

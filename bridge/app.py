@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from bridge.ami.client import AmiClient
+from bridge.ami.client import DEFAULT_EVENT_CLASSES, AmiClient
 from bridge.ami.events import TRACKED_EVENTS
 from bridge.ami.ports import AmiPort
 from bridge.api.context import Services
@@ -102,7 +102,8 @@ class Bridge:
     @classmethod
     def build(cls, config: Config) -> Bridge:
         db = Database(config.storage.path)
-        ami = AmiClient(config.ami, events=TRACKED_EVENTS)
+        ami = AmiClient(config.ami, events=TRACKED_EVENTS,  # agent: QueueMember* (issue 13)
+                        event_classes=(*DEFAULT_EVENT_CLASSES, "agent"))
         svc = build_services(config, db, ami)
         feed = CallsFeed(svc.tracker, db)
         feed.attach(ami)

@@ -14,8 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from bridge.ami.actions import CallPlan
+from bridge.api.callviews import placed_answer
 from bridge.api.common import read_json
-from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.context import current_app, services
 from bridge.api.fields import MAX_WAIT, caller_id_or, optional_number, whole_number
 from bridge.api.idempotency import idempotent
 from bridge.api.phoneless import (
@@ -69,12 +70,7 @@ async def make_callback_call(request: web.Request) -> web.Response:
     planned = plan_callback(body, request.query, directory=svc.directory, app=app, user=user,
                             public=svc.config.dialing.public, now=time.time())
     placed = await svc.placing.place(planned)
-    link = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{request.match_info['userId']}"
-    return web.json_response(
-        [{"id": placed.call_id, "extension": placed.extension,
-          "link": {"self": f"{link}/{placed.extension}/{placed.call_id}"}}],
-        status=202,
-    )
+    return placed_answer(request, [(placed.call_id, placed.extension)])
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

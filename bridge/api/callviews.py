@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from aiohttp import web
+
 from bridge.api.collections import Item
-from bridge.api.context import Services
+from bridge.api.context import Services, api_prefix, base_url
 from bridge.directory import Directory
 from bridge.domain.model import Call
 from bridge.domain.views import phone_call
@@ -30,3 +32,14 @@ def render_call(svc: Services, call: Call, base: str) -> Item:
     full["ownerId"], full["ownerName"] = owner(svc.directory, full["extension"])
     full["links"] = {"self": f"{base}/{full['extension']}/{call.id}"}
     return full
+
+
+def placed_answer(request: web.Request, calls: list[tuple[str, str]]) -> web.Response:
+    """The 202 of a request that placed calls: `[{"id", "extension", "link": {"self"}}]` for
+    each (call id, charged extension), linked under the path's user."""
+    base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{request.match_info['userId']}"
+    return web.json_response(
+        [{"id": cid, "extension": ext, "link": {"self": f"{base}/{ext}/{cid}"}}
+         for cid, ext in calls],
+        status=202,
+    )

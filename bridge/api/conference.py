@@ -18,8 +18,9 @@ import structlog
 from aiohttp import web
 
 from bridge.ami import control
+from bridge.api.callviews import placed_answer
 from bridge.api.common import read_json
-from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.context import current_app, services
 from bridge.api.fields import MAX_WAIT, caller_id_or, numbers, whole_number
 from bridge.api.idempotency import idempotent
 from bridge.api.phoneless import first_view, owned_extension
@@ -94,7 +95,6 @@ async def invite(request: web.Request) -> web.Response:
     if not svc.pbx.connected:
         raise PbxUnavailable("not connected")
     owner = svc.directory.owner(inv.extension).id
-    link = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{request.match_info['userId']}"
     placed = []
     for party, target in inv.targets:
         now = time.time()
@@ -106,9 +106,8 @@ async def invite(request: web.Request) -> web.Response:
             variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin}))
         log.info("call.conference.invited", call_id=call_id, extension=inv.extension.number,
                  room=inv.room, destination=party)
-        placed.append({"id": call_id, "extension": inv.extension.number,
-                       "link": {"self": f"{link}/{inv.extension.number}/{call_id}"}})
-    return web.json_response(placed, status=202)
+        placed.append((call_id, inv.extension.number))
+    return placed_answer(request, placed)
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

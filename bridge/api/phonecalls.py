@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge.api.callviews import placed_answer
 from bridge.api.common import read_json
-from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.context import current_app, services
 from bridge.api.fields import (
     MAX_WAIT,
     caller_id_or,
@@ -88,12 +89,7 @@ async def make_simple_call(request: web.Request) -> web.Response:
     user = svc.directory.resolve_user(app, request.match_info["userId"], "extension_invalid")
     req = parse_place_call(await read_json(request), request.query, app, user)
     placed = await svc.placing.run(req)
-    link = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{request.match_info['userId']}"
-    return web.json_response(
-        [{"id": placed.call_id, "extension": placed.extension,
-          "link": {"self": f"{link}/{placed.extension}/{placed.call_id}"}}],
-        status=202,
-    )
+    return placed_answer(request, [(placed.call_id, placed.extension)])
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

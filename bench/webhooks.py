@@ -25,8 +25,8 @@ import aiohttp
 from bench.corpus import free_port
 from bridge import logs
 from bridge.config import WebhooksConfig
-from bridge.store.db import Database
 from bridge.store.hooks import Outbox, Registration, Registrations
+from bridge.store.sqlite import SqliteDatabase
 from bridge.webhooks import signing
 from bridge.webhooks.dispatcher import Dispatcher
 
@@ -79,7 +79,7 @@ async def bare(url: str, n: int, concurrency: int) -> float:
 
 
 async def outbox(url: str, n: int, concurrency: int, tmp: str) -> float:
-    db = Database(f"{tmp}/bench-{time.time_ns()}.sqlite3")
+    db = SqliteDatabase(f"{tmp}/bench-{time.time_ns()}.sqlite3")
     await db.open()
     regs = Registrations(db)
     await regs.save(Registration("bench", "crm", "0003*024", 2, 1, url, "", 0, "x", SECRET))
@@ -98,7 +98,7 @@ async def outbox(url: str, n: int, concurrency: int, tmp: str) -> float:
         await asyncio.sleep(0.01)
     rate = n / (time.perf_counter() - started)
     await hooks.stop()
-    db.close()
+    await db.close()
     return rate
 
 

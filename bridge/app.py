@@ -15,13 +15,15 @@ from bridge.ami.events import TRACKED_EVENTS
 from bridge.api.context import Services
 from bridge.api.edge import Runner
 from bridge.api.server import build_app
-from bridge.auth import TokenStore
+from bridge.auth import REVOKED_CHANNEL, TokenStore
 from bridge.calls_feed import CallsFeed
 from bridge.config import Config
 from bridge.directory import Directory
 from bridge.errors import TaskFailed
 from bridge.metrics import Metrics
+from bridge.store.backends import open_database
 from bridge.store.db import Database
+from bridge.store.hooks import CHANGED_CHANNEL
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
 from bridge.tls import server_context
@@ -48,7 +50,7 @@ class Bridge:
 
     @classmethod
     def build(cls, config: Config) -> Bridge:
-        db = Database(config.storage.path)
+        db = open_database(config.storage)
         directory = Directory(config)
         ami = AmiClient(config.ami, events=TRACKED_EVENTS)
         metrics = Metrics(lambda: ami.stats)
@@ -89,6 +91,8 @@ class Bridge:
         await self.webhooks.start(self.supervisor.spawn)
         self.supervisor.spawn("tokens-purge", self.services.tokens.run_forever)
         self.supervisor.spawn("retention-purge", self.retention.run_forever)
+        if self.db.shared:  # other bridges' changes: registrations, revoked tokens
+            self.supervisor.spawn("store-listen", self._listen)
         self.runner = Runner(
             build_app(self.services), request_timeout=self.config.http.request_timeout,
             access_log=None, handle_signals=False, shutdown_timeout=5,
@@ -103,6 +107,12 @@ class Bridge:
         log.info("bridge.started", url=url, ami=f"{self.config.ami.host}:{self.config.ami.port}")
         return url
 
+    async def _listen(self) -> None:
+        svc = self.services
+        await self.db.listen({CHANGED_CHANNEL: svc.registrations.refresh,
+                              REVOKED_CHANNEL: svc.tokens.revoked},
+                             resync=svc.registrations.load)
+
     async def stop(self) -> None:
         """Stops taking requests, finishes in-flight ones, closes AMI and storage."""
         log.info("bridge.stopping")
@@ -112,7 +122,7 @@ class Bridge:
         await self.webhooks.stop()  # first: it lets attempts in flight finish
         await self.supervisor.stop()
         await self.services.calls.drain()
-        await asyncio.to_thread(self.db.close)
+        await self.db.close()
         log.info("bridge.stopped")
 
 

@@ -42,7 +42,7 @@ class Services:
         self.tracker = CallTracker(self.directory.extension_number_by_channel)
         self.calls = CallStore(self.db)
         self.registrations = Registrations(self.db)
-        self.outbox = Outbox(self.db)
+        self.outbox = Outbox(self.db, lease=self.config.storage.lease)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -215,9 +215,8 @@ async def make_simple_call(request: web.Request) -> web.Response:
         plan.call_id, ext.number, svc.directory.owner(ext).id, app.name, placing.nonce,
         iso(now), now, placing.remembered,
     )
-    placed = svc.calls.reuse(app.name, placing.nonce, svc.tracker.calls.__contains__)
-    if placed is None:
-        placed = record
+    placed = await svc.calls.claim(record, svc.tracker.calls.__contains__, now)
+    if placed is record:
         await _place(svc, record, plan)
     else:
         log.info("call.nonce.reused", call_id=placed.id, extension=placed.extension)

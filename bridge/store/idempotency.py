@@ -1,8 +1,7 @@
-"""The answers given to requests with an `Idempotency-Key`, kept 24 hours in SQLite."""
+"""The answers given to requests with an `Idempotency-Key`, kept 24 hours in the store."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from bridge.store.db import Database
@@ -37,13 +36,13 @@ class Answers:
 
     async def save(self, app: str, key: str, answer: Answer, now: float) -> None:
         """Stores the answer (replacing an expired one) and drops the expired ones."""
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM idempotency_keys WHERE created_at <= ?",
-                         (now - KEY_WINDOW,))
-            conn.execute(
-                "INSERT OR REPLACE INTO idempotency_keys (app, key, fingerprint, status,"
-                " content_type, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (app, key, answer.fingerprint, answer.status, answer.content_type, answer.body,
-                 now))
-
-        await self.db.call(run)
+        await self.db.transaction([
+            ("DELETE FROM idempotency_keys WHERE created_at <= ?", [(now - KEY_WINDOW,)]),
+            ("INSERT INTO idempotency_keys (app, key, fingerprint, status, content_type, body,"
+             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app, key) DO UPDATE SET"
+             " fingerprint = excluded.fingerprint, status = excluded.status,"
+             " content_type = excluded.content_type, body = excluded.body,"
+             " created_at = excluded.created_at",
+             [(app, key, answer.fingerprint, answer.status, answer.content_type, answer.body,
+               now)]),
+        ])

@@ -103,7 +103,7 @@ async def test_api_answers_503_store_unavailable_and_healthz_503(
 async def test_a_server_that_cannot_be_reached_fails_the_start() -> None:
     """open() on a closed port raises StoreError (systemd restarts the bridge)."""
     db = PostgresDatabase("postgresql://u:p@127.0.0.1:9/uapi?connect_timeout=1")
-    with pytest.raises(StoreError, match="cannot open postgresql://u@127.0.0.1:9/uapi"):
+    with pytest.raises(StoreError, match=r"cannot open postgresql://u@127\.0\.0\.1:9/uapi"):
         await db.open()
 
 

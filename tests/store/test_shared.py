@@ -12,7 +12,14 @@ from bridge.auth import TokenStore
 from bridge.config import Config
 from bridge.directory import Directory
 from bridge.store.calls import CallStore, PlacedCall
-from bridge.store.hooks import CHANGED_CHANNEL, DISABLED, ENABLED, Outbox, Registration, Registrations
+from bridge.store.hooks import (
+    CHANGED_CHANNEL,
+    DISABLED,
+    ENABLED,
+    Outbox,
+    Registration,
+    Registrations,
+)
 from bridge.store.postgres import PostgresDatabase
 from tests.pg import schema_url
 

@@ -20,6 +20,7 @@ from bridge.store.hooks import (
     Registration,
     Registrations,
 )
+from bridge.store.idempotency import Answer, Answers
 from bridge.store.postgres import PostgresDatabase
 from tests.pg import schema_url
 
@@ -156,3 +157,22 @@ async def until(check: object, within: float = 1.0) -> None:
     while not check():  # type: ignore[operator]
         assert asyncio.get_running_loop().time() < deadline, "not within 1 s"
         await asyncio.sleep(0.02)
+
+
+async def test_an_idempotency_key_sent_to_two_bridges_runs_once(
+        pair: tuple[PostgresDatabase, PostgresDatabase]) -> None:
+    """A claims the key; B cannot, and gets A's answer once it is saved; a dropped claim
+    (A's request failed) is B's to take."""
+    a, b = Answers(pair[0]), Answers(pair[1])
+    assert await a.claim("crm", "k", "fp", NOW)
+    assert not await b.claim("crm", "k", "fp", NOW)
+    assert await b.find("crm", "k", NOW) is None  # being answered: nothing to replay yet
+    waiting = asyncio.create_task(b.wait("crm", "k", NOW))
+    await asyncio.sleep(0.1)
+    await a.save("crm", "k", Answer("fp", 202, "application/json", b"[1]"), NOW)
+    assert await waiting == Answer("fp", 202, "application/json", b"[1]")
+    assert await a.claim("crm", "k2", "fp", NOW)
+    await a.drop("crm", "k2")
+    assert await b.wait("crm", "k2", NOW) is None
+    assert await b.claim("crm", "k2", "fp", NOW)
+    assert await a.claim("crm", "k2", "fp", NOW + 61)  # B's claim abandoned after 60 s

@@ -32,10 +32,10 @@ async def _admin() -> psycopg.AsyncConnection[tuple[object, ...]]:
 async def schema_url() -> AsyncIterator[str]:
     """A URL whose connections see only a new, empty schema (dropped afterwards)."""
     name = f"test_{secrets.token_hex(6)}"
-    admin = await _admin()
-    async with admin:
+    async with await _admin() as admin:
         await admin.execute(f"CREATE SCHEMA {name}")
-        try:
-            yield f"{PG_URL}?options={quote(f'-csearch_path={name}')}"
-        finally:
+    try:
+        yield f"{PG_URL}?options={quote(f'-csearch_path={name}')}"
+    finally:  # a connection of its own: a test may have restarted the server
+        async with await _admin() as admin:
             await admin.execute(f"DROP SCHEMA {name} CASCADE")

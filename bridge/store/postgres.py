@@ -79,15 +79,24 @@ class PostgresDatabase(Database):
     async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         for attempt in (1, 2):
             try:
-                async with self._pool.connection() as conn:
-                    return await fn(conn)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                if attempt == 2 or not _dead(exc):
-                    raise _converted(exc, self.where) from exc
-                log.info("store.reconnecting", backend="postgresql", error=str(exc))
-            except (psycopg.Error, PoolTimeout, PoolClosed, OSError) as exc:
-                raise _converted(exc, self.where) from exc
+                return await self._once(fn, last=attempt == 2)
+            except _Retry as retry:
+                log.info("store.reconnecting", backend="postgresql", error=str(retry))
         raise AssertionError("unreachable")
+
+    async def _once(self, fn: Callable[[Conn], Awaitable[T]], last: bool) -> T:
+        """One try on a pooled connection; `_Retry` when that connection was found dead (a
+        restarted server: the pool drops it and the next try gets a fresh one)."""
+        try:
+            async with self._pool.connection() as conn:
+                try:
+                    return await fn(conn)
+                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                    if last or not conn.broken:
+                        raise
+                    raise _Retry(str(exc)) from exc
+        except (psycopg.Error, PoolTimeout, PoolClosed, OSError) as exc:
+            raise _converted(exc, self.where) from exc
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async def run(conn: Conn) -> int:
@@ -150,10 +159,8 @@ class PostgresDatabase(Database):
             delay = min(delay * 2, LISTEN_RETRY[1])
 
 
-def _dead(exc: Exception) -> bool:
-    """The connection was found broken (a restarted server): worth one more try."""
-    text = str(exc).lower()
-    return "closed" in text or "terminat" in text or "server" in text or "eof" in text
+class _Retry(Exception):
+    """The statement met a dead connection before the server could act on it."""
 
 
 class _PgSession(Session):

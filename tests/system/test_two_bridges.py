@@ -212,3 +212,30 @@ async def test_postgresql_restarted_mid_run_both_recover_nothing_lost(
         assert [g["params"]["CallID"] for g in rec.got] == [call_id]
     finally:
         await rec.stop()
+
+
+def keyed_call(bridge: RunningBridge, body: dict[str, Any], key: str) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        f"{bridge.url}/uapi/phoneCalls/@me/simple", data=json.dumps(body).encode(),
+        headers={"Authorization": "Bearer demo-crm-token-0123456789", "Idempotency-Key": key,
+                 "Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=20) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+async def test_an_idempotency_key_raced_on_both_bridges_places_one_call(
+        two: tuple[RunningBridge, RunningBridge], ami: AmiClient) -> None:
+    """The same Idempotency-Key (no nonce) sent to A and B at once: one call, one answer."""
+    a, b = two
+    body = view(["210"], "5551234")
+    answers = await asyncio.gather(asyncio.to_thread(keyed_call, a, body, "race-key-1"),
+                                   asyncio.to_thread(keyed_call, b, body, "race-key-1"))
+    assert answers[0] == answers[1]
+    call_id = answers[0][1][0]["id"]
+    try:
+        await asyncio.sleep(2)
+        chans = await ami.send_list({"Action": "CoreShowChannels"})
+        assert {c["Linkedid"] for c in chans if c["Channel"].startswith("PJSIP/210-")} == {
+            call_id}
+    finally:
+        await hang_up(ami, call_id)

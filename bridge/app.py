@@ -20,6 +20,8 @@ from bridge.calls_feed import CallsFeed
 from bridge.config import Config
 from bridge.directory import Directory
 from bridge.errors import TaskFailed
+from bridge.live.hub import Hub
+from bridge.live.stream import hub_for
 from bridge.metrics import Metrics
 from bridge.store.backends import open_database
 from bridge.store.db import Database
@@ -44,6 +46,7 @@ class Bridge:
     webhooks: Dispatcher
     retention: Retention
     supervisor: Supervisor
+    hub: Hub
     runner: web.AppRunner | None = None
     failed: str | None = None  # the supervised task that was given up, if any
     stop_requested: asyncio.Event | None = None
@@ -68,10 +71,14 @@ class Bridge:
         feed.attach(ami)
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         feed.sinks.append(webhooks.sink)
+        hub = hub_for(svc)
+        feed.sinks.append(hub.sink)
+        feed.watchers.append(hub.watch)
+        feed.resync_hooks.append(hub.resynced)
         retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
                               live=svc.tracker.calls.keys)
         bridge = cls(config, db, ami, svc, feed, webhooks, retention,
-                     Supervisor(lambda name: None))
+                     Supervisor(lambda name: None), hub)
         bridge.supervisor.on_fatal = bridge._give_up
         svc.tasks = bridge.supervisor.states
         return bridge
@@ -94,7 +101,7 @@ class Bridge:
         if self.db.shared:  # other bridges' changes: registrations, revoked tokens
             self.supervisor.spawn("store-listen", self._listen)
         self.runner = Runner(
-            build_app(self.services), request_timeout=self.config.http.request_timeout,
+            build_app(self.services, self.hub), request_timeout=self.config.http.request_timeout,
             access_log=None, handle_signals=False, shutdown_timeout=5,
         )
         await self.runner.setup()

@@ -1,13 +1,14 @@
 """Feeds the AMI link into the call tracker: every event, and a resync at every (re)login.
 
 The tracker is pure; this adapter gives it the clock, the stored plans of API calls, and
-turns its effects into log lines (and, through `on_effects`, into webhooks).
+turns its effects into log lines (and, through its sinks, into webhooks and live events;
+watchers see each applied event, resync hooks each rebuild).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 import structlog
@@ -23,6 +24,7 @@ from bridge.store.db import Database
 
 log = structlog.get_logger("bridge.calls")
 EffectSink = Callable[[list[Effect]], None]
+EventWatcher = Callable[[Mapping[str, str]], None]  # an event the tracker has just applied
 
 
 class AmiSource(Protocol):
@@ -41,6 +43,8 @@ class CallsFeed:
         self.db = db
         self.clock = clock
         self.sinks: list[EffectSink] = []
+        self.watchers: list[EventWatcher] = []
+        self.resync_hooks: list[Callable[[], None]] = []  # after every rebuild of the calls
         self.ami: AmiSource | None = None
 
     def attach(self, ami: AmiSource) -> None:
@@ -50,7 +54,10 @@ class CallsFeed:
         ami.add_connect_handler(self.on_connect)
 
     def on_event(self, message: Message) -> None:
-        self._emit(self.tracker.apply(plain(message), self.clock()))
+        event = plain(message)
+        self._emit(self.tracker.apply(event, self.clock()))
+        for watch in self.watchers:
+            watch(event)
 
     async def on_connect(self, channels: list[Message]) -> None:
         """Rebuilds the live calls; API calls get their stored plan (and so keep their views)."""
@@ -62,6 +69,8 @@ class CallsFeed:
         parked = await self._parked()
         log.info("calls.resynced", calls=len(self.tracker.calls), channels=len(channels),
                  api_calls=len(placed), parked=len(parked), changes=len(effects))
+        for hook in self.resync_hooks:
+            hook()
 
     async def _parked(self) -> list[Message]:
         """The parked calls, as ParkedCall events (CoreShowChannels does not say who is parked)."""

@@ -90,6 +90,16 @@ class WebhooksConfig:
 
 
 @dataclass(frozen=True)
+class StreamConfig:
+    """The live event stream (bridge/live)."""
+
+    max_clients: int = 1000  # streams open at once; one more is refused with 503
+    buffer: int = 10_000  # events kept for Last-Event-ID resumes
+    queue: int = 1000  # events waiting for one client; beyond: `overflow` and closed
+    heartbeat: float = 15.0  # seconds between comment lines
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     token_ttl: int = 3600
     max_tokens: int = 100  # live issued tokens per app; a new one revokes the oldest
@@ -152,6 +162,7 @@ class Config:
     dialing: DialingConfig = DialingConfig()
     parking: ParkingConfig = ParkingConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    stream: StreamConfig = StreamConfig()
     auth: AuthConfig = AuthConfig()
     logging: LoggingConfig = LoggingConfig()
     organizations: tuple[Organization, ...] = ()
@@ -226,6 +237,14 @@ def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float) -> fl
     if seconds <= 0:
         r.problem(where, "must be greater than 0")
     return seconds
+
+
+def _read_stream(r: _Reader, raw: Any) -> StreamConfig:
+    stream = _simple(r, raw, "stream", StreamConfig, StreamConfig())
+    for name in ("max_clients", "buffer", "queue", "heartbeat"):
+        if getattr(stream, name) <= 0:
+            r.problem(f"stream.{name}", "must be greater than 0")
+    return stream
 
 
 def _read_organizations(r: _Reader, raw: Any) -> tuple[Organization, ...]:
@@ -393,6 +412,7 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         dialing=_simple(r, top.get("dialing"), "dialing", DialingConfig, DialingConfig()),
         parking=_simple(r, top.get("parking"), "parking", ParkingConfig, ParkingConfig()),
         webhooks=_read_webhooks(r, top.get("webhooks")),
+        stream=_read_stream(r, top.get("stream")),
         auth=_simple(r, top.get("auth"), "auth", AuthConfig, AuthConfig()),
         logging=_simple(r, top.get("logging"), "logging", LoggingConfig, LoggingConfig()),
         organizations=orgs,

@@ -46,6 +46,33 @@ class _AmiCollector(Collector):
             yield CounterMetricFamily(f"uapi_ami_{name}", text, value=getattr(stats, name))
 
 
+class LiveStats(Protocol):
+    """What the live stream hub counts."""
+
+    clients: int
+    events_sent: int
+    events_dropped: int
+    overflows: int
+    refused: int
+
+
+class _LiveCollector(Collector):
+    def __init__(self, stats: Callable[[], LiveStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        yield GaugeMetricFamily("uapi_stream_clients", "live event streams open",
+                                value=stats.clients)
+        for name, text in (
+            ("events_sent", "stream events written to clients"),
+            ("events_dropped", "stream events dropped for clients that could not keep up"),
+            ("overflows", "streams closed because their queue overflowed"),
+            ("refused", "streams refused at stream.max_clients"),
+        ):
+            yield CounterMetricFamily(f"uapi_stream_{name}", text, value=getattr(stats, name))
+
+
 class Metrics:
     """One registry per bridge, so tests and several bridges in one process do not collide."""
 
@@ -65,6 +92,10 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
         self.registry.register(_AmiCollector(ami_stats))
+
+    def add_live(self, stats: Callable[[], LiveStats]) -> None:
+        """Reports the live stream hub's figures (once per registry)."""
+        self.registry.register(_LiveCollector(stats))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(route, method, str(status)).inc()

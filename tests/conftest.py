@@ -23,6 +23,7 @@ from bridge.metrics import Metrics
 from bridge.store.db import Database
 from bridge.store.postgres import PostgresDatabase
 from bridge.store.sqlite import SqliteDatabase
+from tests.contract.openapi_check import ValidatingClient
 from tests.pg import schema_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,8 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
         await tokens.load()
         stats = FakeAmiStats()
         svc = Services(cfg, directory, tokens, Metrics(lambda: stats), db, ami=stats)
-        client: TestClient[Any, Any] = TestClient(BridgeServer(build_app(svc)))
+        # Every answer is checked against bridge/api/openapi.yaml (tests/contract).
+        client: TestClient[Any, Any] = ValidatingClient(BridgeServer(build_app(svc)))
         await client.start_server()
         opened.append((client, db))
         return Api(client, svc, clock, stats)

@@ -40,7 +40,7 @@ class _JsonErrorHandler(RequestHandler):
     ) -> web.StreamResponse:
         if request.writer.output_size > 0:
             raise ConnectionError("an answer was already sent on this connection")
-        code = CODES.get(status, "internal_error" if status >= 500 else "request_invalid")
+        code = CODES.get(status, "internal_server_error" if status >= 500 else "request_invalid")
         text = "The HTTP request could not be parsed." if status < 500 else (
             "Internal error; see the bridge's log.")
         # The parser's message names the problem (never a secret: it is about framing).

@@ -18,6 +18,8 @@ from bridge.store.db import StoreUnavailable
 log = structlog.get_logger("bridge.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_PREFIXES = ("/uapi/", "/unifiedapi/")
+# The contract (bridge/api/docs.py) is public: a client generator fetches it without a token.
+UNAUTHENTICATED = frozenset(f"{p}openapi.{ext}" for p in API_PREFIXES for ext in ("json", "yaml"))
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -63,7 +65,7 @@ def _token_of(request: web.Request) -> str:
 
 
 async def _authenticate(request: web.Request) -> None:
-    if not request.path.startswith(API_PREFIXES):
+    if not request.path.startswith(API_PREFIXES) or request.path in UNAUTHENTICATED:
         return
     app = await services(request).tokens.find_app(_token_of(request))
     if app is None:

@@ -7,6 +7,7 @@ from aiohttp import web
 from bridge.api import (
     callcontrol,
     calllist,
+    docs,
     extensions,
     hangup,
     oauth,
@@ -17,23 +18,30 @@ from bridge.api import (
 from bridge.api.context import SERVICES, Services
 from bridge.api.idempotency import KEYS, Keys
 from bridge.api.middleware import API_PREFIXES, request_middleware
+from bridge.live import board, stream
+from bridge.live.hub import Hub
 
 PREFIXES = ("/uapi", "/unifiedapi")
 
 
-def build_app(svc: Services) -> web.Application:
-    """The web app for `svc`; every UAPI route is served under /uapi/ and /unifiedapi/."""
+def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
+    """The web app for `svc`; every UAPI route is served under /uapi/ and /unifiedapi/.
+    `hub` feeds the live streams (a bridge passes the one its calls feed drives)."""
     app = web.Application(
         middlewares=[request_middleware], client_max_size=svc.config.http.max_body
     )
     app[SERVICES] = svc
     app[KEYS] = Keys(svc.db)
+    app[stream.HUB] = hub or stream.hub_for(svc)
     ops.add_routes(app)
+    docs.add_routes(app, PREFIXES)
     oauth.add_routes(app)
+    board.add_routes(app)
     for prefix in PREFIXES:
         extensions.add_routes(app, prefix)
         phonecalls.add_routes(app, prefix)
         hangup.add_routes(app, prefix)
+        stream.add_routes(app, prefix)  # before List's .../{extension}/{phoneCallId}
         calllist.add_routes(app, prefix)
         callcontrol.add_routes(app, prefix)
         phonecallevents.add_routes(app, prefix)

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from tests.conftest import CRM, ROOT
+from tests.contract.openapi_check import check_answer
 
 
 def free_port() -> int:
@@ -79,11 +80,11 @@ class RunningBridge:
                                      method=method)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
+                status, answer, raw = resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            return exc.code, json.loads(raw) if raw else None
+            status, answer, raw = exc.code, exc.headers, exc.read()
+        check_answer(self.url, method, path, status, answer.items(), raw)  # as openapi.yaml says
+        return status, json.loads(raw) if raw else None
 
     def health(self) -> tuple[int, dict[str, Any]]:
         status, body = get(f"{self.url}/healthz")

@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from bridge.ami.client import AmiClient
 from tests.conftest import ADMIN, CRM, HELPDESK
+from tests.contract.openapi_check import webhook_problem
 from tests.system.conftest import wait_for
 from tests.system.daemon import RunningBridge, free_port
 from tests.system.test_list_calls import poll_views
@@ -34,6 +35,7 @@ class Receiver:
     def __init__(self, port: int) -> None:
         self.port = port
         self.got: list[dict[str, Any]] = []
+        self.invalid: list[str] = []  # deliveries not as the document says
         self.runner: web.AppRunner | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -41,6 +43,10 @@ class Receiver:
         payload = body if request.method == "POST" else request.rel_url.raw_query_string
         self.got.append({"path": request.path, "method": request.method, "payload": payload,
                          "params": dict(parse_qsl(payload)), "headers": dict(request.headers)})
+        problem = webhook_problem(request.method, request.rel_url.raw_query_string,
+                                  request.headers, body)  # openapi.yaml's webhooks: section
+        if problem:
+            self.invalid.append(problem)
         return web.Response(status=200)
 
     async def start(self) -> None:
@@ -75,6 +81,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver(free_port())
     yield rec
     await rec.stop()
+    assert not rec.invalid, rec.invalid
 
 
 async def register(bridge: RunningBridge, path: str, kind: str, url: str, method: int = 1,

@@ -1,0 +1,291 @@
+"""The live hub: turns tracker changes into stream events and fans them out to the clients.
+
+Theory of operation. The calls feed hands the hub every effect (`sink`) and every applied AMI
+event (`watch`); the hub only notes which calls were touched and, once per loop iteration,
+renders each of them as List does. A call whose rendering changed becomes one numbered
+`Change` (`call`, or `ended` when it is gone), kept in a bounded buffer for `Last-Event-ID`
+resumes and offered to the clients whose extensions it involves (now or before the change: a
+client whose extension left gets `ended`). Each frame is encoded once per view (links, fields).
+
+A minute after the last client left, the hub stops rendering and only remembers that it missed
+changes: resuming across such a gap, or across an AMI resync (`resynced`), gets `reset` and a
+fresh snapshot. Within that minute a lone client that reconnects still resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from bridge.config import StreamConfig
+from bridge.domain.calls import CallTracker
+from bridge.domain.model import Call, Effect
+from bridge.live.client import Client, View
+from bridge.live.frames import frame
+
+log = structlog.get_logger("bridge.live")
+Item = dict[str, Any]
+Render = Callable[[Call], Item]  # a PhoneCall with links relative to .../phoneCalls/{userId}
+_CHANNEL_KEYS = ("Uniqueid", "ParkeeUniqueid", "DestUniqueid")
+RESUME_WINDOW = 60.0  # seconds the hub keeps recording after its last client left
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    call_id: str
+    item: Item | None  # None: the call ended
+    numbers: frozenset[str]  # extensions the call involves now (at its end, for `ended`)
+    was: frozenset[str]  # those it involved before this change
+
+
+@dataclass
+class LiveStats:
+    clients: int = 0
+    events_sent: int = 0
+    events_dropped: int = 0
+    overflows: int = 0
+    refused: int = 0
+
+
+def numbers_of(call: Call) -> frozenset[str]:
+    """The extended numbers (and public numbers) a call involves: who may see it."""
+    ext = call.extension
+    return frozenset(call.parties) | ({ext} if ext else frozenset())
+
+
+class Hub:
+    def __init__(self, tracker: CallTracker, render: Render, config: StreamConfig) -> None:
+        self.tracker = tracker
+        self.render = render
+        self.config = config
+        self.stats = LiveStats()
+        self.epoch = secrets.token_hex(4)  # ids of another run never resume here
+        self.seq = 0
+        self.floor = 0  # a client that saw up to `floor` (or later) can resume
+        self.buffer: deque[Change] = deque()
+        self.shown: dict[str, tuple[Item, frozenset[str]]] = {}  # what clients know of a call
+        self.clients: set[Client] = set()
+        self._by_number: dict[str, set[Client]] = {}
+        self._dirty: set[str] = set()
+        self._scheduled = False
+        self._missed = False  # changes happened while nobody listened
+        # Loop time the last client left (None: clients are connected; -inf: never were).
+        self._idle_since: float | None = -math.inf
+
+    # -- what the calls feed tells the hub ---------------------------------------------------
+
+    def _idle(self) -> bool:
+        """Nobody listens, nor is likely to come back and resume."""
+        since = self._idle_since
+        if since is None:
+            return False
+        if since > -math.inf and asyncio.get_running_loop().time() - since < RESUME_WINDOW:
+            return False
+        self._miss()
+        return True
+
+    def sink(self, effects: list[Effect]) -> None:
+        if self._idle():
+            return
+        for effect in effects:
+            self._dirty.add(effect.call_id)
+        self._schedule()
+
+    def watch(self, event: Mapping[str, str]) -> None:
+        """An applied AMI event: the call of its channel may have changed (park, hold, ...)."""
+        if self._idle():
+            return
+        channels = self.tracker.channels
+        for key in _CHANNEL_KEYS:
+            chan = channels.get(event.get(key, ""))
+            if chan is not None:
+                self._dirty.add(chan.call_id)
+                self._schedule()
+
+    def resynced(self) -> None:
+        """The tracker was rebuilt after an AMI (re)login: every client starts over."""
+        self._forget()
+        for client in list(self.clients):
+            client.snapshot(reset=True)
+        log.info("live.resynced", clients=len(self.clients))
+
+    def _miss(self) -> None:
+        if not self._missed:
+            self._missed = True
+            self._forget()
+
+    def _forget(self) -> None:
+        """No resume reaches past this point."""
+        self.seq += 1
+        self.floor = self.seq
+        self.buffer.clear()
+        self.shown.clear()
+        self._dirty.clear()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Turns the calls touched since the last flush into changes and offers them."""
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, set()
+        batch: dict[Client, list[bytes]] = {}
+        for call_id in dirty:
+            change = self._change(call_id)
+            if change is not None:
+                self._record(change)
+                self._deliver(change, batch)
+        for client, frames in batch.items():
+            sent, dropped = client.push(frames)
+            self.stats.events_sent += sent
+            self.stats.events_dropped += dropped
+
+    def _change(self, call_id: str) -> Change | None:
+        call = self.tracker.calls.get(call_id)
+        old = self.shown.get(call_id)
+        if call is None:
+            if old is None:
+                return None  # nobody was shown it
+            del self.shown[call_id]
+            return Change(self.seq + 1, call_id, None, old[1], old[1])
+        item, numbers = self.render(call), numbers_of(call)
+        if old is not None and old[0] == item:
+            return None
+        self.shown[call_id] = (item, numbers)
+        return Change(self.seq + 1, call_id, item, numbers, old[1] if old else frozenset())
+
+    def _record(self, change: Change) -> None:
+        self.seq = change.seq
+        self.buffer.append(change)
+        if len(self.buffer) > self.config.buffer:
+            self.floor = self.buffer.popleft().seq
+
+    def _deliver(self, change: Change, batch: dict[Client, list[bytes]]) -> None:
+        """Adds the change's frame to the batch of every client it is for."""
+        targets: set[Client] = set()
+        for number in change.numbers | change.was:
+            targets |= self._by_number.get(number, set())
+        frames: dict[View | None, bytes] = {}
+        for client in targets:
+            data = self._frame_for(client, change, frames)
+            if data is not None:
+                batch.setdefault(client, []).append(data)
+
+    def _frame_for(self, client: Client, change: Change, cache: dict[View | None, bytes]
+                   ) -> bytes | None:
+        """The client's frame for a change (None: not for it); `cache` holds each view's."""
+        key: View | None
+        if change.item is not None and not change.numbers.isdisjoint(client.scope):
+            key = client.view
+        elif not change.was.isdisjoint(client.scope):
+            key = None  # `ended`: the same for every view
+        else:
+            return None
+        data = cache.get(key)
+        if data is None:
+            data = cache[key] = (
+                frame("ended", {"id": change.call_id}, self.event_id(change.seq)) if key is None
+                else self._call_frame(change.item or {}, client.view, change.seq))
+        return data
+
+    def _call_frame(self, item: Item, view: View, seq: int) -> bytes:
+        return frame("call", project(item, view), self.event_id(seq))
+
+    def event_id(self, seq: int) -> str:
+        return f"{self.epoch}-{seq}"
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def full(self) -> bool:
+        return len(self.clients) >= self.config.max_clients
+
+    def join(self, scope: Iterable[str], view: View, last_event_id: str | None) -> Client:
+        """Registers a client; its queue starts with what it missed, or a snapshot marker."""
+        client = Client(frozenset(scope), view, self.config.queue, self._overflowed)
+        self._idle_since = None
+        self._missed = False
+        self.flush()
+        missed = self._since(last_event_id, client)
+        if missed is None or len(missed) >= client.size:
+            client.snapshot(reset=last_event_id is not None)
+        else:
+            for data in missed:
+                client.offer(data)
+            client.offer(frame("ready", {"resumed": len(missed)}, self.event_id(self.seq)))
+        self.clients.add(client)
+        for number in client.scope:
+            self._by_number.setdefault(number, set()).add(client)
+        self.stats.clients = len(self.clients)
+        return client
+
+    def leave(self, client: Client) -> None:
+        if client not in self.clients:
+            return
+        self.clients.discard(client)
+        for number in client.scope:
+            members = self._by_number.get(number)
+            if members is not None:
+                members.discard(client)
+                if not members:
+                    del self._by_number[number]
+        self.stats.clients = len(self.clients)
+        if not self.clients:
+            self._idle_since = asyncio.get_running_loop().time()
+
+    def _overflowed(self, client: Client, dropped: int) -> None:
+        self.stats.overflows += 1
+        self.stats.events_dropped += dropped
+        self.leave(client)
+        log.warning("live.client.overflowed", dropped=dropped, scope=sorted(client.scope))
+
+    def _since(self, last_event_id: str | None, client: Client) -> list[bytes] | None:
+        """The frames after `last_event_id` for this client, or None if they are not kept."""
+        epoch, _, raw = (last_event_id or "").partition("-")
+        if epoch != self.epoch or not raw.isdigit() or not self.floor <= int(raw) <= self.seq:
+            return None
+        last = int(raw)
+        cache: dict[View | None, bytes] = {}
+        out = []
+        for change in self.buffer:
+            if change.seq > last:
+                data = self._frame_for(client, change, cache)
+                if data is not None:
+                    out.append(data)
+                cache.clear()
+        return out
+
+    def snapshot(self, client: Client, *, reset: bool) -> list[bytes]:
+        """`reset` (if asked), one `call` per live call of the client, then `ready`."""
+        self.flush()
+        event_id = self.event_id(self.seq)
+        out = [frame("reset", {}, event_id)] if reset else []
+        calls = self.tracker.calls_of(set(client.scope))
+        for call in sorted(calls, key=lambda c: c.published):
+            item = self.render(call)
+            self.shown.setdefault(call.id, (item, numbers_of(call)))
+            out.append(frame("call", project(item, client.view), event_id))
+        out.append(frame("ready", {"calls": len(calls)}, event_id))
+        return out
+
+
+def project(item: Item, view: View) -> Item:
+    """The item with its links under the client's base, and only the fields it asked for."""
+    out = dict(item)
+    links = item.get("links")
+    if isinstance(links, dict) and "self" in links:
+        out["links"] = {"self": view.base + links["self"]}
+    if view.fields is not None:
+        out = {k: v for k, v in out.items() if k in view.fields}
+    return out

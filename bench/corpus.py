@@ -38,7 +38,7 @@ def corpus(replicas: int) -> tuple[bytes, int]:
         for cid, text, n in base:
             fresh = f"{i:08x}{cid[8:]}"
             copy = text.replace(cid, fresh)
-            parts.append(_UNIQUEID.sub(lambda m, i=i: f"{m[1]}.{i}{m[2]}", copy))
+            parts.append(_UNIQUEID.sub(rf"\1.{i}\2", copy))
             count += n
     return "".join(parts).encode(), count
 

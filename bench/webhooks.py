@@ -32,13 +32,13 @@ import psycopg
 
 from bench.corpus import free_port
 from bridge import logs
-from bridge.config import WebhooksConfig
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox, Registration, Registrations
 from bridge.store.postgres import PostgresDatabase
 from bridge.store.sqlite import SqliteDatabase
 from bridge.webhooks import signing
 from bridge.webhooks.dispatcher import Dispatcher
+from bridge.webhooks.settings import WebhooksConfig
 
 RECEIVER = """
 import sys

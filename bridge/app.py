@@ -1,4 +1,9 @@
-"""Composition root: builds the adapters, runs them, and shuts them down on SIGTERM/SIGINT."""
+"""The composition root: the only place that builds things.
+
+`build_services` wires the adapters the HTTP handlers use (tracker, stores, token store, the AMI
+port); `Bridge` adds the AMI client, the call feed, the webhook dispatcher and retention, owns
+the supervised tasks, and starts and stops everything in order (SIGTERM/SIGINT in `run`).
+"""
 
 from __future__ import annotations
 
@@ -12,26 +17,66 @@ from aiohttp import web
 
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
+from bridge.ami.ports import AmiPort
 from bridge.api.context import Services
 from bridge.api.edge import Runner
 from bridge.api.server import build_app
+from bridge.api.stream import hub_for
 from bridge.auth import REVOKED_CHANNEL, TokenStore
+from bridge.calls import control
+from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
+from bridge.calls.placing import Placing
+from bridge.calls.watch import TrackerWatch
 from bridge.calls_feed import CallsFeed
 from bridge.config import Config
 from bridge.directory import Directory
+from bridge.domain.calls import CallTracker
 from bridge.errors import TaskFailed
 from bridge.live.hub import Hub
-from bridge.live.stream import hub_for
 from bridge.metrics import Metrics
 from bridge.store.backends import open_database
+from bridge.store.calls import CallStore
 from bridge.store.db import Database
-from bridge.store.hooks import CHANGED_CHANNEL
+from bridge.store.hooks import CHANGED_CHANNEL, Outbox, Registrations
+from bridge.store.idempotency import Keys
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
 from bridge.tls import server_context
 from bridge.webhooks.dispatcher import Dispatcher
 
 log = structlog.get_logger("bridge")
+
+
+def build_services(
+    config: Config, db: Database, pbx: AmiPort, *, tokens: TokenStore | None = None,
+    settle: float | None = None,
+) -> Services:
+    """What the HTTP handlers use, around an (unopened) database and an AMI port; `settle`
+    (tests) bounds how long an answer waits for the effect of its AMI actions."""
+    directory = tokens.directory if tokens is not None else Directory(config)
+    tracker = CallTracker(directory.extension_number_by_channel)
+    watch = TrackerWatch()
+    calls = CallStore(db)
+    return Services(
+        config=config,
+        directory=directory,
+        tokens=tokens or TokenStore(directory, db, config.auth.token_ttl,
+                                    max_tokens=config.auth.max_tokens),
+        metrics=Metrics(lambda: pbx.stats),
+        db=db,
+        pbx=pbx,
+        tracker=tracker,
+        calls=calls,
+        registrations=Registrations(db),
+        outbox=Outbox(db, lease=config.storage.lease),
+        keys=Keys(db),
+        watch=watch,
+        control=control.Context(pbx, tracker, directory, watch, config.dialing, config.parking,
+                                settle_within=control.SETTLE_WITHIN if settle is None else settle),
+        hangups=Hangups(pbx, tracker, directory, watch,
+                        confirm_within=CONFIRM_WITHIN if settle is None else settle),
+        placing=Placing(pbx, tracker, calls, directory, config.dialing.public),
+    )
 
 
 @dataclass
@@ -54,21 +99,11 @@ class Bridge:
     @classmethod
     def build(cls, config: Config) -> Bridge:
         db = open_database(config.storage)
-        directory = Directory(config)
         ami = AmiClient(config.ami, events=TRACKED_EVENTS)
-        metrics = Metrics(lambda: ami.stats)
-        svc = Services(
-            config=config,
-            directory=directory,
-            tokens=TokenStore(directory, db, config.auth.token_ttl,
-                              max_tokens=config.auth.max_tokens),
-            metrics=metrics,
-            db=db,
-            ami=ami.stats,
-            pbx=ami,
-        )
+        svc = build_services(config, db, ami)
         feed = CallsFeed(svc.tracker, db)
         feed.attach(ami)
+        ami.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         feed.sinks.append(webhooks.sink)
         hub = hub_for(svc)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import structlog
 
-from bridge.config import App
 from bridge.directory import Directory
 from bridge.errors import BridgeError
 from bridge.store.db import Database
+from bridge.tenants import App
 
 log = structlog.get_logger("bridge.auth")
 PURGE_EVERY = 60.0  # seconds between purges of expired issued tokens

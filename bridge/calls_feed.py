@@ -8,13 +8,12 @@ watchers see each applied event, resync hooks each rebuild).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
 
 import structlog
-from panoramisk.message import Message
 
-from bridge.ami.framing import plain
+from bridge.ami.message import AmiMessage
+from bridge.ami.ports import AmiPort
 from bridge.domain.calls import CallTracker
 from bridge.domain.channels import group_by_call
 from bridge.domain.model import Effect
@@ -27,15 +26,6 @@ EffectSink = Callable[[list[Effect]], None]
 EventWatcher = Callable[[Mapping[str, str]], None]  # an event the tracker has just applied
 
 
-class AmiSource(Protocol):
-    def add_event_handler(self, handler: Callable[[Message], None]) -> None: ...
-    def add_snapshot_hook(self, hook: Callable[[], None]) -> None: ...
-    async def send_list(self, action: dict[str, str]) -> list[Message]: ...
-    def add_connect_handler(
-        self, handler: Callable[[list[Message]], Awaitable[None]]
-    ) -> None: ...
-
-
 class CallsFeed:
     def __init__(self, tracker: CallTracker, db: Database,
                  clock: Callable[[], float] = time.time) -> None:
@@ -45,21 +35,21 @@ class CallsFeed:
         self.sinks: list[EffectSink] = []
         self.watchers: list[EventWatcher] = []
         self.resync_hooks: list[Callable[[], None]] = []  # after every rebuild of the calls
-        self.ami: AmiSource | None = None
+        self.ami: AmiPort | None = None
 
-    def attach(self, ami: AmiSource) -> None:
+    def attach(self, ami: AmiPort) -> None:
         self.ami = ami
         ami.add_event_handler(self.on_event)
         ami.add_snapshot_hook(lambda: self.tracker.mark(self.clock()))
         ami.add_connect_handler(self.on_connect)
 
-    def on_event(self, message: Message) -> None:
-        event = plain(message)
+    def on_event(self, message: AmiMessage) -> None:
+        event = message.fields
         self._emit(self.tracker.apply(event, self.clock()))
         for watch in self.watchers:
             watch(event)
 
-    async def on_connect(self, channels: list[Message]) -> None:
+    async def on_connect(self, channels: list[AmiMessage]) -> None:
         """Rebuilds the live calls; API calls get their stored plan (and so keep their views)."""
         live = group_by_call(channels)
         placed = await calls_store.find(self.db, list(live))
@@ -72,7 +62,7 @@ class CallsFeed:
         for hook in self.resync_hooks:
             hook()
 
-    async def _parked(self) -> list[Message]:
+    async def _parked(self) -> list[AmiMessage]:
         """The parked calls, as ParkedCall events (CoreShowChannels does not say who is parked)."""
         if self.ami is None:
             return []

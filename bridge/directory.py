@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bridge.config import App, Config, Extension, Organization, User
+from bridge.config import Config
 from bridge.errors import invalid
+from bridge.tenants import App, Extension, Organization, User
 
 PUBLIC_NUMBER = re.compile(r"^\+?[0-9]{1,32}$")
 _EXTENDED = re.compile(r"^([0-9]{4})\*([0-9]{1,10})$")

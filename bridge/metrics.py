@@ -9,19 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-
-class AmiStats(Protocol):
-    """What the AMI client exposes about its link."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    reconnects: int
-    connect_attempts: int
-    events_received: int
-    actions_sent: int
-    actions_timed_out: int
-    frames_malformed: int
+from bridge.ami.ports import AmiStats
 
 
 class _AmiCollector(Collector):

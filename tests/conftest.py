@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,16 +11,19 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web_runner import BaseRunner
 
 from bridge import config as config_mod
+from bridge.ami.message import ActionFields, AmiMessage
+from bridge.ami.ports import AmiStats, ConnectHandler, EventHandler
 from bridge.api.context import SERVICES, Services
 from bridge.api.edge import Runner
 from bridge.api.server import build_app
+from bridge.app import build_services
 from bridge.auth import TokenStore
 from bridge.directory import Directory
-from bridge.metrics import Metrics
 from bridge.store.db import Database
 from bridge.store.postgres import PostgresDatabase
 from bridge.store.sqlite import SqliteDatabase
@@ -46,17 +50,42 @@ def config(raw_config: dict[str, Any]) -> config_mod.Config:
     return config_mod.parse(raw_config, env={})
 
 
-@dataclass
-class FakeAmiStats:
-    """Stands in for the AMI client's stats in API-only tests (the real link is tested apart)."""
+class FakePort:
+    """The AMI port (bridge.ami.ports.AmiPort) of API-only tests: records the actions sent and
+    answers Success; the real link is tested apart (tests/ami, tests/system)."""
 
-    connected: bool = True
-    reconnects: int = 0
-    connect_attempts: int = 1
-    events_received: int = 0
-    actions_sent: int = 0
-    actions_timed_out: int = 0
-    frames_malformed: int = 0
+    def __init__(self) -> None:
+        self.stats = AmiStats(connected=True, connect_attempts=1)
+        self.sent: list[dict[str, Any]] = []
+        self.events: list[EventHandler] = []
+        self.connects: list[ConnectHandler] = []
+
+    @property
+    def connected(self) -> bool:
+        return self.stats.connected
+
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        self.stats.connected = value
+
+    async def send(self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109
+                   ) -> AmiMessage:
+        self.sent.append(dict(action))
+        return AmiMessage({"Response": "Success"})
+
+    async def send_list(self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109
+                        ) -> list[AmiMessage]:
+        self.sent.append(dict(action))
+        return []
+
+    def add_event_handler(self, handler: EventHandler) -> None:
+        self.events.append(handler)
+
+    def add_connect_handler(self, handler: ConnectHandler) -> None:
+        self.connects.append(handler)
+
+    def add_snapshot_hook(self, hook: Callable[[], None]) -> None:
+        pass
 
 
 class Clock:
@@ -82,10 +111,32 @@ class Api:
     client: TestClient[Any, Any]
     services: Services
     clock: Clock
-    ami: FakeAmiStats
+    ami: AmiStats
 
     def auth(self, token: str = CRM) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
+
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp application being served."""
+        app: Any = self.client.app  # aiohttp types it loosely
+        assert isinstance(app, web.Application)
+        return app
+
+    @property
+    def fake(self) -> FakePort:
+        """The fake AMI port plugged in (see `plug`)."""
+        pbx = self.services.pbx
+        assert isinstance(pbx, FakePort)
+        return pbx
+
+    def plug(self, pbx: Any) -> None:
+        """Puts another fake AMI port where the routes and use cases see it."""
+        svc = self.services
+        svc.pbx = pbx
+        svc.control = dataclasses.replace(svc.control, pbx=pbx)
+        svc.hangups.pbx = pbx
+        svc.placing.pbx = pbx
 
 
 @pytest.fixture
@@ -100,13 +151,14 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
         clock = Clock()
         tokens = TokenStore(directory, db, cfg.auth.token_ttl, clock=clock)
         await tokens.load()
-        stats = FakeAmiStats()
-        svc = Services(cfg, directory, tokens, Metrics(lambda: stats), db, ami=stats)
+        port = FakePort()
+        # The fake port sends no events: an answer waits 0.2 s at most for their effects.
+        svc = build_services(cfg, db, port, tokens=tokens, settle=0.2)
         # Every answer is checked against bridge/api/openapi.yaml (tests/contract).
         client: TestClient[Any, Any] = ValidatingClient(BridgeServer(build_app(svc)))
         await client.start_server()
         opened.append((client, db))
-        return Api(client, svc, clock, stats)
+        return Api(client, svc, clock, port.stats)
 
     yield make
     for client, db in opened:

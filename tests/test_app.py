@@ -17,7 +17,7 @@ from bridge import config as config_mod
 from bridge.errors import TaskFailed
 from bridge.supervisor import Supervisor
 from bridge.webhooks.dispatcher import Dispatcher
-from tests.ami.conftest import until
+from tests.polling import until
 from tests.system.daemon import free_port
 
 

@@ -8,7 +8,7 @@ import asyncio
 from structlog.testing import capture_logs
 
 from bridge.supervisor import FAILED, RUNNING, Supervisor
-from tests.ami.conftest import until
+from tests.polling import until
 
 
 async def test_a_crashed_task_is_restarted() -> None:

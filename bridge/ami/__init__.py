@@ -1,0 +1,1 @@
+"""The AMI link to Asterisk; `ports.AmiPort` is all the rest of the bridge sees of it."""

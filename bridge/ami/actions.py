@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ActionFields = dict[str, str | list[str]]
+from bridge.ami.message import ActionFields
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The bridge's one AMI link to Asterisk: connect, log in, filter, resync, keep alive, reconnect.
 
-panoramisk is used only for its `Message` type; the connection, framing (`framing.py`), action
-correlation (`protocol.py`) and reconnect logic are ours because panoramisk's have faults: no
-action timeouts, actions re-sent after a reconnect, unchecked keep-alive, lost frames.
+Implements `bridge.ami.ports.AmiPort`, the only face of it the rest of the bridge sees. The
+connection, framing (`framing.py`), action correlation (`protocol.py`) and reconnect logic are ours
+because panoramisk's have faults: no action timeouts, actions re-sent after a reconnect, unchecked
+keep-alive, lost frames (panoramisk parses only odd frames, inside `framing.py`).
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from panoramisk.message import Message
 
 from bridge.ami.framing import Framer, Malformed
+from bridge.ami.message import ActionFields, AmiMessage
+from bridge.ami.ports import AmiStats, ConnectHandler, DisconnectHandler, EventHandler
 from bridge.ami.protocol import (
-    ActionFields,
     ActionIds,
     Correlator,
     action_name,
@@ -31,28 +32,11 @@ from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed, AmiActionTimeout, PbxUnavailable
 from bridge.supervisor import Spawn
 
-EventHandler = Callable[[Message], None]
-ConnectHandler = Callable[[list[Message]], Awaitable[None]]
-DisconnectHandler = Callable[[str], None]
-
 DEFAULT_EVENT_CLASSES = ("call", "system")  # VarSet/Newexten are `dialplan`: never asked for
 _READ_SIZE = 64 * 1024
 _CLOSE_GRACE = 1.0
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class AmiStats:
-    """Counters for /metrics; plain attributes, read without locking."""
-
-    reconnects: int = 0  # successful logins after the first
-    connect_attempts: int = 0
-    events_received: int = 0
-    actions_sent: int = 0
-    actions_timed_out: int = 0
-    frames_malformed: int = 0
-    connected: bool = False
 
 
 class _AttemptFailed(Exception):
@@ -157,20 +141,21 @@ class AmiClient:
 
     async def send(
         self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109 - the API
-    ) -> Message:
+    ) -> AmiMessage:
         """Writes `action` and returns its `Response:` message.
 
         Raises AmiInjection (nothing written), PbxUnavailable (not connected, or link lost before
         the answer), AmiActionTimeout, or AmiActionFailed (`Response: Error`, or an event-list
         answer: use `send_list` for those).
         """
-        return await self._call(self._ready, action, timeout, listing=False)
+        answer: AmiMessage = await self._call(self._ready, action, timeout, listing=False)
+        return answer
 
     async def send_list(
         self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109 - the API
-    ) -> list[Message]:
+    ) -> list[AmiMessage]:
         """Writes a list action and returns the events it produced, without the `...Complete`."""
-        items: list[Message] = await self._call(self._ready, action, timeout, listing=True)
+        items: list[AmiMessage] = await self._call(self._ready, action, timeout, listing=True)
         return items
 
     # -- actions ---------------------------------------------------------------------------
@@ -285,7 +270,7 @@ class AmiClient:
             await self._add_filters(link)
             for hook in tuple(self._snapshot_hooks):
                 hook()
-            channels: list[Message] = await self._call(
+            channels: list[AmiMessage] = await self._call(
                 link, {"Action": "CoreShowChannels"}, None, listing=True)
         except AmiActionFailed as exc:
             raise _AttemptFailed("ami.resync.failed", str(exc)) from None
@@ -352,7 +337,7 @@ class AmiClient:
                 self._dispatch(link, item)
         return True
 
-    def _dispatch(self, link: _Link, message: Message) -> None:
+    def _dispatch(self, link: _Link, message: AmiMessage) -> None:
         if link.answers.route(message):
             return
         self.stats.events_received += 1

@@ -6,7 +6,7 @@ by the API; the AMI adapter still refuses CR/LF in any of them.
 
 from __future__ import annotations
 
-from bridge.ami.actions import ActionFields
+from bridge.ami.message import ActionFields
 
 
 def park(channel: str, parker: str, seconds: int, lot: str) -> ActionFields:
@@ -37,7 +37,7 @@ def setvar(channel: str, name: str, value: str) -> ActionFields:
 def redirect(channel: str, context: str, *, extra: tuple[str, str] | None = None,
              ) -> ActionFields:
     """Moves `channel` (and `extra` = (channel, context), in the same step) into a context."""
-    action: ActionFields = {"Action": "Redirect", "Channel": channel, "Context": context,
+    action: dict[str, str] = {"Action": "Redirect", "Channel": channel, "Context": context,
                             "Exten": "s", "Priority": "1"}
     if extra is not None:
         action.update(ExtraChannel=extra[0], ExtraContext=extra[1], ExtraExten="s",

@@ -1,7 +1,8 @@
 """Bytes read from Asterisk -> AMI messages: banner, frame ends, split UTF-8, bad frames.
 
-Pure (no I/O): the client feeds it whatever each read returned and gets back parsed messages and
-`Malformed` records in stream order. Nothing here raises on bad input.
+Pure (no I/O): the client feeds it whatever each read returned and gets back parsed messages
+(`AmiMessage`) and `Malformed` records in stream order. Nothing here raises on bad input.
+panoramisk's parser handles only the odd frames, and its `Message` never leaves this module.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from panoramisk.message import Message
+
+from bridge.ami.message import AmiMessage
 
 BANNER = "Asterisk Call Manager/"
 MAX_BUFFER = 1 << 20  # characters buffered without a frame end before the link is given up
@@ -109,9 +112,8 @@ def _parse_plain(text: str) -> Any:
     """The frame Asterisk nearly always sends, in one pass: CRLF lines of `Key: value`, an
     Event or Response first, no key twice. None sends it down the careful path.
 
-    Builds the same Message panoramisk's parser would, without its second pass over the
-    headers (panoramisk==1.4 keeps them as `_store[key.lower()] = (key, value)`; the equality
-    with the careful path is tested on every recorded event).
+    Builds the same message panoramisk's parser would (the equality with the careful path is
+    tested on every recorded event).
     """
     if text.count("\n") != text.count("\r\n"):
         return None
@@ -128,35 +130,20 @@ def _parse_plain(text: str) -> Any:
         return None
     if head == "response" and ("Event" in fields or value == "Follows"):
         return None
-    return FastMessage(fields)
+    return AmiMessage(fields)
 
 
-class FastMessage(Message):  # type: ignore[misc]
-    """The Message panoramisk would build, made from the parsed fields; its case-insensitive
-    index (panoramisk==1.4's `_store`: lower-case key -> (key, value)) is only built if some
-    code asks for it. The call tracker and action routing read `fields` (see `plain`)."""
-
-    def __init__(self, fields: dict[str, str]) -> None:  # no super().__init__: lazy _store
-        self.__dict__["fields"] = fields
-        self.manager = None
-
-    @property
-    def _store(self) -> dict[str, tuple[str, str]]:
-        store: dict[str, tuple[str, str]] | None = self.__dict__.get("_index")
-        if store is None:
-            store = {k.lower(): (k, v) for k, v in self.__dict__["fields"].items()}
-            store["content"] = ("content", "")  # what Message(headers) adds
-            self.__dict__["_index"] = store
-        return store
+def plain(message: AmiMessage) -> dict[str, Any]:
+    """A message as a plain dict with Asterisk's own key case (fast look-ups for the tracker)."""
+    return message.fields
 
 
-def plain(message: Any) -> dict[str, str]:
-    """A Message as a plain dict with Asterisk's own key case (fast look-ups for the tracker)."""
-    if isinstance(message, FastMessage):
-        return message.__dict__["fields"]  # type: ignore[no-any-return]
-    fields: dict[str, str] = dict(message._store.values())
-    fields.pop("content", None)
-    return fields
+def _own(message: Message) -> AmiMessage:
+    """panoramisk's Message -> ours, through its public mapping interface (`content` is a key
+    there: the body of a `Response: Follows`)."""
+    fields = dict(message.items())
+    content = fields.pop("content", "")
+    return AmiMessage(fields, content if isinstance(content, str) else "")
 
 
 def _split_messages(lines: list[str]) -> list[list[str]]:
@@ -198,7 +185,7 @@ def _parse_message(lines: list[str]) -> Any:
         return Malformed(f"unparsable: {type(exc).__name__}", _shorten(text))
     if message is None:
         return Malformed("no Event or Response header", _shorten(text))
-    return message
+    return _own(message)
 
 
 def _key(line: str) -> str | None:

@@ -11,14 +11,12 @@ import itertools
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.ami.framing import plain
+from bridge.ami.message import ActionFields, AmiMessage
 from bridge.errors import AmiActionFailed, AmiInjection, PbxUnavailable
-
-ActionFields = Mapping[str, str | Sequence[str]]
 
 ALWAYS_EVENTS = ("FullyBooted", "Shutdown")
 _FORBIDDEN = {"\r": "CR", "\n": "LF", "\0": "NUL"}
@@ -112,7 +110,7 @@ def _ere_escape(name: str) -> str:
     return "".join("\\" + char if char in _ERE_SPECIAL else char for char in name)
 
 
-def is_list_end(message: Any) -> bool:
+def is_list_end(message: AmiMessage) -> bool:
     """True for the event that closes an event list (`EventList: Complete`, `...Complete`)."""
     marker = message.get("EventList")
     if isinstance(marker, str) and marker.lower() == "complete":
@@ -121,13 +119,13 @@ def is_list_end(message: Any) -> bool:
     return isinstance(name, str) and name.endswith("Complete")
 
 
-def _starts_list(message: Any) -> bool:
+def _starts_list(message: AmiMessage) -> bool:
     marker = message.get("EventList")
     return isinstance(marker, str) and marker.lower() == "start"
 
 
-def _action_id(message: Any) -> str | None:
-    value = plain(message).get("ActionID")
+def _action_id(message: AmiMessage) -> str | None:
+    value = message.fields.get("ActionID")
     return value if isinstance(value, str) and value else None
 
 
@@ -158,11 +156,11 @@ class Correlator:
         if waiting is not None and waiting.listing:
             self._ignore(action_id)
 
-    def route(self, message: Any) -> bool:
+    def route(self, message: AmiMessage) -> bool:
         """True if `message` answered (or answered too late for) an action; else it is an event."""
         action_id = _action_id(message)
         waiting = self._waiting.get(action_id) if action_id else None
-        if "Event" not in plain(message):
+        if "Event" not in message.fields:
             if waiting is not None and action_id is not None:
                 self._on_response(action_id, waiting, message)
             return True
@@ -185,7 +183,7 @@ class Correlator:
                                    "may or may not have run and is not re-sent")
             _settle(entry.future, error=error)
 
-    def _on_response(self, action_id: str, waiting: _Waiting, message: Any) -> None:
+    def _on_response(self, action_id: str, waiting: _Waiting, message: AmiMessage) -> None:
         if not message.success:
             text = message.get("Message") or message.get("Response") or "error"
             self._finish(action_id, error=AmiActionFailed(waiting.name, str(text)))
@@ -198,7 +196,7 @@ class Correlator:
         else:
             self._finish(action_id, result=waiting.items if waiting.listing else message)
 
-    def _on_item(self, action_id: str, waiting: _Waiting, message: Any) -> None:
+    def _on_item(self, action_id: str, waiting: _Waiting, message: AmiMessage) -> None:
         if is_list_end(message):
             self._finish(action_id, result=waiting.items)
         else:

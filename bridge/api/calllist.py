@@ -8,27 +8,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bridge.api.callviews import DATES, FIELDS, FILTERABLE, owner, render_call
 from bridge.api.collections import Item, parse_list_query, select_lazily
 from bridge.api.common import page_response
-from bridge.api.context import Services, api_prefix, base_url, call_scope, services
-from bridge.directory import Directory
+from bridge.api.context import api_prefix, base_url, call_scope, services
 from bridge.domain.model import Call
-from bridge.domain.views import iso, phone_call
+from bridge.domain.views import iso
 from bridge.errors import PbxUnavailable
-
-FIELDS = ("id", "extension", "ownerId", "ownerName", "published", "answered", "nonce",
-          "phoneCallView", "links")
-FILTERABLE = ("id", "extension", "ownerId", "ownerName", "published", "answered", "nonce")
-DATES = ("published", "answered")
-
-
-def _owner(directory: Directory, number: str) -> tuple[str, str]:
-    """(id, name) of the organization that owns the call: that of the charged extension."""
-    ext = directory.extensions.get(number)
-    if ext is None:
-        return "", ""
-    org = directory.organization_of_user(directory.owner(ext))
-    return org.id, org.name
 
 
 async def list_calls(request: web.Request) -> web.Response:
@@ -37,7 +23,7 @@ async def list_calls(request: web.Request) -> web.Response:
     scope = call_scope(request)
     exts, user_ref = scope.extensions, scope.user_ref
     q = parse_list_query(request.query, fields=FIELDS, filterable=FILTERABLE, date_fields=DATES)
-    if svc.pbx is None or not svc.pbx.connected:
+    if not svc.pbx.connected:
         raise PbxUnavailable("not connected: the live calls are not known")
     tracker = svc.tracker
     wanted = request.match_info.get("phoneCallId")
@@ -54,7 +40,7 @@ async def list_calls(request: web.Request) -> web.Response:
             item["answered"] = iso(call.answered)
         if call.meta is not None and call.meta.nonce is not None:
             item["nonce"] = call.meta.nonce
-        item["ownerId"], item["ownerName"] = _owner(svc.directory, item["extension"])
+        item["ownerId"], item["ownerName"] = owner(svc.directory, item["extension"])
         return item
 
     def render(call: Call) -> Item:
@@ -65,14 +51,6 @@ async def list_calls(request: web.Request) -> web.Response:
     if wanted is not None:
         self_url += f"/{wanted}"
     return page_response(request, total, page, q, self_url=self_url)
-
-
-def render_call(svc: Services, call: Call, base: str) -> Item:
-    """A PhoneCall as the API shows it; `base` is `.../phoneCalls/{userId}`."""
-    full = phone_call(call, svc.tracker.channels)
-    full["ownerId"], full["ownerName"] = _owner(svc.directory, full["extension"])
-    full["links"] = {"self": f"{base}/{full['extension']}/{call.id}"}
-    return full
 
 
 def _published(call: Call) -> float:

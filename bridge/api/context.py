@@ -1,48 +1,51 @@
-"""What the HTTP handlers share: the services the composition root hands them."""
+"""What the HTTP handlers share: the services the composition root (bridge.app) hands them."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
-from bridge.config import App, Config, Extension, User
+from bridge.calls import control
+from bridge.calls.hangup import Hangups
+from bridge.calls.placing import Placing
+from bridge.calls.watch import TrackerWatch
+from bridge.config import Config
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
-from bridge.metrics import AmiStats, Metrics
+from bridge.metrics import Metrics
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox, Registrations
-
-if TYPE_CHECKING:
-    from bridge.api.phonecalls import Pbx
+from bridge.store.idempotency import Keys
+from bridge.tenants import App, Extension, User
 
 
 @dataclass
 class Services:
+    """Everything a handler may use; built by `bridge.app.build_services`, never here."""
+
     config: Config
     directory: Directory
     tokens: TokenStore
     metrics: Metrics
     db: Database
-    ami: AmiStats | None = None
-    pbx: Pbx | None = None
-    tracker: CallTracker = field(init=False)
-    calls: CallStore = field(init=False)
-    registrations: Registrations = field(init=False)
-    outbox: Outbox = field(init=False)
+    pbx: AmiPort  # the AMI link (bridge.ami.ports)
+    tracker: CallTracker
+    calls: CallStore
+    registrations: Registrations
+    outbox: Outbox
+    keys: Keys  # Idempotency-Key answers, stored and in flight
+    watch: TrackerWatch
+    control: control.Context
+    hangups: Hangups
+    placing: Placing
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
-
-    def __post_init__(self) -> None:
-        self.tracker = CallTracker(self.directory.extension_number_by_channel)
-        self.calls = CallStore(self.db)
-        self.registrations = Registrations(self.db)
-        self.outbox = Outbox(self.db, lease=self.config.storage.lease)
 
 
 SERVICES = web.AppKey("services", Services)

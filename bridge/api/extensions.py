@@ -7,7 +7,7 @@ from aiohttp import web
 from bridge.api.collections import ListQuery, parse_list_query
 from bridge.api.common import collection_response
 from bridge.api.context import api_prefix, base_url, current_app, services
-from bridge.config import Extension, User
+from bridge.tenants import Extension, User
 
 FIELDS = ("id", "extension", "type", "callerId", "ownerId", "links")
 

@@ -18,6 +18,8 @@ _DIGITS = re.compile(r"[0-9]{1,12}")
 # safe inside AMI Variable headers and dialplan arguments (no comma, quote, pipe or newline).
 CALLER_ID = re.compile(r"[A-Za-z0-9 ._'-]{0,64}<\+?[0-9*#]{1,32}>")
 MAX_NUMBERS = 16
+MAX_ENUM_DIGITS = 9  # an enumerated field is one digit; this only bounds what is parsed
+MAX_WAIT = 3600  # waitForPickup, seconds (make-call, and the control actions that ring)
 
 
 def scalar_text(raw: Any) -> str | None:
@@ -55,8 +57,16 @@ def optional_number(raw: Any, low: int, high: int, code: str) -> int | None:
 
 
 def one_of(raw: Any, allowed: range | tuple[int, ...], code: str, what: str) -> int:
-    """A small enumerated number (`"0"` or `0`), one of `allowed`."""
-    value = ascii_int(raw)
+    """A small enumerated number (`"0"` or `0`), one of `allowed`; a string is stripped ASCII
+    digits, at most 9 (`²`, `٣` and digit strings too long to mean anything are refused
+    before int() sees them)."""
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if text.isascii() and text.isdigit() and len(text) <= MAX_ENUM_DIGITS:
+            value = int(text)
     if value is None or value not in allowed:
         raise invalid(code, f"{what} must be one of {', '.join(map(str, allowed))}.")
     return value

@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,23 +23,13 @@ from aiohttp import web
 
 from bridge.api.context import current_app
 from bridge.errors import ApiError, BridgeError, invalid
-from bridge.store.db import Database
-from bridge.store.idempotency import Answer, Answers
+from bridge.store.idempotency import Answer, Keys
 
 log = structlog.get_logger("bridge.http")
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"[\x20-\x7e]{1,255}")
 _PREFIX = re.compile(r"^/(uapi|unifiedapi)/")
-
-
-class Keys:
-    """The stored answers, and the answers being made right now (per app and key)."""
-
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
-        self.answers = Answers(db)
-        self.clock = clock
-        self.running: dict[tuple[str, str], asyncio.Future[Answer]] = {}
 
 
 KEYS = web.AppKey("idempotency_keys", Keys)

@@ -32,7 +32,8 @@ async def healthz(request: web.Request) -> web.Response:
     """Each part of the bridge: the AMI link, the store, the webhook backlog and the
     supervised background tasks. 200 while all work, 503 when one is broken."""
     svc = services(request)
-    connected = bool(svc.ami and svc.ami.connected)
+    stats = svc.pbx.stats
+    connected = stats.connected
     store, backlog = await _store(svc)
     tasks = svc.tasks()
     broken = not connected or store != "ok" or FAILED in tasks.values()
@@ -43,7 +44,7 @@ async def healthz(request: web.Request) -> web.Response:
         "webhooks": backlog,
         "tasks": tasks,
         "uptime_s": round(time.monotonic() - svc.started_at, 1),
-        "ami_reconnects": svc.ami.reconnects if svc.ami else 0,
+        "ami_reconnects": stats.reconnects,
     }
     return web.json_response(body, status=503 if broken else 200)
 

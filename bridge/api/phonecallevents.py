@@ -17,20 +17,19 @@ from aiohttp import web
 from bridge.api.collections import Item, parse_list_query
 from bridge.api.common import collection_response, nothing, read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.fields import one_of
 from bridge.api.idempotency import idempotent
-from bridge.config import Extension
+from bridge.domain.events import TYPES
 from bridge.domain.views import iso
 from bridge.errors import ApiError, invalid
 from bridge.store.hooks import ENABLED, Registration, new_id
+from bridge.tenants import WITH_PHONE_CALL_EVENTS, Extension
 from bridge.webhooks.guard import normalize, url_problem
 from bridge.webhooks.signing import new_secret
 
-TYPES = range(5)  # 0 DialIn, 1 DialOut, 2 Hangup, 3 AnswerIn, 4 AnswerOut
-EXTENSION_TYPES = ("phone_terminal", "queue", "conference", "ivr")
 FIELDS = ("type", "id", "method", "note", "url", "status", "modified", "extension", "links")
 ATTEMPT_FIELDS = ("deliveryId", "attempt", "at", "status", "durationMs", "error", "outcome")
 MAX_NOTE, MAX_URL = 1024, 2048
-MAX_DIGITS = 9  # the numeric fields are one digit; this only bounds what is parsed
 
 
 def _extension(request: web.Request) -> Extension:
@@ -43,7 +42,7 @@ def _extension(request: web.Request) -> Extension:
         raise invalid("extension_invalid", "Name one extension; @self is not allowed here.")
     org = directory.organization_of_user(user) if user else directory.home_organization(app)
     ext = directory.visible_extension(app, number, org)  # another organization's: unknown
-    if ext is None or ext.type not in EXTENSION_TYPES:
+    if ext is None or ext.type not in WITH_PHONE_CALL_EVENTS:
         raise invalid("extension_invalid", f"{number!r} is not a phone terminal, queue, "
                                            "conference or IVR extension.")
     owner = directory.owner(ext)
@@ -52,21 +51,6 @@ def _extension(request: web.Request) -> Extension:
     if user is not None and owner.id != user.id:
         raise invalid("extension_invalid", f"{ext.number} is not user {user.id}'s.")
     return ext
-
-
-def _number(raw: Any, allowed: range | tuple[int, ...], code: str, what: str) -> int:
-    """A small number given as a JSON number or a string of ASCII digits (`²`, `٣` and digit
-    strings too long to mean anything are refused before int() sees them)."""
-    value: int | None = None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        value = raw
-    elif isinstance(raw, str):
-        text = raw.strip()
-        if text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS:
-            value = int(text)
-    if value is None or value not in allowed:
-        raise invalid(code, f"{what} must be one of {', '.join(map(str, allowed))}.")
-    return value
 
 
 def _note(raw: Any) -> str:
@@ -100,7 +84,7 @@ def _view(reg: Registration, base: str) -> Item:
 def _mine(request: web.Request, ext: Extension) -> list[Registration]:
     """The app's registrations on the extension, of the path's type if it names one."""
     raw_type = request.match_info.get("eventType")
-    type_ = None if raw_type is None else _number(raw_type, TYPES, "pce_type_invalid", "type")
+    type_ = None if raw_type is None else one_of(raw_type, TYPES, "pce_type_invalid", "type")
     app = current_app(request).name
     return [r for r in services(request).registrations.of(ext.number, type_) if r.app == app]
 
@@ -123,10 +107,10 @@ async def create(request: web.Request) -> web.Response:
     raw_type = request.match_info.get("eventType", body.get("type"))
     reg = Registration(
         id=new_id(), app=current_app(request).name, extension=ext.number,
-        type=_number(raw_type, TYPES, "pcet_type_invalid", "type"),
-        method=_number(body.get("method", 0), (0, 1), "pce_method_invalid", "method"),
+        type=one_of(raw_type, TYPES, "pcet_type_invalid", "type"),
+        method=one_of(body.get("method", 0), (0, 1), "pce_method_invalid", "method"),
         url=_url(request, body.get("url")), note=_note(body.get("note", "")),
-        status=_number(body.get("status", ENABLED), (0, 1), "pce_status_invalid", "status"),
+        status=one_of(body.get("status", ENABLED), (0, 1), "pce_status_invalid", "status"),
         modified=iso(time.time()), secret=current_app(request).webhook_secret or new_secret(),
     )
     svc = services(request)
@@ -147,15 +131,15 @@ async def update(request: web.Request) -> web.Response:
         raise invalid("pce_type_invalid", "The body must be a PhoneCallEvent object.")
     changes: dict[str, Any] = {"modified": iso(time.time())}
     if "type" in body:
-        changes["type"] = _number(body["type"], TYPES, "pce_type_invalid", "type")
+        changes["type"] = one_of(body["type"], TYPES, "pce_type_invalid", "type")
     if "method" in body:
-        changes["method"] = _number(body["method"], (0, 1), "pce_method_invalid", "method")
+        changes["method"] = one_of(body["method"], (0, 1), "pce_method_invalid", "method")
     if "note" in body:
         changes["note"] = _note(body["note"])
     if "url" in body:
         changes["url"] = _url(request, body["url"])
     if "status" in body:
-        changes["status"] = _number(body["status"], (0, 1), "pce_status_invalid", "status")
+        changes["status"] = one_of(body["status"], (0, 1), "pce_status_invalid", "status")
     reg = dataclasses.replace(reg, **changes)
     await services(request).registrations.save(reg)
     return web.json_response(_view(reg, _base(request, ext)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge.api import (
+    board,
     callcontrol,
     calllist,
     docs,
@@ -14,11 +15,11 @@ from bridge.api import (
     ops,
     phonecallevents,
     phonecalls,
+    stream,
 )
 from bridge.api.context import SERVICES, Services
-from bridge.api.idempotency import KEYS, Keys
+from bridge.api.idempotency import KEYS
 from bridge.api.middleware import API_PREFIXES, request_middleware
-from bridge.live import board, stream
 from bridge.live.hub import Hub
 
 PREFIXES = ("/uapi", "/unifiedapi")
@@ -31,7 +32,7 @@ def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
         middlewares=[request_middleware], client_max_size=svc.config.http.max_body
     )
     app[SERVICES] = svc
-    app[KEYS] = Keys(svc.db)
+    app[KEYS] = svc.keys
     app[stream.HUB] = hub or stream.hub_for(svc)
     ops.add_routes(app)
     docs.add_routes(app, PREFIXES)

@@ -1,0 +1,1 @@
+"""The pure core: calls, parties, effects and views; imports nothing of the bridge."""

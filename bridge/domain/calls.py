@@ -3,7 +3,31 @@
 `CallTracker.apply(event, now)` updates the calls and returns what happened as `Effect`s;
 `resync(channels, metas, now)` rebuilds the live calls from a CoreShowChannels snapshot after
 every (re)login. Every channel of a call shares a Linkedid (an API call's id, set with the
-Originate's ChannelId), so that is how events find their call.
+Originate's ChannelId), so that is how events find their call (`callids.phone_call_id`).
+
+Theory of operation
+-------------------
+A *call* is the set of live channels sharing one Linkedid; it exists from its first channel
+(Newchannel, or any event that names an unknown channel of it) and ends with its last one.
+A *party* is a user-visible end of it: an extension (by its extended number) or a public
+number. Local channels are plumbing and belong to no party. A party goes through
+
+    joined -> ringing -> answered -> left        (ringing and answered may be skipped)
+
+- joined: its first channel is identified: Newchannel/Newstate/NewCallerid of an extension's
+  endpoint, DialBegin of a dialled public number (the dialler says its role: the `;2` half of
+  the make-call Local channel dials sources, anything else destinations), or an incoming leg
+  in state Ring calling from a number.
+- ringing: a leg of it reaches state Ringing (Newstate, DialBegin).
+- answered: a leg of it reaches state Up; the call is answered once two parties are.
+- left: Hangup of its last channel; when the call's last channel goes, the call `ended`.
+
+Parking (ParkedCall, UnParkedCall/ParkedCallTimeOut/GiveUp), hold (MusicOnHoldStart/Stop),
+recording (MixMonitorStart/Stop), bridges (BridgeEnter/Leave), DialEnd's status and the
+connected line only annotate parties; they produce no effect. The effects (`joined`,
+`ringing`, `answered`, `left` per party, `ended` per call) are all that leaves the tracker:
+bridge.calls_feed logs them and hands them to the webhooks (domain/events.py maps them to
+PhoneCallEvents). An ended call's id is remembered (bounded), so late events cannot revive it.
 """
 
 from __future__ import annotations
@@ -11,6 +35,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
+from bridge.domain.callids import phone_call_id
 from bridge.domain.channels import (
     caller_id,
     dial_target,
@@ -21,7 +46,6 @@ from bridge.domain.channels import (
     is_local,
     is_number,
     is_source_dialer,
-    phone_call_id,
     to_int,
 )
 from bridge.domain.model import (

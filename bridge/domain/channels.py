@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 
-_API_ID = re.compile(r"[0-9a-f]{20}")
+from bridge.domain.callids import phone_call_id
+
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]+(;[12])?$")
 _NUMBER = re.compile(r"\+?[0-9*#]{1,32}")
-
-
-def phone_call_id(linkedid: str) -> str:
-    """The PhoneCall id of the Asterisk call whose legs share `linkedid`.
-
-    Calls placed through the API carry their id as Linkedid (the Originate's ChannelId). Other
-    calls get a stable 20-hex digest of the Linkedid, so their id survives a bridge restart.
-    """
-    if _API_ID.fullmatch(linkedid):
-        return linkedid
-    return hashlib.sha256(linkedid.encode()).hexdigest()[:20]
 
 
 def dial_target(channel_name: str) -> str:

@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import IntEnum
 
 from bridge.domain.model import Call, Effect, Party
 
-DIAL_IN, DIAL_OUT, HANGUP, ANSWER_IN, ANSWER_OUT = range(5)
-TYPE_NAMES = {DIAL_IN: "DialIn", DIAL_OUT: "DialOut", HANGUP: "Hangup", ANSWER_IN: "AnswerIn",
-              ANSWER_OUT: "AnswerOut"}
+
+class EventType(IntEnum):
+    """The PhoneCallEvents types, numbered as VoipNow's page numbers them (the one table)."""
+
+    DialIn = 0
+    DialOut = 1
+    Hangup = 2
+    AnswerIn = 3
+    AnswerOut = 4
+
+
+# Plain ints (what the API, the store and the webhooks carry), named after the table.
+DIAL_IN, DIAL_OUT, HANGUP, ANSWER_IN, ANSWER_OUT = (int(t) for t in EventType)
+TYPES = tuple(int(t) for t in EventType)
+TYPE_NAMES = {int(t): t.name for t in EventType}
 _CALLER = re.compile(r"^(?P<name>.*?)\s*<(?P<num>[^>]*)>$")
 
 

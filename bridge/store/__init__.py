@@ -1,0 +1,1 @@
+"""SQLite storage, used off the event loop: migrations, placed calls, webhooks, idempotency."""

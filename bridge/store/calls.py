@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from bridge.domain.model import CallMeta
+from bridge.domain.views import iso
 from bridge.errors import BridgeError
 from bridge.store.db import Database, Session, Step
 
@@ -36,6 +37,16 @@ class PlacedCall:
     published: str
     created_at: float
     plan: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, call_id: str, meta: CallMeta) -> PlacedCall:
+        """The row of a call the API placed, from what the domain knows of it."""
+        plan = {"sources": list(meta.sources), "destinations": list(meta.destinations),
+                "source_caller_id": meta.source_caller_id,
+                "destination_caller_id": meta.destination_caller_id,
+                "allow_public_transfer": meta.allow_public_transfer}
+        return cls(call_id, meta.extension, meta.user_id, meta.app, meta.nonce,
+                   iso(meta.published), meta.published, plan)
 
     def meta(self) -> CallMeta:
         """What the call tracker needs to show this call as requested."""

@@ -1,4 +1,5 @@
-"""The answers given to requests with an `Idempotency-Key`, kept 24 hours in the store.
+"""The answers given to requests with an `Idempotency-Key`, kept 24 hours in the store, and
+those being made right now (`Keys`, built by bridge.app).
 
 On a shared store a key is claimed first (a row with status 0, "being answered"), so that the
 same key sent to two bridges at once runs once: the other bridge waits for the answer.
@@ -7,6 +8,8 @@ same key sent to two bridges at once runs once: the other bridge waits for the a
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.store.db import Database
@@ -86,3 +89,12 @@ class Answers:
                 return None
             await asyncio.sleep(every)
         return None
+
+
+class Keys:
+    """The stored answers, and the answers being made right now (per app and key)."""
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.answers = Answers(db)
+        self.clock = clock
+        self.running: dict[tuple[str, str], asyncio.Future[Answer]] = {}

@@ -22,7 +22,6 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from bridge.config import WebhooksConfig
 from bridge.domain.events import TYPE_NAMES, event_type, fired
 from bridge.domain.model import Effect
 from bridge.domain.views import iso
@@ -32,6 +31,7 @@ from bridge.supervisor import Loop, Spawn
 from bridge.webhooks import signing
 from bridge.webhooks.guard import BlockedAddress, GuardedResolver, Network, url_problem
 from bridge.webhooks.policy import Backoff, Decision, decide
+from bridge.webhooks.settings import WebhooksConfig
 
 log = structlog.get_logger("bridge.webhooks")
 BATCH = 256  # deliveries in flight at most (taken from the outbox as room frees up)

@@ -14,6 +14,7 @@ import structlog
 from bridge.ami import client as client_module
 from bridge.ami.client import AmiClient
 from bridge.config import AmiConfig
+from tests.polling import until
 
 from .fake_ami import FakeAmi
 
@@ -26,16 +27,6 @@ def ami_config(port: int, **changes: Any) -> AmiConfig:
                      action_timeout=1.0, ping_interval=0.2, ping_timeout=0.4,
                      reconnect_min=0.02, reconnect_max=0.1)
     return replace(base, **changes)
-
-
-async def until(condition: Callable[[], Any], within: float = 3.0, what: str = "") -> None:
-    """Polls `condition` until it is true; fails the test after `within` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what or condition}")
-        await asyncio.sleep(0.005)
 
 
 @dataclass

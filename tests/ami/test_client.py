@@ -11,8 +11,9 @@ from panoramisk.message import Message
 
 from bridge.ami.client import AmiClient
 from bridge.errors import AmiActionFailed, AmiActionTimeout, AmiInjection, PbxUnavailable
+from tests.polling import until
 
-from .conftest import Seen, until
+from .conftest import Seen
 from .fake_ami import FakeAmi, frame
 
 Logs = list[MutableMapping[str, Any]]

@@ -7,8 +7,8 @@ import random
 import re
 
 import pytest
-from panoramisk.message import Message
 
+from bridge.ami.message import AmiMessage
 from bridge.ami.protocol import (
     ActionIds,
     Correlator,
@@ -118,8 +118,8 @@ def test_no_events_means_no_filter() -> None:
     assert event_filters([]) == []
 
 
-def msg(**headers: str) -> Message:
-    return Message(headers)
+def msg(**headers: str) -> AmiMessage:
+    return AmiMessage(headers)
 
 
 async def test_correlator_routes_answers_and_events() -> None:

@@ -7,13 +7,11 @@ import dataclasses
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
+from bridge.ami.message import AmiMessage
+from tests.api.conftest import FakePbx
 from tests.api.test_calllist import live
-from tests.api.test_phonecalls import FakePbx
 from tests.conftest import Api
-
-__all__: list[str] = []
 
 
 class TrackingPbx(FakePbx):
@@ -23,8 +21,8 @@ class TrackingPbx(FakePbx):
         super().__init__()
         self.api = api
 
-    async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                   ) -> Message:
+    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
+                   ) -> AmiMessage:
         answer = await super().send(action, timeout)
         tracker = self.api.services.tracker
         by_name = {c.name: c for c in tracker.channels.values()}
@@ -41,7 +39,7 @@ class TrackingPbx(FakePbx):
 @pytest.fixture
 def pbx(api: Api) -> TrackingPbx:
     fake = TrackingPbx(api)
-    api.services.pbx = fake
+    api.plug(fake)
     return fake
 
 

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from bridge.domain.model import CallMeta
-from tests.api.test_phonecalls import FakePbx, call, pbx, post
+from tests.api.conftest import FakePbx
+from tests.api.test_phonecalls import call, post
 from tests.conftest import CRM, HELPDESK, Api
 from tests.domain.replay import T0, load, replay
 
-__all__ = ["pbx"]  # the fixture
 URL = "/uapi/phoneCalls/@me/210"
 
 

@@ -24,7 +24,7 @@ LONG = "9" * 5000  # more digits than int() converts by default
 @pytest.fixture
 def pbx(api: Api) -> TrackingPbx:
     fake = TrackingPbx(api)
-    api.services.pbx = fake
+    api.plug(fake)
     return fake
 
 

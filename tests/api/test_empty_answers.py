@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
 from bridge import config as config_mod
+from bridge.ami.message import AmiMessage
+from tests.api.conftest import FakePbx
 from tests.api.test_calllist import live
-from tests.api.test_phonecalls import FakePbx
 from tests.conftest import CRM, HELPDESK, Api
 
 
@@ -21,8 +21,8 @@ class EndingPbx(FakePbx):
         super().__init__()
         self.api = api
 
-    async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                   ) -> Message:
+    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
+                   ) -> AmiMessage:
         answer = await super().send(action, timeout)
         if action["Action"] == "Redirect":
             tracker = self.api.services.tracker
@@ -36,7 +36,7 @@ async def api_200(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> A
     """The demo API where the crm app (only) has `empty_as_200: true`."""
     raw_config["apps"][0]["empty_as_200"] = True
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
-    api.services.pbx = EndingPbx(api)
+    api.plug(EndingPbx(api))
     return api
 
 
@@ -82,7 +82,7 @@ async def test_an_action_that_ends_the_call_answers_the_phone_call(api_200: Api)
 
 async def test_the_same_action_answers_204_by_default(api: Api) -> None:
     """Without the option the same PUT answers 204 with no body."""
-    api.services.pbx = EndingPbx(api)
+    api.plug(EndingPbx(api))
     call_id = live(api)
     assert await request(api, "PUT", f"/uapi/phoneCalls/@me/210/{call_id}", body={
         "action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "024"}) == (204, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -51,9 +53,9 @@ async def test_wrong_method(api: Api) -> None:
 
 
 @pytest.fixture
-async def echo_api(api: Api) -> Api:
+async def echo_api(api: Api) -> AsyncIterator[Api]:
     """The API plus a test-only route that reads a JSON body and one that fails inside."""
-    app = api.client.server.app
+    app = api.client.app
     assert app is not None
 
     async def echo(request: web.Request) -> web.Response:
@@ -73,7 +75,8 @@ async def echo_api(api: Api) -> Api:
     await api.client.close()
     api.client = TestClient(TestServer(new))
     await api.client.start_server()
-    return api
+    yield api
+    await api.client.close()  # its own: make_api closes only the client it made
 
 
 async def test_body_over_64k(echo_api: Api) -> None:

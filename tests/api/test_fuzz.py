@@ -14,8 +14,6 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,18 +21,16 @@ from hypothesis import strategies as st
 from bridge import config as config_mod
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
-from bridge.api.callcontrol import Act
-from bridge.api.context import Services
 from bridge.api.server import build_app
+from bridge.app import build_services
 from bridge.auth import TokenStore
 from bridge.directory import Directory
-from bridge.metrics import Metrics
 from bridge.store.db import Database
 from bridge.store.sqlite import SqliteDatabase
 from tests.ami.conftest import ami_config
 from tests.ami.fake_ami import FakeAmi, frame
 from tests.api.test_calllist import live
-from tests.conftest import ADMIN, CRM, HELPDESK, Api, BridgeServer, Clock, FakeAmiStats
+from tests.conftest import ADMIN, CRM, HELPDESK, Api, BridgeServer, Clock
 
 EXAMPLES = 3000
 INJECTED = "x\r\nAction: Injected\r\nX: \x00"
@@ -103,7 +99,8 @@ def _body() -> st.SearchStrategy[Any]:
 
 
 CALL = "/uapi/phoneCalls/{userId}/{extension}/{phoneCallId}"
-VALID = [  # requests that pass every check, to be mutated in one body field
+# Requests that pass every check, to be mutated in one body field.
+VALID: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/uapi/phoneCalls/{userId}/simple",
      {"extension": "210", "phoneCallView": [{"source": ["210"], "destination": ["5551234"],
                                              "callerId": "Big Corp <5551234>"}]}),
@@ -138,10 +135,6 @@ def _valid_request(draw: st.DrawFn, call_id: str) -> dict[str, Any]:
             "path": {"userId": "@me", "extension": "210", "phoneCallId": call_id}}
 
 
-async def _no_wait(self: Act, done: Any, within: float = 0) -> None:
-    return None
-
-
 class Env:
     """The app with a real AMI client on the fake server, and one live call in the tracker."""
 
@@ -160,12 +153,12 @@ class Env:
         await db.open()
         directory = Directory(cfg)
         tokens = TokenStore(directory, db, cfg.auth.token_ttl, clock=Clock())
-        svc = Services(cfg, directory, tokens, Metrics(lambda: ami.stats), db, ami=ami.stats,
-                       pbx=ami)
+        # settle=0: the fake sends no events, so nothing an action waits for ever comes
+        svc = build_services(cfg, db, ami, tokens=tokens, settle=0)
         await svc.registrations.load()
         client: TestClient[Any, Any] = TestClient(BridgeServer(build_app(svc)))
         await client.start_server()
-        call_id = live(Api(client, svc, Clock(), FakeAmiStats()))
+        call_id = live(Api(client, svc, Clock(), ami.stats))
         return cls(client, ami, fake, db, call_id)
 
     async def close(self) -> None:
@@ -175,7 +168,8 @@ class Env:
         await self.db.close()
 
     def routes(self) -> list[tuple[str, str]]:
-        app: web.Application = self.client.server.app
+        app = self.client.app
+        assert app is not None
         found = set()
         for route in app.router.routes():
             info = route.resource.get_info() if route.resource else {}
@@ -192,10 +186,8 @@ def _fill(path: str, values: dict[str, str]) -> str:
     return out
 
 
-def test_no_route_answers_5xx_or_leaks_into_ami(raw_config: dict[str, Any],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_route_answers_5xx_or_leaks_into_ami(raw_config: dict[str, Any]) -> None:
     """Generated requests over every route: no 5xx, 4xx always the envelope, no AMI leak."""
-    monkeypatch.setattr(Act, "settle", _no_wait)  # the fake sends no events to wait for
     loop = asyncio.new_event_loop()
     env = loop.run_until_complete(Env.start(config_mod.parse(raw_config, env={})))
     routes = env.routes()

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
+from tests.api.conftest import FakePbx
 from tests.api.test_calllist import get, live
-from tests.api.test_phonecalls import FakePbx, pbx
 from tests.conftest import CRM, Api
 
-__all__ = ["pbx"]  # the fixture
 TWO_PARTY = ["PJSIP/210-00000025", "PJSIP/trunk-00000026"]  # the parties' legs, in view order
 PLUMBING = ["Local/s@uapi-source-00000009;1", "Local/s@uapi-source-00000009;2"]
 

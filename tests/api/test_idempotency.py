@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from bridge.api.idempotency import KEYS
-from tests.api.test_phonecalls import URL, FakePbx, call, pbx
+from tests.api.conftest import FakePbx
+from tests.api.test_phonecalls import URL, call
 from tests.conftest import HELPDESK, Api
-
-__all__ = ["pbx"]  # the fixture
 
 
 async def post(api: Api, body: Any, key: str | None, url: str = URL, token: str | None = None,
@@ -96,7 +95,7 @@ async def test_the_answer_survives_a_restart(make_api: Callable[..., Any], pbx: 
     _, first, _ = await post(api, call(), "durable")
     restarted: Api = await make_api()
     other = FakePbx()
-    restarted.services.pbx = other
+    restarted.plug(other)
     again = await post(restarted, call(), "durable")
     assert again[:2] == (202, first)
     assert other.sent == []
@@ -107,7 +106,7 @@ async def test_a_key_expires_after_24_hours(api: Api, pbx: FakePbx) -> None:
     await post(api, call(), "old")
     assert (await post(api, call(), "old"))[0] == 202
     assert len(pbx.sent) == 1
-    keys = api.client.server.app[KEYS]
+    keys = api.app[KEYS]
     now = time.time()
     keys.clock = lambda: now + 24 * 3600 + 1
     api.services.tracker.calls.clear()

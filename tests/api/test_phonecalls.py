@@ -6,42 +6,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
-from bridge.errors import AmiActionFailed
+from tests.api.conftest import FakePbx
 from tests.conftest import ADMIN, HELPDESK, Api
 
 URL = "/uapi/phoneCalls/@me/simple"
-
-
-class FakePbx:
-    """Records the actions the route sends (the real Asterisk path is in tests/system)."""
-
-    def __init__(self) -> None:
-        self.connected = True
-        self.sent: list[dict[str, Any]] = []
-        self.fail: str | None = None
-        self.channels: list[dict[str, str]] = []
-
-    async def send(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                   ) -> Message:
-        if self.fail:
-            raise AmiActionFailed(action["Action"], self.fail)
-        self.sent.append(action)
-        return Message({"Response": "Success", "Message": "Originate successfully queued"})
-
-    async def send_list(self, action: dict[str, Any], timeout: float | None = None  # noqa: ASYNC109
-                        ) -> list[Message]:
-        assert action == {"Action": "CoreShowChannels"}
-        return [Message(c) for c in self.channels]
-
-
-@pytest.fixture
-def pbx(api: Api) -> FakePbx:
-    """A FakePbx plugged into the API's services."""
-    fake = FakePbx()
-    api.services.pbx = fake
-    return fake
 
 
 def call(source: Any = "210", destination: Any = "5551234", **extra: Any) -> dict[str, Any]:

@@ -8,10 +8,9 @@ from aiohttp import web
 
 from bridge.api.middleware import API_PREFIXES
 from bridge.api.server import add_trailing_slashes
-from tests.api.test_phonecalls import FakePbx, pbx
+from tests.api.conftest import FakePbx
 from tests.conftest import Api
 
-__all__ = ["pbx"]  # the fixture
 SAMPLES = {"userId": "@me", "extension": "210", "phoneCallId": "0" * 20, "eventType": "0",
            "eventId": "x" * 30}
 
@@ -23,7 +22,7 @@ def concrete(canonical: str) -> str:
 
 def api_routes(api: Api) -> list[tuple[str, str]]:
     """(method, path without slash) of every API route the served app has."""
-    app = api.client.server.app
+    app = api.app
     assert app is not None
     out = []
     for resource in app.router.resources():

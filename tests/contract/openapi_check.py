@@ -93,9 +93,9 @@ def check(request: SeenRequest, response: SeenResponse) -> None:
     streaming = response.content_type.startswith("text/event-stream")
     try:
         if head or streaming:
-            head_validator().validate(request, response)  # type: ignore[arg-type]
+            head_validator().validate(request, response)
         else:
-            spec().validate_response(request, response)  # type: ignore[arg-type]
+            spec().validate_response(request, response)
     except PathError:
         _check_unmatched(request, response, sent_path, head=head)
     except Exception as exc:
@@ -173,7 +173,7 @@ def check_webhook(hook: SeenWebhook) -> None:
             # CalledDID, CallAPIID, ... are sent empty: the document says so with
             # allowEmptyValue, which OpenAPI keeps but discourages (openapi-core warns).
             warnings.filterwarnings("ignore", "Use of allowEmptyValue", DeprecationWarning)
-            spec().validate_webhook_request(hook)  # type: ignore[arg-type]
+            spec().validate_webhook_request(hook)
     except Exception as exc:
         raise AssertionError(f"webhook {hook.method.upper()} is not what openapi.yaml says: "
                              f"{_reason(exc)}") from exc

@@ -5,8 +5,8 @@ from __future__ import annotations
 import yaml
 from openapi_spec_validator import validate
 
-from bridge.api.callcontrol import ACTIONS
 from bridge.api.docs import document
+from bridge.calls.control import ACTIONS
 from tests.conftest import Api
 
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -27,8 +27,7 @@ def documented_routes() -> set[tuple[str, str]]:
 
 def router_routes(api: Api) -> set[tuple[str, str]]:
     """(METHOD, path pattern) of every route the app has, trailing-slash twins included."""
-    app = api.client.server.app
-    assert app is not None
+    app = api.app
     return {(r.method, r.resource.canonical) for r in app.router.routes()
             if r.method != "HEAD" and r.resource is not None}
 

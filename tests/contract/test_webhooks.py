@@ -8,7 +8,8 @@ import pytest
 
 from bridge.store.db import Database
 from tests.contract.openapi_check import SeenWebhook, check_webhook
-from tests.webhooks.test_dispatcher import Receiver, dispatcher, fire, receiver, until
+from tests.polling import until
+from tests.webhooks.test_dispatcher import Receiver, dispatcher, fire, receiver
 
 __all__ = ["receiver"]  # the fixture
 

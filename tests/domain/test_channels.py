@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.domain.channels import dial_target, group_by_call, phone_call_id
+from bridge.domain.callids import phone_call_id
+from bridge.domain.channels import dial_target, group_by_call
 
 
 def test_api_call_keeps_its_id() -> None:

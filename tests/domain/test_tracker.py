@@ -150,7 +150,7 @@ def test_late_events_do_not_bring_an_ended_call_back() -> None:
 
 def test_unknown_events_and_channels_are_ignored() -> None:
     """Events for channels never announced, or of kinds not tracked, change nothing."""
-    t = CallTracker({}.get)
+    t = CallTracker(lambda _channel: None)
     assert t.apply({"Event": "Newstate", "Uniqueid": "x.1", "ChannelState": "6"}, T0) == []
     assert t.apply({"Event": "Hangup", "Uniqueid": "x.1"}, T0) == []
     assert t.apply({"Event": "VarSet", "Uniqueid": "x.1"}, T0) == []
@@ -236,7 +236,7 @@ def test_resync_keeps_what_happened_after_the_mark() -> None:
 
 def test_annotate_keeps_the_plan_order_for_views() -> None:
     """Planned sources come first, then destinations, whatever order Asterisk reports."""
-    t = CallTracker({}.get)
+    t = CallTracker(lambda _channel: None)
     t.annotate("a" * 20, CallMeta("0003*210", "12", "crm", "n1", T0, ("0003*210", "0003*024"),
                                   ("5551234",)))
     call = phone_call(t.calls["a" * 20], t.channels)

@@ -10,13 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from panoramisk.message import Message
 
 from bridge import config as config_mod
+from bridge.ami.message import AmiMessage
+from bridge.api.stream import HUB
 from bridge.calls_feed import CallsFeed
 from bridge.live.hub import Hub
-from bridge.live.stream import HUB
-from tests.api.test_phonecalls import FakePbx
+from tests.api.conftest import FakePbx
 from tests.conftest import CRM, Api
 from tests.domain.replay import T0, load
 
@@ -101,8 +101,8 @@ class Live:
             self.api.services.tracker.annotate(script.call_id, meta)
         for at, event in script.lines:
             if start < at <= until:
-                self.feed.clock = lambda at=at: T0 + at
-                self.feed.on_event(Message(event))
+                self.feed.clock = lambda at=at: T0 + at  # type: ignore[misc]
+                self.feed.on_event(AmiMessage(event))
                 await asyncio.sleep(0)
         await asyncio.sleep(0)
         return script.call_id
@@ -121,8 +121,8 @@ async def live(make_api: Callable[..., Any], stream_config: dict[str, Any]) -> L
     """The real app, its hub driven by a calls feed the test plays recorded calls into."""
     api: Api = await make_api(config_mod.parse(stream_config, env={}))
     pbx = FakePbx()
-    api.services.pbx = pbx
-    hub = api.client.server.app[HUB]
+    api.plug(pbx)
+    hub = api.app[HUB]
     feed = CallsFeed(api.services.tracker, api.services.db)
     feed.sinks.append(hub.sink)
     feed.watchers.append(hub.watch)

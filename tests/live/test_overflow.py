@@ -7,8 +7,8 @@ import socket
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
+from bridge.ami.message import AmiMessage
 from tests.conftest import CRM
 from tests.live.conftest import URL, Live, Reader, poll
 
@@ -52,16 +52,16 @@ async def test_a_stalled_client_overflows_and_is_closed(live: Live) -> None:
     reading = asyncio.create_task(_collect(good, received))
     sent = 0
     while live.hub.stats.overflows == 0 and sent < 20_000:
-        live.feed.on_event(Message(_call(sent, "4")))
+        live.feed.on_event(AmiMessage(_call(sent, "4")))
         sent += 1
-        await poll(lambda n=sent: len(received) == n)  # in step with the reading client
+        await poll(lambda n=sent: len(received) == n)  # type: ignore[misc]  # in step with the reader
     assert live.hub.stats.overflows == 1, sent
     assert live.hub.stats.clients == 1
     tail = await asyncio.wait_for(_drain(stalled), 5)  # closed: aborted or after `overflow`
     assert tail.endswith(b"\r\n\r\n") or not tail
     writer.close()
     for i in range(sent, sent + 50):  # the reader keeps getting changes
-        live.feed.on_event(Message(_call(i, "4")))
+        live.feed.on_event(AmiMessage(_call(i, "4")))
         await asyncio.sleep(0.001)
     await poll(lambda: len(set(received)) == sent + 50)
     reading.cancel()

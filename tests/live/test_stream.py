@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from panoramisk.message import Message
 
+from bridge.ami.message import AmiMessage
 from tests.conftest import CRM, HELPDESK
 from tests.domain.replay import T0, load, run
 from tests.live.conftest import OTHER, URL, Live
@@ -91,10 +91,10 @@ async def test_a_party_that_hangs_up_is_a_change(live: Live) -> None:
         events = await reader.until("call")
     tracker = live.api.services.tracker
     by_party = {c.party: c.uniqueid for c in tracker.channels.values() if c.party}
-    live.feed.on_event(Message({"Event": "Hangup", "Uniqueid": by_party["0003*024"]}))
+    live.feed.on_event(AmiMessage({"Event": "Hangup", "Uniqueid": by_party["0003*024"]}))
     [change] = await reader.until("call")
     assert [v["status"] for v in change.data["phoneCallView"]] != ["5", "5"]
-    live.feed.on_event(Message({"Event": "Hangup", "Uniqueid": by_party["0003*210"]}))
+    live.feed.on_event(AmiMessage({"Event": "Hangup", "Uniqueid": by_party["0003*210"]}))
     assert [(e.kind, e.data) for e in await reader.until("ended")] == [
         ("ended", {"id": call_id})]
 
@@ -166,13 +166,13 @@ async def test_ami_reconnect_sends_reset_and_a_fresh_snapshot(live: Live) -> Non
                "Application": "AppDial", "BridgeId": c.bridge or ""}
               for c in other.channels.values()]
     live.api.services.tracker.mark(T0 + 50)
-    await live.feed.on_connect([Message(c) for c in listed])
+    await live.feed.on_connect([AmiMessage(c) for c in listed])
     events = await reader.until("ready")
     [call_id] = other.calls
     assert [(e.kind, e.data.get("id")) for e in events] == [
         ("reset", None), ("call", call_id), ("ready", None)]
     for chan in list(other.channels.values()):
-        live.feed.on_event(Message({"Event": "Hangup", "Uniqueid": chan.uniqueid}))
+        live.feed.on_event(AmiMessage({"Event": "Hangup", "Uniqueid": chan.uniqueid}))
     assert (await reader.until("ended"))[-1].data == {"id": call_id}
 
 

@@ -66,6 +66,8 @@ async def proxied() -> AsyncIterator[tuple[PostgresDatabase, Proxy]]:
         await db.open()
         yield db, proxy
         await db.close()
+        if proxy.server is not None and proxy.server.is_serving():
+            await proxy.cut()  # its listening socket, else a ResourceWarning (an error)
 
 
 async def test_unreachable_then_back_by_itself(proxied: tuple[PostgresDatabase, Proxy]) -> None:

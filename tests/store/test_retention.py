@@ -11,6 +11,7 @@ from bridge.store.calls import NONCE_WINDOW, CallStore
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox
 from bridge.store.retention import Retention
+from tests.polling import until
 from tests.store.test_calls import placed
 
 NOW = 1_800_000_000.0
@@ -78,20 +79,11 @@ async def test_run_forever_purges_while_running(db: Database) -> None:
     retention = Retention(outbox, CallStore(db), WEEK, live=set, clock=lambda: clock[0])
     task = asyncio.create_task(retention.run_forever(every=0.02))
     try:
-        await until(db, "SELECT COUNT(*) FROM outbox", 2)
+        await until(lambda: _count_is(db, OUTBOX_ROWS, 2), what=f"{OUTBOX_ROWS} = 2", interval=0.01)
         clock[0] = NOW + 2 * WEEK  # now the recent delivery is old too
-        await until(db, "SELECT COUNT(*) FROM outbox", 1)
+        await until(lambda: _count_is(db, OUTBOX_ROWS, 1), what=f"{OUTBOX_ROWS} = 1", interval=0.01)
     finally:
         task.cancel()
-
-
-async def until(db: Database, sql: str, count: int, within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while (await db.fetchall(sql))[0][0] != count:
-        assert loop.time() < deadline, f"{sql} never became {count}"
-        await asyncio.sleep(0.01)
-
 
 
 async def test_a_store_error_does_not_end_the_periodic_task(db: Database) -> None:
@@ -109,3 +101,10 @@ async def test_a_store_error_does_not_end_the_periodic_task(db: Database) -> Non
                 await asyncio.sleep(0.01)
         finally:
             task.cancel()
+
+
+OUTBOX_ROWS = "SELECT COUNT(*) FROM outbox"
+
+
+async def _count_is(db: Database, sql: str, count: int) -> bool:
+    return bool((await db.fetchall(sql))[0][0] == count)

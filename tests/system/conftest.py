@@ -4,37 +4,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import pytest
 
+from bridge.ami.client import AmiClient
+from bridge.config import AmiConfig
+from tests.polling import wait_for
 from tests.system.daemon import RunningBridge
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
 
-T = TypeVar("T")
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float,
-    interval: float = 0.1,
-    message: str | None = None,
-) -> T:
-    """Poll predicate until it returns something truthy (returned) or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            what = message or getattr(predicate, "__name__", repr(predicate))
-            pytest.fail(f"timed out after {timeout} s waiting for {what}; last value: {result!r}")
-        time.sleep(interval)
 
 
 class Sandbox:
@@ -124,3 +107,14 @@ def bridge(tmp_path: Path, sandbox: Sandbox) -> Iterator[RunningBridge]:
     finally:
         running.stop()
         sandbox.start()  # a test may have stopped Asterisk: leave it up for the next one
+
+
+@pytest.fixture
+async def ami(sandbox: Any) -> AsyncIterator[AmiClient]:
+    """An AMI link of the test's own, to look at (and clean up) the calls the bridge placed."""
+    client = AmiClient(AmiConfig(port=sandbox.ami_port, secret=sandbox.ami_secret), events=(),
+                       name="make-call-test")
+    await client.start()
+    assert await client.wait_connected(10)
+    yield client
+    await client.close()

@@ -58,10 +58,11 @@ class RunningBridge:
         self.proc = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(self.cfg)],
-            stdout=subprocess.DEVNULL, stderr=self.log.open("a"), cwd=self.tmp,
-        )
+        with self.log.open("a") as log:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(self.cfg)],
+                stdout=subprocess.DEVNULL, stderr=log, cwd=self.tmp,
+            )
 
     def start(self) -> None:
         """Starts the daemon again (same config, port and database) after stop()."""

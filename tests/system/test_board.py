@@ -17,12 +17,12 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from bridge.ami.client import AmiClient
 from tests.conftest import CRM
+from tests.polling import until
 from tests.system.conftest import Sandbox
 from tests.system.daemon import RunningBridge
-from tests.system.test_make_call import all_up, ami, hang_up, legs, make_call, until, view
+from tests.system.test_make_call import all_up, hang_up, legs, make_call, view
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture, imported for these tests
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
@@ -114,7 +114,8 @@ async def test_a_real_call_shows_live_and_hangs_up_from_the_board(
             await hang_up(ami, call_id)
     assert lag < 2.0
     assert message(browser)[0] == "live"
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    errors = [e for e in browser.get_log("browser")  # type: ignore[no-untyped-call]
+              if e["level"] == "SEVERE"]
     assert not errors, errors
 
 

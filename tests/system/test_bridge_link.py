@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import time
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
+from bridge.ami.message import AmiMessage as Message
 from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed, AmiInjection
-from tests.system.conftest import wait_for
+from tests.polling import until, wait_for
 from tests.system.daemon import RunningBridge, get
 
 pytestmark = pytest.mark.system
@@ -80,14 +79,15 @@ async def test_only_tracked_events_reach_python(sandbox: Any) -> None:
     client = AmiClient(ami_config(sandbox), events=TRACKED_EVENTS, name="filter-test")
     call_id = secrets.token_hex(10)
     seen: list[str] = []
-    client.add_event_handler(lambda m: seen.append(m.event) if m["Linkedid"] == call_id else None)
+    client.add_event_handler(
+        lambda m: seen.append(m["Event"]) if m.get("Linkedid") == call_id else None)
     await client.start()
     try:
         assert await client.wait_connected(10)
         await originate(client, call_id)
-        await poll(lambda: seen.count("Newchannel") >= 2 and "BridgeEnter" in seen, 10)
+        await until(lambda: seen.count("Newchannel") >= 2 and "BridgeEnter" in seen, 10)
         await hangup_linked(client, call_id)
-        await poll(lambda: seen.count("Hangup") >= 2, 10)
+        await until(lambda: seen.count("Hangup") >= 2, 10)
     finally:
         await client.close()
     assert set(seen) <= TRACKED_EVENTS, set(seen) - TRACKED_EVENTS
@@ -110,12 +110,12 @@ async def test_resync_reads_live_channels_with_linkedid(sandbox: Any) -> None:
         got.append([c for c in channels if c["Linkedid"] == call_id])
 
     try:
-        await poll(lambda: len([c for c in sandbox.channels() if call_id in c]) >= 1, 10)
-        await poll(lambda: sum(1 for line in sandbox.cli("core show channels concise")
+        await until(lambda: len([c for c in sandbox.channels() if call_id in c]) >= 1, 10)
+        await until(lambda: sum(1 for line in sandbox.cli("core show channels concise")
                                .splitlines() if "!Up!" in line and "PJSIP/024" in line) >= 1, 10)
         client.add_connect_handler(on_connect)
         await client.start()
-        await poll(lambda: bool(got), 10)
+        await until(lambda: bool(got), 10)
     finally:
         await client.close()
         await hangup_linked(placer, call_id)
@@ -140,10 +140,3 @@ async def test_action_round_trip_and_injection(sandbox: Any) -> None:
         await client.close()
 
 
-async def poll(predicate: Any, within: float) -> None:
-    """Async twin of wait_for: polls without blocking the loop."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.05)

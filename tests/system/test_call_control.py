@@ -12,13 +12,12 @@ import pytest
 
 from bridge.ami.client import AmiClient
 from bridge.errors import AmiActionFailed
-from tests.system.conftest import wait_for
+from tests.polling import until, wait_for
 from tests.system.daemon import RunningBridge
 from tests.system.test_list_calls import poll_views, shown
-from tests.system.test_make_call import ami, hang_up, legs, make_call, until, view
+from tests.system.test_make_call import hang_up, legs, make_call, view
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture, imported for these tests
 
 
 def act(bridge: RunningBridge, call_id: str, body: dict[str, Any],

@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.system.conftest import Sandbox, wait_for
+from tests.polling import wait_for
+from tests.system.conftest import Sandbox
 from tests.system.daemon import RunningBridge
 
 pytestmark = pytest.mark.system

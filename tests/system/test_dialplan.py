@@ -7,11 +7,12 @@ import time
 from typing import Any
 
 import pytest
-from panoramisk.message import Message
 
 from bridge.ami.client import AmiClient
 from bridge.ami.events import TRACKED_EVENTS
-from tests.system.test_bridge_link import ami_config, poll
+from bridge.ami.message import AmiMessage as Message
+from tests.polling import until
+from tests.system.test_bridge_link import ami_config
 
 pytestmark = pytest.mark.system
 
@@ -27,8 +28,8 @@ async def test_parallel_sources_then_destination_then_duration(sandbox: Any) -> 
         if m.get("Linkedid") != call_id:
             return
         seen.append(m)
-        what = m["ChannelStateDesc"] if m.event == "Newstate" else m.event
-        stamps.setdefault((what, m["Channel"].split("-")[0]), time.monotonic())
+        what = m["ChannelStateDesc"] if m.get("Event") == "Newstate" else m.get("Event")
+        stamps.setdefault((str(what), m["Channel"].split("-")[0]), time.monotonic())
 
     client.add_event_handler(record)
     await client.start()
@@ -47,22 +48,22 @@ async def test_parallel_sources_then_destination_then_duration(sandbox: Any) -> 
 
         def hangups() -> dict[str, str]:
             return {m["Channel"].split("-")[0]: m["Cause-txt"] for m in seen
-                    if m.event == "Hangup"}
+                    if m.get("Event") == "Hangup"}
 
-        await poll(lambda: {"PJSIP/025", "PJSIP/026", "PJSIP/trunk"} <= set(hangups()), 20)
+        await until(lambda: {"PJSIP/025", "PJSIP/026", "PJSIP/trunk"} <= set(hangups()), 20)
     finally:
         await client.close()
-    ups = [m["Channel"].split("-")[0] for m in seen if m.event == "Newstate"
+    ups = [m["Channel"].split("-")[0] for m in seen if m.get("Event") == "Newstate"
            and m["ChannelStateDesc"] == "Up"]
     assert ups.index("PJSIP/025") < ups.index("PJSIP/trunk")  # destination only after answer
     assert "PJSIP/026" not in ups  # the never-answering source just stopped ringing
     assert hangups()["PJSIP/026"] == "Answered elsewhere"
-    source_leg = next(m for m in seen if m.event == "NewConnectedLine"
+    source_leg = next(m for m in seen if m.get("Event") == "NewConnectedLine"
                       and m["Channel"].startswith("PJSIP/025"))
     assert source_leg["ConnectedLineNum"] == "4242425"  # the source sees callerId
-    trunk_leg = next(m for m in seen if m.event == "Newchannel"
+    trunk_leg = next(m for m in seen if m.get("Event") == "Newchannel"
                      and m["Channel"].startswith("PJSIP/trunk"))
-    dial = next(m for m in seen if m.event == "DialBegin"
+    dial = next(m for m in seen if m.get("Event") == "DialBegin"
                 and m["DestChannel"] == trunk_leg["Channel"])
     assert dial["DialString"] == "5551234@trunk"
     assert dial["CallerIDNum"] == "210"  # the destination sees callerIdDestination

@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 
 from bridge.ami.client import AmiClient
-from bridge.domain.channels import phone_call_id
+from bridge.domain.callids import phone_call_id
 from tests.conftest import CRM, HELPDESK
-from tests.system.conftest import wait_for
+from tests.polling import until, wait_for
 from tests.system.daemon import RunningBridge
-from tests.system.test_make_call import _gone, ami, delete, hang_up, legs, make_call, until, view
+from tests.system.test_make_call import _gone, delete, hang_up, legs, make_call, view
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture, imported for these tests
 
 
 def list_calls(bridge: RunningBridge, path: str, token: str = CRM) -> tuple[int, Any]:

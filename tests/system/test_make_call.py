@@ -6,18 +6,16 @@ import asyncio
 import contextlib
 import json
 import secrets
-import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from bridge.ami.client import AmiClient
-from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed
 from tests.conftest import CRM, HELPDESK
+from tests.polling import until
 from tests.system.daemon import RunningBridge
 
 pytestmark = pytest.mark.system
@@ -40,32 +38,11 @@ def view(sources: list[str], destination: str) -> dict[str, Any]:
             "phoneCallView": [{"source": sources, "destination": [destination]}]}
 
 
-@pytest.fixture
-async def ami(sandbox: Any) -> AsyncIterator[AmiClient]:
-    """An AMI link of the test's own, to look at (and clean up) the calls the bridge placed."""
-    client = AmiClient(AmiConfig(port=sandbox.ami_port, secret=sandbox.ami_secret), events=(),
-                       name="make-call-test")
-    await client.start()
-    assert await client.wait_connected(10)
-    yield client
-    await client.close()
-
-
 async def legs(ami: AmiClient, call_id: str) -> dict[str, str]:
     """The call's live channels (name without the -suffix -> state), found by Linkedid."""
     chans = await ami.send_list({"Action": "CoreShowChannels"})
     return {c["Channel"].rsplit("-", 1)[0]: c["ChannelStateDesc"] for c in chans
             if c["Linkedid"] == call_id}
-
-
-async def until(predicate: Any, within: float) -> float:
-    """Polls an async predicate; returns how long it took."""
-    started = time.monotonic()
-    while not await predicate():
-        if time.monotonic() - started > within:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(0.1)
-    return time.monotonic() - started
 
 
 def all_up(ami: AmiClient, call_id: str, *names: str) -> Any:

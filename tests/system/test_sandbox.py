@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import Sandbox
+    from tests.system.conftest import Sandbox
 
 WaitFor = Callable[..., Any]
 Message = dict[str, str]

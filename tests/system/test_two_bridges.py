@@ -22,14 +22,13 @@ from aiohttp import web
 from bridge.ami.client import AmiClient
 from tests.conftest import ROOT
 from tests.pg import schema_url
-from tests.system.conftest import wait_for
+from tests.polling import wait_for
 from tests.system.daemon import RunningBridge, free_port
 from tests.system.test_list_calls import poll_views
-from tests.system.test_make_call import ami, hang_up, legs, make_call, view
+from tests.system.test_make_call import hang_up, legs, make_call, view
 from tests.system.test_webhooks import Receiver, register, soon
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture
 LEASE = 3.0
 
 

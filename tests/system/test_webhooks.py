@@ -18,13 +18,12 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from bridge.ami.client import AmiClient
 from tests.conftest import ADMIN, CRM, HELPDESK
 from tests.contract.openapi_check import webhook_problem
-from tests.system.conftest import wait_for
+from tests.polling import wait_for
 from tests.system.daemon import RunningBridge, free_port
 from tests.system.test_list_calls import poll_views
-from tests.system.test_make_call import ami, delete, hang_up, make_call, view
+from tests.system.test_make_call import delete, hang_up, make_call, view
 
 pytestmark = pytest.mark.system
-__all__ = ["ami"]  # the fixture
 SECRETS: dict[str, str] = {}  # registration URL -> the `secret` its 201 answered
 TYPES = {"DialIn": 0, "DialOut": 1, "Hangup": 2, "AnswerIn": 3, "AnswerOut": 4}
 

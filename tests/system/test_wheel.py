@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.system.conftest import Sandbox, wait_for
+from tests.polling import wait_for
+from tests.system.conftest import Sandbox
 from tests.system.daemon import RunningBridge
 
 pytestmark = pytest.mark.system
@@ -85,9 +86,9 @@ class WheelBridge(RunningBridge):
         super().__init__(tmp, sandbox)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([str(self.exe), "--config", str(self.cfg)],
-                                stdout=subprocess.DEVNULL, stderr=self.log.open("a"),
-                                cwd=self.tmp)
+        with self.log.open("a") as log:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen([str(self.exe), "--config", str(self.cfg)],
+                                    stdout=subprocess.DEVNULL, stderr=log, cwd=self.tmp)
 
 
 @pytest.fixture

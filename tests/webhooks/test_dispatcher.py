@@ -15,12 +15,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from standardwebhooks import Webhook
 
-from bridge.config import WebhooksConfig
 from bridge.store.db import Database, StoreError
 from bridge.store.hooks import DISABLED, Outbox, Registration, Registrations
 from bridge.webhooks import signing
 from bridge.webhooks.dispatcher import Dispatcher
+from bridge.webhooks.settings import WebhooksConfig
 from tests.domain.replay import load, run
+from tests.polling import until
 
 SECRET = signing.new_secret()
 CONFIG = WebhooksConfig(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),), timeout=2.0,
@@ -68,14 +69,6 @@ async def dispatcher(db: Database, url: str, method: int = 1, types: range | tup
     hooks = Dispatcher(config, regs, Outbox(db))
     await hooks.start()
     return hooks, regs
-
-
-async def until(check: Any, within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        assert loop.time() < deadline, "condition not met"
-        await asyncio.sleep(0.02)
 
 
 def fire(hooks: Dispatcher, name: str = "two_party") -> None:

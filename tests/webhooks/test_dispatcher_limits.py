@@ -1,11 +1,12 @@
 """The dispatcher's bounds and failure paths against real loopback receivers: capped
 response reads, idle receiver pools reclaimed, per-registration signatures, and a URL or a
-bug that fails at send time ending as a failed attempt (never a row left `sending`)."""
+bug that fails at send time ending as a failed attempt (never a row left `sending`), and a
+connection reset halfway through an answer."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
@@ -18,10 +19,12 @@ from bridge.store.db import Database
 from bridge.store.hooks import Outbox, Registration, Registrations
 from bridge.webhooks import signing
 from bridge.webhooks.dispatcher import CACHED_URLS, Dispatcher, _receiver, _url_problem
-from tests.webhooks.test_dispatcher import CONFIG, Receiver, dispatcher, fire, until
+from tests.polling import until
+from tests.webhooks.test_dispatcher import CONFIG, Receiver, dispatcher, fire
 
 
-async def serve(handler: web.RequestHandler) -> tuple[TestServer, str]:  # type: ignore[type-arg]
+async def serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                ) -> tuple[TestServer, str]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     server = TestServer(app, host="127.0.0.1")
@@ -218,3 +221,43 @@ def test_the_url_caches_are_bounded() -> None:
         assert _url_problem(url, ()) is None
     assert _receiver.cache_info().currsize <= CACHED_URLS
     assert _url_problem.cache_info().currsize <= CACHED_URLS
+
+
+async def test_a_connection_reset_mid_response_is_retried(db: Database) -> None:
+    """The receiver resets the connection halfway through its 200: a failed attempt, retried;
+    the next attempt is delivered (a real socket, not a mocked client session)."""
+    requests: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), b"0"))
+        await reader.readexactly(length)
+        requests.append(head)
+        if len(requests) == 1:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf an answ")
+            await writer.drain()
+            writer.transport.abort()
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hooks, _ = await dispatcher(db, f"http://127.0.0.1:{port}/hook", types=(2,))
+    try:
+        fire(hooks)
+        attempts: list[dict[str, object]] = []
+
+        async def delivered() -> bool:
+            attempts[:] = await Outbox(db).attempts("reg21")
+            return any(a["outcome"] == "delivered" for a in attempts)
+
+        await until(delivered, within=5)
+    finally:
+        await hooks.stop()
+        server.close()
+        await server.wait_closed()
+    assert len(requests) == 2
+    assert [a["outcome"] for a in reversed(attempts)] == ["retry", "delivered"]

@@ -17,7 +17,7 @@ import structlog
 from aiohttp import HttpVersion11, web
 from aiohttp_sse import EventSourceResponse, sse_response
 
-from bridge.api.calllist import DATES, FIELDS, FILTERABLE, render_call
+from bridge.api.callviews import DATES, FIELDS, FILTERABLE, render_call
 from bridge.api.collections import parse_list_query
 from bridge.api.context import Services, api_prefix, base_url, call_scope, services
 from bridge.domain.model import Call

@@ -1,0 +1,187 @@
+"""Placing a call: a PlaceCall request -> dial targets inside one organization -> Originate.
+
+Tenant rule: a source is an extension the app may act for, or a public number; a destination
+is an extension of the same organization, or a public number. Another organization's extension
+gets exactly the answer an unknown number gets. The call is known to the tracker and written
+down (CallMeta, the domain value the store saves) before the Originate is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from bridge.ami.actions import CallPlan, originate
+from bridge.ami.ports import AmiPort
+from bridge.directory import Directory, is_public_number
+from bridge.domain.callids import new_call_id
+from bridge.domain.calls import CallTracker
+from bridge.domain.model import CallMeta
+from bridge.errors import PbxUnavailable, invalid
+from bridge.store.calls import CallStore, PlacedCall
+from bridge.tenants import App, Extension, ExtensionType, Organization, User
+
+log = structlog.get_logger("bridge.calls")
+
+
+@dataclass(frozen=True)
+class PlaceCall:
+    """A make-call request, parsed (every field already well-formed)."""
+
+    app: App
+    user: User | None  # the path's user (None: @owner)
+    sources: tuple[str, ...]  # numbers as given: short or extended extensions, public numbers
+    destinations: tuple[str, ...]
+    extension: str  # the charged extension as given (by default the first source)
+    caller_id: str | None  # None: the charged extension's
+    destination_caller_id: str | None
+    nonce: str | None
+    wait: int  # waitForPickup, seconds
+    duration: int | None  # callDuration, seconds
+    allow_public_transfer: bool
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A call placed (or, for a nonce seen before, found again while live)."""
+
+    call_id: str
+    extension: str  # the charged extension, extended number
+    reused: bool = False
+
+
+class Resolver:
+    """Turns numbers into dial targets inside one organization, for one app."""
+
+    def __init__(
+        self, directory: Directory, app: App, org: Organization | None, public: str
+    ) -> None:
+        self.directory = directory
+        self.app = app
+        self.org = org
+        self.public = public
+
+    def extension(self, number: str) -> Extension | None:
+        """The extension `number` names, if the app may know of it."""
+        return self.directory.visible_extension(self.app, number, self.org)
+
+    def local(self, number: str) -> Extension | None:
+        """The extension `number` names inside this organization."""
+        ext = self.extension(number)
+        if ext is None or self.org is None:
+            return ext
+        return ext if self.directory.owner(ext).organization == self.org.id else None
+
+    def party(self, number: str) -> str:
+        """How the call tracker names this party: the extended number, or the number."""
+        ext = self.local(number)
+        return ext.number if ext else number
+
+    def target(self, number: str, code: str, what: str, *, acting: bool = False) -> str:
+        """The dial target of a party; `acting`: the app must be allowed to act for it."""
+        ext = self.local(number)
+        if ext is not None:
+            if acting and not self.directory.may_act_for(self.app, self.directory.owner(ext)):
+                raise invalid(code, f"{what} {ext.number} is an extension this app may not "
+                                    "act for.")
+            return ext.channel
+        if self.directory.extended(number, self.org) is None and is_public_number(number):
+            return self.public.format(number=number)
+        raise invalid(code, f"{what} {number!r} is neither an extension of the organization nor "
+                            "a public number.")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A resolved request: the Originate's plan and what the tracker and the store keep."""
+
+    plan: CallPlan
+    meta: CallMeta
+
+
+class Placing:
+    def __init__(self, pbx: AmiPort, tracker: CallTracker, calls: CallStore,
+                 directory: Directory, public: str) -> None:
+        self.pbx = pbx
+        self.tracker = tracker
+        self.calls = calls
+        self.directory = directory
+        self.public = public  # dialing.public: the dial string of a public number
+
+    def plan(self, req: PlaceCall, now: float) -> Plan:
+        """Resolves every number (400 with the field's code if one does not resolve)."""
+        directory = self.directory
+        home = (directory.organization_of_user(req.user) if req.user
+                else directory.home_organization(req.app))
+        ext = self._charged(req, Resolver(directory, req.app, home, self.public))
+        owner = directory.owner(ext)
+        res = Resolver(directory, req.app, directory.organization_of_user(owner), self.public)
+        plan = CallPlan(
+            call_id=new_call_id(),
+            sources=tuple(res.target(n, "pc_source_invalid", "source", acting=True)
+                          for n in req.sources),
+            destinations=tuple(res.target(n, "pc_destination_invalid", "destination")
+                               for n in req.destinations),
+            source_caller_id=req.caller_id or ext.caller_id,
+            destination_caller_id=req.destination_caller_id or ext.caller_id,
+            wait=req.wait,
+            duration=req.duration,
+        )
+        meta = CallMeta(ext.number, owner.id, req.app.name, req.nonce, now,
+                        tuple(res.party(n) for n in req.sources),
+                        tuple(res.party(n) for n in req.destinations),
+                        plan.source_caller_id, plan.destination_caller_id,
+                        req.allow_public_transfer)
+        return Plan(plan, meta)
+
+    def _charged(self, req: PlaceCall, res: Resolver) -> Extension:
+        ext = res.extension(req.extension)
+        if ext is None or ext.type != ExtensionType.PHONE_TERMINAL:
+            raise invalid("extension_invalid",
+                          f"{req.extension!r} is not a phone terminal extension.")
+        owner = self.directory.owner(ext)
+        allowed = (owner.id == req.user.id if req.user
+                   else self.directory.may_act_for(req.app, owner))
+        if not allowed:
+            raise invalid("extension_invalid", f"Extension {ext.number} is not the user's.")
+        return ext
+
+    async def run(self, req: PlaceCall) -> Placed:
+        """Places the call (or finds the live call of the same nonce) without waiting for
+        anybody to pick up."""
+        now = time.time()
+        planned = self.plan(req, now)
+        if not self.pbx.connected:
+            raise PbxUnavailable("not connected")
+        record = PlacedCall.of(planned.plan.call_id, planned.meta)
+        # The live call of this nonce, on any bridge sharing the store; else the nonce is ours.
+        found = await self.calls.claim(record, self.tracker.calls.__contains__, now)
+        if found is not record:
+            log.info("call.nonce.reused", call_id=found.id, extension=found.extension)
+            return Placed(found.id, found.extension, reused=True)
+        await self._place(planned, record)
+        return Placed(planned.plan.call_id, planned.meta.extension)
+
+    async def _place(self, planned: Plan, record: PlacedCall) -> None:
+        """Sends the Originate while the call is written down; undoes both if Asterisk refuses.
+
+        The answer does not wait for the row: the nonce is already held in memory, and the row
+        only matters to a later restart (CallStore.drain() waits for it at shutdown).
+        """
+        plan, meta = planned.plan, planned.meta
+        self.calls.hold(record, self.tracker.calls.__contains__)
+        # Known to the tracker before Asterisk's first event about it can arrive.
+        self.tracker.annotate(plan.call_id, meta)
+        saving = self.calls.save_soon(record)
+        try:
+            await self.pbx.send(originate(plan))
+        except Exception:
+            self.tracker.forget(plan.call_id)
+            await asyncio.gather(saving, return_exceptions=True)
+            await self.calls.forget(record)
+            raise
+        log.info("call.originated", call_id=plan.call_id, extension=meta.extension,
+                 sources=plan.sources, destinations=plan.destinations)

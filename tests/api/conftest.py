@@ -1,0 +1,40 @@
+"""Fixtures of the API tests: a fake AMI port that records what the routes send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bridge.ami.message import AmiMessage
+from bridge.errors import AmiActionFailed
+from tests.conftest import Api, FakePort
+
+
+class FakePbx(FakePort):
+    """Records the actions the route sends (the real Asterisk path is in tests/system)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail: str | None = None
+        self.channels: list[dict[str, str]] = []
+
+    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
+                   ) -> AmiMessage:
+        if self.fail:
+            raise AmiActionFailed(action["Action"], self.fail)
+        self.sent.append(action)
+        return AmiMessage({"Response": "Success", "Message": "Originate successfully queued"})
+
+    async def send_list(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
+                        ) -> list[AmiMessage]:
+        assert action == {"Action": "CoreShowChannels"}
+        return [AmiMessage(c) for c in self.channels]
+
+
+@pytest.fixture
+def pbx(api: Api) -> FakePbx:
+    """A FakePbx plugged into the API's services."""
+    fake = FakePbx()
+    api.plug(fake)
+    return fake

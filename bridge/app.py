@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from bridge.ami.client import AmiClient
+from bridge.ami.client import DEFAULT_EVENT_CLASSES, AmiClient
 from bridge.ami.events import TRACKED_EVENTS
 from bridge.ami.ports import AmiPort
 from bridge.api.context import Services
@@ -34,9 +34,12 @@ from bridge.domain.calls import CallTracker
 from bridge.errors import TaskFailed
 from bridge.live.hub import Hub
 from bridge.metrics import Metrics
+from bridge.presence_feed import PresenceFeed
+from bridge.queues_feed import QueuesFeed
 from bridge.store.backends import open_database
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
+from bridge.store.history import HistoryStore
 from bridge.store.hooks import CHANGED_CHANNEL, Outbox, Registrations
 from bridge.store.idempotency import Keys
 from bridge.store.retention import Retention
@@ -76,6 +79,7 @@ def build_services(
         hangups=Hangups(pbx, tracker, directory, watch,
                         confirm_within=CONFIRM_WITHIN if settle is None else settle),
         placing=Placing(pbx, tracker, calls, directory, config.dialing.public),
+        history=HistoryStore(db, config.history.retention),
     )
 
 
@@ -99,13 +103,22 @@ class Bridge:
     @classmethod
     def build(cls, config: Config) -> Bridge:
         db = open_database(config.storage)
-        ami = AmiClient(config.ami, events=TRACKED_EVENTS)
+        ami = AmiClient(config.ami, events=TRACKED_EVENTS,  # agent: QueueMember* (issue 13)
+                        event_classes=(*DEFAULT_EVENT_CLASSES, "agent"))
         svc = build_services(config, db, ami)
         feed = CallsFeed(svc.tracker, db)
         feed.attach(ami)
         ami.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         feed.sinks.append(webhooks.sink)
+        feed.sinks.append(svc.history.sink)
+
+        async def close_gone(_: object) -> None:  # after the feed's resync: what ended away
+            await svc.history.close_gone(set(svc.tracker.calls))
+
+        ami.add_connect_handler(close_gone)
+        PresenceFeed(svc.presence).attach(ami)
+        QueuesFeed(svc.queue_agents).attach(ami)
         hub = hub_for(svc)
         feed.sinks.append(hub.sink)
         feed.watchers.append(hub.watch)
@@ -135,6 +148,7 @@ class Bridge:
         self.supervisor.spawn("retention-purge", self.retention.run_forever)
         if self.db.shared:  # other bridges' changes: registrations, revoked tokens
             self.supervisor.spawn("store-listen", self._listen)
+        self.supervisor.spawn("history", self.services.history.run_forever)
         self.runner = Runner(
             build_app(self.services, self.hub), request_timeout=self.config.http.request_timeout,
             access_log=None, handle_signals=False, shutdown_timeout=5,
@@ -164,6 +178,7 @@ class Bridge:
         await self.webhooks.stop()  # first: it lets attempts in flight finish
         await self.supervisor.stop()
         await self.services.calls.drain()
+        await self.services.history.flush()
         await self.db.close()
         log.info("bridge.stopped")
 

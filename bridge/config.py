@@ -88,6 +88,11 @@ class ParkingConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    retention: float = 90 * 86400.0  # seconds a call history record is kept after its end
+
+
+@dataclass(frozen=True)
 class StreamConfig:
     """The live event stream (bridge/live)."""
 
@@ -116,6 +121,7 @@ class Config:
     dialing: DialingConfig = DialingConfig()
     parking: ParkingConfig = ParkingConfig()
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     auth: AuthConfig = AuthConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -193,6 +199,11 @@ def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float) -> fl
     return seconds
 
 
+def _read_history(r: _Reader, raw: Any) -> HistoryConfig:
+    sec = r.section(raw, "history", {"retention"})
+    return HistoryConfig(_duration(r, sec, "history.retention", HistoryConfig().retention))
+
+
 def _read_stream(r: _Reader, raw: Any) -> StreamConfig:
     stream = _simple(r, raw, "stream", StreamConfig, StreamConfig())
     for name in ("max_clients", "buffer", "queue", "heartbeat"):
@@ -216,6 +227,7 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         dialing=_simple(r, top.get("dialing"), "dialing", DialingConfig, DialingConfig()),
         parking=_simple(r, top.get("parking"), "parking", ParkingConfig, ParkingConfig()),
         webhooks=_read_webhooks(r, top.get("webhooks")),
+        history=_read_history(r, top.get("history")),
         stream=_read_stream(r, top.get("stream")),
         auth=_simple(r, top.get("auth"), "auth", AuthConfig, AuthConfig()),
         logging=_simple(r, top.get("logging"), "logging", LoggingConfig, LoggingConfig()),

@@ -37,7 +37,7 @@ class Directory:
         self.organizations = {o.id: o for o in config.organizations}
         self.users = {u.id: u for u in config.users}
         self.extensions = {e.number: e for e in config.extensions}
-        self._by_channel = {e.channel.lower(): e for e in config.extensions}
+        self._by_channel = {e.channel.lower(): e for e in config.extensions if e.channel}
         self.apps = {a.name: a for a in config.apps}
         self._by_token = {a.token: a for a in config.apps if a.token}
         self._by_client_id = {a.client_id: a for a in config.apps if a.client_id}

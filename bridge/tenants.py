@@ -34,7 +34,10 @@ class ExtensionType(StrEnum):
 
 # The types whose PhoneCallEvents an app may register (VoipNow's page).
 WITH_PHONE_CALL_EVENTS = frozenset({ExtensionType.PHONE_TERMINAL, ExtensionType.QUEUE,
-                                    ExtensionType.CONFERENCE, ExtensionType.IVR})
+                                    ExtensionType.CONFERENCE, ExtensionType.IVR,
+                                    ExtensionType.CALLBACK})
+# Extensions nobody's phone rings on: the bridge dials others for them (issue 13).
+PHONELESS_TYPES = frozenset({ExtensionType.CALLBACK, ExtensionType.CONFERENCE})
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,10 @@ def read_extensions(
         if ext_type not in set(ExtensionType):
             r.problem(f"{where}.type", f"must be one of {', '.join(sorted(ExtensionType))}")
         channel = r.get(item, "channel", where, str, "")
-        if not _CHANNEL.fullmatch(channel):
+        if ext_type in PHONELESS_TYPES and channel:
+            r.problem(f"{where}.channel", f"a {ext_type} extension has no channel (no phone "
+                      "rings on it)")
+        elif ext_type not in PHONELESS_TYPES and not _CHANNEL.fullmatch(channel):
             r.problem(f"{where}.channel", f"must be a dial target like PJSIP/210, got {channel!r}")
         default_cid = f"{user.name if user else ''} <{short}>".strip()
         caller_id = r.get(item, "caller_id", where, str, default_cid)

@@ -32,5 +32,11 @@ TRACKED_EVENTS: frozenset[str] = frozenset(
         "MixMonitorStop",
         "MusicOnHoldStart",
         "MusicOnHoldStop",
+        "DeviceStateChange",  # presence (issue 13)
+        "ContactStatus",
+        "QueueMemberAdded",  # queue agents (issue 13)
+        "QueueMemberRemoved",
+        "QueueMemberPause",
+        "QueueMemberStatus",
     }
 )

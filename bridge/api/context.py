@@ -17,9 +17,12 @@ from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
+from bridge.domain.presence import Presence
+from bridge.domain.queues import QueueAgents
 from bridge.metrics import Metrics
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
+from bridge.store.history import HistoryStore
 from bridge.store.hooks import Outbox, Registrations
 from bridge.store.idempotency import Keys
 from bridge.tenants import App, Extension, User
@@ -44,6 +47,9 @@ class Services:
     control: control.Context
     hangups: Hangups
     placing: Placing
+    history: HistoryStore  # the call history (CDR)
+    presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
+    queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
 

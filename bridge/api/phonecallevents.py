@@ -44,7 +44,7 @@ def _extension(request: web.Request) -> Extension:
     ext = directory.visible_extension(app, number, org)  # another organization's: unknown
     if ext is None or ext.type not in WITH_PHONE_CALL_EVENTS:
         raise invalid("extension_invalid", f"{number!r} is not a phone terminal, queue, "
-                                           "conference or IVR extension.")
+                                           "conference, IVR or callback extension.")
     owner = directory.owner(ext)
     if not directory.may_act_for(app, owner):
         raise invalid("pce_access_denied", f"This app may not manage {ext.number}'s events.")

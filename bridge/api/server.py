@@ -6,8 +6,11 @@ from aiohttp import web
 
 from bridge.api import (
     board,
+    callback,
     callcontrol,
     calllist,
+    cdr,
+    conference,
     docs,
     extensions,
     hangup,
@@ -15,6 +18,8 @@ from bridge.api import (
     ops,
     phonecallevents,
     phonecalls,
+    presence,
+    queues,
     stream,
 )
 from bridge.api.context import SERVICES, Services
@@ -46,6 +51,11 @@ def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
         calllist.add_routes(app, prefix)
         callcontrol.add_routes(app, prefix)
         phonecallevents.add_routes(app, prefix)
+        cdr.add_routes(app, prefix)
+        callback.add_routes(app, prefix)
+        conference.add_routes(app, prefix)
+        presence.add_routes(app, prefix)
+        queues.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

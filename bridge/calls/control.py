@@ -123,7 +123,10 @@ class Act:
 
     def extension(self) -> Extension | None:
         """sendCallTo as an extension of the call's organization (None: not one)."""
-        return self.local(self.req.send_call_to or "")
+        ext = self.local(self.req.send_call_to or "")
+        if ext is not None and not ext.channel:  # callback, conference: no phone to ring
+            raise invalid("pc_sendcallto_invalid", f"{ext.number} has no phone to ring.")
+        return ext
 
     async def send(self, action: ActionFields) -> None:
         await self.ctx.pbx.send(action)
@@ -243,6 +246,7 @@ async def start_recording(act: Act) -> None:
             f"{FORMATS[act.req.format]}")
     await act.send(actions.start_recording(chan.name, file))
     await act.settle(lambda: act.party.recording is not None)
+    act.party.recordings.append(file)  # the call history names it
     log.info("call.recording.started", call_id=act.call.id, party=act.party.key, file=file)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from bridge.ami.actions import CallPlan, originate
+from bridge.ami.message import ActionFields
 from bridge.ami.ports import AmiPort
 from bridge.directory import Directory, is_public_number
 from bridge.domain.callids import new_call_id
@@ -83,6 +84,9 @@ class Resolver:
     def target(self, number: str, code: str, what: str, *, acting: bool = False) -> str:
         """The dial target of a party; `acting`: the app must be allowed to act for it."""
         ext = self.local(number)
+        if ext is not None and not ext.channel:  # callback, conference: no phone rings on it
+            raise invalid(code, f"{what} {ext.number} is a {ext.type} extension: no phone "
+                                "rings on it.")
         if ext is not None:
             if acting and not self.directory.may_act_for(self.app, self.directory.owner(ext)):
                 raise invalid(code, f"{what} {ext.number} is an extension this app may not "
@@ -152,10 +156,14 @@ class Placing:
     async def run(self, req: PlaceCall) -> Placed:
         """Places the call (or finds the live call of the same nonce) without waiting for
         anybody to pick up."""
-        now = time.time()
-        planned = self.plan(req, now)
+        return await self.place(self.plan(req, time.time()))
+
+    async def place(self, planned: Plan) -> Placed:
+        """Places a resolved call (callback calls resolve their own), or finds the live call of
+        the same app and nonce."""
         if not self.pbx.connected:
             raise PbxUnavailable("not connected")
+        now = time.time()
         record = PlacedCall.of(planned.plan.call_id, planned.meta)
         # The live call of this nonce, on any bridge sharing the store; else the nonce is ours.
         found = await self.calls.claim(record, self.tracker.calls.__contains__, now)
@@ -172,16 +180,24 @@ class Placing:
         only matters to a later restart (CallStore.drain() waits for it at shutdown).
         """
         plan, meta = planned.plan, planned.meta
+        await self.send_placed(plan.call_id, meta, originate(plan), record)
+        log.info("call.originated", call_id=plan.call_id, extension=meta.extension,
+                 sources=plan.sources, destinations=plan.destinations)
+
+    async def send_placed(self, call_id: str, meta: CallMeta, action: ActionFields,
+                          record: PlacedCall | None = None) -> None:
+        """Sends the action that starts call `call_id` while the call is written down; undoes
+        both if Asterisk refuses (conference invites send their own; `record`: the one that
+        `place()` claimed)."""
+        record = record or PlacedCall.of(call_id, meta)
         self.calls.hold(record, self.tracker.calls.__contains__)
         # Known to the tracker before Asterisk's first event about it can arrive.
-        self.tracker.annotate(plan.call_id, meta)
+        self.tracker.annotate(call_id, meta)
         saving = self.calls.save_soon(record)
         try:
-            await self.pbx.send(originate(plan))
+            await self.pbx.send(action)
         except Exception:
-            self.tracker.forget(plan.call_id)
+            self.tracker.forget(call_id)
             await asyncio.gather(saving, return_exceptions=True)
             await self.calls.forget(record)
             raise
-        log.info("call.originated", call_id=plan.call_id, extension=meta.extension,
-                 sources=plan.sources, destinations=plan.destinations)

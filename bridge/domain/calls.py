@@ -89,6 +89,7 @@ class CallTracker:
         # Channels the API is about to originate for an existing call (UnPark, PickUp, ...):
         # their own Linkedid is new until Asterisk bridges them, so they are placed by Uniqueid.
         self._expected: dict[str, str] = {}
+        self._now = 0.0  # the time of the event (or resync) being applied
 
     # -- what the API tells the tracker ------------------------------------------------------
 
@@ -129,6 +130,7 @@ class CallTracker:
     def apply(self, event: Event, now: float) -> list[Effect]:
         """Folds one AMI event into the calls; returns what happened."""
         self._seq += 1
+        self._now = now
         handler = _HANDLERS.get(event.get("Event", "").lower())
         out: list[Effect] = []
         if handler is not None:
@@ -302,6 +304,9 @@ class CallTracker:
             self._hung_up[uid] = self._seq
         chan = self.channels.get(uid)
         if chan is not None:
+            party = self._party(chan)[1]
+            if party is not None and ev.get("Cause"):
+                party.hangup_cause = ev.get("Cause")
             self._drop(chan, out)
 
     def _drop(self, chan: Channel, out: list[Effect]) -> None:
@@ -312,6 +317,7 @@ class CallTracker:
         if party is not None:
             party.channels.discard(chan.uniqueid)
             if not party.channels:
+                party.left = self._now
                 out.append(_effect("left", call, party))
         if not call.channels:
             self._end(call, out)
@@ -320,6 +326,7 @@ class CallTracker:
         for uid in list(call.channels):
             self._drop(self.channels[uid], out)  # the last drop ends the call
         if self.calls.pop(call.id, None) is not None:
+            call.ended = self._now
             out.append(Effect("ended", call.id, call=call))
             self._ended[call.id] = None
             if len(self._ended) > ENDED_MEMORY:
@@ -389,6 +396,7 @@ class CallTracker:
         started meanwhile joins (its effects are new to whoever listens).
         """
         out: list[Effect] = []
+        self._now = now
         mark, marked_at = self._mark or (self._seq, now)
         live = [c for c in snapshot if self._hung_up.get(c.get("Uniqueid", ""), -1) <= mark]
         seen = {c.get("Uniqueid", "") for c in live}

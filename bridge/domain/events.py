@@ -64,7 +64,34 @@ def fired(effect: Effect) -> Fired | None:
     party = call.parties.get(effect.party)
     status = {HANGUP: effect.status or "NOANSWER", ANSWER_IN: "ANSWER",
               ANSWER_OUT: "ANSWER"}.get(kind, "CALLING")
-    return Fired(call.id, effect.party, kind, parameters(call, party, status))
+    params = parameters(call, party, status)
+    if kind == HANGUP:  # seconds talking, beside VoipNow's parameters (issue 13)
+        params["Duration"] = str(party.talked(call.answered) if party is not None else 0)
+    return Fired(call.id, effect.party, kind, params)
+
+
+def charged(effect: Effect) -> Fired | None:
+    """What fires for the extension a call is charged to when that extension is no party of
+    it (a Callback or Conference extension: the bridge dials others for it): DialOut when a
+    source is dialled, AnswerOut when a destination answers, Hangup when the call ends."""
+    call = effect.call
+    if call is None or call.meta is None or call.meta.extension in call.parties:
+        return None
+    dests = [p for p in call.parties.values() if p.role == "destination"]
+    if effect.kind == "joined" and effect.role == "source":
+        kind, status = DIAL_OUT, "CALLING"
+    elif effect.kind == "answered" and effect.role == "destination":
+        kind, status = ANSWER_OUT, "ANSWER"
+    elif effect.kind == "ended":
+        ends = dests or list(call.parties.values())
+        kind, status = HANGUP, ends[0].hangup_status() if ends else "NOANSWER"
+    else:
+        return None
+    params = dict(parameters(call, None, status), CallFlow="OUT",
+                  CallerExtension=call.meta.extension)
+    if kind == HANGUP:
+        params["Duration"] = str(max((p.talked(call.answered) for p in dests), default=0))
+    return Fired(call.id, call.meta.extension, kind, params)
 
 
 def parameters(call: Call, party: Party | None, status: str) -> dict[str, str]:

@@ -64,6 +64,16 @@ class Party:
     on_hold: float | None = None  # hears music on hold (not while parked)
     holder: bool = False  # put the call on hold through the API
     recording: float | None = None  # MixMonitor running on its channel
+    recordings: list[str] = field(default_factory=list)  # files the API recorded it to
+    left: float | None = None  # when its last channel hung up
+    hangup_cause: str | None = None  # the Hangup Cause of its last channel (Q.850 number)
+
+    def talked(self, call_answered: float | None) -> int:
+        """Whole seconds this party talked: from when the call was answered (or it answered,
+        if later) until it left; 0 when it never did."""
+        if self.answered is None or call_answered is None or self.left is None:
+            return 0
+        return max(0, int(self.left - max(self.answered, call_answered)))
 
     def hangup_status(self) -> str:
         """VoipNow's Hangup CallStatus: ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL."""
@@ -80,6 +90,7 @@ class Call:
     published: float
     meta: CallMeta | None = None
     answered: float | None = None
+    ended: float | None = None  # set when the tracker ends it
     parties: dict[str, Party] = field(default_factory=dict)  # in view order
     channels: set[str] = field(default_factory=set)  # live Uniqueids
 

@@ -112,6 +112,48 @@ SQLITE: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN owner TEXT;
     ALTER TABLE outbox ADD COLUMN lease_until REAL;
     """,
+    # Call history (CDR, issue 13): one row per call, open (ended NULL) while it is live so
+    # that a call gone across a restart is still recorded. `sources`/`destinations` hold the
+    # parties as ",a,b," (scope and direction tests without a join). The parties of ended
+    # calls, each with the columns a search tests, clustered by (party, role, at): a page or
+    # the statistics of one number's calls is one range scan.
+    """
+    CREATE TABLE call_history (
+        id TEXT PRIMARY KEY,
+        extension TEXT NOT NULL,
+        published REAL NOT NULL,
+        answered REAL,
+        at REAL NOT NULL,
+        ended REAL,
+        saved REAL NOT NULL,
+        disposition INTEGER NOT NULL,
+        flow INTEGER NOT NULL,
+        nonce TEXT,
+        sources TEXT NOT NULL,
+        destinations TEXT NOT NULL,
+        src_ext INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX call_history_at ON call_history (at, ended, disposition, flow, saved, extension,
+                                                  src_ext, sources, destinations);
+    CREATE INDEX call_history_saved ON call_history (saved);
+    CREATE INDEX call_history_ended ON call_history (ended);
+    CREATE TABLE call_history_parties (
+        party TEXT NOT NULL,
+        role TEXT NOT NULL,
+        at REAL NOT NULL,
+        call_id TEXT NOT NULL,
+        extension TEXT NOT NULL,
+        saved REAL NOT NULL,
+        disposition INTEGER NOT NULL,
+        flow INTEGER NOT NULL,
+        sources TEXT NOT NULL,
+        destinations TEXT NOT NULL,
+        src_ext INTEGER NOT NULL,
+        PRIMARY KEY (party, role, at, call_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX call_history_parties_call ON call_history_parties (call_id);
+    """,
 )
 
 # PostgreSQL starts at today's schema (no PostgreSQL database predates it). Timestamps are
@@ -196,5 +238,46 @@ POSTGRES: tuple[str, ...] = (
         PRIMARY KEY (app, key)
     );
     CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+    """,
+    # Call history (issue 13), as in SQLite; `instr` as SQLite's (the history search's list
+    # test: ",a,b," holds ",a,").
+    """
+    CREATE TABLE call_history (
+        id TEXT PRIMARY KEY,
+        extension TEXT NOT NULL,
+        published DOUBLE PRECISION NOT NULL,
+        answered DOUBLE PRECISION,
+        at DOUBLE PRECISION NOT NULL,
+        ended DOUBLE PRECISION,
+        saved DOUBLE PRECISION NOT NULL,
+        disposition INTEGER NOT NULL,
+        flow INTEGER NOT NULL,
+        nonce TEXT,
+        sources TEXT NOT NULL,
+        destinations TEXT NOT NULL,
+        src_ext INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX call_history_at ON call_history (at, ended, disposition, flow, saved, extension,
+                                                  src_ext, sources, destinations);
+    CREATE INDEX call_history_saved ON call_history (saved);
+    CREATE INDEX call_history_ended ON call_history (ended);
+    CREATE TABLE call_history_parties (
+        party TEXT NOT NULL,
+        role TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        call_id TEXT NOT NULL,
+        extension TEXT NOT NULL,
+        saved DOUBLE PRECISION NOT NULL,
+        disposition INTEGER NOT NULL,
+        flow INTEGER NOT NULL,
+        sources TEXT NOT NULL,
+        destinations TEXT NOT NULL,
+        src_ext INTEGER NOT NULL,
+        PRIMARY KEY (party, role, at, call_id)
+    );
+    CREATE INDEX call_history_parties_call ON call_history_parties (call_id);
+    CREATE FUNCTION instr(text, text) RETURNS integer
+        LANGUAGE sql IMMUTABLE STRICT AS 'SELECT strpos($1, $2)';
     """,
 )

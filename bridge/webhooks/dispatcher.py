@@ -22,7 +22,7 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from bridge.domain.events import TYPE_NAMES, event_type, fired
+from bridge.domain.events import TYPE_NAMES, charged, event_type, fired
 from bridge.domain.model import Effect
 from bridge.domain.views import iso
 from bridge.errors import BridgeError
@@ -81,6 +81,10 @@ class Dispatcher:
             due = fired(effect) if regs else None  # parameters only for someone listening
             if due is not None:
                 rows.extend((reg.id, f"{due.key}:{reg.id}", due.params) for reg in regs)
+            extra = charged(effect)  # a callback / conference extension's own events
+            if extra is not None:
+                rows.extend((reg.id, f"{extra.key}:{reg.id}", extra.params)
+                            for reg in self.registrations.enabled(extra.extension, extra.type))
         if rows:
             self._fired.put_nowait(rows)
 

@@ -104,9 +104,11 @@ async def test_extensions_list_over_http(api: Api) -> None:
     """The extensions list uses the same parameters over HTTP: 200, 204 and 400."""
     resp = await api.client.get("/uapi/extensions/@me", headers=api.auth(),
                                 params={"fields": "extension,type"})
-    assert await resp.json() == {"totalResults": 2, "startIndex": 0, "itemsPerPage": 2,
+    assert await resp.json() == {"totalResults": 4, "startIndex": 0, "itemsPerPage": 4,
                                  "entry": [{"extension": "0003*026", "type": "phone_terminal"},
-                                           {"extension": "0003*210", "type": "phone_terminal"}]}
+                                           {"extension": "0003*210", "type": "phone_terminal"},
+                                           {"extension": "0003*250", "type": "callback"},
+                                           {"extension": "0003*260", "type": "conference"}]}
     resp = await api.client.get("/uapi/extensions/@me", headers=api.auth(),
                                 params={"filterBy": "id", "filterValue": "0003*999"})
     assert resp.status == 204

@@ -33,7 +33,7 @@ async def test_unknown_route(api: Api) -> None:
     ("GET", "/uapi/nope"),
     ("GET", "/unifiedapi/presence/@me/210/"),
     ("POST", "/uapi/phoneCalls/@me/unknownType"),  # a known path, not with POST
-    ("POST", "/unifiedapi/phoneCalls/@me/conferenceInvite/"),
+    ("POST", "/unifiedapi/phoneCalls/@me/conferenceCall/"),
     ("PATCH", "/uapi/phoneCalls/@me/210/" + "0" * 20),
     ("GET", "/uapi/"),
 ])

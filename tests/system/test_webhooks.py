@@ -153,6 +153,7 @@ async def test_a_call_fires_dial_answer_and_hangup_for_both_extensions(
         "IN", "0003*024")
     for path in ("/210/hangup", "/024/hangup"):
         assert receiver.at(path)[0]["params"]["CallStatus"] == "ANSWER"
+        assert receiver.at(path)[0]["params"]["Duration"].isdigit()  # seconds talking
     for hook in receiver.got:
         assert signed(hook, receiver.port), hook["path"]
     admin_secret = SECRETS[f"{base}/210/admin"]

@@ -1,0 +1,143 @@
+"""Call history (CDR): what an ended call leaves behind, and its statistics (pure).
+
+A history record is the PhoneCall as List showed it, frozen at its end, with per view the
+bridge's additions `ended`, `duration` (seconds talking), `hangupCause` and `recording`.
+`disposition` (0 answered, 1 busy, 2 failed, 3 no answer, 4 unknown, 5 not allowed) is known
+per view; the record's own is that of the call as a whole (see `disposition`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.domain.model import Call, Party
+from bridge.domain.views import ends, flow, iso
+
+ANSWERED, BUSY, FAILED, NO_ANSWER, UNKNOWN, NOT_ALLOWED = range(6)
+DISPOSITIONS = range(6)
+INCOMING, OUTGOING = 0, 1
+
+
+@dataclass(frozen=True)
+class HistoryParty:
+    key: str  # extended extension number or public number
+    role: str  # source | destination
+    is_extension: bool
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One call for the store: the columns it is searched by, and the record shown."""
+
+    id: str
+    extension: str
+    published: float
+    answered: float | None
+    ended: float | None  # None: still live (an open record, kept in case the bridge stops)
+    disposition: int
+    flow: int
+    nonce: str | None
+    parties: tuple[HistoryParty, ...]
+    body: dict[str, Any]
+
+    @property
+    def at(self) -> float:
+        """What startDate/endDate filter on: when it was answered, else when it was placed."""
+        return self.answered if self.answered is not None else self.published
+
+
+def party_disposition(party: Party) -> int:
+    """A party's disposition: answered if it answered, else what its dial said, else unknown."""
+    if party.answered is not None:
+        return ANSWERED
+    return party.disposition if party.disposition is not None else UNKNOWN
+
+
+def disposition(call: Call) -> int:
+    """The call's disposition: answered when two parties talked; else that of the first
+    destination that has one; unknown when nothing is known."""
+    if call.answered is not None:
+        return ANSWERED
+    dests = [p for p in call.parties.values() if p.role == "destination"]
+    for party in dests:
+        if party.disposition is not None:
+            return party.disposition
+    return UNKNOWN
+
+
+def _view(call: Call, party: Party, sources: list[str], destinations: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": party.view_id, "extension": party.key, "source": sources,
+        "destination": destinations, "flow": str(flow(call)),
+        "disposition": str(party_disposition(party)),
+    }
+    if party.answered is not None:
+        out["answered"] = iso(party.answered)
+    if party.caller_id is not None:
+        out["callerId"] = party.caller_id
+    if party.left is not None or call.ended is not None:
+        out["ended"] = iso(party.left if party.left is not None else call.ended or 0.0)
+    out["duration"] = str(party.talked(call.answered))
+    if party.hangup_cause is not None:
+        out["hangupCause"] = party.hangup_cause
+    if party.recordings:
+        out["recording"] = party.recordings[-1]
+    return out
+
+
+def record(call: Call) -> HistoryRecord:
+    """The history record of `call` as it stands (final once the tracker has ended it)."""
+    sources, destinations = ends(call)
+    body: dict[str, Any] = {"id": call.id, "extension": call.extension or "",
+                            "published": iso(call.published)}
+    if call.answered is not None:
+        body["answered"] = iso(call.answered)
+    nonce = call.meta.nonce if call.meta is not None else None
+    if nonce is not None:
+        body["nonce"] = nonce
+    if call.ended is not None:
+        body["ended"] = iso(call.ended)
+    body["phoneCallView"] = [_view(call, p, sources, destinations)
+                             for p in call.parties.values()]
+    parties = {p.key: HistoryParty(p.key, p.role, p.is_extension) for p in call.parties.values()}
+    for key in sources:
+        parties.setdefault(key, HistoryParty(key, "source", "*" in key))
+    for key in destinations:
+        parties.setdefault(key, HistoryParty(key, "destination", "*" in key))
+    return HistoryRecord(call.id, call.extension or "", call.published, call.answered,
+                         call.ended, disposition(call), flow(call), nonce,
+                         tuple(parties.values()), body)
+
+
+def closed(body: dict[str, Any], ended: float) -> dict[str, Any]:
+    """An open record whose call was found gone after a restart: ended now, and every view
+    whose end is not known has disposition 4 (unknown)."""
+    out = dict(body, ended=iso(ended))
+    views = []
+    for view in body.get("phoneCallView", []):
+        v = dict(view)
+        if "ended" not in v:
+            v["ended"] = iso(ended)
+            if "answered" not in v:
+                v["disposition"] = str(UNKNOWN)
+        views.append(v)
+    out["phoneCallView"] = views
+    return out
+
+
+def stats(rows: Iterable[tuple[int, int, int]]) -> list[dict[str, str]]:
+    """phoneCallStat from (direction, disposition, count) rows: type 0 incoming, 1 outgoing."""
+    totals = {d: dict.fromkeys(range(6), 0) for d in (INCOMING, OUTGOING)}
+    for direction, disp, count in rows:
+        if direction in totals and disp in totals[direction]:
+            totals[direction][disp] += count
+    out = []
+    for direction, by in totals.items():
+        total = sum(by.values())
+        out.append({"type": str(direction), "total": str(total),
+                    "answered": str(by[ANSWERED]), "unanswered": str(total - by[ANSWERED]),
+                    "busy": str(by[BUSY]), "failed": str(by[FAILED]),
+                    "unknown": str(by[UNKNOWN]), "unallowed": str(by[NOT_ALLOWED])})
+    return out

@@ -1,0 +1,44 @@
+"""Feeds the AMI link into QueueAgents: member events, and QueueStatus at every login."""
+
+from __future__ import annotations
+
+import structlog
+
+from bridge.ami.framing import plain
+from bridge.ami.message import AmiMessage as Message
+from bridge.domain.queues import QueueAgents
+from bridge.errors import AmiActionFailed, BridgeError
+from bridge.presence_feed import AmiSource
+
+log = structlog.get_logger("bridge.queues")
+EVENTS = frozenset({"queuememberadded", "queuememberremoved", "queuememberpause",
+                    "queuememberstatus"})
+
+
+class QueuesFeed:
+    def __init__(self, agents: QueueAgents) -> None:
+        self.agents = agents
+        self.ami: AmiSource | None = None
+
+    def attach(self, ami: AmiSource) -> None:
+        self.ami = ami
+        ami.add_event_handler(self.on_event)
+        ami.add_connect_handler(self.on_connect)
+
+    def on_event(self, message: Message) -> None:
+        if str(message.get("Event", "")).lower() in EVENTS:
+            self.agents.apply(plain(message))
+
+    async def on_connect(self, _: list[Message]) -> None:
+        """Rebuilds every queue's members from QueueStatus."""
+        assert self.ami is not None
+        try:
+            listed = await self.ami.send_list({"Action": "QueueStatus"})
+        except AmiActionFailed:
+            listed = []  # no queue configured
+        except BridgeError as exc:
+            log.warning("queues.rebuild.failed", error=str(exc))
+            return
+        members = [plain(m) for m in listed if str(m.get("Event", "")).lower() == "queuemember"]
+        self.agents.rebuild(members)
+        log.info("queues.rebuilt", queues=len(self.agents.queues), members=len(members))

@@ -1,0 +1,183 @@
+"""Call history in the store (either backend): written from the tracker's effects, searched.
+
+A call gets an open row (ended NULL) when it starts and its final row when the tracker ends
+it; a row that is ended is never written again (written once). After every (re)login the open
+rows of calls the tracker no longer knows (they ended while the bridge was away) are closed with
+what is known (`closed`: disposition 4 where the end is unknown). Writes are queued by the
+synchronous `sink` and written in order, in batches, by `run_forever` (or `flush`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Collection
+from typing import Any
+
+import structlog
+
+from bridge.domain.history import HistoryRecord, closed, record, stats
+from bridge.domain.model import Effect
+from bridge.errors import BridgeError
+from bridge.store.db import Database, Session
+from bridge.store.history_sql import HistoryQuery, page_sql, stats_sql, where
+
+log = structlog.get_logger("bridge.history")
+PURGE_EVERY = 3600.0  # seconds between purges
+_UPSERT = (
+    "INSERT INTO call_history (id, extension, published, answered, at, ended, saved,"
+    " disposition, flow, nonce, sources, destinations, src_ext, body)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (id) DO UPDATE SET extension=excluded.extension, answered=excluded.answered,"
+    " at=excluded.at, ended=excluded.ended, saved=excluded.saved,"
+    " disposition=excluded.disposition, flow=excluded.flow, nonce=excluded.nonce,"
+    " sources=excluded.sources, destinations=excluded.destinations, src_ext=excluded.src_ext,"
+    " body=excluded.body WHERE call_history.ended IS NULL"
+)
+# The parties of a call that ended, copied from its call_history row.
+_PARTIES = (
+    "INSERT INTO call_history_parties (party, role, at, call_id, extension, saved,"
+    " disposition, flow, sources, destinations, src_ext)"
+    " SELECT ?, ?, at, id, extension, saved, disposition, flow, sources, destinations, src_ext"
+    " FROM call_history WHERE id = ?"
+    " ON CONFLICT (party, role, at, call_id) DO UPDATE SET extension=excluded.extension,"
+    " saved=excluded.saved, disposition=excluded.disposition, flow=excluded.flow,"
+    " sources=excluded.sources, destinations=excluded.destinations, src_ext=excluded.src_ext"
+)
+
+
+class HistoryStore:
+    """The call history of one bridge: queue of writes, queries, retention."""
+
+    def __init__(self, db: Database, retention: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.retention = retention
+        self.clock = clock
+        self._pending: list[HistoryRecord] = []
+        self._open: set[str] = set()  # calls that have an open row queued or written
+        self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()  # batches are written in the order they were queued
+
+    # -- intake (synchronous: called with the tracker's effects) -----------------------------
+
+    def sink(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            call = effect.call
+            if call is None:
+                continue
+            if effect.kind == "ended":
+                self._open.discard(call.id)
+            elif effect.kind == "answered" or (effect.kind == "joined"
+                                               and call.id not in self._open):
+                self._open.add(call.id)
+            else:
+                continue
+            self._pending.append(record(call))
+            self._wake.set()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def flush(self) -> int:
+        """Writes what is queued, in one transaction; returns the records written."""
+        async with self._writing:
+            batch, self._pending = self._pending, []
+            self._wake.clear()
+            if batch:
+                saved = self.clock()
+                async with self.db.session() as session:
+                    await _write(session, batch, saved)
+            return len(batch)
+
+    async def run_forever(self, every: float = PURGE_EVERY) -> None:
+        """Writes queued records as they come and purges old ones every `every` seconds."""
+        next_purge = time.monotonic() + every
+        while True:
+            timeout = max(0.0, next_purge - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            try:
+                await self.flush()
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + every
+                    await self.purge(self.clock())
+            except BridgeError:
+                log.exception("history.write_failed")
+
+    async def close_gone(self, live: Collection[str]) -> int:
+        """Closes the open rows of calls not in `live` (they ended while nobody watched)."""
+        await self.flush()
+        now = self.clock()
+        keep = set(live)
+        rows = await self.db.fetchall("SELECT id, body, sources, destinations FROM call_history"
+                                      " WHERE ended IS NULL")
+        gone = [r for r in rows if r[0] not in keep]
+        if gone:
+            await self.db.transaction([
+                ("UPDATE call_history SET ended = ?, saved = ?, body = ? WHERE id = ?",
+                 [(now, now, json.dumps(closed(json.loads(body), now)), cid)
+                  for cid, body, _, _ in gone]),
+                (_PARTIES, [(p, role, cid) for cid, _, sources, destinations in gone
+                            for role, joined in (("source", sources),
+                                                 ("destination", destinations))
+                            for p in _split(joined)])])
+        count = len(gone)
+        self._open.intersection_update(keep)
+        if count:
+            log.info("history.closed_gone", calls=count)
+        return count
+
+    async def purge(self, now: float) -> int:
+        """Drops the records that ended more than `retention` seconds before `now`."""
+        cutoff = now - self.retention
+        _, gone = await self.db.transaction([
+            ("DELETE FROM call_history_parties WHERE call_id IN (SELECT id FROM call_history"
+             " WHERE ended < ?)", [(cutoff,)]),
+            ("DELETE FROM call_history WHERE ended < ?", [(cutoff,)])])
+        if gone:
+            log.info("history.purged", records=gone)
+        return gone
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def search(self, q: HistoryQuery) -> tuple[list[dict[str, str]], int, list[Any]]:
+        """(phoneCallStat, total, the page's record bodies) for `q`."""
+        async with self.db.session() as session:  # the page and its statistics agree
+            return await _search(session, q)
+
+    async def stats(self, q: HistoryQuery) -> list[dict[str, str]]:
+        sql, params = stats_sql(q, where(q))
+        return stats(await self.db.fetchall(sql, params))
+
+
+def _joined(keys: list[str]) -> str:
+    return f",{','.join(keys)}," if keys else ""
+
+
+def _split(joined: str) -> list[str]:
+    return [k for k in joined.split(",") if k]
+
+
+async def _write(session: Session, batch: list[HistoryRecord], saved: float) -> None:
+    for rec in batch:
+        sources = [p.key for p in rec.parties if p.role == "source"]
+        dests = [p.key for p in rec.parties if p.role != "source"]
+        src_ext = any(p.is_extension for p in rec.parties if p.role == "source")
+        changed = await session.execute(_UPSERT, (
+            rec.id, rec.extension, rec.published, rec.answered, rec.at, rec.ended, saved,
+            rec.disposition, rec.flow, rec.nonce, _joined(sources), _joined(dests),
+            int(src_ext), json.dumps(rec.body)))
+        if changed and rec.ended is not None:
+            for p in rec.parties:
+                await session.execute(_PARTIES, (p.key, p.role, rec.id))
+
+
+async def _search(session: Session, q: HistoryQuery
+                  ) -> tuple[list[dict[str, str]], int, list[Any]]:
+    s = where(q)
+    phone_call_stat = stats(await session.fetchall(*stats_sql(q, s)))
+    total = sum(int(x["total"]) for x in phone_call_stat)
+    rows = await session.fetchall(*page_sql(q, s)) if total else []
+    return phone_call_stat, total, [json.loads(r[0]) for r in rows]

@@ -1,0 +1,104 @@
+"""HistoryStore: written once, open rows closed after a restart, retention, scope queries."""
+
+from __future__ import annotations
+
+from bridge.domain.model import Call, Effect
+from bridge.store.db import Database
+from bridge.store.history import HistoryStore
+from bridge.store.history_sql import HistoryQuery, PartyFilter
+
+
+def make_call(cid: str, at: float, source: str = "0003*210", dest: str = "5551234",
+              answered: bool = True) -> Call:
+    call = Call(cid, at)
+    src = call.add_party(source, "*" in source, "source")
+    dst = call.add_party(dest, "*" in dest, "destination")
+    if answered:
+        src.answered = dst.answered = call.answered = at + 1
+        src.disposition = dst.disposition = 0
+    else:
+        dst.disposition = 1
+    src.left = dst.left = at + 11
+    return call
+
+
+def end(call: Call) -> list[Effect]:
+    call.ended = (call.answered or call.published) + 10
+    return [Effect("ended", call.id, call=call)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 2_000_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_record_is_written_once(db: Database) -> None:
+    """A second end (late events, a resync) does not overwrite the record."""
+    store = HistoryStore(db, 86400.0)
+    call = make_call("a" * 20, 1000.0)
+    store.sink(end(call))
+    await store.flush()
+    call.parties["0003*210"].hangup_cause = "99"
+    store.sink(end(call))
+    await store.flush()
+    rows = await db.fetchall("SELECT body FROM call_history")
+    assert len(rows) == 1
+    assert '"99"' not in rows[0][0]
+
+
+async def test_open_rows_of_calls_gone_after_a_restart_are_closed(db: Database) -> None:
+    """A call seen joining, then unknown after a resync: recorded with disposition 4."""
+    clock = Clock()
+    store = HistoryStore(db, 86400.0, clock=clock)
+    gone, live = make_call("b" * 20, 1000.0, answered=False), make_call("c" * 20, 1000.0)
+    gone.parties["5551234"].disposition = None
+    gone.parties["5551234"].left = None
+    store.sink([Effect("joined", gone.id, "0003*210", call=gone),
+                Effect("joined", live.id, "0003*210", call=live)])
+    await store.flush()
+    q = HistoryQuery(scope=None)
+    assert (await store.search(q))[1] == 0  # open rows are not history yet
+    restarted = HistoryStore(db, 86400.0, clock=clock)  # a new process
+    assert await restarted.close_gone({live.id}) == 1
+    _, total, page = await restarted.search(q)
+    assert total == 1
+    assert page[0]["id"] == gone.id
+    assert {v["extension"]: v["disposition"] for v in page[0]["phoneCallView"]} == {
+        "0003*210": "4", "5551234": "4"}
+
+
+async def test_retention_purges_old_records_only(db: Database) -> None:
+    """Records that ended before now - retention go, with their parties; newer stay."""
+    store = HistoryStore(db, 100.0)
+    store.sink(end(make_call("d" * 20, 1000.0)) + end(make_call("e" * 20, 5000.0)))
+    await store.flush()
+    assert await store.purge(5000.0) == 1
+    assert await db.fetchall("SELECT id FROM call_history") == [("e" * 20,)]
+    parties = await db.fetchall("SELECT DISTINCT call_id FROM call_history_parties")
+    assert parties == [("e" * 20,)]
+
+
+async def test_search_filters_scope_party_and_pages(db: Database) -> None:
+    """Scope and source filters, newest first, counted with phoneCallStat."""
+    store = HistoryStore(db, 1e9)
+    calls = [make_call(f"{i:020x}", 1000.0 + i, source="0003*210" if i % 2 else "0003*024",
+                       answered=i % 3 != 0) for i in range(10)]
+    for call in calls:
+        store.sink(end(call))
+    await store.flush()
+    q = HistoryQuery(scope=frozenset({"0003*210"}), count=3,
+                     parties=(PartyFilter("destination", "equals", "5551234"),))
+    stat, total, page = await store.search(q)
+    assert total == 5
+    assert [r["id"] for r in page] == [f"{i:020x}" for i in (9, 7, 5)]
+    outgoing = stat[1]
+    assert outgoing["total"] == "5"
+    assert outgoing["busy"] == "2"  # 3 and 9 were not answered
+    q2 = HistoryQuery(scope=None, parties=(PartyFilter("source", "equals", "0003*024"),),
+                      disposition=0, at_from=1003.5, descending=False)
+    _, total, page = await store.search(q2)
+    assert [r["id"] for r in page] == [f"{i:020x}" for i in (4, 8)]
+    assert total == 2

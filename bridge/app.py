@@ -22,7 +22,7 @@ from bridge.api.context import Services
 from bridge.api.edge import Runner
 from bridge.api.server import build_app
 from bridge.api.stream import hub_for
-from bridge.auth import TokenStore
+from bridge.auth import REVOKED_CHANNEL, TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
 from bridge.calls.placing import Placing
@@ -36,10 +36,11 @@ from bridge.live.hub import Hub
 from bridge.metrics import Metrics
 from bridge.presence_feed import PresenceFeed
 from bridge.queues_feed import QueuesFeed
+from bridge.store.backends import open_database
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.history import HistoryStore
-from bridge.store.hooks import Outbox, Registrations
+from bridge.store.hooks import CHANGED_CHANNEL, Outbox, Registrations
 from bridge.store.idempotency import Keys
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
@@ -70,7 +71,7 @@ def build_services(
         tracker=tracker,
         calls=calls,
         registrations=Registrations(db),
-        outbox=Outbox(db),
+        outbox=Outbox(db, lease=config.storage.lease),
         keys=Keys(db),
         watch=watch,
         control=control.Context(pbx, tracker, directory, watch, config.dialing, config.parking,
@@ -101,7 +102,7 @@ class Bridge:
 
     @classmethod
     def build(cls, config: Config) -> Bridge:
-        db = Database(config.storage.path)
+        db = open_database(config.storage)
         ami = AmiClient(config.ami, events=TRACKED_EVENTS,  # agent: QueueMember* (issue 13)
                         event_classes=(*DEFAULT_EVENT_CLASSES, "agent"))
         svc = build_services(config, db, ami)
@@ -145,6 +146,8 @@ class Bridge:
         await self.webhooks.start(self.supervisor.spawn)
         self.supervisor.spawn("tokens-purge", self.services.tokens.run_forever)
         self.supervisor.spawn("retention-purge", self.retention.run_forever)
+        if self.db.shared:  # other bridges' changes: registrations, revoked tokens
+            self.supervisor.spawn("store-listen", self._listen)
         self.supervisor.spawn("history", self.services.history.run_forever)
         self.runner = Runner(
             build_app(self.services, self.hub), request_timeout=self.config.http.request_timeout,
@@ -160,6 +163,12 @@ class Bridge:
         log.info("bridge.started", url=url, ami=f"{self.config.ami.host}:{self.config.ami.port}")
         return url
 
+    async def _listen(self) -> None:
+        svc = self.services
+        await self.db.listen({CHANGED_CHANNEL: svc.registrations.refresh,
+                              REVOKED_CHANNEL: svc.tokens.revoked},
+                             resync=svc.registrations.load)
+
     async def stop(self) -> None:
         """Stops taking requests, finishes in-flight ones, closes AMI and storage."""
         log.info("bridge.stopping")
@@ -170,7 +179,7 @@ class Bridge:
         await self.supervisor.stop()
         await self.services.calls.drain()
         await self.services.history.flush()
-        await asyncio.to_thread(self.db.close)
+        await self.db.close()
         log.info("bridge.stopped")
 
 

@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from bridge.tenants import App
 
 log = structlog.get_logger("bridge.auth")
 PURGE_EVERY = 60.0  # seconds between purges of expired issued tokens
+REVOKED_CHANNEL = "uapi_tokens_revoked"  # NOTIFY: tokens another bridge revoked
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,28 @@ class TokenStore:
             return None
         return self.directory.apps.get(entry[0])
 
+    async def find_app(self, token: str) -> App | None:
+        """`app_for`; on a shared store also a token another bridge issued (then held here).
+        Raises StoreUnavailable when that lookup cannot reach the database."""
+        app = self.app_for(token)
+        if app is not None or not token or not self.db.shared:
+            return app
+        digest = _digest(token)
+        if digest in self._issued:  # known here, and expired
+            return None
+        rows = await self.db.fetchall(
+            "SELECT app, expires_at FROM oauth_tokens WHERE token_hash = ?", (digest,))
+        if not rows or rows[0][0] not in self.directory.apps or rows[0][1] <= self.clock():
+            return None
+        self._remember(digest, rows[0][0], rows[0][1])
+        return self.directory.apps[rows[0][0]]
+
+    async def revoked(self, payload: str) -> None:
+        """A NOTIFY from the bridge that revoked these tokens (comma-separated digests)."""
+        for digest in filter(None, payload.split(",")):
+            if digest in self._issued:
+                self._forget(digest)
+
     def check_client(self, client_id: str, client_secret: str) -> App | None:
         """The app with these client credentials, compared in constant time."""
         app = self.directory.app_by_client_id(client_id)
@@ -114,18 +136,24 @@ class TokenStore:
             expires_at = self.clock() + self.ttl
             held = list(self._by_app.get(app.name, ()))
             revoked = held[:max(0, len(held) + 1 - self.max_tokens)]
-            await self.db.call(lambda c: _store(c, digest, app.name, expires_at, revoked))
+            await self.db.transaction([
+                ("DELETE FROM oauth_tokens WHERE token_hash = ?", [(d,) for d in revoked]),
+                ("INSERT INTO oauth_tokens (token_hash, app, expires_at) VALUES (?, ?, ?)",
+                 [(digest, app.name, expires_at)]),
+            ])
             for old in revoked:
                 if old in self._issued:  # a purge may have dropped it meanwhile
                     self._forget(old)
             self._remember(digest, app.name, expires_at)
+        if revoked and self.db.shared:
+            await self.db.notify(REVOKED_CHANNEL, ",".join(revoked))
         if revoked:
             log.info("auth.tokens.revoked", app=app.name, revoked=len(revoked),
                      reason="auth.max_tokens")
         return IssuedToken(token, self.ttl)
 
     async def purge(self, now: float) -> int:
-        """Drops the tokens expired at `now` (memory and SQLite); returns how many."""
+        """Drops the tokens expired at `now` (memory and store); returns how many."""
         await self.db.execute("DELETE FROM oauth_tokens WHERE expires_at <= ?", (now,))
         expired = [d for d, (_, expires_at) in self._issued.items() if expires_at <= now]
         for digest in expired:
@@ -144,16 +172,3 @@ class TokenStore:
                 log.exception("auth.tokens.purge_failed")
             await asyncio.sleep(every)
 
-
-def _store(conn: sqlite3.Connection, digest: str, app: str, expires_at: float,
-           revoked: list[str]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany("DELETE FROM oauth_tokens WHERE token_hash = ?",
-                         [(d,) for d in revoked])
-        conn.execute("INSERT INTO oauth_tokens (token_hash, app, expires_at) VALUES (?, ?, ?)",
-                     (digest, app, expires_at))
-        conn.execute("COMMIT")
-    except sqlite3.Error:
-        conn.execute("ROLLBACK")
-        raise

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -69,7 +70,9 @@ class AmiConfig:
 
 @dataclass(frozen=True)
 class StorageConfig:
-    path: str = "var/uapi-bridge.sqlite3"
+    path: str = "var/uapi-bridge.sqlite3"  # SQLite (the embedded default), used unless `url`
+    url: str = ""  # postgresql://user:pass@host:5432/db: PostgreSQL, shared by several bridges
+    lease: float = 30.0  # seconds a bridge holds an outbox row it is sending (PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,7 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     config = Config(
         http=_read_http(r, top.get("http")),
         ami=_read_ami(r, top.get("ami")),
-        storage=_simple(r, top.get("storage"), "storage", StorageConfig, StorageConfig()),
+        storage=_read_storage(r, top.get("storage")),
         dialing=_simple(r, top.get("dialing"), "dialing", DialingConfig, DialingConfig()),
         parking=_simple(r, top.get("parking"), "parking", ParkingConfig, ParkingConfig()),
         webhooks=_read_webhooks(r, top.get("webhooks")),
@@ -239,10 +242,42 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     return config
 
 
+def _read_storage(r: _Reader, raw: Any) -> StorageConfig:
+    storage = _simple(r, raw, "storage", StorageConfig, StorageConfig())
+    if isinstance(raw, dict) and raw.get("url") and raw.get("path"):
+        r.problem("storage", "give either path (SQLite) or url (PostgreSQL), not both")
+    if storage.url:
+        problem = _postgres_url_problem(storage.url)
+        if problem:
+            r.problem("storage.url", problem)
+    if storage.lease <= 0:
+        r.problem("storage.lease", "must be greater than 0")
+    return storage
+
+
+def _postgres_url_problem(url: str) -> str | None:
+    """What is wrong with a PostgreSQL URL (never echoing it: it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL ({exc}); a password with reserved characters must be " \
+               "percent-encoded, or left out and given in PGPASSWORD"
+    if parts.scheme not in ("postgresql", "postgres"):
+        return "must start with postgresql://"
+    if not parts.hostname:
+        return "must name a host (postgresql://user@host:5432/database)"
+    if not parts.path.strip("/"):
+        return "must name a database (postgresql://user@host:5432/database)"
+    if port == 0:
+        return "port must be 1-65535"
+    return None
+
+
 def _check_cross(r: _Reader, config: Config) -> None:
     if "{number}" not in config.dialing.public:
         r.problem("dialing.public", "must contain {number}")
-    if not config.storage.path:
+    if not config.storage.path and not config.storage.url:
         r.problem("storage.path", "must not be empty")
     if config.auth.token_ttl <= 0:
         r.problem("auth.token_ttl", "must be greater than 0")

@@ -25,7 +25,10 @@ from bridge.app import build_services
 from bridge.auth import TokenStore
 from bridge.directory import Directory
 from bridge.store.db import Database
+from bridge.store.postgres import PostgresDatabase
+from bridge.store.sqlite import SqliteDatabase
 from tests.contract.openapi_check import ValidatingClient
+from tests.pg import schema_url
 
 ROOT = Path(__file__).resolve().parent.parent
 CRM = "demo-crm-token-0123456789"
@@ -142,7 +145,7 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
     opened: list[tuple[TestClient[Any, Any], Database]] = []
 
     async def make(cfg: config_mod.Config = config) -> Api:
-        db = Database(cfg.storage.path)
+        db = SqliteDatabase(cfg.storage.path)
         await db.open()
         directory = Directory(cfg)
         clock = Clock()
@@ -160,7 +163,7 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
     yield make
     for client, db in opened:
         await client.close()
-        db.close()
+        await db.close()
 
 
 @pytest.fixture
@@ -170,10 +173,18 @@ async def api(make_api: Callable[..., Any]) -> Api:
     return result
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """An open, migrated SQLite database of the test's own."""
-    database = Database(tmp_path / "test.sqlite3")
-    await database.open()
-    yield database
-    database.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """An open, migrated store of the test's own: a SQLite file, then a PostgreSQL schema
+    (every store test runs on both backends)."""
+    if request.param == "sqlite":
+        database: Database = SqliteDatabase(tmp_path / "test.sqlite3")
+        await database.open()
+        yield database
+        await database.close()
+        return
+    async with schema_url() as url:
+        database = PostgresDatabase(url, max_size=4)
+        await database.open()
+        yield database
+        await database.close()

@@ -154,3 +154,43 @@ def test_check_config_lists_every_problem(tmp_path: Path, raw_config: dict[str, 
     assert "http.hots: unknown key" in result.stderr
     assert "extensions[0].user: unknown user '99'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("mysql://u@db/uapi", "must start with postgresql://"),
+    ("postgresql:///uapi", "must name a host"),
+    ("postgresql://u@db:5432", "must name a database"),
+    ("postgresql://u:p@db:99999/uapi", "not a valid URL"),
+])
+def test_a_bad_storage_url_is_reported_without_its_password(
+        raw_config: dict[str, Any], url: str, says: str) -> None:
+    """storage.url must be a PostgreSQL URL with a host and a database."""
+    del raw_config["storage"]["path"]
+    raw_config["storage"]["url"] = url
+    [problem] = problems(raw_config)
+    assert problem.startswith("storage.url: ")
+    assert says in problem
+    assert ":p@" not in problem
+
+
+def test_storage_url_expands_the_password_and_excludes_path(raw_config: dict[str, Any]) -> None:
+    """${PGPASSWORD} is expanded; giving path and url together is a problem."""
+    del raw_config["storage"]["path"]
+    raw_config["storage"]["url"] = "postgresql://uapi:${PGPASSWORD}@db:5432/uapi"
+    config = config_mod.parse(raw_config, env={"PGPASSWORD": "s3cret"})
+    assert config.storage.url == "postgresql://uapi:s3cret@db:5432/uapi"
+    raw_config["storage"]["path"] = "x.sqlite3"
+    assert problems(raw_config, {"PGPASSWORD": "s"}) == [
+        "storage: give either path (SQLite) or url (PostgreSQL), not both"]
+
+
+def test_check_config_reports_a_bad_storage_url(tmp_path: Path,
+                                                raw_config: dict[str, Any]) -> None:
+    """--check-config exits 1 on a URL that is not PostgreSQL's."""
+    del raw_config["storage"]["path"]
+    raw_config["storage"]["url"] = "http://db/uapi"
+    path = tmp_path / "pg.yaml"
+    path.write_text(yaml.safe_dump(raw_config))
+    result = run_cli("--config", str(path), "--check-config")
+    assert result.returncode == 1
+    assert "storage.url: must start with postgresql://" in result.stderr

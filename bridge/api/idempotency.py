@@ -4,7 +4,9 @@ The same key from the same app with the same request within 24 hours gets the fi
 again (status and body, marked `Idempotent-Replayed: true`), also after a restart; the same
 key with another request is 400 `idempotency_key_reused`; a malformed key is 400
 `idempotency_key_invalid`. A retry that arrives while the first is still being answered waits
-for that answer. Only successful answers are kept: after an error a retry runs again.
+for that answer (on any bridge sharing a PostgreSQL store: the key is claimed in the database;
+409 `idempotency_key_in_use` if that answer takes over 30 s). Only successful answers are
+kept: after an error a retry runs again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import structlog
 from aiohttp import web
 
 from bridge.api.context import current_app
-from bridge.errors import BridgeError, invalid
+from bridge.errors import ApiError, BridgeError, invalid
 from bridge.store.idempotency import Answer, Keys
 
 log = structlog.get_logger("bridge.http")
@@ -94,7 +96,17 @@ async def _answer(request: web.Request, handler: Handler, keys: Keys, key: tuple
     stored = await keys.answers.find(*key, keys.clock())
     if stored is not None:
         return stored, None
-    response = await handler(request)
+    if keys.answers.db.shared:
+        stored = await _claim(keys, key, mine)
+        if stored is not None:
+            return stored, None
+    try:
+        response = await handler(request)
+    except BaseException:
+        await _unclaim(keys, key)
+        raise
+    if response.status >= 300:
+        await _unclaim(keys, key)
     body = response.body if isinstance(response.body, bytes) else b""
     answer = Answer(mine, response.status, response.content_type, body)
     if response.status < 300:
@@ -103,6 +115,27 @@ async def _answer(request: web.Request, handler: Handler, keys: Keys, key: tuple
         except BridgeError:  # the request was carried out: answer it all the same
             log.exception("http.idempotency.store.failed", effect="a retry runs again")
     return answer, response
+
+
+async def _claim(keys: Keys, key: tuple[str, str], mine: str) -> Answer | None:
+    """Several bridges: claims the key (None), or returns the answer of the bridge holding it.
+    A claim that went away unanswered (that request failed) is tried again."""
+    for _ in range(2):
+        if await keys.answers.claim(*key, mine, keys.clock()):
+            return None
+        answer = await keys.answers.wait(*key, keys.clock())
+        if answer is not None:
+            return answer
+    raise ApiError(409, "idempotency_key_in_use",
+                   f"A request with this {HEADER} is still being answered; retry later.")
+
+
+async def _unclaim(keys: Keys, key: tuple[str, str]) -> None:
+    if keys.answers.db.shared:
+        try:
+            await keys.answers.drop(*key)
+        except BridgeError:  # the claim is abandoned after CLAIM_WINDOW instead
+            log.exception("http.idempotency.unclaim.failed")
 
 
 def _replay(answer: Answer, mine: str) -> web.Response:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bridge.api.context import APP_KEY, services
 from bridge.errors import AmiActionFailed, ApiError, PbxUnavailable
+from bridge.store.db import StoreUnavailable
 
 log = structlog.get_logger("bridge.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,10 +64,10 @@ def _token_of(request: web.Request) -> str:
     return query
 
 
-def _authenticate(request: web.Request) -> None:
+async def _authenticate(request: web.Request) -> None:
     if not request.path.startswith(API_PREFIXES) or request.path in UNAUTHENTICATED:
         return
-    app = services(request).tokens.app_for(_token_of(request))
+    app = await services(request).tokens.find_app(_token_of(request))
     if app is None:
         raise ApiError(401, "access_denied", "The access token is missing, unknown or expired.")
     request[APP_KEY] = app
@@ -81,17 +82,25 @@ def _route_name(request: web.Request) -> str:
     return canonical.rstrip("/") or canonical  # a trailing-slash twin counts as its route
 
 
+def _unavailable(exc: PbxUnavailable | StoreUnavailable) -> web.Response:
+    if isinstance(exc, PbxUnavailable):
+        return error_response(503, "pbx_unavailable", f"Asterisk is not reachable: {exc}")
+    log.warning("http.store.unavailable", error=str(exc))
+    return error_response(503, "store_unavailable",
+                          "The bridge's database is not reachable; try again shortly.")
+
+
 async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.match_info.http_exception is None:
-            _authenticate(request)
+            await _authenticate(request)
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message)
     except AmiActionFailed as exc:
         return error_response(502, "pbx_error", f"Asterisk refused the action: {exc.message}")
-    except PbxUnavailable as exc:
-        return error_response(503, "pbx_unavailable", f"Asterisk is not reachable: {exc}")
+    except (PbxUnavailable, StoreUnavailable) as exc:
+        return _unavailable(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

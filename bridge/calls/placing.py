@@ -163,29 +163,33 @@ class Placing:
         the same app and nonce."""
         if not self.pbx.connected:
             raise PbxUnavailable("not connected")
-        live = self.tracker.calls.__contains__
-        found = self.calls.reuse(planned.meta.app, planned.meta.nonce, live)
-        if found is not None:
+        now = time.time()
+        record = PlacedCall.of(planned.plan.call_id, planned.meta)
+        # The live call of this nonce, on any bridge sharing the store; else the nonce is ours.
+        found = await self.calls.claim(record, self.tracker.calls.__contains__, now)
+        if found is not record:
             log.info("call.nonce.reused", call_id=found.id, extension=found.extension)
             return Placed(found.id, found.extension, reused=True)
-        await self._place(planned)
+        await self._place(planned, record)
         return Placed(planned.plan.call_id, planned.meta.extension)
 
-    async def _place(self, planned: Plan) -> None:
+    async def _place(self, planned: Plan, record: PlacedCall) -> None:
         """Sends the Originate while the call is written down; undoes both if Asterisk refuses.
 
         The answer does not wait for the row: the nonce is already held in memory, and the row
         only matters to a later restart (CallStore.drain() waits for it at shutdown).
         """
         plan, meta = planned.plan, planned.meta
-        await self.send_placed(plan.call_id, meta, originate(plan))
+        await self.send_placed(plan.call_id, meta, originate(plan), record)
         log.info("call.originated", call_id=plan.call_id, extension=meta.extension,
                  sources=plan.sources, destinations=plan.destinations)
 
-    async def send_placed(self, call_id: str, meta: CallMeta, action: ActionFields) -> None:
+    async def send_placed(self, call_id: str, meta: CallMeta, action: ActionFields,
+                          record: PlacedCall | None = None) -> None:
         """Sends the action that starts call `call_id` while the call is written down; undoes
-        both if Asterisk refuses (conference invites send their own)."""
-        record = PlacedCall.of(call_id, meta)
+        both if Asterisk refuses (conference invites send their own; `record`: the one that
+        `place()` claimed)."""
+        record = record or PlacedCall.of(call_id, meta)
         self.calls.hold(record, self.tracker.calls.__contains__)
         # Known to the tracker before Asterisk's first event about it can arrive.
         self.tracker.annotate(call_id, meta)

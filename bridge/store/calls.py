@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +18,11 @@ import structlog
 from bridge.domain.model import CallMeta
 from bridge.domain.views import iso
 from bridge.errors import BridgeError
-from bridge.store.db import Database
+from bridge.store.db import Database, Session, Step
 
 log = structlog.get_logger("bridge.calls")
 NONCE_WINDOW = 24 * 3600  # calls older than this are not looked up by nonce after a restart
+CLAIM_GRACE = 15.0  # a nonce claimed this recently on another bridge names a call being placed
 Live = Callable[[str], bool]  # is the call with this id still live (the tracker knows)?
 _COLUMNS = "id, extension, user_id, app, nonce, published, created_at, plan"
 
@@ -66,11 +66,12 @@ def _row(row: tuple[Any, ...]) -> PlacedCall:
 
 
 class CallStore:
-    """Placed calls in SQLite, with the latest call of each (app, nonce) also held in memory.
+    """Placed calls in the store, with the latest call of each (app, nonce) held in memory.
 
     The nonce check is in memory and synchronous, so two racing requests cannot both pass it,
     and the row can be written while the Originate is on its way (the make-call latency is
-    then the larger of the two, not their sum).
+    then the larger of the two, not their sum). On a shared store (several bridges) `claim`
+    also claims the nonce in the database, so that two bridges racing place one call.
     """
 
     def __init__(self, db: Database) -> None:
@@ -106,21 +107,28 @@ class CallStore:
             self._nonces = {k: c for k, c in self._nonces.items() if live(c.id)}
             self._prune_at = max(1024, 2 * len(self._nonces))
 
-    async def save(self, call: PlacedCall) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    f"INSERT INTO calls ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                    (call.id, call.extension, call.user_id, call.app, call.nonce,
-                     call.published, call.created_at, json.dumps(call.plan)),
-                )
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                conn.execute("ROLLBACK")
-                raise
+    async def claim(self, call: PlacedCall, live: Live, now: float) -> PlacedCall:
+        """The call to answer with: the live call this app placed with this nonce (on any
+        bridge sharing the store), else `call`, whose nonce is then held (and claimed)."""
+        placed = self.reuse(call.app, call.nonce, live)
+        if placed is not None:
+            return placed
+        self.hold(call, live)
+        if call.nonce is None or not self.db.shared:
+            return call
+        try:
+            async with self.db.session() as session:
+                winner = await _claim(session, call, live, now)
+        except BaseException:
+            self._nonces.pop((call.app, call.nonce), None)
+            raise
+        self._nonces[(call.app, call.nonce)] = winner
+        return winner
 
-        await self.db.call(run)
+    async def save(self, call: PlacedCall) -> None:
+        await self.db.execute(
+            f"INSERT INTO calls ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+            " ON CONFLICT (id) DO NOTHING", _values(call))
 
     def save_soon(self, call: PlacedCall) -> asyncio.Task[None]:
         """Writes the call in the background; a failure is logged (the call rings anyway)."""
@@ -145,7 +153,11 @@ class CallStore:
         """Drops a call whose Originate Asterisk refused, so its nonce can be used again."""
         if call.nonce is not None and self._nonces.get((call.app, call.nonce)) is call:
             del self._nonces[(call.app, call.nonce)]
-        await self.db.execute("DELETE FROM calls WHERE id = ?", (call.id,))
+        steps: list[Step] = [("DELETE FROM calls WHERE id = ?", [(call.id,)])]
+        if self.db.shared and call.nonce is not None:
+            steps.append(("DELETE FROM nonces WHERE app = ? AND nonce = ? AND call_id = ?",
+                          [(call.app, call.nonce, call.id)]))
+        await self.db.transaction(steps)
 
     async def find(self, ids: Collection[str]) -> dict[str, PlacedCall]:
         return await find(self.db, ids)
@@ -159,22 +171,46 @@ class CallStore:
             del self._nonces[key]
         keep = set(live)
 
-        def run(conn: sqlite3.Connection) -> int:
-            old = [r[0] for r in conn.execute(
-                "SELECT id FROM calls WHERE created_at < ?", (cutoff,)).fetchall()]
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("DELETE FROM calls WHERE id = ?",
-                                 [(i,) for i in old if i not in keep])
-                conn.execute("UPDATE calls SET nonce = NULL WHERE created_at < ? "
-                             "AND nonce IS NOT NULL", (cutoff,))
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                conn.execute("ROLLBACK")
-                raise
-            return len(old) - len(keep.intersection(old))
+        old = [r[0] for r in await self.db.fetchall(
+            "SELECT id FROM calls WHERE created_at < ?", (cutoff,))]
+        steps: list[Step] = [
+            ("DELETE FROM calls WHERE id = ?", [(i,) for i in old if i not in keep]),
+            ("UPDATE calls SET nonce = NULL WHERE created_at < ? AND nonce IS NOT NULL",
+             [(cutoff,)])]
+        if self.db.shared:
+            steps.append(("DELETE FROM nonces WHERE created_at < ?", [(cutoff,)]))
+        counts = await self.db.transaction(steps)
+        return counts[0]
 
-        return await self.db.call(run)
+
+def _values(call: PlacedCall) -> tuple[Any, ...]:
+    return (call.id, call.extension, call.user_id, call.app, call.nonce, call.published,
+            call.created_at, json.dumps(call.plan))
+
+
+async def _claim(session: Session, call: PlacedCall, live: Live, now: float) -> PlacedCall:
+    """In one transaction: the nonce's row is ours (new, or its call has ended), or it names
+    a call still live or being placed, which is the answer."""
+    taken = await session.execute(
+        "INSERT INTO nonces (app, nonce, call_id, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (app, nonce) DO NOTHING", (call.app, call.nonce, call.id, now))
+    if not taken:
+        rows = await session.fetchall(
+            "SELECT call_id, created_at FROM nonces WHERE app = ? AND nonce = ? FOR UPDATE",
+            (call.app, call.nonce))
+        held, claimed_at = rows[0]
+        if live(held) or claimed_at > now - CLAIM_GRACE:
+            found = await session.fetchall(
+                f"SELECT {_COLUMNS} FROM calls WHERE id = ?", (held,))  # noqa: S608
+            if found:
+                return _row(found[0])
+        await session.execute(
+            "UPDATE nonces SET call_id = ?, created_at = ? WHERE app = ? AND nonce = ?",
+            (call.id, now, call.app, call.nonce))
+    await session.execute(
+        f"INSERT INTO calls ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+        " ON CONFLICT (id) DO NOTHING", _values(call))
+    return call
 
 
 async def find(db: Database, ids: Collection[str]) -> dict[str, PlacedCall]:

@@ -1,244 +1,79 @@
-"""SQLite for state that must survive restarts: schema migrations and calls off the event loop."""
+"""The store interface every store module uses, whatever the backend (SQLite or PostgreSQL).
+
+SQL is written once, with `?` placeholders and the syntax both backends share (`INSERT ... ON
+CONFLICT`, `RETURNING`); a statement that must differ picks by `db.backend`. Foreign errors are
+converted here: `StoreUnavailable` when the database cannot be reached (the API answers 503
+`store_unavailable`), `StoreError` for anything else.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import secrets
-import sqlite3
-import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
-
-import structlog
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal
 
 from bridge.errors import BridgeError
 
-log = structlog.get_logger(__name__)
-T = TypeVar("T")
-
-# Each entry moves the schema one version up (PRAGMA user_version). Append only: never edit one
-# that has shipped, since a database already past it will not run it again.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE oauth_tokens (
-        token_hash TEXT PRIMARY KEY,
-        app TEXT NOT NULL,
-        expires_at REAL NOT NULL
-    );
-    CREATE INDEX oauth_tokens_expiry ON oauth_tokens (expires_at);
-    """,
-    """
-    CREATE TABLE calls (
-        id TEXT PRIMARY KEY,
-        extension TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        app TEXT NOT NULL,
-        nonce TEXT,
-        published TEXT NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE UNIQUE INDEX calls_nonce ON calls (app, nonce) WHERE nonce IS NOT NULL;
-    """,
-    # What the request asked for (sources, destinations, caller ids, allowPublicTransfer), so
-    # a call still up after a restart is shown as before.
-    """
-    ALTER TABLE calls ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
-    """,
-    # PhoneCallEvents: registrations, the durable outbox of deliveries, the attempt log.
-    """
-    CREATE TABLE phone_call_events (
-        id TEXT PRIMARY KEY,
-        app TEXT NOT NULL,
-        extension TEXT NOT NULL,
-        type INTEGER NOT NULL,
-        method INTEGER NOT NULL,
-        url TEXT NOT NULL,
-        note TEXT NOT NULL,
-        status INTEGER NOT NULL,
-        modified TEXT NOT NULL
-    );
-    CREATE INDEX phone_call_events_extension ON phone_call_events (extension, type);
-    CREATE TABLE outbox (
-        id TEXT PRIMARY KEY,
-        event_id TEXT NOT NULL,
-        dedup TEXT NOT NULL UNIQUE,
-        call_id TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        next_at REAL NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        state TEXT NOT NULL DEFAULT 'pending',
-        last_status INTEGER,
-        last_error TEXT
-    );
-    CREATE INDEX outbox_due ON outbox (state, next_at);
-    CREATE TABLE deliveries (
-        delivery_id TEXT NOT NULL,
-        event_id TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        at REAL NOT NULL,
-        status INTEGER,
-        duration_ms REAL NOT NULL,
-        error TEXT,
-        outcome TEXT NOT NULL
-    );
-    CREATE INDEX deliveries_event ON deliveries (event_id, at);
-    """,
-    # Every registration signs with its own Standard Webhooks secret (`whsec_<base64>`);
-    # retention purges by age.
-    """
-    ALTER TABLE phone_call_events ADD COLUMN secret TEXT NOT NULL DEFAULT '';
-    UPDATE phone_call_events SET secret = 'whsec_' || random_base64(24) WHERE secret = '';
-    CREATE INDEX deliveries_at ON deliveries (at);
-    CREATE INDEX calls_created ON calls (created_at);
-    """,
-    # A nonce names a call only while it is live (the same nonce may place a new call once
-    # that one ended), so it is no longer unique; the answers given to Idempotency-Key
-    # requests are kept (24 hours) so that a retry gets the same answer after a restart.
-    """
-    DROP INDEX calls_nonce;
-    CREATE INDEX calls_app_nonce ON calls (app, nonce) WHERE nonce IS NOT NULL;
-    CREATE TABLE idempotency_keys (
-        app TEXT NOT NULL,
-        key TEXT NOT NULL,
-        fingerprint TEXT NOT NULL,
-        status INTEGER NOT NULL,
-        content_type TEXT NOT NULL,
-        body BLOB NOT NULL,
-        created_at REAL NOT NULL,
-        PRIMARY KEY (app, key)
-    );
-    CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
-    """,
-    # Call history (CDR, issue 13): one row per call, open (ended NULL) while it is live so
-    # that a call gone across a restart is still recorded. `sources`/`destinations` hold the
-    # parties as ",a,b," (scope and direction tests without a join). The parties of ended
-    # calls, each with the columns a search tests, clustered by (party, role, at): a page or
-    # the statistics of one number's calls is one range scan.
-    """
-    CREATE TABLE call_history (
-        id TEXT PRIMARY KEY,
-        extension TEXT NOT NULL,
-        published REAL NOT NULL,
-        answered REAL,
-        at REAL NOT NULL,
-        ended REAL,
-        saved REAL NOT NULL,
-        disposition INTEGER NOT NULL,
-        flow INTEGER NOT NULL,
-        nonce TEXT,
-        sources TEXT NOT NULL,
-        destinations TEXT NOT NULL,
-        src_ext INTEGER NOT NULL,
-        body TEXT NOT NULL
-    );
-    CREATE INDEX call_history_at ON call_history (at, ended, disposition, flow, saved, extension,
-                                                  src_ext, sources, destinations);
-    CREATE INDEX call_history_saved ON call_history (saved);
-    CREATE INDEX call_history_ended ON call_history (ended);
-    CREATE TABLE call_history_parties (
-        party TEXT NOT NULL,
-        role TEXT NOT NULL,
-        at REAL NOT NULL,
-        call_id TEXT NOT NULL,
-        extension TEXT NOT NULL,
-        saved REAL NOT NULL,
-        disposition INTEGER NOT NULL,
-        flow INTEGER NOT NULL,
-        sources TEXT NOT NULL,
-        destinations TEXT NOT NULL,
-        src_ext INTEGER NOT NULL,
-        PRIMARY KEY (party, role, at, call_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX call_history_parties_call ON call_history_parties (call_id);
-    """,
-)
+Params = Sequence[Any]
+Step = tuple[str, Sequence[Params]]  # one statement, run once per parameter row
+Backend = Literal["sqlite", "postgresql"]
+Listener = Callable[[str], Awaitable[None]]  # called with a notification's payload
 
 
 class StoreError(BridgeError):
     """The database could not be opened, migrated or written."""
 
 
-class Database:
-    """One SQLite connection used from a worker thread; every call is serialized by a lock."""
+class StoreUnavailable(StoreError):
+    """The database cannot be reached right now (the bridge keeps trying to reconnect)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
 
-    def open_sync(self) -> None:
-        """Opens (creating the folder) and migrates; called once at start-up."""
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            migrate(conn)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open {self.path}: {exc}") from exc
-        self._conn = conn
+class Session(ABC):
+    """Statements inside one transaction (`Database.session()`), for read-then-write logic."""
 
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int: ...
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+
+
+class Database(ABC):
+    """One store: opened and migrated at start, closed at shutdown."""
+
+    backend: Backend
+    shared = False  # True when several bridges may use it at once (PostgreSQL)
+
+    @abstractmethod
     async def open(self) -> None:
-        await asyncio.to_thread(self.open_sync)
+        """Connects (creating what is missing) and migrates; raises StoreError."""
 
-    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
-            raise StoreError("database is not open")
-        with self._lock:
-            try:
-                return fn(self._conn)
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: {exc}") from exc
+    @abstractmethod
+    async def close(self) -> None: ...
 
-    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Runs `fn(connection)` in a worker thread."""
-        return await asyncio.to_thread(self._run, fn)
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Runs one statement in its own transaction; returns the number of rows changed."""
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Runs one statement; returns the number of rows changed."""
-        return await self.call(lambda c: c.execute(sql, params).rowcount)
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return await self.call(lambda c: c.execute(sql, params).fetchall())
+    @abstractmethod
+    async def transaction(self, steps: Sequence[Step]) -> list[int]:
+        """Runs the steps in one transaction (all or nothing); returns the rows changed by
+        each step (summed over its parameter rows)."""
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+    @abstractmethod
+    def session(self) -> AbstractAsyncContextManager[Session]:
+        """A transaction held across awaits (committed on exit, rolled back on an error)."""
 
+    async def notify(self, channel: str, payload: str) -> None:  # noqa: B027 (optional: a no-op unless shared)
+        """Tells every bridge on this database (no-op where only one bridge can be)."""
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Brings the schema to the newest version, one transaction per step; returns the version."""
-    conn.create_function("random_base64", 1, _random_base64)
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise StoreError(
-            f"database schema version {version} is newer than this bridge knows ({len(MIGRATIONS)})"
-        )
-    for number in range(version, len(MIGRATIONS)):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(MIGRATIONS[number]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number + 1}")
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            conn.execute("ROLLBACK")
-            raise
-        log.info("store.migrated", version=number + 1)
-    return len(MIGRATIONS)
+    async def listen(self, listeners: Mapping[str, Listener],  # noqa: B027 (as notify)
+                     resync: Callable[[], Awaitable[None]]) -> None:
+        """Calls `listeners[channel](payload)` for each notification until cancelled, and
+        `resync()` after each (re)connection, when notifications may have been missed. Only
+        shared backends notify: the others return at once."""
 
-
-def _random_base64(size: int) -> str:
-    """SQL `random_base64(n)`: the base64 of n random bytes (new secrets in a migration)."""
-    return base64.b64encode(secrets.token_bytes(size)).decode()
-
-
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,4 +1,4 @@
-"""Call history in SQLite: records written from the tracker's effects, searched, purged.
+"""Call history in the store (either backend): written from the tracker's effects, searched.
 
 A call gets an open row (ended NULL) when it starts and its final row when the tracker ends
 it; a row that is ended is never written again (written once). After every (re)login the open
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -22,7 +21,7 @@ import structlog
 from bridge.domain.history import HistoryRecord, closed, record, stats
 from bridge.domain.model import Effect
 from bridge.errors import BridgeError
-from bridge.store.db import Database
+from bridge.store.db import Database, Session
 from bridge.store.history_sql import HistoryQuery, page_sql, stats_sql, where
 
 log = structlog.get_logger("bridge.history")
@@ -39,10 +38,13 @@ _UPSERT = (
 )
 # The parties of a call that ended, copied from its call_history row.
 _PARTIES = (
-    "INSERT OR REPLACE INTO call_history_parties (party, role, at, call_id, extension, saved,"
+    "INSERT INTO call_history_parties (party, role, at, call_id, extension, saved,"
     " disposition, flow, sources, destinations, src_ext)"
     " SELECT ?, ?, at, id, extension, saved, disposition, flow, sources, destinations, src_ext"
     " FROM call_history WHERE id = ?"
+    " ON CONFLICT (party, role, at, call_id) DO UPDATE SET extension=excluded.extension,"
+    " saved=excluded.saved, disposition=excluded.disposition, flow=excluded.flow,"
+    " sources=excluded.sources, destinations=excluded.destinations, src_ext=excluded.src_ext"
 )
 
 
@@ -85,7 +87,8 @@ class HistoryStore:
             self._wake.clear()
             if batch:
                 saved = self.clock()
-                await self.db.call(lambda c: _write(c, batch, saved))
+                async with self.db.session() as session:
+                    await _write(session, batch, saved)
             return len(batch)
 
     async def run_forever(self, every: float = PURGE_EVERY) -> None:
@@ -108,27 +111,19 @@ class HistoryStore:
         await self.flush()
         now = self.clock()
         keep = set(live)
-
-        def run(conn: sqlite3.Connection) -> int:
-            rows = conn.execute("SELECT id, body, sources, destinations FROM call_history"
-                                " WHERE ended IS NULL").fetchall()
-            gone = [r for r in rows if r[0] not in keep]
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for cid, body, sources, destinations in gone:
-                    conn.execute(
-                        "UPDATE call_history SET ended = ?, saved = ?, body = ? WHERE id = ?",
-                        (now, now, json.dumps(closed(json.loads(body), now)), cid))
-                    conn.executemany(_PARTIES, [
-                        *((p, "source", cid) for p in _split(sources)),
-                        *((p, "destination", cid) for p in _split(destinations))])
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                conn.execute("ROLLBACK")
-                raise
-            return len(gone)
-
-        count = await self.db.call(run)
+        rows = await self.db.fetchall("SELECT id, body, sources, destinations FROM call_history"
+                                      " WHERE ended IS NULL")
+        gone = [r for r in rows if r[0] not in keep]
+        if gone:
+            await self.db.transaction([
+                ("UPDATE call_history SET ended = ?, saved = ?, body = ? WHERE id = ?",
+                 [(now, now, json.dumps(closed(json.loads(body), now)), cid)
+                  for cid, body, _, _ in gone]),
+                (_PARTIES, [(p, role, cid) for cid, _, sources, destinations in gone
+                            for role, joined in (("source", sources),
+                                                 ("destination", destinations))
+                            for p in _split(joined)])])
+        count = len(gone)
         self._open.intersection_update(keep)
         if count:
             log.info("history.closed_gone", calls=count)
@@ -137,21 +132,10 @@ class HistoryStore:
     async def purge(self, now: float) -> int:
         """Drops the records that ended more than `retention` seconds before `now`."""
         cutoff = now - self.retention
-
-        def run(conn: sqlite3.Connection) -> int:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("DELETE FROM call_history_parties WHERE call_id IN (SELECT id FROM"
-                             " call_history WHERE ended < ?)", (cutoff,))
-                gone = conn.execute("DELETE FROM call_history WHERE ended < ?",
-                                    (cutoff,)).rowcount
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                conn.execute("ROLLBACK")
-                raise
-            return int(gone)
-
-        gone = await self.db.call(run)
+        _, gone = await self.db.transaction([
+            ("DELETE FROM call_history_parties WHERE call_id IN (SELECT id FROM call_history"
+             " WHERE ended < ?)", [(cutoff,)]),
+            ("DELETE FROM call_history WHERE ended < ?", [(cutoff,)])])
         if gone:
             log.info("history.purged", records=gone)
         return gone
@@ -160,7 +144,8 @@ class HistoryStore:
 
     async def search(self, q: HistoryQuery) -> tuple[list[dict[str, str]], int, list[Any]]:
         """(phoneCallStat, total, the page's record bodies) for `q`."""
-        return await self.db.call(lambda c: _search(c, q))
+        async with self.db.session() as session:  # the page and its statistics agree
+            return await _search(session, q)
 
     async def stats(self, q: HistoryQuery) -> list[dict[str, str]]:
         sql, params = stats_sql(q, where(q))
@@ -175,31 +160,24 @@ def _split(joined: str) -> list[str]:
     return [k for k in joined.split(",") if k]
 
 
-def _write(conn: sqlite3.Connection, batch: list[HistoryRecord], saved: float) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for rec in batch:
-            sources = [p.key for p in rec.parties if p.role == "source"]
-            dests = [p.key for p in rec.parties if p.role != "source"]
-            src_ext = any(p.is_extension for p in rec.parties if p.role == "source")
-            changed = conn.execute(_UPSERT, (
-                rec.id, rec.extension, rec.published, rec.answered, rec.at, rec.ended, saved,
-                rec.disposition, rec.flow, rec.nonce, _joined(sources), _joined(dests),
-                int(src_ext), json.dumps(rec.body))).rowcount
-            if changed and rec.ended is not None:
-                conn.executemany(_PARTIES, [(p.key, p.role, rec.id) for p in rec.parties])
-        conn.execute("COMMIT")
-    except sqlite3.Error:
-        conn.execute("ROLLBACK")
-        raise
+async def _write(session: Session, batch: list[HistoryRecord], saved: float) -> None:
+    for rec in batch:
+        sources = [p.key for p in rec.parties if p.role == "source"]
+        dests = [p.key for p in rec.parties if p.role != "source"]
+        src_ext = any(p.is_extension for p in rec.parties if p.role == "source")
+        changed = await session.execute(_UPSERT, (
+            rec.id, rec.extension, rec.published, rec.answered, rec.at, rec.ended, saved,
+            rec.disposition, rec.flow, rec.nonce, _joined(sources), _joined(dests),
+            int(src_ext), json.dumps(rec.body)))
+        if changed and rec.ended is not None:
+            for p in rec.parties:
+                await session.execute(_PARTIES, (p.key, p.role, rec.id))
 
 
-def _search(conn: sqlite3.Connection, q: HistoryQuery
-            ) -> tuple[list[dict[str, str]], int, list[Any]]:
+async def _search(session: Session, q: HistoryQuery
+                  ) -> tuple[list[dict[str, str]], int, list[Any]]:
     s = where(q)
-    phone_call_stat = stats(conn.execute(*stats_sql(q, s)).fetchall())
+    phone_call_stat = stats(await session.fetchall(*stats_sql(q, s)))
     total = sum(int(x["total"]) for x in phone_call_stat)
-    rows = conn.execute(*page_sql(q, s)).fetchall() if total else []
+    rows = await session.fetchall(*page_sql(q, s)) if total else []
     return phone_call_stat, total, [json.loads(r[0]) for r in rows]
-
-

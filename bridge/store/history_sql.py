@@ -72,7 +72,7 @@ def _party_test(t: str, f: PartyFilter, params: list[Any]) -> str:
 def _in_scope(t: str, scope: frozenset[str], params: list[Any]) -> str:
     """The call is charged to, or has a party among, the scope's extensions."""
     if not scope:
-        return "0"
+        return "1 = 0"
     marks = ",".join("?" * len(scope))
     params.extend(sorted(scope))
     tests = [f"{t}.extension IN ({marks})"]

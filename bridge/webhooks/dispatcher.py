@@ -107,7 +107,7 @@ class Dispatcher:
         self._recorder = run("webhooks-results", self._record_results)
 
     async def stop(self) -> None:
-        """No new attempts; in-flight ones get `shutdown_grace`; the rest stays pending."""
+        """No new attempts; in-flight ones get `shutdown_grace`; the rest is pending again."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()
@@ -128,6 +128,10 @@ class Dispatcher:
             self._recorder.cancel()
             await asyncio.gather(self._recorder, return_exceptions=True)
         await self._write_results()
+        try:
+            await self.outbox.release_mine()
+        except BridgeError:  # their leases run out instead
+            log.exception("webhooks.outbox.release_failed")
         if self._session is not None:
             await self._session.close()
         log.info("webhooks.stopped", unfinished=len(busy))

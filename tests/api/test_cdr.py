@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bridge.store.db import Database
 from tests.conftest import ADMIN, CRM, HELPDESK, Api, FakePort
 from tests.store.test_history import end, make_call
 
@@ -25,10 +26,11 @@ class Untouchable(FakePort):
 
 
 @pytest.fixture
-async def cdr(api: Api) -> Api:
-    """The API with a few calls in its history: 210 (user 12) to a public number, 024
-    (user 13) to 210, 300 (organization 4) to a public number, one old one."""
+async def cdr(api: Api, db: Database) -> Api:
+    """The API with a few calls in its history, kept in `db` (each backend): 210 (user 12) to a
+    public number, 024 (user 13) to 210, 300 (organization 4) to a public number, one old one."""
     api.plug(Untouchable())
+    api.services.history.db = db
     calls = [make_call("a" * 20, NOW), make_call("b" * 20, NOW + 60, "0003*024", "0003*210"),
              make_call("c" * 20, NOW + 120, "0004*300", "5559999", answered=False),
              make_call("d" * 20, 946_800_000.0)]

@@ -26,6 +26,7 @@ from bridge.app import build_services
 from bridge.auth import TokenStore
 from bridge.directory import Directory
 from bridge.store.db import Database
+from bridge.store.sqlite import SqliteDatabase
 from tests.ami.conftest import ami_config
 from tests.ami.fake_ami import FakeAmi, frame
 from tests.api.test_calllist import live
@@ -148,7 +149,7 @@ class Env:
         ami = AmiClient(ami_config(fake.port), events=TRACKED_EVENTS, name="fuzz")
         await ami.start()
         assert await ami.wait_connected(3)
-        db = Database(cfg.storage.path)
+        db = SqliteDatabase(cfg.storage.path)
         await db.open()
         directory = Directory(cfg)
         tokens = TokenStore(directory, db, cfg.auth.token_ttl, clock=Clock())
@@ -164,7 +165,7 @@ class Env:
         await self.client.close()
         await self.ami.close()
         await self.fake.close()
-        self.db.close()
+        await self.db.close()
 
     def routes(self) -> list[tuple[str, str]]:
         app = self.client.app

@@ -53,6 +53,6 @@ async def test_healthz_reports_each_part(api: Api) -> None:
     resp = await api.client.get("/healthz")
     assert (resp.status, (await resp.json())["tasks"]["ami-link"]) == (503, "failed")
     api.services.tasks = dict
-    api.services.db.close()
+    await api.services.db.close()
     resp = await api.client.get("/healthz")
     assert (resp.status, (await resp.json())["store"]) == (503, "unavailable")

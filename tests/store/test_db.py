@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from bridge.store import db as db_mod
+from bridge.store import db as db_iface
+from bridge.store import sqlite as db_mod
 
 
 def test_migrate_creates_schema_and_is_idempotent(tmp_path: Path) -> None:
@@ -26,24 +27,24 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     """A database written by a newer bridge is not touched."""
     conn = sqlite3.connect(tmp_path / "b.sqlite3", isolation_level=None)
     conn.execute("PRAGMA user_version = 999")
-    with pytest.raises(db_mod.StoreError, match="newer"):
+    with pytest.raises(db_iface.StoreError, match="newer"):
         db_mod.migrate(conn)
 
 
 async def test_database_roundtrip_and_folder_creation(tmp_path: Path) -> None:
     """Database creates its folder, writes off the loop and reads back."""
-    db = db_mod.Database(tmp_path / "sub" / "dir" / "c.sqlite3")
+    db = db_mod.SqliteDatabase(tmp_path / "sub" / "dir" / "c.sqlite3")
     await db.open()
     await db.execute("INSERT INTO oauth_tokens VALUES (?, ?, ?)", ("h", "crm", 1.0))
     assert await db.fetchall("SELECT app FROM oauth_tokens") == [("crm",)]
-    db.close()
+    await db.close()
 
 
 async def test_unopenable_path(tmp_path: Path) -> None:
     """A path that cannot be a database is a StoreError, not a raw sqlite3 error."""
     (tmp_path / "dir.sqlite3").mkdir()
-    with pytest.raises(db_mod.StoreError):
-        await db_mod.Database(tmp_path / "dir.sqlite3").open()
+    with pytest.raises(db_iface.StoreError):
+        await db_mod.SqliteDatabase(tmp_path / "dir.sqlite3").open()
 
 
 def test_existing_registrations_get_their_own_secret_when_migrated(
@@ -67,3 +68,24 @@ def test_existing_registrations_get_their_own_secret_when_migrated(
         assert secret.startswith("whsec_")
         assert len(base64.b64decode(secret[6:], validate=True)) == 24
         Webhook(secret)  # the reference library takes it as a secret
+
+
+def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    rows = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+    return sorted(rows)
+
+
+def test_database_of_a_single_sqlite_bridge_at_version_6_moves_up(tmp_path: Path) -> None:
+    """A file written by the SQLite-only bridge (user_version 6: migrations 1-6, webhook
+    secrets and retention last) keeps its rows and ends with a fresh file's schema."""
+    old = sqlite3.connect(tmp_path / "v6.sqlite3", isolation_level=None)
+    old.create_function("random_base64", 1, db_mod._random_base64)
+    for number, script in enumerate(db_mod.MIGRATIONS[:6]):
+        old.executescript(script)
+        old.execute(f"PRAGMA user_version = {number + 1}")
+    old.execute("INSERT INTO oauth_tokens VALUES ('h', 'crm', 1.0)")
+    assert db_mod.migrate(old) == len(db_mod.MIGRATIONS) > 6
+    fresh = sqlite3.connect(tmp_path / "fresh.sqlite3", isolation_level=None)
+    db_mod.migrate(fresh)
+    assert _schema(old) == _schema(fresh)
+    assert old.execute("SELECT app FROM oauth_tokens").fetchall() == [("crm",)]

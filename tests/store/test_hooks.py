@@ -27,9 +27,9 @@ async def test_add_stops_at_the_limit_per_extension_and_app(db: Database) -> Non
 
 
 async def test_a_failed_write_leaves_no_trace_in_memory(db: Database) -> None:
-    """When SQLite refuses the row, the registration is taken out of the index again."""
+    """When the store refuses the row, the registration is taken out of the index again."""
     regs = Registrations(db)
-    db.close()  # every write now fails
+    await db.close()  # every write now fails
     with pytest.raises(Exception, match="not open"):
         await regs.add(reg("r0"), 5)
     assert (regs.by_id, regs.enabled("0003*210", 0), regs.count("0003*210", "crm")) == ({}, [], 0)

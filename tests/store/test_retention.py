@@ -89,7 +89,7 @@ async def test_run_forever_purges_while_running(db: Database) -> None:
 async def test_a_store_error_does_not_end_the_periodic_task(db: Database) -> None:
     """While SQLite fails, each turn logs `retention.purge_failed` and the task runs on."""
     retention = Retention(Outbox(db), CallStore(db), WEEK, live=set, clock=lambda: NOW)
-    db.close()  # every purge now fails
+    await db.close()  # every purge now fails
     with capture_logs() as logs:
         task = asyncio.create_task(retention.run_forever(every=0.01))
         try:

@@ -44,7 +44,10 @@ class RunningBridge:
             raw.setdefault(section, {}).update(values)
         self.port = free_port()
         raw["http"]["port"] = self.port
-        raw["storage"]["path"] = str(tmp / "bridge.sqlite3")
+        if raw["storage"].get("url"):  # PostgreSQL (overrides): no SQLite file
+            raw["storage"].pop("path", None)
+        else:
+            raw["storage"]["path"] = str(tmp / "bridge.sqlite3")
         raw["ami"].update(port=sandbox.ami_port, ping_interval=1, ping_timeout=2,
                           reconnect_min=0.2, reconnect_max=2)
         cfg = tmp / "bridge.yaml"

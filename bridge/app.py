@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -25,6 +26,7 @@ from bridge.api.stream import hub_for
 from bridge.auth import REVOKED_CHANNEL, TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
+from bridge.calls.nodes import Node, Nodes
 from bridge.calls.placing import Placing
 from bridge.calls.watch import TrackerWatch
 from bridge.calls_feed import CallsFeed
@@ -51,35 +53,47 @@ log = structlog.get_logger("bridge")
 
 
 def build_services(
-    config: Config, db: Database, pbx: AmiPort, *, tokens: TokenStore | None = None,
-    settle: float | None = None,
+    config: Config, db: Database, pbx: AmiPort | Mapping[str, AmiPort], *,
+    tokens: TokenStore | None = None, settle: float | None = None,
 ) -> Services:
-    """What the HTTP handlers use, around an (unopened) database and an AMI port; `settle`
-    (tests) bounds how long an answer waits for the effect of its AMI actions."""
+    """What the HTTP handlers use, around an (unopened) database and the AMI port of each
+    node (one port: the only node); `settle` (tests) bounds how long an answer waits for the
+    effect of its AMI actions."""
     directory = tokens.directory if tokens is not None else Directory(config)
-    tracker = CallTracker(directory.extension_number_by_channel)
+    ports = pbx if isinstance(pbx, Mapping) else {config.all_nodes[0].name: pbx}
+    # the first node keeps the historic call ids; the others' ids cover their name
+    nodes = [Node(n.name, ports[n.name],
+                  CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name))
+             for i, n in enumerate(config.all_nodes)]
+    first = nodes[0]
     watch = TrackerWatch()
     calls = CallStore(db)
+    ctx = control.Context(first.pbx, first.tracker, directory, watch, config.dialing,
+                          config.parking, settle_within=control.SETTLE_WITHIN if settle is None
+                          else settle, node=first.name)
+    cluster = Nodes(nodes, directory, ctx)
     return Services(
         config=config,
         directory=directory,
         tokens=tokens or TokenStore(directory, db, config.auth.token_ttl,
                                     max_tokens=config.auth.max_tokens),
-        metrics=Metrics(lambda: pbx.stats),
+        metrics=Metrics({n.name: n.pbx for n in nodes}),
         db=db,
-        pbx=pbx,
-        tracker=tracker,
+        pbx=first.pbx,
+        tracker=first.tracker,
+        nodes=cluster,
         calls=calls,
         registrations=Registrations(db),
         outbox=Outbox(db, lease=config.storage.lease),
         keys=Keys(db),
         watch=watch,
-        control=control.Context(pbx, tracker, directory, watch, config.dialing, config.parking,
-                                settle_within=control.SETTLE_WITHIN if settle is None else settle),
-        hangups=Hangups(pbx, tracker, directory, watch,
+        control=cluster.control(first),
+        hangups=Hangups(cluster, directory, watch,
                         confirm_within=CONFIRM_WITHIN if settle is None else settle),
-        placing=Placing(pbx, tracker, calls, directory, config.dialing.public),
+        placing=Placing(cluster, calls, directory, config.dialing.public),
         history=HistoryStore(db, config.history.retention),
+        presence=first.presence,
+        queue_agents=first.queue_agents,
     )
 
 
@@ -89,13 +103,14 @@ class Bridge:
 
     config: Config
     db: Database
-    ami: AmiClient
+    ami: AmiClient  # the first node's
     services: Services
-    feed: CallsFeed
+    feed: CallsFeed  # the first node's
     webhooks: Dispatcher
     retention: Retention
     supervisor: Supervisor
     hub: Hub
+    links: tuple[AmiClient, ...] = ()  # every node's, in config order
     runner: web.AppRunner | None = None
     failed: str | None = None  # the supervised task that was given up, if any
     stop_requested: asyncio.Event | None = None
@@ -103,33 +118,41 @@ class Bridge:
     @classmethod
     def build(cls, config: Config) -> Bridge:
         db = open_database(config.storage)
-        ami = AmiClient(config.ami, events=TRACKED_EVENTS,  # agent: QueueMember* (issue 13)
-                        event_classes=(*DEFAULT_EVENT_CLASSES, "agent"))
-        svc = build_services(config, db, ami)
-        feed = CallsFeed(svc.tracker, db)
-        feed.attach(ami)
-        ami.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
+        links = {n.name: AmiClient(n, events=TRACKED_EVENTS, name=_link_name(n.name),
+                                   event_classes=(*DEFAULT_EVENT_CLASSES, "agent"))  # QueueMember*
+                 for n in config.all_nodes}
+        svc = build_services(config, db, links)
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
-        feed.sinks.append(webhooks.sink)
-        feed.sinks.append(svc.history.sink)
-
-        async def close_gone(_: object) -> None:  # after the feed's resync: what ended away
-            await svc.history.close_gone(set(svc.tracker.calls))
-
-        ami.add_connect_handler(close_gone)
-        PresenceFeed(svc.presence).attach(ami)
-        QueuesFeed(svc.queue_agents).attach(ami)
         hub = hub_for(svc)
-        feed.sinks.append(hub.sink)
-        feed.watchers.append(hub.watch)
-        feed.resync_hooks.append(hub.resynced)
+        feeds = [cls._feed(svc, node, links[node.name], webhooks, hub)
+                 for node in svc.nodes.all]
         retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
-                              live=svc.tracker.calls.keys)
-        bridge = cls(config, db, ami, svc, feed, webhooks, retention,
-                     Supervisor(lambda name: None), hub)
+                              live=svc.nodes.cluster.calls.keys)
+        bridge = cls(config, db, links[svc.nodes.first.name], svc, feeds[0], webhooks,
+                     retention, Supervisor(lambda name: None), hub, links=tuple(links.values()))
         bridge.supervisor.on_fatal = bridge._give_up
         svc.tasks = bridge.supervisor.states
         return bridge
+
+    @staticmethod
+    def _feed(svc: Services, node: Node, link: AmiClient, webhooks: Dispatcher,
+              hub: Hub) -> CallsFeed:
+        """One node's events into its tracker, and from there to the webhooks, the history
+        and the live hub (every node feeds the same ones)."""
+        feed = CallsFeed(node.tracker, svc.db)
+        feed.attach(link)
+        link.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
+        feed.sinks += [webhooks.sink, svc.history.sink, hub.sink]
+        feed.watchers.append(hub.watch)
+        feed.resync_hooks.append(hub.resynced)
+
+        async def close_gone(_: object) -> None:  # after the feed's resync: what ended away
+            await svc.history.close_gone(set(svc.nodes.cluster.calls))
+
+        link.add_connect_handler(close_gone)
+        PresenceFeed(node.presence).attach(link)
+        QueuesFeed(node.queue_agents).attach(link)
+        return feed
 
     def _give_up(self, task: str) -> None:
         """A supervised task keeps crashing: stop, and exit non-zero (systemd restarts us)."""
@@ -158,9 +181,11 @@ class Bridge:
         tls = server_context(http.tls) if http.tls else None
         site = web.TCPSite(self.runner, http.host, http.port, ssl_context=tls)
         await site.start()
-        await self.ami.start(self.supervisor.spawn)
+        for link in self.links:
+            await link.start(self.supervisor.spawn)
         url = http.public_url or f"{'https' if tls else 'http'}://{http.host}:{http.port}"
-        log.info("bridge.started", url=url, ami=f"{self.config.ami.host}:{self.config.ami.port}")
+        log.info("bridge.started", url=url,
+                 ami=[f"{n.name}={n.host}:{n.port}" for n in self.config.all_nodes])
         return url
 
     async def _listen(self) -> None:
@@ -174,13 +199,19 @@ class Bridge:
         log.info("bridge.stopping")
         if self.runner is not None:
             await self.runner.cleanup()
-        await self.ami.close()
+        for link in self.links:
+            await link.close()
         await self.webhooks.stop()  # first: it lets attempts in flight finish
         await self.supervisor.stop()
         await self.services.calls.drain()
         await self.services.history.flush()
         await self.db.close()
         log.info("bridge.stopped")
+
+
+def _link_name(node: str) -> str:
+    """How a node's AMI link names itself in logs and ActionIDs."""
+    return "ami" if node == "default" else f"ami-{node}"
 
 
 async def run(config: Config, stop: asyncio.Event | None = None) -> None:

@@ -51,7 +51,7 @@ class CallsFeed:
 
     async def on_connect(self, channels: list[AmiMessage]) -> None:
         """Rebuilds the live calls; API calls get their stored plan (and so keep their views)."""
-        live = group_by_call(channels)
+        live = group_by_call(channels, self.tracker.node)
         placed = await calls_store.find(self.db, list(live))
         effects = self.tracker.resync(channels, {cid: p.meta() for cid, p in placed.items()},
                                       self.clock())

@@ -40,6 +40,7 @@ __all__ = [
     "parse",
 ]
 
+_TRUNK = re.compile(r"[A-Za-z][A-Za-z0-9]*/\{short\}@[A-Za-z0-9_.:-]+")
 _DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([smhdw]?)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -57,6 +58,9 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class AmiConfig:
+    """One Asterisk node: its AMI link, and (several nodes) how it reaches the others."""
+
+    name: str = "default"
     host: str = "127.0.0.1"
     port: int = 5038
     username: str = "uapi"
@@ -66,6 +70,13 @@ class AmiConfig:
     ping_timeout: float = 5.0
     reconnect_min: float = 0.5
     reconnect_max: float = 10.0
+    # peer node name -> the dial string of an extension there, through a trunk: a call between
+    # the nodes is placed on the source's node and dials the other through it
+    trunks: tuple[tuple[str, str], ...] = ()
+    public: str | None = None  # this node's dialing.public (None: the top-level one)
+
+    def trunk_to(self, node: str) -> str | None:
+        return dict(self.trunks).get(node)
 
 
 @dataclass(frozen=True)
@@ -116,7 +127,7 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class Config:
     http: HttpConfig = HttpConfig()
-    ami: AmiConfig = AmiConfig()
+    ami: AmiConfig = AmiConfig()  # the first node
     storage: StorageConfig = StorageConfig()
     dialing: DialingConfig = DialingConfig()
     parking: ParkingConfig = ParkingConfig()
@@ -129,6 +140,22 @@ class Config:
     users: tuple[User, ...] = ()
     extensions: tuple[Extension, ...] = ()
     apps: tuple[App, ...] = ()
+    nodes: tuple[AmiConfig, ...] = ()  # every node (`ami:` as a list), the first is `ami`
+
+    @property
+    def all_nodes(self) -> tuple[AmiConfig, ...]:
+        return self.nodes or (self.ami,)
+
+    def node(self, name: str) -> AmiConfig:
+        return next(n for n in self.all_nodes if n.name == name)
+
+    def node_of(self, ext: Extension) -> str:
+        """The node an extension lives on (default: the first)."""
+        return ext.node or self.all_nodes[0].name
+
+    def public_of(self, node: str) -> str:
+        """The dial string of a public number from `node`."""
+        return self.node(node).public or self.dialing.public
 
 
 def _read_http(r: _Reader, raw: Any) -> HttpConfig:
@@ -145,18 +172,77 @@ def _read_http(r: _Reader, raw: Any) -> HttpConfig:
     return http
 
 
-def _read_ami(r: _Reader, raw: Any) -> AmiConfig:
-    ami = _simple(r, raw, "ami", AmiConfig, AmiConfig())
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+
+
+def _read_nodes(r: _Reader, raw: Any) -> tuple[AmiConfig, ...]:
+    """`ami:` as one mapping (one node named `default`) or as a list of named nodes."""
+    if not isinstance(raw, list):
+        return (_read_ami(r, raw, "ami"),)
+    if not raw:
+        r.problem("ami", "must name at least one node")
+        return (AmiConfig(),)
+    nodes = [_read_ami(r, item, where) for where, item in r.items(raw, "ami")]
+    seen: set[str] = set()
+    for i, node in enumerate(nodes):
+        if node.name in seen:
+            r.problem(f"ami[{i}].name", f"duplicate node name {node.name!r}")
+        seen.add(node.name)
+    for i, node in enumerate(nodes):
+        for peer, _ in node.trunks:
+            if peer not in seen:
+                r.problem(f"ami[{i}].trunks.{peer}", f"unknown node {peer!r}")
+            elif peer == node.name:
+                r.problem(f"ami[{i}].trunks.{peer}", "a node needs no trunk to itself")
+    return tuple(nodes) or (AmiConfig(),)
+
+
+def _read_ami(r: _Reader, raw: Any, where: str) -> AmiConfig:
+    rest = dict(raw) if isinstance(raw, dict) else raw
+    extra: dict[str, Any] = {}
+    if isinstance(rest, dict):
+        extra = {k: rest.pop(k) for k in ("trunks", "dialing") if k in rest}
+    ami = _simple(r, rest, where, AmiConfig, AmiConfig())
+    if not _NODE_NAME.fullmatch(ami.name):
+        r.problem(f"{where}.name", "must be 1-32 letters, digits, '.', '_' or '-'")
     if not 0 < ami.port < 65536:
-        r.problem("ami.port", "must be between 1 and 65535")
+        r.problem(f"{where}.port", "must be between 1 and 65535")
     if not ami.username:
-        r.problem("ami.username", "must not be empty")
+        r.problem(f"{where}.username", "must not be empty")
+    if not ami.secret and not any(p.startswith(f"{where}.secret:") for p in r.problems):
+        r.problem(f"{where}.secret", "must not be empty")
     for name in ("action_timeout", "ping_interval", "ping_timeout", "reconnect_min"):
         if getattr(ami, name) <= 0:
-            r.problem(f"ami.{name}", "must be greater than 0")
+            r.problem(f"{where}.{name}", "must be greater than 0")
     if ami.reconnect_max < ami.reconnect_min:
-        r.problem("ami.reconnect_max", "must be at least ami.reconnect_min")
-    return ami
+        r.problem(f"{where}.reconnect_max", f"must be at least {where}.reconnect_min")
+    return dataclasses.replace(ami, trunks=_read_trunks(r, extra.get("trunks"), where),
+                               public=_read_node_public(r, extra.get("dialing"), where))
+
+
+def _read_trunks(r: _Reader, raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        r.problem(f"{where}.trunks", "must map a node name to a dial string")
+        return ()
+    out = []
+    for peer, dial in raw.items():
+        text = r.expand(dial, f"{where}.trunks.{peer}") if isinstance(dial, str) else dial
+        if not isinstance(text, str) or not _TRUNK.fullmatch(text):
+            r.problem(f"{where}.trunks.{peer}", "must be a dial string like PJSIP/{short}@node2 "
+                      f"({{short}}: the extension's short number), got {dial!r}")
+            continue
+        out.append((str(peer), text))
+    return tuple(out)
+
+
+def _read_node_public(r: _Reader, raw: Any, where: str) -> str | None:
+    sec = r.section(raw, f"{where}.dialing", {"public"})
+    public = r.get(sec, "public", f"{where}.dialing", str, "")
+    if public and "{number}" not in public:
+        r.problem(f"{where}.dialing.public", "must contain {number}")
+    return public or None
 
 
 def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
@@ -218,11 +304,13 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     top = r.section(raw, "", set(Config.__dataclass_fields__))
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(r.problems)
+    nodes = _read_nodes(r, top.get("ami"))
     orgs = read_organizations(r, top.get("organizations"))
     users = read_users(r, top.get("users"), orgs)
     config = Config(
         http=_read_http(r, top.get("http")),
-        ami=_read_ami(r, top.get("ami")),
+        ami=nodes[0],
+        nodes=nodes if isinstance(top.get("ami"), list) else (),
         storage=_read_storage(r, top.get("storage")),
         dialing=_simple(r, top.get("dialing"), "dialing", DialingConfig, DialingConfig()),
         parking=_simple(r, top.get("parking"), "parking", ParkingConfig, ParkingConfig()),
@@ -285,8 +373,22 @@ def _check_cross(r: _Reader, config: Config) -> None:
         r.problem("auth.max_tokens", "must be greater than 0")
     if config.logging.level.lower() not in {"debug", "info", "warning", "error"}:
         r.problem("logging.level", "must be debug, info, warning or error")
-    if not config.ami.secret and not any(p.startswith("ami.secret:") for p in r.problems):
-        r.problem("ami.secret", "must not be empty")
+    _check_nodes(r, config)
+
+
+def _check_nodes(r: _Reader, config: Config) -> None:
+    """Every extension names a known node; with several nodes, each node has extensions."""
+    names = [n.name for n in config.all_nodes]
+    used = set()
+    for i, ext in enumerate(config.extensions):
+        if ext.node and ext.node not in names:
+            r.problem(f"extensions[{i}].node", f"unknown node {ext.node!r} (nodes: "
+                      f"{', '.join(names)})")
+        used.add(config.node_of(ext))
+    if len(names) > 1:
+        for i, name in enumerate(names):
+            if name not in used:
+                r.problem(f"ami[{i}]", f"node {name!r} has no extensions")
 
 
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

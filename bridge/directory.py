@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.config import Config
@@ -38,6 +39,20 @@ class Directory:
         self.users = {u.id: u for u in config.users}
         self.extensions = {e.number: e for e in config.extensions}
         self._by_channel = {e.channel.lower(): e for e in config.extensions if e.channel}
+        self.nodes = [n.name for n in config.all_nodes]
+        self._node_of = {e.number: config.node_of(e) for e in config.extensions}
+        # per node: how its channels name each extension it can ring (its own extensions by
+        # their dial target; those of other nodes by the trunk dial string that reaches them)
+        self._endpoints: dict[str, dict[str, Extension]] = {}
+        for node in config.all_nodes:
+            own = {e.channel.lower(): e for e in config.extensions
+                   if e.channel and config.node_of(e) == node.name}
+            for peer, dial in node.trunks:
+                own.update({_via(dial, e).lower(): e for e in config.extensions
+                            if e.channel and config.node_of(e) == peer})
+            self._endpoints[node.name] = own
+        self._trunks = {n.name: dict(n.trunks) for n in config.all_nodes}
+        self._public = {n.name: n.public for n in config.all_nodes}
         self.apps = {a.name: a for a in config.apps}
         self._by_token = {a.token: a for a in config.apps if a.token}
         self._by_client_id = {a.client_id: a for a in config.apps if a.client_id}
@@ -136,6 +151,43 @@ class Directory:
         ext = self._by_channel.get(channel.lower())
         return ext.number if ext else None
 
+    # --- nodes ------------------------------------------------------------------------------
+    def node_of(self, ext: Extension) -> str:
+        """The Asterisk node an extension lives on."""
+        return self._node_of.get(ext.number, self.nodes[0])
+
+    def extension_of_endpoint(self, node: str) -> Callable[[str], str | None]:
+        """How node `node`'s call tracker names a channel's endpoint (`PJSIP/210`, or a trunk
+        dial string `PJSIP/410@node2`): the extended number of the extension it rings."""
+        endpoints = self._endpoints.get(node, {})
+
+        def extension_of(channel: str) -> str | None:
+            ext = endpoints.get(channel.lower())
+            return ext.number if ext else None
+
+        return extension_of
+
+    def public_of(self, node: str) -> str | None:
+        """The node's own dialing.public, if it has one."""
+        return self._public.get(node)
+
+    def trunk_endpoints(self, node: str) -> list[str]:
+        """The endpoints (`PJSIP/node2`) through which `node` reaches the other nodes."""
+        out = []
+        for dial in self._trunks.get(node, {}).values():
+            tech, _, rest = dial.partition("/")
+            out.append(f"{tech}/{rest.partition('@')[2]}")
+        return out
+
+    def dial_target(self, ext: Extension, node: str) -> str | None:
+        """How node `node` dials extension `ext`: its channel at home, the trunk to its node
+        from another node, None when `node` has no trunk there."""
+        home = self.node_of(ext)
+        if home == node:
+            return ext.channel
+        dial = self._trunks.get(node, {}).get(home)
+        return _via(dial, ext) if dial else None
+
     def extensions_of(self, user: User) -> list[Extension]:
         return [e for e in self.extensions.values() if e.user == user.id]
 
@@ -167,6 +219,11 @@ class Directory:
             return self.extensions_of(user)
         return [self.resolve_extension(app, user, number)]
 
+
+
+def _via(dial: str, ext: Extension) -> str:
+    """A trunk dial string (`PJSIP/{short}@node2`) filled in for extension `ext`."""
+    return dial.replace("{short}", ext.short)
 
 
 def is_public_number(number: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -11,27 +11,40 @@ from prometheus_client.registry import Collector
 
 from bridge.ami.ports import AmiStats
 
+_AMI_COUNTERS = (
+    ("reconnects", "successful AMI logins after the first"),
+    ("connect_attempts", "AMI connection attempts"),
+    ("events_received", "AMI events received"),
+    ("actions_sent", "AMI actions written"),
+    ("actions_timed_out", "AMI actions that got no answer in time"),
+    ("frames_malformed", "AMI frames skipped as malformed"),
+)
+
+
+class _Link(Protocol):
+    @property
+    def stats(self) -> AmiStats: ...
+
 
 class _AmiCollector(Collector):
-    def __init__(self, stats: Callable[[], AmiStats | None]) -> None:
-        self._stats = stats
+    """The AMI link of each node, labelled `node` (`default` for a single `ami:` mapping)."""
+
+    def __init__(self, links: Mapping[str, _Link]) -> None:
+        self._links = links
 
     def collect(self) -> Iterator[Metric]:
-        stats = self._stats()
-        if stats is None:
-            return
-        yield GaugeMetricFamily(
-            "uapi_ami_connected", "1 while logged in to Asterisk AMI", value=int(stats.connected)
-        )
-        for name, text in (
-            ("reconnects", "successful AMI logins after the first"),
-            ("connect_attempts", "AMI connection attempts"),
-            ("events_received", "AMI events received"),
-            ("actions_sent", "AMI actions written"),
-            ("actions_timed_out", "AMI actions that got no answer in time"),
-            ("frames_malformed", "AMI frames skipped as malformed"),
-        ):
-            yield CounterMetricFamily(f"uapi_ami_{name}", text, value=getattr(stats, name))
+        gauge = GaugeMetricFamily("uapi_ami_connected", "1 while logged in to Asterisk AMI",
+                                  labels=["node"])
+        counters = [(name, CounterMetricFamily(f"uapi_ami_{name}", text, labels=["node"]))
+                    for name, text in _AMI_COUNTERS]
+        for node, link in self._links.items():
+            stats = link.stats
+            gauge.add_metric([node], int(stats.connected))
+            for name, family in counters:
+                family.add_metric([node], getattr(stats, name))
+        yield gauge
+        for _, family in counters:
+            yield family
 
 
 class LiveStats(Protocol):
@@ -64,7 +77,7 @@ class _LiveCollector(Collector):
 class Metrics:
     """One registry per bridge, so tests and several bridges in one process do not collide."""
 
-    def __init__(self, ami_stats: Callable[[], AmiStats | None]) -> None:
+    def __init__(self, ami_links: Mapping[str, _Link]) -> None:
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "uapi_http_requests",
@@ -79,7 +92,7 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
-        self.registry.register(_AmiCollector(ami_stats))
+        self.registry.register(_AmiCollector(ami_links))
 
     def add_live(self, stats: Callable[[], LiveStats]) -> None:
         """Reports the live stream hub's figures (once per registry)."""

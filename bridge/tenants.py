@@ -61,6 +61,7 @@ class Extension:
     type: str  # an ExtensionType value
     channel: str
     caller_id: str
+    node: str = ""  # the Asterisk node it lives on ("": the first)
 
     @property
     def short(self) -> str:
@@ -139,7 +140,7 @@ def read_extensions(
     exts: list[Extension] = []
     seen: set[str] = set()
     for where, item in r.items(raw, "extensions"):
-        r.section(item, where, {"number", "user", "type", "channel", "caller_id"})
+        r.section(item, where, {"number", "user", "type", "channel", "caller_id", "node"})
         number = r.get(item, "number", where, str, "")
         user_id = r.get(item, "user", where, str, "")
         user = user_by_id.get(user_id)
@@ -169,7 +170,8 @@ def read_extensions(
         caller_id = r.get(item, "caller_id", where, str, default_cid)
         if not _CALLER_ID.fullmatch(caller_id):
             r.problem(f"{where}.caller_id", f"must look like 'John Doe <210>', got {caller_id!r}")
-        exts.append(Extension(number, user_id, ext_type, channel, caller_id))
+        node = r.get(item, "node", where, str, "")
+        exts.append(Extension(number, user_id, ext_type, channel, caller_id, node))
     return tuple(exts)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,9 +133,8 @@ class Api:
         """Puts another fake AMI port where the routes and use cases see it."""
         svc = self.services
         svc.pbx = pbx
-        svc.control = dataclasses.replace(svc.control, pbx=pbx)
-        svc.hangups.pbx = pbx
-        svc.placing.pbx = pbx
+        svc.nodes.plug(svc.nodes.first.name, pbx)
+        svc.control = svc.nodes.control(svc.nodes.first)
 
 
 @pytest.fixture

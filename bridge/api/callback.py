@@ -44,6 +44,8 @@ def plan_callback(body: Any, query: Mapping[str, str], *, directory: Directory, 
     dests = public_numbers(view.get("destination"), org, directory, "pc_destination_invalid",
                            "destination")
     cid = caller_id_or(view.get("callerId"), ext.caller_id)
+    node = directory.node_of(ext)
+    public = directory.public_of(node) or public
     dest_cid = caller_id_or(view.get("callerIdDestination", view.get("callerDestination")), cid)
     wait = whole_number(query.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     duration = optional_number(query.get("callDuration"), 1, MAX_DURATION, "pc_duration_invalid")
@@ -58,7 +60,7 @@ def plan_callback(body: Any, query: Mapping[str, str], *, directory: Directory, 
     )
     meta = CallMeta(ext.number, directory.owner(ext).id, app.name, nonce, now, tuple(sources),
                     tuple(dests), cid, dest_cid, allow_public_transfer=False)
-    return Plan(plan, meta)
+    return Plan(plan, meta, node)
 
 
 async def make_callback_call(request: web.Request) -> web.Response:

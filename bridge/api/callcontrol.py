@@ -107,11 +107,14 @@ async def run_action(request: web.Request) -> web.Response:
     scope = call_scope(request)
     req = parse_control(await read_json(request), request.match_info["phoneCallId"],
                         scope.extensions)
-    call = await control.run(svc.control, req)
+    # the node that holds the call, else the path's (the call is not live there: 400)
+    node = svc.nodes.of_call(req.call_id) or svc.nodes.live_for(scope.extensions)[0]
+    svc.nodes.live(node.name)
+    call = await control.run(svc.nodes.control(node), req)
     base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{scope.user_ref}"
     rendered = render_call(svc, call, base)
     answer = [rendered] if req.action == "Park" else rendered
-    if call.id not in svc.tracker.calls:  # the action ended the call: as it was last seen
+    if call.id not in svc.nodes.cluster.calls:  # the action ended the call: as it was last seen
         return nothing(request, answer)
     return web.json_response(answer)
 

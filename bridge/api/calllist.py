@@ -14,7 +14,6 @@ from bridge.api.common import page_response
 from bridge.api.context import api_prefix, base_url, call_scope, services
 from bridge.domain.model import Call
 from bridge.domain.views import iso
-from bridge.errors import PbxUnavailable
 
 
 async def list_calls(request: web.Request) -> web.Response:
@@ -23,11 +22,9 @@ async def list_calls(request: web.Request) -> web.Response:
     scope = call_scope(request)
     exts, user_ref = scope.extensions, scope.user_ref
     q = parse_list_query(request.query, fields=FIELDS, filterable=FILTERABLE, date_fields=DATES)
-    if not svc.pbx.connected:
-        raise PbxUnavailable("not connected: the live calls are not known")
-    tracker = svc.tracker
+    svc.nodes.live_for(exts, "not connected: the live calls are not known")
     wanted = request.match_info.get("phoneCallId")
-    calls = tracker.calls_of({e.number for e in exts})
+    calls = svc.nodes.cluster.calls_of({e.number for e in exts})
     if wanted is not None:
         calls = [c for c in calls if c.id == wanted]
     base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{user_ref}"

@@ -28,7 +28,7 @@ from bridge.calls.placing import Resolver
 from bridge.directory import Directory
 from bridge.domain.callids import new_call_id
 from bridge.domain.model import CallMeta
-from bridge.errors import PbxUnavailable, invalid
+from bridge.errors import invalid
 from bridge.tenants import App, Extension, User
 
 log = structlog.get_logger("bridge.calls")
@@ -64,7 +64,7 @@ def _digits(raw: str | None, pattern: re.Pattern[str], code: str, what: str) -> 
 
 
 def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, app: App,
-                user: User | None, public: str) -> Invite:
+                user: User | None, public: str | None) -> Invite:
     """Validates an invite, each failure with its code (nothing is sent)."""
     ext = owned_extension(body, "conference", directory=directory, app=app, user=user)
     org = directory.organization_of_user(directory.owner(ext))
@@ -73,7 +73,8 @@ def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, ap
         given = numbers(view.get("source"), "pc_source_invalid", "source")
         if any(directory.find_extension(n, org) is not ext for n in given):
             raise invalid("pc_source_invalid", f"source must be the conference {ext.number}.")
-    res = Resolver(directory, app, org, public)
+    node = directory.node_of(ext)
+    res = Resolver(directory, app, org, directory.public_of(node) or public or "", node)
     dests = numbers(view.get("destination"), "pc_destination_invalid", "destination")
     targets = tuple((res.party(n), res.target(n, "pc_destination_invalid", "destination"))
                     for n in dests)
@@ -92,8 +93,7 @@ async def invite(request: web.Request) -> web.Response:
     body = await read_json(request)
     inv = plan_invite(body, request.query, directory=svc.directory, app=app, user=user,
                       public=svc.config.dialing.public)
-    if not svc.pbx.connected:
-        raise PbxUnavailable("not connected")
+    node = svc.nodes.live_for([inv.extension])[0]
     owner = svc.directory.owner(inv.extension).id
     placed = []
     for party, target in inv.targets:
@@ -103,7 +103,8 @@ async def invite(request: web.Request) -> web.Response:
                         inv.caller_id, inv.caller_id, allow_public_transfer=False)
         await svc.placing.send_placed(call_id, meta, control.call_into(
             CONTEXT, uniqueid=call_id, endpoint=target, caller_id=inv.caller_id, wait=inv.wait,
-            variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin}))
+            variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin}),
+            node=node.name)
         log.info("call.conference.invited", call_id=call_id, extension=inv.extension.number,
                  room=inv.room, destination=party)
         placed.append((call_id, inv.extension.number))

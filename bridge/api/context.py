@@ -12,6 +12,7 @@ from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import Hangups
+from bridge.calls.nodes import Nodes
 from bridge.calls.placing import Placing
 from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
@@ -37,8 +38,9 @@ class Services:
     tokens: TokenStore
     metrics: Metrics
     db: Database
-    pbx: AmiPort  # the AMI link (bridge.ami.ports)
-    tracker: CallTracker
+    pbx: AmiPort  # the first node's AMI link (bridge.ami.ports)
+    tracker: CallTracker  # the first node's calls
+    nodes: Nodes  # every node: its link and calls, and which holds what
     calls: CallStore
     registrations: Registrations
     outbox: Outbox

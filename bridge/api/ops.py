@@ -14,6 +14,7 @@ from bridge.errors import BridgeError
 from bridge.supervisor import FAILED
 
 STORE_TIMEOUT = 2.0
+_NO = ("0", "false", "no")  # `?strict=false` is not strict
 
 
 async def _store(svc: Services) -> tuple[str, dict[str, Any]]:
@@ -29,22 +30,29 @@ async def _store(svc: Services) -> tuple[str, dict[str, Any]]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Each part of the bridge: the AMI link, the store, the webhook backlog and the
-    supervised background tasks. 200 while all work, 503 when one is broken."""
+    """Each part of the bridge: the AMI link of each node, the store, the webhook backlog and
+    the supervised background tasks. 200 while the store and the tasks work and at least one
+    node is connected (`?strict`: every node), 503 otherwise; `status` says `degraded` when
+    anything is down."""
     svc = services(request)
-    stats = svc.pbx.stats
-    connected = stats.connected
+    nodes = {n.name: n.pbx.stats for n in svc.nodes.all}
+    up = [name for name, stats in nodes.items() if stats.connected]
     store, backlog = await _store(svc)
     tasks = svc.tasks()
-    broken = not connected or store != "ok" or FAILED in tasks.values()
+    strict = "strict" in request.query and request.query["strict"].lower() not in _NO
+    broken = (not up or (strict and len(up) < len(nodes)) or store != "ok"
+              or FAILED in tasks.values())
     body = {
-        "status": "degraded" if broken else "ok",
-        "ami": "connected" if connected else "disconnected",
+        "status": "ok" if len(up) == len(nodes) and not broken else "degraded",
+        "ami": ("connected" if len(up) == len(nodes) else "partial" if up
+                else "disconnected"),
+        "nodes": {name: {"ami": "connected" if stats.connected else "disconnected",
+                         "reconnects": stats.reconnects} for name, stats in nodes.items()},
         "store": store,
         "webhooks": backlog,
         "tasks": tasks,
         "uptime_s": round(time.monotonic() - svc.started_at, 1),
-        "ami_reconnects": stats.reconnects,
+        "ami_reconnects": sum(stats.reconnects for stats in nodes.values()),
     }
     return web.json_response(body, status=503 if broken else 200)
 

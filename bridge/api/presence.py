@@ -11,7 +11,7 @@ from bridge.api.collections import parse_list_query
 from bridge.api.common import collection_response
 from bridge.api.context import api_prefix, base_url, current_app, services
 from bridge.directory import SELF
-from bridge.errors import PbxUnavailable, invalid
+from bridge.errors import invalid
 
 FIELDS = ("status", "extension", "registration")
 _ORDERS = {"asc": "ascending", "desc": "descending"}
@@ -30,10 +30,10 @@ async def list_presence(request: web.Request) -> web.Response:
     if query.get("sortOrder") in _ORDERS:
         query["sortOrder"] = _ORDERS[query["sortOrder"]]
     q = parse_list_query(query, fields=FIELDS, filterable=("extension",))
-    if not svc.pbx.connected:
-        raise PbxUnavailable("not connected: presence is not known")
+    svc.nodes.live_for(exts, "not connected: presence is not known")
     now = time.time()
-    items = [{**svc.presence.view(ext.channel, now), "extension": ext.number}
+    items = [{**svc.nodes.of_extension(ext).presence.view(ext.channel, now),
+              "extension": ext.number}
              for ext in exts if ext.type == "phone_terminal"]
     self_url = (f"{base_url(request)}{api_prefix(request)}/extensions/"
                 f"{request.match_info['userId']}/{number}/presence")

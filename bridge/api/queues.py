@@ -22,7 +22,7 @@ from bridge.api.context import Services, base_url, current_app, services
 from bridge.api.fields import one_of, scalar_text
 from bridge.directory import SELF
 from bridge.domain.queues import LOGGED_OUT, PAUSED, STATUSES
-from bridge.errors import PbxUnavailable, invalid
+from bridge.errors import invalid
 from bridge.tenants import Extension
 
 FIELDS = ("agentNumber", "status", "queue", "type", "identifier")
@@ -57,6 +57,9 @@ def _agent(svc: Services, queue: Extension, raw: Any) -> Extension:
     if ext is None or ext.type != "phone_terminal" or ext.prefix != org.prefix:
         raise invalid("qag_agent_invalid", f"{str(raw)[:40]!r} is not an agent extension of "
                                            "the queue's organization.")
+    if svc.directory.node_of(ext) != svc.directory.node_of(queue):
+        raise invalid("qag_agent_invalid", f"{ext.number} is on another Asterisk node than the "
+                                           "queue.")
     return ext
 
 
@@ -77,7 +80,7 @@ async def list_agents(request: web.Request) -> web.Response:
     if query.get("filterOp", "equals") != "equals":
         raise invalid("filterop_invalid", "filterOp must be equals.")
     q = parse_list_query(query, fields=FIELDS, filterable=("agentNumber", "status", "queue"))
-    agents = svc.queue_agents.agents(name)
+    agents = svc.nodes.of_extension(queue).queue_agents.agents(name)
     wanted = request.match_info.get("identifier")
     if wanted is not None:
         ext = _agent(svc, queue, wanted)
@@ -106,16 +109,16 @@ async def set_agent(request: web.Request) -> web.Response:
     body = await read_json(request)
     raw = body.get("status") if isinstance(body, dict) else None
     want = one_of(raw, STATUSES, "status_invalid", "status")
-    if not svc.pbx.connected:
-        raise PbxUnavailable("not connected")
-    for action in _actions(name, agent, svc.queue_agents.status(name, agent.channel), want):
-        await svc.pbx.send(action)
+    node = svc.nodes.live_for([queue])[0]
+    agents = node.queue_agents
+    for action in _actions(name, agent, agents.status(name, agent.channel), want):
+        await node.pbx.send(action)
     deadline = time.monotonic() + SETTLE
     # polled like callcontrol's settle: the state changes in the AMI event handler
-    while svc.queue_agents.status(name, agent.channel) != want and time.monotonic() < deadline:  # noqa: ASYNC110
+    while agents.status(name, agent.channel) != want and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
     return json_ok([_item(svc, queue, agent.channel,
-                          svc.queue_agents.status(name, agent.channel))])
+                          agents.status(name, agent.channel))])
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

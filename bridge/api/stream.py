@@ -21,7 +21,7 @@ from bridge.api.callviews import DATES, FIELDS, FILTERABLE, render_call
 from bridge.api.collections import parse_list_query
 from bridge.api.context import Services, api_prefix, base_url, call_scope, services
 from bridge.domain.model import Call
-from bridge.errors import ApiError, PbxUnavailable
+from bridge.errors import ApiError
 from bridge.live.client import Client, Snapshot, View
 from bridge.live.hub import Hub, Item
 
@@ -37,7 +37,7 @@ def hub_for(svc: Services) -> Hub:
     def render(call: Call) -> Item:
         return render_call(svc, call, "")
 
-    hub = Hub(svc.tracker, render, svc.config.stream)
+    hub = Hub(svc.nodes.cluster, render, svc.config.stream)
     svc.metrics.add_live(lambda: hub.stats)
     return hub
 
@@ -49,8 +49,7 @@ async def stream_calls(request: web.Request) -> web.StreamResponse:
     scope = call_scope(request)
     fields = {"fields": request.query["fields"]} if "fields" in request.query else {}
     q = parse_list_query(fields, fields=FIELDS, filterable=FILTERABLE, date_fields=DATES)
-    if svc.pbx is None or not svc.pbx.connected:
-        raise PbxUnavailable("not connected: the live calls are not known")
+    svc.nodes.live_for(scope.extensions, "not connected: the live calls are not known")
     if hub.full():
         hub.stats.refused += 1
         raise ApiError(503, "stream_limit", "Too many streams are open; try again later.")

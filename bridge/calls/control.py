@@ -64,6 +64,7 @@ class Context:
     dialing: DialingConfig
     parking: ParkingConfig
     settle_within: float = SETTLE_WITHIN
+    node: str = ""  # the Asterisk node of `pbx` and `tracker` ("": the only one)
 
 
 @dataclass
@@ -128,6 +129,16 @@ class Act:
             raise invalid("pc_sendcallto_invalid", f"{ext.number} has no phone to ring.")
         return ext
 
+    def target(self, ext: Extension) -> str:
+        """How this call's node dials `ext` (through a trunk if it lives on another node)."""
+        directory = self.ctx.directory
+        target = directory.dial_target(ext, self.ctx.node or directory.nodes[0])
+        if target is None:
+            raise invalid("pc_sendcallto_invalid",
+                          f"{ext.number} is on another Asterisk node ({directory.node_of(ext)}) "
+                          "that this call's node has no trunk to.")
+        return target
+
     async def send(self, action: ActionFields) -> None:
         await self.ctx.pbx.send(action)
 
@@ -142,7 +153,7 @@ async def _ring_into(act: Act, ext: Extension, context: str, variables: dict[str
     act.tracker.expect(uniqueid, act.call.id)
     try:
         await act.send(actions.call_into(
-            context, uniqueid=uniqueid, endpoint=ext.channel,
+            context, uniqueid=uniqueid, endpoint=act.target(ext),
             caller_id=act.req.caller_id or ext.caller_id, wait=act.req.wait,
             variables={"UAPI_CALL_ID": act.call.id, **variables}))
     except Exception:
@@ -192,7 +203,7 @@ async def transfer(act: Act) -> None:
     number = act.req.send_call_to or ""
     ext = act.extension()
     if ext is not None:
-        target = ext.channel
+        target = act.target(ext)
     elif is_public_number(number):
         meta = act.call.meta
         if meta is None or not meta.allow_public_transfer:
@@ -209,6 +220,9 @@ async def transfer(act: Act) -> None:
 
 async def to_voicemail(act: Act) -> None:
     ext = act.terminal()
+    if act.target(ext) != ext.channel:
+        raise invalid("pc_sendcallto_invalid", f"The voicemail of {ext.number} is on another "
+                      "Asterisk node than this call.")
     box = act.ctx.dialing.voicemail.format(short=ext.short, number=ext.number, prefix=ext.prefix)
     await _move(act, "uapi-voicemail", {"UAPI_MAILBOX": box})
 

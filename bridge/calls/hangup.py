@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import structlog
 
-from bridge.ami.ports import AmiPort
+from bridge.calls.nodes import Node, Nodes
 from bridge.calls.watch import TrackerWatch
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from bridge.domain.model import Call
-from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
+from bridge.errors import AmiActionFailed, invalid
 from bridge.tenants import User
 
 log = structlog.get_logger("bridge.calls")
@@ -35,10 +35,9 @@ class HangUp:
 
 
 class Hangups:
-    def __init__(self, pbx: AmiPort, tracker: CallTracker, directory: Directory,
-                 watch: TrackerWatch, confirm_within: float = CONFIRM_WITHIN) -> None:
-        self.pbx = pbx
-        self.tracker = tracker
+    def __init__(self, nodes: Nodes, directory: Directory, watch: TrackerWatch,
+                 confirm_within: float = CONFIRM_WITHIN) -> None:
+        self.nodes = nodes
         self.directory = directory
         self.watch = watch
         self.confirm_within = confirm_within
@@ -46,29 +45,32 @@ class Hangups:
     async def run(self, req: HangUp) -> list[str]:
         """The ids of the calls hung up (none: nothing to hang up)."""
         party_key = None if req.phone_number is None else self._party_key(req)
-        if not self.pbx.connected:
-            raise PbxUnavailable("not connected: the live calls are not known")
-        calls = self.tracker.calls_of(set(req.extensions))
+        exts = [self.directory.extensions[n] for n in req.extensions
+                if n in self.directory.extensions]
+        homes = self.nodes.live_for(exts, "not connected: the live calls are not known")
+        # a call between nodes also has a half on a node the extensions do not live on
+        work = [(n, c) for n in self.nodes.all if n in homes or n.pbx.connected
+                for c in n.tracker.calls_of(set(req.extensions))]
         if req.call_id is not None:
-            calls = [c for c in calls if c.id == req.call_id]
-            if not calls:
+            work = [(n, c) for n, c in work if c.id == req.call_id]
+            if not work:
                 raise invalid("pc_phonecall_invalid", f"{req.call_id} is not a live call here.")
         done: list[str] = []
-        legs: list[str] = []
-        for call in calls:
-            uids = self._legs(call, party_key)
+        legs: list[tuple[CallTracker, str]] = []
+        for node, call in work:
+            uids = self._legs(node.tracker, call, party_key)
             if uids:
-                names = [self.tracker.channels[u].name for u in uids]
-                await self._hang_up(names)
+                names = [node.tracker.channels[u].name for u in uids]
+                await self._hang_up(node, names)
                 done.append(call.id)
-                legs += uids
-                log.info("call.hangup", call_id=call.id, channels=names)
+                legs += [(node.tracker, u) for u in uids]
+                log.info("call.hangup", call_id=call.id, channels=names, node=node.name)
         if legs and not await self.watch.until(
-                lambda: not any(u in self.tracker.channels for u in legs), self.confirm_within):
+                lambda: not any(u in t.channels for t, u in legs), self.confirm_within):
             log.warning("call.hangup.unconfirmed", calls=done, within=self.confirm_within)
         return done
 
-    def _legs(self, call: Call, party_key: str | None) -> list[str]:
+    def _legs(self, tracker: CallTracker, call: Call, party_key: str | None) -> list[str]:
         """The Uniqueids of the call's live channels (one party's only, with `party_key`),
         parties' legs first in view order, then the plumbing (Local channels)."""
         parties = list(call.parties.values())
@@ -77,13 +79,13 @@ class Hangups:
         uids = [u for p in parties for u in sorted(p.channels)]
         if party_key is None:
             uids += sorted(call.channels - set(uids))
-        return [u for u in uids if u in self.tracker.channels]
+        return [u for u in uids if u in tracker.channels]
 
-    async def _hang_up(self, names: list[str]) -> None:
+    async def _hang_up(self, node: Node, names: list[str]) -> None:
         for name in names:
             # Hanging up one leg may already have ended the others.
             with contextlib.suppress(AmiActionFailed):
-                await self.pbx.send({"Action": "Hangup", "Channel": name})
+                await node.pbx.send({"Action": "Hangup", "Channel": name})
 
     def _party_key(self, req: HangUp) -> str:
         """How the tracker names the party `phoneNumber` gives: an extended number, or as is."""

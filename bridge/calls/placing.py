@@ -16,12 +16,11 @@ import structlog
 
 from bridge.ami.actions import CallPlan, originate
 from bridge.ami.message import ActionFields
-from bridge.ami.ports import AmiPort
+from bridge.calls.nodes import Nodes
 from bridge.directory import Directory, is_public_number
 from bridge.domain.callids import new_call_id
-from bridge.domain.calls import CallTracker
 from bridge.domain.model import CallMeta
-from bridge.errors import PbxUnavailable, invalid
+from bridge.errors import invalid
 from bridge.store.calls import CallStore, PlacedCall
 from bridge.tenants import App, Extension, ExtensionType, Organization, User
 
@@ -58,12 +57,14 @@ class Resolver:
     """Turns numbers into dial targets inside one organization, for one app."""
 
     def __init__(
-        self, directory: Directory, app: App, org: Organization | None, public: str
+        self, directory: Directory, app: App, org: Organization | None, public: str,
+        node: str = "",
     ) -> None:
         self.directory = directory
         self.app = app
         self.org = org
         self.public = public
+        self.node = node or directory.nodes[0]  # where the call is placed
 
     def extension(self, number: str) -> Extension | None:
         """The extension `number` names, if the app may know of it."""
@@ -91,7 +92,12 @@ class Resolver:
             if acting and not self.directory.may_act_for(self.app, self.directory.owner(ext)):
                 raise invalid(code, f"{what} {ext.number} is an extension this app may not "
                                     "act for.")
-            return ext.channel
+            target = self.directory.dial_target(ext, self.node)
+            if target is None:
+                raise invalid(code, f"{what} {ext.number} is on Asterisk node "
+                                    f"{self.directory.node_of(ext)!r} and the call is placed on "
+                                    f"node {self.node!r}: no trunk joins them.")
+            return target
         if self.directory.extended(number, self.org) is None and is_public_number(number):
             return self.public.format(number=number)
         raise invalid(code, f"{what} {number!r} is neither an extension of the organization nor "
@@ -104,13 +110,13 @@ class Plan:
 
     plan: CallPlan
     meta: CallMeta
+    node: str = ""  # the Asterisk node it is placed on ("": the first)
 
 
 class Placing:
-    def __init__(self, pbx: AmiPort, tracker: CallTracker, calls: CallStore,
-                 directory: Directory, public: str) -> None:
-        self.pbx = pbx
-        self.tracker = tracker
+    def __init__(self, nodes: Nodes, calls: CallStore, directory: Directory,
+                 public: str) -> None:
+        self.nodes = nodes
         self.calls = calls
         self.directory = directory
         self.public = public  # dialing.public: the dial string of a public number
@@ -122,7 +128,9 @@ class Placing:
                 else directory.home_organization(req.app))
         ext = self._charged(req, Resolver(directory, req.app, home, self.public))
         owner = directory.owner(ext)
-        res = Resolver(directory, req.app, directory.organization_of_user(owner), self.public)
+        org = directory.organization_of_user(owner)
+        node = self._node(Resolver(directory, req.app, org, self.public), req, ext)
+        res = Resolver(directory, req.app, org, directory.public_of(node) or self.public, node)
         plan = CallPlan(
             call_id=new_call_id(),
             sources=tuple(res.target(n, "pc_source_invalid", "source", acting=True)
@@ -139,7 +147,16 @@ class Placing:
                         tuple(res.party(n) for n in req.destinations),
                         plan.source_caller_id, plan.destination_caller_id,
                         req.allow_public_transfer)
-        return Plan(plan, meta)
+        return Plan(plan, meta, node)
+
+    def _node(self, res: Resolver, req: PlaceCall, charged: Extension) -> str:
+        """The node the call lives on: that of its first source that is an extension, else
+        that of the charged extension."""
+        for number in req.sources:
+            ext = res.local(number)
+            if ext is not None and ext.channel:
+                return self.directory.node_of(ext)
+        return self.directory.node_of(charged)
 
     def _charged(self, req: PlaceCall, res: Resolver) -> Extension:
         ext = res.extension(req.extension)
@@ -161,12 +178,11 @@ class Placing:
     async def place(self, planned: Plan) -> Placed:
         """Places a resolved call (callback calls resolve their own), or finds the live call of
         the same app and nonce."""
-        if not self.pbx.connected:
-            raise PbxUnavailable("not connected")
+        self.nodes.live(planned.node or self.nodes.first.name)
         now = time.time()
         record = PlacedCall.of(planned.plan.call_id, planned.meta)
         # The live call of this nonce, on any bridge sharing the store; else the nonce is ours.
-        found = await self.calls.claim(record, self.tracker.calls.__contains__, now)
+        found = await self.calls.claim(record, self.nodes.cluster.calls.__contains__, now)
         if found is not record:
             log.info("call.nonce.reused", call_id=found.id, extension=found.extension)
             return Placed(found.id, found.extension, reused=True)
@@ -180,24 +196,27 @@ class Placing:
         only matters to a later restart (CallStore.drain() waits for it at shutdown).
         """
         plan, meta = planned.plan, planned.meta
-        await self.send_placed(plan.call_id, meta, originate(plan), record)
+        await self.send_placed(plan.call_id, meta, originate(plan), record, node=planned.node)
         log.info("call.originated", call_id=plan.call_id, extension=meta.extension,
-                 sources=plan.sources, destinations=plan.destinations)
+                 sources=plan.sources, destinations=plan.destinations,
+                 node=planned.node or self.nodes.first.name)
 
     async def send_placed(self, call_id: str, meta: CallMeta, action: ActionFields,
-                          record: PlacedCall | None = None) -> None:
-        """Sends the action that starts call `call_id` while the call is written down; undoes
-        both if Asterisk refuses (conference invites send their own; `record`: the one that
-        `place()` claimed)."""
+                          record: PlacedCall | None = None, *, node: str = "") -> None:
+        """Sends the action that starts call `call_id` on `node` while the call is written
+        down; undoes both if Asterisk refuses (conference invites send their own; `record`:
+        the one that `place()` claimed)."""
+        target = self.nodes.live(node or self.nodes.first.name)
+        tracker = target.tracker
         record = record or PlacedCall.of(call_id, meta)
-        self.calls.hold(record, self.tracker.calls.__contains__)
+        self.calls.hold(record, self.nodes.cluster.calls.__contains__)
         # Known to the tracker before Asterisk's first event about it can arrive.
-        self.tracker.annotate(call_id, meta)
+        tracker.annotate(call_id, meta)
         saving = self.calls.save_soon(record)
         try:
-            await self.pbx.send(action)
+            await target.pbx.send(action)
         except Exception:
-            self.tracker.forget(call_id)
+            tracker.forget(call_id)
             await asyncio.gather(saving, return_exceptions=True)
             await self.calls.forget(record)
             raise

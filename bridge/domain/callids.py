@@ -28,12 +28,15 @@ def new_leg_id(call_id: str) -> str:
     return f"{call_id}-{secrets.token_hex(4)}"
 
 
-def phone_call_id(linkedid: str) -> str:
+def phone_call_id(linkedid: str, node: str = "") -> str:
     """The PhoneCall id of the Asterisk call whose legs share `linkedid`.
 
     Calls placed through the API carry their id as Linkedid (the Originate's ChannelId). Other
-    calls get a stable 20-hex digest of the Linkedid, so their id survives a bridge restart.
+    calls get a stable 20-hex digest of the Linkedid, so their id survives a bridge restart;
+    on a `node` other than the first the digest covers the node's name too, since two
+    Asterisks may hand out the same Linkedid.
     """
     if is_call_id(linkedid):
         return linkedid
-    return hashlib.sha256(linkedid.encode()).hexdigest()[:20]
+    text = f"{node}/{linkedid}" if node else linkedid
+    return hashlib.sha256(text.encode()).hexdigest()[:20]

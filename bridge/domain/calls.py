@@ -47,6 +47,7 @@ from bridge.domain.channels import (
     is_number,
     is_source_dialer,
     to_int,
+    via_trunk,
 )
 from bridge.domain.model import (
     DOWN,
@@ -76,7 +77,8 @@ ExtensionOf = Callable[[str], str | None]  # endpoint ("PJSIP/210") -> extended 
 class CallTracker:
     """Every live call on the PBX, from the AMI events that `apply` is fed in order."""
 
-    def __init__(self, extension_of: ExtensionOf) -> None:
+    def __init__(self, extension_of: ExtensionOf, node: str = "") -> None:
+        self.node = node  # "" on the first (or only) node: its call ids are the historic ones
         self.calls: dict[str, Call] = {}
         self.channels: dict[str, Channel] = {}
         self._extension_of = extension_of
@@ -156,7 +158,7 @@ class CallTracker:
         linkedid = ev.get("Linkedid")
         if chan is None or not linkedid:
             return chan
-        call_id = phone_call_id(linkedid)
+        call_id = phone_call_id(linkedid, self.node)
         # Its own Uniqueid as Linkedid: a leg the API placed in a call by `expect`, not linked
         # to anything else yet.
         if call_id == chan.call_id or linkedid == chan.uniqueid or call_id in self._ended:
@@ -177,7 +179,8 @@ class CallTracker:
         uid = ev.get("Uniqueid", "")
         if not uid or uid in self.channels:
             return
-        call_id = self._expected.pop(uid, None) or phone_call_id(ev.get("Linkedid") or uid)
+        call_id = (self._expected.pop(uid, None)
+                   or phone_call_id(ev.get("Linkedid") or uid, self.node))
         if call_id in self._ended:
             return
         call = self._call(call_id, now)
@@ -197,6 +200,8 @@ class CallTracker:
         if chan.party is not None or is_local(chan.name):
             return
         ext = self._extension_of(dial_target(chan.name))
+        if ext is None and dialled is not None:  # an extension of another node, via a trunk
+            ext = self._extension_of(via_trunk(chan.name, dialled))
         if ext is not None:
             self._join(chan, ext, is_ext=True, role=role, out=out)
         elif dialled is not None:
@@ -334,7 +339,7 @@ class CallTracker:
 
     def _on_originateresponse(self, ev: Event, now: float, out: list[Effect]) -> None:
         if ev.get("Response") == "Failure":
-            call = self.calls.get(phone_call_id(ev.get("Uniqueid", "")))
+            call = self.calls.get(phone_call_id(ev.get("Uniqueid", ""), self.node))
             if call is not None:
                 self._end(call, out)
 
@@ -426,7 +431,7 @@ class CallTracker:
         uid = entry.get("Uniqueid", "")
         chan = self.channels.get(uid)
         if chan is None:
-            call_id = phone_call_id(entry.get("Linkedid") or uid)
+            call_id = phone_call_id(entry.get("Linkedid") or uid, self.node)
             self._ended.pop(call_id, None)  # the snapshot says it is alive
             known = self.calls.get(call_id)
             if call_id in metas and (known is None or known.meta is None):
@@ -434,7 +439,7 @@ class CallTracker:
             self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out)
             chan = self.channels[uid]
             role: Role = "source" if entry.get("Application") == "Dial" else "destination"
-            number = dialled_in(chan.name, chan.call_id, live) or self._unclaimed(chan)
+            number = dialled_in(chan.name, chan.call_id, live, self.node) or self._unclaimed(chan)
             self._identify(chan, out, dialled=number, role=role)
         chan.state = to_int(entry.get("ChannelState"))
         chan.bridge = entry.get("BridgeId") or None

@@ -16,13 +16,14 @@ def dial_target(channel_name: str) -> str:
     return _CHANNEL_SUFFIX.sub("", channel_name)
 
 
-def group_by_call(channels: Iterable[Mapping[str, str]]) -> dict[str, list[Mapping[str, str]]]:
-    """Live channels (CoreShowChannel fields) grouped by PhoneCall id."""
+def group_by_call(channels: Iterable[Mapping[str, str]],
+                  node: str = "") -> dict[str, list[Mapping[str, str]]]:
+    """Live channels (CoreShowChannel fields) grouped by PhoneCall id (`node`: whose ids)."""
     calls: dict[str, list[Mapping[str, str]]] = {}
     for chan in channels:
         linkedid = chan.get("Linkedid") or chan.get("Uniqueid") or ""
         if linkedid:
-            calls.setdefault(phone_call_id(linkedid), []).append(chan)
+            calls.setdefault(phone_call_id(linkedid, node), []).append(chan)
     return calls
 
 
@@ -50,6 +51,13 @@ def is_extension_key(key: str) -> bool:
     return bool(star) and prefix.isdigit() and short.isdigit()
 
 
+def via_trunk(name: str, number: str) -> str:
+    """`PJSIP/node2-0000001d` dialled as `410` -> `PJSIP/410@node2`: the dial string of a leg
+    that rings a number through a trunk endpoint."""
+    tech, _, endpoint = dial_target(name).partition("/")
+    return f"{tech}/{number}@{endpoint}"
+
+
 def is_local(name: str) -> bool:
     return name.startswith("Local/")
 
@@ -59,12 +67,13 @@ def is_source_dialer(name: str) -> bool:
     return name.startswith("Local/") and "@uapi-source-" in name and name.endswith(";2")
 
 
-def dialled_in(name: str, call_id: str, live: Iterable[Mapping[str, str]]) -> str | None:
+def dialled_in(name: str, call_id: str, live: Iterable[Mapping[str, str]],
+               node: str = "") -> str | None:
     """The public number a leg (channel `name`) was dialled with, from its dialler's Dial()
     arguments among the CoreShowChannel entries `live`."""
     target = dial_target(name).lower()
     for entry in live:
-        if phone_call_id(entry.get("Linkedid", "")) != call_id:
+        if phone_call_id(entry.get("Linkedid", ""), node) != call_id:
             continue
         if entry.get("Application") != "Dial":
             continue

@@ -20,13 +20,12 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from bridge.config import StreamConfig
-from bridge.domain.calls import CallTracker
-from bridge.domain.model import Call, Effect
+from bridge.domain.model import Call, Channel, Effect
 from bridge.live.client import Client, View
 from bridge.live.frames import frame
 
@@ -61,8 +60,20 @@ def numbers_of(call: Call) -> frozenset[str]:
     return frozenset(call.parties) | ({ext} if ext else frozenset())
 
 
+class LiveCalls(Protocol):
+    """The live calls the hub shows (a node's tracker, or every node's: domain.cluster)."""
+
+    @property
+    def calls(self) -> Mapping[str, Call]: ...
+
+    @property
+    def channels(self) -> Mapping[str, Channel]: ...
+
+    def calls_of(self, parties: set[str]) -> list[Call]: ...
+
+
 class Hub:
-    def __init__(self, tracker: CallTracker, render: Render, config: StreamConfig) -> None:
+    def __init__(self, tracker: LiveCalls, render: Render, config: StreamConfig) -> None:
         self.tracker = tracker
         self.render = render
         self.config = config

@@ -28,9 +28,9 @@ async def test_metrics(api: Api) -> None:
     resp = await api.client.get("/metrics")
     assert resp.status == 200
     text = await resp.text()
-    assert "uapi_ami_connected 1.0" in text
-    assert "uapi_ami_reconnects_total 3.0" in text
-    assert "uapi_ami_events_received_total 42.0" in text
+    assert "uapi_ami_connected{node=\"default\"} 1.0" in text
+    assert "uapi_ami_reconnects_total{node=\"default\"} 3.0" in text
+    assert "uapi_ami_events_received_total{node=\"default\"} 42.0" in text
     assert ('uapi_http_requests_total{method="GET",route="/uapi/extensions/{userId}",'
             'status="200"} 1.0') in text
     assert 'route="/uapi/extensions/{userId}",status="401"} 1.0' in text

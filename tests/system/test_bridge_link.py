@@ -26,7 +26,7 @@ def test_bridge_logs_in_and_health_says_connected(bridge: RunningBridge) -> None
     assert status == 200
     assert body["ami"] == "connected"
     _, metrics = get(f"{bridge.url}/metrics")
-    assert "uapi_ami_connected 1.0" in metrics
+    assert 'uapi_ami_connected{node="default"} 1.0' in metrics
     events = [line["event"] for line in bridge.log_lines()]
     assert "ami.login.succeeded" in events
     assert "bridge.started" in events
@@ -43,7 +43,8 @@ def test_bridge_reconnects_after_asterisk_restart(bridge: RunningBridge, sandbox
     took = time.monotonic() - booted
     assert bridge.health()[1]["ami_reconnects"] >= 1
     _, metrics = get(f"{bridge.url}/metrics")
-    assert "uapi_ami_reconnects_total 1.0" in metrics or "uapi_ami_reconnects_total 2.0" in metrics
+    reconnects = 'uapi_ami_reconnects_total{node="default"}'
+    assert f"{reconnects} 1.0" in metrics or f"{reconnects} 2.0" in metrics
     print(f"reconnected {took:.1f} s after Asterisk was fully booted")
 
 

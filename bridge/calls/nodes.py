@@ -1,0 +1,97 @@
+"""The Asterisk nodes behind the API: which node an extension or a call is on, and its link.
+
+Each node has its own AMI port and call tracker (built by bridge.app); requests go to the node
+that holds what they name. A node whose link is down answers 503 `pbx_unavailable` naming it,
+while the others keep working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bridge.ami.ports import AmiPort
+from bridge.calls import control
+from bridge.config import DialingConfig
+from bridge.directory import Directory
+from bridge.domain.calls import CallTracker
+from bridge.domain.cluster import Cluster
+from bridge.domain.presence import Presence
+from bridge.domain.queues import QueueAgents
+from bridge.errors import PbxUnavailable
+from bridge.tenants import Extension
+
+
+@dataclass
+class Node:
+    """One Asterisk: its name, its AMI link and the calls it holds."""
+
+    name: str
+    pbx: AmiPort
+    tracker: CallTracker
+    presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
+    queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
+
+
+class Nodes:
+    """Every node, in config order (the first is where extensions live by default)."""
+
+    def __init__(self, nodes: Iterable[Node], directory: Directory,
+                 base: control.Context | None = None) -> None:
+        self.all = list(nodes)
+        self.by_name = {n.name: n for n in self.all}
+        self.directory = directory
+        self.cluster = Cluster({n.name: n.tracker for n in self.all},
+                               {n.name: directory.trunk_endpoints(n.name) for n in self.all})
+        self._base = base
+        self._controls: dict[str, control.Context] = {}
+
+    @property
+    def first(self) -> Node:
+        return self.all[0]
+
+    @property
+    def several(self) -> bool:
+        return len(self.all) > 1
+
+    def __getitem__(self, name: str) -> Node:
+        return self.by_name[name]
+
+    def live(self, name: str, why: str = "not connected") -> Node:
+        """Node `name` while its link is up, else PbxUnavailable (503) naming it."""
+        node = self.by_name[name]
+        if not node.pbx.connected:
+            raise PbxUnavailable(f"node {name!r} is not connected" if self.several else why)
+        return node
+
+    def of_extension(self, ext: Extension) -> Node:
+        return self.by_name[self.directory.node_of(ext)]
+
+    def live_for(self, exts: Iterable[Extension], why: str = "not connected") -> list[Node]:
+        """The nodes the extensions live on, each up (else 503 naming the first one down)."""
+        names = {self.directory.node_of(e) for e in exts} or {self.first.name}
+        return [self.live(n.name, why) for n in self.all if n.name in names]
+
+    def of_call(self, call_id: str) -> Node | None:
+        """The node that holds live call `call_id`."""
+        name = self.cluster.node_of(call_id)
+        return None if name is None else self.by_name[name]
+
+    def plug(self, name: str, pbx: AmiPort) -> None:
+        """Puts another AMI port in node `name`'s place (tests swap fake ports)."""
+        self.by_name[name].pbx = pbx
+        self._controls.pop(name, None)
+
+    def control(self, node: Node) -> control.Context:
+        """Call control on `node` (its link, its tracker, its dialing.public)."""
+        if self._base is None:
+            raise RuntimeError("Nodes was built without a call-control context")
+        ctx = self._controls.get(node.name)
+        if ctx is None:
+            public = self.directory.public_of(node.name)
+            ctx = self._controls[node.name] = dataclasses.replace(
+                self._base, pbx=node.pbx, tracker=node.tracker, node=node.name,
+                dialing=DialingConfig(public=public or self._base.dialing.public,
+                                      voicemail=self._base.dialing.voicemail))
+        return ctx

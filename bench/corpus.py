@@ -27,14 +27,15 @@ def wire(event: dict[str, str]) -> str:
     return "".join(f"{k}: {v}\r\n" for k, v in event.items()) + "\r\n"
 
 
-def corpus(replicas: int) -> tuple[bytes, int]:
+def corpus(replicas: int, start: int = 0) -> tuple[bytes, int]:
     """(AMI bytes without the banner, number of events): every transcript `replicas` times,
-    each copy with its own call id and Uniqueids, so the tracker sees distinct calls."""
+    each copy with its own call id and Uniqueids, so the tracker sees distinct calls (copies
+    `start` .. `start + replicas - 1`: two corpora with other starts share no id)."""
     base = [(cid, "".join(wire(e) for e in events), len(events))
             for cid, events in transcripts()]
     parts: list[str] = []
     count = 0
-    for i in range(replicas):
+    for i in range(start, start + replicas):
         for cid, text, n in base:
             fresh = f"{i:08x}{cid[8:]}"
             copy = text.replace(cid, fresh)

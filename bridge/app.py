@@ -77,7 +77,7 @@ def build_services(
         directory=directory,
         tokens=tokens or TokenStore(directory, db, config.auth.token_ttl,
                                     max_tokens=config.auth.max_tokens),
-        metrics=Metrics({n.name: n.pbx for n in nodes}),
+        metrics=Metrics(lambda: {n.name: n.pbx.stats for n in nodes}),
         db=db,
         pbx=first.pbx,
         tracker=first.tracker,
@@ -111,6 +111,7 @@ class Bridge:
     supervisor: Supervisor
     hub: Hub
     links: tuple[AmiClient, ...] = ()  # every node's, in config order
+    feeds: tuple[CallsFeed, ...] = ()  # every node's, in config order
     runner: web.AppRunner | None = None
     failed: str | None = None  # the supervised task that was given up, if any
     stop_requested: asyncio.Event | None = None
@@ -129,7 +130,8 @@ class Bridge:
         retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
                               live=svc.nodes.cluster.calls.keys)
         bridge = cls(config, db, links[svc.nodes.first.name], svc, feeds[0], webhooks,
-                     retention, Supervisor(lambda name: None), hub, links=tuple(links.values()))
+                     retention, Supervisor(lambda name: None), hub, links=tuple(links.values()),
+                     feeds=tuple(feeds))
         bridge.supervisor.on_fatal = bridge._give_up
         svc.tasks = bridge.supervisor.states
         return bridge

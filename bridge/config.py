@@ -383,7 +383,7 @@ def _check_nodes(r: _Reader, config: Config) -> None:
     for i, ext in enumerate(config.extensions):
         if ext.node and ext.node not in names:
             r.problem(f"extensions[{i}].node", f"unknown node {ext.node!r} (nodes: "
-                      f"{', '.join(names)})")
+                      f"{', '.join(dict.fromkeys(names))})")
         used.add(config.node_of(ext))
     if len(names) > 1:
         for i, name in enumerate(names):

@@ -21,24 +21,18 @@ _AMI_COUNTERS = (
 )
 
 
-class _Link(Protocol):
-    @property
-    def stats(self) -> AmiStats: ...
-
-
 class _AmiCollector(Collector):
     """The AMI link of each node, labelled `node` (`default` for a single `ami:` mapping)."""
 
-    def __init__(self, links: Mapping[str, _Link]) -> None:
-        self._links = links
+    def __init__(self, stats: Callable[[], Mapping[str, AmiStats]]) -> None:
+        self._stats = stats
 
     def collect(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily("uapi_ami_connected", "1 while logged in to Asterisk AMI",
                                   labels=["node"])
         counters = [(name, CounterMetricFamily(f"uapi_ami_{name}", text, labels=["node"]))
                     for name, text in _AMI_COUNTERS]
-        for node, link in self._links.items():
-            stats = link.stats
+        for node, stats in self._stats().items():
             gauge.add_metric([node], int(stats.connected))
             for name, family in counters:
                 family.add_metric([node], getattr(stats, name))
@@ -77,7 +71,7 @@ class _LiveCollector(Collector):
 class Metrics:
     """One registry per bridge, so tests and several bridges in one process do not collide."""
 
-    def __init__(self, ami_links: Mapping[str, _Link]) -> None:
+    def __init__(self, ami_stats: Callable[[], Mapping[str, AmiStats]]) -> None:
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "uapi_http_requests",
@@ -92,7 +86,7 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
-        self.registry.register(_AmiCollector(ami_links))
+        self.registry.register(_AmiCollector(ami_stats))
 
     def add_live(self, stats: Callable[[], LiveStats]) -> None:
         """Reports the live stream hub's figures (once per registry)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,7 @@ class Api:
     services: Services
     clock: Clock
     ami: AmiStats
+    ports: dict[str, FakePort] = field(default_factory=dict)  # each node's (several nodes)
 
     def auth(self, token: str = CRM) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
@@ -149,14 +150,15 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
         clock = Clock()
         tokens = TokenStore(directory, db, cfg.auth.token_ttl, clock=clock)
         await tokens.load()
-        port = FakePort()
+        ports = {n.name: FakePort() for n in cfg.all_nodes}
+        port = ports[cfg.all_nodes[0].name]
         # The fake port sends no events: an answer waits 0.2 s at most for their effects.
-        svc = build_services(cfg, db, port, tokens=tokens, settle=0.2)
+        svc = build_services(cfg, db, ports, tokens=tokens, settle=0.2)
         # Every answer is checked against bridge/api/openapi.yaml (tests/contract).
         client: TestClient[Any, Any] = ValidatingClient(BridgeServer(build_app(svc)))
         await client.start_server()
         opened.append((client, db))
-        return Api(client, svc, clock, port.stats)
+        return Api(client, svc, clock, port.stats, ports)
 
     yield make
     for client, db in opened:

@@ -1,0 +1,87 @@
+"""domain.cluster and the trackers of two nodes: ids, trunk legs, a trunk call listed once."""
+
+from __future__ import annotations
+
+from bridge.domain.callids import phone_call_id
+from bridge.domain.calls import CallTracker
+from bridge.domain.cluster import Cluster
+from bridge.domain.model import CallMeta
+
+NODE1 = {"PJSIP/210": "0003*210", "PJSIP/410@node2": "0003*410"}
+NODE2 = {"PJSIP/410": "0003*410", "PJSIP/411": "0003*411", "PJSIP/210@node1": "0003*210"}
+CALL = "c0ffee0000000000000a"
+
+
+def event(name: str, **fields: str) -> dict[str, str]:
+    return {"Event": name, **fields}
+
+
+def trackers() -> tuple[CallTracker, CallTracker, Cluster]:
+    one = CallTracker(lambda c: NODE1.get(c))
+    two = CallTracker(lambda c: NODE2.get(c), "node2")
+    return one, two, Cluster({"node1": one, "node2": two},
+                             {"node1": ["PJSIP/node2"], "node2": ["PJSIP/node1"]})
+
+
+def place_trunk_call(one: CallTracker, two: CallTracker) -> None:
+    """210 on node1 calls 410 on node2 through the trunk, as Asterisk reports it."""
+    one.annotate(CALL, CallMeta("0003*210", "12", "crm", None, 100.0, ("0003*210",),
+                                ("0003*410",)))
+    for ev in (
+        event("Newchannel", Uniqueid="1.1", Linkedid=CALL, Channel="PJSIP/210-01",
+              ChannelState="6", CallerIDNum="210"),
+        event("Newchannel", Uniqueid="1.2", Linkedid=CALL, Channel="PJSIP/node2-02",
+              ChannelState="0"),
+        event("DialBegin", Uniqueid="1.1", Channel="PJSIP/210-01", DestUniqueid="1.2",
+              DestChannel="PJSIP/node2-02", DialString="410@node2"),
+    ):
+        one.apply(ev, 101.0)
+    for ev in (
+        event("Newchannel", Uniqueid="1.1", Linkedid="1.1", Channel="PJSIP/node1-01",
+              ChannelState="4", CallerIDNum="210"),
+        event("Newchannel", Uniqueid="1.2", Linkedid="1.1", Channel="PJSIP/410-02",
+              ChannelState="0"),
+        event("DialBegin", Uniqueid="1.1", Channel="PJSIP/node1-01", DestUniqueid="1.2",
+              DestChannel="PJSIP/410-02", DialString="410"),
+    ):
+        two.apply(ev, 101.0)
+
+
+def test_ids_differ_across_nodes_but_not_on_the_first() -> None:
+    """The first node keeps the historic ids (a bridge that grows a node keeps its calls'
+    ids); another node's id covers its name; API call ids are kept as they are."""
+    assert phone_call_id("1.1") == phone_call_id("1.1", "")
+    assert phone_call_id("1.1", "node2") != phone_call_id("1.1")
+    assert phone_call_id(CALL, "node2") == CALL
+
+
+def test_the_trunk_leg_is_the_extension_of_the_other_node() -> None:
+    """On node1 the leg dialled as 410@node2 is party 0003*410 (not a public number 410)."""
+    one, two, _ = trackers()
+    place_trunk_call(one, two)
+    call = one.calls[CALL]
+    assert sorted(call.parties) == ["0003*210", "0003*410"]
+    assert call.parties["0003*410"].channels == {"1.2"}
+
+
+def test_a_trunk_call_is_listed_once_by_the_node_that_placed_it() -> None:
+    """410's list shows node1's call (both parties), not node2's half of it; the half still
+    shows where no other node lists the call."""
+    one, two, cluster = trackers()
+    place_trunk_call(one, two)
+    assert [c.id for c in cluster.calls_of({"0003*410"})] == [CALL]
+    assert [c.id for c in cluster.calls_of({"0003*210"})] == [CALL]
+    [half] = two.calls
+    assert cluster.node_of(half) == "node2"
+    assert cluster.node_of(CALL) == "node1"
+    one.forget(CALL)
+    assert [c.id for c in cluster.calls_of({"0003*410"})] == [half]
+
+
+def test_channels_of_a_call_are_those_of_its_node() -> None:
+    one, two, cluster = trackers()
+    place_trunk_call(one, two)
+    assert cluster.channels_of(CALL)["1.2"].name == "PJSIP/node2-02"
+    [half] = two.calls
+    assert cluster.channels_of(half)["1.2"].name == "PJSIP/410-02"
+    assert cluster.channels_of("0" * 20) == {}

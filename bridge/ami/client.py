@@ -117,8 +117,9 @@ class AmiClient:
         """Starts the background task that connects and reconnects forever (through `spawn`,
         a supervisor's, when given)."""
         if self._runner is None:
-            self._runner = (spawn("ami-link", self._run) if spawn is not None
-                            else asyncio.create_task(self._run(), name="ami-link"))
+            task = "ami-link" if self._config.name == "default" else f"ami-link:{self._config.name}"
+            self._runner = (spawn(task, self._run) if spawn is not None
+                            else asyncio.create_task(self._run(), name=task))
 
     async def close(self) -> None:
         """Logs off, stops the background task and fails every waiting action."""

@@ -17,8 +17,8 @@ def event(name: str, **fields: str) -> dict[str, str]:
 
 
 def trackers() -> tuple[CallTracker, CallTracker, Cluster]:
-    one = CallTracker(lambda c: NODE1.get(c))
-    two = CallTracker(lambda c: NODE2.get(c), "node2")
+    one = CallTracker(NODE1.get)
+    two = CallTracker(NODE2.get, "node2")
     return one, two, Cluster({"node1": one, "node2": two},
                              {"node1": ["PJSIP/node2"], "node2": ["PJSIP/node1"]})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge import config as config_mod
 from bridge.domain.model import CallMeta
 from tests.api.conftest import FakePbx
 from tests.conftest import CRM, Api
@@ -54,7 +55,7 @@ async def test_a_call_between_nodes_dials_through_the_trunk(cluster: Cluster) ->
     assert two.sent == []
     assert sent["ChannelId"] == answer[0]["id"]
     assert variables(sent)["UAPI_DESTINATION"] == "PJSIP/410@node2"
-    status, back = await make_call(api, "410", "210")
+    status, _ = await make_call(api, "410", "210")
     assert status == 202
     assert variables(two.sent[0])["UAPI_DESTINATION"] == "PJSIP/210@node1"
 
@@ -62,7 +63,6 @@ async def test_a_call_between_nodes_dials_through_the_trunk(cluster: Cluster) ->
 async def test_without_a_trunk_a_call_between_nodes_is_refused(
         make_api: Any, cluster_raw: dict[str, Any]) -> None:
     """No `trunks` on node1: pc_destination_invalid, saying the parties are on two nodes."""
-    from bridge import config as config_mod
     del cluster_raw["ami"][0]["trunks"]
     api: Api = await make_api(config_mod.parse(cluster_raw, env={}))
     one = FakePbx()

@@ -5,21 +5,24 @@ use `channel request hangup all`. Calls are placed through AMI with a ChannelId 
 first leg's Uniqueid is that id and every leg it dials carries it as Linkedid, which tells this
 test's channels apart from anyone else's. Only the first test uses the CLI's `channel originate`
 (a call the API did not place) and picks its two legs out by their shared bridge.
+
+The last tests run node 2 (`asterisk-sandbox up --nodes 2`): a second Asterisk with its own AMI,
+SIP port and phones, joined to node 1 by a PJSIP trunk. Node 2 is used by nobody else's calls.
 """
 
 from __future__ import annotations
 
 import itertools
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from tests.system.conftest import Sandbox
+from tests.system.conftest import Sandbox
 
 WaitFor = Callable[..., Any]
 Message = dict[str, str]
@@ -280,3 +283,146 @@ def test_busy_phone_leaves_no_channel(sandbox: Sandbox, calls: Calls, wait_for: 
     wait_for(
         lambda: not legs & sandbox.channel_names(), 5, message="both legs of the busy call gone"
     )
+
+
+class Node2(Sandbox):
+    """Node 2 of `asterisk-sandbox up --nodes 2`: the same handle, its own ports and CLI."""
+
+    ami_port = 15138
+    sip_port = 15160
+
+    def cli(self, cmd: str) -> str:
+        """Run one CLI command on node 2 (`cli --node 2`)."""
+        return self._run("cli", "--node", "2", cmd, timeout=60)
+
+    def stop_asterisk(self) -> None:
+        """Stop node 2's Asterisk only (`stop-asterisk --node 2`)."""
+        self._run("stop-asterisk", "--node", "2", timeout=60)
+
+    def start(self) -> None:
+        """`asterisk-sandbox up --nodes 2`: both nodes up, whatever was not running started."""
+        self._run("up", "--nodes", "2", timeout=600)
+
+    def status_exit(self) -> tuple[int, str]:
+        """`asterisk-sandbox status` exit code and output, whatever the code."""
+        proc = subprocess.run([str(self.script), "status"], capture_output=True, text=True,
+                              timeout=60, check=False)
+        return proc.returncode, proc.stdout
+
+
+@pytest.fixture
+def node2(sandbox: Sandbox) -> Node2:
+    """Both nodes up (node 1 through the session's sandbox fixture, node 2 here)."""
+    box = Node2()
+    box.start()
+    return box
+
+
+def bridged(node: Sandbox, before: set[str], first: str, second: str) -> tuple[list[str], ...]:
+    """New Up channels named FIRST-* and SECOND-* on NODE that share a bridge, else ()."""
+    new = [ch for ch in node.channels() if ch[NAME] not in before and ch[STATE] == "Up"]
+    for one in (ch for ch in new if ch[NAME].startswith(first)):
+        for two in (ch for ch in new if ch[NAME].startswith(second)):
+            if one[BRIDGE_ID] and one[BRIDGE_ID] == two[BRIDGE_ID]:
+                return one, two
+    return ()
+
+
+def hang_up(node: Sandbox, names: set[str], wait_for: WaitFor) -> None:
+    """Hang up the channels NAMES on NODE and wait until they are gone."""
+    for name in names & node.channel_names():
+        node.cli(f"channel request hangup {name}")
+    wait_for(lambda: not names & node.channel_names(), 10, message=f"{names} to hang up")
+
+
+def test_node2_runs_beside_node1(node2: Node2) -> None:
+    """status lists node 1 as before, then node 2's Asterisk and five phones, all running."""
+    code, out = node2.status_exit()
+    assert code == 0, out
+    assert out.startswith("asterisk  running")
+    assert "node2 asterisk  running  pid " in out
+    assert "AMI 127.0.0.1:15138  SIP 127.0.0.1:15160" in out
+    for phone, port in (("410", 15161), ("411", 15162), ("412", 15163), ("413", 15164),
+                        ("trunk", 15165)):
+        assert f"node2 phone {phone:<5} running" in out
+        assert f"127.0.0.1:{port}" in out
+
+
+def test_node2_ami_is_node2(sandbox: Sandbox, node2: Node2) -> None:
+    """AMI on 15138 takes the sandbox login and knows node 2's phones; node 1's does not."""
+    ami2, ami1 = Ami(node2), Ami(sandbox)
+    try:
+        assert ami2.action("PJSIPShowEndpoint", Endpoint="410")["Response"] == "Success"
+        assert ami2.action("PJSIPShowEndpoint", Endpoint="node1")["Response"] == "Success"
+        assert ami1.action("PJSIPShowEndpoint", Endpoint="410")["Response"] == "Error"
+        assert ami1.action("PJSIPShowEndpoint", Endpoint="node2")["Response"] == "Success"
+    finally:
+        ami2.close()
+        ami1.close()
+
+
+def test_node2_call_stays_on_node2(sandbox: Sandbox, node2: Node2, wait_for: WaitFor) -> None:
+    """`cli --node 2` originates 410 to 411 on node 2; node 1 sees none of its channels."""
+    before, before1 = node2.channel_names(), sandbox.channel_names()
+    node2.cli("channel originate PJSIP/410 extension 411@uapi-phones")
+    caller, callee = wait_for(lambda: bridged(node2, before, "PJSIP/410-", "PJSIP/411-"), 10,
+                              message="410 and 411 Up in one bridge on node 2")
+    names = {caller[NAME], callee[NAME]}
+    try:
+        assert caller[CONTEXT] == "uapi-phones"
+        assert caller[DATA].startswith("PJSIP/411")
+        assert not names & sandbox.channel_names()
+        assert not [n for n in sandbox.channel_names() - before1 if n.startswith("PJSIP/41")]
+    finally:
+        hang_up(node2, names, wait_for)
+
+
+def test_trunk_node1_to_node2(sandbox: Sandbox, node2: Node2, wait_for: WaitFor) -> None:
+    """Node 1's PJSIP/410@node2 arrives on node 2 as PJSIP/node1-*, which rings phone 410."""
+    before1, before2 = sandbox.channel_names(), node2.channel_names()
+    sandbox.cli("channel originate PJSIP/410@node2 application Wait 30")
+    trunk, phone = wait_for(lambda: bridged(node2, before2, "PJSIP/node1-", "PJSIP/410-"), 10,
+                            message="node1 trunk leg and 410 Up in one bridge on node 2")
+    assert (trunk[CONTEXT], trunk[EXTEN], trunk[APP]) == ("uapi-phones", "410", "Dial")
+    ours = [ch for ch in sandbox.channels()
+            if ch[NAME] not in before1 and ch[NAME].startswith("PJSIP/node2-")]
+    assert [(ch[STATE], ch[APP]) for ch in ours] == [("Up", "Wait")]
+    hang_up(sandbox, {ours[0][NAME]}, wait_for)
+    # the BYE crosses the trunk: node 2's legs end too
+    wait_for(lambda: not {trunk[NAME], phone[NAME]} & node2.channel_names(), 10,
+             message="node 2's legs to hang up after node 1's")
+
+
+def test_trunk_node2_to_node1(sandbox: Sandbox, node2: Node2, wait_for: WaitFor) -> None:
+    """Node 2's phone 411 dials PJSIP/210@node1: phone 210 on node 1 answers, caller id 411."""
+    before1, before2 = sandbox.channel_names(), node2.channel_names()
+    node2.cli("channel originate PJSIP/411 application Dial PJSIP/210@node1")
+    trunk, phone = wait_for(lambda: bridged(sandbox, before1, "PJSIP/node2-", "PJSIP/210-"), 10,
+                            message="node2 trunk leg and 210 Up in one bridge on node 1")
+    assert (trunk[CONTEXT], trunk[EXTEN]) == ("uapi-phones", "210")
+    assert trunk[7] == "411", "the caller id (P-Asserted-Identity) did not cross the trunk"
+    caller = [n for n in node2.channel_names() - before2 if n.startswith("PJSIP/411-")]
+    assert caller
+    hang_up(node2, set(caller), wait_for)
+    wait_for(lambda: not {trunk[NAME], phone[NAME]} & sandbox.channel_names(), 10,
+             message="node 1's legs to hang up after node 2's")
+
+
+def test_stop_node2_only_then_up_again(sandbox: Sandbox, node2: Node2) -> None:
+    """`stop-asterisk --node 2` leaves node 1 and node 2's phones; `up --nodes 2` restarts it."""
+    node1_line = node2.status_exit()[1].splitlines()[0]
+    node2.stop_asterisk()
+    try:
+        code, out = node2.status_exit()
+        assert code == 3, out
+        assert "node2 asterisk  stopped" in out
+        assert "node2 phone 410   running" in out
+        assert out.splitlines()[0] == node1_line  # node 1's Asterisk, same pid
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((node2.ami_host, node2.ami_port), timeout=2).close()
+        assert "PJSIP" in sandbox.cli("core show channeltypes")
+    finally:
+        node2.start()
+    code, out = node2.status_exit()
+    assert code == 0, out
+    Ami(node2).close()

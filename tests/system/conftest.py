@@ -91,6 +91,39 @@ def sandbox() -> Sandbox:
     return box
 
 
+class Node2(Sandbox):
+    """Node 2 of `asterisk-sandbox up --nodes 2`: the same handle, its own ports and CLI."""
+
+    ami_port = 15138
+    sip_port = 15160
+
+    def cli(self, cmd: str) -> str:
+        """Run one CLI command on node 2 (`cli --node 2`)."""
+        return self._run("cli", "--node", "2", cmd, timeout=60)
+
+    def stop_asterisk(self) -> None:
+        """Stop node 2's Asterisk only (`stop-asterisk --node 2`)."""
+        self._run("stop-asterisk", "--node", "2", timeout=60)
+
+    def start(self) -> None:
+        """`asterisk-sandbox up --nodes 2`: both nodes up, whatever was not running started."""
+        self._run("up", "--nodes", "2", timeout=600)
+
+    def status_exit(self) -> tuple[int, str]:
+        """`asterisk-sandbox status` exit code and output, whatever the code."""
+        proc = subprocess.run([str(self.script), "status"], capture_output=True, text=True,
+                              timeout=60, check=False)
+        return proc.returncode, proc.stdout
+
+
+@pytest.fixture
+def node2(sandbox: Sandbox) -> Node2:
+    """Both nodes up (node 1 through the session's sandbox fixture, node 2 here)."""
+    box = Node2()
+    box.start()
+    return box
+
+
 @pytest.fixture(name="wait_for")
 def _wait_for_fixture() -> Callable[..., object]:
     """The wait_for helper, for tests that prefer a fixture to an import."""

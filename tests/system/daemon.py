@@ -38,8 +38,10 @@ class RunningBridge:
     """`uapi-bridge` as a user runs it: a subprocess with a config file."""
 
     def __init__(self, tmp: Path, sandbox: Any,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
-        raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+                 overrides: dict[str, dict[str, Any]] | None = None,
+                 config: str = "demo.yaml", ami_ports: dict[str, int] | None = None) -> None:
+        """`config`: a file of config/; `ami_ports`: node name -> AMI port (several nodes)."""
+        raw = yaml.safe_load((ROOT / "config" / config).read_text())
         for section, values in (overrides or {}).items():
             raw.setdefault(section, {}).update(values)
         self.port = free_port()
@@ -48,8 +50,12 @@ class RunningBridge:
             raw["storage"].pop("path", None)
         else:
             raw["storage"]["path"] = str(tmp / "bridge.sqlite3")
-        raw["ami"].update(port=sandbox.ami_port, ping_interval=1, ping_timeout=2,
-                          reconnect_min=0.2, reconnect_max=2)
+        quick = {"ping_interval": 1, "ping_timeout": 2, "reconnect_min": 0.2, "reconnect_max": 2}
+        if isinstance(raw["ami"], list):  # several nodes
+            for node in raw["ami"]:
+                node.update(quick, port=(ami_ports or {}).get(node["name"], node["port"]))
+        else:
+            raw["ami"].update(quick, port=sandbox.ami_port)
         cfg = tmp / "bridge.yaml"
         cfg.write_text(yaml.safe_dump(raw))
         self.cfg, self.tmp = cfg, tmp

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.system.conftest import Sandbox
+from tests.system.conftest import Node2, Sandbox
 
 WaitFor = Callable[..., Any]
 Message = dict[str, str]
@@ -283,39 +282,6 @@ def test_busy_phone_leaves_no_channel(sandbox: Sandbox, calls: Calls, wait_for: 
     wait_for(
         lambda: not legs & sandbox.channel_names(), 5, message="both legs of the busy call gone"
     )
-
-
-class Node2(Sandbox):
-    """Node 2 of `asterisk-sandbox up --nodes 2`: the same handle, its own ports and CLI."""
-
-    ami_port = 15138
-    sip_port = 15160
-
-    def cli(self, cmd: str) -> str:
-        """Run one CLI command on node 2 (`cli --node 2`)."""
-        return self._run("cli", "--node", "2", cmd, timeout=60)
-
-    def stop_asterisk(self) -> None:
-        """Stop node 2's Asterisk only (`stop-asterisk --node 2`)."""
-        self._run("stop-asterisk", "--node", "2", timeout=60)
-
-    def start(self) -> None:
-        """`asterisk-sandbox up --nodes 2`: both nodes up, whatever was not running started."""
-        self._run("up", "--nodes", "2", timeout=600)
-
-    def status_exit(self) -> tuple[int, str]:
-        """`asterisk-sandbox status` exit code and output, whatever the code."""
-        proc = subprocess.run([str(self.script), "status"], capture_output=True, text=True,
-                              timeout=60, check=False)
-        return proc.returncode, proc.stdout
-
-
-@pytest.fixture
-def node2(sandbox: Sandbox) -> Node2:
-    """Both nodes up (node 1 through the session's sandbox fixture, node 2 here)."""
-    box = Node2()
-    box.start()
-    return box
 
 
 def bridged(node: Sandbox, before: set[str], first: str, second: str) -> tuple[list[str], ...]:

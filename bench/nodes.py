@@ -14,19 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import BANNER, chunks, corpus
+from bench.pipeline import best_rate, built
 from bridge import logs
 from bridge.ami.framing import Framer
-from bridge.app import Bridge
 from bridge.calls_feed import CallsFeed
-from bridge.config import load
-from bridge.store.hooks import Registration
-from bridge.webhooks.signing import new_secret
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE2_PHONES = {"PJSIP/210": "PJSIP/410", "PJSIP/024": "PJSIP/411", "PJSIP/025": "PJSIP/412",
@@ -38,18 +34,6 @@ def on_node2(data: bytes) -> bytes:
     for old, new in NODE2_PHONES.items():
         text = text.replace(old, new)
     return text.encode()
-
-
-def built(config: Path) -> Bridge:
-    """A bridge (not started) whose webhook triggers want every event of every extension."""
-    bridge = Bridge.build(load(config))
-    regs = bridge.services.registrations
-    for ext in bridge.services.directory.extensions.values():
-        for kind in range(5):
-            reg = Registration(f"{ext.number}-{kind}", "crm", ext.number, kind, 1,
-                               "https://crm.example.com/hook", "", 0, "x", new_secret())
-            regs._index(reg)  # in memory only: the benchmark writes nothing
-    return bridge
 
 
 def run(config: Path, streams: list[list[bytes]]) -> int:
@@ -73,16 +57,6 @@ def run(config: Path, streams: list[list[bytes]]) -> int:
         assert not node.tracker.calls, f"every replayed call should have ended on {node.name}"
     assert bridge.webhooks._fired.qsize() > 0, "the webhook triggers ran"
     return n
-
-
-def best_rate(fn: object, rounds: int, events: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        got = fn()  # type: ignore[operator]
-        best = min(best, time.perf_counter() - started)
-        assert got == events, (got, events)
-    return events / best
 
 
 def main() -> None:

@@ -35,12 +35,17 @@ HELPDESK = "demo-helpdesk-token-0123456789"
 ADMIN = "demo-admin-token-0123456789"
 
 
+def shipped_config(tmp_path: Path, name: str = "demo.yaml") -> dict[str, Any]:
+    """A config file of config/ as a plain dict, with storage in a temporary folder."""
+    raw = yaml.safe_load((ROOT / "config" / name).read_text())
+    raw["storage"]["path"] = str(tmp_path / "bridge.sqlite3")
+    return copy.deepcopy(raw)
+
+
 @pytest.fixture
 def raw_config(tmp_path: Path) -> dict[str, Any]:
     """The demo config as a plain dict, with storage in a temporary folder."""
-    raw = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    raw["storage"]["path"] = str(tmp_path / "bridge.sqlite3")
-    return copy.deepcopy(raw)
+    return shipped_config(tmp_path)
 
 
 @pytest.fixture

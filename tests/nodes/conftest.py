@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bridge import config as config_mod
 from tests.api.conftest import FakePbx
-from tests.conftest import ROOT, Api
+from tests.conftest import Api, shipped_config
 
 
 @pytest.fixture
 def cluster_raw(tmp_path: Path) -> dict[str, Any]:
     """config/demo-cluster.yaml as a plain dict, with storage in a temporary folder."""
-    raw = yaml.safe_load((ROOT / "config" / "demo-cluster.yaml").read_text())
-    raw["storage"]["path"] = str(tmp_path / "bridge.sqlite3")
-    return copy.deepcopy(raw)
+    return shipped_config(tmp_path, "demo-cluster.yaml")
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -142,12 +143,21 @@ def bridge(tmp_path: Path, sandbox: Sandbox) -> Iterator[RunningBridge]:
         sandbox.start()  # a test may have stopped Asterisk: leave it up for the next one
 
 
+@contextlib.asynccontextmanager
+async def own_link(node: Sandbox, name: str) -> AsyncIterator[AmiClient]:
+    """An AMI link of the test's own to a sandbox node, logged in."""
+    client = AmiClient(AmiConfig(port=node.ami_port, secret=node.ami_secret), events=(),
+                       name=name)
+    await client.start()
+    assert await client.wait_connected(10)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
 @pytest.fixture
 async def ami(sandbox: Any) -> AsyncIterator[AmiClient]:
     """An AMI link of the test's own, to look at (and clean up) the calls the bridge placed."""
-    client = AmiClient(AmiConfig(port=sandbox.ami_port, secret=sandbox.ami_secret), events=(),
-                       name="make-call-test")
-    await client.start()
-    assert await client.wait_connected(10)
-    yield client
-    await client.close()
+    async with own_link(sandbox, "make-call-test") as client:
+        yield client

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from bridge.ami.client import AmiClient
-from bridge.config import AmiConfig
 from bridge.errors import AmiActionFailed
 from tests.polling import until, wait_for
-from tests.system.conftest import Node2, Sandbox
+from tests.system.conftest import Node2, Sandbox, own_link
 from tests.system.daemon import RunningBridge, free_port, get
 from tests.system.test_list_calls import poll_views
 from tests.system.test_make_call import hang_up, legs
@@ -56,12 +55,8 @@ def cluster(tmp_path: Path, sandbox: Sandbox, node2: Node2) -> Iterator[RunningB
 @pytest.fixture
 async def ami2(node2: Node2) -> AsyncIterator[AmiClient]:
     """The test's own AMI link to node 2 (to look at and clean up its calls)."""
-    client = AmiClient(AmiConfig(port=node2.ami_port, secret=node2.ami_secret), events=(),
-                       name="nodes-test")
-    await client.start()
-    assert await client.wait_connected(10)
-    yield client
-    await client.close()
+    async with own_link(node2, "nodes-test") as client:
+        yield client
 
 
 async def place(bridge: RunningBridge, payload: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ from bridge.calls_feed import CallsFeed
 from bridge.config import Config
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
+from bridge.domain.model import Effect
 from bridge.errors import TaskFailed
 from bridge.live.hub import Hub
 from bridge.metrics import Metrics
@@ -144,7 +145,15 @@ class Bridge:
         feed = CallsFeed(node.tracker, svc.db)
         feed.attach(link)
         link.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
-        feed.sinks += [webhooks.sink, svc.history.sink, hub.sink]
+        if svc.nodes.several:  # a trunk call's far half fires nothing, writes no history
+            def shown(effects: list[Effect]) -> list[Effect]:
+                far = svc.nodes.cluster.far_half
+                return [e for e in effects if not far(node.name, e.call_id)]
+
+            feed.sinks += [lambda e: webhooks.sink(shown(e)), lambda e: svc.history.sink(shown(e))]
+        else:
+            feed.sinks += [webhooks.sink, svc.history.sink]
+        feed.sinks.append(hub.sink)
         feed.watchers.append(hub.watch)
         feed.resync_hooks.append(hub.resynced)
 

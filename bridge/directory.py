@@ -171,12 +171,12 @@ class Directory:
         """The node's own dialing.public, if it has one."""
         return self._public.get(node)
 
-    def trunk_endpoints(self, node: str) -> list[str]:
-        """The endpoints (`PJSIP/node2`) through which `node` reaches the other nodes."""
-        out = []
-        for dial in self._trunks.get(node, {}).values():
+    def trunk_endpoints(self, node: str) -> dict[str, str]:
+        """{peer node: the endpoint (`PJSIP/node2`) through which `node` reaches it}."""
+        out = {}
+        for peer, dial in self._trunks.get(node, {}).items():
             tech, _, rest = dial.partition("/")
-            out.append(f"{tech}/{rest.partition('@')[2]}")
+            out[peer] = f"{tech}/{rest.partition('@')[2]}"
         return out
 
     def dial_target(self, ext: Extension, node: str) -> str | None:

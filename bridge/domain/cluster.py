@@ -2,36 +2,48 @@
 
 Each node has its own tracker (its Uniqueids and channel names are its own); call ids are
 unique across nodes (`callids.phone_call_id` covers the node's name). A call between two nodes
-through a trunk exists on both: the node that placed it lists it with both parties, and the
-far node's half (the trunk leg rings in as a source) is left out of lists that already show it.
+through a trunk exists on both: node A's call dials B through A's trunk (that leg is a
+destination party of A's call, e.g. extension 410 of B), and B's call rings in through B's trunk
+endpoint from A (a source). B's call is the *far half*: the API shows A's call only (one id,
+both parties), so the far half is left out of `calls`, `calls_of` and (bridge.app) of the
+webhooks and the call history. A far half is recognized from its first leg on, and remembered
+until it ended.
 """
 
 from __future__ import annotations
 
-from collections import ChainMap
-from collections.abc import Iterable, Mapping
+from collections import ChainMap, OrderedDict
+from collections.abc import Iterator, Mapping
 
 from bridge.domain.calls import CallTracker
 from bridge.domain.channels import dial_target
 from bridge.domain.model import Call, Channel
+
+HALVES_MEMORY = 10_000  # far halves remembered after they ended (their last effects)
 
 
 class Cluster:
     """Every node's live calls: which node holds a call, and the calls of some parties."""
 
     def __init__(self, trackers: Mapping[str, CallTracker],
-                 trunk_endpoints: Mapping[str, Iterable[str]] | None = None) -> None:
+                 trunks: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """`trunks`: node -> {peer node: the endpoint (`PJSIP/node2`) of its trunk there}."""
         self.trackers = dict(trackers)
-        self.calls: ChainMap[str, Call] = ChainMap(*(t.calls for t in self.trackers.values()))
+        single = next(iter(self.trackers.values())) if len(self.trackers) == 1 else None
+        self.calls: Mapping[str, Call] = single.calls if single else _Shown(self)
         # For look-ups where a Uniqueid that two nodes both use does no harm (what may have
         # changed); rendering takes the channels of the call's own node (`channels_of`).
         self.channels: ChainMap[str, Channel] = ChainMap(
             *(t.channels for t in self.trackers.values()))
-        self._trunks = {node: {e.lower() for e in ends}
-                        for node, ends in (trunk_endpoints or {}).items()}
+        self._out = {node: {peer: end.lower() for peer, end in ends.items()}
+                     for node, ends in (trunks or {}).items()}
+        # node -> {endpoint of its trunk to a peer: that peer}
+        self._from = {node: {end: peer for peer, end in ends.items()}
+                      for node, ends in self._out.items()}
+        self._halves: OrderedDict[str, None] = OrderedDict()
 
     def node_of(self, call_id: str) -> str | None:
-        """The node that holds call `call_id`, if it is live."""
+        """The node that holds call `call_id` (a far half too), if it is live."""
         for node, tracker in self.trackers.items():
             if call_id in tracker.calls:
                 return node
@@ -45,25 +57,65 @@ class Cluster:
         """The live calls of `parties` on every node, oldest first; a trunk call once."""
         if len(self.trackers) == 1:
             return next(iter(self.trackers.values())).calls_of(parties)
-        found = {node: t.calls_of(parties) for node, t in self.trackers.items()}
-        out: list[Call] = []
-        for node, calls in found.items():
-            others = [c for n, cs in found.items() if n != node for c in cs]
-            out.extend(c for c in calls if not self._far_half(node, c, others))
+        out = [c for node, t in self.trackers.items() for c in t.calls_of(parties)
+               if not self.far_half(node, c.id)]
         return sorted(out, key=lambda c: c.published)
 
-    def _far_half(self, node: str, call: Call, others: list[Call]) -> bool:
-        """`call` rang in on `node` through a trunk from a node that lists it too."""
-        trunks = self._trunks.get(node)
-        if not trunks or not others:
+    def far_half(self, node: str, call_id: str) -> bool:
+        """Whether `node`'s call `call_id` rang in through a trunk from a node whose own call
+        dials this node through its trunk (that call is the one the API shows)."""
+        if call_id in self._halves:
+            return True
+        call = self.trackers[node].calls.get(call_id)
+        if call is None or not self._from.get(node):
             return False
-        channels = self.trackers[node].channels
-        incoming = any(
-            p.role == "source" and any(
-                u in channels and dial_target(channels[u].name).lower() in trunks
-                for u in p.channels)
-            for p in call.parties.values())
-        if not incoming:
+        if any(self._dials(peer, node) for peer in self._rang_in_from(node, call)):
+            self._halves[call_id] = None
+            if len(self._halves) > HALVES_MEMORY:
+                self._halves.popitem(last=False)
+            return True
+        return False
+
+    def _rang_in_from(self, node: str, call: Call) -> set[str]:
+        """The peers whose trunk legs are sources of `call` on `node`."""
+        ends, channels = self._from[node], self.trackers[node].channels
+        return {ends[end] for p in call.parties.values() if p.role == "source"
+                for u in p.channels if u in channels
+                if (end := dial_target(channels[u].name).lower()) in ends}
+
+    def _dials(self, peer: str, node: str) -> bool:
+        """Whether a call on `peer` dials `node` through its trunk (a destination leg)."""
+        end = self._out.get(peer, {}).get(node)
+        if end is None:
             return False
-        mine = {k for k, p in call.parties.items() if p.is_extension}
-        return any(not mine.isdisjoint(c.parties) for c in others)
+        tracker = self.trackers[peer]
+        for chan in tracker.channels.values():
+            if dial_target(chan.name).lower() != end or chan.party is None:
+                continue
+            call = tracker.calls.get(chan.call_id)
+            party = call.parties.get(chan.party) if call else None
+            if party is not None and party.role == "destination":
+                return True
+        return False
+
+
+class _Shown(Mapping[str, Call]):
+    """Every node's live calls by id, far halves left out."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster = cluster
+
+    def __getitem__(self, call_id: str) -> Call:
+        for node, tracker in self._cluster.trackers.items():
+            call = tracker.calls.get(call_id)
+            if call is not None and not self._cluster.far_half(node, call_id):
+                return call
+        raise KeyError(call_id)
+
+    def __iter__(self) -> Iterator[str]:
+        for node, tracker in self._cluster.trackers.items():
+            yield from (cid for cid in list(tracker.calls)
+                        if not self._cluster.far_half(node, cid))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

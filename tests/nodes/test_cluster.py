@@ -20,7 +20,8 @@ def trackers() -> tuple[CallTracker, CallTracker, Cluster]:
     one = CallTracker(NODE1.get)
     two = CallTracker(NODE2.get, "node2")
     return one, two, Cluster({"node1": one, "node2": two},
-                             {"node1": ["PJSIP/node2"], "node2": ["PJSIP/node1"]})
+                             {"node1": {"node2": "PJSIP/node2"},
+                              "node2": {"node1": "PJSIP/node1"}})
 
 
 def place_trunk_call(one: CallTracker, two: CallTracker) -> None:
@@ -74,8 +75,30 @@ def test_a_trunk_call_is_listed_once_by_the_node_that_placed_it() -> None:
     [half] = two.calls
     assert cluster.node_of(half) == "node2"
     assert cluster.node_of(CALL) == "node1"
-    one.forget(CALL)
-    assert [c.id for c in cluster.calls_of({"0003*410"})] == [half]
+    assert cluster.far_half("node2", half)
+    assert not cluster.far_half("node1", CALL)
+    assert list(cluster.calls) == [CALL]
+    assert half not in cluster.calls
+    one.forget(CALL)  # remembered: its last effects are told apart too
+    assert cluster.far_half("node2", half)
+
+
+def test_a_call_ringing_in_through_a_trunk_that_no_node_dials_is_shown() -> None:
+    """Node2's call from the trunk while node1 has no call dialling node2 (e.g. node1 is not
+    one of ours): it is the only view of the call, so it is listed."""
+    _, two, cluster = trackers()
+    for ev in (
+        event("Newchannel", Uniqueid="1.1", Linkedid="1.1", Channel="PJSIP/node1-01",
+              ChannelState="4", CallerIDNum="5551234"),
+        event("Newchannel", Uniqueid="1.2", Linkedid="1.1", Channel="PJSIP/410-02",
+              ChannelState="0"),
+        event("DialBegin", Uniqueid="1.1", Channel="PJSIP/node1-01", DestUniqueid="1.2",
+              DestChannel="PJSIP/410-02", DialString="410"),
+    ):
+        two.apply(ev, 101.0)
+    [call] = two.calls
+    assert not cluster.far_half("node2", call)
+    assert [c.id for c in cluster.calls_of({"0003*410"})] == [call]
 
 
 def test_channels_of_a_call_are_those_of_its_node() -> None:

@@ -37,7 +37,7 @@ def test_the_cluster_demo_parses(cluster_raw: dict[str, Any]) -> None:
     assert directory.dial_target(ext, "node1") == "PJSIP/410@node2"
     assert directory.extension_of_endpoint("node1")("PJSIP/410@node2") == "0003*410"
     assert directory.extension_of_endpoint("node1")("PJSIP/410") is None
-    assert directory.trunk_endpoints("node2") == ["PJSIP/node1"]
+    assert directory.trunk_endpoints("node2") == {"node1": "PJSIP/node1"}
 
 
 def test_a_single_mapping_is_one_node_named_default(config: config_mod.Config) -> None:

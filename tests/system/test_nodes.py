@@ -154,20 +154,31 @@ async def _no_legs(ami: AmiClient, call_id: str) -> bool:
     return not await legs(ami, call_id)
 
 
-async def test_node2_webhooks_fire(cluster: RunningBridge, ami2: AmiClient) -> None:
-    """A webhook registered on 410 fires for a call on node 2."""
+async def test_webhooks_fire_from_node2_and_once_for_a_trunk_call(
+        cluster: RunningBridge, ami: AmiClient, ami2: AmiClient) -> None:
+    """A webhook on 410 fires for a call on node 2; for a call from 210 (node 1) through the
+    trunk, 410's DialIn fires once, with the id List shows (node 2's half fires nothing)."""
     rec = Receiver(free_port())
     await rec.start()
-    call_id = ""
+    calls: list[tuple[AmiClient, str]] = []
     try:
-        await register(cluster, "@me/410", "DialOut", f"http://127.0.0.1:{rec.port}/dial")
-        call_id = await place(cluster, body("410", "410", "411"))
-        await soon(lambda: len(rec.got) >= 1)
-        assert rec.got[0]["path"] == "/dial"
-        assert call_id in rec.got[0]["payload"]
+        url = f"http://127.0.0.1:{rec.port}"
+        await register(cluster, "@me/410", "DialOut", f"{url}/out")
+        await register(cluster, "@me/410", "DialIn", f"{url}/in")
+        local = await place(cluster, body("410", "410", "411"))
+        calls.append((ami2, local))
+        await soon(lambda: any(g["path"] == "/out" for g in rec.got))
+        assert local in next(g["payload"] for g in rec.got if g["path"] == "/out")
+        trunk = await place(cluster, body("210", "210", "0003*410"))
+        calls.append((ami, trunk))
+        await soon(lambda: any(g["path"] == "/in" for g in rec.got))
+        await asyncio.sleep(2)  # a second DialIn (node 2's half) would have come by now
+        dial_in = [g["payload"] for g in rec.got if g["path"] == "/in"]
+        assert len(dial_in) == 1, dial_in
+        assert trunk in dial_in[0]
     finally:
-        if call_id:
-            await hang_up(ami2, call_id)
+        for link, call_id in calls:
+            await hang_up(link, call_id)
         await rec.stop()
 
 

@@ -146,11 +146,15 @@ class Bridge:
         feed.attach(link)
         link.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
         if svc.nodes.several:  # a trunk call's far half fires nothing, writes no history
-            def shown(effects: list[Effect]) -> list[Effect]:
-                far = svc.nodes.cluster.far_half
-                return [e for e in effects if not far(node.name, e.call_id)]
+            far = svc.nodes.cluster.far_half
 
-            feed.sinks += [lambda e: webhooks.sink(shown(e)), lambda e: svc.history.sink(shown(e))]
+            def shown(effects: list[Effect]) -> None:
+                kept = [e for e in effects if not far(node.name, e.call_id)]
+                if kept:
+                    webhooks.sink(kept)
+                    svc.history.sink(kept)
+
+            feed.sinks.append(shown)
         else:
             feed.sinks += [webhooks.sink, svc.history.sink]
         feed.sinks.append(hub.sink)

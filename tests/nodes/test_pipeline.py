@@ -16,6 +16,7 @@ from bridge import config as config_mod
 from tests.ami.fake_ami import FakeAmi
 from tests.conftest import CRM
 from tests.domain.replay import load
+from tests.live.conftest import Reader
 from tests.polling import until
 from tests.system.daemon import free_port
 
@@ -82,6 +83,9 @@ async def test_two_nodes_one_api(bridge: app_mod.Bridge, fakes: tuple[FakeAmi, F
             assert {c["id"] for c in (await resp.json())["entry"]} == {first_id, NODE2_CALL}
         async with http.get(f"{calls}/410") as resp:
             assert [c["id"] for c in (await resp.json())["entry"]] == [NODE2_CALL]
+        async with http.get(f"{calls}/@self/stream") as resp:  # the live stream spans nodes
+            events = await Reader(resp).until("ready")
+            assert {e.data["id"] for e in events if e.kind == "call"} == {first_id, NODE2_CALL}
         async with http.get(f"{base}/healthz") as resp:
             report = await resp.json()
             assert (resp.status, report["ami"]) == (200, "connected")

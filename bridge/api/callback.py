@@ -15,8 +15,6 @@ from aiohttp import web
 
 from bridge.ami.actions import CallPlan
 from bridge.api.callviews import placed_answer
-from bridge.api.common import read_json
-from bridge.api.context import current_app, services
 from bridge.api.fields import MAX_WAIT, caller_id_or, optional_number, whole_number
 from bridge.api.idempotency import idempotent
 from bridge.api.phoneless import (
@@ -25,6 +23,7 @@ from bridge.api.phoneless import (
     first_view,
     owned_extension,
     public_numbers,
+    request_of,
 )
 from bridge.calls.placing import Plan
 from bridge.directory import Directory
@@ -65,10 +64,7 @@ def plan_callback(body: Any, query: Mapping[str, str], *, directory: Directory, 
 
 async def make_callback_call(request: web.Request) -> web.Response:
     """202 with `[{"id", "extension", "link"}]` once Asterisk accepted the Originate."""
-    svc = services(request)
-    app = current_app(request)
-    user = svc.directory.resolve_user(app, request.match_info["userId"], "extension_invalid")
-    body = await read_json(request)
+    svc, app, user, body = await request_of(request)
     planned = plan_callback(body, request.query, directory=svc.directory, app=app, user=user,
                             public=svc.config.dialing.public, now=time.time())
     placed = await svc.placing.place(planned)

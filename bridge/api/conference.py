@@ -19,11 +19,9 @@ from aiohttp import web
 
 from bridge.ami import control
 from bridge.api.callviews import placed_answer
-from bridge.api.common import read_json
-from bridge.api.context import current_app, services
 from bridge.api.fields import MAX_WAIT, caller_id_or, numbers, whole_number
 from bridge.api.idempotency import idempotent
-from bridge.api.phoneless import first_view, owned_extension
+from bridge.api.phoneless import first_view, owned_extension, request_of
 from bridge.calls.placing import Resolver
 from bridge.directory import Directory
 from bridge.domain.callids import new_call_id
@@ -87,10 +85,7 @@ def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, ap
 
 async def invite(request: web.Request) -> web.Response:
     """202 with one PhoneCall per destination once Asterisk accepted each Originate."""
-    svc = services(request)
-    app = current_app(request)
-    user = svc.directory.resolve_user(app, request.match_info["userId"], "extension_invalid")
-    body = await read_json(request)
+    svc, app, user, body = await request_of(request)
     inv = plan_invite(body, request.query, directory=svc.directory, app=app, user=user,
                       public=svc.config.dialing.public)
     node = svc.nodes.live_for([inv.extension])[0]

@@ -7,6 +7,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from aiohttp import web
+
+from bridge.api.common import read_json
+from bridge.api.context import Services, current_app, services
 from bridge.api.fields import numbers, scalar_text
 from bridge.directory import SELF, Directory, is_public_number
 from bridge.errors import invalid
@@ -14,6 +18,15 @@ from bridge.tenants import App, Extension, Organization, User
 
 NONCE = re.compile(r"[\x21-\x7e]{1,128}")
 MAX_DURATION = 86400  # callDuration, seconds
+
+
+async def request_of(request: web.Request) -> tuple[Services, App, User | None, Any]:
+    """What a phoneless route starts with: the services, the app, the path's user (None:
+    @owner) and the JSON body."""
+    svc = services(request)
+    app = current_app(request)
+    user = svc.directory.resolve_user(app, request.match_info["userId"], "extension_invalid")
+    return svc, app, user, await read_json(request)
 
 
 def owned_extension(body: Any, kind: str, *, directory: Directory, app: App,

@@ -37,9 +37,14 @@ def place_trunk_call(one: CallTracker, two: CallTracker) -> None:
               DestChannel="PJSIP/node2-02", DialString="410@node2"),
     ):
         one.apply(ev, 101.0)
+    ring_in(two, "210")
+
+
+def ring_in(two: CallTracker, caller: str) -> None:
+    """A call from node1's trunk rings 410 on node2, as node2 reports it."""
     for ev in (
         event("Newchannel", Uniqueid="1.1", Linkedid="1.1", Channel="PJSIP/node1-01",
-              ChannelState="4", CallerIDNum="210"),
+              ChannelState="4", CallerIDNum=caller),
         event("Newchannel", Uniqueid="1.2", Linkedid="1.1", Channel="PJSIP/410-02",
               ChannelState="0"),
         event("DialBegin", Uniqueid="1.1", Channel="PJSIP/node1-01", DestUniqueid="1.2",
@@ -87,15 +92,7 @@ def test_a_call_ringing_in_through_a_trunk_that_no_node_dials_is_shown() -> None
     """Node2's call from the trunk while node1 has no call dialling node2 (e.g. node1 is not
     one of ours): it is the only view of the call, so it is listed."""
     _, two, cluster = trackers()
-    for ev in (
-        event("Newchannel", Uniqueid="1.1", Linkedid="1.1", Channel="PJSIP/node1-01",
-              ChannelState="4", CallerIDNum="5551234"),
-        event("Newchannel", Uniqueid="1.2", Linkedid="1.1", Channel="PJSIP/410-02",
-              ChannelState="0"),
-        event("DialBegin", Uniqueid="1.1", Channel="PJSIP/node1-01", DestUniqueid="1.2",
-              DestChannel="PJSIP/410-02", DialString="410"),
-    ):
-        two.apply(ev, 101.0)
+    ring_in(two, "5551234")
     [call] = two.calls
     assert not cluster.far_half("node2", call)
     assert [c.id for c in cluster.calls_of({"0003*410"})] == [call]

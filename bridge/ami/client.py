@@ -167,8 +167,9 @@ class AmiClient:
         action_id = self._ids()
         payload = encode_action(action, action_id)  # AmiInjection before anything is written
         name = action_name(action)
+        node = "" if self._config.name == "default" else f" node {self._config.name!r}"
         if link is None or link.lost is not None:
-            raise PbxUnavailable(f"{name}: not connected to Asterisk")
+            raise PbxUnavailable(f"{name}: not connected to Asterisk{node}")
         limit = self._config.action_timeout if wait is None else wait
         future = link.answers.expect(action_id, name, listing=listing)
         try:
@@ -178,7 +179,12 @@ class AmiClient:
                 return await future
         except TimeoutError:
             self.stats.actions_timed_out += 1
-            raise AmiActionTimeout(f"{name}: no answer from Asterisk within {limit:g} s") from None
+            raise AmiActionTimeout(
+                f"{name}: no answer from Asterisk{node} within {limit:g} s") from None
+        except PbxUnavailable as exc:  # the link was lost while the action waited
+            if node and type(exc) is PbxUnavailable:
+                raise PbxUnavailable(f"{exc} (Asterisk{node})") from exc
+            raise
         finally:
             link.answers.forget(action_id)
             if future.done() and not future.cancelled():

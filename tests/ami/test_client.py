@@ -338,3 +338,22 @@ async def test_clean_eof_fails_waiting_actions_and_reconnects(
     await until(lambda: client.stats.reconnects == 1, what="reconnect")
     assert seen.disconnects == ["connection closed by Asterisk"]
     assert len(fake.named("Command")) == 1
+
+
+async def test_a_named_node_says_which_asterisk_failed(
+    fake: FakeAmi, make_client: MakeClient
+) -> None:
+    """With several nodes, every PbxUnavailable names the node: not connected, a link lost
+    while the action waited, no answer in time (the single form keeps its messages)."""
+    client = make_client(name="node2")
+    with pytest.raises(PbxUnavailable, match="not connected to Asterisk node 'node2'"):
+        await client.send({"Action": "Ping"})
+    await client.start()
+    assert await client.wait_connected(3.0)
+    waiting = await unanswered_command(client, fake)
+    fake.drop()
+    with pytest.raises(PbxUnavailable, match=r"AMI link lost .*\(Asterisk node 'node2'\)"):
+        await waiting
+    assert await client.wait_connected(3.0)
+    with pytest.raises(PbxUnavailable, match="no answer from Asterisk node 'node2' within"):
+        await client.send({"Action": "Command", "Command": "x"}, timeout=0.05)

@@ -36,8 +36,29 @@ def both_up(bridge: RunningBridge) -> bool:
     return status == 200 and report.get("ami") == "connected"
 
 
-def node2_state(bridge: RunningBridge) -> str:
-    return str(bridge.health()[1].get("nodes", {}).get("node2", {}).get("ami"))
+async def up(bridge: RunningBridge) -> bool:
+    """`both_up` off the event loop (the loop also runs the test's AMI proxy)."""
+    return bool(await asyncio.to_thread(both_up, bridge))
+
+
+async def node2_down(bridge: RunningBridge) -> bool:
+    _, report = await asyncio.to_thread(bridge.health)
+    state: str = report.get("nodes", {}).get("node2", {}).get("ami", "")
+    return state == "disconnected"
+
+
+async def on_call(bridge: RunningBridge, call_id: str, *parties: str,
+                  within: float = 20) -> dict[str, dict[str, Any]]:
+    """Polls List until every party's view is on call; fails with the bridge's last log lines
+    (what it saw of the call) if not."""
+    try:
+        return await poll_views(bridge, f"@me/410/{call_id}", dict.fromkeys(parties, "5"),
+                                within=within)
+    except pytest.fail.Exception:
+        tail = [line for line in bridge.log_lines() if line.get("call_id") == call_id
+                or str(line.get("event", "")).startswith("ami.")][-30:]
+        pytest.fail(f"call {call_id} not on call for {parties} within {within} s; bridge log: "
+                    f"{tail}")
 
 
 @pytest.fixture
@@ -187,7 +208,7 @@ async def test_node2_down_node1_keeps_working(
     """node 2's Asterisk stopped: its extensions answer 503 naming it, node 1 keeps placing and
     listing calls, /healthz is 200 degraded (503 with strict); node 2 back: both connected."""
     node2.stop_asterisk()
-    await until(lambda: node2_state(cluster) == "disconnected", 15)
+    await until(lambda: node2_down(cluster), 15)
     call_id = ""
     try:
         for method, path, payload in (("GET", f"{CALLS}/410", None),
@@ -206,7 +227,7 @@ async def test_node2_down_node1_keeps_working(
         if call_id:
             await hang_up(ami, call_id)
         node2.start()
-    await until(lambda: both_up(cluster), 30)
+    await until(lambda: up(cluster), 30)
     assert await listed(cluster, "410") == []
 
 
@@ -261,18 +282,17 @@ async def test_node2_is_resynced_when_it_returns(
                            ami_ports={"node2": proxy.port})
     call_id = ""
     try:
-        await until(lambda: both_up(bridge), 30)
+        await until(lambda: up(bridge), 30)
         call_id = await place(bridge, body("410", "410", "411"))
-        await poll_views(bridge, f"@me/410/{call_id}", {"0003*410": "5", "0003*411": "5"})
+        await on_call(bridge, call_id, "0003*410", "0003*411")
         await proxy.cut()
-        await until(lambda: node2_state(bridge) == "disconnected", 15)
+        await until(lambda: node2_down(bridge), 15)
         status, answer = await asyncio.to_thread(bridge.request, "GET", f"{CALLS}/410")
         assert (status, answer["error"]["code"]) == (503, "pbx_unavailable")
         assert (await legs(ami2, call_id)).get("PJSIP/410") == "Up"  # the call went on
         await proxy.start()
-        await until(lambda: both_up(bridge), 30)
-        views = await poll_views(bridge, f"@me/410/{call_id}",
-                                 {"0003*410": "5", "0003*411": "5"})
+        await until(lambda: up(bridge), 30)
+        views = await on_call(bridge, call_id, "0003*410", "0003*411")
         assert (views["0003*410"]["id"], views["0003*411"]["id"]) == ("00", "01")
         assert await listed(bridge, "410") == [call_id]
     finally:

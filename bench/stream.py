@@ -30,7 +30,7 @@ import aiohttp
 import yaml
 
 from bench.corpus import FIXTURES, free_port, wire
-from bridge.config import parse
+from bridge.config import DEFAULT_NODE, parse
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from tests.ami.fake_ami import FakeAmi
@@ -65,7 +65,7 @@ def copies(rate: float, seconds: float) -> list[Copy]:
         lines = path.read_text().splitlines()
         header = json.loads(lines[0])
         scripts.append((header["call_id"], [json.loads(x) for x in lines[1:]]))
-    ext_of = Directory(parse(raw_config(), env={})).extension_number_by_channel
+    ext_of = Directory(parse(raw_config(), env={})).extension_of_endpoint(DEFAULT_NODE)
     out = []
     for i in range(int(rate * seconds)):
         cid, recs = scripts[i % len(scripts)]

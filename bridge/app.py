@@ -30,7 +30,7 @@ from bridge.calls.nodes import Node, Nodes
 from bridge.calls.placing import Placing
 from bridge.calls.watch import TrackerWatch
 from bridge.calls_feed import CallsFeed
-from bridge.config import Config
+from bridge.config import DEFAULT_NODE, Config
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from bridge.domain.model import Effect
@@ -91,7 +91,7 @@ def build_services(
         control=cluster.control(first),
         hangups=Hangups(cluster, directory, watch,
                         confirm_within=CONFIRM_WITHIN if settle is None else settle),
-        placing=Placing(cluster, calls, directory, config.dialing.public),
+        placing=Placing(cluster, calls, directory),
         history=HistoryStore(db, config.history.retention),
         presence=first.presence,
         queue_agents=first.queue_agents,
@@ -226,7 +226,7 @@ class Bridge:
 
 def _link_name(node: str) -> str:
     """How a node's AMI link names itself in logs and ActionIDs."""
-    return "ami" if node == "default" else f"ami-{node}"
+    return "ami" if node == DEFAULT_NODE else f"ami-{node}"
 
 
 async def run(config: Config, stop: asyncio.Event | None = None) -> None:

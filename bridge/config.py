@@ -40,6 +40,7 @@ __all__ = [
     "parse",
 ]
 
+DEFAULT_NODE = "default"  # the name of the one node a single `ami:` mapping describes
 _TRUNK = re.compile(r"[A-Za-z][A-Za-z0-9]*/\{short\}@[A-Za-z0-9_.:-]+")
 _DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([smhdw]?)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -60,7 +61,7 @@ class HttpConfig:
 class AmiConfig:
     """One Asterisk node: its AMI link, and (several nodes) how it reaches the others."""
 
-    name: str = "default"
+    name: str = DEFAULT_NODE
     host: str = "127.0.0.1"
     port: int = 5038
     username: str = "uapi"
@@ -74,9 +75,6 @@ class AmiConfig:
     # the nodes is placed on the source's node and dials the other through it
     trunks: tuple[tuple[str, str], ...] = ()
     public: str | None = None  # this node's dialing.public (None: the top-level one)
-
-    def trunk_to(self, node: str) -> str | None:
-        return dict(self.trunks).get(node)
 
 
 @dataclass(frozen=True)
@@ -146,16 +144,9 @@ class Config:
     def all_nodes(self) -> tuple[AmiConfig, ...]:
         return self.nodes or (self.ami,)
 
-    def node(self, name: str) -> AmiConfig:
-        return next(n for n in self.all_nodes if n.name == name)
-
     def node_of(self, ext: Extension) -> str:
         """The node an extension lives on (default: the first)."""
         return ext.node or self.all_nodes[0].name
-
-    def public_of(self, node: str) -> str:
-        """The dial string of a public number from `node`."""
-        return self.node(node).public or self.dialing.public
 
 
 def _read_http(r: _Reader, raw: Any) -> HttpConfig:

@@ -41,18 +41,20 @@ class Directory:
         self._by_channel = {e.channel.lower(): e for e in config.extensions if e.channel}
         self.nodes = [n.name for n in config.all_nodes]
         self._node_of = {e.number: config.node_of(e) for e in config.extensions}
+        phones: dict[str, list[Extension]] = {name: [] for name in self.nodes}
+        for ext in config.extensions:
+            if ext.channel:
+                phones[self._node_of[ext.number]].append(ext)
         # per node: how its channels name each extension it can ring (its own extensions by
         # their dial target; those of other nodes by the trunk dial string that reaches them)
         self._endpoints: dict[str, dict[str, Extension]] = {}
         for node in config.all_nodes:
-            own = {e.channel.lower(): e for e in config.extensions
-                   if e.channel and config.node_of(e) == node.name}
+            own = {e.channel.lower(): e for e in phones[node.name]}
             for peer, dial in node.trunks:
-                own.update({_via(dial, e).lower(): e for e in config.extensions
-                            if e.channel and config.node_of(e) == peer})
+                own.update({_via(dial, e).lower(): e for e in phones.get(peer, [])})
             self._endpoints[node.name] = own
         self._trunks = {n.name: dict(n.trunks) for n in config.all_nodes}
-        self._public = {n.name: n.public for n in config.all_nodes}
+        self._public = {n.name: n.public or config.dialing.public for n in config.all_nodes}
         self.apps = {a.name: a for a in config.apps}
         self._by_token = {a.token: a for a in config.apps if a.token}
         self._by_client_id = {a.client_id: a for a in config.apps if a.client_id}
@@ -146,11 +148,6 @@ class Directory:
         """The extension whose dial target is `channel` (e.g. `PJSIP/210`), if any."""
         return self._by_channel.get(channel.lower())
 
-    def extension_number_by_channel(self, channel: str) -> str | None:
-        """The extended number of the extension dialled as `channel`, if any."""
-        ext = self._by_channel.get(channel.lower())
-        return ext.number if ext else None
-
     # --- nodes ------------------------------------------------------------------------------
     def node_of(self, ext: Extension) -> str:
         """The Asterisk node an extension lives on."""
@@ -167,9 +164,9 @@ class Directory:
 
         return extension_of
 
-    def public_of(self, node: str) -> str | None:
-        """The node's own dialing.public, if it has one."""
-        return self._public.get(node)
+    def public_of(self, node: str) -> str:
+        """How `node` dials a public number: its own dialing.public, else the top-level one."""
+        return self._public[node]
 
     def trunk_endpoints(self, node: str) -> dict[str, str]:
         """{peer node: the endpoint (`PJSIP/node2`) through which `node` reaches it}."""

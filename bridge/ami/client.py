@@ -28,7 +28,7 @@ from bridge.ami.protocol import (
     encode_action,
     event_filters,
 )
-from bridge.config import AmiConfig
+from bridge.config import DEFAULT_NODE, AmiConfig
 from bridge.errors import AmiActionFailed, AmiActionTimeout, PbxUnavailable
 from bridge.supervisor import Spawn
 
@@ -69,6 +69,9 @@ class AmiClient:
         event_classes: Collection[str] = DEFAULT_EVENT_CLASSES,
     ) -> None:
         self._config = config
+        named = config.name != DEFAULT_NODE  # one of several nodes: say which in tasks, errors
+        self._task = f"ami-link:{config.name}" if named else "ami-link"
+        self._where = f" node {config.name!r}" if named else ""
         self._filters = event_filters(events)
         self._classes = ",".join(event_classes)
         self._ids = ActionIds(name)
@@ -117,9 +120,8 @@ class AmiClient:
         """Starts the background task that connects and reconnects forever (through `spawn`,
         a supervisor's, when given)."""
         if self._runner is None:
-            task = "ami-link" if self._config.name == "default" else f"ami-link:{self._config.name}"
-            self._runner = (spawn(task, self._run) if spawn is not None
-                            else asyncio.create_task(self._run(), name=task))
+            self._runner = (spawn(self._task, self._run) if spawn is not None
+                            else asyncio.create_task(self._run(), name=self._task))
 
     async def close(self) -> None:
         """Logs off, stops the background task and fails every waiting action."""
@@ -167,7 +169,7 @@ class AmiClient:
         action_id = self._ids()
         payload = encode_action(action, action_id)  # AmiInjection before anything is written
         name = action_name(action)
-        node = "" if self._config.name == "default" else f" node {self._config.name!r}"
+        node = self._where
         if link is None or link.lost is not None:
             raise PbxUnavailable(f"{name}: not connected to Asterisk{node}")
         limit = self._config.action_timeout if wait is None else wait

@@ -34,7 +34,7 @@ from bridge.tenants import App, User
 
 
 def plan_callback(body: Any, query: Mapping[str, str], *, directory: Directory, app: App,
-                  user: User | None, public: str, now: float) -> Plan:
+                  user: User | None, now: float) -> Plan:
     """Validates a callback request, each failure with its code (nothing is sent)."""
     ext = owned_extension(body, "callback", directory=directory, app=app, user=user)
     org = directory.organization_of_user(directory.owner(ext))
@@ -44,7 +44,7 @@ def plan_callback(body: Any, query: Mapping[str, str], *, directory: Directory, 
                            "destination")
     cid = caller_id_or(view.get("callerId"), ext.caller_id)
     node = directory.node_of(ext)
-    public = directory.public_of(node) or public
+    public = directory.public_of(node)
     dest_cid = caller_id_or(view.get("callerIdDestination", view.get("callerDestination")), cid)
     wait = whole_number(query.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     duration = optional_number(query.get("callDuration"), 1, MAX_DURATION, "pc_duration_invalid")
@@ -66,7 +66,7 @@ async def make_callback_call(request: web.Request) -> web.Response:
     """202 with `[{"id", "extension", "link"}]` once Asterisk accepted the Originate."""
     svc, app, user, body = await request_of(request)
     planned = plan_callback(body, request.query, directory=svc.directory, app=app, user=user,
-                            public=svc.config.dialing.public, now=time.time())
+                            now=time.time())
     placed = await svc.placing.place(planned)
     return placed_answer(request, [(placed.call_id, placed.extension)])
 

@@ -108,8 +108,9 @@ async def run_action(request: web.Request) -> web.Response:
     req = parse_control(await read_json(request), request.match_info["phoneCallId"],
                         scope.extensions)
     # the node that holds the call, else the path's (the call is not live there: 400)
-    node = svc.nodes.of_call(req.call_id) or svc.nodes.live_for(scope.extensions)[0]
-    svc.nodes.live(node.name)
+    holder = svc.nodes.of_call(req.call_id)
+    node = (svc.nodes.live(holder.name) if holder is not None
+            else svc.nodes.live_for(scope.extensions)[0])
     call = await control.run(svc.nodes.control(node), req)
     base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{scope.user_ref}"
     rendered = render_call(svc, call, base)

@@ -62,7 +62,7 @@ def _digits(raw: str | None, pattern: re.Pattern[str], code: str, what: str) -> 
 
 
 def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, app: App,
-                user: User | None, public: str | None) -> Invite:
+                user: User | None) -> Invite:
     """Validates an invite, each failure with its code (nothing is sent)."""
     ext = owned_extension(body, "conference", directory=directory, app=app, user=user)
     org = directory.organization_of_user(directory.owner(ext))
@@ -72,7 +72,7 @@ def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, ap
         if any(directory.find_extension(n, org) is not ext for n in given):
             raise invalid("pc_source_invalid", f"source must be the conference {ext.number}.")
     node = directory.node_of(ext)
-    res = Resolver(directory, app, org, directory.public_of(node) or public or "", node)
+    res = Resolver(directory, app, org, directory.public_of(node), node)
     dests = numbers(view.get("destination"), "pc_destination_invalid", "destination")
     targets = tuple((res.party(n), res.target(n, "pc_destination_invalid", "destination"))
                     for n in dests)
@@ -86,8 +86,7 @@ def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, ap
 async def invite(request: web.Request) -> web.Response:
     """202 with one PhoneCall per destination once Asterisk accepted each Originate."""
     svc, app, user, body = await request_of(request)
-    inv = plan_invite(body, request.query, directory=svc.directory, app=app, user=user,
-                      public=svc.config.dialing.public)
+    inv = plan_invite(body, request.query, directory=svc.directory, app=app, user=user)
     node = svc.nodes.live_for([inv.extension])[0]
     owner = svc.directory.owner(inv.extension).id
     placed = []

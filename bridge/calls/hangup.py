@@ -47,9 +47,10 @@ class Hangups:
         party_key = None if req.phone_number is None else self._party_key(req)
         exts = [self.directory.extensions[n] for n in req.extensions
                 if n in self.directory.extensions]
-        homes = self.nodes.live_for(exts, "not connected: the live calls are not known")
+        homes = {n.name for n in self.nodes.live_for(
+            exts, "not connected: the live calls are not known")}
         # a call between nodes also has a half on a node the extensions do not live on
-        work = [(n, c) for n in self.nodes.all if n in homes or n.pbx.connected
+        work = [(n, c) for n in self.nodes.all if n.name in homes or n.pbx.connected
                 for c in n.tracker.calls_of(set(req.extensions))]
         if req.call_id is not None:
             work = [(n, c) for n, c in work if c.id == req.call_id]

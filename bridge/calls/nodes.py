@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from bridge.ami.ports import AmiPort
 from bridge.calls import control
-from bridge.config import DialingConfig
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from bridge.domain.cluster import Cluster
@@ -89,9 +88,8 @@ class Nodes:
             raise RuntimeError("Nodes was built without a call-control context")
         ctx = self._controls.get(node.name)
         if ctx is None:
-            public = self.directory.public_of(node.name)
+            dialing = dataclasses.replace(self._base.dialing,
+                                          public=self.directory.public_of(node.name))
             ctx = self._controls[node.name] = dataclasses.replace(
-                self._base, pbx=node.pbx, tracker=node.tracker, node=node.name,
-                dialing=DialingConfig(public=public or self._base.dialing.public,
-                                      voicemail=self._base.dialing.voicemail))
+                self._base, pbx=node.pbx, tracker=node.tracker, node=node.name, dialing=dialing)
         return ctx

@@ -110,27 +110,26 @@ class Plan:
 
     plan: CallPlan
     meta: CallMeta
-    node: str = ""  # the Asterisk node it is placed on ("": the first)
+    node: str  # the Asterisk node it is placed on
 
 
 class Placing:
-    def __init__(self, nodes: Nodes, calls: CallStore, directory: Directory,
-                 public: str) -> None:
+    def __init__(self, nodes: Nodes, calls: CallStore, directory: Directory) -> None:
         self.nodes = nodes
         self.calls = calls
         self.directory = directory
-        self.public = public  # dialing.public: the dial string of a public number
 
     def plan(self, req: PlaceCall, now: float) -> Plan:
         """Resolves every number (400 with the field's code if one does not resolve)."""
         directory = self.directory
         home = (directory.organization_of_user(req.user) if req.user
                 else directory.home_organization(req.app))
-        ext = self._charged(req, Resolver(directory, req.app, home, self.public))
+        first = directory.nodes[0]
+        ext = self._charged(req, Resolver(directory, req.app, home, directory.public_of(first)))
         owner = directory.owner(ext)
         org = directory.organization_of_user(owner)
-        node = self._node(Resolver(directory, req.app, org, self.public), req, ext)
-        res = Resolver(directory, req.app, org, directory.public_of(node) or self.public, node)
+        node = self._node(Resolver(directory, req.app, org, directory.public_of(first)), req, ext)
+        res = Resolver(directory, req.app, org, directory.public_of(node), node)
         plan = CallPlan(
             call_id=new_call_id(),
             sources=tuple(res.target(n, "pc_source_invalid", "source", acting=True)
@@ -178,7 +177,7 @@ class Placing:
     async def place(self, planned: Plan) -> Placed:
         """Places a resolved call (callback calls resolve their own), or finds the live call of
         the same app and nonce."""
-        self.nodes.live(planned.node or self.nodes.first.name)
+        self.nodes.live(planned.node)
         now = time.time()
         record = PlacedCall.of(planned.plan.call_id, planned.meta)
         # The live call of this nonce, on any bridge sharing the store; else the nonce is ours.
@@ -199,14 +198,14 @@ class Placing:
         await self.send_placed(plan.call_id, meta, originate(plan), record, node=planned.node)
         log.info("call.originated", call_id=plan.call_id, extension=meta.extension,
                  sources=plan.sources, destinations=plan.destinations,
-                 node=planned.node or self.nodes.first.name)
+                 node=planned.node)
 
     async def send_placed(self, call_id: str, meta: CallMeta, action: ActionFields,
-                          record: PlacedCall | None = None, *, node: str = "") -> None:
+                          record: PlacedCall | None = None, *, node: str) -> None:
         """Sends the action that starts call `call_id` on `node` while the call is written
         down; undoes both if Asterisk refuses (conference invites send their own; `record`:
         the one that `place()` claimed)."""
-        target = self.nodes.live(node or self.nodes.first.name)
+        target = self.nodes.live(node)
         tracker = target.tracker
         record = record or PlacedCall.of(call_id, meta)
         self.calls.hold(record, self.nodes.cluster.calls.__contains__)

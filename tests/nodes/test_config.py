@@ -28,7 +28,7 @@ def test_the_cluster_demo_parses(cluster_raw: dict[str, Any]) -> None:
     assert [n.name for n in cfg.all_nodes] == ["node1", "node2"]
     assert cfg.ami is cfg.nodes[0]
     assert cfg.nodes[1].port == 15138
-    assert cfg.nodes[0].trunk_to("node2") == "PJSIP/{short}@node2"
+    assert cfg.nodes[0].trunks == (("node2", "PJSIP/{short}@node2"),)
     by_number = {e.number: cfg.node_of(e) for e in cfg.extensions}
     assert (by_number["0003*210"], by_number["0003*410"]) == ("node1", "node2")
     directory = Directory(cfg)

@@ -206,6 +206,8 @@ class Outbox:
     async def add(self, rows: list[tuple[str, str, dict[str, str]]], now: float) -> int:
         """(event id, dedup key, params) rows; a key seen before (by any bridge) is skipped.
         Returns how many are new."""
+        if self.db.shared:  # bridges inserting the same keys lock them in one order: no deadlock
+            rows = sorted(rows, key=lambda row: row[1])
         counts = await self.db.transaction([(
             "INSERT INTO outbox (id, event_id, dedup, call_id, payload, created_at, next_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING",

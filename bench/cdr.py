@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from bench.list_latency import measure, pct
 from bridge import logs
 from bridge.api.server import build_app
 from bridge.app import Bridge
@@ -65,23 +65,6 @@ async def fill(bridge: Bridge, records: int) -> None:
     await history.flush()
 
 
-async def measure(client: TestClient, token: str, path: str, params: dict[str, str],
-                  rounds: int) -> list[float]:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        resp = await client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
-        body = await resp.json()
-        times.append((time.perf_counter() - started) * 1000)
-        assert resp.status == 200, body
-        assert len(body["entry"]) == 20
-    return times
-
-
-def pct(times: list[float], q: float) -> float:
-    return statistics.quantiles(times, n=100, method="inclusive")[int(q) - 1]
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000)
@@ -113,8 +96,9 @@ async def main() -> None:
         results = []
         try:
             for name, token, path, params in cases:
-                await measure(client, token, path, params, 10)  # warm up
-                results.append((name, await measure(client, token, path, params, 200)))
+                page = {"path": path, "token": token, "entries": 20}
+                await measure(client, params, 10, **page)  # warm up
+                results.append((name, await measure(client, params, 200, **page)))
         finally:
             await client.close()
             bridge.db.close()

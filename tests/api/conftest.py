@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bridge.ami.message import AmiMessage
+from bridge.domain.calls import CallTracker
 from bridge.errors import AmiActionFailed
 from tests.conftest import Api, FakePort
 
@@ -30,6 +31,24 @@ class FakePbx(FakePort):
                         ) -> list[AmiMessage]:
         assert action == {"Action": "CoreShowChannels"}
         return [AmiMessage(c) for c in self.channels]
+
+
+class ReactingPbx(FakePbx):
+    """A FakePbx that, after answering an action, feeds the API's call tracker the events
+    Asterisk would send for it (`react`)."""
+
+    def __init__(self, api: Api) -> None:
+        super().__init__()
+        self.api = api
+
+    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
+                   ) -> AmiMessage:
+        answer = await super().send(action, timeout)
+        self.react(action, self.api.services.tracker)
+        return answer
+
+    def react(self, action: Any, tracker: CallTracker) -> None:
+        raise NotImplementedError
 
 
 @pytest.fixture

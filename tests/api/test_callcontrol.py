@@ -8,23 +8,16 @@ from typing import Any
 
 import pytest
 
-from bridge.ami.message import AmiMessage
-from tests.api.conftest import FakePbx
+from bridge.domain.calls import CallTracker
+from tests.api.conftest import ReactingPbx
 from tests.api.test_calllist import live
 from tests.conftest import Api
 
 
-class TrackingPbx(FakePbx):
+class TrackingPbx(ReactingPbx):
     """Records actions; answers Park and MixMonitor with the events Asterisk would send."""
 
-    def __init__(self, api: Api) -> None:
-        super().__init__()
-        self.api = api
-
-    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
-                   ) -> AmiMessage:
-        answer = await super().send(action, timeout)
-        tracker = self.api.services.tracker
+    def react(self, action: Any, tracker: CallTracker) -> None:
         by_name = {c.name: c for c in tracker.channels.values()}
         if action["Action"] == "Park":
             tracker.apply({"Event": "ParkedCall", "ParkeeUniqueid":
@@ -33,7 +26,6 @@ class TrackingPbx(FakePbx):
         if action["Action"] == "MixMonitor":
             tracker.apply({"Event": "MixMonitorStart",
                            "Uniqueid": by_name[action["Channel"]].uniqueid}, 1.8e9)
-        return answer
 
 
 @pytest.fixture

@@ -8,27 +8,19 @@ from typing import Any
 import pytest
 
 from bridge import config as config_mod
-from bridge.ami.message import AmiMessage
-from tests.api.conftest import FakePbx
+from bridge.domain.calls import CallTracker
+from tests.api.conftest import ReactingPbx
 from tests.api.test_calllist import live
 from tests.conftest import CRM, HELPDESK, Api
 
 
-class EndingPbx(FakePbx):
+class EndingPbx(ReactingPbx):
     """A PBX on which a Redirect ends the whole call (every channel hangs up)."""
 
-    def __init__(self, api: Api) -> None:
-        super().__init__()
-        self.api = api
-
-    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
-                   ) -> AmiMessage:
-        answer = await super().send(action, timeout)
+    def react(self, action: Any, tracker: CallTracker) -> None:
         if action["Action"] == "Redirect":
-            tracker = self.api.services.tracker
             for uid in list(tracker.channels):
                 tracker.apply({"Event": "Hangup", "Uniqueid": uid}, 1.8e9)
-        return answer
 
 
 @pytest.fixture

@@ -88,7 +88,6 @@ def build_services(
         outbox=Outbox(db, lease=config.storage.lease),
         keys=Keys(db),
         watch=watch,
-        control=cluster.control(first),
         hangups=Hangups(cluster, directory, watch,
                         confirm_within=CONFIRM_WITHIN if settle is None else settle),
         placing=Placing(cluster, calls, directory),

@@ -140,7 +140,6 @@ class Api:
         svc = self.services
         svc.pbx = pbx
         svc.nodes.plug(svc.nodes.first.name, pbx)
-        svc.control = svc.nodes.control(svc.nodes.first)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from aiohttp import web
 
 from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
-from bridge.calls import control
 from bridge.calls.hangup import Hangups
 from bridge.calls.nodes import Nodes
 from bridge.calls.placing import Placing
@@ -46,7 +45,6 @@ class Services:
     outbox: Outbox
     keys: Keys  # Idempotency-Key answers, stored and in flight
     watch: TrackerWatch
-    control: control.Context
     hangups: Hangups
     placing: Placing
     history: HistoryStore  # the call history (CDR)

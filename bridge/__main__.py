@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logs.configure(cfg.logging.level)
     try:
-        asyncio.run(run(cfg))
+        asyncio.run(run(cfg, path=args.config))
     except (BridgeError, OSError) as exc:
         print(f"uapi-bridge: {exc}", file=sys.stderr)
         return 1

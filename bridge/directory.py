@@ -32,9 +32,17 @@ class Principal:
 
 
 class Directory:
-    """Read-only view of the configured organizations, users, extensions and apps."""
+    """The configured organizations, users, extensions and apps, resolved for requests.
+
+    Everything that holds the directory reads the current one: a reload (bridge.reload) calls
+    `load` with the new config, which swaps every table at once (no await in between).
+    """
 
     def __init__(self, config: Config) -> None:
+        self.load(config)
+
+    def load(self, config: Config) -> None:
+        """Takes the tenant model (and nodes, trunks, dialing) of `config`, all at once."""
         self.organizations = {o.id: o for o in config.organizations}
         self.users = {u.id: u for u in config.users}
         self.extensions = {e.number: e for e in config.extensions}
@@ -156,10 +164,8 @@ class Directory:
     def extension_of_endpoint(self, node: str) -> Callable[[str], str | None]:
         """How node `node`'s call tracker names a channel's endpoint (`PJSIP/210`, or a trunk
         dial string `PJSIP/410@node2`): the extended number of the extension it rings."""
-        endpoints = self._endpoints.get(node, {})
-
-        def extension_of(channel: str) -> str | None:
-            ext = endpoints.get(channel.lower())
+        def extension_of(channel: str) -> str | None:  # the current tables: after a reload too
+            ext = self._endpoints.get(node, {}).get(channel.lower())
             return ext.number if ext else None
 
         return extension_of

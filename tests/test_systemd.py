@@ -28,7 +28,7 @@ def service_section() -> dict[str, str]:
 
 def test_unit_has_the_promised_settings() -> None:
     """Own user, StateDirectory, ProtectSystem=strict, NoNewPrivileges, restart, /etc config,
-    LimitNOFILE=65536."""
+    LimitNOFILE=65536, reload by SIGHUP."""
     svc = service_section()
     assert svc["User"] == "uapi-bridge"
     assert svc["StateDirectory"] == "uapi-bridge"
@@ -38,6 +38,7 @@ def test_unit_has_the_promised_settings() -> None:
     assert svc["LimitNOFILE"] == "65536"
     assert "--config /etc/uapi-bridge/bridge.yaml" in svc["ExecStart"]
     assert svc["ExecStartPre"].endswith("--check-config")
+    assert svc["ExecReload"] == "/bin/kill -HUP $MAINPID"  # `systemctl reload`: SIGHUP
 
 
 def readme_steps() -> list[str]:

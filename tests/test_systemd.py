@@ -74,6 +74,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway root after the README's steps (and the host's systemd units in usr/lib)."""
     root = tmp_path_factory.mktemp("root")
     shutil.copytree(HOST_UNITS, root / "usr/lib/systemd/system", symlinks=True)
+    # ExecReload runs /bin/kill, there on every system (util-linux/procps), not in this root
+    (root / "bin").mkdir()
+    shutil.copy2("/bin/kill", root / "bin/kill")
     (root / "etc/systemd/system").mkdir(parents=True)
     for line in readme_steps():
         if line.startswith("git clone <this repo> "):

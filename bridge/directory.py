@@ -43,6 +43,9 @@ class Directory:
 
     def load(self, config: Config) -> None:
         """Takes the tenant model (and nodes, trunks, dialing) of `config`, all at once."""
+        # What a reload removed stays known to `owner` and `organization_of_user` only: a
+        # request that resolved an extension before the reload finishes without a KeyError.
+        self._former = (getattr(self, "users", {}), getattr(self, "organizations", {}))
         self.organizations = {o.id: o for o in config.organizations}
         self.users = {u.id: u for u in config.users}
         self.extensions = {e.number: e for e in config.extensions}
@@ -75,7 +78,8 @@ class Directory:
         return self._by_client_id.get(client_id)
 
     def organization_of_user(self, user: User) -> Organization:
-        return self.organizations[user.organization]
+        org = self.organizations.get(user.organization)
+        return org if org is not None else self._former[1][user.organization]
 
     def home_organization(self, app: App) -> Organization | None:
         """The organization whose short numbers an app may use (none for an admin app)."""
@@ -195,7 +199,8 @@ class Directory:
         return [e for e in self.extensions.values() if e.user == user.id]
 
     def owner(self, ext: Extension) -> User:
-        return self.users[ext.user]
+        user = self.users.get(ext.user)
+        return user if user is not None else self._former[0][ext.user]
 
     def resolve_extension(
         self, app: App, user: User | None, number: str, denied_code: str = "extension_invalid"

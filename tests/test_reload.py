@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from bridge import config as config_mod
 from bridge.api.stream import HUB
+from bridge.directory import Directory
 from bridge.errors import ConfigError
 from bridge.reload import Reloader, file_hash
 from bridge.reload_plan import decide
@@ -304,3 +305,22 @@ async def test_restart_keys_are_logged_and_the_rest_applies(reloading: Reloading
     assert needed["keys"] == ["http.port"]
     assert reloading.api.services.config.http.port != 1
     assert await reloading.status("/uapi/phoneCalls/13/211", HELPDESK) == 204
+
+
+def test_the_directory_keeps_owners_of_what_a_reload_removed(raw_config: dict[str, Any]
+                                                            ) -> None:
+    """User 13 and its extensions removed: the extension is unknown and the user refused,
+    but a request that resolved 024 before the reload still finds its owner (no KeyError)."""
+    directory = Directory(parse(raw_config))
+    ext = directory.extensions["0003*024"]
+    helpdesk = directory.apps["helpdesk"]
+
+    def drop_user(raw: dict[str, Any]) -> None:
+        raw["users"] = [u for u in raw["users"] if u["id"] != "13"]
+        raw["extensions"] = [e for e in raw["extensions"] if e["user"] != "13"]
+    directory.load(parse(edited(raw_config, drop_user)))
+    assert directory.find_extension("0003*024", None) is None
+    with pytest.raises(Exception, match="Unknown user id"):
+        directory.resolve_user(helpdesk, "13", "user_invalid")
+    assert directory.owner(ext).name == "Jane Roe"
+    assert directory.organization_of_user(directory.owner(ext)).id == "3"

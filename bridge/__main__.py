@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["discover"]:  # a subcommand; the daemon's own options stay as they were
+        logs.configure("critical")  # the AMI link's own retries are not the command's output
         return discover.main(argv[1:])
     args = _parser().parse_args(argv)
     try:

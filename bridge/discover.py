@@ -17,7 +17,6 @@ import sys
 from dataclasses import dataclass, field
 
 from bridge import config as config_mod
-from bridge import logs
 from bridge.ami.client import AmiClient
 from bridge.config import AmiConfig, Config
 from bridge.errors import AmiActionFailed, BridgeError, ConfigError
@@ -240,7 +239,6 @@ def main(argv: list[str]) -> int:
         print(f"uapi-bridge discover: no node {args.node!r} in {args.config} (nodes: {names})",
               file=sys.stderr)
         return 1
-    logs.configure("critical")  # the link's own retries are not this command's output
     try:
         found = asyncio.run(_survey_all(nodes))
     except DiscoverError as exc:

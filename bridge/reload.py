@@ -10,6 +10,7 @@ streams. Keys that need a restart are named in `config.reload.restart_needed`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable
@@ -56,12 +57,13 @@ class Reloader:
 
     async def reload(self) -> bool:
         """Reads and applies the file; False (and nothing changed) when it has problems."""
-        digest = file_hash(self.path)
-        try:
-            new = config_mod.load(self.path)
-            plan = decide(self.services.config, new)
+        running = self.services.config
+        try:  # reading and checking a large file takes seconds: off the event loop
+            digest, plan = await asyncio.to_thread(self._plan, running)
         except ConfigError as exc:
             return self._failed(exc.problems)
+        if self.services.config is not running:
+            return self._failed(["another reload applied meanwhile; send SIGHUP again"])
         revoked = self.apply(plan)
         await self.services.tokens.revoke_apps(plan.apps_revoked)
         state = self.services.config_state
@@ -74,6 +76,11 @@ class Reloader:
                  extensions_removed=list(plan.extensions_removed),
                  apps_revoked=list(plan.apps_revoked), streams_rescoped=revoked)
         return True
+
+    def _plan(self, running: Config) -> tuple[str, Plan]:
+        """In a worker thread: the file's hash, and the plan for it (ConfigError: problems)."""
+        digest = file_hash(self.path)
+        return digest, decide(running, config_mod.load(self.path))
 
     def apply(self, plan: Plan) -> int:
         """Every live piece takes the plan's config at once; returns the streams rescoped."""

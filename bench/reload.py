@@ -72,7 +72,8 @@ def main() -> None:
     print(f"{args.extensions} extensions, {args.rounds} reloads: whole reload median "
           f"{statistics.median(whole) * 1000:.0f} ms (max {max(whole) * 1000:.0f}); loop held "
           f"by apply median {statistics.median(held) * 1000:.1f} ms (max "
-          f"{max(held) * 1000:.1f}); apply/whole {statistics.median(held) / statistics.median(whole):.2f}")
+          f"{max(held) * 1000:.1f}); apply/whole "
+          f"{statistics.median(held) / statistics.median(whole):.3f}")
 
 
 if __name__ == "__main__":

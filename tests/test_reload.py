@@ -14,10 +14,12 @@ from structlog.testing import capture_logs
 
 from bridge import config as config_mod
 from bridge.api.stream import HUB
+from bridge.auth import TokenStore
 from bridge.directory import Directory
 from bridge.errors import ConfigError
 from bridge.reload import Reloader, file_hash
 from bridge.reload_plan import decide
+from bridge.store.db import Database
 from bridge.store.hooks import Registration
 from bridge.webhooks.dispatcher import Dispatcher
 from tests.conftest import CRM, HELPDESK, Api, shipped_config
@@ -324,3 +326,17 @@ def test_the_directory_keeps_owners_of_what_a_reload_removed(raw_config: dict[st
         directory.resolve_user(helpdesk, "13", "user_invalid")
     assert directory.owner(ext).name == "Jane Roe"
     assert directory.organization_of_user(directory.owner(ext)).id == "3"
+
+
+async def test_revoking_an_apps_tokens_on_each_store(db: Database, config: config_mod.Config
+                                                     ) -> None:
+    """revoke_apps on SQLite and PostgreSQL: the app's issued tokens stop working and leave
+    the store; another app's stay."""
+    tokens = TokenStore(Directory(config), db, 3600)
+    crm, helpdesk = tokens.directory.apps["crm"], tokens.directory.apps["helpdesk"]
+    mine, theirs = await tokens.issue(crm), await tokens.issue(helpdesk)
+    assert await tokens.revoke_apps(["crm"]) == 1
+    assert tokens.app_for(mine.access_token) is None
+    assert await tokens.find_app(mine.access_token) is None
+    assert tokens.app_for(theirs.access_token) == helpdesk
+    assert await db.fetchall("SELECT app FROM oauth_tokens") == [("helpdesk",)]

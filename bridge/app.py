@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -39,6 +40,7 @@ from bridge.live.hub import Hub
 from bridge.metrics import Metrics
 from bridge.presence_feed import PresenceFeed
 from bridge.queues_feed import QueuesFeed
+from bridge.reload import Reloader
 from bridge.store.backends import open_database
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
@@ -113,6 +115,7 @@ class Bridge:
     links: tuple[AmiClient, ...] = ()  # every node's, in config order
     feeds: tuple[CallsFeed, ...] = ()  # every node's, in config order
     runner: web.AppRunner | None = None
+    reloader: Reloader | None = None  # set when the bridge runs from a file (`run(path=)`)
     failed: str | None = None  # the supervised task that was given up, if any
     stop_requested: asyncio.Event | None = None
 
@@ -134,7 +137,24 @@ class Bridge:
                      feeds=tuple(feeds))
         bridge.supervisor.on_fatal = bridge._give_up
         svc.tasks = bridge.supervisor.states
+        directory = svc.directory
+        webhooks.fires = lambda reg: reg.extension in directory.extensions and (
+            reg.app in directory.apps)
         return bridge
+
+    def reloads_from(self, path: str | Path) -> Reloader:
+        """SIGHUP re-reads `path` (bridge.reload); the retention of finished deliveries and
+        this object's own config follow it too."""
+        reloader = Reloader(path, self.services, self.webhooks, self.hub)
+
+        def follow(cfg: Config) -> None:
+            self.config = cfg
+            self.retention.retention = cfg.webhooks.retention
+
+        reloader.on_applied.append(follow)
+        reloader.started()
+        self.reloader = reloader
+        return reloader
 
     @staticmethod
     def _feed(svc: Services, node: Node, link: AmiClient, webhooks: Dispatcher,
@@ -223,25 +243,47 @@ class Bridge:
         log.info("bridge.stopped")
 
 
+async def _serve(bridge: Bridge, stop: asyncio.Event, hup: asyncio.Event) -> None:
+    """Waits for `stop`, reloading each time `hup` is set (signals during a reload: one more)."""
+    while not stop.is_set():
+        stopping = asyncio.ensure_future(stop.wait())
+        hupped = asyncio.ensure_future(hup.wait())
+        await asyncio.wait({stopping, hupped}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        hupped.cancel()
+        if hup.is_set() and not stop.is_set() and bridge.reloader is not None:
+            hup.clear()
+            try:
+                await bridge.reloader.reload()
+            except Exception:  # a reload must never take the bridge down
+                log.exception("config.reload.crashed")
+
+
 def _link_name(node: str) -> str:
     """How a node's AMI link names itself in logs and ActionIDs."""
     return "ami" if node == DEFAULT_NODE else f"ami-{node}"
 
 
-async def run(config: Config, stop: asyncio.Event | None = None) -> None:
-    """Runs a bridge until `stop` is set or SIGTERM/SIGINT arrives."""
+async def run(config: Config, stop: asyncio.Event | None = None, *,
+              path: str | Path | None = None) -> None:
+    """Runs a bridge until `stop` is set or SIGTERM/SIGINT arrives; SIGHUP re-reads `path`
+    (the file `config` came from), one reload at a time."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     bridge = Bridge.build(config)
     bridge.stop_requested = stop
+    hup = asyncio.Event()
+    if path is not None:
+        bridge.reloads_from(path)
+        loop.add_signal_handler(signal.SIGHUP, hup.set)
     try:
         await bridge.start()
-        await stop.wait()
+        await _serve(bridge, stop, hup)
     finally:
         await bridge.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     if bridge.failed is not None:
         raise TaskFailed(f"background task {bridge.failed} kept crashing; see the log")

@@ -87,6 +87,12 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
         self.registry.register(_AmiCollector(ami_stats))
+        self.config_reloads = Counter(
+            "uapi_config_reloads", "config reloads (SIGHUP) by result", ["result"],
+            registry=self.registry,
+        )
+        for result in ("ok", "failed"):
+            self.config_reloads.labels(result)
 
     def add_live(self, stats: Callable[[], LiveStats]) -> None:
         """Reports the live stream hub's figures (once per registry)."""

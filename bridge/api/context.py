@@ -20,6 +20,7 @@ from bridge.domain.calls import CallTracker
 from bridge.domain.presence import Presence
 from bridge.domain.queues import QueueAgents
 from bridge.metrics import Metrics
+from bridge.reload_plan import ConfigState
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.history import HistoryStore
@@ -52,6 +53,7 @@ class Services:
     queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
+    config_state: ConfigState = field(default_factory=ConfigState)  # kept by bridge.reload
 
 
 SERVICES = web.AppKey("services", Services)

@@ -33,7 +33,7 @@ async def healthz(request: web.Request) -> web.Response:
     """Each part of the bridge: the AMI link of each node, the store, the webhook backlog and
     the supervised background tasks. 200 while the store and the tasks work and at least one
     node is connected (`?strict`: every node), 503 otherwise; `status` says `degraded` when
-    anything is down."""
+    anything is down. `config`: the serving config and how the last reload went."""
     svc = services(request)
     nodes = {n.name: n.pbx.stats for n in svc.nodes.all}
     up = [name for name, stats in nodes.items() if stats.connected]
@@ -53,6 +53,7 @@ async def healthz(request: web.Request) -> web.Response:
         "tasks": tasks,
         "uptime_s": round(time.monotonic() - svc.started_at, 1),
         "ami_reconnects": sum(stats.reconnects for stats in nodes.values()),
+        "config": svc.config_state.shown(),  # a failed reload keeps the old config: still 200
     }
     return web.json_response(body, status=503 if broken else 200)
 

@@ -23,6 +23,7 @@ from bridge.api.context import Services
 from bridge.api.edge import Runner
 from bridge.api.server import build_app
 from bridge.api.stream import hub_for
+from bridge.ari.client import AriClient
 from bridge.auth import REVOKED_CHANNEL, TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
@@ -64,7 +65,8 @@ def build_services(
     ports = pbx if isinstance(pbx, Mapping) else {config.all_nodes[0].name: pbx}
     # the first node keeps the historic call ids; the others' ids cover their name
     nodes = [Node(n.name, ports[n.name],
-                  CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name))
+                  CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name),
+                  ari=AriClient(n.ari, n.name) if n.ari is not None else None)
              for i, n in enumerate(config.all_nodes)]
     first = nodes[0]
     watch = TrackerWatch()
@@ -215,6 +217,9 @@ class Bridge:
             await self.runner.cleanup()
         for link in self.links:
             await link.close()
+        for node in self.services.nodes.all:
+            if node.ari is not None:
+                await node.ari.close()
         await self.webhooks.stop()  # first: it lets attempts in flight finish
         await self.supervisor.stop()
         await self.services.calls.drain()

@@ -79,6 +79,11 @@ class Nodes:
         name = self.cluster.node_of(call_id)
         return None if name is None else self.by_name[name]
 
+    def use_control(self, base: control.Context) -> None:
+        """The call-control context the nodes' own are made from (bridge.app)."""
+        self._base = base
+        self._controls.clear()
+
     def plug(self, name: str, pbx: AmiPort) -> None:
         """Puts another AMI port in node `name`'s place (tests swap fake ports)."""
         self.by_name[name].pbx = pbx

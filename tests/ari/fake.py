@@ -31,6 +31,7 @@ class FakeAri:
 
     files: dict[str, bytes] = field(default_factory=dict)  # name -> contents (format wav)
     hang: bool = False  # accept, never answer
+    gate: asyncio.Event | None = None  # set: a file's second half waits for it
     requests: list[tuple[str, str]] = field(default_factory=list)
     server: TestServer | None = None
 
@@ -69,7 +70,16 @@ class FakeAri:
         if body is None:
             return web.json_response({"message": "Recording not found"}, status=404)
         # ARI ignores Range: the whole file, always 200
-        return web.Response(body=body, content_type="audio/x-wav")
+        if self.gate is None:
+            return web.Response(body=body, content_type="audio/wav")
+        resp = web.StreamResponse()
+        resp.content_type = "audio/wav"
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        await resp.write(body[: len(body) // 2])
+        await self.gate.wait()
+        await resp.write(body[len(body) // 2:])
+        return resp
 
     async def _delete(self, request: web.Request) -> web.Response:
         if self.files.pop(request.match_info["name"], None) is None:

@@ -24,11 +24,13 @@ from bridge.api.context import Services
 from bridge.api.edge import Runner
 from bridge.api.server import build_app
 from bridge.api.stream import hub_for
+from bridge.ari.client import AriClient
 from bridge.auth import REVOKED_CHANNEL, TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
 from bridge.calls.nodes import Node, Nodes
 from bridge.calls.placing import Placing
+from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.calls_feed import CallsFeed
 from bridge.config import DEFAULT_NODE, Config
@@ -47,6 +49,7 @@ from bridge.store.db import Database
 from bridge.store.history import HistoryStore
 from bridge.store.hooks import CHANGED_CHANNEL, Outbox, Registrations
 from bridge.store.idempotency import Keys
+from bridge.store.recordings import RecordingStore, SizeOf
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
 from bridge.tls import server_context
@@ -66,15 +69,18 @@ def build_services(
     ports = pbx if isinstance(pbx, Mapping) else {config.all_nodes[0].name: pbx}
     # the first node keeps the historic call ids; the others' ids cover their name
     nodes = [Node(n.name, ports[n.name],
-                  CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name))
+                  CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name),
+                  ari=AriClient(n.ari, n.name) if n.ari is not None else None)
              for i, n in enumerate(config.all_nodes)]
     first = nodes[0]
     watch = TrackerWatch()
     calls = CallStore(db)
+    cluster = Nodes(nodes, directory)
+    recordings = RecordingStore(db, size_of=_size_of(cluster))
     ctx = control.Context(first.pbx, first.tracker, directory, watch, config.dialing,
                           config.parking, settle_within=control.SETTLE_WITHIN if settle is None
-                          else settle, node=first.name)
-    cluster = Nodes(nodes, directory, ctx)
+                          else settle, node=first.name, recorded=recordings.add)
+    cluster.use_control(ctx)
     return Services(
         config=config,
         directory=directory,
@@ -94,9 +100,19 @@ def build_services(
                         confirm_within=CONFIRM_WITHIN if settle is None else settle),
         placing=Placing(cluster, calls, directory),
         history=HistoryStore(db, config.history.retention),
+        recordings=Recordings(recordings, cluster),
         presence=first.presence,
         queue_agents=first.queue_agents,
     )
+
+
+def _size_of(nodes: Nodes) -> SizeOf:
+    """How the recording store learns a file's length: from its node's ARI, if it has one."""
+    async def size_of(node: str, name: str) -> int | None:
+        ari = nodes.by_name[node].ari if node in nodes.by_name else None
+        return await ari.size(name) if ari is not None else None
+
+    return size_of
 
 
 @dataclass
@@ -172,10 +188,11 @@ class Bridge:
                 if kept:
                     webhooks.sink(kept)
                     svc.history.sink(kept)
+                    svc.recordings.store.sink(kept)
 
             feed.sinks.append(shown)
         else:
-            feed.sinks += [webhooks.sink, svc.history.sink]
+            feed.sinks += [webhooks.sink, svc.history.sink, svc.recordings.store.sink]
         feed.sinks.append(hub.sink)
         feed.watchers.append(hub.watch)
         feed.resync_hooks.append(hub.resynced)
@@ -206,6 +223,7 @@ class Bridge:
         if self.db.shared:  # other bridges' changes: registrations, revoked tokens
             self.supervisor.spawn("store-listen", self._listen)
         self.supervisor.spawn("history", self.services.history.run_forever)
+        self.supervisor.spawn("recordings", self.services.recordings.store.run_forever)
         self.runner = Runner(
             build_app(self.services, self.hub), request_timeout=self.config.http.request_timeout,
             access_log=None, handle_signals=False, shutdown_timeout=5,
@@ -239,6 +257,10 @@ class Bridge:
         await self.supervisor.stop()
         await self.services.calls.drain()
         await self.services.history.flush()
+        await self.services.recordings.store.flush()  # may still ask ARI for sizes
+        for node in self.services.nodes.all:
+            if node.ari is not None:
+                await node.ari.close()
         await self.db.close()
         log.info("bridge.stopped")
 

@@ -13,6 +13,7 @@ from bridge.auth import TokenStore
 from bridge.calls.hangup import Hangups
 from bridge.calls.nodes import Nodes
 from bridge.calls.placing import Placing
+from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
 from bridge.directory import Directory
@@ -49,6 +50,7 @@ class Services:
     hangups: Hangups
     placing: Placing
     history: HistoryStore  # the call history (CDR)
+    recordings: Recordings  # stopped recordings: listed from the store, served through ARI
     presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
     queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
     started_at: float = field(default_factory=time.monotonic)

@@ -56,3 +56,21 @@ def start_recording(channel: str, file: str) -> ActionFields:
 
 def stop_recording(channel: str) -> ActionFields:
     return {"Action": "StopMixMonitor", "Channel": channel}
+
+
+# The API's mute directions (seen from the party) -> MuteAudio's (seen from Asterisk): "out"
+# (nobody hears the party) stops the audio coming *in* from its phone, and the reverse.
+MUTE_DIRECTIONS = {"out": "in", "in": "out", "both": "all"}
+
+
+def play_dtmf(channel: str, digit: str, duration_ms: int) -> ActionFields:
+    """One digit as if `channel`'s phone pressed it: `Receive: yes` queues it on the channel,
+    so it crosses the channel's bridge to the peer (without it, it goes to the phone)."""
+    return {"Action": "PlayDTMF", "Channel": channel, "Digit": digit,
+            "Duration": str(duration_ms), "Receive": "yes"}
+
+
+def mute_audio(channel: str, direction: str, *, on: bool) -> ActionFields:
+    """Mutes or unmutes `channel` in the API's `direction` (in, out or both)."""
+    return {"Action": "MuteAudio", "Channel": channel,
+            "Direction": MUTE_DIRECTIONS[direction], "State": "on" if on else "off"}

@@ -1,4 +1,5 @@
-"""Call control: Park, UnPark, Transfer, OnHold/OffHold, recording, PickUp and the spy actions.
+"""Call control: Park, UnPark, Transfer, OnHold/OffHold, recording, PickUp, the spy actions,
+and the bridge's additions SendDTMF and Mute/Unmute.
 
 The party a view names is the actor: Park, OnHold and Transfer act on the party it talks to;
 UnPark and PickUp on the view's own parked or ringing party; recording and BargeIn/Whisper/
@@ -51,6 +52,9 @@ class Control:
     transfer_from_number: str | None = None
     format: str = "wav"
     private: bool = False
+    digits: str = ""  # SendDTMF: 0-9*#A-D
+    duration: int = 250  # SendDTMF: ms per digit
+    direction: str = "out"  # Mute/Unmute: in (the party hears nothing), out, both
 
 
 @dataclass(frozen=True)
@@ -286,11 +290,30 @@ async def spy(act: Act) -> None:
     await _ring_into(act, ext, "uapi-spy", {"UAPI_TARGET": chan.name, "UAPI_SPY_OPTS": opts})
 
 
+async def send_dtmf(act: Act) -> None:
+    """The digits as if the view's party pressed them: they cross its bridge to the peer."""
+    act.counterpart()  # somebody must be there to hear them
+    chan = act.channel(act.party)
+    for digit in act.req.digits:
+        await act.send(actions.play_dtmf(chan.name, digit, act.req.duration))
+    log.info("call.dtmf.sent", call_id=act.call.id, party=act.party.key,
+             digits=len(act.req.digits))
+
+
+async def mute(act: Act) -> None:
+    on = act.req.action == "Mute"
+    chan = act.channel(act.party)
+    await act.send(actions.mute_audio(chan.name, act.req.direction, on=on))
+    act.tracker.mark_muted(chan.uniqueid, act.req.direction, on=on)
+    log.info("call.muted" if on else "call.unmuted", call_id=act.call.id, party=act.party.key,
+             direction=act.req.direction)
+
+
 ACTIONS: dict[str, Callable[[Act], Awaitable[None]]] = {
     "Park": park, "UnPark": unpark, "Transfer": transfer, "TransferToVoicemail": to_voicemail,
     "OnHold": hold, "OffHold": unhold, "StartRecording": start_recording,
     "StopRecording": stop_recording, "PickUp": pick_up, "BargeIn": spy, "Whisper": spy,
-    "Monitor": spy,
+    "Monitor": spy, "SendDTMF": send_dtmf, "Mute": mute, "Unmute": mute,
 }
 
 

@@ -384,6 +384,14 @@ class CallTracker:
         if party is not None:
             party.holder = True
 
+    def mark_muted(self, uniqueid: str, direction: str, *, on: bool) -> None:
+        """The API muted (or unmuted) this channel in `direction` (in, out, both): Asterisk
+        sends no event for MuteAudio, so its answer is what the tracker goes by."""
+        chan = self.channels.get(uniqueid)
+        if chan is not None:
+            dirs = {"in", "out"} if direction == "both" else {direction}
+            chan.muted = chan.muted | dirs if on else chan.muted - dirs
+
     # -- resync ------------------------------------------------------------------------------
 
     def mark(self, now: float) -> None:

@@ -43,6 +43,7 @@ class Channel:
     caller_num: str = ""
     shown: str | None = None  # the caller id its phone shows (connected line)
     seq: int = 0  # the tracker's event counter when this channel was last touched
+    muted: frozenset[str] = frozenset()  # "in", "out": what the API muted (no AMI event says)
 
 
 @dataclass

@@ -84,6 +84,15 @@ async def put(api: Api, body: Any, call_id: str, extension: str = "210") -> tupl
       "transferNumber": "0003*027"}, "pc_transfernumber_invalid"),
     ({"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "024",
       "transferFromNumber": "5550000"}, "pc_transferfromnumber_invalid"),
+    *[({"action": "SendDTMF", "phoneCallViewId": "00", "digits": d}, "pc_digits_invalid")
+      for d in (None, "", "12a", "1" * 33, "1\r\nAction: Hangup", 123, ["1"], "1 2", "E")],
+    *[({"action": "SendDTMF", "phoneCallViewId": "00", "digits": "1", "duration": d},
+       "pc_duration_invalid") for d in (99, "1001", "fast", 1.5, "2 50", "-250")],
+    ({"action": "SendDTMF", "phoneCallViewId": "07", "digits": "1"}, "pc_phonecallview_invalid"),
+    ({"action": "SendDTMF", "digits": "1"}, "pc_phonecallview_invalid"),
+    *[({"action": a, "phoneCallViewId": "00", "direction": d}, "pc_direction_invalid")
+      for a in ("Mute", "Unmute") for d in ("", "IN", "all", 1, None, "out\r\nX: y")],
+    ({"action": "Mute", "phoneCallViewId": "09"}, "pc_phonecallview_invalid"),
 ])
 async def test_each_failure_code_and_nothing_reaches_asterisk(
     api: Api, pbx: TrackingPbx, body: Any, code: str,
@@ -277,3 +286,53 @@ async def test_other_actions_still_need_the_view(api: Api, pbx: TrackingPbx) -> 
     status, answer = await put(api, {"action": "Park"}, call_id)
     assert (status, answer["error"]["code"]) == (400, "pc_phonecallview_invalid")
     assert "phoneCallViewId is missing" in answer["error"]["message"]
+
+
+async def test_send_dtmf_plays_each_digit_received_on_the_views_channel(
+        api: Api, pbx: TrackingPbx) -> None:
+    """SendDTMF: one PlayDTMF per digit, in order, with Receive: yes on 210's channel (so the
+    digits cross the bridge to its peer), at the duration asked (default 250 ms)."""
+    call_id = live(api)
+    status, body = await put(api, {"action": "SendDTMF", "phoneCallViewId": "00",
+                                   "digits": "12*#AD"}, call_id)
+    assert status == 200, body
+    assert [a["Digit"] for a in pbx.sent] == list("12*#AD")
+    assert {(a["Action"], a["Receive"], a["Duration"]) for a in pbx.sent} == {
+        ("PlayDTMF", "yes", "250")}
+    assert all(a["Channel"].startswith("PJSIP/210-") for a in pbx.sent)
+    pbx.sent.clear()
+    await put(api, {"action": "SendDTMF", "phoneCallViewId": "01", "digits": "9",
+                    "duration": "1000"}, call_id)
+    assert [(a["Channel"][:12], a["Duration"]) for a in pbx.sent] == [("PJSIP/trunk-", "1000")]
+
+
+@pytest.mark.parametrize(("direction", "ami", "shown"), [
+    (None, "in", "out"), ("out", "in", "out"), ("in", "out", "in"), ("both", "all", "both")])
+async def test_mute_shows_in_the_view_until_unmuted(
+        api: Api, pbx: TrackingPbx, direction: str | None, ami: str, shown: str) -> None:
+    """Mute maps the party's direction to MuteAudio's (out: nobody hears the party = the
+    audio coming in from its phone); the view shows `muted` until Unmute clears it."""
+    call_id = live(api)
+    body: dict[str, Any] = {"action": "Mute", "phoneCallViewId": "01"}
+    if direction is not None:
+        body["direction"] = direction
+    status, answer = await put(api, body, call_id)
+    assert status == 200, answer
+    [mute] = pbx.sent
+    assert (mute["Action"], mute["Direction"], mute["State"]) == ("MuteAudio", ami, "on")
+    assert mute["Channel"].startswith("PJSIP/trunk-")
+    views = {v["id"]: v for v in answer["phoneCallView"]}
+    assert views["01"]["muted"] == shown
+    assert "muted" not in views["00"]
+    status, answer = await put(api, {**body, "action": "Unmute"}, call_id)
+    assert (pbx.sent[-1]["State"], pbx.sent[-1]["Direction"]) == ("off", ami)
+    assert "muted" not in answer["phoneCallView"][1]
+
+
+async def test_unmute_one_direction_keeps_the_other(api: Api, pbx: TrackingPbx) -> None:
+    """Muted both ways, unmuting `in` leaves `out`."""
+    call_id = live(api)
+    await put(api, {"action": "Mute", "phoneCallViewId": "00", "direction": "both"}, call_id)
+    _, answer = await put(api, {"action": "Unmute", "phoneCallViewId": "00",
+                                "direction": "in"}, call_id)
+    assert answer["phoneCallView"][0]["muted"] == "out"

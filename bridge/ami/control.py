@@ -6,7 +6,10 @@ by the API; the AMI adapter still refuses CR/LF in any of them.
 
 from __future__ import annotations
 
+from bridge.ami.actions import header_variables
 from bridge.ami.message import ActionFields
+
+DIAL_WITH_HEADERS = "uapi-sip-dial"  # extensions_uapi.conf: Dial with uapi-sip-headers
 
 
 def park(channel: str, parker: str, seconds: int, lot: str) -> ActionFields:
@@ -18,15 +21,25 @@ def park(channel: str, parker: str, seconds: int, lot: str) -> ActionFields:
 
 def call_into(
     context: str, *, uniqueid: str, endpoint: str, caller_id: str, wait: int,
-    variables: dict[str, str],
+    variables: dict[str, str], headers: tuple[tuple[str, str], ...] = (),
 ) -> ActionFields:
     """Rings `endpoint` for `wait` seconds; once it answers it runs `context` (UnPark, PickUp,
-    BargeIn, Whisper, Monitor). ChannelId lets the call tracker place the new leg at once."""
+    BargeIn, Whisper, Monitor, conference invites). ChannelId lets the call tracker place the
+    new leg at once.
+
+    With `headers` (sipHeaders) the endpoint is dialled by a Local channel in uapi-sip-dial,
+    whose Dial adds them (b() runs uapi-sip-headers): an async Originate ignores PreDialGoSub
+    on Asterisk 22, and the headers must never be written into the action as headers. The
+    Local pair optimizes itself away once the leg answers."""
+    variables = dict(variables)
+    if headers:
+        variables |= {"UAPI_DIAL_TARGET": endpoint, "UAPI_WAIT": str(wait)}
+        endpoint = f"Local/s@{DIAL_WITH_HEADERS}"
     return {
         "Action": "Originate", "Channel": endpoint, "Context": context, "Exten": "s",
         "Priority": "1", "Async": "true", "ChannelId": uniqueid,
         "Timeout": str(wait * 1000), "CallerID": caller_id,
-        "Variable": [f"{k}={v}" for k, v in variables.items()],
+        "Variable": [f"{k}={v}" for k, v in variables.items()] + header_variables(headers),
     }
 
 

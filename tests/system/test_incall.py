@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +15,12 @@ import pytest
 from bridge.ami.client import AmiClient
 from bridge.ami.message import AmiMessage
 from bridge.config import AmiConfig
-from tests.polling import until
+from tests.polling import until, wait_for
 from tests.system.conftest import Sandbox
-from tests.system.daemon import RunningBridge
+from tests.system.daemon import RunningBridge, free_port
 from tests.system.test_call_control import put, talking
 from tests.system.test_list_calls import shown
-from tests.system.test_make_call import hang_up
+from tests.system.test_make_call import hang_up, make_call
 
 pytestmark = pytest.mark.system
 
@@ -83,3 +85,67 @@ async def test_mute_out_on_024_shows_in_list(bridge: RunningBridge, ami: AmiClie
         assert "muted" not in views["0003*024"]
     finally:
         await hang_up(ami, call_id)
+
+
+@contextlib.contextmanager
+def traced_phone(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A SIPp UAS of the test's own (answers every call) that writes every SIP message it
+    gets to a file (-trace_msg); yields (its port, the file)."""
+    port, log = free_port(), tmp_path / "sipp-messages.log"
+    proc = subprocess.Popen(
+        ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port()),
+         "-cp", str(free_port()), "-nostdin", "-trace_msg", "-message_file", str(log)],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        yield port, log
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def invites(log: Path) -> list[str]:
+    """The INVITEs in SIPp's message log."""
+    text = log.read_text() if log.exists() else ""
+    return [m for m in text.split("----------------------------------------------- ")
+            if "INVITE sip:" in m]
+
+
+async def test_sip_headers_reach_the_phone(tmp_path: Path, sandbox: Sandbox,
+                                           ami: AmiClient) -> None:
+    """A simple call (sipHeaders {"X-Crm-Id": "42", ...}) and a conference invite (43) to
+    public numbers: the INVITEs the phone gets carry the headers, values intact (public
+    numbers are dialled to the test's traced SIPp through the trunk endpoint)."""
+    odd = 'a,b=c;"d" ${X} $[1+1]'
+    ids: list[str] = []
+    with traced_phone(tmp_path) as (port, log):
+        public = f"PJSIP/trunk/sip:{{number}}@127.0.0.1:{port}"
+        bridge = RunningBridge(tmp_path, sandbox, {"dialing": {"public": public}})
+        try:
+            await asyncio.to_thread(wait_for, lambda: bridge.health()[0] == 200, 20)
+            status, body = await asyncio.to_thread(make_call, bridge, {
+                "extension": "210", "phoneCallView": [{
+                    "source": ["210"], "destination": ["5551234"],
+                    "sipHeaders": {"X-Crm-Id": "42", "X-Odd": odd}}]})
+            assert status == 202, body
+            ids.append(body[0]["id"])
+            status, body = await asyncio.to_thread(bridge.request, "POST",
+                                                   "/uapi/phoneCalls/@me/conferenceInvite", {
+                "extension": "260", "phoneCallView": [{
+                    "destination": ["5559876"], "sipHeaders": {"X-Crm-Id": "43"}}]})
+            assert status == 202, body
+            ids.append(body[0]["id"])
+
+            def got() -> list[str]:
+                return [m for m in invites(log) if "X-Crm-Id:" in m]
+
+            await until(lambda: len(got()) == 2, 15, what=f"INVITEs: {invites(log)}")
+            simple = next(m for m in got() if "sip:5551234@" in m)
+            conference = next(m for m in got() if "sip:5559876@" in m)
+            assert "\nX-Crm-Id: 42\r" in simple or "\nX-Crm-Id: 42\n" in simple, simple
+            assert f"X-Odd: {odd}" in simple, simple
+            assert "X-Crm-Id: 43" in conference, conference
+        finally:
+            for call_id in ids:
+                await hang_up(ami, call_id)
+            bridge.stop()

@@ -87,3 +87,8 @@ def mute_audio(channel: str, direction: str, *, on: bool) -> ActionFields:
     """Mutes or unmutes `channel` in the API's `direction` (in, out or both)."""
     return {"Action": "MuteAudio", "Channel": channel,
             "Direction": MUTE_DIRECTIONS[direction], "State": "on" if on else "off"}
+
+
+def confbridge(action: str, room: str, channel: str) -> ActionFields:
+    """ConfbridgeMute, ConfbridgeUnmute or ConfbridgeKick of one channel of a room."""
+    return {"Action": f"Confbridge{action}", "Conference": room, "Channel": channel}

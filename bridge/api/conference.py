@@ -24,6 +24,7 @@ from bridge.api.idempotency import idempotent
 from bridge.api.phoneless import first_view, owned_extension, request_of
 from bridge.calls.placing import Resolver
 from bridge.directory import Directory
+from bridge.domain import conferences as rooms
 from bridge.domain.callids import new_call_id
 from bridge.domain.model import CallMeta
 from bridge.errors import invalid
@@ -50,8 +51,7 @@ class Invite:
 
 def room_name(ext: Extension, number: str | None) -> str:
     """ConfBridge's room: one per Conference extension and `number` (no `*` in the name)."""
-    base = f"uapi-{ext.prefix}-{ext.short}"
-    return f"{base}-{number}" if number is not None else base
+    return rooms.room_name(ext.prefix, ext.short, number)
 
 
 def _digits(raw: str | None, pattern: re.Pattern[str], code: str, what: str) -> str | None:

@@ -19,6 +19,7 @@ from tests.polling import until, wait_for
 from tests.system.conftest import Sandbox
 from tests.system.daemon import RunningBridge, free_port
 from tests.system.test_call_control import put, talking
+from tests.system.test_conference import invite, members
 from tests.system.test_list_calls import shown
 from tests.system.test_make_call import hang_up, make_call
 
@@ -149,3 +150,48 @@ async def test_sip_headers_reach_the_phone(tmp_path: Path, sandbox: Sandbox,
             for call_id in ids:
                 await hang_up(ami, call_id)
             bridge.stop()
+
+
+async def test_conference_participants_listed_muted_and_kicked(
+        bridge: RunningBridge, sandbox: Sandbox, ami: AmiClient) -> None:
+    """024 and the trunk invited to room 8 of 260: GET lists both; Mute one (ConfBridge's
+    own list shows it muted), Kick the other (it leaves the room)."""
+    url = "/uapi/extensions/@me/260/conference/participants"
+    room, ids = "uapi-0003-260-8", []
+    try:
+        for destination in ("024", "5551234"):
+            status, body = await asyncio.to_thread(invite, bridge, destination, "number=8")
+            assert status == 202, body
+            ids.append(body[0]["id"])
+        listed: list[dict[str, Any]] = []
+
+        def both() -> bool:
+            nonlocal listed
+            status, listed = bridge.request("GET", f"{url}?number=8")
+            return status == 200 and {p["number"] for p in listed} == {"0003*024", "5551234"}
+
+        await asyncio.to_thread(wait_for, both, 15, 0.3, "both invited parties listed")
+        by_number = {p["number"]: p for p in listed}
+        # what the bridge rebuilds from at login names the same participants
+        entries = await ami.send_list({"Action": "ConfbridgeList", "Conference": room})
+        assert {e.get("Uniqueid") for e in entries if e.get("Event") == "ConfbridgeList"} == {
+            p["id"] for p in listed}
+        assert {p["phoneCallId"] for p in listed} == set(ids)
+        phone, trunk = by_number["0003*024"], by_number["5551234"]
+        status, body = await asyncio.to_thread(
+            bridge.request, "PUT", f"{url}/{phone['id']}?number=8", {"action": "Mute"})
+        assert (status, body["muted"]) == (200, True), body
+        cli = sandbox.cli(f"confbridge list {room}")
+        line = next(x for x in cli.splitlines() if x.startswith("PJSIP/024-"))
+        assert "m" in line.split()[1], cli  # the Flags column: m = muted
+        status, _ = await asyncio.to_thread(
+            bridge.request, "PUT", f"{url}/{trunk['id']}?number=8", {"action": "Kick"})
+        assert status == 204
+        await asyncio.to_thread(wait_for, lambda: members(sandbox, room) == {"PJSIP/024"},
+                                10, 0.3, "the trunk left the room")
+        status, listed = await asyncio.to_thread(bridge.request, "GET", f"{url}?number=8")
+        assert [p["number"] for p in listed] == ["0003*024"]
+        assert listed[0]["muted"] is True
+    finally:
+        for call_id in ids:
+            await hang_up(ami, call_id)

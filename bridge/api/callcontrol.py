@@ -108,6 +108,7 @@ PARSERS: dict[str, tuple[Callable[[Mapping[str, Any]], Fields], ...]] = {
     "BargeIn": (_send_call_to, _ringing), "Monitor": (_send_call_to, _ringing),
     "Whisper": (_send_call_to, _private, _ringing),
     "SendDTMF": (_digits, _duration), "Mute": (_direction,), "Unmute": (_direction,),
+    "AttendedTransfer": (_send_call_to, _wait), "CompleteTransfer": (), "CancelTransfer": (),
 }
 
 

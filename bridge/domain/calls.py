@@ -323,6 +323,10 @@ class CallTracker:
             party.channels.discard(chan.uniqueid)
             if not party.channels:
                 party.left = self._now
+                party.transferring_to = None
+                for other in call.parties.values():  # a transfer to it is over
+                    if other.transferring_to == party.key:
+                        other.transferring_to = None
                 out.append(_effect("left", call, party))
         if not call.channels:
             self._end(call, out)
@@ -383,6 +387,13 @@ class CallTracker:
         party = self.calls[call_id].parties.get(party_key) if call_id in self.calls else None
         if party is not None:
             party.holder = True
+
+    def mark_transfer(self, call_id: str, party_key: str, target: str) -> None:
+        """The API started an attended transfer of this party's peer to `target` (a party
+        key); it ends when either of them leaves the call."""
+        party = self.calls[call_id].parties.get(party_key) if call_id in self.calls else None
+        if party is not None:
+            party.transferring_to = target
 
     def mark_muted(self, uniqueid: str, direction: str, *, on: bool) -> None:
         """The API muted (or unmuted) this channel in `direction` (in, out, both): Asterisk

@@ -68,6 +68,7 @@ class Party:
     recordings: list[str] = field(default_factory=list)  # files the API recorded it to
     left: float | None = None  # when its last channel hung up
     hangup_cause: str | None = None  # the Hangup Cause of its last channel (Q.850 number)
+    transferring_to: str | None = None  # AttendedTransfer under way: the target's party key
 
     def talked(self, call_answered: float | None) -> int:
         """Whole seconds this party talked: from when the call was answered (or it answered,

@@ -12,6 +12,7 @@ from bridge.domain.calls import CallTracker
 from tests.api.conftest import ReactingPbx
 from tests.api.test_calllist import live
 from tests.conftest import Api
+from tests.domain.replay import load, replay
 
 
 class TrackingPbx(ReactingPbx):
@@ -93,6 +94,20 @@ async def put(api: Api, body: Any, call_id: str, extension: str = "210") -> tupl
     *[({"action": a, "phoneCallViewId": "00", "direction": d}, "pc_direction_invalid")
       for a in ("Mute", "Unmute") for d in ("", "IN", "all", 1, None, "out\r\nX: y")],
     ({"action": "Mute", "phoneCallViewId": "09"}, "pc_phonecallview_invalid"),
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00"}, "pc_sendcallto_invalid"),
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "0004*300"},
+     "pc_sendcallto_invalid"),  # another organization's phone: as if unknown
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "5550000"},
+     "pc_sendcallto_invalid"),  # public, without allowPublicTransfer
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00",
+      "sendCallTo": "024\r\nAction: Hangup"}, "pc_sendcallto_invalid"),
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "024",
+      "waitForPickup": "0"}, "pc_timeout_invalid"),
+    ({"action": "AttendedTransfer", "phoneCallViewId": "05", "sendCallTo": "024"},
+     "pc_phonecallview_invalid"),
+    ({"action": "CompleteTransfer", "phoneCallViewId": "00"}, "pc_phonecallview_invalid"),
+    ({"action": "CancelTransfer", "phoneCallViewId": "00"}, "pc_phonecallview_invalid"),
+    ({"action": "CancelTransfer"}, "pc_phonecallview_invalid"),
 ])
 async def test_each_failure_code_and_nothing_reaches_asterisk(
     api: Api, pbx: TrackingPbx, body: Any, code: str,
@@ -336,3 +351,56 @@ async def test_unmute_one_direction_keeps_the_other(api: Api, pbx: TrackingPbx) 
     _, answer = await put(api, {"action": "Unmute", "phoneCallViewId": "00",
                                 "direction": "in"}, call_id)
     assert answer["phoneCallView"][0]["muted"] == "out"
+
+
+async def test_attended_transfer_holds_the_peer_and_dials_the_target(
+        api: Api, pbx: TrackingPbx) -> None:
+    """AttendedTransfer on 210's view: 210's channel gets the target, the wait and the peer
+    (inherited by the target's leg), the peer gets the fallback target; one Redirect moves
+    210 to uapi-atxfer and the peer to uapi-atxfer-held. A second one is refused; Complete
+    hangs 210 up; Cancel hangs up the target's legs."""
+    call_id = live(api)
+    status, body = await put(api, {"action": "AttendedTransfer", "phoneCallViewId": "00",
+                                   "sendCallTo": "024", "waitForPickup": "20"}, call_id)
+    assert status == 200, body
+    sets = {(a["Channel"][:12], a["Variable"]): a["Value"] for a in pbx.sent
+            if a["Action"] == "Setvar"}
+    assert sets[("PJSIP/210-00", "UAPI_ATXFER_TO")] == "PJSIP/024"
+    assert sets[("PJSIP/210-00", "UAPI_WAIT")] == "20"
+    assert sets[("PJSIP/210-00", "_UAPI_ATXFER_PEER")].startswith("PJSIP/trunk-")
+    assert sets[("PJSIP/trunk-", "UAPI_TRANSFER_TO")] == "PJSIP/024"
+    redirect = pbx.sent[-1]
+    assert (redirect["Action"], redirect["Context"], redirect["ExtraContext"]) == (
+        "Redirect", "uapi-atxfer", "uapi-atxfer-held")
+    assert redirect["Channel"].startswith("PJSIP/210-")
+    assert redirect["ExtraChannel"].startswith("PJSIP/trunk-")
+    pbx.sent.clear()
+    again = {"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "024"}
+    assert (await put(api, again, call_id))[1]["error"]["code"] == "pc_phonecallview_invalid"
+    assert pbx.sent == []
+    tracker = api.services.tracker
+    tracker.apply({"Event": "Newchannel", "Uniqueid": "t.1", "Channel": "PJSIP/024-000000aa",
+                   "Linkedid": call_id, "ChannelState": "6"}, 1.8e9)
+    status, _ = await put(api, {"action": "CancelTransfer", "phoneCallViewId": "00"}, call_id)
+    assert status == 200
+    assert pbx.sent == [{"Action": "Hangup", "Channel": "PJSIP/024-000000aa"}]
+    pbx.sent.clear()
+    status, _ = await put(api, {"action": "CompleteTransfer", "phoneCallViewId": "00"}, call_id)
+    assert status == 200
+    assert [a["Action"] for a in pbx.sent] == ["Hangup"]
+    assert pbx.sent[0]["Channel"].startswith("PJSIP/210-")
+
+
+def test_a_transfer_ends_when_its_target_leaves() -> None:
+    """The tracker forgets a transfer once the target (or the transferring party) leaves."""
+    tracker = CallTracker({"PJSIP/210": "0003*210", "PJSIP/024": "0003*024"}.get)
+    script = load("two_party")
+    for _ in replay(tracker, script, 1.0):
+        pass
+    call = tracker.calls[script.call_id]
+    tracker.apply({"Event": "Newchannel", "Uniqueid": "t.1", "Channel": "PJSIP/024-000000aa",
+                   "Linkedid": script.call_id, "ChannelState": "6"}, 1.8e9)
+    tracker.mark_transfer(call.id, "0003*210", "0003*024")
+    assert call.parties["0003*210"].transferring_to == "0003*024"
+    tracker.apply({"Event": "Hangup", "Uniqueid": "t.1"}, 1.8e9)
+    assert call.parties["0003*210"].transferring_to is None

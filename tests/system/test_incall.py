@@ -20,8 +20,8 @@ from tests.system.conftest import Sandbox
 from tests.system.daemon import RunningBridge, free_port
 from tests.system.test_call_control import put, talking
 from tests.system.test_conference import invite, members
-from tests.system.test_list_calls import shown
-from tests.system.test_make_call import hang_up, make_call
+from tests.system.test_list_calls import poll_views, shown
+from tests.system.test_make_call import hang_up, legs, make_call
 
 pytestmark = pytest.mark.system
 
@@ -195,3 +195,59 @@ async def test_conference_participants_listed_muted_and_kicked(
     finally:
         for call_id in ids:
             await hang_up(ami, call_id)
+
+
+async def _bridged(ami: AmiClient, *names: str) -> bool:
+    """The named endpoints' live channels share one bridge (and nothing else is in it)."""
+    chans = await ami.send_list({"Action": "CoreShowChannels"})
+    bridges = {c["Channel"].rsplit("-", 1)[0]: c.get("BridgeId", "") for c in chans}
+    ids = {bridges.get(n, "") for n in names}
+    return len(ids) == 1 and "" not in ids
+
+
+async def _transferring(bridge: RunningBridge, call_id: str) -> str:
+    """210 talking to 024; AttendedTransfer on 210's view to 025 (the sandbox's 212: it
+    answers after 3 s); returns once 210 and 025 talk while 024 hears music on hold."""
+    status, body = await put(bridge, call_id, {"action": "AttendedTransfer",
+                                               "phoneCallViewId": "00", "sendCallTo": "025"})
+    assert status == 200, body
+    views = await poll_views(bridge, f"@me/210/{call_id}",
+                             {"0003*210": "5", "0003*025": "5"}, within=15)
+    assert "onHold" in views["0003*024"], views
+    return str(views["0003*025"]["id"])
+
+
+async def test_attended_transfer_completes(bridge: RunningBridge, ami: AmiClient) -> None:
+    """AttendedTransfer 210 -> 025, then CompleteTransfer: 210 leaves, 024 talks to 025."""
+    call_id = await talking(bridge, "024")
+    try:
+        await _transferring(bridge, call_id)
+        status, body = await put(bridge, call_id, {"action": "CompleteTransfer",
+                                                   "phoneCallViewId": "00"})
+        assert status in (200, 204), body
+        await until(lambda: _bridged(ami, "PJSIP/024", "PJSIP/025"), 10)
+        chans = await legs(ami, call_id)
+        assert "PJSIP/210" not in chans, chans
+        views = await poll_views(bridge, f"@me/210/{call_id}",  # still charged to 210
+                                 {"0003*024": "5", "0003*025": "5"})
+        assert "onHold" not in views["0003*024"]
+    finally:
+        await hang_up(ami, call_id)
+
+
+async def test_attended_transfer_cancelled_returns(bridge: RunningBridge,
+                                                   ami: AmiClient) -> None:
+    """AttendedTransfer 210 -> 025, then CancelTransfer: 025 hangs up, 210 and 024 talk."""
+    call_id = await talking(bridge, "024")
+    try:
+        await _transferring(bridge, call_id)
+        status, body = await put(bridge, call_id, {"action": "CancelTransfer",
+                                                   "phoneCallViewId": "00"})
+        assert status == 200, body
+        await until(lambda: _bridged(ami, "PJSIP/210", "PJSIP/024"), 10)
+        assert "PJSIP/025" not in await legs(ami, call_id)
+        status, body = await put(bridge, call_id, {"action": "CompleteTransfer",
+                                                   "phoneCallViewId": "00"})
+        assert (status, body["error"]["code"]) == (400, "pc_phonecallview_invalid")
+    finally:
+        await hang_up(ami, call_id)

@@ -33,6 +33,7 @@ from bridge.calls.placing import Placing
 from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.calls_feed import CallsFeed
+from bridge.conferences_feed import ConferencesFeed
 from bridge.config import DEFAULT_NODE, Config
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
@@ -203,6 +204,7 @@ class Bridge:
         link.add_connect_handler(close_gone)
         PresenceFeed(node.presence).attach(link)
         QueuesFeed(node.queue_agents).attach(link)
+        ConferencesFeed(node.rooms, svc.watch.wake).attach(link)
         return feed
 
     def _give_up(self, task: str) -> None:

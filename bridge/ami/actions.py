@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bridge.ami.message import ActionFields
@@ -18,6 +20,18 @@ class CallPlan:
     destination_caller_id: str  # shown to the destination
     wait: int  # waitForPickup, per ringing stage
     duration: int | None  # callDuration: hang up this long after the destination answers
+    headers: tuple[tuple[str, str], ...] = ()  # sipHeaders: added to every leg dialled
+
+
+def header_variables(headers: Iterable[tuple[str, str]]) -> list[str]:
+    """Channel variables for uapi-sip-headers: the count, each name, each value in base64 (a
+    value may hold `,` `=` `;` `"` or `$`, which AMI's Variable and the dialplan would read
+    as syntax). `__` makes every leg dialled from the channel inherit them."""
+    out = []
+    for i, (name, value) in enumerate(headers, 1):
+        encoded = base64.b64encode(value.encode("ascii")).decode("ascii")
+        out += [f"__UAPI_HDR_NAME_{i}={name}", f"__UAPI_HDR_VALUE_{i}={encoded}"]
+    return [f"__UAPI_HDRS={len(out) // 2}", *out] if out else []
 
 
 def originate(plan: CallPlan) -> ActionFields:
@@ -46,5 +60,6 @@ def originate(plan: CallPlan) -> ActionFields:
             f"UAPI_DEST_CID={plan.destination_caller_id}",
             f"UAPI_WAIT={plan.wait}",
             f"UAPI_DIAL_OPTS={options}",
+            *header_variables(plan.headers),
         ],
     }

@@ -38,5 +38,10 @@ TRACKED_EVENTS: frozenset[str] = frozenset(
         "QueueMemberRemoved",
         "QueueMemberPause",
         "QueueMemberStatus",
+        "ConfbridgeJoin",  # conference participants (issue 26)
+        "ConfbridgeLeave",
+        "ConfbridgeMute",
+        "ConfbridgeUnmute",
+        "ConfbridgeTalking",
     }
 )

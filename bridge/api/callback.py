@@ -15,7 +15,13 @@ from aiohttp import web
 
 from bridge.ami.actions import CallPlan
 from bridge.api.callviews import placed_answer
-from bridge.api.fields import MAX_WAIT, caller_id_or, optional_number, whole_number
+from bridge.api.fields import (
+    MAX_WAIT,
+    caller_id_or,
+    optional_number,
+    sip_headers,
+    whole_number,
+)
 from bridge.api.idempotency import idempotent
 from bridge.api.phoneless import (
     MAX_DURATION,
@@ -48,6 +54,7 @@ def plan_callback(body: Any, query: Mapping[str, str], *, directory: Directory, 
     dest_cid = caller_id_or(view.get("callerIdDestination", view.get("callerDestination")), cid)
     wait = whole_number(query.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     duration = optional_number(query.get("callDuration"), 1, MAX_DURATION, "pc_duration_invalid")
+    headers = sip_headers(view.get("sipHeaders"))
     nonce = body.get("nonce")
     if nonce is not None and (not isinstance(nonce, str) or not NONCE.fullmatch(nonce)):
         raise invalid("pc_nonce_invalid", "nonce must be 1-128 printable characters.")
@@ -56,6 +63,7 @@ def plan_callback(body: Any, query: Mapping[str, str], *, directory: Directory, 
         sources=tuple(public.format(number=n) for n in sources),
         destinations=tuple(public.format(number=n) for n in dests),
         source_caller_id=cid, destination_caller_id=dest_cid, wait=wait, duration=duration,
+        headers=headers,
     )
     meta = CallMeta(ext.number, directory.owner(ext).id, app.name, nonce, now, tuple(sources),
                     tuple(dests), cid, dest_cid, allow_public_transfer=False)

@@ -6,6 +6,7 @@ answers with the call as it is then (Park: an array of one; the empty answer if 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -74,6 +75,29 @@ def _private(body: Mapping[str, Any]) -> Fields:
     return {"private": flag(body.get("private"), "pc_private_invalid")}
 
 
+_DIGITS = re.compile(r"[0-9*#A-D]{1,32}")
+_DIRECTIONS = ("in", "out", "both")
+
+
+def _digits(body: Mapping[str, Any]) -> Fields:
+    raw = body.get("digits")
+    if not isinstance(raw, str) or not _DIGITS.fullmatch(raw):
+        raise invalid("pc_digits_invalid", "digits must be 1 to 32 of 0-9, *, #, A-D.")
+    return {"digits": raw}
+
+
+def _duration(body: Mapping[str, Any]) -> Fields:
+    return {"duration": whole_number(body.get("duration"), 250, 100, 1000,
+                                     "pc_duration_invalid")}
+
+
+def _direction(body: Mapping[str, Any]) -> Fields:
+    raw = body.get("direction", "out")
+    if not isinstance(raw, str) or raw not in _DIRECTIONS:
+        raise invalid("pc_direction_invalid", "direction must be in, out or both.")
+    return {"direction": raw}
+
+
 # The fields each action reads, parsed in this order.
 PARSERS: dict[str, tuple[Callable[[Mapping[str, Any]], Fields], ...]] = {
     "Park": (_max_in_parking,),
@@ -84,6 +108,8 @@ PARSERS: dict[str, tuple[Callable[[Mapping[str, Any]], Fields], ...]] = {
     "PickUp": (_send_call_to, _ringing),
     "BargeIn": (_send_call_to, _ringing), "Monitor": (_send_call_to, _ringing),
     "Whisper": (_send_call_to, _private, _ringing),
+    "SendDTMF": (_digits, _duration), "Mute": (_direction,), "Unmute": (_direction,),
+    "AttendedTransfer": (_send_call_to, _wait), "CompleteTransfer": (), "CancelTransfer": (),
 }
 
 

@@ -19,11 +19,12 @@ from aiohttp import web
 
 from bridge.ami import control
 from bridge.api.callviews import placed_answer
-from bridge.api.fields import MAX_WAIT, caller_id_or, numbers, whole_number
+from bridge.api.fields import MAX_WAIT, caller_id_or, numbers, sip_headers, whole_number
 from bridge.api.idempotency import idempotent
 from bridge.api.phoneless import first_view, owned_extension, request_of
 from bridge.calls.placing import Resolver
 from bridge.directory import Directory
+from bridge.domain import conferences as rooms
 from bridge.domain.callids import new_call_id
 from bridge.domain.model import CallMeta
 from bridge.errors import invalid
@@ -45,12 +46,12 @@ class Invite:
     caller_id: str
     wait: int
     targets: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...] = ()  # sipHeaders (bridge addition)
 
 
 def room_name(ext: Extension, number: str | None) -> str:
     """ConfBridge's room: one per Conference extension and `number` (no `*` in the name)."""
-    base = f"uapi-{ext.prefix}-{ext.short}"
-    return f"{base}-{number}" if number is not None else base
+    return rooms.room_name(ext.prefix, ext.short, number)
 
 
 def _digits(raw: str | None, pattern: re.Pattern[str], code: str, what: str) -> str | None:
@@ -80,7 +81,8 @@ def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, ap
     wait = whole_number(query.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     number = _digits(query.get("number"), _ROOM_NUMBER, "pc_number_invalid", "number")
     pin = _digits(query.get("pin"), _PIN, "pc_pin_invalid", "pin") or ""
-    return Invite(ext, room_name(ext, number), pin, caller_id, wait, targets)
+    headers = sip_headers(view.get("sipHeaders"))
+    return Invite(ext, room_name(ext, number), pin, caller_id, wait, targets, headers)
 
 
 async def invite(request: web.Request) -> web.Response:
@@ -97,8 +99,8 @@ async def invite(request: web.Request) -> web.Response:
                         inv.caller_id, inv.caller_id, allow_public_transfer=False)
         await svc.placing.send_placed(call_id, meta, control.call_into(
             CONTEXT, uniqueid=call_id, endpoint=target, caller_id=inv.caller_id, wait=inv.wait,
-            variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin}),
-            node=node.name)
+            variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin},
+            headers=inv.headers), node=node.name)
         log.info("call.conference.invited", call_id=call_id, extension=inv.extension.number,
                  room=inv.room, destination=party)
         placed.append((call_id, inv.extension.number))

@@ -102,6 +102,29 @@ def caller_id_or(raw: Any, default: str) -> str:
     return raw.strip()
 
 
+_SIP_HEADER_NAME = re.compile(r"X-[A-Za-z0-9-]{1,64}")
+_SIP_HEADER_VALUE = re.compile(r"[\x20-\x7e]{0,256}")
+MAX_SIP_HEADERS = 10
+
+
+def sip_headers(raw: Any) -> tuple[tuple[str, str], ...]:
+    """`sipHeaders` (a bridge addition): an object of at most 10 `X-` headers, each value
+    printable ASCII (no CR/LF) of at most 256 bytes; absent: none."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or len(raw) > MAX_SIP_HEADERS:
+        raise invalid("pc_sipheaders_invalid",
+                      f"sipHeaders must be an object of at most {MAX_SIP_HEADERS} headers.")
+    for name, value in raw.items():
+        if not _SIP_HEADER_NAME.fullmatch(name):
+            raise invalid("pc_sipheaders_invalid",
+                          f"{shown(name)} is not a header name X-[A-Za-z0-9-]{{1,64}}.")
+        if not isinstance(value, str) or not _SIP_HEADER_VALUE.fullmatch(value):
+            raise invalid("pc_sipheaders_invalid", f"The value of {name} must be printable "
+                          "ASCII without CR/LF, at most 256 bytes.")
+    return tuple(raw.items())
+
+
 def view_id(raw: Any) -> str | None:
     """`"01"`, `"1"` and `1` name the same PhoneCallView; None when it cannot be one."""
     value = ascii_int(raw)

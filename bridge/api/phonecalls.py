@@ -21,6 +21,7 @@ from bridge.api.fields import (
     flag,
     numbers,
     optional_number,
+    sip_headers,
     whole_number,
 )
 from bridge.api.idempotency import idempotent
@@ -79,6 +80,7 @@ def parse_place_call(body: Any, query: Mapping[str, str], app: App,
         destination_caller_id=_caller_id(view.get("callerIdDestination",
                                                   view.get("callerDestination"))),
         wait=wait, duration=duration, allow_public_transfer=public_transfer,
+        headers=sip_headers(view.get("sipHeaders")),
     )
 
 

@@ -16,6 +16,7 @@ from bridge.api import (
     hangup,
     oauth,
     ops,
+    participants,
     phonecallevents,
     phonecalls,
     presence,
@@ -58,6 +59,7 @@ def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
         presence.add_routes(app, prefix)
         queues.add_routes(app, prefix)
         recordings.add_routes(app, prefix)
+        participants.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

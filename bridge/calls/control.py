@@ -1,4 +1,5 @@
-"""Call control: Park, UnPark, Transfer, OnHold/OffHold, recording, PickUp and the spy actions.
+"""Call control: Park, UnPark, Transfer, OnHold/OffHold, recording, PickUp, the spy actions,
+and the bridge's additions SendDTMF, Mute/Unmute and Attended/Complete/CancelTransfer.
 
 The party a view names is the actor: Park, OnHold and Transfer act on the party it talks to;
 UnPark and PickUp on the view's own parked or ringing party; recording and BargeIn/Whisper/
@@ -52,6 +53,9 @@ class Control:
     transfer_from_number: str | None = None
     format: str = "wav"
     private: bool = False
+    digits: str = ""  # SendDTMF: 0-9*#A-D
+    duration: int = 250  # SendDTMF: ms per digit
+    direction: str = "out"  # Mute/Unmute: in (the party hears nothing), out, both
 
 
 def _ignore(record: RecordingRecord) -> None:
@@ -205,20 +209,23 @@ async def _move(act: Act, context: str, variables: dict[str, str]) -> Party:
     return moved
 
 
-async def transfer(act: Act) -> None:
+def _transfer_target(act: Act) -> tuple[str, str]:
+    """sendCallTo as (dial target, the party key it will have in the call)."""
     number = act.req.send_call_to or ""
     ext = act.extension()
     if ext is not None:
-        target = act.target(ext)
-    elif is_public_number(number):
+        return act.target(ext), ext.number
+    if is_public_number(number):
         meta = act.call.meta
         if meta is None or not meta.allow_public_transfer:
             raise invalid("pc_sendcallto_invalid",
                           "A public number needs allowPublicTransfer when the call is made.")
-        target = act.ctx.dialing.public.format(number=number)
-    else:
-        raise invalid("pc_sendcallto_invalid",
-                      f"{number!r} is neither an extension nor a number.")
+        return act.ctx.dialing.public.format(number=number), number
+    raise invalid("pc_sendcallto_invalid", f"{number!r} is neither an extension nor a number.")
+
+
+async def transfer(act: Act) -> None:
+    target, _ = _transfer_target(act)
     moved = await _move(act, "uapi-transfer", {"UAPI_TRANSFER_TO": target,
                                                "UAPI_WAIT": str(act.req.wait)})
     log.info("call.control.transferred", call_id=act.call.id, party=moved.key, to=target)
@@ -300,11 +307,78 @@ async def spy(act: Act) -> None:
     await _ring_into(act, ext, "uapi-spy", {"UAPI_TARGET": chan.name, "UAPI_SPY_OPTS": opts})
 
 
+async def send_dtmf(act: Act) -> None:
+    """The digits as if the view's party pressed them: they cross its bridge to the peer."""
+    act.counterpart()  # somebody must be there to hear them
+    chan = act.channel(act.party)
+    for digit in act.req.digits:
+        await act.send(actions.play_dtmf(chan.name, digit, act.req.duration))
+    log.info("call.dtmf.sent", call_id=act.call.id, party=act.party.key,
+             digits=len(act.req.digits))
+
+
+async def mute(act: Act) -> None:
+    on = act.req.action == "Mute"
+    chan = act.channel(act.party)
+    await act.send(actions.mute_audio(chan.name, act.req.direction, on=on))
+    act.tracker.mark_muted(chan.uniqueid, act.req.direction, on=on)
+    log.info("call.muted" if on else "call.unmuted", call_id=act.call.id, party=act.party.key,
+             direction=act.req.direction)
+
+
+async def attended_transfer(act: Act) -> None:
+    """The peer waits on hold while the view's party calls sendCallTo (uapi-atxfer): when the
+    party hangs up (or CompleteTransfer) the target and the peer are joined; when the target
+    hangs up, does not answer (or CancelTransfer) the party is back with the peer."""
+    if act.party.transferring_to is not None:
+        raise invalid("pc_phonecallview_invalid", f"{act.party.key} is already transferring.")
+    target, key = _transfer_target(act)
+    peer = act.counterpart()
+    chan, held = act.channel(act.party), act.channel(peer)
+    for name, value in {"UAPI_CALL_ID": act.call.id, "UAPI_ATXFER_TO": target,
+                        "UAPI_WAIT": str(act.req.wait), "_UAPI_ATXFER_PEER": held.name}.items():
+        await act.send(actions.setvar(chan.name, name, value))
+    # if the party gives up before the target answers, the peer calls the target itself
+    for name, value in {"UAPI_CALL_ID": act.call.id, "UAPI_TRANSFER_TO": target,
+                        "UAPI_WAIT": str(act.req.wait)}.items():
+        await act.send(actions.setvar(held.name, name, value))
+    await act.send(actions.redirect(chan.name, "uapi-atxfer",
+                                    extra=(held.name, "uapi-atxfer-held")))
+    act.tracker.mark_transfer(act.call.id, act.party.key, key)
+    log.info("call.transfer.attended", call_id=act.call.id, party=act.party.key, to=target)
+
+
+def _transfer_of(act: Act) -> Party:
+    """The target of the view's party's attended transfer (pc_phonecallview_invalid if none)."""
+    key = act.party.transferring_to
+    if key is None or key not in act.call.parties:
+        raise invalid("pc_phonecallview_invalid", f"{act.party.key} is not transferring.")
+    return act.call.parties[key]
+
+
+async def complete_transfer(act: Act) -> None:
+    """The party leaves: Asterisk joins the target with the held peer (Dial's F())."""
+    _transfer_of(act)
+    await act.send({"Action": "Hangup", "Channel": act.channel(act.party).name})
+    await act.settle(lambda: act.party.transferring_to is None)
+
+
+async def cancel_transfer(act: Act) -> None:
+    """The target's legs hang up: the party's Dial returns and bridges it with the peer."""
+    target = _transfer_of(act)
+    for uid in list(target.channels):
+        with contextlib.suppress(AmiActionFailed, KeyError):
+            await act.send({"Action": "Hangup", "Channel": act.tracker.channels[uid].name})
+    await act.settle(lambda: act.party.transferring_to is None)
+
+
 ACTIONS: dict[str, Callable[[Act], Awaitable[None]]] = {
     "Park": park, "UnPark": unpark, "Transfer": transfer, "TransferToVoicemail": to_voicemail,
     "OnHold": hold, "OffHold": unhold, "StartRecording": start_recording,
     "StopRecording": stop_recording, "PickUp": pick_up, "BargeIn": spy, "Whisper": spy,
-    "Monitor": spy,
+    "Monitor": spy, "SendDTMF": send_dtmf, "Mute": mute, "Unmute": mute,
+    "AttendedTransfer": attended_transfer, "CompleteTransfer": complete_transfer,
+    "CancelTransfer": cancel_transfer,
 }
 
 

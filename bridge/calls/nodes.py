@@ -17,6 +17,7 @@ from bridge.calls import control
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
 from bridge.domain.cluster import Cluster
+from bridge.domain.conferences import ConferenceRooms
 from bridge.domain.presence import Presence
 from bridge.domain.queues import QueueAgents
 from bridge.errors import PbxUnavailable
@@ -33,6 +34,7 @@ class Node:
     presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
     queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
     ari: AriClient | None = None  # its ARI link (`ami.ari`), if configured
+    rooms: ConferenceRooms = field(default_factory=ConferenceRooms)  # by conferences_feed
 
 
 class Nodes:

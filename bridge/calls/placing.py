@@ -42,6 +42,7 @@ class PlaceCall:
     wait: int  # waitForPickup, seconds
     duration: int | None  # callDuration, seconds
     allow_public_transfer: bool
+    headers: tuple[tuple[str, str], ...] = ()  # sipHeaders (bridge addition)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class Placing:
             destination_caller_id=req.destination_caller_id or ext.caller_id,
             wait=req.wait,
             duration=req.duration,
+            headers=req.headers,
         )
         meta = CallMeta(ext.number, owner.id, req.app.name, req.nonce, now,
                         tuple(res.party(n) for n in req.sources),

@@ -324,6 +324,10 @@ class CallTracker:
             party.channels.discard(chan.uniqueid)
             if not party.channels:
                 party.left = self._now
+                party.transferring_to = None
+                for other in call.parties.values():  # a transfer to it is over
+                    if other.transferring_to == party.key:
+                        other.transferring_to = None
                 out.append(_effect("left", call, party))
         if not call.channels:
             self._end(call, out)
@@ -387,6 +391,21 @@ class CallTracker:
         party = self.calls[call_id].parties.get(party_key) if call_id in self.calls else None
         if party is not None:
             party.holder = True
+
+    def mark_transfer(self, call_id: str, party_key: str, target: str) -> None:
+        """The API started an attended transfer of this party's peer to `target` (a party
+        key); it ends when either of them leaves the call."""
+        party = self.calls[call_id].parties.get(party_key) if call_id in self.calls else None
+        if party is not None:
+            party.transferring_to = target
+
+    def mark_muted(self, uniqueid: str, direction: str, *, on: bool) -> None:
+        """The API muted (or unmuted) this channel in `direction` (in, out, both): Asterisk
+        sends no event for MuteAudio, so its answer is what the tracker goes by."""
+        chan = self.channels.get(uniqueid)
+        if chan is not None:
+            dirs = {"in", "out"} if direction == "both" else {direction}
+            chan.muted = chan.muted | dirs if on else chan.muted - dirs
 
     # -- resync ------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class Channel:
     caller_num: str = ""
     shown: str | None = None  # the caller id its phone shows (connected line)
     seq: int = 0  # the tracker's event counter when this channel was last touched
+    muted: frozenset[str] = frozenset()  # "in", "out": what the API muted (no AMI event says)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class Party:
     takes: list[Take] = field(default_factory=list)  # what the API recorded of it
     left: float | None = None  # when its last channel hung up
     hangup_cause: str | None = None  # the Hangup Cause of its last channel (Q.850 number)
+    transferring_to: str | None = None  # AttendedTransfer under way: the target's party key
 
     def talked(self, call_answered: float | None) -> int:
         """Whole seconds this party talked: from when the call was answered (or it answered,

@@ -101,7 +101,22 @@ def view(call: Call, party: Party, channels: Mapping[str, Channel]) -> dict[str,
         out["holder"] = "1"
     if party.recording is not None:
         out["recording"] = iso(party.recording)
+    muted = muting(party, channels)
+    if muted is not None:
+        out["muted"] = muted
     return out
+
+
+def muting(party: Party, channels: Mapping[str, Channel]) -> str | None:
+    """`in`, `out` or `both`: what the API muted on the party's live channels (None: nothing)."""
+    muted: set[str] = set()
+    for uid in party.channels:
+        chan = channels.get(uid)
+        if chan is not None:
+            muted |= chan.muted
+    if not muted:
+        return None
+    return "both" if len(muted) == 2 else next(iter(muted))
 
 
 def phone_call(call: Call, channels: Mapping[str, Channel]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from bridge.domain.calls import CallTracker
 from tests.api.conftest import ReactingPbx
 from tests.api.test_calllist import live
 from tests.conftest import Api
+from tests.domain.replay import load, replay
 
 
 class TrackingPbx(ReactingPbx):
@@ -84,6 +85,29 @@ async def put(api: Api, body: Any, call_id: str, extension: str = "210") -> tupl
       "transferNumber": "0003*027"}, "pc_transfernumber_invalid"),
     ({"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "024",
       "transferFromNumber": "5550000"}, "pc_transferfromnumber_invalid"),
+    *[({"action": "SendDTMF", "phoneCallViewId": "00", "digits": d}, "pc_digits_invalid")
+      for d in (None, "", "12a", "1" * 33, "1\r\nAction: Hangup", 123, ["1"], "1 2", "E")],
+    *[({"action": "SendDTMF", "phoneCallViewId": "00", "digits": "1", "duration": d},
+       "pc_duration_invalid") for d in (99, "1001", "fast", 1.5, "2 50", "-250")],
+    ({"action": "SendDTMF", "phoneCallViewId": "07", "digits": "1"}, "pc_phonecallview_invalid"),
+    ({"action": "SendDTMF", "digits": "1"}, "pc_phonecallview_invalid"),
+    *[({"action": a, "phoneCallViewId": "00", "direction": d}, "pc_direction_invalid")
+      for a in ("Mute", "Unmute") for d in ("", "IN", "all", 1, None, "out\r\nX: y")],
+    ({"action": "Mute", "phoneCallViewId": "09"}, "pc_phonecallview_invalid"),
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00"}, "pc_sendcallto_invalid"),
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "0004*300"},
+     "pc_sendcallto_invalid"),  # another organization's phone: as if unknown
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "5550000"},
+     "pc_sendcallto_invalid"),  # public, without allowPublicTransfer
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00",
+      "sendCallTo": "024\r\nAction: Hangup"}, "pc_sendcallto_invalid"),
+    ({"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "024",
+      "waitForPickup": "0"}, "pc_timeout_invalid"),
+    ({"action": "AttendedTransfer", "phoneCallViewId": "05", "sendCallTo": "024"},
+     "pc_phonecallview_invalid"),
+    ({"action": "CompleteTransfer", "phoneCallViewId": "00"}, "pc_phonecallview_invalid"),
+    ({"action": "CancelTransfer", "phoneCallViewId": "00"}, "pc_phonecallview_invalid"),
+    ({"action": "CancelTransfer"}, "pc_phonecallview_invalid"),
 ])
 async def test_each_failure_code_and_nothing_reaches_asterisk(
     api: Api, pbx: TrackingPbx, body: Any, code: str,
@@ -278,3 +302,106 @@ async def test_other_actions_still_need_the_view(api: Api, pbx: TrackingPbx) -> 
     status, answer = await put(api, {"action": "Park"}, call_id)
     assert (status, answer["error"]["code"]) == (400, "pc_phonecallview_invalid")
     assert "phoneCallViewId is missing" in answer["error"]["message"]
+
+
+async def test_send_dtmf_plays_each_digit_received_on_the_views_channel(
+        api: Api, pbx: TrackingPbx) -> None:
+    """SendDTMF: one PlayDTMF per digit, in order, with Receive: yes on 210's channel (so the
+    digits cross the bridge to its peer), at the duration asked (default 250 ms)."""
+    call_id = live(api)
+    status, body = await put(api, {"action": "SendDTMF", "phoneCallViewId": "00",
+                                   "digits": "12*#AD"}, call_id)
+    assert status == 200, body
+    assert [a["Digit"] for a in pbx.sent] == list("12*#AD")
+    assert {(a["Action"], a["Receive"], a["Duration"]) for a in pbx.sent} == {
+        ("PlayDTMF", "yes", "250")}
+    assert all(a["Channel"].startswith("PJSIP/210-") for a in pbx.sent)
+    pbx.sent.clear()
+    await put(api, {"action": "SendDTMF", "phoneCallViewId": "01", "digits": "9",
+                    "duration": "1000"}, call_id)
+    assert [(a["Channel"][:12], a["Duration"]) for a in pbx.sent] == [("PJSIP/trunk-", "1000")]
+
+
+@pytest.mark.parametrize(("direction", "ami", "shown"), [
+    (None, "in", "out"), ("out", "in", "out"), ("in", "out", "in"), ("both", "all", "both")])
+async def test_mute_shows_in_the_view_until_unmuted(
+        api: Api, pbx: TrackingPbx, direction: str | None, ami: str, shown: str) -> None:
+    """Mute maps the party's direction to MuteAudio's (out: nobody hears the party = the
+    audio coming in from its phone); the view shows `muted` until Unmute clears it."""
+    call_id = live(api)
+    body: dict[str, Any] = {"action": "Mute", "phoneCallViewId": "01"}
+    if direction is not None:
+        body["direction"] = direction
+    status, answer = await put(api, body, call_id)
+    assert status == 200, answer
+    [mute] = pbx.sent
+    assert (mute["Action"], mute["Direction"], mute["State"]) == ("MuteAudio", ami, "on")
+    assert mute["Channel"].startswith("PJSIP/trunk-")
+    views = {v["id"]: v for v in answer["phoneCallView"]}
+    assert views["01"]["muted"] == shown
+    assert "muted" not in views["00"]
+    status, answer = await put(api, {**body, "action": "Unmute"}, call_id)
+    assert (pbx.sent[-1]["State"], pbx.sent[-1]["Direction"]) == ("off", ami)
+    assert "muted" not in answer["phoneCallView"][1]
+
+
+async def test_unmute_one_direction_keeps_the_other(api: Api, pbx: TrackingPbx) -> None:
+    """Muted both ways, unmuting `in` leaves `out`."""
+    call_id = live(api)
+    await put(api, {"action": "Mute", "phoneCallViewId": "00", "direction": "both"}, call_id)
+    _, answer = await put(api, {"action": "Unmute", "phoneCallViewId": "00",
+                                "direction": "in"}, call_id)
+    assert answer["phoneCallView"][0]["muted"] == "out"
+
+
+async def test_attended_transfer_holds_the_peer_and_dials_the_target(
+        api: Api, pbx: TrackingPbx) -> None:
+    """AttendedTransfer on 210's view: 210's channel gets the target, the wait and the peer
+    (inherited by the target's leg), the peer gets the fallback target; one Redirect moves
+    210 to uapi-atxfer and the peer to uapi-atxfer-held. A second one is refused; Complete
+    hangs 210 up; Cancel hangs up the target's legs."""
+    call_id = live(api)
+    status, body = await put(api, {"action": "AttendedTransfer", "phoneCallViewId": "00",
+                                   "sendCallTo": "024", "waitForPickup": "20"}, call_id)
+    assert status == 200, body
+    sets = {(a["Channel"][:12], a["Variable"]): a["Value"] for a in pbx.sent
+            if a["Action"] == "Setvar"}
+    assert sets[("PJSIP/210-00", "UAPI_ATXFER_TO")] == "PJSIP/024"
+    assert sets[("PJSIP/210-00", "UAPI_WAIT")] == "20"
+    assert sets[("PJSIP/210-00", "_UAPI_ATXFER_PEER")].startswith("PJSIP/trunk-")
+    assert sets[("PJSIP/trunk-", "UAPI_TRANSFER_TO")] == "PJSIP/024"
+    redirect = pbx.sent[-1]
+    assert (redirect["Action"], redirect["Context"], redirect["ExtraContext"]) == (
+        "Redirect", "uapi-atxfer", "uapi-atxfer-held")
+    assert redirect["Channel"].startswith("PJSIP/210-")
+    assert redirect["ExtraChannel"].startswith("PJSIP/trunk-")
+    pbx.sent.clear()
+    again = {"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "024"}
+    assert (await put(api, again, call_id))[1]["error"]["code"] == "pc_phonecallview_invalid"
+    assert pbx.sent == []
+    tracker = api.services.tracker
+    tracker.apply({"Event": "Newchannel", "Uniqueid": "t.1", "Channel": "PJSIP/024-000000aa",
+                   "Linkedid": call_id, "ChannelState": "6"}, 1.8e9)
+    status, _ = await put(api, {"action": "CancelTransfer", "phoneCallViewId": "00"}, call_id)
+    assert status == 200
+    assert pbx.sent == [{"Action": "Hangup", "Channel": "PJSIP/024-000000aa"}]
+    pbx.sent.clear()
+    status, _ = await put(api, {"action": "CompleteTransfer", "phoneCallViewId": "00"}, call_id)
+    assert status == 200
+    assert [a["Action"] for a in pbx.sent] == ["Hangup"]
+    assert pbx.sent[0]["Channel"].startswith("PJSIP/210-")
+
+
+def test_a_transfer_ends_when_its_target_leaves() -> None:
+    """The tracker forgets a transfer once the target (or the transferring party) leaves."""
+    tracker = CallTracker({"PJSIP/210": "0003*210", "PJSIP/024": "0003*024"}.get)
+    script = load("two_party")
+    for _ in replay(tracker, script, 1.0):
+        pass
+    call = tracker.calls[script.call_id]
+    tracker.apply({"Event": "Newchannel", "Uniqueid": "t.1", "Channel": "PJSIP/024-000000aa",
+                   "Linkedid": script.call_id, "ChannelState": "6"}, 1.8e9)
+    tracker.mark_transfer(call.id, "0003*210", "0003*024")
+    assert call.parties["0003*210"].transferring_to == "0003*024"
+    tracker.apply({"Event": "Hangup", "Uniqueid": "t.1"}, 1.8e9)
+    assert call.parties["0003*210"].transferring_to is None

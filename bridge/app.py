@@ -26,6 +26,7 @@ from bridge.api.stream import hub_for
 from bridge.auth import REVOKED_CHANNEL, TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
+from bridge.calls.limits import Limiter
 from bridge.calls.nodes import Node, Nodes
 from bridge.calls.placing import Placing
 from bridge.calls.watch import TrackerWatch
@@ -69,9 +70,10 @@ def build_services(
     first = nodes[0]
     watch = TrackerWatch()
     calls = CallStore(db)
+    limiter = Limiter(config.limits, config.apps)  # issue 22's reload: limiter.apply(config)
     ctx = control.Context(first.pbx, first.tracker, directory, watch, config.dialing,
                           config.parking, settle_within=control.SETTLE_WITHIN if settle is None
-                          else settle, node=first.name)
+                          else settle, node=first.name, limiter=limiter)
     cluster = Nodes(nodes, directory, ctx)
     return Services(
         config=config,
@@ -90,7 +92,8 @@ def build_services(
         watch=watch,
         hangups=Hangups(cluster, directory, watch,
                         confirm_within=CONFIRM_WITHIN if settle is None else settle),
-        placing=Placing(cluster, calls, directory),
+        placing=Placing(cluster, calls, directory, limiter),
+        limiter=limiter,
         history=HistoryStore(db, config.history.retention),
         presence=first.presence,
         queue_agents=first.queue_agents,

@@ -19,6 +19,7 @@ import structlog
 from bridge.ami import control as actions
 from bridge.ami.message import ActionFields
 from bridge.ami.ports import AmiPort
+from bridge.calls.limits import Limiter, Ticket
 from bridge.calls.watch import Condition, TrackerWatch
 from bridge.config import DialingConfig, ParkingConfig
 from bridge.directory import Directory, is_public_number
@@ -31,6 +32,9 @@ from bridge.tenants import Extension, ExtensionType, Organization
 log = structlog.get_logger("bridge.calls")
 FORMATS = {"wav": "wav", "wav49": "WAV"}  # StartRecording format -> MixMonitor file extension
 SPY_OPTIONS = {"BargeIn": "qBE", "Monitor": "qE"}
+# The actions that make Asterisk dial: each takes one token of the app's `limits.calls` (#21).
+DIALING = frozenset({"UnPark", "Transfer", "TransferToVoicemail", "PickUp", "BargeIn", "Monitor",
+                     "Whisper"})
 SETTLE_WITHIN = 1.5  # seconds an answer waits for the effect of its actions in the tracker
 
 
@@ -51,6 +55,7 @@ class Control:
     transfer_from_number: str | None = None
     format: str = "wav"
     private: bool = False
+    app: str = ""  # the app's name: whose calls bucket a dialing action takes from (#21)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class Context:
     parking: ParkingConfig
     settle_within: float = SETTLE_WITHIN
     node: str = ""  # the Asterisk node of `pbx` and `tracker` ("": the only one)
+    limiter: Limiter | None = None  # the apps' calls buckets (None: not limited)
 
 
 @dataclass
@@ -76,6 +82,7 @@ class Act:
     party: Party
     req: Control
     org: Organization
+    ticket: Ticket | None = None  # the calls token a dialing action took
 
     @property
     def tracker(self) -> CallTracker:
@@ -140,6 +147,10 @@ class Act:
         return target
 
     async def send(self, action: ActionFields) -> None:
+        """Sends an action; a dialing action's first takes its calls token (429 if none)."""
+        limiter = self.ctx.limiter
+        if self.req.action in DIALING and self.ticket is None and limiter is not None:
+            self.ticket = limiter.take(self.req.app, "calls")
         await self.ctx.pbx.send(action)
 
     async def settle(self, done: Condition) -> None:
@@ -304,7 +315,13 @@ async def run(ctx: Context, req: Control) -> Call:
         raise invalid("pc_phonecall_invalid", f"{req.call_id!r} is not a live call here.")
     org = _organization(ctx.directory, call, req.extensions)
     party = _acting_party(ctx.directory, call, req, org)
-    await ACTIONS[req.action](Act(ctx, call, party, req, org))
+    act = Act(ctx, call, party, req, org)
+    try:
+        await ACTIONS[req.action](act)
+    except BaseException:
+        if act.ticket is not None and ctx.limiter is not None:
+            ctx.limiter.give(act.ticket)  # refused after all: the token is not used up
+        raise
     log.info("call.control", call_id=call.id, action=req.action, view=party.view_id)
     return call
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from bridge.config import Config
 from bridge.config_limits import KINDS, LimitsConfig
-from bridge.domain.buckets import Bucket, Rate, retry_after
+from bridge.domain.buckets import Bucket, retry_after
 from bridge.domain.model import Call
 from bridge.errors import Refused
 from bridge.tenants import App, Organization, User
@@ -50,6 +50,7 @@ class Limiter:
         """Takes the top-level `limits` and the apps (with their overrides): existing buckets
         of remaining apps are retuned in place, those of vanished apps dropped."""
         self._top = limits
+        self._policy_header: dict[str, str] = {}
         self._policies = {a.name: a.limits.over(limits) if a.limits else limits for a in apps}
         now = self.clock()
         for key, bucket in list(self._buckets.items()):
@@ -89,16 +90,21 @@ class Limiter:
             bucket.give(self.clock(), ticket.count)
 
     def headers(self, app: str) -> dict[str, str]:
-        """RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers) of the app."""
+        """RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers) of the app:
+        per policy its quota (the burst) and window, the tokens left and the seconds until
+        the bucket is full again."""
         now = self.clock()
-        policies, states = [], []
+        policy = self._policy_header.get(app)
+        if policy is None:
+            limits = self.policy(app)
+            policy = self._policy_header[app] = ", ".join(
+                f'"{kind}";q={limits.of(kind).burst};w={limits.of(kind).window}'
+                for kind in KINDS)
+        states = []
         for kind in KINDS:
-            rate: Rate = self.policy(app).of(kind)
             bucket = self._bucket(app, kind)
-            policies.append(f'"{kind}";q={rate.burst};w={rate.window}')
             states.append(f'"{kind}";r={bucket.remaining(now)};t={bucket.full_in(now)}')
-        return {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(states)}
-
+        return {"RateLimit-Policy": policy, "RateLimit": ", ".join(states)}
 
 def check_max_calls(org: Organization, user: User, live: Iterable[Call],
                     owner_of: Callable[[str], User | None], adding: int = 1) -> None:

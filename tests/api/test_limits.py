@@ -88,6 +88,17 @@ async def test_over_the_requests_limit_is_429_with_headers(make: Make) -> None:
     assert 'uapi_limited_total{app="crm",limit="requests"} 1.0' in metrics
 
 
+async def test_a_make_call_over_the_requests_limit_sends_nothing(make: Make) -> None:
+    """Refused at the door (requests): no Originate, no calls token taken."""
+    api, pbx = await make({"requests": {"rate": SLOW, "burst": 1},
+                           "calls": {"rate": SLOW, "burst": 1}})
+    assert (await status_of(api, "GET", LIST))[0] == 204
+    status, headers, body = await status_of(api, "POST", SIMPLE, body=call())
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    assert '"calls";r=1;' in headers["RateLimit"]
+    assert originates(pbx) == 0
+
+
 async def test_no_app_no_headers(make: Make) -> None:
     """A request without a valid token belongs to no app: 401 without RateLimit headers."""
     api, _ = await make()

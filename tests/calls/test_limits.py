@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
+from bridge import config as config_mod
 from bridge.calls.limits import Limiter, check_max_calls
 from bridge.config_limits import LimitsConfig, LimitsOverride
 from bridge.domain.buckets import Rate
@@ -132,3 +134,18 @@ def test_no_cap_means_no_count() -> None:
     """Without max_calls nothing is refused, however many calls are live."""
     free = dataclasses.replace(ORG, max_calls=None)
     check_max_calls(free, JANE, [call("0003*024")] * 50, OWNERS.get)
+
+
+def test_apply_takes_a_reloaded_config() -> None:
+    """apply(config) (what a SIGHUP reload calls) reads `limits` and `apps` of a parsed config."""
+    raw: dict[str, Any] = {"ami": {"secret": "s"}, "organizations": [
+        {"id": "3", "name": "O", "prefix": "0003"}], "apps": [
+        {"name": "crm", "organization": "3", "token": "t" * 16,
+         "limits": {"calls": {"rate": 7}}}]}
+    limiter = Limiter(clock=Clock())
+    limiter.apply(config_mod.parse(raw, env={}))
+    assert limiter.policy("crm") == LimitsConfig(Rate(50.0, 100), Rate(7.0, 20))
+    raw["limits"] = {"calls": {"burst": 3}}
+    raw["apps"][0]["limits"] = {}
+    limiter.apply(config_mod.parse(raw, env={}))
+    assert limiter.policy("crm") == LimitsConfig(Rate(50.0, 100), Rate(5.0, 3))

@@ -1,4 +1,7 @@
-"""Command line: `uapi-bridge --config PATH [--check-config]`; args -> config -> logging -> run."""
+"""Command line: `uapi-bridge --config PATH [--check-config]`; args -> config -> logging -> run.
+
+`uapi-bridge discover --config PATH [--node NAME]` is bridge.discover's.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 from importlib import metadata
 
 from bridge import config as config_mod
-from bridge import logs
+from bridge import discover, logs
 from bridge.app import run
 from bridge.errors import BridgeError, ConfigError
 
@@ -24,7 +27,9 @@ def _version() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="uapi-bridge", description="VoipNow-style UAPI phone-call API for Asterisk."
+        prog="uapi-bridge", description="VoipNow-style UAPI phone-call API for Asterisk.",
+        epilog="uapi-bridge discover --config PATH [--node NAME]: print the extensions the "
+               "Asterisk nodes have that PATH does not list (see `uapi-bridge discover -h`).",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML file (default {DEFAULT_CONFIG})")
@@ -35,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["discover"]:  # a subcommand; the daemon's own options stay as they were
+        logs.configure("critical")  # the AMI link's own retries are not the command's output
+        return discover.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         cfg = config_mod.load(args.config)
@@ -57,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logs.configure(cfg.logging.level)
     try:
-        asyncio.run(run(cfg))
+        asyncio.run(run(cfg, path=args.config))
     except (BridgeError, OSError) as exc:
         print(f"uapi-bridge: {exc}", file=sys.stderr)
         return 1

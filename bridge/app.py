@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -23,12 +24,14 @@ from bridge.api.context import Services
 from bridge.api.edge import Runner
 from bridge.api.server import build_app
 from bridge.api.stream import hub_for
+from bridge.ari.client import AriClient
 from bridge.auth import REVOKED_CHANNEL, TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
 from bridge.calls.limits import Limiter
 from bridge.calls.nodes import Node, Nodes
 from bridge.calls.placing import Placing
+from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.calls_feed import CallsFeed
 from bridge.config import DEFAULT_NODE, Config
@@ -40,12 +43,14 @@ from bridge.live.hub import Hub
 from bridge.metrics import Metrics
 from bridge.presence_feed import PresenceFeed
 from bridge.queues_feed import QueuesFeed
+from bridge.reload import Reloader
 from bridge.store.backends import open_database
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.history import HistoryStore
 from bridge.store.hooks import CHANGED_CHANNEL, Outbox, Registrations
 from bridge.store.idempotency import Keys
+from bridge.store.recordings import RecordingStore, SizeOf
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor
 from bridge.tls import server_context
@@ -65,16 +70,19 @@ def build_services(
     ports = pbx if isinstance(pbx, Mapping) else {config.all_nodes[0].name: pbx}
     # the first node keeps the historic call ids; the others' ids cover their name
     nodes = [Node(n.name, ports[n.name],
-                  CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name))
+                  CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name),
+                  ari=AriClient(n.ari, n.name) if n.ari is not None else None)
              for i, n in enumerate(config.all_nodes)]
     first = nodes[0]
     watch = TrackerWatch()
     calls = CallStore(db)
-    limiter = Limiter(config.limits, config.apps)  # issue 22's reload: limiter.apply(config)
+    limiter = Limiter(config.limits, config.apps)  # a reload calls limiter.apply(config)
+    cluster = Nodes(nodes, directory)
+    recordings = RecordingStore(db, size_of=_size_of(cluster))
     ctx = control.Context(first.pbx, first.tracker, directory, watch, config.dialing,
                           config.parking, settle_within=control.SETTLE_WITHIN if settle is None
-                          else settle, node=first.name, limiter=limiter)
-    cluster = Nodes(nodes, directory, ctx)
+                          else settle, node=first.name, recorded=recordings.add, limiter=limiter)
+    cluster.use_control(ctx)
     return Services(
         config=config,
         directory=directory,
@@ -95,9 +103,19 @@ def build_services(
         placing=Placing(cluster, calls, directory, limiter),
         limiter=limiter,
         history=HistoryStore(db, config.history.retention),
+        recordings=Recordings(recordings, cluster),
         presence=first.presence,
         queue_agents=first.queue_agents,
     )
+
+
+def _size_of(nodes: Nodes) -> SizeOf:
+    """How the recording store learns a file's length: from its node's ARI, if it has one."""
+    async def size_of(node: str, name: str) -> int | None:
+        ari = nodes.by_name[node].ari if node in nodes.by_name else None
+        return await ari.size(name) if ari is not None else None
+
+    return size_of
 
 
 @dataclass
@@ -116,6 +134,7 @@ class Bridge:
     links: tuple[AmiClient, ...] = ()  # every node's, in config order
     feeds: tuple[CallsFeed, ...] = ()  # every node's, in config order
     runner: web.AppRunner | None = None
+    reloader: Reloader | None = None  # set when the bridge runs from a file (`run(path=)`)
     failed: str | None = None  # the supervised task that was given up, if any
     stop_requested: asyncio.Event | None = None
 
@@ -137,7 +156,24 @@ class Bridge:
                      feeds=tuple(feeds))
         bridge.supervisor.on_fatal = bridge._give_up
         svc.tasks = bridge.supervisor.states
+        directory = svc.directory
+        webhooks.fires = lambda reg: reg.extension in directory.extensions and (
+            reg.app in directory.apps)
         return bridge
+
+    def reloads_from(self, path: str | Path) -> Reloader:
+        """SIGHUP re-reads `path` (bridge.reload); the retention of finished deliveries and
+        this object's own config follow it too."""
+        reloader = Reloader(path, self.services, self.webhooks, self.hub)
+
+        def follow(cfg: Config) -> None:
+            self.config = cfg
+            self.retention.retention = cfg.webhooks.retention
+
+        reloader.on_applied.append(follow)
+        reloader.started()
+        self.reloader = reloader
+        return reloader
 
     @staticmethod
     def _feed(svc: Services, node: Node, link: AmiClient, webhooks: Dispatcher,
@@ -155,10 +191,11 @@ class Bridge:
                 if kept:
                     webhooks.sink(kept)
                     svc.history.sink(kept)
+                    svc.recordings.store.sink(kept)
 
             feed.sinks.append(shown)
         else:
-            feed.sinks += [webhooks.sink, svc.history.sink]
+            feed.sinks += [webhooks.sink, svc.history.sink, svc.recordings.store.sink]
         feed.sinks.append(hub.sink)
         feed.watchers.append(hub.watch)
         feed.resync_hooks.append(hub.resynced)
@@ -189,6 +226,7 @@ class Bridge:
         if self.db.shared:  # other bridges' changes: registrations, revoked tokens
             self.supervisor.spawn("store-listen", self._listen)
         self.supervisor.spawn("history", self.services.history.run_forever)
+        self.supervisor.spawn("recordings", self.services.recordings.store.run_forever)
         self.runner = Runner(
             build_app(self.services, self.hub), request_timeout=self.config.http.request_timeout,
             access_log=None, handle_signals=False, shutdown_timeout=5,
@@ -222,8 +260,28 @@ class Bridge:
         await self.supervisor.stop()
         await self.services.calls.drain()
         await self.services.history.flush()
+        await self.services.recordings.store.flush()  # may still ask ARI for sizes
+        for node in self.services.nodes.all:
+            if node.ari is not None:
+                await node.ari.close()
         await self.db.close()
         log.info("bridge.stopped")
+
+
+async def _serve(bridge: Bridge, stop: asyncio.Event, hup: asyncio.Event) -> None:
+    """Waits for `stop`, reloading each time `hup` is set (signals during a reload: one more)."""
+    while not stop.is_set():
+        stopping = asyncio.ensure_future(stop.wait())
+        hupped = asyncio.ensure_future(hup.wait())
+        await asyncio.wait({stopping, hupped}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        hupped.cancel()
+        if hup.is_set() and not stop.is_set() and bridge.reloader is not None:
+            hup.clear()
+            try:
+                await bridge.reloader.reload()
+            except Exception:  # a reload must never take the bridge down
+                log.exception("config.reload.crashed")
 
 
 def _link_name(node: str) -> str:
@@ -231,20 +289,26 @@ def _link_name(node: str) -> str:
     return "ami" if node == DEFAULT_NODE else f"ami-{node}"
 
 
-async def run(config: Config, stop: asyncio.Event | None = None) -> None:
-    """Runs a bridge until `stop` is set or SIGTERM/SIGINT arrives."""
+async def run(config: Config, stop: asyncio.Event | None = None, *,
+              path: str | Path | None = None) -> None:
+    """Runs a bridge until `stop` is set or SIGTERM/SIGINT arrives; SIGHUP re-reads `path`
+    (the file `config` came from), one reload at a time."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     bridge = Bridge.build(config)
     bridge.stop_requested = stop
+    hup = asyncio.Event()
+    if path is not None:
+        bridge.reloads_from(path)
+        loop.add_signal_handler(signal.SIGHUP, hup.set)
     try:
         await bridge.start()
-        await stop.wait()
+        await _serve(bridge, stop, hup)
     finally:
         await bridge.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     if bridge.failed is not None:
         raise TaskFailed(f"background task {bridge.failed} kept crashing; see the log")

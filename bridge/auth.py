@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -151,6 +151,32 @@ class TokenStore:
             log.info("auth.tokens.revoked", app=app.name, revoked=len(revoked),
                      reason="auth.max_tokens")
         return IssuedToken(token, self.ttl)
+
+    def configure(self, ttl: int, max_tokens: int) -> None:
+        """Reload: `auth.token_ttl` for the next tokens issued, `auth.max_tokens` from the next
+        issue on (tokens already held are not revoked by a lower cap until then)."""
+        self.ttl, self.max_tokens = ttl, max_tokens
+
+    async def revoke_apps(self, apps: Iterable[str]) -> int:
+        """Reload: every issued token of these apps (removed, or credentials changed) stops
+        working at once; the rows go from the store after, and other bridges are told."""
+        names = list(apps)
+        digests = [d for app in names for d in self._by_app.get(app, ())]
+        self._drop(digests)
+        if names:
+            await self.db.transaction([("DELETE FROM oauth_tokens WHERE app = ?",
+                                        [(name,) for name in names])])
+            self._drop(digests)  # a shared store's lookup may have held one again meanwhile
+        if digests and self.db.shared:
+            await self.db.notify(REVOKED_CHANNEL, ",".join(digests))
+        if digests:
+            log.info("auth.tokens.revoked", apps=names, revoked=len(digests), reason="reload")
+        return len(digests)
+
+    def _drop(self, digests: Iterable[str]) -> None:
+        for digest in digests:
+            if digest in self._issued:
+                self._forget(digest)
 
     async def purge(self, now: float) -> int:
         """Drops the tokens expired at `now` (memory and store); returns how many."""

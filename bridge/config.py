@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from bridge.ari.settings import AriConfig, read_ari
 from bridge.config_limits import LimitsConfig, read_limits
 from bridge.config_reader import Reader as _Reader
 from bridge.config_reader import simple as _simple
@@ -80,6 +81,7 @@ class AmiConfig:
     # wait for their turn before a make-call request is answered 503 pbx_busy (#21)
     originate_rate: float = 20.0
     originate_queue: int = 200
+    ari: AriConfig | None = None  # its ARI (issue 25: recordings); None: not configured
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ def _read_ami(r: _Reader, raw: Any, where: str) -> AmiConfig:
     rest = dict(raw) if isinstance(raw, dict) else raw
     extra: dict[str, Any] = {}
     if isinstance(rest, dict):
-        extra = {k: rest.pop(k) for k in ("trunks", "dialing") if k in rest}
+        extra = {k: rest.pop(k) for k in ("trunks", "dialing", "ari") if k in rest}
     ami = _simple(r, rest, where, AmiConfig, AmiConfig())
     if not _NODE_NAME.fullmatch(ami.name):
         r.problem(f"{where}.name", "must be 1-32 letters, digits, '.', '_' or '-'")
@@ -217,7 +219,8 @@ def _read_ami(r: _Reader, raw: Any, where: str) -> AmiConfig:
     if ami.reconnect_max < ami.reconnect_min:
         r.problem(f"{where}.reconnect_max", f"must be at least {where}.reconnect_min")
     return dataclasses.replace(ami, trunks=_read_trunks(r, extra.get("trunks"), where),
-                               public=_read_node_public(r, extra.get("dialing"), where))
+                               public=_read_node_public(r, extra.get("dialing"), where),
+                               ari=read_ari(r, extra.get("ari"), where))
 
 
 def _read_trunks(r: _Reader, raw: Any, where: str) -> tuple[tuple[str, str], ...]:

@@ -32,9 +32,20 @@ class Principal:
 
 
 class Directory:
-    """Read-only view of the configured organizations, users, extensions and apps."""
+    """The configured organizations, users, extensions and apps, resolved for requests.
+
+    Everything that holds the directory reads the current one: a reload (bridge.reload) calls
+    `load` with the new config, which swaps every table at once (no await in between).
+    """
 
     def __init__(self, config: Config) -> None:
+        self.load(config)
+
+    def load(self, config: Config) -> None:
+        """Takes the tenant model (and nodes, trunks, dialing) of `config`, all at once."""
+        # What a reload removed stays known to `owner` and `organization_of_user` only: a
+        # request that resolved an extension before the reload finishes without a KeyError.
+        self._former = (getattr(self, "users", {}), getattr(self, "organizations", {}))
         self.organizations = {o.id: o for o in config.organizations}
         self.users = {u.id: u for u in config.users}
         self.extensions = {e.number: e for e in config.extensions}
@@ -67,7 +78,8 @@ class Directory:
         return self._by_client_id.get(client_id)
 
     def organization_of_user(self, user: User) -> Organization:
-        return self.organizations[user.organization]
+        org = self.organizations.get(user.organization)
+        return org if org is not None else self._former[1][user.organization]
 
     def home_organization(self, app: App) -> Organization | None:
         """The organization whose short numbers an app may use (none for an admin app)."""
@@ -156,10 +168,8 @@ class Directory:
     def extension_of_endpoint(self, node: str) -> Callable[[str], str | None]:
         """How node `node`'s call tracker names a channel's endpoint (`PJSIP/210`, or a trunk
         dial string `PJSIP/410@node2`): the extended number of the extension it rings."""
-        endpoints = self._endpoints.get(node, {})
-
-        def extension_of(channel: str) -> str | None:
-            ext = endpoints.get(channel.lower())
+        def extension_of(channel: str) -> str | None:  # the current tables: after a reload too
+            ext = self._endpoints.get(node, {}).get(channel.lower())
             return ext.number if ext else None
 
         return extension_of
@@ -189,7 +199,8 @@ class Directory:
         return [e for e in self.extensions.values() if e.user == user.id]
 
     def owner(self, ext: Extension) -> User:
-        return self.users[ext.user]
+        user = self.users.get(ext.user)
+        return user if user is not None else self._former[0][ext.user]
 
     def resolve_extension(
         self, app: App, user: User | None, number: str, denied_code: str = "extension_invalid"

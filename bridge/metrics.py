@@ -97,6 +97,12 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_AmiCollector(ami_stats))
+        self.config_reloads = Counter(
+            "uapi_config_reloads", "config reloads (SIGHUP) by result", ["result"],
+            registry=self.registry,
+        )
+        for result in ("ok", "failed"):
+            self.config_reloads.labels(result)
 
     def add_live(self, stats: Callable[[], LiveStats]) -> None:
         """Reports the live stream hub's figures (once per registry)."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from structlog.testing import capture_logs
 
 from bridge import app as app_mod
@@ -94,3 +97,43 @@ async def test_a_task_that_keeps_crashing_ends_the_daemon(
     monkeypatch.setattr(app_mod, "Supervisor", functools.partial(Supervisor, backoff_min=0.001))
     with pytest.raises(TaskFailed, match="webhooks-dispatch"):
         await asyncio.wait_for(app_mod.run(bridge_config, asyncio.Event()), 10)
+
+
+async def test_sighup_reloads_the_config_file(raw_config: dict[str, Any], tmp_path: Any) -> None:
+    """`run(path=)`: SIGHUP re-reads the file (a new extension: /healthz says ok and the
+    hash changes); a broken file: failed, the daemon keeps running; then `stop` ends it."""
+    raw_config["http"]["port"] = free_port()
+    raw_config["ami"].update(port=free_port(), reconnect_min=0.05, reconnect_max=0.1)
+    path = tmp_path / "bridge.yaml"
+    path.write_text(yaml.safe_dump(raw_config))
+    stop = asyncio.Event()
+    task = asyncio.create_task(app_mod.run(config_mod.load(path), stop, path=path))
+    url = f"http://127.0.0.1:{raw_config['http']['port']}/healthz"
+
+    async def config() -> dict[str, Any]:
+        try:
+            async with aiohttp.ClientSession() as http, http.get(url) as resp:
+                shown: dict[str, Any] = (await resp.json())["config"]
+                return shown
+        except aiohttp.ClientError:
+            return {}
+    try:
+        await until(config, 10)
+        first = await config()
+        raw_config["extensions"].append({"number": "0003*211", "user": "13",
+                                         "channel": "PJSIP/211"})
+        path.write_text(yaml.safe_dump(raw_config))
+        os.kill(os.getpid(), signal.SIGHUP)
+        await until(lambda: _reloaded(config, "ok"), 10)
+        assert (await config())["hash"] != first["hash"]
+        path.write_text("extensions: [\n")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await until(lambda: _reloaded(config, "failed"), 10)
+        assert not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def _reloaded(config: Any, result: str) -> bool:
+    return bool((await config()).get("last_reload") == result)

@@ -28,7 +28,7 @@ def service_section() -> dict[str, str]:
 
 def test_unit_has_the_promised_settings() -> None:
     """Own user, StateDirectory, ProtectSystem=strict, NoNewPrivileges, restart, /etc config,
-    LimitNOFILE=65536."""
+    LimitNOFILE=65536, reload by SIGHUP."""
     svc = service_section()
     assert svc["User"] == "uapi-bridge"
     assert svc["StateDirectory"] == "uapi-bridge"
@@ -38,6 +38,7 @@ def test_unit_has_the_promised_settings() -> None:
     assert svc["LimitNOFILE"] == "65536"
     assert "--config /etc/uapi-bridge/bridge.yaml" in svc["ExecStart"]
     assert svc["ExecStartPre"].endswith("--check-config")
+    assert svc["ExecReload"] == "/bin/kill -HUP $MAINPID"  # `systemctl reload`: SIGHUP
 
 
 def readme_steps() -> list[str]:
@@ -73,6 +74,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway root after the README's steps (and the host's systemd units in usr/lib)."""
     root = tmp_path_factory.mktemp("root")
     shutil.copytree(HOST_UNITS, root / "usr/lib/systemd/system", symlinks=True)
+    # ExecReload runs /bin/kill, there on every system (util-linux/procps), not in this root
+    (root / "bin").mkdir()
+    shutil.copy2("/bin/kill", root / "bin/kill")
     (root / "etc/systemd/system").mkdir(parents=True)
     for line in readme_steps():
         if line.startswith("git clone <this repo> "):

@@ -89,6 +89,8 @@ class AmiClient:
         self.stats = AmiStats()
         self.pacer = Pacer(config.originate_rate, config.originate_queue,
                            node=config.name if named else "")
+        self.last_failure: str | None = None  # why the last connection attempt failed
+        self._failed = asyncio.Event()  # set by each failed attempt
 
     @property
     def _log(self) -> Any:
@@ -144,6 +146,23 @@ class AmiClient:
             async with asyncio.timeout(timeout):
                 await self._up.wait()
         return self.connected
+
+    async def wait_login(self, timeout: float) -> str | None:  # noqa: ASYNC109 - public API
+        """Waits for a login or for a failed attempt (a one-shot command, not the daemon):
+        None once logged in, else why not."""
+        self._failed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                up = asyncio.ensure_future(self._up.wait())
+                failed = asyncio.ensure_future(self._failed.wait())
+                try:
+                    await asyncio.wait({up, failed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    up.cancel()
+                    failed.cancel()
+        if self.connected:
+            return None
+        return self.last_failure or f"no login within {timeout:g} s"
 
     async def send(
         self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109 - the API
@@ -217,6 +236,8 @@ class AmiClient:
             try:
                 reason = await self._session(attempt)
             except _AttemptFailed as exc:
+                self.last_failure = f"{exc.event}: {exc.reason}"
+                self._failed.set()
                 delay = self._backoff(attempt)
                 self._log.warning(exc.event, attempt=attempt, delay=round(delay, 3),
                                   reason=exc.reason)

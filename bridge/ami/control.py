@@ -50,7 +50,8 @@ def bridge(first: str, second: str) -> ActionFields:
 
 
 def start_recording(channel: str, file: str) -> ActionFields:
-    """MixMonitor: both directions of `channel` into `file` (Asterisk's monitor directory)."""
+    """MixMonitor: both directions of `channel` into `file` (relative: under Asterisk's
+    monitor directory; the bridge's names reach ARI's recording directory beside it)."""
     return {"Action": "MixMonitor", "Channel": channel, "File": file}
 
 

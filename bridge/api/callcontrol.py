@@ -24,6 +24,7 @@ from bridge.api.fields import (
     whole_number,
 )
 from bridge.calls import control
+from bridge.domain.model import FORMATS
 from bridge.errors import invalid
 
 Fields = dict[str, Any]
@@ -64,7 +65,7 @@ def _wait(body: Mapping[str, Any]) -> Fields:
 
 def _format(body: Mapping[str, Any]) -> Fields:
     fmt = body.get("format", "wav")
-    if not isinstance(fmt, str) or fmt not in control.FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise invalid("pc_format_invalid", "format must be wav or wav49.")
     return {"format": fmt}
 

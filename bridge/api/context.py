@@ -14,6 +14,7 @@ from bridge.calls.hangup import Hangups
 from bridge.calls.limits import Limiter, Ticket
 from bridge.calls.nodes import Nodes
 from bridge.calls.placing import Placing
+from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
 from bridge.directory import Directory
@@ -21,6 +22,7 @@ from bridge.domain.calls import CallTracker
 from bridge.domain.presence import Presence
 from bridge.domain.queues import QueueAgents
 from bridge.metrics import Metrics
+from bridge.reload_plan import ConfigState
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.history import HistoryStore
@@ -50,10 +52,12 @@ class Services:
     placing: Placing
     history: HistoryStore  # the call history (CDR)
     limiter: Limiter  # per-app requests and calls buckets (#21); apply() on a config reload
+    recordings: Recordings  # stopped recordings: listed from the store, served through ARI
     presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
     queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
+    config_state: ConfigState = field(default_factory=ConfigState)  # kept by bridge.reload
 
 
 SERVICES = web.AppKey("services", Services)

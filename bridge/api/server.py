@@ -20,6 +20,7 @@ from bridge.api import (
     phonecalls,
     presence,
     queues,
+    recordings,
     stream,
 )
 from bridge.api.context import SERVICES, Services
@@ -57,6 +58,7 @@ def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
         conference.add_routes(app, prefix)
         presence.add_routes(app, prefix)
         queues.add_routes(app, prefix)
+        recordings.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

@@ -19,11 +19,20 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from bridge.api.callviews import DATES, FIELDS, FILTERABLE, render_call
 from bridge.api.collections import parse_list_query
-from bridge.api.context import Services, api_prefix, base_url, call_scope, services
+from bridge.api.context import (
+    Services,
+    api_prefix,
+    base_url,
+    call_scope,
+    current_app,
+    services,
+)
+from bridge.directory import SELF
 from bridge.domain.model import Call
 from bridge.errors import ApiError
 from bridge.live.client import Client, Snapshot, View
 from bridge.live.hub import Hub, Item
+from bridge.tenants import App, User
 
 log = structlog.get_logger("bridge.live")
 HUB = web.AppKey("live.hub", Hub)
@@ -57,6 +66,8 @@ async def stream_calls(request: web.Request) -> web.StreamResponse:
                 q.fields)
     client = hub.join((e.number for e in scope.extensions), view,
                       request.headers.get("Last-Event-ID"))
+    if request.match_info["extension"] == SELF:  # follows the directory across reloads
+        client.rescope = _self_scope(svc, current_app(request), scope.user)
     started = time.monotonic()
     log.info("live.stream.opened", user=scope.user_ref, clients=hub.stats.clients,
              resumed=request.headers.get("Last-Event-ID") is not None)
@@ -76,6 +87,12 @@ async def stream_calls(request: web.Request) -> web.StreamResponse:
                  seconds=round(time.monotonic() - started, 1),
                  reason="overflow" if client.closing else "ended")
     return resp
+
+
+def _self_scope(svc: Services, app: App, user: User | None) -> Callable[[], frozenset[str]]:
+    def scope() -> frozenset[str]:
+        return frozenset(e.number for e in svc.directory.scope_extensions(app, user, SELF))
+    return scope
 
 
 def _aborter(request: web.Request) -> Callable[[], None]:

@@ -25,12 +25,13 @@ from bridge.config import DialingConfig, ParkingConfig
 from bridge.directory import Directory, is_public_number
 from bridge.domain.callids import new_leg_id
 from bridge.domain.calls import CallTracker
-from bridge.domain.model import RINGING, UP, Call, Channel, Party
+from bridge.domain.model import RINGING, UP, Call, Channel, Party, Take
+from bridge.domain.recordings import RecordingRecord, record_of, take_name
+from bridge.domain.recordings import stop as stop_takes
 from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
 from bridge.tenants import Extension, ExtensionType, Organization
 
 log = structlog.get_logger("bridge.calls")
-FORMATS = {"wav": "wav", "wav49": "WAV"}  # StartRecording format -> MixMonitor file extension
 SPY_OPTIONS = {"BargeIn": "qBE", "Monitor": "qE"}
 # The actions that make Asterisk dial: each takes one token of the app's `limits.calls` (#21).
 DIALING = frozenset({"UnPark", "Transfer", "TransferToVoicemail", "PickUp", "BargeIn", "Monitor",
@@ -58,6 +59,10 @@ class Control:
     app: str = ""  # the app's name: whose calls bucket a dialing action takes from (#21)
 
 
+def _ignore(record: RecordingRecord) -> None:
+    """What a stopped recording goes to when nothing stores it (tests)."""
+
+
 @dataclass(frozen=True)
 class Context:
     """What call control works with (built by bridge.app)."""
@@ -71,6 +76,7 @@ class Context:
     settle_within: float = SETTLE_WITHIN
     node: str = ""  # the Asterisk node of `pbx` and `tracker` ("": the only one)
     limiter: Limiter | None = None  # the apps' calls buckets (None: not limited)
+    recorded: Callable[[RecordingRecord], None] = _ignore  # a recording stopped: store it
 
 
 @dataclass
@@ -267,19 +273,27 @@ async def unhold(act: Act) -> None:
 
 async def start_recording(act: Act) -> None:
     chan = act.channel(act.party)
-    file = (f"uapi-{act.call.id}-{act.party.view_id}-{int(time.time())}."
-            f"{FORMATS[act.req.format]}")
-    await act.send(actions.start_recording(chan.name, file))
+    now = time.time()
+    take = Take(take_name(act.call.id, act.party.view_id, now), act.req.format, now,
+                node=act.ctx.node)
+    await act.send(actions.start_recording(chan.name, take.monitor_file))
     await act.settle(lambda: act.party.recording is not None)
-    act.party.recordings.append(file)  # the call history names it
-    log.info("call.recording.started", call_id=act.call.id, party=act.party.key, file=file)
+    take.started = act.party.recording or now
+    act.party.takes.append(take)  # the call history, the Hangup webhook and the store name it
+    log.info("call.recording.started", call_id=act.call.id, party=act.party.key, id=take.name)
 
 
 async def stop_recording(act: Act) -> None:
     if act.party.recording is None:
         raise invalid("pc_phonecallview_invalid", f"{act.party.key} is not being recorded.")
+    running = [t for t in act.party.takes if t.ended is None]
     await act.send(actions.stop_recording(act.channel(act.party).name))
     await act.settle(lambda: act.party.recording is None)
+    stop_takes(act.party, time.time())  # those the tracker has not ended (no event yet)
+    for take in running:
+        act.ctx.recorded(record_of(act.call, act.party, take))
+        log.info("call.recording.stopped", call_id=act.call.id, party=act.party.key,
+                 id=take.name)
 
 
 async def pick_up(act: Act) -> None:

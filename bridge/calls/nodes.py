@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bridge.ami.ports import AmiPort
+from bridge.ari.client import AriClient
 from bridge.calls import control
 from bridge.directory import Directory
 from bridge.domain.calls import CallTracker
@@ -31,6 +32,7 @@ class Node:
     tracker: CallTracker
     presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
     queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
+    ari: AriClient | None = None  # its ARI link (`ami.ari`), if configured
 
 
 class Nodes:
@@ -76,6 +78,11 @@ class Nodes:
         """The node that holds live call `call_id`."""
         name = self.cluster.node_of(call_id)
         return None if name is None else self.by_name[name]
+
+    def use_control(self, base: control.Context) -> None:
+        """The call-control context the nodes' own are made from (bridge.app)."""
+        self._base = base
+        self._controls.clear()
 
     def plug(self, name: str, pbx: AmiPort) -> None:
         """Puts another AMI port in node `name`'s place (tests swap fake ports)."""

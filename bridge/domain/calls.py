@@ -62,6 +62,7 @@ from bridge.domain.model import (
     Party,
     Role,
 )
+from bridge.domain.recordings import stop as stop_takes
 
 # DialEnd DialStatus -> PhoneCallView disposition (0 ANSWERED, 1 BUSY, 2 FAILED, 3 NO ANSWER).
 _DISPOSITION = {"ANSWER": 0, "BUSY": 1, "CONGESTION": 2, "CHANUNAVAIL": 2, "NOANSWER": 3,
@@ -376,7 +377,10 @@ class CallTracker:
         chan = self._channel(ev)
         party = self._party(chan)[1] if chan is not None else None
         if party is not None:
-            party.recording = now if ev.get("Event", "").lower() == "mixmonitorstart" else None
+            started = ev.get("Event", "").lower() == "mixmonitorstart"
+            party.recording = now if started else None
+            if not started:
+                stop_takes(party, now)
 
     def mark_holder(self, call_id: str, party_key: str) -> None:
         """The API put the call on hold on behalf of this party (PhoneCallView.holder)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from bridge.domain.model import Call, Effect, Party
+from bridge.domain.recordings import recording_ids
 
 
 class EventType(IntEnum):
@@ -67,6 +68,7 @@ def fired(effect: Effect) -> Fired | None:
     params = parameters(call, party, status)
     if kind == HANGUP:  # seconds talking, beside VoipNow's parameters (issue 13)
         params["Duration"] = str(party.talked(call.answered) if party is not None else 0)
+        _recordings(call, params)
     return Fired(call.id, effect.party, kind, params)
 
 
@@ -91,7 +93,15 @@ def charged(effect: Effect) -> Fired | None:
                   CallerExtension=call.meta.extension)
     if kind == HANGUP:
         params["Duration"] = str(max((p.talked(call.answered) for p in dests), default=0))
+        _recordings(call, params)
     return Fired(call.id, call.meta.extension, kind, params)
+
+
+def _recordings(call: Call, params: dict[str, str]) -> None:
+    """Hangup's `RecordingIDs` (issue 25): the call's recordings, comma-separated, if any."""
+    ids = recording_ids(call)
+    if ids:
+        params["RecordingIDs"] = ",".join(ids)
 
 
 def parameters(call: Call, party: Party | None, status: str) -> dict[str, str]:

@@ -82,8 +82,8 @@ def _view(call: Call, party: Party, sources: list[str], destinations: list[str])
     out["duration"] = str(party.talked(call.answered))
     if party.hangup_cause is not None:
         out["hangupCause"] = party.hangup_cause
-    if party.recordings:
-        out["recording"] = party.recordings[-1]
+    if party.takes:
+        out["recording"] = party.takes[-1].file
     return out
 
 

@@ -14,6 +14,10 @@ DOWN, RESERVED, OFFHOOK, DIALING, RING, RINGING, UP, BUSY = range(8)
 
 Role = Literal["source", "destination"]
 EffectKind = Literal["joined", "ringing", "answered", "left", "ended"]
+FORMATS = {"wav": "wav", "wav49": "WAV"}  # StartRecording format -> file extension (ARI's)
+# MixMonitor puts a relative file name under the monitor directory; ARI serves the recording
+# directory beside it: this reaches it whatever the node's spool directory is.
+SPOOL = "../recording"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,28 @@ class Channel:
 
 
 @dataclass
+class Take:
+    """One recording of a party (bridge.domain.recordings): ARI's name for it, its format,
+    when it ran, on which node."""
+
+    name: str
+    format: str  # wav | wav49
+    started: float
+    node: str = ""
+    ended: float | None = None  # None: MixMonitor still runs (as far as the tracker knows)
+
+    @property
+    def file(self) -> str:
+        """Its file name in ARI's stored-recordings directory."""
+        return f"{self.name}.{FORMATS[self.format]}"
+
+    @property
+    def monitor_file(self) -> str:
+        """The file MixMonitor is told to write (relative to its monitor directory)."""
+        return f"{SPOOL}/{self.file}"
+
+
+@dataclass
 class Party:
     key: str  # extended extension number, or public number
     is_extension: bool
@@ -64,7 +90,7 @@ class Party:
     on_hold: float | None = None  # hears music on hold (not while parked)
     holder: bool = False  # put the call on hold through the API
     recording: float | None = None  # MixMonitor running on its channel
-    recordings: list[str] = field(default_factory=list)  # files the API recorded it to
+    takes: list[Take] = field(default_factory=list)  # what the API recorded of it
     left: float | None = None  # when its last channel hung up
     hangup_cause: str | None = None  # the Hangup Cause of its last channel (Q.850 number)
 

@@ -48,6 +48,9 @@ class Client:
     # handler once the response has started.
     direct: Callable[[bytes], bool] | None = None
     idle: bool = False  # the writer waits for work
+    # The scope as the directory gives it now (`@self`: every extension of the user), asked
+    # again after a reload; None: the scope is fixed (one extension named in the path).
+    rescope: Callable[[], frozenset[str]] | None = None
     _waiter: asyncio.Future[None] | None = None
 
     def push(self, frames: list[bytes]) -> tuple[int, int]:

@@ -236,21 +236,47 @@ class Hub:
                 client.offer(data)
             client.offer(frame("ready", {"resumed": len(missed)}, self.event_id(self.seq)))
         self.clients.add(client)
-        for number in client.scope:
-            self._by_number.setdefault(number, set()).add(client)
+        self._index(client)
         self.stats.clients = len(self.clients)
         return client
 
-    def leave(self, client: Client) -> None:
-        if client not in self.clients:
-            return
-        self.clients.discard(client)
+    def _index(self, client: Client) -> None:
+        for number in client.scope:
+            self._by_number.setdefault(number, set()).add(client)
+
+    def _unindex(self, client: Client) -> None:
         for number in client.scope:
             members = self._by_number.get(number)
             if members is not None:
                 members.discard(client)
                 if not members:
                     del self._by_number[number]
+
+    def rescope(self) -> int:
+        """After a reload: each client whose scope follows the directory (`@self`) takes its
+        new extensions, and gets the live calls of an added one at once (a removed one's
+        calls are no longer sent to it). Returns how many clients changed scope."""
+        self.flush()
+        changed = 0
+        for client in list(self.clients):
+            scope = client.rescope() if client.rescope is not None else client.scope
+            if scope == client.scope:
+                continue
+            self._unindex(client)
+            old, client.scope = client.scope, scope
+            self._index(client)
+            event_id = self.event_id(self.seq)
+            for call in self.tracker.calls_of(set(scope - old)):
+                if numbers_of(call).isdisjoint(old):
+                    client.offer(frame("call", project(self.render(call), client.view), event_id))
+            changed += 1
+        return changed
+
+    def leave(self, client: Client) -> None:
+        if client not in self.clients:
+            return
+        self.clients.discard(client)
+        self._unindex(client)
         self.stats.clients = len(self.clients)
         if not self.clients:
             self._idle_since = asyncio.get_running_loop().time()

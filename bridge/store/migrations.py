@@ -154,6 +154,31 @@ SQLITE: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX call_history_parties_call ON call_history_parties (call_id);
     """,
+    # Recordings (issue 25): one row per stopped recording (its id is ARI's stored-recording
+    # name), and one per extension it is listed under, clustered by (extension, started): an
+    # app's page of one extension's recordings is one range scan.
+    """
+    CREATE TABLE recordings (
+        id TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        view_id TEXT NOT NULL,
+        party TEXT NOT NULL,
+        format TEXT NOT NULL,
+        started REAL NOT NULL,
+        ended REAL NOT NULL,
+        node TEXT NOT NULL,
+        size INTEGER,
+        saved REAL NOT NULL
+    );
+    CREATE INDEX recordings_call ON recordings (call_id);
+    CREATE TABLE recording_extensions (
+        extension TEXT NOT NULL,
+        started REAL NOT NULL,
+        recording_id TEXT NOT NULL,
+        PRIMARY KEY (extension, started, recording_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX recording_extensions_recording ON recording_extensions (recording_id);
+    """,
 )
 
 # PostgreSQL starts at today's schema (no PostgreSQL database predates it). Timestamps are
@@ -279,5 +304,28 @@ POSTGRES: tuple[str, ...] = (
     CREATE INDEX call_history_parties_call ON call_history_parties (call_id);
     CREATE FUNCTION instr(text, text) RETURNS integer
         LANGUAGE sql IMMUTABLE STRICT AS 'SELECT strpos($1, $2)';
+    """,
+    # Recordings (issue 25), as in SQLite.
+    """
+    CREATE TABLE recordings (
+        id TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        view_id TEXT NOT NULL,
+        party TEXT NOT NULL,
+        format TEXT NOT NULL,
+        started DOUBLE PRECISION NOT NULL,
+        ended DOUBLE PRECISION NOT NULL,
+        node TEXT NOT NULL,
+        size BIGINT,
+        saved DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX recordings_call ON recordings (call_id);
+    CREATE TABLE recording_extensions (
+        extension TEXT NOT NULL,
+        started DOUBLE PRECISION NOT NULL,
+        recording_id TEXT NOT NULL,
+        PRIMARY KEY (extension, started, recording_id)
+    );
+    CREATE INDEX recording_extensions_recording ON recording_extensions (recording_id);
     """,
 )

@@ -70,6 +70,15 @@ class Dispatcher:
         self._results: list[tuple[Delivery, dict[str, Any], str, float]] = []
         self._results_ready = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
+        # Whether a registration fires (its extension and app are in the directory now); one
+        # that does not stays stored and fires again once they are back (bridge.reload).
+        self.fires: Callable[[Registration], bool] = lambda reg: True
+
+    def apply(self, config: WebhooksConfig) -> None:
+        """Reload: these settings from the next attempt on (`allow_networks` is the HTTP
+        client's resolver: the caller keeps the running one)."""
+        self.config = config
+        self.backoff = Backoff(config.backoff_min, config.backoff_max, config.max_attempts)
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
@@ -77,16 +86,20 @@ class Dispatcher:
         rows: list[tuple[str, str, dict[str, str]]] = []
         for effect in effects:
             kind = event_type(effect)
-            regs = self.registrations.enabled(effect.party or "", kind) if kind is not None else []
+            regs = self._firing(effect.party or "", kind) if kind is not None else []
             due = fired(effect) if regs else None  # parameters only for someone listening
             if due is not None:
                 rows.extend((reg.id, f"{due.key}:{reg.id}", due.params) for reg in regs)
             extra = charged(effect)  # a callback / conference extension's own events
             if extra is not None:
                 rows.extend((reg.id, f"{extra.key}:{reg.id}", extra.params)
-                            for reg in self.registrations.enabled(extra.extension, extra.type))
+                            for reg in self._firing(extra.extension, extra.type))
         if rows:
             self._fired.put_nowait(rows)
+
+    def _firing(self, extension: str, kind: int) -> list[Registration]:
+        regs = self.registrations.enabled(extension, kind)
+        return [r for r in regs if self.fires(r)] if regs else regs
 
     # -- life cycle -------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
@@ -60,6 +61,9 @@ class FakeAmi:
         self.late: dict[str, float] = {}  # action name -> answer after this many seconds
         self.drop_on: set[str] = set()  # action names that make the server drop the link
         self.filter_error = False
+        # list actions (lower case) -> the events answering one (discover's listings)
+        self.lists: dict[str, Callable[[Action], list[dict[str, str]]]] = {}
+        self.errors: dict[str, str] = {}  # action name (lower case) -> its error message
         self.originate_event_delay = 0.05
         self.received: list[Action] = []
         self.conns: list[Conn] = []
@@ -172,7 +176,19 @@ class FakeAmi:
             return frame(("Response", "Error"), ("ActionID", aid), ("Message", "Permission denied"))
         if name == "coreshowchannels":
             return self._channels(aid)
+        if name in self.errors:
+            return frame(("Response", "Error"), ("ActionID", aid), ("Message", self.errors[name]))
+        if name in self.lists:
+            return self._list(aid, self.lists[name](action))
         return self._simple(name, aid)
+
+    def _list(self, aid: str, events: list[dict[str, str]]) -> bytes:
+        out = frame(("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
+                    ("Message", "A list follows"))
+        for event in events:
+            out += frame(*event.items(), ("ActionID", aid))
+        return out + frame(("Event", "ListComplete"), ("ActionID", aid),
+                           ("EventList", "Complete"), ("ListItems", str(len(events))))
 
     def _simple(self, name: str, aid: str) -> bytes:
         messages = {

@@ -195,12 +195,13 @@ async def test_spy_actions_ring_the_phone_into_chanspy(api: Api, pbx: TrackingPb
 
 
 async def test_recording_start_and_stop(api: Api, pbx: TrackingPbx) -> None:
-    """StartRecording names the file after the call and view; the view shows `recording`."""
+    """StartRecording names the file after the call and view, in ARI's recording directory
+    beside the monitor directory (issue 25); the view shows `recording`."""
     call_id = live(api)
     status, body = await put(api, {"action": "StartRecording", "phoneCallViewId": "00",
                                    "format": "wav49"}, call_id)
     assert status == 200
-    assert pbx.sent[0]["File"].startswith(f"uapi-{call_id}-00-")
+    assert pbx.sent[0]["File"].startswith(f"../recording/uapi-{call_id}-00-")
     assert pbx.sent[0]["File"].endswith(".WAV")
     assert "recording" in body["phoneCallView"][0]
     status, _ = await put(api, {"action": "StopRecording", "phoneCallViewId": "00"}, call_id)

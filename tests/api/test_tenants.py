@@ -25,6 +25,7 @@ OTHER = "other-org-token-0123456789"  # an organization app of organization 4
 APPS = {"crm": CRM, "helpdesk": HELPDESK, "admin": ADMIN, "other": OTHER}
 CALL_ID = "0123456789abcdef0123"
 EVENT_ID = "a" * 30
+RECORDING_ID = f"uapi-{CALL_ID}-00-1796560271"
 
 
 @pytest.fixture
@@ -38,7 +39,8 @@ async def tenants(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> A
 
 def _fill(path: str, user: str, extension: str) -> str:
     values = {"userId": user, "extension": extension, "phoneCallId": CALL_ID,
-              "eventType": "0", "eventId": EVENT_ID, "identifier": "024"}
+              "eventType": "0", "eventId": EVENT_ID, "identifier": "024",
+              "recordingId": RECORDING_ID}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 

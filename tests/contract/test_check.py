@@ -32,7 +32,7 @@ def error(code: str) -> dict[str, Any]:
 HEALTHY = {"status": "ok", "ami": "connected", "store": "ok",
            "webhooks": {"due": 0, "oldest_due_age_s": 0.0}, "tasks": {"tokens-purge": "running"},
            "uptime_s": 1.5, "ami_reconnects": 0,
-           "nodes": {"default": {"ami": "connected", "reconnects": 0}}}
+           "nodes": {"default": {"ami": "connected", "reconnects": 0, "ari": "not_configured"}}}
 
 
 def head_answer(status: int, headers: dict[str, str] | None = None) -> SeenResponse:

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from tests.ami.fake_ami import FakeAmi
+from tests.ari.fake import FakeAri
+from tests.ari.fake import start as start_ari
 from tests.conftest import CRM, ROOT
 from tests.system.daemon import RunningBridge, get
 
@@ -73,7 +75,11 @@ async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
     """Every operation fuzzed against the real daemon; no failure, no 5xx in its log."""
     ami = FakeAmi(secret="fuzz-secret")
     await ami.start()
-    bridge = RunningBridge(tmp_path, _Ami(ami.port), overrides={"ami": {"secret": "fuzz-secret"}})
+    ari = await start_ari(FakeAri())  # the recordings routes answer from it (issue 25)
+    ari_config = ari.config()
+    bridge = RunningBridge(tmp_path, _Ami(ami.port), overrides={"ami": {
+        "secret": "fuzz-secret", "ari": {"url": ari_config.url, "username": ari_config.username,
+                                         "password": ari_config.password}}})
     try:
         await _until_healthy(bridge.url)
         code, out = await _schemathesis(bridge.url, tmp_path / "report.json")
@@ -81,6 +87,8 @@ async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
         bridge.proc.terminate()
         await asyncio.to_thread(bridge.proc.wait, 10)
         await ami.close()
+        assert ari.server is not None
+        await ari.server.close()
     report: dict[str, Any] = json.loads((tmp_path / "report.json").read_text())
     cases = report["test_cases"]["generated"]
     ops = report["operations"]

@@ -147,8 +147,9 @@ async def test_one_node_down(cluster: Cluster) -> None:
     report = await health.json()
     assert health.status == 200
     assert (report["status"], report["ami"]) == ("degraded", "partial")
-    assert report["nodes"] == {"node1": {"ami": "connected", "reconnects": 0},
-                               "node2": {"ami": "disconnected", "reconnects": 0}}
+    assert report["nodes"] == {
+        "node1": {"ami": "connected", "reconnects": 0, "ari": "not_configured"},
+        "node2": {"ami": "disconnected", "reconnects": 0, "ari": "not_configured"}}
     assert (await api.client.get("/healthz?strict")).status == 503
     assert (await api.client.get("/healthz?strict=false")).status == 200
     one.connected = False

@@ -39,14 +39,17 @@ class RunningBridge:
     """`uapi-bridge` as a user runs it: a subprocess with a config file."""
 
     def __init__(self, tmp: Path, sandbox: Any,
-                 overrides: dict[str, dict[str, Any]] | None = None,
+                 overrides: dict[str, Any] | None = None,
                  config: str = "demo.yaml", ami_ports: dict[str, int] | None = None,
                  edit: Callable[[dict[str, Any]], None] | None = None) -> None:
         """`config`: a file of config/; `ami_ports`: node name -> AMI port (several nodes);
         `edit`: changes the raw config last (lists too, which `overrides` cannot)."""
         raw = yaml.safe_load((ROOT / "config" / config).read_text())
         for section, values in (overrides or {}).items():
-            raw.setdefault(section, {}).update(values)
+            if isinstance(values, list):  # e.g. apps: added to the file's
+                raw[section] = [*raw.get(section, []), *values]
+            else:
+                raw.setdefault(section, {}).update(values)
         self.port = free_port()
         raw["http"]["port"] = self.port
         if raw["storage"].get("url"):  # PostgreSQL (overrides): no SQLite file

@@ -172,9 +172,10 @@ async def test_hold_and_take_off_hold(bridge: RunningBridge, ami: AmiClient) -> 
         await hang_up(ami, call_id)
 
 
-async def test_recording_lands_in_the_monitor_directory(bridge: RunningBridge, ami: AmiClient,
-                                                        sandbox: Any) -> None:
-    """StartRecording shows `recording`; StopRecording ends it and the wav file exists."""
+async def test_recording_lands_in_the_recording_directory(bridge: RunningBridge,
+                                                          ami: AmiClient, sandbox: Any) -> None:
+    """StartRecording shows `recording`; StopRecording ends it and the wav file exists in
+    ARI's stored-recordings directory (issue 25), not the monitor directory."""
     call_id = await talking(bridge)
     try:
         status, body = await put(bridge, call_id, {"action": "StartRecording",
@@ -186,8 +187,9 @@ async def test_recording_lands_in_the_monitor_directory(bridge: RunningBridge, a
                                                    "phoneCallViewId": "00"})
         assert status == 200, body
         assert "recording" not in {v["extension"]: v for v in body["phoneCallView"]}["0003*210"]
-        monitor = sandbox.root / "var" / "spool" / "asterisk" / "monitor"
-        files = list(monitor.glob(f"uapi-{call_id}-00-*.wav"))
+        spool = sandbox.root / "var" / "spool" / "asterisk"
+        assert not list((spool / "monitor").glob(f"uapi-{call_id}-*"))
+        files = list((spool / "recording").glob(f"uapi-{call_id}-00-*.wav"))
         assert len(files) == 1
         # A WAV file; the SIPp phones send no audio, so MixMonitor wrote its header only.
         assert files[0].read_bytes()[:4] == b"RIFF"

@@ -361,3 +361,18 @@ async def test_limits_apply_at_once_keeping_the_buckets(reloading: Reloading) ->
     assert await reloading.reload(lambda r: r["limits"].update(calls={"rate": 1, "burst": 2}))
     assert api.services.limiter.policy("helpdesk").calls.burst == 2
     assert await reloading.status("/uapi/phoneCalls/@me/210") == 429  # crm's override stays
+
+
+async def test_max_calls_applies_at_once(reloading: Reloading) -> None:
+    """#21: organization 3 given max_calls 1 by a reload: its second live call is 409."""
+    api = reloading.api
+    body = {"phoneCallView": [{"source": ["210"], "destination": ["5551234"]}]}
+
+    async def place() -> int:
+        resp = await api.client.post("/uapi/phoneCalls/@me/simple", json=body,
+                                     headers=api.auth())
+        return resp.status
+
+    assert await place() == 202
+    assert await reloading.reload(lambda r: r["organizations"][0].update(max_calls=1))
+    assert await place() == 409

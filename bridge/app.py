@@ -28,6 +28,7 @@ from bridge.ari.client import AriClient
 from bridge.auth import REVOKED_CHANNEL, TokenStore
 from bridge.calls import control
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
+from bridge.calls.limits import Limiter
 from bridge.calls.nodes import Node, Nodes
 from bridge.calls.placing import Placing
 from bridge.calls.recordings import Recordings
@@ -76,11 +77,12 @@ def build_services(
     first = nodes[0]
     watch = TrackerWatch()
     calls = CallStore(db)
+    limiter = Limiter(config.limits, config.apps)  # a reload calls limiter.apply(config)
     cluster = Nodes(nodes, directory)
     recordings = RecordingStore(db, size_of=_size_of(cluster))
     ctx = control.Context(first.pbx, first.tracker, directory, watch, config.dialing,
                           config.parking, settle_within=control.SETTLE_WITHIN if settle is None
-                          else settle, node=first.name, recorded=recordings.add)
+                          else settle, node=first.name, recorded=recordings.add, limiter=limiter)
     cluster.use_control(ctx)
     return Services(
         config=config,
@@ -99,7 +101,8 @@ def build_services(
         watch=watch,
         hangups=Hangups(cluster, directory, watch,
                         confirm_within=CONFIRM_WITHIN if settle is None else settle),
-        placing=Placing(cluster, calls, directory),
+        placing=Placing(cluster, calls, directory, limiter),
+        limiter=limiter,
         history=HistoryStore(db, config.history.retention),
         recordings=Recordings(recordings, cluster),
         presence=first.presence,

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from bridge.ari.settings import AriConfig, read_ari
+from bridge.config_limits import LimitsConfig, read_limits
 from bridge.config_reader import Reader as _Reader
 from bridge.config_reader import simple as _simple
 from bridge.errors import ConfigError
@@ -76,6 +77,10 @@ class AmiConfig:
     # the nodes is placed on the source's node and dials the other through it
     trunks: tuple[tuple[str, str], ...] = ()
     public: str | None = None  # this node's dialing.public (None: the top-level one)
+    # Originates per second sent to this node (burst: one second's worth), and how many may
+    # wait for their turn before a make-call request is answered 503 pbx_busy (#21)
+    originate_rate: float = 20.0
+    originate_queue: int = 200
     ari: AriConfig | None = None  # its ARI (issue 25: recordings); None: not configured
 
 
@@ -141,6 +146,7 @@ class Config:
     extensions: tuple[Extension, ...] = ()
     apps: tuple[App, ...] = ()
     nodes: tuple[AmiConfig, ...] = ()  # every node (`ami:` as a list), the first is `ami`
+    limits: LimitsConfig = field(default_factory=LimitsConfig)  # per app: requests and calls (#21)
 
     @property
     def all_nodes(self) -> tuple[AmiConfig, ...]:
@@ -205,6 +211,9 @@ def _read_ami(r: _Reader, raw: Any, where: str) -> AmiConfig:
     if not ami.secret and not any(p.startswith(f"{where}.secret:") for p in r.problems):
         r.problem(f"{where}.secret", "must not be empty")
     for name in ("action_timeout", "ping_interval", "ping_timeout", "reconnect_min"):
+        if getattr(ami, name) <= 0:
+            r.problem(f"{where}.{name}", "must be greater than 0")
+    for name in ("originate_rate", "originate_queue"):  # (#21)
         if getattr(ami, name) <= 0:
             r.problem(f"{where}.{name}", "must be greater than 0")
     if ami.reconnect_max < ami.reconnect_min:
@@ -317,6 +326,7 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         users=users,
         extensions=read_extensions(r, top.get("extensions"), orgs, users),
         apps=read_apps(r, top.get("apps"), orgs, users),
+        limits=read_limits(r, top.get("limits")),
     )
     _check_cross(r, config)
     if r.problems:

@@ -53,3 +53,26 @@ class ApiError(BridgeError):
 def invalid(code: str, message: str) -> ApiError:
     """A 400 with a UAPI code: the usual answer to bad input."""
     return ApiError(400, code, message)
+
+
+class Refused(ApiError):
+    """A request refused for a limit (#21): 429 rate_limited, 409 pc_limit_exceeded.
+
+    `limit` names it in `uapi_limited_total` and the log; `retry_after` (whole seconds) is sent
+    as Retry-After when given.
+    """
+
+    def __init__(self, status: int, code: str, limit: str, retry_after: int | None,
+                 message: str) -> None:
+        super().__init__(status, code, message)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+class PbxBusy(BridgeError):
+    """A node's Originate queue (`ami.originate_queue`) is full: nothing was sent (503
+    pbx_busy with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

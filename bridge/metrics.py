@@ -32,11 +32,15 @@ class _AmiCollector(Collector):
                                   labels=["node"])
         counters = [(name, CounterMetricFamily(f"uapi_ami_{name}", text, labels=["node"]))
                     for name, text in _AMI_COUNTERS]
+        queue = GaugeMetricFamily("uapi_originate_queue", "Originates waiting for their turn "
+                                  "(ami.originate_rate)", labels=["node"])
         for node, stats in self._stats().items():
             gauge.add_metric([node], int(stats.connected))
+            queue.add_metric([node], stats.originate_queue)
             for name, family in counters:
                 family.add_metric([node], getattr(stats, name))
         yield gauge
+        yield queue
         for _, family in counters:
             yield family
 
@@ -85,6 +89,12 @@ class Metrics:
             ["route"],
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.limited = Counter(
+            "uapi_limited",
+            "requests refused for a limit (requests, calls, max_calls, originate_queue), by app",
+            ["app", "limit"],
+            registry=self.registry,
         )
         self.registry.register(_AmiCollector(ami_stats))
         self.config_reloads = Counter(

@@ -15,9 +15,9 @@ from bridge.config import Config
 from bridge.errors import ConfigError
 from bridge.tenants import App
 
-# Top-level keys that apply at once. Issue 21's `limits` joins them once its limiter takes a
-# new config (bridge.reload.Reloader.apply).
-LIVE_KEYS = ("organizations", "users", "extensions", "apps", "webhooks", "auth")
+# Top-level keys that apply at once (`limits`: the limiter keeps its buckets and retunes them,
+# bridge.reload.Reloader.apply).
+LIVE_KEYS = ("organizations", "users", "extensions", "apps", "webhooks", "auth", "limits")
 RESTART_WEBHOOK_KEYS = ("allow_networks",)  # the guard is built into the HTTP client's resolver
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bridge.config_limits import LimitsOverride, read_max_calls, read_override
 from bridge.config_reader import Reader as _Reader
 from bridge.webhooks import signing
 
@@ -45,6 +46,7 @@ class Organization:
     id: str
     name: str
     prefix: str
+    max_calls: int | None = None  # live calls charged to its extensions at once (#21)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class User:
     id: str
     organization: str
     name: str
+    max_calls: int | None = None  # live calls charged to its extensions at once (#21)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class App:
     client_secret: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     empty_as_200: bool = False  # empty results answer 200 with a body instead of 204
+    limits: LimitsOverride | None = None  # its own `limits` (None: the top level's) (#21)
 
 
 def read_organizations(r: _Reader, raw: Any) -> tuple[Organization, ...]:
@@ -90,11 +94,12 @@ def read_organizations(r: _Reader, raw: Any) -> tuple[Organization, ...]:
     seen_ids: set[str] = set()
     seen_prefixes: set[str] = set()
     for where, item in r.items(raw, "organizations"):
-        r.section(item, where, {"id", "name", "prefix"})
+        r.section(item, where, {"id", "name", "prefix", "max_calls"})
         org = Organization(
             id=r.get(item, "id", where, str, ""),
             name=r.get(item, "name", where, str, ""),
             prefix=r.get(item, "prefix", where, str, ""),
+            max_calls=read_max_calls(r, item, where),
         )
         if not _IDENT.fullmatch(org.id):
             r.problem(f"{where}.id", "must be 1-64 letters, digits, _ or -")
@@ -115,11 +120,12 @@ def read_users(r: _Reader, raw: Any, orgs: tuple[Organization, ...]) -> tuple[Us
     users: list[User] = []
     seen: set[str] = set()
     for where, item in r.items(raw, "users"):
-        r.section(item, where, {"id", "organization", "name"})
+        r.section(item, where, {"id", "organization", "name", "max_calls"})
         user = User(
             id=r.get(item, "id", where, str, ""),
             organization=r.get(item, "organization", where, str, ""),
             name=r.get(item, "name", where, str, ""),
+            max_calls=read_max_calls(r, item, where),
         )
         if not user.id.isdigit():
             r.problem(f"{where}.id", f"must be a numeric user id, got {user.id!r}")
@@ -179,7 +185,7 @@ def read_apps(
     r: _Reader, raw: Any, orgs: tuple[Organization, ...], users: tuple[User, ...]
 ) -> tuple[App, ...]:
     keys = {"name", "user", "organization", "admin", "token", "client_id", "client_secret",
-            "webhook_secret", "empty_as_200"}
+            "webhook_secret", "empty_as_200", "limits"}
     apps: list[App] = []
     names: set[str] = set()
     tokens: set[str] = set()
@@ -196,6 +202,7 @@ def read_apps(
             client_secret=r.get(item, "client_secret", where, str, None),
             webhook_secret=r.get(item, "webhook_secret", where, str, None),
             empty_as_200=r.get(item, "empty_as_200", where, bool, False),
+            limits=read_override(r, item.get("limits"), where),
         )
         _check_app(r, where, app, orgs, users)
         if app.name in names:

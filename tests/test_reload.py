@@ -340,3 +340,39 @@ async def test_revoking_an_apps_tokens_on_each_store(db: Database, config: confi
     assert await tokens.find_app(mine.access_token) is None
     assert tokens.app_for(theirs.access_token) == helpdesk
     assert await db.fetchall("SELECT app FROM oauth_tokens") == [("helpdesk",)]
+
+
+async def test_limits_apply_at_once_keeping_the_buckets(reloading: Reloading) -> None:
+    """#21: crm's limits lowered by a reload apply to the next request, its bucket kept (what
+    it used stays used, at most the new burst left); `limits` needs no restart."""
+    api = reloading.api
+    for _ in range(3):
+        assert await reloading.status("/uapi/phoneCalls/@me/210") == 204
+    with capture_logs() as logs:
+        assert await reloading.reload(
+            lambda r: r["apps"][0].update(limits={"requests": {"rate": 0.001, "burst": 4}}))
+    assert not [e for e in logs if e["event"] == "config.reload.restart_needed"]
+    for _ in range(4):
+        assert await reloading.status("/uapi/phoneCalls/@me/210") == 204
+    resp = await api.client.get("/uapi/phoneCalls/@me/210", headers=api.auth())
+    assert resp.status == 429
+    assert resp.headers["RateLimit-Policy"].startswith('"requests";q=4;')
+    assert await reloading.status("/uapi/phoneCalls/@owner/210", HELPDESK) == 204  # untouched
+    assert await reloading.reload(lambda r: r["limits"].update(calls={"rate": 1, "burst": 2}))
+    assert api.services.limiter.policy("helpdesk").calls.burst == 2
+    assert await reloading.status("/uapi/phoneCalls/@me/210") == 429  # crm's override stays
+
+
+async def test_max_calls_applies_at_once(reloading: Reloading) -> None:
+    """#21: organization 3 given max_calls 1 by a reload: its second live call is 409."""
+    api = reloading.api
+    body = {"phoneCallView": [{"source": ["210"], "destination": ["5551234"]}]}
+
+    async def place() -> int:
+        resp = await api.client.post("/uapi/phoneCalls/@me/simple", json=body,
+                                     headers=api.auth())
+        return resp.status
+
+    assert await place() == 202
+    assert await reloading.reload(lambda r: r["organizations"][0].update(max_calls=1))
+    assert await place() == 409

@@ -19,6 +19,7 @@ import structlog
 
 from bridge.ami.framing import Framer, Malformed
 from bridge.ami.message import ActionFields, AmiMessage
+from bridge.ami.pacing import Pacer
 from bridge.ami.ports import AmiStats, ConnectHandler, DisconnectHandler, EventHandler
 from bridge.ami.protocol import (
     ActionIds,
@@ -86,6 +87,8 @@ class AmiClient:
         self._runner: asyncio.Task[None] | None = None
         self._logins = 0
         self.stats = AmiStats()
+        self.pacer = Pacer(config.originate_rate, config.originate_queue,
+                           node=config.name if named else "")
         self.last_failure: str | None = None  # why the last connection attempt failed
         self._failed = asyncio.Event()  # set by each failed attempt
 
@@ -170,8 +173,22 @@ class AmiClient:
         the answer), AmiActionTimeout, or AmiActionFailed (`Response: Error`, or an event-list
         answer: use `send_list` for those).
         """
-        answer: AmiMessage = await self._call(self._ready, action, timeout, listing=False)
-        return answer
+        if action_name(action) != "Originate":
+            answer: AmiMessage = await self._call(self._ready, action, timeout, listing=False)
+            return answer
+        encode_action(action, "-")  # AmiInjection now, not after waiting for a turn
+        await self._paced()
+        paced: AmiMessage = await self._call(self._ready, action, timeout, listing=False)
+        return paced
+
+    async def _paced(self) -> None:
+        """Waits for an Originate's turn (ami.originate_rate); PbxBusy if the queue is full."""
+        try:
+            self.stats.originate_queue = self.pacer.waiting + 1
+            async with self.pacer.turn():
+                pass
+        finally:
+            self.stats.originate_queue = self.pacer.waiting
 
     async def send_list(
         self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109 - the API

@@ -28,6 +28,7 @@ class AmiStats:
     actions_timed_out: int = 0
     frames_malformed: int = 0
     connected: bool = False
+    originate_queue: int = 0  # Originates waiting for their turn (ami.originate_rate)
 
 
 class AmiPort(Protocol):

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bridge.api.callviews import render_call
 from bridge.api.common import nothing, read_json
-from bridge.api.context import api_prefix, base_url, call_scope, services
+from bridge.api.context import api_prefix, base_url, call_scope, current_app, services
 from bridge.api.fields import (
     MAX_WAIT,
     caller_id_or,
@@ -113,7 +113,8 @@ PARSERS: dict[str, tuple[Callable[[Mapping[str, Any]], Fields], ...]] = {
 }
 
 
-def parse_control(body: Any, call_id: str, scope_extensions: list[Any]) -> control.Control:
+def parse_control(body: Any, call_id: str, scope_extensions: list[Any],
+                  app: str = "") -> control.Control:
     """The request as bridge.calls.control takes it (400 with the field's code if not)."""
     action = body.get("action") if isinstance(body, dict) else None
     if not isinstance(action, str) or action not in control.ACTIONS:
@@ -125,7 +126,7 @@ def parse_control(body: Any, call_id: str, scope_extensions: list[Any]) -> contr
     return control.Control(
         action=action, call_id=call_id, extensions=tuple(scope_extensions),
         view=view_id(raw_view), view_given=None if raw_view is None else shown(raw_view),
-        **fields)
+        app=app, **fields)
 
 
 async def run_action(request: web.Request) -> web.Response:
@@ -133,7 +134,7 @@ async def run_action(request: web.Request) -> web.Response:
     svc = services(request)
     scope = call_scope(request)
     req = parse_control(await read_json(request), request.match_info["phoneCallId"],
-                        scope.extensions)
+                        scope.extensions, current_app(request).name)
     # the node that holds the call, else the path's (the call is not live there: 400)
     holder = svc.nodes.of_call(req.call_id)
     node = (svc.nodes.live(holder.name) if holder is not None

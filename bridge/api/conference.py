@@ -91,19 +91,20 @@ async def invite(request: web.Request) -> web.Response:
     inv = plan_invite(body, request.query, directory=svc.directory, app=app, user=user)
     node = svc.nodes.live_for([inv.extension])[0]
     owner = svc.directory.owner(inv.extension).id
-    placed = []
+    sends = []
     for party, target in inv.targets:
-        now = time.time()
         call_id = new_call_id()
-        meta = CallMeta(inv.extension.number, owner, app.name, None, now, (), (party,),
+        meta = CallMeta(inv.extension.number, owner, app.name, None, time.time(), (), (party,),
                         inv.caller_id, inv.caller_id, allow_public_transfer=False)
-        await svc.placing.send_placed(call_id, meta, control.call_into(
+        sends.append((call_id, meta, control.call_into(
             CONTEXT, uniqueid=call_id, endpoint=target, caller_id=inv.caller_id, wait=inv.wait,
             variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin},
-            headers=inv.headers), node=node.name)
+            headers=inv.headers)))
+    await svc.placing.invite(node.name, app.name, inv.extension.number, sends)
+    for call_id, meta, _ in sends:
         log.info("call.conference.invited", call_id=call_id, extension=inv.extension.number,
-                 room=inv.room, destination=party)
-        placed.append((call_id, inv.extension.number))
+                 room=inv.room, destination=meta.destinations[0])
+    placed = [(call_id, inv.extension.number) for call_id, _, _ in sends]
     return placed_answer(request, placed)
 
 

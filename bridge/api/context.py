@@ -11,6 +11,7 @@ from aiohttp import web
 from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
 from bridge.calls.hangup import Hangups
+from bridge.calls.limits import Limiter, Ticket
 from bridge.calls.nodes import Nodes
 from bridge.calls.placing import Placing
 from bridge.calls.recordings import Recordings
@@ -50,6 +51,7 @@ class Services:
     hangups: Hangups
     placing: Placing
     history: HistoryStore  # the call history (CDR)
+    limiter: Limiter  # per-app requests and calls buckets (#21); apply() on a config reload
     recordings: Recordings  # stopped recordings: listed from the store, served through ARI
     presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
     queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
@@ -60,6 +62,7 @@ class Services:
 
 SERVICES = web.AppKey("services", Services)
 APP_KEY = web.RequestKey("uapi.app", App)  # the authenticated App of a request
+TICKET_KEY = web.RequestKey("uapi.ticket", Ticket)  # its `requests` token (given back if refused)
 
 
 def services(request: web.Request) -> Services:

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from bridge.api.context import APP_KEY, services
-from bridge.errors import AmiActionFailed, ApiError, PbxUnavailable
+from bridge.api.context import APP_KEY, TICKET_KEY, services
+from bridge.errors import AmiActionFailed, ApiError, PbxBusy, PbxUnavailable, Refused
 from bridge.store.db import StoreUnavailable
 
 log = structlog.get_logger("bridge.http")
@@ -72,6 +72,7 @@ async def _authenticate(request: web.Request) -> None:
         raise ApiError(401, "access_denied", "The access token is missing, unknown or expired.")
     request[APP_KEY] = app
     structlog.contextvars.bind_contextvars(app=app.name)
+    request[TICKET_KEY] = services(request).limiter.take(app.name, "requests")
 
 
 def _route_name(request: web.Request) -> str:
@@ -96,11 +97,12 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
             await _authenticate(request)
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        return (_refused(request, exc) if isinstance(exc, Refused)
+                else error_response(exc.status, exc.code, exc.message))
     except AmiActionFailed as exc:
         return error_response(502, "pbx_error", f"Asterisk refused the action: {exc.message}")
-    except (PbxUnavailable, StoreUnavailable) as exc:
-        return _unavailable(exc)
+    except (PbxUnavailable, StoreUnavailable, PbxBusy) as exc:
+        return _refused(request, exc) if isinstance(exc, PbxBusy) else _unavailable(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -131,6 +133,36 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         fields["error"] = _error_code(response)
     log.info("http.request", **fields)
     return response
+
+
+def _refused(request: web.Request, exc: Refused | PbxBusy) -> web.Response:
+    """A request refused for a limit (#21): counted, logged once, its request token given
+    back (a refused request uses up no allowance), Retry-After when there is one."""
+    if isinstance(exc, Refused):
+        status, code, message, limit = exc.status, exc.code, exc.message, exc.limit
+    else:
+        status, code, message, limit = 503, "pbx_busy", str(exc), "originate_queue"
+    svc = services(request)
+    app = request.get(APP_KEY)
+    name = app.name if app else "-"
+    ticket = request.get(TICKET_KEY)
+    if ticket is not None and limit != "requests":
+        svc.limiter.give(ticket)
+    svc.metrics.limited.labels(name, limit).inc()
+    log.warning("limit.refused", app=name, limit=limit, status=status,
+                retry_after=exc.retry_after)
+    response = error_response(status, code, message)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """RateLimit-Policy and RateLimit on every answer to an app (on_response_prepare: the
+    streams' answers too)."""
+    app = request.get(APP_KEY)
+    if app is not None:
+        response.headers.update(services(request).limiter.headers(app.name))
 
 
 def _error_code(response: web.Response) -> str:

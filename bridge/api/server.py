@@ -26,7 +26,7 @@ from bridge.api import (
 )
 from bridge.api.context import SERVICES, Services
 from bridge.api.idempotency import KEYS
-from bridge.api.middleware import API_PREFIXES, request_middleware
+from bridge.api.middleware import API_PREFIXES, rate_limit_headers, request_middleware
 from bridge.live.hub import Hub
 
 PREFIXES = ("/uapi", "/unifiedapi")
@@ -39,6 +39,7 @@ def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
         middlewares=[request_middleware], client_max_size=svc.config.http.max_body
     )
     app[SERVICES] = svc
+    app.on_response_prepare.append(rate_limit_headers)
     app[KEYS] = svc.keys
     app[stream.HUB] = hub or stream.hub_for(svc)
     ops.add_routes(app)

@@ -20,6 +20,7 @@ import structlog
 from bridge.ami import control as actions
 from bridge.ami.message import ActionFields
 from bridge.ami.ports import AmiPort
+from bridge.calls.limits import Limiter, Ticket
 from bridge.calls.watch import Condition, TrackerWatch
 from bridge.config import DialingConfig, ParkingConfig
 from bridge.directory import Directory, is_public_number
@@ -33,6 +34,9 @@ from bridge.tenants import Extension, ExtensionType, Organization
 
 log = structlog.get_logger("bridge.calls")
 SPY_OPTIONS = {"BargeIn": "qBE", "Monitor": "qE"}
+# The actions that make Asterisk dial: each takes one token of the app's `limits.calls` (#21).
+DIALING = frozenset({"UnPark", "Transfer", "TransferToVoicemail", "PickUp", "BargeIn", "Monitor",
+                     "Whisper"})
 SETTLE_WITHIN = 1.5  # seconds an answer waits for the effect of its actions in the tracker
 
 
@@ -56,6 +60,7 @@ class Control:
     digits: str = ""  # SendDTMF: 0-9*#A-D
     duration: int = 250  # SendDTMF: ms per digit
     direction: str = "out"  # Mute/Unmute: in (the party hears nothing), out, both
+    app: str = ""  # the app's name: whose calls bucket a dialing action takes from (#21)
 
 
 def _ignore(record: RecordingRecord) -> None:
@@ -74,6 +79,7 @@ class Context:
     parking: ParkingConfig
     settle_within: float = SETTLE_WITHIN
     node: str = ""  # the Asterisk node of `pbx` and `tracker` ("": the only one)
+    limiter: Limiter | None = None  # the apps' calls buckets (None: not limited)
     recorded: Callable[[RecordingRecord], None] = _ignore  # a recording stopped: store it
 
 
@@ -86,6 +92,7 @@ class Act:
     party: Party
     req: Control
     org: Organization
+    ticket: Ticket | None = None  # the calls token a dialing action took
 
     @property
     def tracker(self) -> CallTracker:
@@ -150,6 +157,10 @@ class Act:
         return target
 
     async def send(self, action: ActionFields) -> None:
+        """Sends an action; a dialing action's first takes its calls token (429 if none)."""
+        limiter = self.ctx.limiter
+        if self.req.action in DIALING and self.ticket is None and limiter is not None:
+            self.ticket = limiter.take(self.req.app, "calls")
         await self.ctx.pbx.send(action)
 
     async def settle(self, done: Condition) -> None:
@@ -392,7 +403,13 @@ async def run(ctx: Context, req: Control) -> Call:
         raise invalid("pc_phonecall_invalid", f"{req.call_id!r} is not a live call here.")
     org = _organization(ctx.directory, call, req.extensions)
     party = _acting_party(ctx.directory, call, req, org)
-    await ACTIONS[req.action](Act(ctx, call, party, req, org))
+    act = Act(ctx, call, party, req, org)
+    try:
+        await ACTIONS[req.action](act)
+    except BaseException:
+        if act.ticket is not None and ctx.limiter is not None:
+            ctx.limiter.give(act.ticket)  # refused after all: the token is not used up
+        raise
     log.info("call.control", call_id=call.id, action=req.action, view=party.view_id)
     return call
 

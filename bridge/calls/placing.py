@@ -16,6 +16,7 @@ import structlog
 
 from bridge.ami.actions import CallPlan, originate
 from bridge.ami.message import ActionFields
+from bridge.calls.limits import Limiter, Ticket, check_max_calls
 from bridge.calls.nodes import Nodes
 from bridge.directory import Directory, is_public_number
 from bridge.domain.callids import new_call_id
@@ -115,10 +116,28 @@ class Plan:
 
 
 class Placing:
-    def __init__(self, nodes: Nodes, calls: CallStore, directory: Directory) -> None:
+    def __init__(self, nodes: Nodes, calls: CallStore, directory: Directory,
+                 limiter: Limiter | None = None) -> None:
         self.nodes = nodes
         self.calls = calls
         self.directory = directory
+        self.limiter = limiter or Limiter()
+
+    def admit(self, app: str, charged: str, count: int = 1) -> Ticket:
+        """Fair share (#21) before anything is sent: 409 pc_limit_exceeded if `count` more
+        calls charged to extension `charged` would put its user or organization over
+        max_calls, else 429 rate_limited if the app's calls bucket lacks `count` tokens."""
+        directory = self.directory
+        ext = directory.extensions[charged]
+        owner = directory.owner(ext)
+
+        def owner_of(number: str) -> User | None:
+            found = directory.extensions.get(number)
+            return directory.owner(found) if found is not None else None
+
+        check_max_calls(directory.organization_of_user(owner), owner,
+                        self.nodes.cluster.calls.values(), owner_of, count)
+        return self.limiter.take(app, "calls", count)
 
     def plan(self, req: PlaceCall, now: float) -> Plan:
         """Resolves every number (400 with the field's code if one does not resolve)."""
@@ -181,14 +200,43 @@ class Placing:
         the same app and nonce."""
         self.nodes.live(planned.node)
         now = time.time()
-        record = PlacedCall.of(planned.plan.call_id, planned.meta)
-        # The live call of this nonce, on any bridge sharing the store; else the nonce is ours.
-        found = await self.calls.claim(record, self.nodes.cluster.calls.__contains__, now)
-        if found is not record:
-            log.info("call.nonce.reused", call_id=found.id, extension=found.extension)
-            return Placed(found.id, found.extension, reused=True)
-        await self._place(planned, record)
-        return Placed(planned.plan.call_id, planned.meta.extension)
+        meta = planned.meta
+        live = self.nodes.cluster.calls.__contains__
+        seen = self.calls.reuse(meta.app, meta.nonce, live)  # a retry costs no allowance
+        if seen is not None:
+            return self._reused(seen)
+        ticket = self.admit(meta.app, meta.extension)
+        record = PlacedCall.of(planned.plan.call_id, meta)
+        try:
+            # The live call of this nonce, on any bridge sharing the store; else it is ours.
+            found = await self.calls.claim(record, live, now)
+            if found is not record:
+                self.limiter.give(ticket)
+                return self._reused(found)
+            await self._place(planned, record)
+        except BaseException:
+            self.limiter.give(ticket)
+            raise
+        return Placed(planned.plan.call_id, meta.extension)
+
+    @staticmethod
+    def _reused(found: PlacedCall) -> Placed:
+        log.info("call.nonce.reused", call_id=found.id, extension=found.extension)
+        return Placed(found.id, found.extension, reused=True)
+
+    async def invite(self, node: str, app: str, charged: str,
+                     sends: list[tuple[str, CallMeta, ActionFields]]) -> None:
+        """Sends the Originate of each invite (call id, meta, action) on `node`, after taking
+        one calls token per invite; the tokens of invites not sent are given back."""
+        ticket = self.admit(app, charged, len(sends))
+        sent = 0
+        try:
+            for call_id, meta, action in sends:
+                await self.send_placed(call_id, meta, action, node=node)
+                sent += 1
+        except BaseException:
+            self.limiter.give(Ticket(ticket.app, ticket.kind, ticket.count - sent))
+            raise
 
     async def _place(self, planned: Plan, record: PlacedCall) -> None:
         """Sends the Originate while the call is written down; undoes both if Asterisk refuses.

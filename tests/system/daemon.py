@@ -8,6 +8,7 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,10 @@ class RunningBridge:
 
     def __init__(self, tmp: Path, sandbox: Any,
                  overrides: dict[str, Any] | None = None,
-                 config: str = "demo.yaml", ami_ports: dict[str, int] | None = None) -> None:
-        """`config`: a file of config/; `ami_ports`: node name -> AMI port (several nodes)."""
+                 config: str = "demo.yaml", ami_ports: dict[str, int] | None = None,
+                 edit: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """`config`: a file of config/; `ami_ports`: node name -> AMI port (several nodes);
+        `edit`: changes the raw config last (lists too, which `overrides` cannot)."""
         raw = yaml.safe_load((ROOT / "config" / config).read_text())
         for section, values in (overrides or {}).items():
             if isinstance(values, list):  # e.g. apps: added to the file's
@@ -59,6 +62,8 @@ class RunningBridge:
                 node.update(quick, port=(ami_ports or {}).get(node["name"], node["port"]))
         else:
             raw["ami"].update(quick, port=sandbox.ami_port)
+        if edit is not None:
+            edit(raw)
         cfg = tmp / "bridge.yaml"
         cfg.write_text(yaml.safe_dump(raw))
         self.cfg, self.tmp = cfg, tmp

@@ -36,7 +36,7 @@ log = structlog.get_logger("bridge.calls")
 SPY_OPTIONS = {"BargeIn": "qBE", "Monitor": "qE"}
 # The actions that make Asterisk dial: each takes one token of the app's `limits.calls` (#21).
 DIALING = frozenset({"UnPark", "Transfer", "TransferToVoicemail", "PickUp", "BargeIn", "Monitor",
-                     "Whisper"})
+                     "Whisper", "AttendedTransfer"})
 SETTLE_WITHIN = 1.5  # seconds an answer waits for the effect of its actions in the tracker
 
 

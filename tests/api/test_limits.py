@@ -193,6 +193,20 @@ async def test_dialing_control_actions_take_a_calls_token(make: Make) -> None:
     assert status != 429
 
 
+async def test_an_attended_transfer_dials_so_it_takes_a_calls_token(make: Make) -> None:
+    """AttendedTransfer rings sendCallTo (#26): with the one token spent, 429, nothing sent."""
+    api, pbx = await make({"calls": {"rate": SLOW, "burst": 1}})
+    call_id = live(api)
+    url = f"/uapi/phoneCalls/@me/210/{call_id}"
+    barge = {"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "024"}
+    assert (await status_of(api, "PUT", url, body=barge))[0] == 200
+    sent = len(pbx.sent)
+    status, _, body = await status_of(api, "PUT", url, body={
+        "action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "024"})
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    assert len(pbx.sent) == sent
+
+
 async def test_an_organization_at_max_calls_gets_409_until_a_call_ends(make: Make) -> None:
     """Organization 3 at max_calls 2: the third is 409 pc_limit_exceeded naming it, nothing
     sent, no calls token used; once a call ends the next one is placed."""

@@ -411,8 +411,15 @@ class CallTracker:
         for call in [c for c in self.calls.values() if not c.channels]:
             if call.published <= marked_at:
                 self._end(call, out)  # announced by the API but never reached Asterisk
+        # Each channel looks for its dialler among its own call's entries only: grouping once
+        # keeps a resync linear in the channels (a node with 4,000 took 25 s when each looked
+        # through all of them).
+        by_call: dict[str, list[Event]] = {}
+        for entry in live:
+            cid = phone_call_id(entry.get("Linkedid") or entry.get("Uniqueid", ""), self.node)
+            by_call.setdefault(cid, []).append(entry)
         for entry in sorted(live, key=lambda c: -duration(c.get("Duration", ""))):
-            self._resync_channel(entry, metas, now, live, out)
+            self._resync_channel(entry, metas, now, by_call, out)
         self._mark = None
         self._hung_up.clear()
         return out
@@ -427,7 +434,7 @@ class CallTracker:
         return free[0] if len(free) == 1 else None
 
     def _resync_channel(self, entry: Event, metas: Mapping[str, CallMeta], now: float,
-                        live: list[Event], out: list[Effect]) -> None:
+                        by_call: Mapping[str, list[Event]], out: list[Effect]) -> None:
         uid = entry.get("Uniqueid", "")
         chan = self.channels.get(uid)
         if chan is None:
@@ -439,7 +446,8 @@ class CallTracker:
             self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out)
             chan = self.channels[uid]
             role: Role = "source" if entry.get("Application") == "Dial" else "destination"
-            number = dialled_in(chan.name, chan.call_id, live, self.node) or self._unclaimed(chan)
+            number = (dialled_in(chan.name, chan.call_id, by_call.get(chan.call_id, ()), self.node)
+                      or self._unclaimed(chan))
             self._identify(chan, out, dialled=number, role=role)
         chan.state = to_int(entry.get("ChannelState"))
         chan.bridge = entry.get("BridgeId") or None

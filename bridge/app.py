@@ -84,12 +84,14 @@ def build_services(
                           config.parking, settle_within=control.SETTLE_WITHIN if settle is None
                           else settle, node=first.name, recorded=recordings.add, limiter=limiter)
     cluster.use_control(ctx)
+    metrics = Metrics(lambda: {n.name: n.pbx.stats for n in nodes})
+    metrics.add_calls(lambda: {n.name: len(n.tracker.calls) for n in nodes})
     return Services(
         config=config,
         directory=directory,
         tokens=tokens or TokenStore(directory, db, config.auth.token_ttl,
                                     max_tokens=config.auth.max_tokens),
-        metrics=Metrics(lambda: {n.name: n.pbx.stats for n in nodes}),
+        metrics=metrics,
         db=db,
         pbx=first.pbx,
         tracker=first.tracker,

@@ -72,6 +72,20 @@ class _LiveCollector(Collector):
             yield CounterMetricFamily(f"uapi_stream_{name}", text, value=getattr(stats, name))
 
 
+class _CallsCollector(Collector):
+    """The live calls each node's tracker follows, labelled `node`."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily("uapi_calls_live", "live calls followed from AMI events",
+                                  labels=["node"])
+        for node, count in self._counts().items():
+            gauge.add_metric([node], count)
+        yield gauge
+
+
 class Metrics:
     """One registry per bridge, so tests and several bridges in one process do not collide."""
 
@@ -107,6 +121,10 @@ class Metrics:
     def add_live(self, stats: Callable[[], LiveStats]) -> None:
         """Reports the live stream hub's figures (once per registry)."""
         self.registry.register(_LiveCollector(stats))
+
+    def add_calls(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Reports each node's live calls (once per registry)."""
+        self.registry.register(_CallsCollector(counts))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(route, method, str(status)).inc()

@@ -93,6 +93,13 @@ class CallTracker:
         # their own Linkedid is new until Asterisk bridges them, so they are placed by Uniqueid.
         self._expected: dict[str, str] = {}
         self._now = 0.0  # the time of the event (or resync) being applied
+        # calls_of's index: a party key or charged extension -> the ids of the live calls it
+        # is in; `_keys` what each call is indexed under, `_born` the order calls came in (a
+        # List scanned every call: 50 ms at 100,000 live calls, bench/scale.py).
+        self._of: dict[str, set[str]] = {}
+        self._keys: dict[str, set[str]] = {}
+        self._born: dict[str, int] = {}
+        self._births = 0
 
     # -- what the API tells the tracker ------------------------------------------------------
 
@@ -100,7 +107,7 @@ class CallTracker:
         """Attaches what the API knows to a call (before its Originate, or at resync)."""
         call = self.calls.get(call_id)
         if call is None:
-            call = self.calls[call_id] = Call(call_id, meta.published)
+            call = self._new(call_id, meta.published)
         call.meta, call.published = meta, meta.published
         for key in meta.sources:
             if key not in call.parties:
@@ -108,12 +115,42 @@ class CallTracker:
         for key in meta.destinations:
             if key not in call.parties:
                 call.add_party(key, is_extension_key(key), "destination")
+        self._index(call)
 
     def calls_of(self, parties: set[str]) -> list[Call]:
         """The live calls in which any of `parties` is involved (or that are charged to one),
         oldest first."""
-        return [c for c in self.calls.values()
-                if c.extension in parties or not parties.isdisjoint(c.parties)]
+        ids: set[str] = set()
+        for key in parties:
+            ids.update(self._of.get(key, ()))
+        return [self.calls[i] for i in sorted(ids, key=self._born.__getitem__)]
+
+    def _new(self, call_id: str, published: float) -> Call:
+        call = self.calls[call_id] = Call(call_id, published)
+        self._births += 1
+        self._born[call_id] = self._births
+        return call
+
+    def _index(self, call: Call) -> None:
+        """Files the call under its party keys and charged extension (after either changed)."""
+        keys = set(call.parties)
+        if call.meta is not None:
+            keys.add(call.meta.extension)
+        old = self._keys.get(call.id, set())
+        for key in old - keys:
+            self._of[key].discard(call.id)
+            if not self._of[key]:
+                del self._of[key]
+        for key in keys - old:
+            self._of.setdefault(key, set()).add(call.id)
+        self._keys[call.id] = keys
+
+    def _unindex(self, call_id: str) -> None:
+        for key in self._keys.pop(call_id, ()):
+            self._of[key].discard(call_id)
+            if not self._of[key]:
+                del self._of[key]
+        self._born.pop(call_id, None)
 
     def expect(self, uniqueid: str, call_id: str) -> None:
         """The channel the API originates with this Uniqueid (ChannelId) joins `call_id`."""
@@ -125,6 +162,7 @@ class CallTracker:
     def forget(self, call_id: str) -> None:
         """Drops a call whose Originate Asterisk refused."""
         call = self.calls.pop(call_id, None)
+        self._unindex(call_id)
         for uid in call.channels if call else ():
             self.channels.pop(uid, None)
 
@@ -143,7 +181,7 @@ class CallTracker:
     def _call(self, call_id: str, now: float) -> Call:
         call = self.calls.get(call_id)
         if call is None:
-            call = self.calls[call_id] = Call(call_id, now)
+            call = self._new(call_id, now)
         return call
 
     def _channel(self, event: Event, key: str = "Uniqueid") -> Channel | None:
@@ -219,6 +257,7 @@ class CallTracker:
             has_source = any(p.role == "source" for p in call.parties.values())
             party = call.add_party(key, is_ext, role or ("destination" if has_source else
                                                          "source"))
+            self._index(call)
         if not party.channels:
             out.append(_effect("joined", call, party))
         party.channels.add(chan.uniqueid)
@@ -336,6 +375,7 @@ class CallTracker:
         for uid in list(call.channels):
             self._drop(self.channels[uid], out)  # the last drop ends the call
         if self.calls.pop(call.id, None) is not None:
+            self._unindex(call.id)
             call.ended = self._now
             out.append(Effect("ended", call.id, call=call))
             self._ended[call.id] = None
@@ -434,8 +474,15 @@ class CallTracker:
         for call in [c for c in self.calls.values() if not c.channels]:
             if call.published <= marked_at:
                 self._end(call, out)  # announced by the API but never reached Asterisk
+        # Each channel looks for its dialler among its own call's entries only: grouping once
+        # keeps a resync linear in the channels (a node with 4,000 took 25 s when each looked
+        # through all of them).
+        by_call: dict[str, list[Event]] = {}
+        for entry in live:
+            cid = phone_call_id(entry.get("Linkedid") or entry.get("Uniqueid", ""), self.node)
+            by_call.setdefault(cid, []).append(entry)
         for entry in sorted(live, key=lambda c: -duration(c.get("Duration", ""))):
-            self._resync_channel(entry, metas, now, live, out)
+            self._resync_channel(entry, metas, now, by_call, out)
         self._mark = None
         self._hung_up.clear()
         return out
@@ -450,7 +497,7 @@ class CallTracker:
         return free[0] if len(free) == 1 else None
 
     def _resync_channel(self, entry: Event, metas: Mapping[str, CallMeta], now: float,
-                        live: list[Event], out: list[Effect]) -> None:
+                        by_call: Mapping[str, list[Event]], out: list[Effect]) -> None:
         uid = entry.get("Uniqueid", "")
         chan = self.channels.get(uid)
         if chan is None:
@@ -462,7 +509,8 @@ class CallTracker:
             self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out)
             chan = self.channels[uid]
             role: Role = "source" if entry.get("Application") == "Dial" else "destination"
-            number = dialled_in(chan.name, chan.call_id, live, self.node) or self._unclaimed(chan)
+            number = (dialled_in(chan.name, chan.call_id, by_call.get(chan.call_id, ()), self.node)
+                      or self._unclaimed(chan))
             self._identify(chan, out, dialled=number, role=role)
         chan.state = to_int(entry.get("ChannelState"))
         chan.bridge = entry.get("BridgeId") or None

@@ -92,6 +92,25 @@ async def test_half_open_link_is_noticed_by_ping(
     assert (await client.send({"Action": "Ping"}))["Ping"] == "Pong"
 
 
+async def test_a_late_pong_behind_events_keeps_the_link(
+    logs: Logs, client: AmiClient, fake: FakeAmi, seen: Seen
+) -> None:
+    """Pings answered after ping_timeout while events keep arriving (a backlog, not a dead
+    link) do not drop it; once nothing arrives at all, the next unanswered Ping does."""
+    first = fake.current
+    first.answer_pings = False
+    for n in range(30):  # 1.5 s of events, longer than ping_interval + ping_timeout (0.6 s)
+        await fake.send_raw(f"Event: Newchannel\r\nChannel: PJSIP/210-{n}\r\n\r\n".encode(),
+                            pause=0.05)
+    assert events_named(logs, "ami.ping.late")
+    assert not events_named(logs, "ami.ping.timeout")
+    assert client.stats.reconnects == 0
+    assert not first.closed.is_set()
+    assert len(seen.named("Newchannel")) == 30
+    await until(lambda: client.stats.reconnects == 1, what="reconnect once the events stop")
+    assert events_named(logs, "ami.ping.timeout")
+
+
 async def test_frame_split_across_writes(client: AmiClient, fake: FakeAmi, seen: Seen) -> None:
     """An event cut into three TCP writes (mid-header, mid-frame-end) arrives whole."""
     await fake.send_raw(b"Event: Newchannel\r\nChan", b"nel: PJSIP/210-1\r\n\r", b"\n")

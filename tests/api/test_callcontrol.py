@@ -286,7 +286,7 @@ async def test_transfer_without_a_view_that_nothing_decides(api: Api, pbx: Track
     call_id = live(api, "parallel_sources")
     call = api.services.tracker.calls[call_id]
     assert call.meta is not None
-    call.meta = dataclasses.replace(call.meta, extension="0003*210")
+    api.services.tracker.annotate(call_id, dataclasses.replace(call.meta, extension="0003*210"))
     status, answer = await put(api, {"action": "Transfer", "sendCallTo": "024", **body}, call_id)
     assert (status, answer["error"]["code"]) == (400, "pc_phonecallview_invalid")
     message = answer["error"]["message"]

@@ -57,7 +57,7 @@ async def test_a_call_charged_to_the_extension_is_hung_up_there(api: Api, pbx: F
     call_id = live(api, "parallel_sources")
     call = api.services.tracker.calls[call_id]
     assert call.meta is not None
-    call.meta = dataclasses.replace(call.meta, extension="0003*210")
+    api.services.tracker.annotate(call_id, dataclasses.replace(call.meta, extension="0003*210"))
     status, listed = await get(api)
     assert (status, [c["id"] for c in listed["entry"]]) == (200, [call_id])
     assert "0003*210" not in call.parties

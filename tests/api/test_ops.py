@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from tests.api.test_calllist import live
 from tests.conftest import Api
 
 
@@ -56,3 +57,12 @@ async def test_healthz_reports_each_part(api: Api) -> None:
     await api.services.db.close()
     resp = await api.client.get("/healthz")
     assert (resp.status, (await resp.json())["store"]) == (503, "unavailable")
+
+
+async def test_metrics_count_the_live_calls_of_each_node(api: Api) -> None:
+    """uapi_calls_live{node} is the number of calls the node's tracker follows."""
+    before = await (await api.client.get("/metrics")).text()
+    assert 'uapi_calls_live{node="default"} 0.0' in before
+    live(api, "two_party")
+    after = await (await api.client.get("/metrics")).text()
+    assert 'uapi_calls_live{node="default"} 1.0' in after

@@ -154,6 +154,25 @@ SQLITE: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX call_history_parties_call ON call_history_parties (call_id);
     """,
+    # Issue 23, webhook recovery: a registration's custom headers (JSON), rate, order flag,
+    # the previous secret during a rotation, why and since when it was disabled, and where its
+    # health is counted from; an outbox row's app, Sequence and ordering key (app, url, call of
+    # an ordered registration; '' when unordered).
+    """
+    ALTER TABLE phone_call_events ADD COLUMN headers TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE phone_call_events ADD COLUMN max_rate REAL NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN previous_secret TEXT NOT NULL DEFAULT '';
+    ALTER TABLE phone_call_events ADD COLUMN previous_expires REAL NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN disabled_reason TEXT NOT NULL DEFAULT '';
+    ALTER TABLE phone_call_events ADD COLUMN health_from REAL NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN app TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN ordering TEXT NOT NULL DEFAULT '';
+    CREATE INDEX outbox_call ON outbox (app, call_id);
+    CREATE INDEX outbox_ordering ON outbox (ordering, sequence) WHERE ordering <> '';
+    CREATE INDEX outbox_event ON outbox (event_id, created_at);
+    """,
 )
 
 # PostgreSQL starts at today's schema (no PostgreSQL database predates it). Timestamps are
@@ -279,5 +298,24 @@ POSTGRES: tuple[str, ...] = (
     CREATE INDEX call_history_parties_call ON call_history_parties (call_id);
     CREATE FUNCTION instr(text, text) RETURNS integer
         LANGUAGE sql IMMUTABLE STRICT AS 'SELECT strpos($1, $2)';
+    """,
+    # Issue 23, webhook recovery: a registration's custom headers (JSON), rate, order flag,
+    # the previous secret during a rotation, why and since when it was disabled, and where its
+    # health is counted from; an outbox row's app, Sequence and ordering key (app, url, call of
+    # an ordered registration; '' when unordered).
+    """
+    ALTER TABLE phone_call_events ADD COLUMN headers TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE phone_call_events ADD COLUMN max_rate DOUBLE PRECISION NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN previous_secret TEXT NOT NULL DEFAULT '';
+    ALTER TABLE phone_call_events ADD COLUMN previous_expires DOUBLE PRECISION NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN disabled_reason TEXT NOT NULL DEFAULT '';
+    ALTER TABLE phone_call_events ADD COLUMN health_from DOUBLE PRECISION NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN app TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN ordering TEXT NOT NULL DEFAULT '';
+    CREATE INDEX outbox_call ON outbox (app, call_id);
+    CREATE INDEX outbox_ordering ON outbox (ordering, sequence) WHERE ordering <> '';
+    CREATE INDEX outbox_event ON outbox (event_id, created_at);
     """,
 )

@@ -236,7 +236,7 @@ async def replay(request: web.Request) -> web.Response:
 
 
 async def recover(request: web.Request) -> web.Response:
-    """202 `{"queued": N}`: the deliveries of [since, until) not delivered go out again."""
+    """202 `{"queued": N}`: the deliveries of [since, until] not delivered go out again."""
     reg = _one(request, _extension(request))
     body = await _object(request, "pce_since_invalid")
     since = hookfields.date(body.get("since"), "pce_since_invalid", "since")

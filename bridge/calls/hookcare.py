@@ -32,7 +32,7 @@ async def replay(outbox: Outbox, reg: Registration, delivery_id: str, now: float
 
 async def recover(outbox: Outbox, config: WebhooksConfig, reg: Registration, *,
                   since: float, until: float | None, now: float) -> int:
-    """Queues again, oldest first, every delivery created in [since, until) that was not
+    """Queues again, oldest first, every delivery created in [since, until] that was not
     delivered; the window must lie within `webhooks.retention` (older ones are purged)."""
     end = now if until is None else min(until, now)
     if since < now - config.retention or since > now:

@@ -450,13 +450,14 @@ class Outbox:
         return True
 
     async def recover(self, event_id: str, since: float, until: float, now: float) -> int:
-        """Queues again every delivery of the registration created in [since, until) that was
-        not delivered (failed, given up, skipped): due now, the oldest first."""
+        """Queues again every delivery of the registration created in [since, until] that was
+        not delivered (failed, given up, skipped): due now, the oldest first (due times
+        spread over the window's thousandth before now, in creation order)."""
         return await self.db.execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, owner = NULL, lease_until = NULL, "
-            "next_at = ? + (created_at - ?) * 0.000000001 WHERE event_id = ? AND "
-            "created_at >= ? AND created_at < ? AND state IN ('failed', 'skipped')",
-            (now, since, event_id, since, until))
+            "next_at = ? - (? - created_at) * 0.001 WHERE event_id = ? AND "
+            "created_at >= ? AND created_at <= ? AND state IN ('failed', 'skipped')",
+            (now, until, event_id, since, until))
 
     async def health(self, event_id: str, since: float) -> tuple[float | None, int]:
         """(when its failing began, deliveries given up since): counted from its last

@@ -71,7 +71,10 @@ class Dispatcher:
         self._results: list[tuple[Delivery, dict[str, Any], str, float]] = []
         self._results_ready = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
-        self._slots: dict[str, float] = {}  # per maxRate registration: its next free send time
+        # per maxRate registration: when its next send may start, who waits for it
+        self._next_send: dict[str, float] = {}
+        self._waiting: dict[str, int] = {}
+        self._rate_locks: dict[str, asyncio.Lock] = {}
         self.disabled: dict[str, int] = {}  # registrations this bridge disabled, per reason
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
@@ -213,6 +216,8 @@ class Dispatcher:
             return
         first, given_up = await self.outbox.health(event_id, reg.health_from)
         now, cfg = self.clock(), self.config
+        log.debug("webhooks.health.checked", event_id=event_id, given_up=given_up,
+                  failing_for=None if first is None else round(now - first))
         if first is not None and unhealthy(first, given_up, now, after=cfg.disable_after,
                                            min_failures=cfg.disable_min_failures):
             await self._disable(reg, "failing", (
@@ -301,18 +306,26 @@ class Dispatcher:
         await self._record(delivery, reg, status, error, decision, started=started)
 
     async def _rate_slot(self, reg: Registration, delivery: Delivery) -> bool:
-        """Waits for the registration's next maxRate slot (taking it); a slot further away
-        than RATE_WAIT puts the delivery back in the outbox until then (False)."""
+        """Waits its turn under the registration's maxRate (sends start at least 1/maxRate
+        apart); a turn further away than RATE_WAIT puts the delivery back in the outbox until
+        then (False)."""
         if reg.max_rate <= 0:
             return True
-        now = self.clock()
-        slot = max(now, self._slots.get(reg.id, 0.0))
-        if slot - now > RATE_WAIT:
-            await self.outbox.postpone(delivery, slot)
+        gap, now = 1.0 / reg.max_rate, self.clock()
+        ahead = self._waiting.get(reg.id, 0)
+        turn = max(now, self._next_send.get(reg.id, 0.0)) + ahead * gap
+        if turn - now > RATE_WAIT:
+            await self.outbox.postpone(delivery, turn)
             return False
-        self._slots[reg.id] = slot + 1.0 / reg.max_rate
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        self._waiting[reg.id] = ahead + 1
+        try:
+            async with self._rate_locks.setdefault(reg.id, asyncio.Lock()):
+                wait = self._next_send.get(reg.id, 0.0) - self.clock()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._next_send[reg.id] = self.clock() + gap
+        finally:
+            self._waiting[reg.id] -= 1
         return True
 
     async def _send(self, reg: Registration, delivery: Delivery,

@@ -21,7 +21,7 @@ from bridge.ami.client import AmiClient
 from bridge.domain.views import iso
 from tests.conftest import CRM, HELPDESK
 from tests.polling import wait_for
-from tests.system.daemon import RunningBridge, free_port
+from tests.system.daemon import RunningBridge, free_port, get
 from tests.system.test_list_calls import poll_views
 from tests.system.test_make_call import hang_up, make_call, view
 from tests.system.test_webhooks import TYPES, Receiver, receiver, soon
@@ -146,6 +146,9 @@ async def test_replay_rotation_and_a_custom_authorization_header(
     code, body = await api(quick, "POST", f"{reg}/deliveries/nope/replay")
     assert (code, body["error"]["code"]) == (400, "pce_delivery_invalid")
     assert "crm-receiver-token" not in quick.log.read_text()
+    code, metrics = await asyncio.to_thread(get, f"{quick.url}/metrics")
+    assert code == 200
+    assert 'uapi_webhook_registrations_disabled_total{cause="gone"} 0.0' in metrics
 
 
 def rotated_expiry(rotated: dict[str, str]) -> float:

@@ -316,29 +316,39 @@ class Outbox:
         last one stored (rows of the same event, for several registrations, share it)."""
         numbered: list[tuple[str, Queued, int]] = []
         events: dict[tuple[str, str, str], int] = {}
-        latest: dict[tuple[str, str], int] = {}  # numbered in this batch, not stored yet
+        latest = await self._last({(r.app, r.params.get("CallID", "")) for r in rows})
         for row in rows:
-            call = row.params.get("CallID", "")
-            seq = events.get((row.app, call, row.event or row.dedup))
+            pair = (row.app, row.params.get("CallID", ""))
+            seq = events.get((*pair, row.event or row.dedup))
             if seq is None:
-                last = latest.get((row.app, call))
-                seq = (await self._last(row.app, call) if last is None else last) + 1
-                latest[(row.app, call)] = self._sequences[(row.app, call)] = seq
-                self._sequences.move_to_end((row.app, call))
-                events[(row.app, call, row.event or row.dedup)] = seq
+                seq = latest[pair] = self._sequences[pair] = latest[pair] + 1
+                self._sequences.move_to_end(pair)
+                events[(*pair, row.event or row.dedup)] = seq
             numbered.append((secrets.token_hex(12), row, seq))
         while len(self._sequences) > _SEQUENCES:
             self._sequences.popitem(last=False)
         return numbered
 
-    async def _last(self, app: str, call: str) -> int:
-        """The last Sequence given to the app's events of the call (0: none). Remembered by a
-        single bridge; read from the store when bridges share it (another may have fired)."""
-        if not self.db.shared and (app, call) in self._sequences:
-            return self._sequences[(app, call)]
-        rows = await self.db.fetchall(
-            "SELECT MAX(sequence) FROM outbox WHERE app = ? AND call_id = ?", (app, call))
-        return int(rows[0][0] or 0) if rows else 0
+    async def _last(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The last Sequence given to each (app, call)'s events (0: none). Remembered by a
+        single bridge; read from the store (one query per 500 calls) for those it does not
+        remember, and always when bridges share it (another may have fired)."""
+        last = dict.fromkeys(pairs, 0)
+        unknown = set(pairs)
+        if not self.db.shared:
+            for pair in pairs & self._sequences.keys():
+                last[pair] = self._sequences[pair]
+                unknown.discard(pair)
+        calls = sorted({call for _, call in unknown})
+        for i in range(0, len(calls), 500):
+            chunk = calls[i:i + 500]
+            rows = await self.db.fetchall(
+                "SELECT app, call_id, MAX(sequence) FROM outbox WHERE call_id IN "  # noqa: S608
+                f"({', '.join('?' * len(chunk))}) GROUP BY app, call_id", tuple(chunk))
+            for app, call, seq in rows:
+                if (app, call) in unknown:
+                    last[(app, call)] = int(seq or 0)
+        return last
 
     async def take(self, now: float, limit: int) -> list[Delivery]:
         """Claims the deliveries due now (state `sending`, leased to this bridge), oldest

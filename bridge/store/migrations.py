@@ -169,7 +169,7 @@ SQLITE: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN app TEXT NOT NULL DEFAULT '';
     ALTER TABLE outbox ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE outbox ADD COLUMN ordering TEXT NOT NULL DEFAULT '';
-    CREATE INDEX outbox_call ON outbox (app, call_id);
+    CREATE INDEX outbox_call ON outbox (call_id, app);
     CREATE INDEX outbox_ordering ON outbox (ordering, sequence) WHERE ordering <> '';
     CREATE INDEX outbox_event ON outbox (event_id, created_at);
     """,
@@ -314,7 +314,7 @@ POSTGRES: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN app TEXT NOT NULL DEFAULT '';
     ALTER TABLE outbox ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE outbox ADD COLUMN ordering TEXT NOT NULL DEFAULT '';
-    CREATE INDEX outbox_call ON outbox (app, call_id);
+    CREATE INDEX outbox_call ON outbox (call_id, app);
     CREATE INDEX outbox_ordering ON outbox (ordering, sequence) WHERE ordering <> '';
     CREATE INDEX outbox_event ON outbox (event_id, created_at);
     """,

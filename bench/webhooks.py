@@ -2,9 +2,12 @@
 bridge's durable outbox (store write, send with signature, attempt logged) on SQLite, on
 PostgreSQL with one bridge and with two bridges sharing it (two dispatchers in this process, each
 with its own pool and lease owner, both fed every event: the dedup key lets each in once),
-beside a bare aiohttp client loop posting the same requests with the same concurrency.
+beside a bare aiohttp client loop posting the same requests with the same concurrency. On
+SQLite also (issue 23) with an `ordered` registration (the events of each call one after the
+other: 3 per call) and with a `maxRate` registration, in the same run as the plain outbox.
 
     .venv/bin/python bench/webhooks.py [--deliveries 3000] [--concurrency 16] [--pg-url URL]
+                                       [--max-rate 200]
 
 --pg-url defaults to scripts/postgres-sandbox's; the PostgreSQL rows are skipped if it is down.
 """
@@ -33,7 +36,7 @@ import psycopg
 from bench.corpus import free_port
 from bridge import logs
 from bridge.store.db import Database
-from bridge.store.hooks import Outbox, Registration, Registrations
+from bridge.store.hooks import Outbox, Queued, Registration, Registrations
 from bridge.store.postgres import PostgresDatabase
 from bridge.store.sqlite import SqliteDatabase
 from bridge.webhooks import signing
@@ -88,17 +91,21 @@ async def bare(url: str, n: int, concurrency: int) -> float:
         return n / (time.perf_counter() - started)
 
 
-async def outbox(url: str, n: int, concurrency: int, dbs: list[Database]) -> float:
-    """Every bridge (one per database handle) is fed all n events; n deliveries go out."""
+async def outbox(url: str, n: int, concurrency: int, dbs: list[Database],
+                 ordered: bool = False, max_rate: float = 0.0) -> float:
+    """Every bridge (one per database handle) is fed all n events; n deliveries go out.
+    `ordered`: the events come 3 per call (each call's in order); `max_rate`: the
+    registration's maxRate."""
     config = WebhooksConfig(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),),
                             per_receiver=concurrency)
     bridges = []
     for db in dbs:
         await db.open()
         regs = Registrations(db)
-        await regs.save(Registration("bench", "crm", "0003*024", 2, 1, url, "", 0, "x", SECRET))
+        await regs.save(Registration("bench", "crm", "0003*024", 2, 1, url, "", 0, "x", SECRET,
+                                     ordered=ordered, max_rate=max_rate))
         bridges.append(Dispatcher(config, regs, Outbox(db)))
-    rows = [("bench", f"call{i}:0003*024:2:bench", PARAMS) for i in range(n)]
+    rows = [_row(i, url, ordered) for i in range(n)]
     for hooks in bridges:
         await hooks.start()
     started = time.perf_counter()
@@ -116,6 +123,15 @@ async def outbox(url: str, n: int, concurrency: int, dbs: list[Database]) -> flo
     for db in dbs:
         await db.close()
     return rate
+
+
+def _row(i: int, url: str, ordered: bool) -> Queued:
+    """Event i: of its own call (plain), or the (i % 3)th of call i // 3 (ordered)."""
+    if not ordered:
+        return Queued("bench", f"call{i}:0003*024:2:bench", PARAMS, "crm", f"call{i}")
+    call = f"call{i // 3}"
+    return Queued("bench", f"{call}:0003*024:{i % 3}:bench", {**PARAMS, "CallID": call}, "crm",
+                  f"{call}:{i % 3}", f"crm {url} {call}")
 
 
 @asynccontextmanager
@@ -136,11 +152,16 @@ async def schema(pg_url: str) -> AsyncIterator[str | None]:
 
 
 async def runs(url: str, n: int, concurrency: int, tmp: str,
-               pg_url: str) -> dict[str, float | None]:
+               pg_url: str, max_rate: float) -> dict[str, float | None]:
     """Deliveries/s of each set-up (None: PostgreSQL not reachable)."""
+    def sqlite() -> list[Database]:
+        return [SqliteDatabase(f"{tmp}/bench-{time.time_ns()}.sqlite3")]
+
     done: dict[str, float | None] = {
-        "sqlite, one bridge": await outbox(url, n, concurrency, [
-            SqliteDatabase(f"{tmp}/bench-{time.time_ns()}.sqlite3")])}
+        "sqlite, one bridge": await outbox(url, n, concurrency, sqlite()),
+        "sqlite, ordered": await outbox(url, n, concurrency, sqlite(), ordered=True),
+        f"sqlite, maxRate {max_rate:g}": await outbox(url, n, concurrency, sqlite(),
+                                                      max_rate=max_rate)}
     for bridges in (1, 2):
         label = f"postgresql, {'one bridge' if bridges == 1 else 'two bridges'}"
         async with schema(pg_url) as shared:
@@ -153,6 +174,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--deliveries", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--max-rate", type=float, default=200.0)
     parser.add_argument("--pg-url", default="postgresql://uapi:sandbox-secret@127.0.0.1:15432/uapi")
     args = parser.parse_args()
     port = free_port()
@@ -172,7 +194,8 @@ async def main() -> None:
             before = await received(port)
             b = await bare(url, args.deliveries, args.concurrency)
             middle = await received(port)
-            rates = await runs(url, args.deliveries, args.concurrency, tmp, args.pg_url)
+            rates = await runs(url, args.deliveries, args.concurrency, tmp, args.pg_url,
+                               args.max_rate)
             after = await received(port)
     finally:
         receiver.terminate()
@@ -187,8 +210,11 @@ async def main() -> None:
         if rate is None:
             print(f"{label:25}: skipped (PostgreSQL not reachable at --pg-url)")
         else:
-            print(f"{label:25}: {rate:8.0f} deliveries/s, ratio to bare {rate / b:5.2f}"
-                  "  (target >= 0.5)")
+            target = ("(never above the maxRate)" if "maxRate" in label
+                      else "(3 events per call, each after the previous)" if "ordered" in label
+                      else "(target >= 0.5)")
+            print(f"{label:25}: {rate:8.0f} deliveries/s, ratio to bare {rate / b:5.2f}, "
+                  f"to plain sqlite {rate / (rates['sqlite, one bridge'] or 1):5.2f}  {target}")
 
 
 if __name__ == "__main__":

@@ -149,6 +149,7 @@ class Bridge:
                  for n in config.all_nodes}
         svc = build_services(config, db, links)
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
+        svc.metrics.add_webhooks(lambda: webhooks.disabled)
         hub = hub_for(svc)
         feeds = [cls._feed(svc, node, links[node.name], webhooks, hub)
                  for node in svc.nodes.all]

@@ -33,7 +33,7 @@ from bridge.tenants import (
     read_users,
 )
 from bridge.tls import TlsConfig, read_tls, tls_problems
-from bridge.webhooks.settings import WebhooksConfig
+from bridge.webhooks.settings import MAX_OVERLAP, WebhooksConfig
 
 # Other branches still import the tenant model from here: re-exported until they move to
 # bridge.tenants (then this line goes).
@@ -251,8 +251,10 @@ def _read_node_public(r: _Reader, raw: Any, where: str) -> str | None:
 def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
     defaults = WebhooksConfig()
     numbers = ("timeout", "per_receiver", "max_attempts", "backoff_min", "backoff_max",
-               "shutdown_grace", "max_registrations", "max_response_bytes")
-    sec = r.section(raw, "webhooks", {"allow_networks", "retention", *numbers})
+               "shutdown_grace", "max_registrations", "max_response_bytes",
+               "disable_min_failures")
+    durations = ("retention", "rotation_overlap", "disable_after")
+    sec = r.section(raw, "webhooks", {"allow_networks", *durations, *numbers})
     values: dict[str, Any] = {}
     for name in numbers:
         default = getattr(defaults, name)
@@ -266,12 +268,18 @@ def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
             nets.append(ipaddress.ip_network(str(item), strict=False))
         except ValueError:
             r.problem(f"webhooks.allow_networks[{i}]", f"not a network: {item!r}")
-    values["retention"] = _duration(r, sec, "webhooks.retention", defaults.retention)
+    for name in durations:
+        values[name] = _duration(r, sec, f"webhooks.{name}", getattr(defaults, name),
+                                 zero=name == "rotation_overlap")
+    if values["rotation_overlap"] > MAX_OVERLAP:
+        r.problem("webhooks.rotation_overlap", "must be at most 7 days")
     return WebhooksConfig(allow_networks=tuple(nets), **values)
 
 
-def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float) -> float:
-    """Seconds, given as a number or as a string like `90s`, `30m`, `12h`, `7d`, `2w`."""
+def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float, *,
+              zero: bool = False) -> float:
+    """Seconds, given as a number or as a string like `90s`, `30m`, `12h`, `7d`, `2w` (0 only
+    where `zero` allows it)."""
     raw = sec.get(where.rsplit(".", 1)[1])
     if raw is None:
         return default
@@ -283,8 +291,8 @@ def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float) -> fl
     else:
         r.problem(where, f"must be seconds or a duration like 7d, got {raw!r}")
         return default
-    if seconds <= 0:
-        r.problem(where, "must be greater than 0")
+    if seconds < 0 or (seconds == 0 and not zero):
+        r.problem(where, "must be greater than 0" if not zero else "must not be negative")
     return seconds
 
 

@@ -86,6 +86,22 @@ class _CallsCollector(Collector):
         yield gauge
 
 
+class _WebhooksCollector(Collector):
+    """Registrations the webhook dispatcher disabled, by cause (`failing`, `gone`)."""
+
+    def __init__(self, disabled: Callable[[], Mapping[str, int]]) -> None:
+        self._disabled = disabled
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "uapi_webhook_registrations_disabled",
+            "PhoneCallEvent registrations disabled by the bridge (failing for "
+            "webhooks.disable_after, or 410 Gone)", labels=["cause"])
+        for cause in ("failing", "gone"):
+            family.add_metric([cause], self._disabled().get(cause, 0))
+        yield family
+
+
 class Metrics:
     """One registry per bridge, so tests and several bridges in one process do not collide."""
 
@@ -125,6 +141,10 @@ class Metrics:
     def add_calls(self, counts: Callable[[], Mapping[str, int]]) -> None:
         """Reports each node's live calls (once per registry)."""
         self.registry.register(_CallsCollector(counts))
+
+    def add_webhooks(self, disabled: Callable[[], Mapping[str, int]]) -> None:
+        """Reports the webhook dispatcher's figures (once per registry)."""
+        self.registry.register(_WebhooksCollector(disabled))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(route, method, str(status)).inc()

@@ -1,6 +1,7 @@
 """`/uapi/extensions/{userId}/{extension}/phoneCallEvents[/{eventType}[/{eventId}]]`: webhook
-registrations (PhoneCallEvents), `.../{eventType}/{eventId}/deliveries`, their attempts, and
-`.../{eventType}/{eventId}/secret`, the secret that signs them.
+registrations (PhoneCallEvents), `.../{eventType}/{eventId}/deliveries`, their attempts,
+`.../deliveries/{deliveryId}/replay` and `.../recover` (send again), and `.../secret` (with
+`.../secret/rotate`), the secret that signs them.
 
 An app sees and changes the registrations it made; each has its own `whsec_` secret (the app's
 `webhook_secret` when the config gives one), shown by create and by the secret route only.
@@ -14,11 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge.api import hookfields
 from bridge.api.collections import Item, parse_list_query
 from bridge.api.common import collection_response, nothing, read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
 from bridge.api.fields import one_of
 from bridge.api.idempotency import idempotent
+from bridge.calls import hookcare
 from bridge.domain.events import TYPES
 from bridge.domain.views import iso
 from bridge.errors import ApiError, invalid
@@ -27,7 +30,9 @@ from bridge.tenants import WITH_PHONE_CALL_EVENTS, Extension
 from bridge.webhooks.guard import normalize, url_problem
 from bridge.webhooks.signing import new_secret
 
-FIELDS = ("type", "id", "method", "note", "url", "status", "modified", "extension", "links")
+FIELDS = ("type", "id", "method", "note", "url", "status", "modified", "extension",
+          "disabledReason", "ordered", "maxRate", "headers", "links")
+FILTERABLE = ("type", "id", "method", "note", "url", "status", "modified", "extension")
 ATTEMPT_FIELDS = ("deliveryId", "attempt", "at", "status", "durationMs", "error", "outcome")
 MAX_NOTE, MAX_URL = 1024, 2048
 
@@ -76,9 +81,18 @@ def _base(request: web.Request, ext: Extension) -> str:
 
 
 def _view(reg: Registration, base: str) -> Item:
-    return {"type": str(reg.type), "id": reg.id, "method": str(reg.method), "note": reg.note,
-            "url": reg.url, "status": str(reg.status), "modified": reg.modified,
-            "extension": reg.extension, "links": {"self": f"{base}/{reg.type}/{reg.id}"}}
+    """The PhoneCallEvent; of its custom headers only the names (values are never shown)."""
+    view: Item = {"type": str(reg.type), "id": reg.id, "method": str(reg.method),
+                  "note": reg.note, "url": reg.url, "status": str(reg.status),
+                  "modified": reg.modified, "extension": reg.extension, "ordered": reg.ordered}
+    if reg.disabled_reason:
+        view["disabledReason"] = reg.disabled_reason
+    if reg.max_rate:
+        view["maxRate"] = reg.max_rate
+    if reg.headers:
+        view["headers"] = [name for name, _ in reg.headers]
+    view["links"] = {"self": f"{base}/{reg.type}/{reg.id}"}
+    return view
 
 
 def _mine(request: web.Request, ext: Extension) -> list[Registration]:
@@ -112,6 +126,9 @@ async def create(request: web.Request) -> web.Response:
         url=_url(request, body.get("url")), note=_note(body.get("note", "")),
         status=one_of(body.get("status", ENABLED), (0, 1), "pce_status_invalid", "status"),
         modified=iso(time.time()), secret=current_app(request).webhook_secret or new_secret(),
+        headers=hookfields.headers(body.get("headers")),
+        max_rate=hookfields.max_rate(body.get("maxRate")),
+        ordered=hookfields.ordered(body.get("ordered")),
     )
     svc = services(request)
     limit = svc.config.webhooks.max_registrations
@@ -138,8 +155,15 @@ async def update(request: web.Request) -> web.Response:
         changes["note"] = _note(body["note"])
     if "url" in body:
         changes["url"] = _url(request, body["url"])
+    if "headers" in body:
+        changes["headers"] = hookfields.headers(body["headers"])
+    if "maxRate" in body:
+        changes["max_rate"] = hookfields.max_rate(body["maxRate"])
+    if "ordered" in body:
+        changes["ordered"] = hookfields.ordered(body["ordered"])
     if "status" in body:
-        changes["status"] = one_of(body["status"], (0, 1), "pce_status_invalid", "status")
+        status = one_of(body["status"], (0, 1), "pce_status_invalid", "status")
+        reg = hookcare.with_status(reg, status, time.time())
     reg = dataclasses.replace(reg, **changes)
     await services(request).registrations.save(reg)
     return web.json_response(_view(reg, _base(request, ext)))
@@ -148,7 +172,7 @@ async def update(request: web.Request) -> web.Response:
 async def list_events(request: web.Request) -> web.Response:
     ext = _extension(request)
     regs = [_one(request, ext)] if "eventId" in request.match_info else _mine(request, ext)
-    q = parse_list_query(request.query, fields=FIELDS, filterable=FIELDS[:-1],
+    q = parse_list_query(request.query, fields=FIELDS, filterable=FILTERABLE,
                          date_fields=("modified",))
     base = _base(request, ext)
     return collection_response(request, [_view(r, base) for r in regs], q,
@@ -181,9 +205,57 @@ async def deliveries(request: web.Request) -> web.Response:
 
 
 async def secret(request: web.Request) -> web.Response:
-    """`{"secret": "whsec_..."}`: what the registration's deliveries are signed with."""
+    """`{"secret": "whsec_..."}`: what the registration's deliveries are signed with (and,
+    during a rotation's overlap, `previous` and `previousExpires`)."""
     reg = _one(request, _extension(request))
-    return web.json_response({"secret": reg.secret})
+    answer = {"secret": reg.secret}
+    if len(reg.signing_secrets(time.time())) > 1:
+        answer |= {"previous": reg.previous_secret, "previousExpires": iso(reg.previous_expires)}
+    return web.json_response(answer)
+
+
+async def rotate(request: web.Request) -> web.Response:
+    """200 `{"secret", "previousExpires"}`: a new secret; the old one signs too until then."""
+    reg = _one(request, _extension(request))
+    body = await _object(request, "pce_overlap_invalid")
+    svc = services(request)
+    done = await hookcare.rotate(
+        svc.registrations, reg,
+        hookfields.overlap(body.get("overlap"), svc.config.webhooks.rotation_overlap),
+        time.time())
+    return web.json_response({"secret": done.secret,
+                              "previousExpires": iso(done.previous_expires)})
+
+
+async def replay(request: web.Request) -> web.Response:
+    """202 `{"deliveryId"}`: that delivery is queued again, with the same webhook-id."""
+    reg = _one(request, _extension(request))
+    delivery_id = request.match_info["deliveryId"]
+    await hookcare.replay(services(request).outbox, reg, delivery_id, time.time())
+    return web.json_response({"deliveryId": delivery_id}, status=202)
+
+
+async def recover(request: web.Request) -> web.Response:
+    """202 `{"queued": N}`: the deliveries of [since, until] not delivered go out again."""
+    reg = _one(request, _extension(request))
+    body = await _object(request, "pce_since_invalid")
+    since = hookfields.date(body.get("since"), "pce_since_invalid", "since")
+    until = (None if body.get("until") is None
+             else hookfields.date(body["until"], "pce_until_invalid", "until"))
+    svc = services(request)
+    queued = await hookcare.recover(svc.outbox, svc.config.webhooks, reg, since=since,
+                                    until=until, now=time.time())
+    return web.json_response({"queued": queued}, status=202)
+
+
+async def _object(request: web.Request, code: str) -> dict[str, Any]:
+    """The JSON object body (an empty body: {})."""
+    body = await read_json(request) if request.can_read_body else {}
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise invalid(code, "The body must be a JSON object.")
+    return body
 
 
 def add_routes(app: web.Application, prefix: str) -> None:
@@ -196,3 +268,7 @@ def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_put(f"{base}/{{eventType}}/{{eventId}}", update)
     app.router.add_get(f"{base}/{{eventType}}/{{eventId}}/deliveries", deliveries)
     app.router.add_get(f"{base}/{{eventType}}/{{eventId}}/secret", secret)
+    one = f"{base}/{{eventType}}/{{eventId}}"
+    app.router.add_post(f"{one}/secret/rotate", rotate)
+    app.router.add_post(f"{one}/deliveries/{{deliveryId}}/replay", replay)
+    app.router.add_post(f"{one}/recover", recover)

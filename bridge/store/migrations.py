@@ -179,6 +179,25 @@ SQLITE: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX recording_extensions_recording ON recording_extensions (recording_id);
     """,
+    # Issue 23, webhook recovery: a registration's custom headers (JSON), rate, order flag,
+    # the previous secret during a rotation, why and since when it was disabled, and where its
+    # health is counted from; an outbox row's app, Sequence and ordering key (app, url, call of
+    # an ordered registration; '' when unordered).
+    """
+    ALTER TABLE phone_call_events ADD COLUMN headers TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE phone_call_events ADD COLUMN max_rate REAL NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN previous_secret TEXT NOT NULL DEFAULT '';
+    ALTER TABLE phone_call_events ADD COLUMN previous_expires REAL NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN disabled_reason TEXT NOT NULL DEFAULT '';
+    ALTER TABLE phone_call_events ADD COLUMN health_from REAL NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN app TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN ordering TEXT NOT NULL DEFAULT '';
+    CREATE INDEX outbox_call ON outbox (call_id, app);
+    CREATE INDEX outbox_ordering ON outbox (ordering, sequence) WHERE ordering <> '';
+    CREATE INDEX outbox_event ON outbox (event_id, created_at);
+    """,
 )
 
 # PostgreSQL starts at today's schema (no PostgreSQL database predates it). Timestamps are
@@ -327,5 +346,24 @@ POSTGRES: tuple[str, ...] = (
         PRIMARY KEY (extension, started, recording_id)
     );
     CREATE INDEX recording_extensions_recording ON recording_extensions (recording_id);
+    """,
+    # Issue 23, webhook recovery: a registration's custom headers (JSON), rate, order flag,
+    # the previous secret during a rotation, why and since when it was disabled, and where its
+    # health is counted from; an outbox row's app, Sequence and ordering key (app, url, call of
+    # an ordered registration; '' when unordered).
+    """
+    ALTER TABLE phone_call_events ADD COLUMN headers TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE phone_call_events ADD COLUMN max_rate DOUBLE PRECISION NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN previous_secret TEXT NOT NULL DEFAULT '';
+    ALTER TABLE phone_call_events ADD COLUMN previous_expires DOUBLE PRECISION NOT NULL DEFAULT 0;
+    ALTER TABLE phone_call_events ADD COLUMN disabled_reason TEXT NOT NULL DEFAULT '';
+    ALTER TABLE phone_call_events ADD COLUMN health_from DOUBLE PRECISION NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN app TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN ordering TEXT NOT NULL DEFAULT '';
+    CREATE INDEX outbox_call ON outbox (call_id, app);
+    CREATE INDEX outbox_ordering ON outbox (ordering, sequence) WHERE ordering <> '';
+    CREATE INDEX outbox_event ON outbox (event_id, created_at);
     """,
 )

@@ -22,15 +22,15 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from bridge.domain.events import TYPE_NAMES, charged, event_type, fired
+from bridge.domain.events import TYPE_NAMES, Fired, charged, event_type, fired
 from bridge.domain.model import Effect
 from bridge.domain.views import iso
 from bridge.errors import BridgeError
-from bridge.store.hooks import ENABLED, Delivery, Outbox, Registration, Registrations
+from bridge.store.hooks import ENABLED, Delivery, Outbox, Queued, Registration, Registrations
 from bridge.supervisor import Loop, Spawn
 from bridge.webhooks import signing
 from bridge.webhooks.guard import BlockedAddress, GuardedResolver, Network, url_problem
-from bridge.webhooks.policy import Backoff, Decision, decide
+from bridge.webhooks.policy import Backoff, Decision, decide, unhealthy
 from bridge.webhooks.settings import WebhooksConfig
 
 log = structlog.get_logger("bridge.webhooks")
@@ -39,6 +39,7 @@ RESULTS_DELAY = 0.02  # seconds results may wait to be written together
 IDLE = 60.0  # seconds a receiver's worker waits for work before it ends
 CACHED_URLS = 4096  # URLs whose guard verdict and receiver are remembered
 READ_CHUNK = 16 * 1024
+RATE_WAIT = 1.0  # seconds a worker waits for a maxRate slot; later ones go back to the outbox
 
 
 @dataclass
@@ -58,7 +59,7 @@ class Dispatcher:
         self.clock = clock
         self.idle = IDLE
         self.backoff = Backoff(config.backoff_min, config.backoff_max, config.max_attempts)
-        self._fired: asyncio.Queue[list[tuple[str, str, dict[str, str]]]] = asyncio.Queue()
+        self._fired: asyncio.Queue[list[Queued]] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._taken = 0  # deliveries claimed from the outbox and not finished yet
         self._busy: set[asyncio.Task[None]] = set()  # workers in the middle of an attempt
@@ -79,26 +80,34 @@ class Dispatcher:
         client's resolver: the caller keeps the running one)."""
         self.config = config
         self.backoff = Backoff(config.backoff_min, config.backoff_max, config.max_attempts)
+        # per maxRate registration: when its next send may start, who waits for it
+        self._next_send: dict[str, float] = {}
+        self._waiting: dict[str, int] = {}
+        self._rate_locks: dict[str, asyncio.Lock] = {}
+        self.disabled: dict[str, int] = {}  # registrations this bridge disabled, per reason
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
     def sink(self, effects: list[Effect]) -> None:
-        rows: list[tuple[str, str, dict[str, str]]] = []
+        rows: list[Queued] = []
         for effect in effects:
             kind = event_type(effect)
             regs = self._firing(effect.party or "", kind) if kind is not None else []
             due = fired(effect) if regs else None  # parameters only for someone listening
             if due is not None:
-                rows.extend((reg.id, f"{due.key}:{reg.id}", due.params) for reg in regs)
+                rows.extend(_queued(reg, due) for reg in regs)
             extra = charged(effect)  # a callback / conference extension's own events
             if extra is not None:
-                rows.extend((reg.id, f"{extra.key}:{reg.id}", extra.params)
+                rows.extend(_queued(reg, extra)
                             for reg in self._firing(extra.extension, extra.type))
         if rows:
             self._fired.put_nowait(rows)
 
     def _firing(self, extension: str, kind: int) -> list[Registration]:
-        regs = self.registrations.enabled(extension, kind)
+        """The registrations an event of `kind` on `extension` is queued for (enabled ones, and
+        those the bridge keeps disabled, as `skipped`), less those whose extension or app a
+        reload removed."""
+        regs = self.registrations.listening(extension, kind)
         return [r for r in regs if self.fires(r)] if regs else regs
 
     # -- life cycle -------------------------------------------------------------------------
@@ -207,8 +216,35 @@ class Dispatcher:
         except BridgeError:  # the rows stay `sending`: sent again after the next start
             log.exception("webhooks.results.store_failed", deliveries=len(batch))
             return
-        if any(state == "retry" for _, _, state, _ in batch):
-            self._wake.set()  # a retry may be due before the dispatcher's next look
+        if any(state != "failed" for _, _, state, _ in batch):
+            self._wake.set()  # a retry, or an ordered successor, may be due now
+        for event_id in {d.event_id for d, _, state, _ in batch if state == "failed"}:
+            try:
+                await self._check_health(event_id)
+            except BridgeError:
+                log.exception("webhooks.health.failed", event_id=event_id)
+
+    async def _check_health(self, event_id: str) -> None:
+        """Disables a registration whose deliveries all failed for `disable_after`."""
+        reg = self.registrations.by_id.get(event_id)
+        if reg is None or reg.status != ENABLED:
+            return
+        first, given_up = await self.outbox.health(event_id, reg.health_from)
+        now, cfg = self.clock(), self.config
+        log.debug("webhooks.health.checked", event_id=event_id, given_up=given_up,
+                  failing_for=None if first is None else round(now - first))
+        if first is not None and unhealthy(first, given_up, now, after=cfg.disable_after,
+                                           min_failures=cfg.disable_min_failures):
+            await self._disable(reg, "failing", (
+                f"every delivery failed since {iso(first)} ({given_up} given up, none "
+                f"delivered); disabled {iso(now)}"))
+
+    async def _disable(self, reg: Registration, kind: str, reason: str) -> None:
+        if await self.registrations.disable(reg.id, iso(self.clock()), reason):
+            self.disabled[kind] = self.disabled.get(kind, 0) + 1
+            log.warning("webhooks.registration.disabled", event_id=reg.id, app=reg.app,
+                        extension=reg.extension, type=TYPE_NAMES.get(reg.type), cause=kind,
+                        reason=reason)
 
     def _queue(self, delivery: Delivery) -> asyncio.Queue[Delivery]:
         """The queue of the delivery's receiver, with `per_receiver` workers behind it."""
@@ -263,9 +299,15 @@ class Dispatcher:
     async def _attempt(self, delivery: Delivery) -> None:
         reg = self.registrations.by_id.get(delivery.event_id)
         started = self.clock()
-        if reg is None or reg.status != ENABLED:
-            await self._record(delivery, reg, None, "registration deleted or disabled",
+        if reg is None:
+            await self._record(delivery, reg, None, "registration deleted",
                                Decision("failed"), started=started)
+            return
+        if reg.status != ENABLED:  # kept for `recover` once it is enabled again
+            await self.outbox.skip([delivery], started)
+            log.info("webhook.delivery.skipped", delivery_id=delivery.id, event_id=reg.id)
+            return
+        if not await self._rate_slot(reg, delivery):
             return
         status, retry_after, error = await self._send(reg, delivery)
         if error is not None and error.startswith("refused:"):
@@ -274,8 +316,32 @@ class Dispatcher:
             decision = decide(delivery.attempts + 1, status, retry_after, self.backoff,
                               now=self.clock())
         if decision.outcome == "gone":
-            await self.registrations.disable(reg.id, iso(self.clock()))
+            await self._disable(reg, "gone", f"the receiver answered 410 Gone; disabled "
+                                             f"{iso(self.clock())}")
         await self._record(delivery, reg, status, error, decision, started=started)
+
+    async def _rate_slot(self, reg: Registration, delivery: Delivery) -> bool:
+        """Waits its turn under the registration's maxRate (sends start at least 1/maxRate
+        apart); a turn further away than RATE_WAIT puts the delivery back in the outbox until
+        then (False)."""
+        if reg.max_rate <= 0:
+            return True
+        gap, now = 1.0 / reg.max_rate, self.clock()
+        ahead = self._waiting.get(reg.id, 0)
+        turn = max(now, self._next_send.get(reg.id, 0.0)) + ahead * gap
+        if turn - now > RATE_WAIT:
+            await self.outbox.postpone(delivery, turn)
+            return False
+        self._waiting[reg.id] = ahead + 1
+        try:
+            async with self._rate_locks.setdefault(reg.id, asyncio.Lock()):
+                wait = self._next_send.get(reg.id, 0.0) - self.clock()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._next_send[reg.id] = self.clock() + gap
+        finally:
+            self._waiting[reg.id] -= 1
+        return True
 
     async def _send(self, reg: Registration, delivery: Delivery,
                     ) -> tuple[int | None, str | None, str | None]:
@@ -283,9 +349,10 @@ class Dispatcher:
         problem = _url_problem(reg.url, self.config.allow_networks)
         if problem is not None:
             return None, None, f"refused: {problem}"
-        payload = delivery.payload
+        payload, now = delivery.payload, self.clock()
         try:
-            headers = signing.headers(reg.secret, delivery.id, int(self.clock()), payload)
+            headers = {**dict(reg.headers), **signing.headers(
+                reg.signing_secrets(now), delivery.id, int(now), payload)}
         except ValueError:
             return None, None, "refused: the registration has no valid whsec_ secret"
         kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False,
@@ -361,3 +428,10 @@ def _receiver(url: str) -> str:
     except ValueError:  # not sent anyway: the guard refuses it
         return ""
     return f"{parts.hostname}:{port}"
+
+
+def _queued(reg: Registration, due: Fired) -> Queued:
+    """The outbox row `due` makes for `reg` (skipped while the bridge keeps it disabled)."""
+    ordering = f"{reg.app} {reg.url} {due.call_id}" if reg.ordered else ""
+    return Queued(reg.id, f"{due.key}:{reg.id}", due.params, reg.app, due.key, ordering,
+                  reg.status != ENABLED)

@@ -1,4 +1,5 @@
-"""What to do after a delivery attempt (pure): done, retry later, or give up."""
+"""What to do after a delivery attempt (pure): done, retry later, or give up; and when a
+registration that keeps failing is disabled."""
 
 from __future__ import annotations
 
@@ -61,3 +62,11 @@ def retry_after_seconds(raw: str, now: float) -> float | None:
         when = when.replace(tzinfo=UTC)
     return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
 
+
+
+def unhealthy(failing_since: float | None, given_up: int, now: float, *, after: float,
+              min_failures: int) -> bool:
+    """Every attempt failed for `after` seconds (since `failing_since`, the first failure
+    after the last success) and at least `min_failures` deliveries were given up meanwhile."""
+    return (failing_since is not None and now - failing_since >= after
+            and given_up >= min_failures)

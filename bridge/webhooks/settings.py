@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+MAX_OVERLAP = 7 * 86400.0  # seconds a rotated-out secret may keep signing, at most
+
 
 @dataclass(frozen=True)
 class WebhooksConfig:
@@ -18,3 +20,6 @@ class WebhooksConfig:
     max_registrations: int = 50  # PhoneCallEvents per extension and app
     max_response_bytes: int = 64 * 1024  # of a receiver's answer read, the rest is dropped
     retention: float = 7 * 86400.0  # seconds finished deliveries and attempt logs are kept
+    rotation_overlap: float = 86400.0  # seconds a rotated-out secret still signs (default)
+    disable_after: float = 5 * 86400.0  # a registration failing this long is disabled ...
+    disable_min_failures: int = 10  # ... once at least this many deliveries were given up

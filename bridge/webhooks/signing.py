@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 PREFIX = "whsec_"
 MIN_KEY_BYTES = 24
@@ -41,6 +42,11 @@ def signature(secret: str, delivery_id: str, timestamp: int, payload: str) -> st
     return "v1," + base64.b64encode(digest).decode()
 
 
-def headers(secret: str, delivery_id: str, timestamp: int, payload: str) -> dict[str, str]:
+def headers(secret: str | Sequence[str], delivery_id: str, timestamp: int,
+            payload: str) -> dict[str, str]:
+    """The three headers; with several secrets (a rotation's overlap) one signature each,
+    space separated, the current secret's first (a verifier accepts any one that matches)."""
+    keys = [secret] if isinstance(secret, str) else list(secret)
     return {"webhook-id": delivery_id, "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature(secret, delivery_id, timestamp, payload)}
+            "webhook-signature": " ".join(signature(k, delivery_id, timestamp, payload)
+                                          for k in keys)}

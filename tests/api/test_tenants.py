@@ -40,7 +40,8 @@ async def tenants(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> A
 def _fill(path: str, user: str, extension: str) -> str:
     values = {"userId": user, "extension": extension, "phoneCallId": CALL_ID,
               "eventType": "0", "eventId": EVENT_ID, "identifier": "024",
-              "recordingId": RECORDING_ID, "participantId": "1733450001.42"}
+              "recordingId": RECORDING_ID, "participantId": "1733450001.42",
+              "deliveryId": "b" * 24}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 

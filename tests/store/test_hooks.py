@@ -41,7 +41,7 @@ async def test_changes_touch_only_their_own_index_entries(db: Database) -> None:
     regs = Registrations(db)
     await regs.add(reg("b", modified="2027-01-15T08:00:02Z"), 50)
     await regs.add(reg("other", ext="0003*026"), 50)
-    untouched = regs.enabled("0003*026", 0)
+    untouched = regs.listening("0003*026", 0)
     await regs.add(reg("a", modified="2027-01-15T08:00:01Z"), 50)
     await regs.add(reg("c", modified="2027-01-15T08:00:03Z"), 50)
     assert [r.id for r in regs.enabled("0003*210", 0)] == ["a", "b", "c"]
@@ -51,4 +51,4 @@ async def test_changes_touch_only_their_own_index_entries(db: Database) -> None:
     await regs.delete(["a", "c"])
     assert regs.enabled("0003*210", 0) == []
     assert [r.id for r in regs.of("0003*210")] == ["b"]
-    assert regs.enabled("0003*026", 0) is untouched
+    assert regs.listening("0003*026", 0) is untouched

@@ -60,3 +60,29 @@ def test_the_demo_config_secrets_are_whsec(raw_config: dict[str, Any]) -> None:
     """The demo apps' webhook secrets parse (they are in whsec_ form)."""
     cfg = config_mod.parse(raw_config, env={})
     assert all(a.webhook_secret.startswith("whsec_") for a in cfg.apps if a.webhook_secret)
+
+
+def test_issue_23_keys_have_their_defaults() -> None:
+    """rotation_overlap one day, disable_after five days, disable_min_failures 10."""
+    cfg = config_mod.parse({"ami": {"secret": "s"}}, env={})
+    assert (cfg.webhooks.rotation_overlap, cfg.webhooks.disable_after,
+            cfg.webhooks.disable_min_failures) == (86400.0, 5 * 86400.0, 10)
+
+
+def test_issue_23_keys_take_durations_and_0_overlap() -> None:
+    """Durations as for retention; an overlap of 0 (the old secret stops at once) is allowed."""
+    cfg = config_mod.parse({"ami": {"secret": "s"}, "webhooks": {
+        "rotation_overlap": 0, "disable_after": "2d", "disable_min_failures": 3}}, env={})
+    assert (cfg.webhooks.rotation_overlap, cfg.webhooks.disable_after,
+            cfg.webhooks.disable_min_failures) == (0.0, 2 * 86400.0, 3)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("rotation_overlap", "8d"), ("rotation_overlap", -1), ("disable_after", 0),
+    ("disable_after", "soon"), ("disable_min_failures", 0), ("disable_min_failures", "x"),
+])
+def test_issue_23_bad_values(key: str, value: Any) -> None:
+    """Over 7 days of overlap, a zero or unreadable span, no failures: one problem each."""
+    with pytest.raises(ConfigError) as info:
+        config_mod.parse({"ami": {"secret": "s"}, "webhooks": {key: value}}, env={})
+    assert [p for p in info.value.problems if p.startswith(f"webhooks.{key}:")]

@@ -13,6 +13,7 @@ from bridge.api import (
     conference,
     docs,
     extensions,
+    faxes,
     hangup,
     oauth,
     ops,
@@ -58,6 +59,7 @@ def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
         presence.add_routes(app, prefix)
         queues.add_routes(app, prefix)
         recordings.add_routes(app, prefix)
+        faxes.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

@@ -179,6 +179,23 @@ SQLITE: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX recording_extensions_recording ON recording_extensions (recording_id);
     """,
+    # Faxes (issue 25): sent (direction out) and received (in), one row per fax.
+    """
+    CREATE TABLE faxes (
+        id TEXT PRIMARY KEY,
+        extension TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pages INTEGER,
+        error TEXT NOT NULL,
+        created REAL NOT NULL,
+        finished REAL,
+        node TEXT NOT NULL,
+        file TEXT NOT NULL
+    );
+    CREATE INDEX faxes_extension ON faxes (extension, created);
+    """,
 )
 
 # PostgreSQL starts at today's schema (no PostgreSQL database predates it). Timestamps are
@@ -327,5 +344,22 @@ POSTGRES: tuple[str, ...] = (
         PRIMARY KEY (extension, started, recording_id)
     );
     CREATE INDEX recording_extensions_recording ON recording_extensions (recording_id);
+    """,
+    # Faxes (issue 25), as in SQLite: sent (direction out) and received (in), one row per fax.
+    """
+    CREATE TABLE faxes (
+        id TEXT PRIMARY KEY,
+        extension TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pages INTEGER,
+        error TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        finished DOUBLE PRECISION,
+        node TEXT NOT NULL,
+        file TEXT NOT NULL
+    );
+    CREATE INDEX faxes_extension ON faxes (extension, created);
     """,
 )

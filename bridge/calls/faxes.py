@@ -35,7 +35,7 @@ from bridge.store.faxes import FaxStore
 from bridge.tenants import App, Extension, ExtensionType, User
 
 log = structlog.get_logger("bridge.faxes")
-MAX_RECIPIENTS = 50
+MAX_RECIPIENTS = 16  # as many as a make-call view's destinations (api.fields.MAX_NUMBERS)
 
 
 @dataclass(frozen=True)

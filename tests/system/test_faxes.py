@@ -33,7 +33,7 @@ def fax_bridge(tmp_path: Path, sandbox: Sandbox) -> Iterator[RunningBridge]:
     """A bridge with a `fax` extension (299, John's) and the sandbox's fax spool."""
     running = RunningBridge(tmp_path, sandbox, overrides={
         "faxes": {"spool": str(SANDBOX_ROOT / PBX_SPOOL.lstrip("/")),
-                  "spool_on_pbx": PBX_SPOOL},
+                  "spool_on_pbx": PBX_SPOOL, "wait": 4},
         "extensions": [{"number": FAX_EXT, "user": "12", "type": "fax",
                         "caller_id": "Fax <299>"}]})
     try:
@@ -85,3 +85,18 @@ async def test_pdf_to_a_fax_extension_arrives_as_one_page(fax_bridge: RunningBri
         assert isinstance(image, TiffImageFile)
         assert image.n_frames == 1  # one page
         assert image.size[0] == 1728  # a fax line's width at 204 dpi
+
+
+async def test_a_recipient_that_does_not_answer_fails(fax_bridge: RunningBridge) -> None:
+    """026 never answers: after faxes.wait the fax is `failed` with the DIALSTATUS."""
+    status, body = await send(fax_bridge, ["026"])
+    assert status == 202, body
+
+    def finished() -> dict[str, Any] | None:
+        done = [f for f in faxes(fax_bridge, "210") if f["id"] == body[0]["id"]
+                and f["status"] not in ("queued", "sending")]
+        return done[0] if done else None
+
+    failed = wait_for(finished, 30)
+    assert failed is not None
+    assert (failed["status"], failed["error"]) == ("failed", "NOANSWER"), failed

@@ -27,6 +27,7 @@ from bridge.api.stream import hub_for
 from bridge.ari.client import AriClient
 from bridge.auth import REVOKED_CHANNEL, TokenStore
 from bridge.calls import control
+from bridge.calls.faxes import Faxes
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
 from bridge.calls.limits import Limiter
 from bridge.calls.nodes import Node, Nodes
@@ -48,6 +49,7 @@ from bridge.reload import Reloader
 from bridge.store.backends import open_database
 from bridge.store.calls import CallStore
 from bridge.store.db import Database
+from bridge.store.faxes import FaxStore
 from bridge.store.history import HistoryStore
 from bridge.store.hooks import CHANGED_CHANNEL, Outbox, Registrations
 from bridge.store.idempotency import Keys
@@ -107,6 +109,7 @@ def build_services(
         limiter=limiter,
         history=HistoryStore(db, config.history.retention),
         recordings=Recordings(recordings, cluster),
+        faxes=Faxes(FaxStore(db), cluster, directory, config.faxes),
         presence=first.presence,
         queue_agents=first.queue_agents,
     )
@@ -145,8 +148,8 @@ class Bridge:
     def build(cls, config: Config) -> Bridge:
         db = open_database(config.storage)
         links = {n.name: AmiClient(n, events=TRACKED_EVENTS, name=_link_name(n.name),
-                                   event_classes=(*DEFAULT_EVENT_CLASSES, "agent"))  # QueueMember*
-                 for n in config.all_nodes}
+                                   event_classes=(*DEFAULT_EVENT_CLASSES, "agent", "user"))
+                 for n in config.all_nodes}  # agent: QueueMember*; user: the faxes' UserEvents
         svc = build_services(config, db, links)
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         svc.metrics.add_webhooks(lambda: webhooks.disabled)
@@ -187,6 +190,7 @@ class Bridge:
         feed = CallsFeed(node.tracker, svc.db)
         feed.attach(link)
         link.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
+        link.add_event_handler(svc.faxes.on_event)
         if svc.nodes.several:  # a trunk call's far half fires nothing, writes no history
             far = svc.nodes.cluster.far_half
 
@@ -232,6 +236,7 @@ class Bridge:
             self.supervisor.spawn("store-listen", self._listen)
         self.supervisor.spawn("history", self.services.history.run_forever)
         self.supervisor.spawn("recordings", self.services.recordings.store.run_forever)
+        self.supervisor.spawn("faxes", self.services.faxes.run_forever)
         self.runner = Runner(
             build_app(self.services, self.hub), request_timeout=self.config.http.request_timeout,
             access_log=None, handle_signals=False, shutdown_timeout=5,

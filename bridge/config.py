@@ -109,6 +109,21 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True)
+class FaxesConfig:
+    """Faxes (issue 25): where the TIFFs are, as the bridge and as Asterisk see the directory."""
+
+    spool: str = "/var/spool/asterisk/fax"  # the directory as the bridge sees it
+    spool_on_pbx: str = ""  # the same directory as Asterisk sees it ("": the same path)
+    max_bytes: int = 10 * 1024 * 1024  # per document
+    max_pages: int = 50  # per fax
+    wait: int = 60  # seconds a recipient may ring
+
+    @property
+    def pbx_spool(self) -> str:
+        return self.spool_on_pbx or self.spool
+
+
+@dataclass(frozen=True)
 class StreamConfig:
     """The live event stream (bridge/live)."""
 
@@ -139,6 +154,7 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
+    faxes: FaxesConfig = FaxesConfig()
     auth: AuthConfig = AuthConfig()
     logging: LoggingConfig = LoggingConfig()
     organizations: tuple[Organization, ...] = ()
@@ -309,6 +325,18 @@ def _read_stream(r: _Reader, raw: Any) -> StreamConfig:
     return stream
 
 
+def _read_faxes(r: _Reader, raw: Any) -> FaxesConfig:
+    faxes = _simple(r, raw, "faxes", FaxesConfig, FaxesConfig())
+    for name in ("max_bytes", "max_pages", "wait"):
+        if getattr(faxes, name) <= 0:
+            r.problem(f"faxes.{name}", "must be greater than 0")
+    for name in ("spool", "spool_on_pbx"):
+        value = getattr(faxes, name)
+        if value and (not value.startswith("/") or any(c in value for c in "\r\n\0,;|")):
+            r.problem(f"faxes.{name}", "must be an absolute directory path")
+    return faxes
+
+
 def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     """Builds a Config from parsed YAML; raises ConfigError listing every problem."""
     r = _Reader(os.environ if env is None else env)
@@ -328,6 +356,7 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         webhooks=_read_webhooks(r, top.get("webhooks")),
         history=_read_history(r, top.get("history")),
         stream=_read_stream(r, top.get("stream")),
+        faxes=_read_faxes(r, top.get("faxes")),
         auth=_simple(r, top.get("auth"), "auth", AuthConfig, AuthConfig()),
         logging=_simple(r, top.get("logging"), "logging", LoggingConfig, LoggingConfig()),
         organizations=orgs,

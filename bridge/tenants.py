@@ -31,6 +31,7 @@ class ExtensionType(StrEnum):
     IVR = "ivr"
     CALLBACK = "callback"
     VOICEMAIL = "voicemail"
+    FAX = "fax"  # receives faxes with ReceiveFAX into faxes.spool (issue 25)
 
 
 # The types whose PhoneCallEvents an app may register (VoipNow's page).
@@ -38,7 +39,8 @@ WITH_PHONE_CALL_EVENTS = frozenset({ExtensionType.PHONE_TERMINAL, ExtensionType.
                                     ExtensionType.CONFERENCE, ExtensionType.IVR,
                                     ExtensionType.CALLBACK})
 # Extensions nobody's phone rings on: the bridge dials others for them (issue 13).
-PHONELESS_TYPES = frozenset({ExtensionType.CALLBACK, ExtensionType.CONFERENCE})
+PHONELESS_TYPES = frozenset({ExtensionType.CALLBACK, ExtensionType.CONFERENCE,
+                             ExtensionType.FAX})
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ TRACKED_EVENTS: frozenset[str] = frozenset(
         "ParkedCallSwap",
         "Hold",
         "Unhold",
+        "UserEvent",  # faxes (issue 25): extensions_uapi.conf's UapiFax / UapiFaxReceived
         "MixMonitorStart",
         "MixMonitorStop",
         "MusicOnHoldStart",

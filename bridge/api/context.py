@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
+from bridge.calls.faxes import Faxes
 from bridge.calls.hangup import Hangups
 from bridge.calls.limits import Limiter, Ticket
 from bridge.calls.nodes import Nodes
@@ -53,6 +54,7 @@ class Services:
     history: HistoryStore  # the call history (CDR)
     limiter: Limiter  # per-app requests and calls buckets (#21); apply() on a config reload
     recordings: Recordings  # stopped recordings: listed from the store, served through ARI
+    faxes: Faxes  # sent and received faxes (issue 25)
     presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
     queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
     started_at: float = field(default_factory=time.monotonic)

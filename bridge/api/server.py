@@ -13,6 +13,7 @@ from bridge.api import (
     conference,
     docs,
     extensions,
+    faxes,
     hangup,
     oauth,
     ops,
@@ -61,6 +62,7 @@ def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
         queues.add_routes(app, prefix)
         recordings.add_routes(app, prefix)
         participants.add_routes(app, prefix)
+        faxes.add_routes(app, prefix)
     add_trailing_slashes(app.router)  # last: it covers every API route added above
     return app
 

@@ -198,6 +198,23 @@ SQLITE: tuple[str, ...] = (
     CREATE INDEX outbox_ordering ON outbox (ordering, sequence) WHERE ordering <> '';
     CREATE INDEX outbox_event ON outbox (event_id, created_at);
     """,
+    # Faxes (issue 25): sent (direction out) and received (in), one row per fax.
+    """
+    CREATE TABLE faxes (
+        id TEXT PRIMARY KEY,
+        extension TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pages INTEGER,
+        error TEXT NOT NULL,
+        created REAL NOT NULL,
+        finished REAL,
+        node TEXT NOT NULL,
+        file TEXT NOT NULL
+    );
+    CREATE INDEX faxes_extension ON faxes (extension, created);
+    """,
 )
 
 # PostgreSQL starts at today's schema (no PostgreSQL database predates it). Timestamps are
@@ -365,5 +382,22 @@ POSTGRES: tuple[str, ...] = (
     CREATE INDEX outbox_call ON outbox (call_id, app);
     CREATE INDEX outbox_ordering ON outbox (ordering, sequence) WHERE ordering <> '';
     CREATE INDEX outbox_event ON outbox (event_id, created_at);
+    """,
+    # Faxes (issue 25), as in SQLite: sent (direction out) and received (in), one row per fax.
+    """
+    CREATE TABLE faxes (
+        id TEXT PRIMARY KEY,
+        extension TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pages INTEGER,
+        error TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        finished DOUBLE PRECISION,
+        node TEXT NOT NULL,
+        file TEXT NOT NULL
+    );
+    CREATE INDEX faxes_extension ON faxes (extension, created);
     """,
 )

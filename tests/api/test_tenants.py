@@ -26,6 +26,7 @@ APPS = {"crm": CRM, "helpdesk": HELPDESK, "admin": ADMIN, "other": OTHER}
 CALL_ID = "0123456789abcdef0123"
 EVENT_ID = "a" * 30
 RECORDING_ID = f"uapi-{CALL_ID}-00-1796560271"
+FAX_ID = "fax-0123456789abcdef01234567"
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def _fill(path: str, user: str, extension: str) -> str:
     values = {"userId": user, "extension": extension, "phoneCallId": CALL_ID,
               "eventType": "0", "eventId": EVENT_ID, "identifier": "024",
               "recordingId": RECORDING_ID, "participantId": "1733450001.42",
-              "deliveryId": "b" * 24}
+              "deliveryId": "b" * 24, "faxId": FAX_ID}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 

@@ -4,6 +4,9 @@ Each parser takes what the client sent (a query string or a decoded JSON value) 
 returns a clean Python value or raises the field's UAPI code. Only ASCII digits count as digits
 (`str.isdigit()` also accepts `²` and `٣`, which `int()` then refuses), and every digit string
 is bounded in length before it is converted.
+
+An empty value is a value, and an invalid one: `?count=` answers `count_invalid` as `?count=x`
+does (README, "Empty parameters"). Only a parameter left out (None here) takes its default.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ def ascii_int(raw: Any) -> int | None:
 
 
 def whole_number(raw: Any, default: int, low: int, high: int, code: str) -> int:
-    """An optional whole number in [low, high]; `default` when absent (None or "")."""
-    if raw is None or raw == "":
+    """An optional whole number in [low, high]; `default` when absent (None; "" is invalid)."""
+    if raw is None:
         return default
     value = ascii_int(raw)
     if value is None or not low <= value <= high:

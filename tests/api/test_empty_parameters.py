@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 
 from bridge.api.docs import document
@@ -98,6 +99,20 @@ def test_the_walk_covers_every_documented_query_parameter() -> None:
     assert len(CASES) > 100  # a walk that finds nothing fails
     assert {p for _, p, _ in CASES} <= set(SAMPLES)
     assert {name for _, _, name in CASES} <= set(CODES)
+
+
+def test_no_documented_query_parameter_takes_an_empty_value() -> None:
+    """The document's side of the rule: every API query parameter's schema refuses "" (an
+    array parameter, `fields`, refuses [""]), and the rule is in its description."""
+    doc = document()
+    assert "A query parameter sent empty" in doc["info"]["description"]
+    for method, path, name in CASES:
+        item = doc["paths"][path]
+        raws = item.get("parameters", []) + item[method.lower()].get("parameters", [])
+        (param,) = [p for p in map(_parameter, raws) if p["name"] == name and p["in"] == "query"]
+        schema = {**param["schema"], "components": doc["components"]}
+        empty: Any = [""] if param["schema"].get("type") == "array" else ""
+        assert not jsonschema.Draft202012Validator(schema).is_valid(empty), (method, path, name)
 
 
 async def _event(api: Api) -> str:

@@ -1,5 +1,8 @@
 """`GET /uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`: the live calls, from the tracker.
 
+An id that cannot be a PhoneCall id is 400 `pc_phonecall_invalid`; one that is not live here
+is an empty answer (204), as for a call that ended.
+
 Filtering and sorting run on a few cheap fields of every call of the extension; only the page
 that is returned is rendered with its views.
 """
@@ -12,8 +15,11 @@ from bridge.api.callviews import DATES, FIELDS, FILTERABLE, owner, render_call
 from bridge.api.collections import Item, parse_list_query, select_lazily
 from bridge.api.common import page_response
 from bridge.api.context import api_prefix, base_url, call_scope, services
+from bridge.api.fields import shown
+from bridge.domain.callids import is_call_id
 from bridge.domain.model import Call
 from bridge.domain.views import iso
+from bridge.errors import invalid
 
 
 async def list_calls(request: web.Request) -> web.Response:
@@ -22,8 +28,10 @@ async def list_calls(request: web.Request) -> web.Response:
     scope = call_scope(request)
     exts, user_ref = scope.extensions, scope.user_ref
     q = parse_list_query(request.query, fields=FIELDS, filterable=FILTERABLE, date_fields=DATES)
-    svc.nodes.live_for(exts, "not connected: the live calls are not known")
     wanted = request.match_info.get("phoneCallId")
+    if wanted is not None and not is_call_id(wanted):
+        raise invalid("pc_phonecall_invalid", f"{shown(wanted)} is not a phone call id.")
+    svc.nodes.live_for(exts, "not connected: the live calls are not known")
     calls = svc.nodes.cluster.calls_of({e.number for e in exts})
     if wanted is not None:
         calls = [c for c in calls if c.id == wanted]

@@ -1,7 +1,8 @@
 """`GET /uapi/cdr[/{userId}]` and `GET /uapi/cdr/stats[/{userId}]`: the call history.
 
-Parameters and codes of uapi.md Part 3 section 11. The scope: a user's extensions when a user
-is named (or for a user app), an organization app's organization, everything for the admin app.
+Parameters and codes of uapi.md Part 3 section 11; a parameter sent empty is invalid (its code),
+as everywhere in the API. The scope: a user's extensions when a user is named (or for a user
+app), an organization app's organization, everything for the admin app.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ _ORDERS = {"ascending": False, "asc": False, "descending": True, "desc": True}
 
 
 def cdr_date(raw: str | None, code: str) -> float | None:
-    """`YYYY-MM-DDThh:mm:ss` (UTC, a trailing Z allowed) as a timestamp; None when absent."""
-    if raw is None or raw == "":
+    """`YYYY-MM-DDThh:mm:ss` (UTC, a trailing Z allowed) as a timestamp; None when absent
+    (an empty value is invalid)."""
+    if raw is None:
         return None
     if not _DATE.fullmatch(raw):
         raise invalid(code, "Dates are YYYY-MM-DDThh:mm:ss (UTC).")
@@ -115,14 +117,14 @@ def _filter(query: Mapping[str, str], numbers: _Numbers) -> dict[str, Any]:
     """filterBy (source, destination, published, answered; default published), filterOp,
     filterValue, each failure with its code."""
     by, op, value = query.get("filterBy"), query.get("filterOp"), query.get("filterValue")
-    if not by and not value and not op:
+    if by is None and value is None and op is None:
         return {}
-    by = by or "published"
+    by = "published" if by is None else by
     if by not in ("source", "destination", "published", "answered"):
         raise invalid("filterby_invalid", "filterBy must be source, destination, published "
                       "or answered.")
     ops = _PARTY_OPS if by in ("source", "destination") else _DATE_OPS
-    op = op or "equals"
+    op = "equals" if op is None else op
     if op not in ops:
         raise invalid("filterop_invalid", f"filterOp must be one of {', '.join(ops)}.")
     code = f"cdr_invalid_filter_by_{by}"
@@ -158,13 +160,13 @@ def parse_query(request: web.Request, now: float) -> tuple[HistoryQuery, tuple[s
     if "party" in extra:
         parties.append(extra.pop("party"))
     disposition = flow = None
-    if query.get("disposition") is not None:
+    if "disposition" in query:
         disposition = one_of(query["disposition"], DISPOSITIONS, "cdr_disposition_invalid",
                              "disposition")
-    if query.get("flow") is not None:
+    if "flow" in query:
         flow = one_of(query["flow"], (LOCAL, OUTGOING_PUBLIC, INCOMING_PUBLIC),
                       "cdr_flow_invalid", "flow")
-    order = query.get("sortOrder") or "descending"
+    order = query.get("sortOrder", "descending")
     if order not in _ORDERS:
         raise invalid("sortorder_invalid", "sortOrder must be ascending or descending.")
     at_from, at_to, saved_from, saved_to = _dates(query, now)

@@ -47,26 +47,29 @@ def parse_list_query(
     filterable: Collection[str],
     date_fields: Collection[str] = (),
 ) -> ListQuery:
-    """Validates the standard parameters, each failure with its UAPI code."""
+    """Validates the standard parameters, each failure with its UAPI code; a parameter sent
+    empty is invalid (only one left out takes its default)."""
     count = whole_number(query.get("count"), 20, 1, MAX_COUNT, "count_invalid")
     start = whole_number(query.get("startIndex"), 0, 0, MAX_START, "startindex_invalid")
-    filter_by = query.get("filterBy") or None
-    op = query.get("filterOp") or "equals"
+    filter_by = query.get("filterBy")
+    op = query.get("filterOp", "equals")
     value = query.get("filterValue")
     if filter_by is not None and filter_by not in filterable:
         names = ", ".join(sorted(filterable))
         raise invalid("filterby_invalid", f"filterBy must be one of {names}.")
-    if filter_by is None and ("filterOp" in query or "filterValue" in query):
-        raise invalid("filterby_invalid", "filterOp and filterValue need a filterBy.")
     ops = DATE_OPS if filter_by in date_fields else TEXT_OPS
     if op not in ops:
         raise invalid("filterop_invalid", f"filterOp must be one of {', '.join(sorted(ops))}.")
+    if value == "":
+        raise invalid("filtervalue_invalid", "filterValue is empty; leave it out instead.")
+    if filter_by is None and ("filterOp" in query or "filterValue" in query):
+        raise invalid("filterby_invalid", "filterOp and filterValue need a filterBy.")
     if filter_by is not None and op != "present":
-        if not value:
+        if value is None:
             raise invalid("filtervalue_invalid", "filterValue is required with this filterOp.")
         if filter_by in date_fields and parse_date(value) is None:
             raise invalid("filtervalue_invalid", "filterValue must be a dateTime with a zone.")
-    order = query.get("sortOrder") or "ascending"
+    order = query.get("sortOrder", "ascending")
     if order not in ("ascending", "descending"):
         raise invalid("sortorder_invalid", "sortOrder must be ascending or descending.")
     return ListQuery(

@@ -33,7 +33,7 @@ from bridge.tenants import App, Extension, User
 log = structlog.get_logger("bridge.calls")
 CONTEXT = "uapi-conference"
 _ROOM_NUMBER = re.compile(r"[0-9]{1,9}")
-_PIN = re.compile(r"[0-9]{0,16}")
+_PIN = re.compile(r"[0-9]{1,16}")
 
 
 @dataclass(frozen=True)

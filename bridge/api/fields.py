@@ -4,6 +4,9 @@ Each parser takes what the client sent (a query string or a decoded JSON value) 
 returns a clean Python value or raises the field's UAPI code. Only ASCII digits count as digits
 (`str.isdigit()` also accepts `²` and `٣`, which `int()` then refuses), and every digit string
 is bounded in length before it is converted.
+
+An empty value is a value, and an invalid one: `?count=` answers `count_invalid` as `?count=x`
+does (README, "Empty parameters"). Only a parameter left out (None here) takes its default.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ _DIGITS = re.compile(r"[0-9]{1,12}")
 # UAPI-Caller-Id as the pages use it ("John Doe <+3334444>"), limited to characters that are
 # safe inside AMI Variable headers and dialplan arguments (no comma, quote, pipe or newline).
 CALLER_ID = re.compile(r"[A-Za-z0-9 ._'-]{0,64}<\+?[0-9*#]{1,32}>")
+# A number (the document's Number): an extension, short or extended, or a public number.
+NUMBER = re.compile(r"\+?[0-9]{1,32}|[0-9]{4}\*[0-9]{1,10}")
 MAX_NUMBERS = 16
 MAX_ENUM_DIGITS = 9  # an enumerated field is one digit; this only bounds what is parsed
 MAX_WAIT = 3600  # waitForPickup, seconds (make-call, and the control actions that ring)
@@ -40,8 +45,8 @@ def ascii_int(raw: Any) -> int | None:
 
 
 def whole_number(raw: Any, default: int, low: int, high: int, code: str) -> int:
-    """An optional whole number in [low, high]; `default` when absent (None or "")."""
-    if raw is None or raw == "":
+    """An optional whole number in [low, high]; `default` when absent (None; "" is invalid)."""
+    if raw is None:
         return default
     value = ascii_int(raw)
     if value is None or not low <= value <= high:
@@ -91,6 +96,16 @@ def numbers(raw: Any, code: str, what: str) -> list[str]:
     if any(t is None or not t for t in texts):
         raise invalid(code, f"{what} must hold extension or public numbers.")
     return [t for t in texts if t]
+
+
+def optional_number_text(raw: str | None, code: str, what: str) -> str | None:
+    """A query's number (an extension, short or extended, or a public number), None when
+    absent; anything else (empty, too long, non-ASCII digits, CR/LF) is `code`."""
+    if raw is None:
+        return None
+    if not NUMBER.fullmatch(raw):
+        raise invalid(code, f"{what} must be an extension or a public number, got {shown(raw)}.")
+    return raw
 
 
 def caller_id_or(raw: Any, default: str) -> str:

@@ -52,6 +52,16 @@ async def test_bearer_word_in_the_query_token(api: Api, query: str) -> None:
     await assert_invalid_token(resp)
 
 
+@pytest.mark.parametrize("query", ["accessRequestToken=", "accessRequestToken=Bearer%20",
+                                   "accessRequestToken=%20"])
+async def test_an_empty_query_token_is_a_missing_token(api: Api, query: str) -> None:
+    """An empty accessRequestToken is no token (401), never a parameter left out; with a
+    Bearer header the header is the token (README, "Empty parameters")."""
+    await assert_invalid_token(await api.client.get(f"{LIST}?{query}"))
+    resp = await api.client.get(f"{LIST}?{query}", headers=api.auth())
+    assert resp.status == 200
+
+
 async def test_unifiedapi_alias(api: Api) -> None:
     """/unifiedapi/ serves the same routes with the same auth."""
     resp = await api.client.get("/unifiedapi/extensions/@me", headers=api.auth())

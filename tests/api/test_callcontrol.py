@@ -58,6 +58,10 @@ async def put(api: Api, body: Any, call_id: str, extension: str = "210") -> tupl
     ({"action": "Park", "phoneCallViewId": "00", "maxInParking": 5}, "pc_maxinparking_invalid"),
     ({"action": "Park", "phoneCallViewId": "00", "maxInParking": "3601"},
      "pc_maxinparking_invalid"),
+    ({"action": "Park", "phoneCallViewId": "00", "maxInParking": ""},
+     "pc_maxinparking_invalid"),  # empty is invalid, not the default
+    ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "024",
+      "waitForPickup": ""}, "pc_timeout_invalid"),
     ({"action": "BargeIn", "phoneCallViewId": "00"}, "pc_sendcallto_invalid"),
     ({"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "5551234"},
      "pc_sendcallto_invalid"),

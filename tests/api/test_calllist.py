@@ -69,6 +69,16 @@ async def test_one_call_by_id_and_an_unknown_id_is_204(api: Api, pbx: FakePbx) -
     assert (await get(api, f"/uapi/phoneCalls/@me/026/{call_id}"))[0] == 204
 
 
+@pytest.mark.parametrize("bad", ["%C2%84", "not-an-id", "F" * 20, "0" * 21, "0" * 19])
+async def test_an_id_that_cannot_be_a_phone_call_is_refused(api: Api, pbx: FakePbx,
+                                                            bad: str) -> None:
+    """An id outside the PhoneCall id form (20 lowercase hex) is 400 pc_phonecall_invalid
+    (VoipNow: "must be set to an alpha-numeric value"), not 204."""
+    live(api)
+    status, body = await get(api, f"{URL}/{bad}")
+    assert (status, body["error"]["code"]) == (400, "pc_phonecall_invalid")
+
+
 async def test_no_calls_is_204_with_no_body(api: Api, pbx: FakePbx) -> None:
     """An extension without live calls answers 204 and an empty body."""
     resp = await api.client.get(URL, headers=api.auth())

@@ -39,6 +39,15 @@ def q(**params: str) -> Any:
         ({"sortOrder": "up"}, "sortorder_invalid"),
         ({"fields": "id,color"}, "fields_invalid"),
         ({"fields": ","}, "fields_invalid"),
+        # empty is invalid, never the default (README, "Empty parameters")
+        ({"count": ""}, "count_invalid"),
+        ({"startIndex": ""}, "startindex_invalid"),
+        ({"filterBy": ""}, "filterby_invalid"),
+        ({"filterOp": ""}, "filterop_invalid"),
+        ({"filterValue": ""}, "filtervalue_invalid"),
+        ({"filterBy": "id", "filterOp": "present", "filterValue": ""}, "filtervalue_invalid"),
+        ({"sortOrder": ""}, "sortorder_invalid"),
+        ({"fields": ""}, "fields_invalid"),
     ],
 )
 def test_failure_codes(params: dict[str, str], code: str) -> None:

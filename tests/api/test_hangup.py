@@ -76,6 +76,11 @@ async def test_a_call_charged_to_the_extension_is_hung_up_there(api: Api, pbx: F
         ("@me/026/{id}", "pc_phonecall_invalid"),  # live, but not a call of 026
         ("@me/024/{id}", "extension_invalid"),  # 024 is not the user's
         ("13/024/{id}", "extension_invalid"),  # a user app acting for another user
+        (f"@me/210/{{id}}?phoneNumber={'5' * 33}", "pc_phonenumber_invalid"),  # over 32 digits
+        (f"@me/210?phoneNumber={'0' * 65}", "pc_phonenumber_invalid"),  # over the maxLength
+        ("@me/210/{id}?phoneNumber=024%0d%0aAction:%20Hangup", "pc_phonenumber_invalid"),
+        ("@me/210?phoneNumber=John", "pc_phonenumber_invalid"),
+        ("@me/210?phoneNumber=%D9%A3", "pc_phonenumber_invalid"),  # a non-ASCII digit
     ],
 )
 async def test_delete_failures(api: Api, pbx: FakePbx, path: str, code: str) -> None:

@@ -32,6 +32,8 @@ from bridge.api.docs import document
 
 # Answers to requests that match no operation (documented in info.description).
 UNMATCHED = {404: "not_found", 405: "method_not_allowed", 501: "request_not_implemented"}
+# ... and the document's components.responses each of them is held to.
+UNMATCHED_ANSWERS = {404: "NotFound", 405: "MethodNotAllowed", 501: "NotImplemented"}
 API_PREFIXES = ("/uapi/", "/unifiedapi/")
 
 
@@ -139,10 +141,23 @@ def _check_unmatched(request: SeenRequest, response: SeenResponse, sent_path: st
         assert not sent_path.startswith(API_PREFIXES), f"{what}: not 501 under the API"
     if head:
         return  # no body to hold to the envelope
-    error_schema = document()["components"]["schemas"]["Error"]
-    body = json.loads(response.data)
-    jsonschema.validate(body, error_schema)
-    assert body["error"]["code"] == want, f"{what}: {body}"
+    problem = answer_problem(UNMATCHED_ANSWERS[response.status_code], response.data)
+    assert problem is None, f"{what}: {problem}"
+    assert json.loads(response.data)["error"]["code"] == want, f"{what}: {response.data!r}"
+
+
+def answer_problem(name: str, data: bytes | None) -> str | None:
+    """Why `data` is not the JSON body of the document's components.responses `name`."""
+    try:
+        body = json.loads(data or b"")
+    except ValueError:
+        return f"not JSON: {(data or b'')[:80]!r}"
+    schema = document()["components"]["responses"][name]["content"]["application/json"]
+    # $refs in the answer's schema point into the document: validate with it as the root.
+    root = {**schema["schema"], "components": document()["components"]}
+    errors = jsonschema.Draft202012Validator(root).iter_errors(body)
+    error = jsonschema.exceptions.best_match(errors)
+    return None if error is None else f"not the document's {name} answer: {error.message}"
 
 
 @dataclass

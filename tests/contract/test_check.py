@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,3 +103,38 @@ def test_the_fuzz_server_error_check_allows_only_the_documented_501() -> None:
     assert server_error("TRACE", path, 501, b'{"error": {"code": "x", "message": "x"}}')
     assert server_error("TRACE", path, 500, envelope) is not None
     assert server_error("GET", path, 503, b"") is not None
+
+
+@pytest.mark.parametrize("body", [
+    b'{"error": {"code": "request_not_implemented"}}',  # no message
+    b'{"error": {"code": "request_not_implemented", "message": "x"}, "detail": 1}',
+    b'{"code": "request_not_implemented"}',
+    b"not json",
+])
+def test_the_501_is_held_to_the_documents_not_implemented_answer(body: bytes) -> None:
+    """A 501 to a method the document lacks must be components.responses.NotImplemented, the
+    one place the document gives it for every path: the envelope, not just the code."""
+    path = "/extensions/{userId}/{extension}/phoneCallEvents"
+    assert server_error("TRACE", path, 501, body) is not None
+    with pytest.raises(AssertionError):
+        check(req("/uapi/extensions/@me", "trace"),
+              SeenResponse(501, CIMultiDict({"Content-Type": "application/json"}), body))
+
+
+FUZZ_CHECKS = {"no_server_error", "status_code_conformance", "content_type_conformance",
+               "response_headers_conformance", "response_schema_conformance",
+               "negative_data_rejection", "missing_required_header", "ignored_auth"}
+
+
+def test_the_fuzz_run_enables_exactly_its_checks() -> None:
+    """schemathesis.toml turns every check off, then on the ones CI runs (issue 29 added
+    negative_data_rejection, missing_required_header and ignored_auth): none is dropped
+    silently, and no invalid request may be answered 2xx or 5xx."""
+    config = tomllib.loads(Path(__file__).with_name("schemathesis.toml").read_text())
+    checks = config["checks"]
+    assert checks["enabled"] is False
+    enabled = {name for name, value in checks.items()
+               if isinstance(value, dict) and value.get("enabled") is True}
+    assert enabled == FUZZ_CHECKS
+    statuses = checks["negative_data_rejection"]["expected-statuses"]
+    assert all(400 <= int(s) < 500 or s == 501 for s in statuses)

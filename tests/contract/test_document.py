@@ -105,3 +105,19 @@ def test_put_has_one_schema_per_action() -> None:
     assert action["discriminator"]["propertyName"] == "action"
     assert len(action["oneOf"]) == len(mapping) == len(ACTIONS)
     assert set(mapping) == set(ACTIONS)
+
+
+def test_the_501_for_a_method_the_api_lacks_is_documented_once() -> None:
+    """TRACE, PATCH, ... on any API path answer 501 `request_not_implemented`: one answer in
+    components.responses, named by the document's description, and no operation repeats it
+    (the paths list only the methods they serve)."""
+    doc = document()
+    answer = doc["components"]["responses"]["NotImplemented"]
+    schema = answer["content"]["application/json"]["schema"]
+    codes = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+    assert codes == ["request_not_implemented"]
+    assert "#/components/responses/NotImplemented" in doc["info"]["description"]
+    for key, item in doc["paths"].items():
+        assert "trace" not in item, key
+        for method in METHODS:
+            assert "501" not in item.get(method, {}).get("responses", {}), (method, key)

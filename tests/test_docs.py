@@ -14,6 +14,7 @@ What counts as a mention:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,8 +67,10 @@ def documented_keys(text: str) -> set[str]:
     return keys
 
 
+@functools.cache
 def openapi() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when there: 10x faster
+    document: dict[str, Any] = yaml.load(OPENAPI.read_text(encoding="utf-8"), Loader=loader)
     return document
 
 
@@ -163,8 +166,8 @@ def test_every_route_is_documented() -> None:
 def test_every_error_code_is_documented() -> None:
     codes = error_codes()
     assert {"extension_invalid", "access_denied", "pce_limit_exceeded"} <= set(codes)
-    text = docs_text()
-    missing = [c for c in codes if not re.search(rf"(?<![\w-]){re.escape(c)}(?![\w-])", text)]
+    words = set(re.findall(r"[\w-]+", docs_text()))
+    missing = [c for c in codes if c not in words]
     assert not missing, f"error codes not in README.md or docs/*.md: {missing}"
 
 

@@ -21,7 +21,7 @@ from bridge.ari.settings import AriConfig, read_ari
 from bridge.config_limits import LimitsConfig, read_limits
 from bridge.config_reader import Reader as _Reader
 from bridge.config_reader import simple as _simple
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError as ConfigError  # noqa: PLC0414 (callers: config.ConfigError)
 from bridge.tenants import (
     App,
     Extension,
@@ -34,13 +34,6 @@ from bridge.tenants import (
 )
 from bridge.tls import TlsConfig, read_tls, tls_problems
 from bridge.webhooks.settings import MAX_OVERLAP, WebhooksConfig
-
-# Other branches still import the tenant model from here: re-exported until they move to
-# bridge.tenants (then this line goes).
-__all__ = [
-    "App", "Config", "ConfigError", "Extension", "Organization", "User", "WebhooksConfig", "load",
-    "parse",
-]
 
 DEFAULT_NODE = "default"  # the name of the one node a single `ami:` mapping describes
 _TRUNK = re.compile(r"[A-Za-z][A-Za-z0-9]*/\{short\}@[A-Za-z0-9_.:-]+")

@@ -1,7 +1,8 @@
 """The sandbox PostgreSQL (scripts/postgres-sandbox) for tests: a fresh schema per test.
 
 Tests skip when it is not running, unless UAPI_PG_REQUIRED=1 (scripts/test sets it: there a
-missing PostgreSQL is a failure, not a skip). UAPI_TEST_PG_URL points them at another server.
+missing PostgreSQL is a failure, not a skip). UAPI_TEST_PG_URL points them at another server;
+UAPI_TEST_PG_URL=none skips them without trying (scripts/check: the unit tier on SQLite alone).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ PG_URL = os.environ.get("UAPI_TEST_PG_URL", SANDBOX_URL)
 
 
 async def _admin() -> psycopg.AsyncConnection[tuple[object, ...]]:
+    if PG_URL == "none":
+        pytest.skip("UAPI_TEST_PG_URL=none: no PostgreSQL for this run")
     try:
         return await psycopg.AsyncConnection.connect(PG_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:

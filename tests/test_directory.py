@@ -103,7 +103,8 @@ def test_extension_of_another_organization_is_unknown(directory: Directory) -> N
 def test_self_lists_the_users_extensions(directory: Directory) -> None:
     """@self names every extension of the user."""
     exts = directory.scope_extensions(app(directory, "crm"), directory.users["12"], "@self")
-    assert sorted(e.number for e in exts) == ["0003*026", "0003*210", "0003*250", "0003*260"]
+    assert sorted(e.number for e in exts) == [
+        "0003*026", "0003*210", "0003*212", "0003*250", "0003*260"]
 
 
 def test_extension_by_channel(directory: Directory) -> None:

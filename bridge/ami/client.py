@@ -1,4 +1,5 @@
-"""The bridge's one AMI link to Asterisk: connect, log in, filter, resync, keep alive, reconnect.
+"""An AMI link to one Asterisk node (one per node of `ami:`): connect, log in, filter, resync,
+keep alive, reconnect.
 
 Implements `bridge.ami.ports.AmiPort`, the only face of it the rest of the bridge sees. The
 connection, framing (`framing.py`), action correlation (`protocol.py`) and reconnect logic are ours

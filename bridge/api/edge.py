@@ -29,7 +29,7 @@ def envelope(status: int, code: str, message: str) -> web.Response:
 
 
 class _JsonErrorHandler(RequestHandler):
-    """aiohttp's protocol handler, answering unparseable requests with the UAPI envelope."""
+    """aiohttp's protocol handler, answering unparsable requests with the UAPI envelope."""
 
     def handle_error(
         self,

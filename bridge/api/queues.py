@@ -114,7 +114,8 @@ async def set_agent(request: web.Request) -> web.Response:
     for action in _actions(name, agent, agents.status(name, agent.channel), want):
         await node.pbx.send(action)
     deadline = time.monotonic() + SETTLE
-    # polled like callcontrol's settle: the state changes in the AMI event handler
+    # polled every 20 ms until the QueueMember* event changed the state (call control waits on
+    # the feed instead: calls/watch.py)
     while agents.status(name, agent.channel) != want and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
     return json_ok([_item(svc, queue, agent.channel,

@@ -1,1 +1,3 @@
-"""SQLite storage, used off the event loop: migrations, placed calls, webhooks, idempotency."""
+"""Storage behind one interface (db.py): SQLite (off the event loop) or PostgreSQL (storage.url,
+shared by several bridges); migrations, placed calls, webhooks, idempotency, call history,
+retention."""

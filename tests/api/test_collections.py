@@ -113,9 +113,10 @@ async def test_extensions_list_over_http(api: Api) -> None:
     """The extensions list uses the same parameters over HTTP: 200, 204 and 400."""
     resp = await api.client.get("/uapi/extensions/@me", headers=api.auth(),
                                 params={"fields": "extension,type"})
-    assert await resp.json() == {"totalResults": 4, "startIndex": 0, "itemsPerPage": 4,
+    assert await resp.json() == {"totalResults": 5, "startIndex": 0, "itemsPerPage": 5,
                                  "entry": [{"extension": "0003*026", "type": "phone_terminal"},
                                            {"extension": "0003*210", "type": "phone_terminal"},
+                                           {"extension": "0003*212", "type": "queue"},
                                            {"extension": "0003*250", "type": "callback"},
                                            {"extension": "0003*260", "type": "conference"}]}
     resp = await api.client.get("/uapi/extensions/@me", headers=api.auth(),

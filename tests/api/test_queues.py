@@ -147,3 +147,16 @@ def test_rebuild_keeps_known_agents_as_logged_out() -> None:
                   "Paused": "0"})
     agents.rebuild([{"Queue": "500", "Location": "PJSIP/025", "Paused": "1"}])
     assert agents.agents("500") == {"PJSIP/024": 0, "PJSIP/025": 2}
+
+
+async def test_a_user_app_logs_an_agent_into_its_users_queue(api: Api, pbx: QueuePbx) -> None:
+    """The demo apps' user (12: crm, mcp) has a queue of its own, 0003*212, so a user app's
+    `@me` logs an agent in as 4PSA's Python example does (the demo's queue 500 is user 14's:
+    extension_invalid for crm, above)."""
+    path = "/uapi/extensions/@me/0003*212/queue/agents"
+    code, body = await put(api, "0003*210", {"status": "1"}, path, CRM)
+    assert code == 200, body
+    assert body == [{"agentNumber": "0003*210", "status": "1", "queue": "0003*212",
+                     "type": "local", "identifier": "0003*210"}]
+    assert (pbx.sent[-1]["Action"], pbx.sent[-1]["Queue"]) == ("QueueAdd", "212")
+    assert pbx.sent[-1]["Interface"] == "PJSIP/210"

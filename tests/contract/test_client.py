@@ -51,7 +51,7 @@ async def test_generated_client_lists_the_extensions(api: Api, on_path: Path) ->
         answer = await list_extensions.asyncio_detailed(user_id="@me", client=client)
     assert answer.status_code == 200
     numbers = [e.extension for e in answer.parsed.entry]
-    assert numbers == ["0003*026", "0003*210", "0003*250", "0003*260"]
+    assert numbers == ["0003*026", "0003*210", "0003*212", "0003*250", "0003*260"]
     assert answer.parsed.entry[1].caller_id == "John Doe <210>"
 
     async with client_mod.Client(base_url=base) as plain:

@@ -7,7 +7,7 @@ Part 2) and what each needs of the answers. Written from those facts, not from t
   of a session; Transfer and TransferToVoicemail without phoneCallViewId.
 - The Python UAPI examples: the same token request; the token as `accessRequestToken=Bearer
   <token>` in the query; a public call, a call, park on `/unifiedapi/phoneCalls/@me/@self/{id}`,
-  transfer and record with a phoneCallViewId.
+  transfer and record with a phoneCallViewId; an agent logged into a queue of the app's user.
 """
 
 from __future__ import annotations
@@ -265,6 +265,30 @@ def test_python_examples(https: Https) -> None:
     assert (hung.status, hung.json()) == (200, [{"id": parked}])
     assert len(https.sent) - first > 10
     assert all("accessRequestToken=Bearer%20" in line for line in https.sent[first:])
+
+
+def test_python_example_logs_an_agent_into_a_queue(https: Https, sandbox: Sandbox) -> None:
+    """4PSA's Python example for queue agents, as shipped, with the demo's user app (crm, user
+    12): PUT `@me/{queue}/queue/agents/{agent}` logs 210 into the user's own queue (0003*212,
+    app_queue queue 212) and out again; the demo's other queue (500) is user 14's."""
+    https.log_in(CRM)
+    https.in_query = True
+    agents = "/uapi/extensions/@me/0003*212/queue/agents/"
+    try:
+        login = https.call("PUT", f"{agents}0003*210", {"status": "1"})
+        assert login.status == 200, login.raw
+        assert login.json()[0]["status"] == "1"
+        assert "PJSIP/210" in sandbox.cli("queue show 212")
+        listed = https.call("GET", agents)
+        assert listed.status == 200, listed.raw
+        assert [a["agentNumber"] for a in listed.json()["entry"]] == ["0003*210"]
+        other = https.call("PUT", "/uapi/extensions/@me/0003*500/queue/agents/0003*210",
+                           {"status": "1"})
+        assert (other.status, other.json()["error"]["code"]) == (400, "extension_invalid")
+    finally:
+        out = https.call("PUT", f"{agents}0003*210", {"status": "0"})
+    assert out.status == 200, out.raw
+    assert "PJSIP/210" not in sandbox.cli("queue show 212")
 
 
 def _example_call(https: Https, body: dict[str, Any], want: dict[str, str]) -> str:

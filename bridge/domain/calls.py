@@ -206,7 +206,9 @@ class CallTracker:
             self._join(chan, ext, is_ext=True, role=role, out=out)
         elif dialled is not None:
             self._join(chan, dialled, is_ext=False, role=role or "destination", out=out)
-        elif chan.state == RING and is_number(chan.caller_num):
+        elif (chan.state == RING or role == "source") and is_number(chan.caller_num):
+            # an incoming leg: ringing when seen live; at a resync it may be up already, and
+            # its Dial makes it the source (a trunk leg from another node: its far half)
             self._join(chan, chan.caller_num, is_ext=False, role="source", out=out)
 
     def _join(self, chan: Channel, key: str, *, is_ext: bool, role: Role | None,

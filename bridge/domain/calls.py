@@ -175,7 +175,9 @@ class CallTracker:
         call = self.calls[chan.call_id]
         return call, call.parties.get(chan.party) if chan.party else None
 
-    def _on_newchannel(self, ev: Event, now: float, out: list[Effect]) -> None:
+    def _on_newchannel(self, ev: Event, now: float, out: list[Effect],
+                       role: Role | None = None) -> None:
+        """`role`: the leg's, when known from elsewhere (a resync: from its application)."""
         uid = ev.get("Uniqueid", "")
         if not uid or uid in self.channels:
             return
@@ -190,7 +192,7 @@ class CallTracker:
         call.channels.add(uid)
         self._on_connected(chan, ev)
         if chan.state != DOWN:  # a phone that calls; a Down leg waits for its DialBegin
-            self._identify(chan, out)
+            self._identify(chan, out, role=role)
             self._on_state(chan, now, out)
 
     def _identify(self, chan: Channel, out: list[Effect], *, dialled: str | None = None,
@@ -438,9 +440,10 @@ class CallTracker:
             known = self.calls.get(call_id)
             if call_id in metas and (known is None or known.meta is None):
                 self.annotate(call_id, metas[call_id])
-            self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out)
-            chan = self.channels[uid]
             role: Role = "source" if entry.get("Application") == "Dial" else "destination"
+            # the role from the application, not from which leg of the snapshot came first
+            self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out, role)
+            chan = self.channels[uid]
             number = dialled_in(chan.name, chan.call_id, live, self.node) or self._unclaimed(chan)
             self._identify(chan, out, dialled=number, role=role)
         chan.state = to_int(entry.get("ChannelState"))

@@ -46,6 +46,7 @@ from bridge.domain.channels import (
     is_local,
     is_number,
     is_source_dialer,
+    short_number,
     to_int,
     via_trunk,
 )
@@ -422,13 +423,18 @@ class CallTracker:
         return out
 
     def _unclaimed(self, chan: Channel) -> str | None:
-        """A public leg whose dialler is gone (e.g. parked): the API call's one planned public
-        party that has no channel yet."""
+        """A public or trunk leg whose dialler is gone (e.g. parked): the number of the API
+        call's one planned party that has no channel yet: a public number, or an extension
+        of another node (dialled through the trunk: its short number)."""
         if is_local(chan.name) or self._extension_of(dial_target(chan.name)) is not None:
             return None
         call = self.calls[chan.call_id]
-        free = [p.key for p in call.parties.values() if not p.is_extension and not p.channels]
-        return free[0] if len(free) == 1 else None
+        free = [p for p in call.parties.values() if not p.channels and (
+            not p.is_extension
+            or self._extension_of(via_trunk(chan.name, short_number(p.key))) == p.key)]
+        if len(free) != 1:
+            return None
+        return short_number(free[0].key) if free[0].is_extension else free[0].key
 
     def _resync_channel(self, entry: Event, metas: Mapping[str, CallMeta], now: float,
                         live: list[Event], out: list[Effect]) -> None:

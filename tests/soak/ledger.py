@@ -81,15 +81,35 @@ def views(record: dict[str, Any]) -> list[str]:
             for v in record.get("phoneCallView", [])]
 
 
-def in_outage(group: list[Row], outages: list[tuple[float, float]]) -> bool:
-    """Whether Asterisk ended the call while its node was being restarted: Asterisk hangs its
-    calls up after it closed AMI, so the bridge's end is when it lost the link."""
+Window = tuple[float, float]
+
+
+def blind(faults: list[Any], t0_wall: float) -> dict[str, list[Window]]:
+    """Per node, when no bridge could see its events: node 2 restarting (Asterisk hangs its
+    calls up after it closed AMI), or bridge A's link to it cut or A killed while bridge B was
+    killed too. A call that ended then is recorded when a bridge is back (README: with what was
+    known), so its end and duration are the bridge's best, not Asterisk's."""
+    def spans(kind: str, target: str = "") -> list[Window]:
+        return [(t0_wall + f.started, t0_wall + f.ended) for f in faults
+                if f.kind == kind and (not target or f.target == target)]
+
+    out: dict[str, list[Window]] = {}
+    for node in ("node1", "node2"):
+        a_away = spans("cut_ami", node) + spans("kill_bridge", "a")
+        both = [(max(a[0], b[0]), min(a[1], b[1])) for a in a_away
+                for b in spans("kill_bridge", "b") if max(a[0], b[0]) < min(a[1], b[1])]
+        out[node] = both + (spans("restart_node2") if node == "node2" else [])
+    return out
+
+
+def in_outage(group: list[Row], outages: list[Window]) -> bool:
+    """Whether Asterisk ended the call while no bridge could see its node (`blind`)."""
     end = max(r.at("end") for r in group)
     return any(start - 1 <= end <= stop + 1 for start, stop in outages)
 
 
 def cdr_lines(cdr_rows: list[Row], records: dict[str, Any], placed: dict[str, Any],
-              outages: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
+              outages: dict[str, list[Window]]) -> dict[str, Any]:
     groups = by_call(cdr_rows)
     matched, missing, differ, far, restarted = 0, [], [], 0, []
     expected_ids: set[str] = set()
@@ -118,7 +138,7 @@ def cdr_lines(cdr_rows: list[Row], records: dict[str, Any], placed: dict[str, An
             matched += 1
     extra = sorted(set(records) - expected_ids)
     return {"asterisk_calls": len(expected_ids), "far_halves": far, "matched": matched,
-            "ended_by_node_restart": restarted,
+            "ended_unseen": restarted,
             "missing": missing, "differ": differ,
             "extra": [{"id": i, "placed": placed.get(i), "bridge": views(records[i])}
                       for i in extra]}
@@ -204,8 +224,7 @@ def build(*, gen: Generator, faults: list[Any], receivers: dict[str, Receiver],
     adds_up = placed == counts.get("answered", 0) + counts.get("failed", 0) + counts.get("cut", 0)
     placed_by_id = {p.call_id: {k: v for k, v in vars(p).items() if k in (
         "kind", "source", "destination", "extra", "outcome", "bridge")} for p in gen.placed}
-    outages = {"node2": [(t0_wall + f.started, t0_wall + f.ended) for f in faults
-                         if f.kind == "restart_node2"]}
+    outages = blind(faults, t0_wall)
     cdr = cdr_lines(cdr_rows, records, placed_by_id, outages)
     hooks = webhook_lines(receivers, registered, records)
     ended = {p.call_id for p in gen.placed}
@@ -286,8 +305,8 @@ def table(report: dict[str, Any]) -> str:
              f"failed {counts['failed']} + cut {counts['cut']}"
              f"{'' if not report['void'] else '  -> VOID'} (unknown {counts['unknown']})",
              f"cdr: {report['cdr']['asterisk_calls']} Asterisk calls, {report['cdr']['matched']}"
-             f" matched; far halves left out {report['cdr']['far_halves']}; ended by a node"
-             f" restart (end as the bridge lost the link) {ended_by_restart(report)}",
+             f" matched; far halves left out {report['cdr']['far_halves']}; ended while no bridge"
+             f" saw the node (node 2 restarting, or both bridges away) {ended_by_restart(report)}",
              f"webhooks: expected {report['webhooks']['expected']}, delivered "
              f"{report['webhooks']['delivered']}, {report['webhooks']['requests']} requests, "
              f"{report['webhooks']['webhook_ids']} webhook-ids acknowledged",
@@ -300,5 +319,5 @@ def table(report: dict[str, Any]) -> str:
 
 
 def ended_by_restart(report: dict[str, Any]) -> int:
-    value = report["cdr"]["ended_by_node_restart"]
+    value = report["cdr"]["ended_unseen"]
     return int(value["count"]) if isinstance(value, dict) else len(value)

@@ -154,7 +154,8 @@ class Bridge:
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         svc.metrics.add_webhooks(lambda: webhooks.disabled)
         hub = hub_for(svc)
-        feeds = [cls._feed(svc, node, links[node.name], webhooks, hub)
+        synced = {node.name: False for node in svc.nodes.all}
+        feeds = [cls._feed(svc, node, links[node.name], webhooks, hub, synced=synced)
                  for node in svc.nodes.all]
         retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
                               live=svc.nodes.cluster.calls.keys)
@@ -184,9 +185,10 @@ class Bridge:
 
     @staticmethod
     def _feed(svc: Services, node: Node, link: AmiClient, webhooks: Dispatcher,
-              hub: Hub) -> CallsFeed:
+              hub: Hub, *, synced: dict[str, bool]) -> CallsFeed:
         """One node's events into its tracker, and from there to the webhooks, the history
-        and the live hub (every node feeds the same ones)."""
+        and the live hub (every node feeds the same ones). `synced`: node -> resynced since
+        its last login (shared by every node's feed)."""
         feed = CallsFeed(node.tracker, svc.db)
         feed.attach(link)
         link.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
@@ -209,9 +211,17 @@ class Bridge:
         feed.resync_hooks.append(hub.resynced)
 
         async def close_gone(_: object) -> None:  # after the feed's resync: what ended away
-            await svc.history.close_gone(set(svc.nodes.cluster.calls))
+            synced[node.name] = True
+            # only once every node is resynced: a node not back yet has live calls that its
+            # tracker does not show, and their open records would be closed as if they ended
+            if all(synced.values()):
+                await svc.history.close_gone(set(svc.nodes.cluster.calls))
+
+        def unsynced(_: str) -> None:
+            synced[node.name] = False
 
         link.add_connect_handler(close_gone)
+        link.add_disconnect_handler(unsynced)
         PresenceFeed(node.presence).attach(link)
         QueuesFeed(node.queue_agents).attach(link)
         ConferencesFeed(node.rooms, svc.watch.wake).attach(link)

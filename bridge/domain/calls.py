@@ -46,6 +46,7 @@ from bridge.domain.channels import (
     is_local,
     is_number,
     is_source_dialer,
+    short_number,
     to_int,
     via_trunk,
 )
@@ -214,7 +215,9 @@ class CallTracker:
         call = self.calls[chan.call_id]
         return call, call.parties.get(chan.party) if chan.party else None
 
-    def _on_newchannel(self, ev: Event, now: float, out: list[Effect]) -> None:
+    def _on_newchannel(self, ev: Event, now: float, out: list[Effect],
+                       role: Role | None = None) -> None:
+        """`role`: the leg's, when known from elsewhere (a resync: from its application)."""
         uid = ev.get("Uniqueid", "")
         if not uid or uid in self.channels:
             return
@@ -229,7 +232,7 @@ class CallTracker:
         call.channels.add(uid)
         self._on_connected(chan, ev)
         if chan.state != DOWN:  # a phone that calls; a Down leg waits for its DialBegin
-            self._identify(chan, out)
+            self._identify(chan, out, role=role)
             self._on_state(chan, now, out)
 
     def _identify(self, chan: Channel, out: list[Effect], *, dialled: str | None = None,
@@ -245,7 +248,9 @@ class CallTracker:
             self._join(chan, ext, is_ext=True, role=role, out=out)
         elif dialled is not None:
             self._join(chan, dialled, is_ext=False, role=role or "destination", out=out)
-        elif chan.state == RING and is_number(chan.caller_num):
+        elif (chan.state == RING or role == "source") and is_number(chan.caller_num):
+            # an incoming leg: ringing when seen live; at a resync it may be up already, and
+            # its Dial makes it the source (a trunk leg from another node: its far half)
             self._join(chan, chan.caller_num, is_ext=False, role="source", out=out)
 
     def _join(self, chan: Channel, key: str, *, is_ext: bool, role: Role | None,
@@ -488,13 +493,18 @@ class CallTracker:
         return out
 
     def _unclaimed(self, chan: Channel) -> str | None:
-        """A public leg whose dialler is gone (e.g. parked): the API call's one planned public
-        party that has no channel yet."""
+        """A public or trunk leg whose dialler is gone (e.g. parked): the number of the API
+        call's one planned party that has no channel yet: a public number, or an extension
+        of another node (dialled through the trunk: its short number)."""
         if is_local(chan.name) or self._extension_of(dial_target(chan.name)) is not None:
             return None
         call = self.calls[chan.call_id]
-        free = [p.key for p in call.parties.values() if not p.is_extension and not p.channels]
-        return free[0] if len(free) == 1 else None
+        free = [p for p in call.parties.values() if not p.channels and (
+            not p.is_extension
+            or self._extension_of(via_trunk(chan.name, short_number(p.key))) == p.key)]
+        if len(free) != 1:
+            return None
+        return short_number(free[0].key) if free[0].is_extension else free[0].key
 
     def _resync_channel(self, entry: Event, metas: Mapping[str, CallMeta], now: float,
                         by_call: Mapping[str, list[Event]], out: list[Effect]) -> None:
@@ -506,9 +516,10 @@ class CallTracker:
             known = self.calls.get(call_id)
             if call_id in metas and (known is None or known.meta is None):
                 self.annotate(call_id, metas[call_id])
-            self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out)
-            chan = self.channels[uid]
             role: Role = "source" if entry.get("Application") == "Dial" else "destination"
+            # the role from the application, not from which leg of the snapshot came first
+            self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out, role)
+            chan = self.channels[uid]
             number = (dialled_in(chan.name, chan.call_id, by_call.get(chan.call_id, ()), self.node)
                       or self._unclaimed(chan))
             self._identify(chan, out, dialled=number, role=role)

@@ -45,6 +45,11 @@ def dialled_number(dial_string: str) -> str | None:
     return number if is_number(number) else None
 
 
+def short_number(key: str) -> str:
+    """`0003*410` -> `410` (what a trunk dials); anything else as it is."""
+    return key.partition("*")[2] if is_extension_key(key) else key
+
+
 def is_extension_key(key: str) -> bool:
     """Extended extension numbers are `PREFIX*SHORT`; anything else is a public number."""
     prefix, star, short = key.partition("*")

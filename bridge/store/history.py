@@ -26,6 +26,7 @@ from bridge.store.history_sql import HistoryQuery, page_sql, stats_sql, where
 
 log = structlog.get_logger("bridge.history")
 PURGE_EVERY = 3600.0  # seconds between purges
+RETRY_AFTER = 1.0  # seconds between writes while the store is unreachable
 _UPSERT = (
     "INSERT INTO call_history (id, extension, published, answered, at, ended, saved,"
     " disposition, flow, nonce, sources, destinations, src_ext, body)"
@@ -87,8 +88,12 @@ class HistoryStore:
             self._wake.clear()
             if batch:
                 saved = self.clock()
-                async with self.db.session() as session:
-                    await _write(session, batch, saved)
+                try:
+                    async with self.db.session() as session:
+                        await _write(session, batch, saved)
+                except BridgeError:
+                    self._pending[:0] = batch  # kept, in order, for when the store is back
+                    raise
             return len(batch)
 
     async def run_forever(self, every: float = PURGE_EVERY) -> None:
@@ -104,7 +109,9 @@ class HistoryStore:
                     next_purge = time.monotonic() + every
                     await self.purge(self.clock())
             except BridgeError:
-                log.exception("history.write_failed")
+                log.exception("history.write_failed", queued=len(self._pending))
+                await asyncio.sleep(RETRY_AFTER)  # the store is away: try again shortly
+                self._wake.set()
 
     async def close_gone(self, live: Collection[str]) -> int:
         """Closes the open rows of calls not in `live` (they ended while nobody watched)."""

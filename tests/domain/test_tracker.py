@@ -318,3 +318,23 @@ def test_expected_leg_joins_the_call_and_a_new_linkedid_moves_a_channel() -> Non
     assert other not in t.calls
     assert "0003*026" in views(t, script.call_id)
     assert [e.kind for e in effects] == ["left", "ended", "joined"]
+
+
+def test_resync_takes_the_caller_from_its_dial_whatever_the_order() -> None:
+    """A phone-to-phone call found up at a resync, the called phone listed first with the
+    same duration (found by the soak, issue 27): the leg running Dial is the source, as it was
+    live, so no party changes role (which fired DialOut/DialIn a second time)."""
+    common = {"Event": "CoreShowChannel", "Linkedid": "soak-1", "ChannelState": "6",
+              "Duration": "00:00:05", "BridgeId": "b-1"}
+    snapshot = [
+        {**common, "Channel": "PJSIP/210-00000002", "Uniqueid": "soak-1-2",
+         "Application": "AppDial", "ApplicationData": "(Outgoing Line)", "CallerIDNum": "210"},
+        {**common, "Channel": "PJSIP/024-00000001", "Uniqueid": "soak-1",
+         "Application": "Dial", "ApplicationData": "PJSIP/210,30", "CallerIDNum": "024"},
+    ]
+    t = CallTracker(EXTENSIONS.get)
+    t.mark(T0)
+    t.resync(snapshot, {}, T0)
+    [call] = t.calls.values()
+    assert {k: p.role for k, p in call.parties.items()} == {
+        "0003*024": "source", "0003*210": "destination"}

@@ -105,3 +105,50 @@ def test_channels_of_a_call_are_those_of_its_node() -> None:
     [half] = two.calls
     assert cluster.channels_of(half)["1.2"].name == "PJSIP/410-02"
     assert cluster.channels_of("0" * 20) == {}
+
+
+def test_a_far_half_found_up_at_a_resync_is_still_a_far_half() -> None:
+    """Node2 reconnects while node1's trunk call to 410 is up (found by the soak, issue 27):
+    CoreShowChannels has node2's trunk leg already Up, not ringing. It is the call's source
+    (from its Dial), so the half is told apart: nothing of it is listed or fires."""
+    one, two, cluster = trackers()
+    place_trunk_call(one, two)
+    two.forget(next(iter(two.calls)))
+    snapshot = [
+        event("CoreShowChannel", Uniqueid="7.1", Linkedid="7.1", Channel="PJSIP/node1-07",
+              ChannelState="6", CallerIDNum="210", Application="Dial",
+              ApplicationData="PJSIP/410,30", Duration="00:00:03"),
+        event("CoreShowChannel", Uniqueid="7.2", Linkedid="7.1", Channel="PJSIP/410-08",
+              ChannelState="6", CallerIDNum="410", Application="AppDial",
+              ApplicationData="(Outgoing Line)", Duration="00:00:03"),
+    ]
+    two.mark(110.0)
+    effects = two.resync(snapshot, {}, 110.0)
+    assert effects
+    assert all(cluster.far_half("node2", e.call_id) for e in effects)
+    assert [c.id for c in cluster.calls_of({"0003*410"})] == [CALL]
+
+
+def test_a_parked_trunk_leg_found_at_a_resync_keeps_its_far_half_apart() -> None:
+    """210 called 410 through the trunk and parked it, then the bridge restarted (found by the
+    soak, issue 27): node1's parked trunk leg has no dialler left; it is still the planned 410,
+    so node2's half stays a far half (no second record, no webhooks of its own)."""
+    one, two, cluster = trackers()
+    meta = CallMeta("0003*210", "12", "crm", None, 100.0, ("0003*210",), ("0003*410",))
+    parked = event("CoreShowChannel", Uniqueid="1.2", Linkedid=CALL, Channel="PJSIP/node2-02",
+                   ChannelState="6", CallerIDNum="410", Application="Park",
+                   ApplicationData="default:701", Duration="00:00:05")
+    one.mark(110.0)
+    one.resync([parked], {CALL: meta}, 110.0)
+    assert one.calls[CALL].parties["0003*410"].channels == {"1.2"}
+    far = [event("CoreShowChannel", Uniqueid="7.1", Linkedid="7.1", Channel="PJSIP/node1-07",
+                 ChannelState="6", CallerIDNum="210", Application="Dial",
+                 ApplicationData="PJSIP/410,30", Duration="00:00:08"),
+           event("CoreShowChannel", Uniqueid="7.2", Linkedid="7.1", Channel="PJSIP/410-08",
+                 ChannelState="6", CallerIDNum="410", Application="AppDial",
+                 ApplicationData="(Outgoing Line)", Duration="00:00:08")]
+    two.mark(110.0)
+    effects = two.resync(far, {}, 110.0)
+    assert effects
+    assert all(cluster.far_half("node2", e.call_id) for e in effects)
+    assert [c.id for c in cluster.calls_of({"0003*410"})] == [CALL]

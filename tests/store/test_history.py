@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
+import pytest
+
 from bridge.domain.model import Call, Effect
-from bridge.store.db import Database
+from bridge.store.db import Database, StoreUnavailable
 from bridge.store.history import HistoryStore
 from bridge.store.history_sql import HistoryQuery, PartyFilter
 
@@ -102,3 +106,35 @@ async def test_search_filters_scope_party_and_pages(db: Database) -> None:
     _, total, page = await store.search(q2)
     assert [r["id"] for r in page] == [f"{i:020x}" for i in (4, 8)]
     assert total == 2
+
+
+class Unreachable:
+    """The database, unreachable for its first session (PostgreSQL restarting)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.down = True
+
+    def session(self) -> Any:
+        if self.down:
+            self.down = False
+            raise StoreUnavailable("PostgreSQL is restarting")
+        return self.db.session()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+async def test_records_queued_while_the_store_is_down_are_written_when_it_is_back(
+        db: Database) -> None:
+    """A write that fails (the store unreachable) keeps its records queued, in order, for the
+    next one (found by the soak, issue 27: calls ended during a PostgreSQL restart had no
+    record)."""
+    store = HistoryStore(cast(Database, Unreachable(db)), 86400.0)
+    store.sink(end(make_call("c1", 1000.0)))
+    with pytest.raises(StoreUnavailable):
+        await store.flush()
+    store.sink(end(make_call("c2", 1100.0)))
+    assert await store.flush() == 2
+    rows = await db.fetchall("SELECT id FROM call_history WHERE ended IS NOT NULL ORDER BY id")
+    assert rows == [("c1",), ("c2",)]

@@ -1,0 +1,120 @@
+"""The faults, on a schedule drawn from the seed: each kind once, one at a time, then all of
+them again at random moments so that they overlap; one cycle per two minutes of the run."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+
+from tests.soak.observers import Receiver
+from tests.soak.world import Bridge, sandbox, wait_healthy
+
+KINDS = ("kill_bridge", "cut_ami", "restart_node2", "restart_pg", "receiver_down")
+CYCLE = 120.0
+RECEIVER_DOWN = 60.0
+AMI_CUT = 10.0
+
+
+@dataclass
+class Fault:
+    at: float  # seconds after the load started
+    kind: str
+    target: str
+    started: float = 0.0
+    ended: float = 0.0
+    error: str = ""
+
+
+def schedule(seed: int, minutes: float) -> list[Fault]:
+    """Per cycle of 120 s: the five kinds one after the other in the first half (receiver
+    down last, as it lasts 60 s), then the five again at random moments of the second half."""
+    rng = random.Random(seed)
+    faults: list[Fault] = []
+    cycles = max(1, int(minutes * 60 // CYCLE))
+    for cycle in range(cycles):
+        base = 8.0 + cycle * CYCLE
+        quick = list(KINDS[:4])
+        rng.shuffle(quick)
+        for i, kind in enumerate([*quick, "receiver_down"]):
+            faults.append(Fault(base + i * 10.0, kind, target(rng, kind)))
+        for kind in KINDS:
+            faults.append(Fault(base + 50.0 + rng.uniform(0, 40), kind, target(rng, kind)))
+    return sorted(faults, key=lambda f: f.at)
+
+
+def target(rng: random.Random, kind: str) -> str:
+    return {"kill_bridge": rng.choice(["a", "b"]), "cut_ami": rng.choice(["node1", "node2"]),
+            "receiver_down": rng.choice(["good", "flaky", "slow"])}.get(kind, "")
+
+
+@dataclass
+class Injector:
+    """Runs the schedule against the bridges, the sandbox and the receivers."""
+
+    bridges: dict[str, Bridge]
+    receivers: dict[str, Receiver]
+    done: list[Fault] = field(default_factory=list)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    async def run(self, faults: list[Fault], t0: float, stop: asyncio.Event) -> None:
+        tasks = []
+        for fault in faults:
+            delay = t0 + fault.at - time.monotonic()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                    break  # stopped before this fault was due
+                except TimeoutError:
+                    pass
+            tasks.append(asyncio.create_task(self.inject(fault, t0)))
+        await asyncio.gather(*tasks)
+
+    async def inject(self, fault: Fault, t0: float) -> None:
+        lock = self.locks.setdefault(f"{fault.kind}:{fault.target}", asyncio.Lock())
+        async with lock:
+            fault.started = time.monotonic() - t0
+            try:
+                await getattr(self, fault.kind)(fault.target)
+            except Exception as exc:
+                fault.error = repr(exc)
+            fault.ended = time.monotonic() - t0
+            self.done.append(fault)
+
+    async def kill_bridge(self, name: str) -> None:
+        bridge = self.bridges[name]
+        await asyncio.to_thread(bridge.kill)
+        await asyncio.sleep(2)
+        bridge.restart()
+        if not await wait_healthy(bridge, 60):
+            raise RuntimeError(f"bridge {name} not healthy 60 s after its restart")
+
+    async def cut_ami(self, node: str) -> None:
+        proxy = self.bridges["a"].proxies[node]
+        await proxy.cut()
+        await asyncio.sleep(AMI_CUT)
+        await proxy.start()
+
+    async def restart_node2(self, _: str) -> None:
+        async with self.locks.setdefault("sandbox", asyncio.Lock()):
+            await self._run("stop-asterisk", "--node", "2")
+            await asyncio.sleep(1)
+            await self._run("up", "--nodes", "2")
+
+    async def restart_pg(self, _: str) -> None:
+        await self._run("pg", "down")
+        await asyncio.sleep(3)
+        await self._run("pg", "up")
+
+    async def receiver_down(self, name: str) -> None:
+        receiver = self.receivers[name]
+        await receiver.down()
+        await asyncio.sleep(RECEIVER_DOWN)
+        await receiver.start()
+
+    @staticmethod
+    async def _run(*args: str) -> None:
+        proc = await asyncio.to_thread(sandbox, *args)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)}: exit {proc.returncode}: {proc.stderr[-300:]}")

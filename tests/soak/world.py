@@ -1,0 +1,120 @@
+"""What the soak runs on: the two bridges (shared PostgreSQL, both nodes, bridge A's AMI links
+through TCP proxies that a fault can cut), the sandbox scripts, and a small async API client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import ROOT
+from tests.system.daemon import RunningBridge, get
+from tests.system.test_nodes import Proxy
+
+PG_URL = "postgresql://uapi:sandbox-secret@127.0.0.1:15432/uapi"
+AMI_PORTS = {"node1": 15038, "node2": 15138}
+LEASE = 6.0
+BRIDGE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "webhooks": {"allow_networks": ["127.0.0.0/8"], "backoff_min": 1, "backoff_max": 4,
+                 "timeout": 5, "max_attempts": 60},
+}
+
+
+def sandbox(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Runs scripts/asterisk-sandbox (or scripts/postgres-sandbox when args[0] is 'pg')."""
+    script = "postgres-sandbox" if args[0] == "pg" else "asterisk-sandbox"
+    argv = [str(ROOT / "scripts" / script), *(args[1:] if args[0] == "pg" else args)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of a process in KiB (0 when it is gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Bridge:
+    """One bridge process under the soak: its name, daemon handle, AMI proxies, RSS record."""
+
+    name: str
+    daemon: RunningBridge
+    proxies: dict[str, Proxy] = field(default_factory=dict)
+    rss_start: int = 0
+    restarts: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def url(self) -> str:
+        return self.daemon.url
+
+    def alive(self) -> bool:
+        return self.daemon.proc.poll() is None
+
+    def healthy(self) -> bool:
+        status, body = get(f"{self.url}/healthz?strict")
+        return status == 200 and bool(body)
+
+    def kill(self) -> None:
+        if self.alive():
+            self.daemon.proc.send_signal(signal.SIGKILL)
+            self.daemon.proc.wait(10)
+
+    def restart(self) -> None:
+        self.daemon.start()
+        self.restarts += 1
+
+
+async def start_bridges(tmp: Path, pg_url: str) -> list[Bridge]:
+    """Bridges A (node links through proxies) and B (direct), both on `pg_url`."""
+    overrides = dict(BRIDGE_OVERRIDES, storage={"url": pg_url, "lease": LEASE})
+    bridges = []
+    for name in ("a", "b"):
+        (tmp / name).mkdir(parents=True, exist_ok=True)
+        proxies = {node: Proxy(port) for node, port in AMI_PORTS.items()} if name == "a" else {}
+        for proxy in proxies.values():
+            await proxy.start()
+        ports = {node: proxy.port for node, proxy in proxies.items()}
+        daemon = RunningBridge(tmp / name, None, overrides, config="demo-cluster.yaml",
+                               ami_ports=ports or None)
+        bridges.append(Bridge(name, daemon, proxies))
+    return bridges
+
+
+async def wait_healthy(bridge: Bridge, within: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if await asyncio.to_thread(bridge.healthy):
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+class Api:
+    """JSON requests to the bridges, never raising: (status, body); status 0 = no answer."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def request(self, bridge: Bridge, method: str, path: str, token: str,
+                      body: Any = None, wait: float = 10) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            async with self.session.request(
+                    method, f"{bridge.url}{path}", json=body, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=wait)) as resp:
+                raw = await resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError, OSError):
+            return 0, None

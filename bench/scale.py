@@ -122,7 +122,7 @@ def _templates() -> tuple[str, str]:
                   if e["event"].get("Channel", "").startswith("PJSIP/024"))
     bridge = next(e["event"]["BridgeUniqueid"] for e in events if "BridgeUniqueid" in e["event"])
     fields = {a_chan: "{ach}", b_chan: "{bch}", "Phone 210": "{aname}", "Phone 024": "{bname}",
-              "210": "{anum}", "024": "{bnum}", a_uid: "{auid}", b_uid: "{buid}",
+              "210": "{anum}", "024": "{bnum}", a_uid: "{auid}", b_uid: "{b_uid}",
               bridge: "{bridge}"}
     setup, teardown = [], []
     for rec in events:
@@ -147,7 +147,7 @@ class Call:
         return {"ach": f"PJSIP/e{self.a}-{self.seq:08x}", "bch": f"PJSIP/e{self.b}-{self.seq:08x}b",
                 "aname": f"Ext {self.a}", "bname": f"Ext {self.b}",
                 "anum": str(100 + self.a % PER_USER), "bnum": str(100 + self.b % PER_USER),
-                "auid": f"1795000000.{2 * self.seq}", "buid": f"1795000000.{2 * self.seq + 1}",
+                "auid": f"1795000000.{2 * self.seq}", "b_uid": f"1795000000.{2 * self.seq + 1}",
                 "bridge": f"b-{self.node}-{self.seq}"}
 
     def channels(self, now: float, started: float) -> list[dict[str, str]]:
@@ -163,7 +163,7 @@ class Call:
              "CallerIDName": v["aname"], "ConnectedLineNum": v["bnum"],
              "ConnectedLineName": v["bname"], "Exten": v["bnum"], "Application": "Dial",
              "ApplicationData": f"PJSIP/{v['bnum']}", **common},
-            {"Channel": v["bch"], "Uniqueid": v["buid"], "CallerIDNum": v["bnum"],
+            {"Channel": v["bch"], "Uniqueid": v["b_uid"], "CallerIDNum": v["bnum"],
              "CallerIDName": v["bname"], "ConnectedLineNum": v["anum"],
              "ConnectedLineName": v["aname"], "Exten": "s", "Application": "AppDial",
              "ApplicationData": "(Outgoing Line)", **common},

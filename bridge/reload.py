@@ -89,7 +89,7 @@ class Reloader:
         svc.config = cfg
         svc.tokens.configure(cfg.auth.token_ttl, cfg.auth.max_tokens)
         self.webhooks.apply(cfg.webhooks)
-        svc.limiter.apply(cfg)  # limits and apps[].limits (#21): buckets kept, retuned
+        svc.limiter.apply(cfg)  # limits and apps[].limits (#21): buckets kept, re-tuned
         for hook in self.on_applied:
             hook(cfg)
         return self.hub.rescope()

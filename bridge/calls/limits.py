@@ -48,7 +48,7 @@ class Limiter:
 
     def configure(self, limits: LimitsConfig, apps: Iterable[App]) -> None:
         """Takes the top-level `limits` and the apps (with their overrides): existing buckets
-        of remaining apps are retuned in place, those of vanished apps dropped."""
+        of remaining apps are re-tuned in place, those of vanished apps dropped."""
         self._top = limits
         self._policy_header: dict[str, str] = {}
         self._policies = {a.name: a.limits.over(limits) if a.limits else limits for a in apps}

@@ -73,7 +73,7 @@ async def test_one_call_by_id_and_an_unknown_id_is_204(api: Api, pbx: FakePbx) -
 async def test_an_id_that_cannot_be_a_phone_call_is_refused(api: Api, pbx: FakePbx,
                                                             bad: str) -> None:
     """An id outside the PhoneCall id form (20 lowercase hex) is 400 pc_phonecall_invalid
-    (VoipNow: "must be set to an alpha-numeric value"), not 204."""
+    (VoipNow: "must be set to an alphanumeric value"), not 204."""
     live(api)
     status, body = await get(api, f"{URL}/{bad}")
     assert (status, body["error"]["code"]) == (400, "pc_phonecall_invalid")

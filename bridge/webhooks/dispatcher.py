@@ -71,6 +71,7 @@ class Dispatcher:
         self._results: list[tuple[Delivery, dict[str, Any], str, float]] = []
         self._results_ready = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
+        self._writing: asyncio.Future[None] | None = None  # the batch being written, if any
         # Whether a registration fires (its extension and app are in the directory now); one
         # that does not stays stored and fires again once they are back (bridge.reload).
         self.fires: Callable[[Registration], bool] = lambda reg: True
@@ -149,6 +150,8 @@ class Dispatcher:
         if self._recorder is not None:
             self._recorder.cancel()
             await asyncio.gather(self._recorder, return_exceptions=True)
+        if self._writing is not None:  # a batch the recorder had taken: it must land
+            await asyncio.gather(self._writing, return_exceptions=True)
         await self._write_results()
         try:
             await self.outbox.release_mine()
@@ -211,8 +214,11 @@ class Dispatcher:
         batch, self._results = self._results, []
         if not batch:
             return
+        # Shielded: cancelling the recorder (stop) must not drop a batch it took, or rows that
+        # were delivered go back to pending and are sent again after the restart.
+        self._writing = asyncio.ensure_future(self.outbox.record(batch))
         try:
-            await self.outbox.record(batch)
+            await asyncio.shield(self._writing)
         except BridgeError:  # the rows stay `sending`: sent again after the next start
             log.exception("webhooks.results.store_failed", deliveries=len(batch))
             return

@@ -332,3 +332,27 @@ async def test_a_failed_outbox_write_is_retried(db: Database, receiver: tuple[Re
     finally:
         await hooks.stop()
     assert calls["n"] >= 2
+
+
+async def test_a_batch_being_recorded_at_stop_is_not_lost(
+    db: Database, receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """stop() while the result recorder is writing a batch: the batch still lands (the rows
+    are delivered, not pending again, so a restart does not send them twice)."""
+    rec, url = receiver
+    hooks, _ = await dispatcher(db, url, types=(1,))
+    writing = asyncio.Event()
+    record = hooks.outbox.record
+
+    async def slow(results: list[Any]) -> None:
+        writing.set()
+        await asyncio.sleep(0.3)
+        await record(results)
+
+    monkeypatch.setattr(hooks.outbox, "record", slow)
+    fire(hooks)
+    await until(lambda: len(rec.seen) == 1)
+    await asyncio.wait_for(writing.wait(), 5)
+    await hooks.stop()
+    states = [r[0] for r in await db.fetchall("SELECT state FROM outbox")]
+    assert states == ["delivered"]

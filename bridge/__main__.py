@@ -13,7 +13,7 @@ from importlib import metadata
 from bridge import config as config_mod
 from bridge import discover, logs
 from bridge.app import run
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import BridgeError
 
 DEFAULT_CONFIG = "/etc/uapi-bridge/bridge.yaml"
 
@@ -45,12 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         logs.configure("critical")  # the AMI link's own retries are not the command's output
         return discover.main(argv[1:])
     args = _parser().parse_args(argv)
-    try:
-        cfg = config_mod.load(args.config)
-    except ConfigError as exc:
-        print(f"{args.config}: {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    cfg = config_mod.load_or_report(args.config)
+    if cfg is None:
         return 1
     if args.check_config:
         print(

@@ -9,6 +9,7 @@ import dataclasses
 import ipaddress
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -441,3 +442,14 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def load_or_report(path: str | Path) -> Config | None:
+    """For the commands: the config, or None after every problem is printed on stderr."""
+    try:
+        return load(path)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None

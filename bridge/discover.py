@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from bridge import config as config_mod
 from bridge.ami.client import AmiClient
 from bridge.config import AmiConfig, Config
-from bridge.errors import AmiActionFailed, BridgeError, ConfigError
+from bridge.errors import AmiActionFailed, BridgeError
 
 FILL_ME = "FILL-ME"
 _CALLERID = re.compile(r'^\s*"?([^"<>]*?)"?\s*<([0-9*+#]+)>\s*$')
@@ -226,12 +226,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    try:
-        cfg = config_mod.load(args.config)
-    except ConfigError as exc:
-        print(f"{args.config}: {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    cfg = config_mod.load_or_report(args.config)
+    if cfg is None:
         return 1
     nodes = [n for n in cfg.all_nodes if args.node in (None, n.name)]
     if not nodes:

@@ -74,17 +74,17 @@ class Dispatcher:
         # Whether a registration fires (its extension and app are in the directory now); one
         # that does not stays stored and fires again once they are back (bridge.reload).
         self.fires: Callable[[Registration], bool] = lambda reg: True
+        # per maxRate registration: when its next send may start, who waits for it
+        self._next_send: dict[str, float] = {}
+        self._waiting: dict[str, int] = {}
+        self._rate_locks: dict[str, asyncio.Lock] = {}
+        self.disabled: dict[str, int] = {}  # registrations this bridge disabled, per reason
 
     def apply(self, config: WebhooksConfig) -> None:
         """Reload: these settings from the next attempt on (`allow_networks` is the HTTP
         client's resolver: the caller keeps the running one)."""
         self.config = config
         self.backoff = Backoff(config.backoff_min, config.backoff_max, config.max_attempts)
-        # per maxRate registration: when its next send may start, who waits for it
-        self._next_send: dict[str, float] = {}
-        self._waiting: dict[str, int] = {}
-        self._rate_locks: dict[str, asyncio.Lock] = {}
-        self.disabled: dict[str, int] = {}  # registrations this bridge disabled, per reason
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 

@@ -60,6 +60,15 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "/extensions/{userId}/{extension}/queue/agents": ("14/500/queue/agents", HELPDESK, None),
     "/extensions/{userId}/{extension}/queue/agents/{identifier}":
         ("14/500/queue/agents/024", HELPDESK, None),
+    "/extensions/{userId}/{extension}/conference/participants":
+        ("@me/260/conference/participants", CRM, None),
+    "/extensions/{userId}/{extension}/conference/participants/{participantId}":
+        ("@me/260/conference/participants/1.1", CRM, {"action": "Mute"}),
+    "/recordings/{userId}": ("@me", CRM, None),
+    "/recordings/{userId}/{extension}": ("@me/210", CRM, None),
+    "/recordings/{userId}/{extension}/{recordingId}": ("@me/210/rec1", CRM, None),
+    "/faxes/{userId}/{extension}": ("@me/210", CRM, None),
+    "/faxes/{userId}/{extension}/{faxId}": ("@me/210/fax1", CRM, None),
     "/cdr": ("", CRM, None),
     "/cdr/{userId}": ("@me", CRM, None),
     "/cdr/stats": ("stats", CRM, None),

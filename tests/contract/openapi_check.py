@@ -4,7 +4,9 @@ A response fails the test that got it when its status, content type, headers or 
 what the document says for that operation. A HEAD answer is held to its GET operation's status
 and headers (HTTP: a HEAD answers what GET would, without the body; the document lists GETs only).
 Requests outside the document (unknown path or method) must answer the documented 404/405/501
-error envelopes, 501 only under the API prefixes.
+error envelopes, 501 only under the API prefixes; a 501 to a documented operation (one the
+bridge is not set up to serve, e.g. the recordings without `ami.ari`) is held to the same
+NotImplemented answer, documented once for every path.
 """
 
 from __future__ import annotations
@@ -91,6 +93,11 @@ def check(request: SeenRequest, response: SeenResponse) -> None:
     head = request.method == "head"
     if head:
         request.method = "get"
+    if response.status_code == 501:
+        # Documented once for every path (components.responses.NotImplemented): also the
+        # answer of an operation the bridge is not set up to serve (no `ami.ari`, ...).
+        _check_unmatched(request, response, sent_path, head=head)
+        return
     # A live event stream never ends, so its body is not read: status and headers only.
     streaming = response.content_type.startswith("text/event-stream")
     try:
@@ -128,7 +135,8 @@ def _reason(exc: BaseException) -> str:
 
 def _check_unmatched(request: SeenRequest, response: SeenResponse, sent_path: str, *,
                      head: bool = False) -> None:
-    """A request no operation matches: only the documented error envelopes may answer it.
+    """A request no operation matches, or any 501: only the documented error envelopes may
+    answer it.
 
     `sent_path` is the path as sent (`/uapi/` is under the API; `/uapi` is not)."""
     want = UNMATCHED.get(response.status_code)

@@ -52,6 +52,8 @@ def test_documented_answers_pass() -> None:
     check(req("/healthz", "head"), head_answer(200))
     check(req("/uapi/extensions/@me/", "head"), head_answer(401, BEARER))
     check(req("/uapi/nothing", "head"), head_answer(501))
+    # An operation the bridge is not set up to serve (no `ami.ari`): the 501 documented once.
+    check(req("/uapi/recordings/@me"), answer(501, error("request_not_implemented")))
 
 
 @pytest.mark.parametrize(("request_", "response", "why"), [
@@ -65,6 +67,9 @@ def test_documented_answers_pass() -> None:
     (req("/uapi/nothing/here"), answer(200, {}), "no such operation but 200"),
     (req("/elsewhere"), answer(501, error("request_not_implemented")), "501 outside the API"),
     (req("/uapi"), answer(501, error("request_not_implemented")), "/uapi is outside the API"),
+    (req("/uapi/recordings/@me"), answer(501, error("recording_invalid")),
+     "a documented operation's 501 with another code"),
+    (req("/healthz"), answer(501, error("request_not_implemented")), "501 at the root"),
     (req("/uapi/extensions/@me", "patch"), answer(405, error("method_not_allowed")),
      "405 under the API"),
     (req("/healthz"), answer(200, {**HEALTHY, "webhooks": {"due": 0, "oldest_due_age": 0}}),

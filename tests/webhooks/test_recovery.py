@@ -135,6 +135,8 @@ async def test_recover_sends_what_a_receiver_down_missed(
                   for t in (1, 2, 4)])
     assert queued == 3
     await until(lambda: len(rec.seen) == 9)
+    # the receiver has the 9th request before the dispatcher records its answer: poll for it
+    await until(lambda: _all(db, "delivered"), within=10)
     await hooks.stop()
     assert sorted(params(r)["Sequence"] for r in rec.seen[6:]) == ["1", "2", "3"]
     assert await outbox_states(db) == ["delivered"] * 3

@@ -124,6 +124,8 @@ class CallTracker:
         ids: set[str] = set()
         for key in parties:
             ids.update(self._of.get(key, ()))
+        if len(ids) * 4 >= len(self.calls):  # most of the calls: one pass keeps their order
+            return [c for cid, c in self.calls.items() if cid in ids]
         return [self.calls[i] for i in sorted(ids, key=self._born.__getitem__)]
 
     def _new(self, call_id: str, published: float) -> Call:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.domain.calls import CallTracker
-from bridge.domain.model import Effect
+from bridge.domain.model import CallMeta, Effect
 from tests.domain.replay import SCENARIOS, T0, load, tracker
 
 
@@ -88,3 +88,20 @@ def test_calls_of_agrees_with_a_scan_after_every_event(
             assert [c.id for c in t.calls_of({key})] == _scanned(t, {key})
         assert [c.id for c in t.calls_of(keys)] == _scanned(t, keys)
     assert t.calls_of({"0003*210", "0003*024"}) == []
+
+
+def test_calls_of_a_few_of_many_calls_keeps_their_order() -> None:
+    """Asked for a few of many calls (the index's sorted path, not the one pass over every
+    call), calls_of still gives them oldest first, as a scan does."""
+    t = tracker(load("two_party"), annotate=False)
+    exts = ["0003*210", "0003*024", "0003*025", "0003*026", "0003*027", "0003*028"]
+    for n in range(24):  # created in this order, charged round the extensions backwards
+        ext = exts[-1 - n % len(exts)]
+        t.annotate(f"{n:020x}", CallMeta(ext, "12", "crm", None, T0 + n, (ext,), ("5551234",)))
+    for ext in exts:
+        assert len(t.calls_of({ext})) * 4 < len(t.calls)  # the sorted path
+        assert [c.id for c in t.calls_of({ext})] == _scanned(t, {ext})
+    pair = {"0003*024", "0003*027"}
+    assert [c.id for c in t.calls_of(pair)] == _scanned(t, pair)
+    t.forget(f"{5:020x}")
+    assert [c.id for c in t.calls_of({"0003*210"})] == _scanned(t, {"0003*210"})

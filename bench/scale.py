@@ -94,13 +94,12 @@ def config(ports: list[int], extensions: int, tmp: Path, http_port: int) -> dict
     }
 
 
-def without_limits(raw: dict[str, Any], known: set[str]) -> dict[str, Any]:
-    """Fair share out of the way, where this bridge has it (issue 21's keys)."""
-    if "limits" in known:
-        raw["limits"] = {"requests": {"rate": 1_000_000, "burst": 1_000_000},
-                         "calls": {"rate": 1_000_000, "burst": 1_000_000}}
-        for node in raw["ami"]:
-            node.update(originate_rate=100_000, originate_queue=100_000)
+def without_limits(raw: dict[str, Any]) -> dict[str, Any]:
+    """Fair share (issue 21's limits and Originate pacing) out of the way."""
+    raw["limits"] = {"requests": {"rate": 1_000_000, "burst": 1_000_000},
+                     "calls": {"rate": 1_000_000, "burst": 1_000_000}}
+    for node in raw["ami"]:
+        node.update(originate_rate=100_000, originate_queue=100_000)
     return raw
 
 
@@ -465,8 +464,7 @@ async def main() -> None:
         tmp = Path(tmp_s)
         tmp.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        raw = without_limits(config([f.port for f in gen.fakes], args.extensions, tmp, port),
-                             _known_keys())
+        raw = without_limits(config([f.port for f in gen.fakes], args.extensions, tmp, port))
         cfg = tmp / "scale.yaml"
         cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
         log = tmp / "daemon.log"
@@ -488,12 +486,6 @@ async def main() -> None:
             for fake in gen.fakes:
                 await fake.close()
     print(f"bench/scale.py took {time.monotonic() - t_begin:.0f} s")
-
-
-def _known_keys() -> set[str]:
-    text = (ROOT / "config" / "bridge.example.yaml").read_text()
-    return {line.split(":", 1)[0] for line in text.splitlines()
-            if line and line[0].isalpha() and ":" in line}
 
 
 async def quiet(count: Any, deadline: float, still: float = 3.0) -> None:

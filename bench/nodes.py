@@ -22,7 +22,7 @@ from bench.corpus import BANNER, chunks, corpus
 from bench.pipeline import best_rate, built
 from bridge import logs
 from bridge.ami.framing import Framer
-from bridge.calls_feed import CallsFeed
+from bridge.feeds.calls import CallsFeed
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE2_PHONES = {"PJSIP/210": "PJSIP/410", "PJSIP/024": "PJSIP/411", "PJSIP/025": "PJSIP/412",

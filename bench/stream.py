@@ -32,7 +32,7 @@ import yaml
 from bench.corpus import FIXTURES, free_port, wire
 from bridge.config import DEFAULT_NODE, parse
 from bridge.directory import Directory
-from bridge.domain.calls import CallTracker
+from bridge.domain.tracker import CallTracker
 from tests.ami.fake_ami import FakeAmi
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -34,25 +34,25 @@ from bridge.calls.nodes import Node, Nodes
 from bridge.calls.placing import Placing
 from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
-from bridge.calls_feed import CallsFeed
-from bridge.conferences_feed import ConferencesFeed
 from bridge.config import DEFAULT_NODE, Config
 from bridge.directory import Directory
-from bridge.domain.calls import CallTracker
 from bridge.domain.model import Effect
+from bridge.domain.tracker import CallTracker
 from bridge.errors import TaskFailed
+from bridge.feeds.calls import CallsFeed
+from bridge.feeds.conferences import ConferencesFeed
+from bridge.feeds.presence import PresenceFeed
+from bridge.feeds.queues import QueuesFeed
 from bridge.live.hub import Hub
 from bridge.metrics import Metrics
-from bridge.presence_feed import PresenceFeed
-from bridge.queues_feed import QueuesFeed
 from bridge.reload import Reloader
 from bridge.store.backends import open_database
-from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.faxes import FaxStore
 from bridge.store.history import HistoryStore
 from bridge.store.hooks import CHANGED_CHANNEL, Outbox, Registrations
 from bridge.store.idempotency import Keys
+from bridge.store.placed import CallStore
 from bridge.store.recordings import RecordingStore, SizeOf
 from bridge.store.retention import Retention
 from bridge.supervisor import Supervisor

@@ -9,18 +9,21 @@ from typing import Any
 import pytest
 
 from bridge import config as config_mod
+from bridge.ami.message import ActionFields
 from bridge.ami.message import AmiMessage as Message
 from bridge.domain.presence import Presence
 from bridge.domain.queues import QueueAgents
 from bridge.errors import AmiActionFailed, ConfigError
-from bridge.presence_feed import PresenceFeed
-from bridge.queues_feed import QueuesFeed
+from bridge.feeds.presence import PresenceFeed
+from bridge.feeds.queues import QueuesFeed
+from tests.conftest import FakePort
 
 
-class FakeAmi:
+class FakeAmi(FakePort):
     """Answers listings from a table; records the actions asked."""
 
     def __init__(self, lists: dict[str, list[dict[str, str]]]) -> None:
+        super().__init__()
         self.lists = lists
         self.asked: list[str] = []
         self.handlers: list[Callable[[Message], None]] = []
@@ -32,10 +35,11 @@ class FakeAmi:
     def add_connect_handler(self, handler: Callable[[list[Message]], Awaitable[None]]) -> None:
         self.on_connect.append(handler)
 
-    async def send_list(self, action: dict[str, str]) -> list[Message]:
-        self.asked.append(action["Action"])
+    async def send_list(self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109
+                        ) -> list[Message]:
+        self.asked.append(str(action["Action"]))
         if action["Action"] not in self.lists:
-            raise AmiActionFailed(action["Action"], "No Contacts found")
+            raise AmiActionFailed(str(action["Action"]), "No Contacts found")
         return [Message(m) for m in self.lists[action["Action"]]]
 
     def emit(self, event: dict[str, str]) -> None:

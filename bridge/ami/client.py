@@ -325,7 +325,7 @@ class AmiClient:
             raise _AttemptFailed("ami.resync.failed", str(exc)) from None
         except PbxUnavailable as exc:
             raise _AttemptFailed("ami.connect.failed", f"after login: {exc}") from None
-        channels = [m for m in channels if str(m.get("Event", "")).lower() == "coreshowchannel"]
+        channels = [m for m in channels if m.event == "coreshowchannel"]
         for handler in tuple(self._connect_handlers):
             try:
                 await handler(list(channels))

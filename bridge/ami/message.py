@@ -48,6 +48,11 @@ class AmiMessage(Mapping[str, Any]):
         return f"AmiMessage({self.fields!r})"
 
     @property
+    def event(self) -> str:
+        """The event's name in lower case ("" for a response): AMI names are case-blind."""
+        return str(self.get("Event", "")).lower()
+
+    @property
     def success(self) -> bool:
         """True for an event, and for a Success/Follows/Goodbye response."""
         return "Event" in self or self.get("Response") in _SUCCESS

@@ -12,10 +12,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge.api.callviews import DATES, FIELDS, FILTERABLE, owner, render_call
-from bridge.api.collections import Item, parse_list_query, select_lazily
 from bridge.api.common import page_response
 from bridge.api.context import api_prefix, base_url, call_scope, services
 from bridge.api.fields import shown
+from bridge.api.listing import Item, parse_list_query, select_lazily
 from bridge.domain.callids import is_call_id
 from bridge.domain.model import Call
 from bridge.domain.views import iso

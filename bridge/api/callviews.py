@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api.collections import Item
 from bridge.api.context import Services, api_prefix, base_url
+from bridge.api.listing import Item
 from bridge.directory import Directory
 from bridge.domain.model import Call
 from bridge.domain.views import phone_call

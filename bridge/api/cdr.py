@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bridge.api.collections import MAX_COUNT, MAX_START
 from bridge.api.common import json_ok, nothing
 from bridge.api.context import base_url, current_app, services
 from bridge.api.fields import one_of, whole_number
+from bridge.api.listing import MAX_COUNT, MAX_START
 from bridge.directory import Directory, is_public_number
 from bridge.domain.history import DISPOSITIONS
 from bridge.domain.views import INCOMING_PUBLIC, LOCAL, OUTGOING_PUBLIC

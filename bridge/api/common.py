@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.api.collections import Item, ListQuery, envelope, select
 from bridge.api.context import APP_KEY, services
 from bridge.api.edge import read_body
+from bridge.api.listing import Item, ListQuery, envelope, select
 from bridge.errors import invalid
 
 

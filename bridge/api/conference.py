@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from bridge.ami import control
+from bridge.ami import actions
 from bridge.api.callviews import placed_answer
 from bridge.api.fields import MAX_WAIT, caller_id_or, numbers, sip_headers, whole_number
 from bridge.api.idempotency import idempotent
@@ -96,7 +96,7 @@ async def invite(request: web.Request) -> web.Response:
         call_id = new_call_id()
         meta = CallMeta(inv.extension.number, owner, app.name, None, time.time(), (), (party,),
                         inv.caller_id, inv.caller_id, allow_public_transfer=False)
-        sends.append((call_id, meta, control.call_into(
+        sends.append((call_id, meta, actions.call_into(
             CONTEXT, uniqueid=call_id, endpoint=target, caller_id=inv.caller_id, wait=inv.wait,
             variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin},
             headers=inv.headers)))

@@ -19,16 +19,16 @@ from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
 from bridge.directory import Directory
-from bridge.domain.calls import CallTracker
 from bridge.domain.presence import Presence
 from bridge.domain.queues import QueueAgents
+from bridge.domain.tracker import CallTracker
 from bridge.metrics import Metrics
 from bridge.reload_plan import ConfigState
-from bridge.store.calls import CallStore
 from bridge.store.db import Database
 from bridge.store.history import HistoryStore
 from bridge.store.hooks import Outbox, Registrations
 from bridge.store.idempotency import Keys
+from bridge.store.placed import CallStore
 from bridge.tenants import App, Extension, User
 
 
@@ -55,8 +55,8 @@ class Services:
     limiter: Limiter  # per-app requests and calls buckets (#21); apply() on a config reload
     recordings: Recordings  # stopped recordings: listed from the store, served through ARI
     faxes: Faxes  # sent and received faxes (issue 25)
-    presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
-    queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
+    presence: Presence = field(default_factory=Presence)  # kept by bridge.feeds.presence
+    queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.feeds.queues
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
     config_state: ConfigState = field(default_factory=ConfigState)  # kept by bridge.reload

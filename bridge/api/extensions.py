@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.api.collections import ListQuery, parse_list_query
 from bridge.api.common import collection_response
 from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.listing import ListQuery, parse_list_query
 from bridge.tenants import Extension, User
 
 FIELDS = ("id", "extension", "type", "callerId", "ownerId", "links")

@@ -14,10 +14,10 @@ from typing import Any
 
 from aiohttp import BodyPartReader, MultipartReader, web
 
-from bridge.api.collections import Item, parse_list_query, select
 from bridge.api.common import json_ok, page_response
 from bridge.api.context import api_prefix, base_url, current_app, services
 from bridge.api.fields import numbers
+from bridge.api.listing import Item, parse_list_query, select
 from bridge.calls.faxes import MAX_RECIPIENTS, SendFax
 from bridge.domain.faxes import FaxRecord
 from bridge.domain.views import iso

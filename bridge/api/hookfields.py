@@ -7,8 +7,8 @@ import math
 import re
 from typing import Any
 
-from bridge.api.collections import parse_date
 from bridge.api.fields import flag
+from bridge.api.listing import parse_date
 from bridge.errors import invalid
 
 MAX_HEADERS, MAX_VALUE, MAX_NAME = 10, 1024, 256

@@ -16,13 +16,13 @@ from typing import Any
 from aiohttp import web
 
 from bridge.api import hookfields
-from bridge.api.collections import Item, parse_list_query
 from bridge.api.common import collection_response, nothing, read_json
 from bridge.api.context import api_prefix, base_url, current_app, services
 from bridge.api.fields import one_of
 from bridge.api.idempotency import idempotent
+from bridge.api.listing import Item, parse_list_query
 from bridge.calls import hookcare
-from bridge.domain.events import TYPES
+from bridge.domain.phonecallevents import TYPES
 from bridge.domain.views import iso
 from bridge.errors import ApiError, invalid
 from bridge.store.hooks import ENABLED, Registration, new_id

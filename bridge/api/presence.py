@@ -7,9 +7,9 @@ import time
 
 from aiohttp import web
 
-from bridge.api.collections import parse_list_query
 from bridge.api.common import collection_response
 from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.listing import parse_list_query
 from bridge.directory import SELF
 from bridge.errors import invalid
 

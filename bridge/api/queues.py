@@ -16,10 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from bridge.ami.message import ActionFields
-from bridge.api.collections import parse_list_query
 from bridge.api.common import collection_response, json_ok, read_json
 from bridge.api.context import Services, base_url, current_app, services
 from bridge.api.fields import one_of, scalar_text
+from bridge.api.listing import parse_list_query
 from bridge.directory import SELF
 from bridge.domain.queues import LOGGED_OUT, PAUSED, STATUSES
 from bridge.errors import invalid

@@ -13,9 +13,9 @@ import re
 import structlog
 from aiohttp import web
 
-from bridge.api.collections import Item, parse_list_query, select
 from bridge.api.common import nothing, page_response
 from bridge.api.context import api_prefix, base_url, current_app, services
+from bridge.api.listing import Item, parse_list_query, select
 from bridge.api.middleware import error_response
 from bridge.ari.client import StoredFile
 from bridge.directory import SELF

@@ -18,7 +18,6 @@ from aiohttp import HttpVersion11, web
 from aiohttp_sse import EventSourceResponse, sse_response
 
 from bridge.api.callviews import DATES, FIELDS, FILTERABLE, render_call
-from bridge.api.collections import parse_list_query
 from bridge.api.context import (
     Services,
     api_prefix,
@@ -27,6 +26,7 @@ from bridge.api.context import (
     current_app,
     services,
 )
+from bridge.api.listing import parse_list_query
 from bridge.directory import SELF
 from bridge.domain.model import Call
 from bridge.errors import ApiError

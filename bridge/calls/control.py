@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from bridge.ami import control as actions
+from bridge.ami import actions
 from bridge.ami.message import ActionFields
 from bridge.ami.ports import AmiPort
 from bridge.calls.limits import Limiter, Ticket
@@ -25,10 +25,10 @@ from bridge.calls.watch import Condition, TrackerWatch
 from bridge.config import DialingConfig, ParkingConfig
 from bridge.directory import Directory, is_public_number
 from bridge.domain.callids import new_leg_id
-from bridge.domain.calls import CallTracker
 from bridge.domain.model import RINGING, UP, Call, Channel, Party, Take
 from bridge.domain.recordings import RecordingRecord, record_of, take_name
 from bridge.domain.recordings import stop as stop_takes
+from bridge.domain.tracker import CallTracker
 from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
 from bridge.tenants import Extension, ExtensionType, Organization
 

@@ -15,8 +15,8 @@ import structlog
 from bridge.calls.nodes import Node, Nodes
 from bridge.calls.watch import TrackerWatch
 from bridge.directory import Directory
-from bridge.domain.calls import CallTracker
 from bridge.domain.model import Call
+from bridge.domain.tracker import CallTracker
 from bridge.errors import AmiActionFailed, invalid
 from bridge.tenants import User
 

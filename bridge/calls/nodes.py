@@ -15,11 +15,11 @@ from bridge.ami.ports import AmiPort
 from bridge.ari.client import AriClient
 from bridge.calls import control
 from bridge.directory import Directory
-from bridge.domain.calls import CallTracker
 from bridge.domain.cluster import Cluster
 from bridge.domain.conferences import ConferenceRooms
 from bridge.domain.presence import Presence
 from bridge.domain.queues import QueueAgents
+from bridge.domain.tracker import CallTracker
 from bridge.errors import PbxUnavailable
 from bridge.tenants import Extension
 
@@ -31,10 +31,10 @@ class Node:
     name: str
     pbx: AmiPort
     tracker: CallTracker
-    presence: Presence = field(default_factory=Presence)  # kept by bridge.presence_feed
-    queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.queues_feed
+    presence: Presence = field(default_factory=Presence)  # kept by bridge.feeds.presence
+    queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.feeds.queues
     ari: AriClient | None = None  # its ARI link (`ami.ari`), if configured
-    rooms: ConferenceRooms = field(default_factory=ConferenceRooms)  # by conferences_feed
+    rooms: ConferenceRooms = field(default_factory=ConferenceRooms)  # by bridge.feeds.conferences
 
 
 class Nodes:

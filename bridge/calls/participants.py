@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from bridge.ami import control as actions
+from bridge.ami import actions
 from bridge.ami.ports import AmiPort
 from bridge.calls.watch import TrackerWatch
 from bridge.domain.conferences import ConferenceRooms, Participant

@@ -22,7 +22,7 @@ from bridge.directory import Directory, is_public_number
 from bridge.domain.callids import new_call_id
 from bridge.domain.model import CallMeta
 from bridge.errors import invalid
-from bridge.store.calls import CallStore, PlacedCall
+from bridge.store.placed import CallStore, PlacedCall
 from bridge.tenants import App, Extension, ExtensionType, Organization, User
 
 log = structlog.get_logger("bridge.calls")

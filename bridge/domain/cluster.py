@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections import ChainMap, OrderedDict
 from collections.abc import Iterator, Mapping
 
-from bridge.domain.calls import CallTracker
 from bridge.domain.channels import dial_target
 from bridge.domain.model import Call, Channel
+from bridge.domain.tracker import CallTracker
 
 HALVES_MEMORY = 10_000  # far halves remembered after they ended (their last effects)
 

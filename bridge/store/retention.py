@@ -10,8 +10,8 @@ from collections.abc import Callable, Collection
 import structlog
 
 from bridge.errors import BridgeError
-from bridge.store.calls import CallStore
 from bridge.store.hooks import Outbox
+from bridge.store.placed import CallStore
 
 log = structlog.get_logger("bridge.retention")
 PURGE_EVERY = 3600.0  # seconds between purges

@@ -22,8 +22,8 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from bridge.domain.events import TYPE_NAMES, Fired, charged, event_type, fired
 from bridge.domain.model import Effect
+from bridge.domain.phonecallevents import TYPE_NAMES, Fired, charged, event_type, fired
 from bridge.domain.views import iso
 from bridge.errors import BridgeError
 from bridge.store.hooks import ENABLED, Delivery, Outbox, Queued, Registration, Registrations

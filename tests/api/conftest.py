@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from bridge.ami.message import AmiMessage
-from bridge.domain.calls import CallTracker
+from bridge.domain.tracker import CallTracker
 from bridge.errors import AmiActionFailed
 from tests.conftest import Api, FakePort
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bridge import config as config_mod
-from bridge.domain.events import DIAL_OUT, HANGUP, charged
 from bridge.domain.model import Effect
+from bridge.domain.phonecallevents import DIAL_OUT, HANGUP, charged
 from tests.api.conftest import FakePbx
 from tests.conftest import ADMIN, HELPDESK, Api
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bridge.domain.calls import CallTracker
+from bridge.domain.tracker import CallTracker
 from tests.api.conftest import ReactingPbx
 from tests.api.test_calllist import live
 from tests.conftest import Api

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.domain.calls import CallTracker
 from bridge.domain.model import CallMeta, Effect
+from bridge.domain.tracker import CallTracker
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
 T0 = 1_800_000_000.0  # the replay clock: the fixture's `t` added to this

@@ -3,12 +3,11 @@ feed that rebuilds them at login."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from bridge.ami.message import AmiMessage
-from bridge.conferences_feed import ConferencesFeed
+from bridge.ami.message import ActionFields, AmiMessage
 from bridge.domain.conferences import ConferenceRooms, room_name
 from bridge.errors import AmiActionFailed
+from bridge.feeds.conferences import ConferencesFeed
+from tests.conftest import FakePort
 
 T0 = 1.8e9
 
@@ -50,17 +49,12 @@ def test_rebuild_keeps_join_times_and_drops_the_gone() -> None:
     assert rooms.participants("s")[0].joined == T0 + 70
 
 
-class Source:
+class Source(FakePort):
     """An AMI link that lists two rooms, one of which empties before it is listed."""
 
-    def __init__(self) -> None:
-        self.sent: list[dict[str, str]] = []
-
-    def add_event_handler(self, handler: Any) -> None: ...
-    def add_connect_handler(self, handler: Any) -> None: ...
-
-    async def send_list(self, action: dict[str, str]) -> list[AmiMessage]:
-        self.sent.append(action)
+    async def send_list(self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109
+                        ) -> list[AmiMessage]:
+        self.sent.append(dict(action))
         if action["Action"] == "ConfbridgeListRooms":
             return [AmiMessage({"Event": "ConfbridgeListRooms", "Conference": c})
                     for c in ("a", "b")]

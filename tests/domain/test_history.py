@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.domain.events import HANGUP, fired
 from bridge.domain.history import closed, disposition, record, stats
 from bridge.domain.model import Call, Effect
+from bridge.domain.phonecallevents import HANGUP, fired
 from tests.domain.replay import load, run
 
 

@@ -3,9 +3,8 @@ records the store gets, and Hangup's RecordingIDs."""
 
 from __future__ import annotations
 
-from bridge.domain.calls import CallTracker
-from bridge.domain.events import HANGUP, fired
 from bridge.domain.model import Call, Party, Take
+from bridge.domain.phonecallevents import HANGUP, fired
 from bridge.domain.recordings import (
     call_of,
     extensions_of,
@@ -15,6 +14,7 @@ from bridge.domain.recordings import (
     records,
     take_name,
 )
+from bridge.domain.tracker import CallTracker
 from tests.domain.replay import T0, load, replay, tracker
 
 CALL = "48bc0f26f2dceaaa2e5c"

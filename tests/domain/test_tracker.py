@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bridge.domain.calls import CallTracker
 from bridge.domain.model import CallMeta
+from bridge.domain.tracker import CallTracker
 from bridge.domain.views import phone_call
 from tests.domain.replay import EXTENSIONS, PLANS, SCENARIOS, T0, load, run, tracker
 

@@ -12,8 +12,8 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.domain.calls import CallTracker
 from bridge.domain.model import CallMeta, Effect
+from bridge.domain.tracker import CallTracker
 from tests.domain.replay import SCENARIOS, T0, load, tracker
 
 

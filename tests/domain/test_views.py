@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.domain.calls import CallTracker
 from bridge.domain.model import CallMeta
+from bridge.domain.tracker import CallTracker
 from bridge.domain.views import phone_call
 from tests.domain.replay import EXTENSIONS, T0
 

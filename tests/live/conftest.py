@@ -14,7 +14,7 @@ import pytest
 from bridge import config as config_mod
 from bridge.ami.message import AmiMessage
 from bridge.api.stream import HUB
-from bridge.calls_feed import CallsFeed
+from bridge.feeds.calls import CallsFeed
 from bridge.live.hub import Hub
 from tests.api.conftest import FakePbx
 from tests.conftest import CRM, Api

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bridge.domain.callids import phone_call_id
-from bridge.domain.calls import CallTracker
 from bridge.domain.cluster import Cluster
 from bridge.domain.model import CallMeta
+from bridge.domain.tracker import CallTracker
 
 NODE1 = {"PJSIP/210": "0003*210", "PJSIP/410@node2": "0003*410"}
 NODE2 = {"PJSIP/410": "0003*410", "PJSIP/411": "0003*411", "PJSIP/210@node1": "0003*210"}

@@ -7,12 +7,12 @@ import asyncio
 
 from structlog.testing import capture_logs
 
-from bridge.store.calls import NONCE_WINDOW, CallStore
 from bridge.store.db import Database
 from bridge.store.hooks import Outbox
+from bridge.store.placed import NONCE_WINDOW, CallStore
 from bridge.store.retention import Retention
 from tests.polling import until
-from tests.store.test_calls import placed
+from tests.store.test_placed import placed
 
 NOW = 1_800_000_000.0
 DAY = 86400.0

@@ -11,7 +11,6 @@ import pytest
 from bridge.auth import TokenStore
 from bridge.config import Config
 from bridge.directory import Directory
-from bridge.store.calls import CallStore, PlacedCall
 from bridge.store.hooks import (
     CHANGED_CHANNEL,
     DISABLED,
@@ -21,6 +20,7 @@ from bridge.store.hooks import (
     Registrations,
 )
 from bridge.store.idempotency import Answer, Answers
+from bridge.store.placed import CallStore, PlacedCall
 from bridge.store.postgres import PostgresDatabase
 from tests.pg import schema_url
 

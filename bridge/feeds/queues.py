@@ -6,9 +6,9 @@ import structlog
 
 from bridge.ami.framing import plain
 from bridge.ami.message import AmiMessage as Message
+from bridge.ami.ports import AmiPort
 from bridge.domain.queues import QueueAgents
 from bridge.errors import AmiActionFailed, BridgeError
-from bridge.presence_feed import AmiSource
 
 log = structlog.get_logger("bridge.queues")
 EVENTS = frozenset({"queuememberadded", "queuememberremoved", "queuememberpause",
@@ -18,15 +18,15 @@ EVENTS = frozenset({"queuememberadded", "queuememberremoved", "queuememberpause"
 class QueuesFeed:
     def __init__(self, agents: QueueAgents) -> None:
         self.agents = agents
-        self.ami: AmiSource | None = None
+        self.ami: AmiPort | None = None
 
-    def attach(self, ami: AmiSource) -> None:
+    def attach(self, ami: AmiPort) -> None:
         self.ami = ami
         ami.add_event_handler(self.on_event)
         ami.add_connect_handler(self.on_connect)
 
     def on_event(self, message: Message) -> None:
-        if str(message.get("Event", "")).lower() in EVENTS:
+        if message.event in EVENTS:
             self.agents.apply(plain(message))
 
     async def on_connect(self, _: list[Message]) -> None:
@@ -39,6 +39,6 @@ class QueuesFeed:
         except BridgeError as exc:
             log.warning("queues.rebuild.failed", error=str(exc))
             return
-        members = [plain(m) for m in listed if str(m.get("Event", "")).lower() == "queuemember"]
+        members = [plain(m) for m in listed if m.event == "queuemember"]
         self.agents.rebuild(members)
         log.info("queues.rebuilt", queues=len(self.agents.queues), members=len(members))

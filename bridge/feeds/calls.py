@@ -14,11 +14,11 @@ import structlog
 
 from bridge.ami.message import AmiMessage
 from bridge.ami.ports import AmiPort
-from bridge.domain.calls import CallTracker
 from bridge.domain.channels import group_by_call
 from bridge.domain.model import Effect
+from bridge.domain.tracker import CallTracker
 from bridge.errors import BridgeError
-from bridge.store import calls as calls_store
+from bridge.store import placed as calls_store
 from bridge.store.db import Database
 
 log = structlog.get_logger("bridge.calls")
@@ -71,7 +71,7 @@ class CallsFeed:
         except BridgeError as exc:
             log.warning("calls.resync.parked.failed", error=str(exc))
             return []
-        parked = [m for m in listed if str(m.get("Event", "")).lower() == "parkedcall"]
+        parked = [m for m in listed if m.event == "parkedcall"]
         for message in parked:
             self.on_event(message)
         return parked

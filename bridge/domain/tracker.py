@@ -26,7 +26,7 @@ Parking (ParkedCall, UnParkedCall/ParkedCallTimeOut/GiveUp), hold (MusicOnHoldSt
 recording (MixMonitorStart/Stop), bridges (BridgeEnter/Leave), DialEnd's status and the
 connected line only annotate parties; they produce no effect. The effects (`joined`,
 `ringing`, `answered`, `left` per party, `ended` per call) are all that leaves the tracker:
-bridge.calls_feed logs them and hands them to the webhooks (domain/events.py maps them to
+bridge.feeds.calls logs them and hands them to the webhooks (domain/phonecallevents.py maps them to
 PhoneCallEvents). An ended call's id is remembered (bounded), so late events cannot revive it.
 """
 

@@ -10,9 +10,9 @@ import structlog
 
 from bridge.ami.framing import plain
 from bridge.ami.message import AmiMessage as Message
+from bridge.ami.ports import AmiPort
 from bridge.domain.conferences import ConferenceRooms
 from bridge.errors import AmiActionFailed, BridgeError
-from bridge.presence_feed import AmiSource
 
 log = structlog.get_logger("bridge.conferences")
 
@@ -22,15 +22,15 @@ class ConferencesFeed:
                  wake: Callable[[object], None] = lambda _: None) -> None:
         self.rooms = rooms
         self.wake = wake  # waiting requests check their conditions again
-        self.ami: AmiSource | None = None
+        self.ami: AmiPort | None = None
 
-    def attach(self, ami: AmiSource) -> None:
+    def attach(self, ami: AmiPort) -> None:
         self.ami = ami
         ami.add_event_handler(self.on_event)
         ami.add_connect_handler(self.on_connect)
 
     def on_event(self, message: Message) -> None:
-        is_ours = str(message.get("Event", "")).lower().startswith("confbridge")
+        is_ours = message.event.startswith("confbridge")
         if is_ours and self.rooms.apply(plain(message), time.time()):
             self.wake(message)
 
@@ -58,5 +58,5 @@ class ConferencesFeed:
             except AmiActionFailed:
                 continue  # the room emptied meanwhile
             entries += [plain(m) for m in listed
-                        if str(m.get("Event", "")).lower() == "confbridgelist"]
+                        if m.event == "confbridgelist"]
         return entries

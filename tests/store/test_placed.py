@@ -3,8 +3,8 @@ memory and in SQLite across restarts."""
 
 from __future__ import annotations
 
-from bridge.store.calls import NONCE_WINDOW, CallStore, PlacedCall
 from bridge.store.db import Database
+from bridge.store.placed import NONCE_WINDOW, CallStore, PlacedCall
 
 NOW = 1_800_000_000.0
 

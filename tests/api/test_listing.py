@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bridge.api.collections import envelope, parse_list_query, select
+from bridge.api.listing import envelope, parse_list_query, select
 from bridge.errors import ApiError
 from tests.conftest import Api
 

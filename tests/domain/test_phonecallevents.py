@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bridge.domain.events import ANSWER_IN, ANSWER_OUT, DIAL_IN, DIAL_OUT, HANGUP, Fired, fired
+from bridge.domain.phonecallevents import (
+    ANSWER_IN,
+    ANSWER_OUT,
+    DIAL_IN,
+    DIAL_OUT,
+    HANGUP,
+    Fired,
+    fired,
+)
 from tests.domain.replay import load, run
 
 

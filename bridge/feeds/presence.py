@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 import structlog
 
 from bridge.ami.framing import plain
 from bridge.ami.message import AmiMessage as Message
+from bridge.ami.ports import AmiPort
 from bridge.domain.presence import Presence
 from bridge.errors import AmiActionFailed, BridgeError
 
@@ -18,27 +17,19 @@ LISTS = {"DeviceStateList": "devicestatechange", "PJSIPShowAors": "aorlist",
          "PJSIPShowContacts": "contactlist"}
 
 
-class AmiSource(Protocol):
-    def add_event_handler(self, handler: Callable[[Message], None]) -> None: ...
-    async def send_list(self, action: dict[str, str]) -> list[Message]: ...
-    def add_connect_handler(
-        self, handler: Callable[[list[Message]], Awaitable[None]]
-    ) -> None: ...
-
-
 class PresenceFeed:
     def __init__(self, presence: Presence) -> None:
         self.presence = presence
-        self.ami: AmiSource | None = None
+        self.ami: AmiPort | None = None
         self._refreshing: asyncio.Task[None] | None = None
 
-    def attach(self, ami: AmiSource) -> None:
+    def attach(self, ami: AmiPort) -> None:
         self.ami = ami
         ami.add_event_handler(self.on_event)
         ami.add_connect_handler(self.on_connect)
 
     def on_event(self, message: Message) -> None:
-        name = str(message.get("Event", "")).lower()
+        name = message.event
         if name in ("devicestatechange", "contactstatus"):
             event = plain(message)
             self.presence.apply(event)
@@ -65,7 +56,7 @@ class PresenceFeed:
         except AmiActionFailed:  # "No Contacts found": an empty list
             return []
         return [plain(m) for m in listed
-                if str(m.get("Event", "")).lower() == LISTS[action]]
+                if m.event == LISTS[action]]
 
     async def on_connect(self, _: list[Message]) -> None:
         """Rebuilds every endpoint's state and contacts (events since are newer)."""

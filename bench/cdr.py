@@ -74,18 +74,28 @@ async def main() -> None:
     logs.configure("info", json=True)
     now = time.time()
     window = {"startDate": iso(now - 30 * DAY), "endDate": iso(now)}
-    cases = [("user app, source=0003*210", CRM, "/uapi/cdr/@me",
-              {**window, "source": "0003*210"}),
-             ("admin app, source=0003*210", ADMIN, "/uapi/cdr", {**window, "source": "0003*210"}),
-             ("admin app, public number 5551234 as destination", ADMIN, "/uapi/cdr",
-              {**window, "destination": "5551234"}),
-             ("user app, no number (scope 210+026 only)", CRM, "/uapi/cdr/@me", window),
-             ("organization app, source + disposition=1", HELPDESK, "/uapi/cdr",
-              {**window, "source": "0003*024", "disposition": "1"})]
+    cases = [
+        ("user app, source=0003*210", CRM, "/uapi/cdr/@me", {**window, "source": "0003*210"}),
+        ("admin app, source=0003*210", ADMIN, "/uapi/cdr", {**window, "source": "0003*210"}),
+        (
+            "admin app, public number 5551234 as destination",
+            ADMIN,
+            "/uapi/cdr",
+            {**window, "destination": "5551234"},
+        ),
+        ("user app, no number (scope 210+026 only)", CRM, "/uapi/cdr/@me", window),
+        (
+            "organization app, source + disposition=1",
+            HELPDESK,
+            "/uapi/cdr",
+            {**window, "source": "0003*024", "disposition": "1"},
+        ),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         config = load(args.config)
         config = dataclasses.replace(
-            config, storage=dataclasses.replace(config.storage, path=f"{tmp}/b.sqlite3"))
+            config, storage=dataclasses.replace(config.storage, path=f"{tmp}/b.sqlite3")
+        )
         bridge = Bridge.build(config)
         await bridge.db.open()
         started = time.perf_counter()
@@ -102,11 +112,15 @@ async def main() -> None:
         finally:
             await client.close()
             bridge.db.close()
-    print(f"GET /uapi/cdr with {args.records} records ({filled:.1f} s to write them), "
-          "a 30-day range, 20-record pages, loopback HTTP, SQLite")
+    print(
+        f"GET /uapi/cdr with {args.records} records ({filled:.1f} s to write them), "
+        "a 30-day range, 20-record pages, loopback HTTP, SQLite"
+    )
     for name, times in results:
-        print(f"{name:50s}: p50 {pct(times, 50):7.2f} ms   p99 {pct(times, 99):7.2f} ms"
-              f"   ({len(times)} requests; target p50 < 20 ms)")
+        print(
+            f"{name:50s}: p50 {pct(times, 50):7.2f} ms   p99 {pct(times, 99):7.2f} ms"
+            f"   ({len(times)} requests; target p50 < 20 ms)"
+        )
 
 
 if __name__ == "__main__":

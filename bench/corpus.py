@@ -31,8 +31,7 @@ def corpus(replicas: int, start: int = 0) -> tuple[bytes, int]:
     """(AMI bytes without the banner, number of events): every transcript `replicas` times,
     each copy with its own call id and Uniqueids, so the tracker sees distinct calls (copies
     `start` .. `start + replicas - 1`: two corpora with other starts share no id)."""
-    base = [(cid, "".join(wire(e) for e in events), len(events))
-            for cid, events in transcripts()]
+    base = [(cid, "".join(wire(e) for e in events), len(events)) for cid, events in transcripts()]
     parts: list[str] = []
     count = 0
     for i in range(start, start + replicas):

@@ -55,8 +55,10 @@ async def list_cost(config_path: Path, rounds: int) -> tuple[list[float], list[f
     with tempfile.TemporaryDirectory() as tmp:
         config = load(config_path)
         config = dataclasses.replace(
-            config, limits=HIGH,
-            storage=dataclasses.replace(config.storage, path=f"{tmp}/b.sqlite3"))
+            config,
+            limits=HIGH,
+            storage=dataclasses.replace(config.storage, path=f"{tmp}/b.sqlite3"),
+        )
         bridge = Bridge.build(config)
         await bridge.db.open()
         nodes = bridge.services.nodes
@@ -71,7 +73,7 @@ async def list_cost(config_path: Path, rounds: int) -> tuple[list[float], list[f
         try:
             await measure(client, {}, 50)  # warm up
             for n in range(rounds):  # each goes first in every other round
-                for limiter in ((limited, free) if n % 2 else (free, limited)):
+                for limiter in (limited, free) if n % 2 else (free, limited):
                     svc.limiter = limiter
                     times = await measure(client, {}, 100)
                     (with_limits if limiter is limited else without).extend(times)
@@ -95,13 +97,20 @@ class StampingAmi(FakeAmi):
 async def pacing(rate: float, count: int) -> dict[str, Any]:
     server = StampingAmi()
     await server.start()
-    client = AmiClient(AmiConfig(port=server.port, secret="s", originate_rate=rate,
-                                 originate_queue=count * 2), events=(), name="bench")
+    client = AmiClient(
+        AmiConfig(port=server.port, secret="s", originate_rate=rate, originate_queue=count * 2),
+        events=(),
+        name="bench",
+    )
     await client.start()
     assert await client.wait_connected(5)
     try:
-        await asyncio.gather(*(client.send({"Action": "Originate", "Channel": f"PJSIP/{i}",
-                                            "Async": "true"}) for i in range(count)))
+        await asyncio.gather(
+            *(
+                client.send({"Action": "Originate", "Channel": f"PJSIP/{i}", "Async": "true"})
+                for i in range(count)
+            )
+        )
     finally:
         await client.close()
         await server.close()
@@ -110,8 +119,13 @@ async def pacing(rate: float, count: int) -> dict[str, Any]:
     after = stamps[burst:]  # beyond the first second's worth: paced at `rate`
     seen = (len(after) - 1) / (after[-1] - after[0]) if len(after) > 1 else float("nan")
     busiest = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
-    return {"rate": rate, "count": len(stamps), "seen": seen, "busiest": busiest,
-            "seconds": stamps[-1] - stamps[0]}
+    return {
+        "rate": rate,
+        "count": len(stamps),
+        "seen": seen,
+        "busiest": busiest,
+        "seconds": stamps[-1] - stamps[0],
+    }
 
 
 async def main() -> None:
@@ -124,17 +138,23 @@ async def main() -> None:
     with_limits, without = await list_cost(args.config, args.rounds)
     p_with, p_without = pct(with_limits, 50), pct(without, 50)
     print("List (200 live calls, count=20), loopback HTTP, rounds interleaved")
-    print(f"  with the limiter   : p50 {p_with:6.2f} ms  p99 {pct(with_limits, 99):6.2f} ms"
-          f"  ({len(with_limits)} requests)")
-    print(f"  without (no-op)    : p50 {p_without:6.2f} ms  p99 {pct(without, 99):6.2f} ms"
-          f"  ({len(without)} requests)")
+    print(
+        f"  with the limiter   : p50 {p_with:6.2f} ms  p99 {pct(with_limits, 99):6.2f} ms"
+        f"  ({len(with_limits)} requests)"
+    )
+    print(
+        f"  without (no-op)    : p50 {p_without:6.2f} ms  p99 {pct(without, 99):6.2f} ms"
+        f"  ({len(without)} requests)"
+    )
     print(f"  ratio p50 without/with: {p_without / p_with:.3f} (target >= 0.95)")
     print("Originate pacing through AmiClient to a fake AMI (all sent at once)")
     for rate, count in ((10.0, 50), (20.0, 100), (50.0, 250)):
         got = await pacing(rate, count)
-        print(f"  originate_rate {rate:5.0f}: {got['count']} Originates in {got['seconds']:.2f} s;"
-              f" after the burst {got['seen']:.2f}/s (accuracy {got['seen'] / rate:.3f});"
-              f" busiest 1-s window {got['busiest']} (limit {2 * rate:.0f})")
+        print(
+            f"  originate_rate {rate:5.0f}: {got['count']} Originates in {got['seconds']:.2f} s;"
+            f" after the burst {got['seen']:.2f}/s (accuracy {got['seen'] / rate:.3f});"
+            f" busiest 1-s window {got['busiest']} (limit {2 * rate:.0f})"
+        )
 
 
 if __name__ == "__main__":

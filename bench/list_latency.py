@@ -40,15 +40,21 @@ class ConnectedPbx:
 
 def fill(bridge: Bridge, calls: int) -> None:
     """`calls` copies of the recorded 210 -> 5551234 call, each up to both parties talking."""
-    [(cid, events)] = [t for t in transcripts() if t[1][0].get("Context") == "uapi-source"
-                       and any(e.get("DialString") == "5551234@trunk" for e in t[1])][:1]
+    [(cid, events)] = [
+        t
+        for t in transcripts()
+        if t[1][0].get("Context") == "uapi-source"
+        and any(e.get("DialString") == "5551234@trunk" for e in t[1])
+    ][:1]
     talking = events[: next(i for i, e in enumerate(events) if e["Event"] == "BridgeLeave")]
     tracker = bridge.services.tracker
     now = time.time()
     for n in range(calls):
         fresh = f"{n:08x}{cid[8:]}"
-        tracker.annotate(fresh, CallMeta("0003*210", "12", "crm", None, now + n / 1000,
-                                         ("0003*210",), ("5551234",)))
+        tracker.annotate(
+            fresh,
+            CallMeta("0003*210", "12", "crm", None, now + n / 1000, ("0003*210",), ("5551234",)),
+        )
         for event in talking:
             copy = {k: v.replace(cid, fresh) for k, v in event.items()}
             for key in ("Uniqueid", "DestUniqueid"):
@@ -59,9 +65,15 @@ def fill(bridge: Bridge, calls: int) -> None:
     assert all(len(c.channels) == 4 for c in tracker.calls.values())
 
 
-async def measure(client: TestClient, params: dict[str, str], rounds: int, *,
-                  path: str = "/uapi/phoneCalls/@me/210", token: str = TOKEN,
-                  entries: int | None = None) -> list[float]:
+async def measure(
+    client: TestClient,
+    params: dict[str, str],
+    rounds: int,
+    *,
+    path: str = "/uapi/phoneCalls/@me/210",
+    token: str = TOKEN,
+    entries: int | None = None,
+) -> list[float]:
     """Milliseconds of `rounds` GETs, each answered 200 (with `entries` items, if given)."""
     times = []
     for _ in range(rounds):
@@ -88,7 +100,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = load(args.config)
         config = dataclasses.replace(
-            config, storage=dataclasses.replace(config.storage, path=f"{tmp}/b.sqlite3"))
+            config, storage=dataclasses.replace(config.storage, path=f"{tmp}/b.sqlite3")
+        )
         bridge = Bridge.build(config)
         await bridge.db.open()
         nodes = bridge.services.nodes
@@ -104,10 +117,14 @@ async def main() -> None:
             await client.close()
             bridge.db.close()
     print(f"List with {args.calls} live calls (all on extension 210), loopback HTTP")
-    print(f"count=20   : p50 {pct(page, 50):7.2f} ms   p99 {pct(page, 99):7.2f} ms"
-          f"   ({len(page)} requests; target p50 < 10 ms)")
-    print(f"count=5000 : p50 {pct(full, 50):7.2f} ms   p99 {pct(full, 99):7.2f} ms"
-          f"   ({len(full)} requests)")
+    print(
+        f"count=20   : p50 {pct(page, 50):7.2f} ms   p99 {pct(page, 99):7.2f} ms"
+        f"   ({len(page)} requests; target p50 < 10 ms)"
+    )
+    print(
+        f"count=5000 : p50 {pct(full, 50):7.2f} ms   p99 {pct(full, 99):7.2f} ms"
+        f"   ({len(full)} requests)"
+    )
 
 
 if __name__ == "__main__":

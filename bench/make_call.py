@@ -57,14 +57,20 @@ async def _until_up(port: int) -> None:
 
 def plan() -> CallPlan:
     """The plan the API builds for BODY (same targets, caller ids, wait)."""
-    return CallPlan(secrets.token_hex(10), ("PJSIP/027",), ("PJSIP/024",),
-                    "John Doe <210>", "John Doe <210>", 25, None)
+    return CallPlan(
+        secrets.token_hex(10),
+        ("PJSIP/027",),
+        ("PJSIP/024",),
+        "John Doe <210>",
+        "John Doe <210>",
+        25,
+        None,
+    )
 
 
 async def api_call(session: aiohttp.ClientSession, url: str) -> float:
     started = time.perf_counter()
-    async with session.post(url, json=BODY,
-                            headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+    async with session.post(url, json=BODY, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
         await resp.read()
         assert resp.status == 202, resp.status
     return (time.perf_counter() - started) * 1000
@@ -84,9 +90,11 @@ class _RawHttp:
             self.conn = await asyncio.open_connection("127.0.0.1", port)
         reader, writer = self.conn
         body = json.dumps(BODY).encode()
-        head = (f"POST /uapi/phoneCalls/@me/simple HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST /uapi/phoneCalls/@me/simple HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         started = time.perf_counter()
         writer.write(head + body)
         status = await reader.readline()
@@ -129,19 +137,30 @@ async def main() -> None:
         raw_cfg.setdefault("logging", {})["level"] = "info"
         cfg_path = Path(tmp) / "bridge.yaml"
         cfg_path.write_text(yaml.safe_dump(raw_cfg))
-        daemon = subprocess.Popen([str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config",
-                                   str(cfg_path)], stderr=subprocess.DEVNULL)
+        daemon = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(cfg_path)],
+            stderr=subprocess.DEVNULL,
+        )
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - log lines are produced, not shown
         logs.configure("info", json=True)
         config = load(cfg_path)
-        bridge = Bridge.build(dataclasses.replace(
-            config, storage=dataclasses.replace(config.storage, path=f"{tmp}/own.sqlite3")))
+        bridge = Bridge.build(
+            dataclasses.replace(
+                config, storage=dataclasses.replace(config.storage, path=f"{tmp}/own.sqlite3")
+            )
+        )
         await bridge.ami.start()
         assert await bridge.ami.wait_connected(10), "is the sandbox up?"
         ami = config.ami
-        manager = Manager(loop=asyncio.get_running_loop(), host=ami.host, port=ami.port,
-                          username=ami.username, secret=ami.secret, events="off",
-                          ping_delay=3600)
+        manager = Manager(
+            loop=asyncio.get_running_loop(),
+            host=ami.host,
+            port=ami.port,
+            username=ami.username,
+            secret=ami.secret,
+            events="off",
+            ping_delay=3600,
+        )
         await manager.connect()
         url = f"http://127.0.0.1:{port}/uapi/phoneCalls/@me/simple"
         try:
@@ -163,14 +182,21 @@ async def main() -> None:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(10)
     p50r = statistics.median(raw)
-    print(f"make-call, {args.calls} calls each, interleaved, sandbox Asterisk on loopback; "
-          "the API is the daemon in its own process")
-    for label, times in (("API, aiohttp client", ours), ("API, bare HTTP socket", bare),
-                         ("bridge AmiClient Originate", link),
-                         ("raw panoramisk Originate", raw)):
+    print(
+        f"make-call, {args.calls} calls each, interleaved, sandbox Asterisk on loopback; "
+        "the API is the daemon in its own process"
+    )
+    for label, times in (
+        ("API, aiohttp client", ours),
+        ("API, bare HTTP socket", bare),
+        ("bridge AmiClient Originate", link),
+        ("raw panoramisk Originate", raw),
+    ):
         p50 = statistics.median(times)
-        print(f"{label:27}: p50 {p50:6.2f} ms  mean {statistics.mean(times):6.2f} ms"
-              f"  ratio to raw {p50 / p50r:5.2f}")
+        print(
+            f"{label:27}: p50 {p50:6.2f} ms  mean {statistics.mean(times):6.2f} ms"
+            f"  ratio to raw {p50 / p50r:5.2f}"
+        )
     print("target: API <= 1.3x raw AMI")
 
 

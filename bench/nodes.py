@@ -25,8 +25,12 @@ from bridge.ami.framing import Framer
 from bridge.feeds.calls import CallsFeed
 
 ROOT = Path(__file__).resolve().parents[1]
-NODE2_PHONES = {"PJSIP/210": "PJSIP/410", "PJSIP/024": "PJSIP/411", "PJSIP/025": "PJSIP/412",
-                "PJSIP/026": "PJSIP/413"}
+NODE2_PHONES = {
+    "PJSIP/210": "PJSIP/410",
+    "PJSIP/024": "PJSIP/411",
+    "PJSIP/025": "PJSIP/412",
+    "PJSIP/026": "PJSIP/413",
+}
 
 
 def on_node2(data: bytes) -> bytes:
@@ -75,12 +79,14 @@ def main() -> None:
     logs.configure("info", json=True)
     one = two = 0.0
     for _ in range(args.rounds):  # alternated, so that a slow spell of the machine hits both
-        one = max(one, best_rate(lambda: run(ROOT / "config" / "demo.yaml", single), 1,
-                                 one_events))
-        two = max(two, best_rate(lambda: run(ROOT / "config" / "demo-cluster.yaml", pair), 1,
-                                 one_events))
-    print(f"corpus: {one_events} events ({2 * half} copies of the recorded calls), "
-          f"{len(one_data) / 1e6:.1f} MB, best of {args.rounds}")
+        one = max(one, best_rate(lambda: run(ROOT / "config" / "demo.yaml", single), 1, one_events))
+        two = max(
+            two, best_rate(lambda: run(ROOT / "config" / "demo-cluster.yaml", pair), 1, one_events)
+        )
+    print(
+        f"corpus: {one_events} events ({2 * half} copies of the recorded calls), "
+        f"{len(one_data) / 1e6:.1f} MB, best of {args.rounds}"
+    )
     print(f"one node               : {one:10.0f} events/s")
     print(f"two nodes, interleaved : {two:10.0f} events/s")
     print(f"ratio two/one          : {two / one:10.2f}  (target >= 0.8)")

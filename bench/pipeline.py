@@ -50,8 +50,18 @@ def built(config_path: Path) -> Bridge:
     regs = bridge.services.registrations
     for ext in bridge.services.directory.extensions.values():
         for kind in range(5):
-            reg = Registration(f"{ext.number}-{kind}", "crm", ext.number, kind, 1,
-                               "https://crm.example.com/hook", "", 0, "x", new_secret())
+            reg = Registration(
+                f"{ext.number}-{kind}",
+                "crm",
+                ext.number,
+                kind,
+                1,
+                "https://crm.example.com/hook",
+                "",
+                0,
+                "x",
+                new_secret(),
+            )
             regs._index(reg)  # in memory only: the benchmark writes nothing
     return bridge
 
@@ -94,8 +104,10 @@ def main() -> None:
     logs.configure("info", json=True)
     pk = best_rate(lambda: panoramisk_parse(reads), args.rounds, events)
     ours = best_rate(lambda: bridge_pipeline(reads, args.config), args.rounds, events)
-    print(f"corpus: {events} events ({args.replicas} copies of the recorded calls), "
-          f"{len(data) / 1e6:.1f} MB, best of {args.rounds}")
+    print(
+        f"corpus: {events} events ({args.replicas} copies of the recorded calls), "
+        f"{len(data) / 1e6:.1f} MB, best of {args.rounds}"
+    )
     print(f"panoramisk parse only : {pk:10.0f} events/s")
     print(f"bridge whole pipeline : {ours:10.0f} events/s")
     print(f"ratio pipeline/parse  : {ours / pk:10.2f}  (target >= 0.8)")

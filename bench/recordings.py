@@ -82,8 +82,11 @@ async def main(mb: int) -> None:
         await bridge.db.open()
         await bridge.services.tokens.load()
         store = bridge.services.recordings.store
-        store.add(RecordingRecord(NAME, NAME[5:25], "00", "0003*210", "wav", 1.0, 2.0,
-                                  "default", ("0003*210",)))
+        store.add(
+            RecordingRecord(
+                NAME, NAME[5:25], "00", "0003*210", "wav", 1.0, 2.0, "default", ("0003*210",)
+            )
+        )
         await store.flush()
         server = TestServer(build_app(bridge.services, bridge.hub), host="127.0.0.1")
         await server.start_server()
@@ -92,17 +95,25 @@ async def main(mb: int) -> None:
         direct = str(ari.make_url(f"/ari/recordings/stored/{NAME}/file"))
         rss0 = max_rss_mb()
         half = {"Range": f"bytes={size // 2}-"}
-        for label, url, extra in (("ARI direct", direct, {}), ("bridge", via, auth),
-                                  ("ARI direct", direct, {}), ("bridge", via, auth),
-                                  ("bridge, Range from the middle", via, {**auth, **half})):
+        for label, url, extra in (
+            ("ARI direct", direct, {}),
+            ("bridge", via, auth),
+            ("ARI direct", direct, {}),
+            ("bridge", via, auth),
+            ("bridge, Range from the middle", via, {**auth, **half}),
+        ):
             seconds, got = await download(url, extra)
-            print(f"{label:32s} {got / 1e6:8.1f} MB in {seconds:6.2f} s: "
-                  f"{got / 1e6 / seconds:7.1f} MB/s")
+            print(
+                f"{label:32s} {got / 1e6:8.1f} MB in {seconds:6.2f} s: "
+                f"{got / 1e6 / seconds:7.1f} MB/s"
+            )
         direct_s, _ = await download(direct, {})
         bridge_s, _ = await download(via, auth)
         print(f"bridge / direct throughput (same run): {direct_s / bridge_s:.2f}")
-        print(f"max RSS of this process: {rss0:.0f} MB before, {max_rss_mb():.0f} MB after "
-              f"{mb} MB files went through {5} times")
+        print(
+            f"max RSS of this process: {rss0:.0f} MB before, {max_rss_mb():.0f} MB after "
+            f"{mb} MB files went through {5} times"
+        )
         await server.close()
         node_ari = bridge.services.nodes.first.ari
         assert node_ari is not None

@@ -29,12 +29,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def directory(raw: dict[str, Any], extensions: int) -> dict[str, Any]:
-    raw["users"] = [{"id": str(100 + i), "organization": "3", "name": f"User {i}"}
-                    for i in range(extensions // 5)]
-    raw["extensions"] = [{"number": f"0003*{1000 + i}", "user": str(100 + i // 5),
-                          "channel": f"PJSIP/{1000 + i}"} for i in range(extensions)]
-    raw["apps"] = [{"name": f"app{i}", "user": str(100 + i), "token": f"bench-token-{i:08d}-xx"}
-                   for i in range(50)]
+    raw["users"] = [
+        {"id": str(100 + i), "organization": "3", "name": f"User {i}"}
+        for i in range(extensions // 5)
+    ]
+    raw["extensions"] = [
+        {"number": f"0003*{1000 + i}", "user": str(100 + i // 5), "channel": f"PJSIP/{1000 + i}"}
+        for i in range(extensions)
+    ]
+    raw["apps"] = [
+        {"name": f"app{i}", "user": str(100 + i), "token": f"bench-token-{i:08d}-xx"}
+        for i in range(50)
+    ]
     return raw
 
 
@@ -43,8 +49,9 @@ async def measure(path: Path, raw: dict[str, Any], rounds: int) -> tuple[list[fl
     reloader = bridge.reloads_from(path)
     whole, held = [], []
     for r in range(rounds):
-        raw["extensions"].append({"number": f"0003*{900000 + r}", "user": "100",
-                                  "channel": f"PJSIP/b{r}"})
+        raw["extensions"].append(
+            {"number": f"0003*{900000 + r}", "user": "100", "channel": f"PJSIP/b{r}"}
+        )
         path.write_text(yaml.safe_dump(raw))
         started = time.perf_counter()
         assert await reloader.reload()
@@ -69,11 +76,13 @@ def main() -> None:
         path = Path(tmp) / "bridge.yaml"
         path.write_text(yaml.safe_dump(raw))
         whole, held = asyncio.run(measure(path, raw, args.rounds))
-    print(f"{args.extensions} extensions, {args.rounds} reloads: whole reload median "
-          f"{statistics.median(whole) * 1000:.0f} ms (max {max(whole) * 1000:.0f}); loop held "
-          f"by apply median {statistics.median(held) * 1000:.1f} ms (max "
-          f"{max(held) * 1000:.1f}); apply/whole "
-          f"{statistics.median(held) / statistics.median(whole):.3f}")
+    print(
+        f"{args.extensions} extensions, {args.rounds} reloads: whole reload median "
+        f"{statistics.median(whole) * 1000:.0f} ms (max {max(whole) * 1000:.0f}); loop held "
+        f"by apply median {statistics.median(held) * 1000:.1f} ms (max "
+        f"{max(held) * 1000:.1f}); apply/whole "
+        f"{statistics.median(held) / statistics.median(whole):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -74,30 +74,45 @@ def config(ports: list[int], extensions: int, tmp: Path, http_port: int) -> dict
     orgs = extensions // PER_USER
     return {
         "http": {"host": "127.0.0.1", "port": http_port},
-        "ami": [{"name": f"n{i}", "host": "127.0.0.1", "port": p, "username": "uapi",
-                 "secret": SECRET} for i, p in enumerate(ports)],
+        "ami": [
+            {"name": f"n{i}", "host": "127.0.0.1", "port": p, "username": "uapi", "secret": SECRET}
+            for i, p in enumerate(ports)
+        ],
         "storage": {"path": str(tmp / "scale.sqlite3")},
         "dialing": {"public": "PJSIP/{number}@trunk"},
         "webhooks": {"allow_networks": ["127.0.0.0/8"]},
         "stream": {"max_clients": 1000},
         "logging": {"level": os.environ.get("BENCH_LOG", "warning")},
-        "organizations": [{"id": str(k + 1), "name": f"Org {k}", "prefix": f"{k + 1:04d}"}
-                          for k in range(orgs)],
-        "users": [{"id": uid(k), "organization": str(k + 1), "name": f"User {k}"}
-                  for k in range(orgs)],
-        "extensions": [{"number": number(j), "user": uid(j // PER_USER),
-                        "type": "phone_terminal", "channel": f"PJSIP/e{j}",
-                        "caller_id": f"Ext {j} <{100 + j % PER_USER}>", "node": f"n{j % nodes}"}
-                       for j in range(extensions)],
-        "apps": [{"name": "admin", "admin": True, "token": ADMIN, "webhook_secret": HOOK_SECRET},
-                 *({"name": f"app{k}", "user": uid(k), "token": token(k)} for k in range(orgs))],
+        "organizations": [
+            {"id": str(k + 1), "name": f"Org {k}", "prefix": f"{k + 1:04d}"} for k in range(orgs)
+        ],
+        "users": [
+            {"id": uid(k), "organization": str(k + 1), "name": f"User {k}"} for k in range(orgs)
+        ],
+        "extensions": [
+            {
+                "number": number(j),
+                "user": uid(j // PER_USER),
+                "type": "phone_terminal",
+                "channel": f"PJSIP/e{j}",
+                "caller_id": f"Ext {j} <{100 + j % PER_USER}>",
+                "node": f"n{j % nodes}",
+            }
+            for j in range(extensions)
+        ],
+        "apps": [
+            {"name": "admin", "admin": True, "token": ADMIN, "webhook_secret": HOOK_SECRET},
+            *({"name": f"app{k}", "user": uid(k), "token": token(k)} for k in range(orgs)),
+        ],
     }
 
 
 def without_limits(raw: dict[str, Any]) -> dict[str, Any]:
     """Fair share (issue 21's limits and Originate pacing) out of the way."""
-    raw["limits"] = {"requests": {"rate": 1_000_000, "burst": 1_000_000},
-                     "calls": {"rate": 1_000_000, "burst": 1_000_000}}
+    raw["limits"] = {
+        "requests": {"rate": 1_000_000, "burst": 1_000_000},
+        "calls": {"rate": 1_000_000, "burst": 1_000_000},
+    }
     for node in raw["ami"]:
         node.update(originate_rate=100_000, originate_queue=100_000)
     return raw
@@ -113,23 +128,45 @@ def _templates() -> tuple[str, str]:
     header = json.loads(lines[0])
     events = [json.loads(line) for line in lines[1:]]
     a_uid = header["call_id"]
-    b_uid = next(e["event"]["Uniqueid"] for e in events
-                 if e["event"].get("Channel", "").startswith("PJSIP/024"))
-    a_chan = next(e["event"]["Channel"] for e in events
-                  if e["event"].get("Channel", "").startswith("PJSIP/210"))
-    b_chan = next(e["event"]["Channel"] for e in events
-                  if e["event"].get("Channel", "").startswith("PJSIP/024"))
+    b_uid = next(
+        e["event"]["Uniqueid"]
+        for e in events
+        if e["event"].get("Channel", "").startswith("PJSIP/024")
+    )
+    a_chan = next(
+        e["event"]["Channel"]
+        for e in events
+        if e["event"].get("Channel", "").startswith("PJSIP/210")
+    )
+    b_chan = next(
+        e["event"]["Channel"]
+        for e in events
+        if e["event"].get("Channel", "").startswith("PJSIP/024")
+    )
     bridge = next(e["event"]["BridgeUniqueid"] for e in events if "BridgeUniqueid" in e["event"])
-    fields = {a_chan: "{ach}", b_chan: "{bch}", "Phone 210": "{aname}", "Phone 024": "{bname}",
-              "210": "{anum}", "024": "{bnum}", a_uid: "{auid}", b_uid: "{b_uid}",
-              bridge: "{bridge}"}
+    fields = {
+        a_chan: "{ach}",
+        b_chan: "{bch}",
+        "Phone 210": "{aname}",
+        "Phone 024": "{bname}",
+        "210": "{anum}",
+        "024": "{bnum}",
+        a_uid: "{auid}",
+        b_uid: "{b_uid}",
+        bridge: "{bridge}",
+    }
     setup, teardown = [], []
     for rec in events:
         event = rec["event"]
         if event["Event"] == "OriginateResponse" or "Channel" not in event:
             continue  # the Originate's own dial: a phone-to-phone call has none
-        text = "".join(f"{k}: {fields.get(v, v.replace('{', '{{').replace('}', '}}'))}\r\n"
-                       for k, v in event.items()) + "\r\n"
+        text = (
+            "".join(
+                f"{k}: {fields.get(v, v.replace('{', '{{').replace('}', '}}'))}\r\n"
+                for k, v in event.items()
+            )
+            + "\r\n"
+        )
         (setup if rec["t"] < 1.0 else teardown).append(text)
     return "".join(setup), "".join(teardown)
 
@@ -143,29 +180,59 @@ class Call:
     call_id: str
 
     def values(self) -> dict[str, str]:
-        return {"ach": f"PJSIP/e{self.a}-{self.seq:08x}", "bch": f"PJSIP/e{self.b}-{self.seq:08x}b",
-                "aname": f"Ext {self.a}", "bname": f"Ext {self.b}",
-                "anum": str(100 + self.a % PER_USER), "bnum": str(100 + self.b % PER_USER),
-                "auid": f"1795000000.{2 * self.seq}", "b_uid": f"1795000000.{2 * self.seq + 1}",
-                "bridge": f"b-{self.node}-{self.seq}"}
+        return {
+            "ach": f"PJSIP/e{self.a}-{self.seq:08x}",
+            "bch": f"PJSIP/e{self.b}-{self.seq:08x}b",
+            "aname": f"Ext {self.a}",
+            "bname": f"Ext {self.b}",
+            "anum": str(100 + self.a % PER_USER),
+            "bnum": str(100 + self.b % PER_USER),
+            "auid": f"1795000000.{2 * self.seq}",
+            "b_uid": f"1795000000.{2 * self.seq + 1}",
+            "bridge": f"b-{self.node}-{self.seq}",
+        }
 
     def channels(self, now: float, started: float) -> list[dict[str, str]]:
         """Its two CoreShowChannel entries (the bridge's resync after a restart)."""
         v = self.values()
         secs = int(now - started)
         dur = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
-        common = {"ChannelState": "6", "ChannelStateDesc": "Up", "Linkedid": v["auid"],
-                  "BridgeId": v["bridge"], "Duration": dur, "Context": "uapi-phones",
-                  "Priority": "1", "AccountCode": "", "Language": "en"}
+        common = {
+            "ChannelState": "6",
+            "ChannelStateDesc": "Up",
+            "Linkedid": v["auid"],
+            "BridgeId": v["bridge"],
+            "Duration": dur,
+            "Context": "uapi-phones",
+            "Priority": "1",
+            "AccountCode": "",
+            "Language": "en",
+        }
         return [
-            {"Channel": v["ach"], "Uniqueid": v["auid"], "CallerIDNum": v["anum"],
-             "CallerIDName": v["aname"], "ConnectedLineNum": v["bnum"],
-             "ConnectedLineName": v["bname"], "Exten": v["bnum"], "Application": "Dial",
-             "ApplicationData": f"PJSIP/{v['bnum']}", **common},
-            {"Channel": v["bch"], "Uniqueid": v["b_uid"], "CallerIDNum": v["bnum"],
-             "CallerIDName": v["bname"], "ConnectedLineNum": v["anum"],
-             "ConnectedLineName": v["aname"], "Exten": "s", "Application": "AppDial",
-             "ApplicationData": "(Outgoing Line)", **common},
+            {
+                "Channel": v["ach"],
+                "Uniqueid": v["auid"],
+                "CallerIDNum": v["anum"],
+                "CallerIDName": v["aname"],
+                "ConnectedLineNum": v["bnum"],
+                "ConnectedLineName": v["bname"],
+                "Exten": v["bnum"],
+                "Application": "Dial",
+                "ApplicationData": f"PJSIP/{v['bnum']}",
+                **common,
+            },
+            {
+                "Channel": v["bch"],
+                "Uniqueid": v["b_uid"],
+                "CallerIDNum": v["bnum"],
+                "CallerIDName": v["bname"],
+                "ConnectedLineNum": v["anum"],
+                "ConnectedLineName": v["aname"],
+                "Exten": "s",
+                "Application": "AppDial",
+                "ApplicationData": "(Outgoing Line)",
+                **common,
+            },
         ]
 
 
@@ -179,14 +246,28 @@ class Node(FakeAmi):
 
     def _channels(self, aid: str) -> bytes:
         now = time.monotonic()
-        entries = [ch for call, started in self.gen.live_on(self.index)
-                   for ch in call.channels(now, started)]
-        out = [frame(("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
-                     ("Message", "Channels will follow"))]
-        out += [frame(("Event", "CoreShowChannel"), ("ActionID", aid), *e.items())
-                for e in entries]
-        out.append(frame(("Event", "CoreShowChannelsComplete"), ("ActionID", aid),
-                         ("EventList", "Complete"), ("ListItems", str(len(entries)))))
+        entries = [
+            ch
+            for call, started in self.gen.live_on(self.index)
+            for ch in call.channels(now, started)
+        ]
+        out = [
+            frame(
+                ("Response", "Success"),
+                ("ActionID", aid),
+                ("EventList", "start"),
+                ("Message", "Channels will follow"),
+            )
+        ]
+        out += [frame(("Event", "CoreShowChannel"), ("ActionID", aid), *e.items()) for e in entries]
+        out.append(
+            frame(
+                ("Event", "CoreShowChannelsComplete"),
+                ("ActionID", aid),
+                ("EventList", "Complete"),
+                ("ListItems", str(len(entries))),
+            )
+        )
         return b"".join(out)
 
     def _on_action(self, conn: Any, action: Any) -> None:
@@ -263,8 +344,13 @@ class Generator:
             if due > 0:
                 self.step(due, due if ending else 0)
                 done += due
-                await asyncio.gather(*(f.conns[-1].writer.drain() for f in self.fakes
-                                       if f.conns and not f.conns[-1].writer.is_closing()))
+                await asyncio.gather(
+                    *(
+                        f.conns[-1].writer.drain()
+                        for f in self.fakes
+                        if f.conns and not f.conns[-1].writer.is_closing()
+                    )
+                )
             await asyncio.sleep(0.005)
         return time.monotonic() - t0
 
@@ -277,8 +363,9 @@ def start_daemon(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     cmd = [str(ROOT / ".venv" / "bin" / "uapi-bridge")]
     if profile:
         cmd = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "bridge"]
-    return subprocess.Popen([*cmd, "--config", str(cfg)], stdout=subprocess.DEVNULL,
-                            stderr=log.open("a"))
+    return subprocess.Popen(
+        [*cmd, "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=log.open("a")
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -308,8 +395,13 @@ def total(port: int) -> int:
     status, body = get(port, "/metrics", ADMIN)
     if status != 200:
         return -1
-    return int(sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
-                   if line.startswith("uapi_calls_live{")))
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in body.decode().splitlines()
+            if line.startswith("uapi_calls_live{")
+        )
+    )
 
 
 async def healthy(port: int, nodes: int, deadline: float) -> bool:
@@ -366,7 +458,7 @@ class _Stream(asyncio.Protocol):
             elif kind in (b"call\r", b"ended"):
                 at = fr.find(b'"id":"')
                 if at >= 0:
-                    cid = fr[at + 6: at + 26].decode()
+                    cid = fr[at + 6 : at + 26].decode()
                     key = "first" if kind == b"call\r" else "ended"
                     self.sink[key].setdefault(cid, now)
                 self.sink["events"] += 1
@@ -379,9 +471,12 @@ def clients_proc(port: int, users: list[int], ready: Any, stop: Any, out: Any) -
         transports = []
         for u in users:
             tr, _ = await loop.create_connection(lambda: _Stream(sink), "127.0.0.1", port)
-            tr.write((f"GET /uapi/phoneCalls/@me/@self/stream HTTP/1.1\r\nHost: x\r\n"
-                      f"Accept: text/event-stream\r\nAuthorization: Bearer {token(u)}\r\n\r\n"
-                      ).encode())
+            tr.write(
+                (
+                    f"GET /uapi/phoneCalls/@me/@self/stream HTTP/1.1\r\nHost: x\r\n"
+                    f"Accept: text/event-stream\r\nAuthorization: Bearer {token(u)}\r\n\r\n"
+                ).encode()
+            )
             transports.append(tr)
         while sink["ready"] < len(users):
             await asyncio.sleep(0.05)
@@ -428,8 +523,12 @@ async def register_hooks(port: int, hooks: int, extensions: int, hook_url: str) 
         try:
             body = json.dumps({"type": "2", "method": "1", "url": hook_url})
             path = f"/uapi/extensions/{uid(j // PER_USER)}/{number(j)}/phoneCallEvents"
-            conn.request("POST", path, body, {"Authorization": f"Bearer {ADMIN}",
-                                "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                path,
+                body,
+                {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"},
+            )
             return conn.getresponse().status
         finally:
             conn.close()
@@ -439,8 +538,9 @@ async def register_hooks(port: int, hooks: int, extensions: int, hook_url: str) 
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--nodes", type=int, default=50)
     parser.add_argument("--calls", type=int, default=100_000, help="live calls to reach")
     parser.add_argument("--rate", type=float, default=500, help="calls/s starting and ending")
@@ -453,14 +553,21 @@ async def main() -> None:
     args = parser.parse_args()
     t_begin = time.monotonic()
     setup, teardown = _templates()
-    gen = Generator(args.nodes, args.extensions, random.Random(args.seed), setup, teardown,
-                    setup_n=setup.count("\r\n\r\n"), teardown_n=teardown.count("\r\n\r\n"))
+    gen = Generator(
+        args.nodes,
+        args.extensions,
+        random.Random(args.seed),
+        setup,
+        teardown,
+        setup_n=setup.count("\r\n\r\n"),
+        teardown_n=teardown.count("\r\n\r\n"),
+    )
     gen.fakes = [Node(gen, i) for i in range(args.nodes)]
     for fake in gen.fakes:
         await fake.start()
     asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: None)
     keep = os.environ.get("BENCH_KEEP")  # a directory: the config, database and log stay there
-    with (contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory()) as tmp_s:
+    with contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         tmp.mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -472,11 +579,14 @@ async def main() -> None:
         proc = start_daemon(cfg, log)
         try:
             if not await healthy(port, args.nodes, time.monotonic() + 120):
-                raise SystemExit(f"the bridge did not connect to {args.nodes} nodes:\n"
-                                 + log.read_text()[-3000:])
-            print(f"bridge up with {args.nodes} nodes, {args.extensions} extensions in "
-                  f"{args.extensions // PER_USER} organizations: {time.monotonic() - t0:.1f} s, "
-                  f"RSS {rss_mb(proc.pid):.0f} MB")
+                raise SystemExit(
+                    f"the bridge did not connect to {args.nodes} nodes:\n" + log.read_text()[-3000:]
+                )
+            print(
+                f"bridge up with {args.nodes} nodes, {args.extensions} extensions in "
+                f"{args.extensions // PER_USER} organizations: {time.monotonic() - t0:.1f} s, "
+                f"RSS {rss_mb(proc.pid):.0f} MB"
+            )
             await measure(args, gen, proc, port, cfg, log)
         finally:
             with contextlib.suppress(ProcessLookupError):
@@ -517,8 +627,9 @@ async def measure(args: Any, gen: Generator, proc: Any, port: int, cfg: Path, lo
     receiver = ctx.Process(target=receiver_proc, args=(hook_port, stop, delivered, hook_in))
     receiver.start()
     await asyncio.sleep(1.0)
-    registered = await register_hooks(port, args.hooks, args.extensions,
-                                      f"http://127.0.0.1:{hook_port}/hook")
+    registered = await register_hooks(
+        port, args.hooks, args.extensions, f"http://127.0.0.1:{hook_port}/hook"
+    )
     orgs = args.extensions // PER_USER
     users = [orgs - 1 - k for k in range(min(args.clients, orgs - 2))]
     ready = ctx.Event()
@@ -537,22 +648,32 @@ async def measure(args: Any, gen: Generator, proc: Any, port: int, cfg: Path, lo
     cpu = cpu_seconds(proc.pid) - cpu0
     live = len(gen.live)
     rss = rss_mb(proc.pid)
-    print(f"fill: {live} calls started in {took:.0f} s ({gen.events} events, "
-          f"{gen.events / (took + lag):.0f} events/s kept up with); tracked {lag:.1f} s after the "
-          f"last was sent; bridge CPU {100 * cpu / (time.monotonic() - wall0):.0f}% of a core")
+    print(
+        f"fill: {live} calls started in {took:.0f} s ({gen.events} events, "
+        f"{gen.events / (took + lag):.0f} events/s kept up with); tracked {lag:.1f} s after the "
+        f"last was sent; bridge CPU {100 * cpu / (time.monotonic() - wall0):.0f}% of a core"
+    )
     per_call = (rss - rss0) * 1024 / max(1, live)
-    print(f"RSS {rss:.0f} MB at {live} live calls (before {rss0:.0f} MB): "
-          f"{per_call:.1f} KB per call  (targets: < {TARGETS['rss_mb']} MB, "
-          f"< {TARGETS['rss_per_call_kb']} KB per call)")
+    print(
+        f"RSS {rss:.0f} MB at {live} live calls (before {rss0:.0f} MB): "
+        f"{per_call:.1f} KB per call  (targets: < {TARGETS['rss_mb']} MB, "
+        f"< {TARGETS['rss_per_call_kb']} KB per call)"
+    )
 
     # steady state, measured
     hot_user = HOT // PER_USER
     busy_user = 1
     queries = [
-        ("count=20 on the busy extension",
-         f"/uapi/phoneCalls/{uid(hot_user)}/{number(HOT)}?count=20", token(hot_user)),
-        ("@self of a user with 50 extensions, count=20",
-         f"/uapi/phoneCalls/{uid(busy_user)}/@self?count=20", token(busy_user)),
+        (
+            "count=20 on the busy extension",
+            f"/uapi/phoneCalls/{uid(hot_user)}/{number(HOT)}?count=20",
+            token(hot_user),
+        ),
+        (
+            "@self of a user with 50 extensions, count=20",
+            f"/uapi/phoneCalls/{uid(busy_user)}/@self?count=20",
+            token(busy_user),
+        ),
         ("admin count=5000", f"/uapi/phoneCalls/{uid(hot_user)}/@self?count=5000", ADMIN),
     ]
     l_stop = ctx.Event()
@@ -576,23 +697,31 @@ async def measure(args: Any, gen: Generator, proc: Any, port: int, cfg: Path, lo
     sink = await asyncio.to_thread(cl_out.recv)
     receiver.join(10)
     clients.join(10)
-    print(f"steady: {args.rate:.0f} calls/s starting and ending for {took:.0f} s: {sent} events "
-          f"({sent / took:.0f}/s sent); backlog drained {lag:.1f} s after the last "
-          f"(target: no backlog); bridge CPU {100 * cpu / wall:.0f}% of a core; "
-          f"RSS {rss_mb(proc.pid):.0f} MB")
+    print(
+        f"steady: {args.rate:.0f} calls/s starting and ending for {took:.0f} s: {sent} events "
+        f"({sent / took:.0f}/s sent); backlog drained {lag:.1f} s after the last "
+        f"(target: no backlog); bridge CPU {100 * cpu / wall:.0f}% of a core; "
+        f"RSS {rss_mb(proc.pid):.0f} MB"
+    )
     for name, values in times.items():
-        print(f"  List {name}: p50 {pct(values, .5):.1f} ms, p99 {pct(values, .99):.1f} ms "
-              f"({len(values)} requests, {sizes.get(name)} entries)")
+        print(
+            f"  List {name}: p50 {pct(values, 0.5):.1f} ms, p99 {pct(values, 0.99):.1f} ms "
+            f"({len(values)} requests, {sizes.get(name)} entries)"
+        )
     delays = [t - gen.gone[c] for c, t in hooks_seen if c in gen.gone]
     in_window = [t for c, t in hooks_seen if c in gen.gone]
     span = (max(in_window) - min(in_window)) if len(in_window) > 1 else 0
-    print(f"  webhooks: {len(delays)} Hangup deliveries of steady-state calls "
-          f"({len(delays) / span if span else 0:.0f}/s), delay p50 {pct(delays, .5):.0f} ms, "
-          f"p99 {pct(delays, .99):.0f} ms")
+    print(
+        f"  webhooks: {len(delays)} Hangup deliveries of steady-state calls "
+        f"({len(delays) / span if span else 0:.0f}/s), delay p50 {pct(delays, 0.5):.0f} ms, "
+        f"p99 {pct(delays, 0.99):.0f} ms"
+    )
     s_delays = [t - gen.shown[c] for c, t in sink["first"].items() if c in gen.shown]
     s_delays += [t - gen.gone[c] for c, t in sink["ended"].items() if c in gen.gone]
-    print(f"  stream: {sink['events']} events at {len(users)} clients, delay p50 "
-          f"{pct(s_delays, .5):.0f} ms, p99 {pct(s_delays, .99):.0f} ms ({len(s_delays)} samples)")
+    print(
+        f"  stream: {sink['events']} events at {len(users)} clients, delay p50 "
+        f"{pct(s_delays, 0.5):.0f} ms, p99 {pct(s_delays, 0.99):.0f} ms ({len(s_delays)} samples)"
+    )
 
     # resync after a restart
     live = len(gen.live)
@@ -605,10 +734,12 @@ async def measure(args: Any, gen: Generator, proc: Any, port: int, cfg: Path, lo
         took_up = time.monotonic() - t0
         lag = await settle(port, live, time.monotonic() + 300)
         tracked = await asyncio.to_thread(total, port)
-        print(f"resync after SIGKILL + restart: all {args.nodes} nodes connected "
-              f"{'in' if up else 'NOT within'} {took_up:.1f} s, {tracked}/{live} calls tracked "
-              f"{took_up + lag:.1f} s after the restart (target < {TARGETS['resync_s']} s); "
-              f"RSS {rss_mb(proc2.pid):.0f} MB")
+        print(
+            f"resync after SIGKILL + restart: all {args.nodes} nodes connected "
+            f"{'in' if up else 'NOT within'} {took_up:.1f} s, {tracked}/{live} calls tracked "
+            f"{took_up + lag:.1f} s after the restart (target < {TARGETS['resync_s']} s); "
+            f"RSS {rss_mb(proc2.pid):.0f} MB"
+        )
     finally:
         proc2.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):

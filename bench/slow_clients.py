@@ -56,8 +56,11 @@ async def main(clients: int, timeout: float) -> None:
         raw["storage"]["path"] = f"{tmp}/b.sqlite3"
         cfg = Path(tmp) / "bridge.yaml"
         cfg.write_text(yaml.safe_dump(raw))
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/uapi-bridge"), "--config", str(cfg)],
-                                stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/uapi-bridge"), "--config", str(cfg)],
+            stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
         try:
             for _ in range(100):
                 try:
@@ -67,17 +70,20 @@ async def main(clients: int, timeout: float) -> None:
                     await asyncio.sleep(0.1)
             started = time.monotonic()
             limit = timeout * 3 + 5
-            tasks = [asyncio.create_task(_trickle(port, started, 2.0, limit))
-                     for _ in range(clients)]
+            tasks = [
+                asyncio.create_task(_trickle(port, started, 2.0, limit)) for _ in range(clients)
+            ]
             await asyncio.sleep(1)
             ok = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).status
             closed = [t for t in await asyncio.gather(*tasks) if t is not None]
         finally:
             proc.terminate()
             proc.wait(10)
-    print(f"{clients} slow clients, request_timeout {timeout:g} s: {len(closed)} closed by the "
-          f"bridge (first after {min(closed, default=0):.1f} s, last after "
-          f"{max(closed, default=0):.1f} s); a normal request meanwhile answered {ok}")
+    print(
+        f"{clients} slow clients, request_timeout {timeout:g} s: {len(closed)} closed by the "
+        f"bridge (first after {min(closed, default=0):.1f} s, last after "
+        f"{max(closed, default=0):.1f} s); a normal request meanwhile answered {ok}"
+    )
 
 
 if __name__ == "__main__":

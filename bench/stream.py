@@ -88,8 +88,7 @@ def _visible(start: float, events: list[tuple[float, dict[str, str]]], ext_of: A
         for call in tracker.calls.values():
             if call_id is None and not SCOPE.isdisjoint(call.parties):
                 call_id, shown = call.id, n
-        if call_id is not None and any(e.kind == "ended" and e.call_id == call_id
-                                       for e in effects):
+        if call_id is not None and any(e.kind == "ended" and e.call_id == call_id for e in effects):
             ended = n
     return Copy(start, [(t, wire(e)) for t, e in events], call_id, shown, ended)
 
@@ -146,8 +145,10 @@ async def _clients(url: str, n: int, ready: Any, stop: Any) -> dict[str, Any]:
     sink = _Sink(defaultdict(list), defaultdict(list))
     host_port, _, path = url.removeprefix("http://").partition("/")
     host, _, port = host_port.partition(":")
-    request = (f"GET /{path} HTTP/1.1\r\nHost: {host_port}\r\nAccept: text/event-stream\r\n"
-               f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
+    request = (
+        f"GET /{path} HTTP/1.1\r\nHost: {host_port}\r\nAccept: text/event-stream\r\n"
+        f"Authorization: Bearer {TOKEN}\r\n\r\n"
+    ).encode()
     loop = asyncio.get_running_loop()
     transports = []
     for _ in range(n):
@@ -161,8 +162,11 @@ async def _clients(url: str, n: int, ready: Any, stop: Any) -> dict[str, Any]:
         await asyncio.sleep(0.05)
     for transport in transports:
         transport.close()
-    return {"first": {k.decode(): v for k, v in sink.first.items()},
-            "ended": {k.decode(): v for k, v in sink.ended.items()}, "events": sink.events}
+    return {
+        "first": {k.decode(): v for k, v in sink.first.items()},
+        "ended": {k.decode(): v for k, v in sink.ended.items()},
+        "events": sink.events,
+    }
 
 
 # -- the daemon and the replay ----------------------------------------------------------------
@@ -173,11 +177,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def replay(ami: FakeAmi, calls: list[Copy]) -> tuple[dict[str, float], dict[str, float],
-                                                             float, int]:
+async def replay(
+    ami: FakeAmi, calls: list[Copy]
+) -> tuple[dict[str, float], dict[str, float], float, int]:
     """Writes every event at its time; returns when the measured events were sent."""
-    timeline = sorted((c.start + t, i, n) for i, c in enumerate(calls)
-                      for n, (t, _) in enumerate(c.events))
+    timeline = sorted(
+        (c.start + t, i, n) for i, c in enumerate(calls) for n, (t, _) in enumerate(c.events)
+    )
     shown: dict[str, float] = {}
     gone: dict[str, float] = {}
     writer = ami.current.writer
@@ -218,8 +224,11 @@ def start_daemon(tmp: Path, ami_port: int, clients: int) -> tuple[subprocess.Pop
     cmd = [str(ROOT / ".venv" / "bin" / "uapi-bridge")]
     if profile:
         cmd = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "bridge"]
-    proc = subprocess.Popen([*cmd, "--config", str(cfg)],
-                            stdout=subprocess.DEVNULL, stderr=(tmp / "daemon.log").open("w"))
+    proc = subprocess.Popen(
+        [*cmd, "--config", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "daemon.log").open("w"),
+    )
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -302,19 +311,27 @@ async def report(args: Any, calls: list[Copy], ami: FakeAmi, proc: Any, url: str
     delays = by_kind["appears"] + by_kind["ended"]
     delivered = sum(r["events"] for r in results)
     visible = sum(1 for c in calls if c.call_id is not None)
-    print(f"{args.clients} clients; {len(calls)} calls started at {args.rate:.0f}/s for "
-          f"{args.seconds:.0f} s and ended ({visible} visible to the clients); "
-          f"{n_events} AMI events replayed in {took:.1f} s ({n_events / took:.0f}/s)")
-    print(f"delay AMI event -> SSE event at the client: {len(delays)} samples, "
-          f"p50 {pct(delays, .5):.1f} ms, p99 {pct(delays, .99):.1f} ms, "
-          f"max {pct(delays, 1):.1f} ms  (target p99 < 100 ms)")
+    print(
+        f"{args.clients} clients; {len(calls)} calls started at {args.rate:.0f}/s for "
+        f"{args.seconds:.0f} s and ended ({visible} visible to the clients); "
+        f"{n_events} AMI events replayed in {took:.1f} s ({n_events / took:.0f}/s)"
+    )
+    print(
+        f"delay AMI event -> SSE event at the client: {len(delays)} samples, "
+        f"p50 {pct(delays, 0.5):.1f} ms, p99 {pct(delays, 0.99):.1f} ms, "
+        f"max {pct(delays, 1):.1f} ms  (target p99 < 100 ms)"
+    )
     for kind, values in by_kind.items():
-        print(f"  {kind:8}: p50 {pct(values, .5):.1f} ms, p99 {pct(values, .99):.1f} ms")
-    print(f"events delivered: {delivered} ({delivered / took:.0f}/s); "
-          f"expected {2 * visible * args.clients} first+ended samples")
-    print(f"daemon CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core "
-          f"(clients {100 * clients_cpu / wall:.0f}%, replay {100 * own / wall:.0f}%; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        print(f"  {kind:8}: p50 {pct(values, 0.5):.1f} ms, p99 {pct(values, 0.99):.1f} ms")
+    print(
+        f"events delivered: {delivered} ({delivered / took:.0f}/s); "
+        f"expected {2 * visible * args.clients} first+ended samples"
+    )
+    print(
+        f"daemon CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core "
+        f"(clients {100 * clients_cpu / wall:.0f}%, replay {100 * own / wall:.0f}%; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
 
 
 if __name__ == "__main__":

@@ -59,16 +59,26 @@ app.router.add_route("*", "/{tail:.*}", ok)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
 SECRET = signing.new_secret()
-PARAMS = {"CallID": "b6a8af34b5d0a0c9ca85", "CallerIDNum": "210", "CallerIDName": "John Doe",
-          "CalledDID": "", "CalledExtension": "0003*024", "CallStatus": "ANSWER",
-          "CallFlow": "IN", "CallerExtension": "0003*210", "CalledNumber": "024",
-          "CallAPIID": "b6a8af34b5d0a0c9ca85"}
+PARAMS = {
+    "CallID": "b6a8af34b5d0a0c9ca85",
+    "CallerIDNum": "210",
+    "CallerIDName": "John Doe",
+    "CalledDID": "",
+    "CalledExtension": "0003*024",
+    "CallStatus": "ANSWER",
+    "CallFlow": "IN",
+    "CallerExtension": "0003*210",
+    "CalledNumber": "024",
+    "CallAPIID": "b6a8af34b5d0a0c9ca85",
+}
 
 
 async def received(port: int) -> int:
     """How many requests the receiver has answered (checks that nothing was skipped)."""
-    async with aiohttp.ClientSession() as session, session.get(
-            f"http://127.0.0.1:{port}/count") as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/count") as resp,
+    ):
         return int(await resp.text())
 
 
@@ -81,8 +91,9 @@ async def bare(url: str, n: int, concurrency: int) -> float:
             for i in range(first, n, concurrency):
                 headers = signing.headers(SECRET, f"d{i}", int(time.time()), payload)
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
-                async with session.post(url, data=payload, headers=headers,
-                                        allow_redirects=False) as resp:
+                async with session.post(
+                    url, data=payload, headers=headers, allow_redirects=False
+                ) as resp:
                     await resp.read()
                     assert resp.status == 200
 
@@ -91,19 +102,40 @@ async def bare(url: str, n: int, concurrency: int) -> float:
         return n / (time.perf_counter() - started)
 
 
-async def outbox(url: str, n: int, concurrency: int, dbs: list[Database],
-                 ordered: bool = False, max_rate: float = 0.0) -> float:
+async def outbox(
+    url: str,
+    n: int,
+    concurrency: int,
+    dbs: list[Database],
+    ordered: bool = False,
+    max_rate: float = 0.0,
+) -> float:
     """Every bridge (one per database handle) is fed all n events; n deliveries go out.
     `ordered`: the events come 3 per call (each call's in order); `max_rate`: the
     registration's maxRate."""
-    config = WebhooksConfig(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),),
-                            per_receiver=concurrency)
+    config = WebhooksConfig(
+        allow_networks=(ipaddress.ip_network("127.0.0.0/8"),), per_receiver=concurrency
+    )
     bridges = []
     for db in dbs:
         await db.open()
         regs = Registrations(db)
-        await regs.save(Registration("bench", "crm", "0003*024", 2, 1, url, "", 0, "x", SECRET,
-                                     ordered=ordered, max_rate=max_rate))
+        await regs.save(
+            Registration(
+                "bench",
+                "crm",
+                "0003*024",
+                2,
+                1,
+                url,
+                "",
+                0,
+                "x",
+                SECRET,
+                ordered=ordered,
+                max_rate=max_rate,
+            )
+        )
         bridges.append(Dispatcher(config, regs, Outbox(db)))
     rows = [_row(i, url, ordered) for i in range(n)]
     for hooks in bridges:
@@ -113,7 +145,8 @@ async def outbox(url: str, n: int, concurrency: int, dbs: list[Database],
         hooks._fired.put_nowait(list(rows))  # what sink() queues, without a tracker in front
     while True:  # one query: the rows are written while we look
         [(delivered,)] = await dbs[0].fetchall(
-            "SELECT COUNT(*) FROM outbox WHERE state = 'delivered'")
+            "SELECT COUNT(*) FROM outbox WHERE state = 'delivered'"
+        )
         if delivered == n:
             break
         await asyncio.sleep(0.01)
@@ -130,8 +163,14 @@ def _row(i: int, url: str, ordered: bool) -> Queued:
     if not ordered:
         return Queued("bench", f"call{i}:0003*024:2:bench", PARAMS, "crm", f"call{i}")
     call = f"call{i // 3}"
-    return Queued("bench", f"{call}:0003*024:{i % 3}:bench", {**PARAMS, "CallID": call}, "crm",
-                  f"{call}:{i % 3}", f"crm {url} {call}")
+    return Queued(
+        "bench",
+        f"{call}:0003*024:{i % 3}:bench",
+        {**PARAMS, "CallID": call},
+        "crm",
+        f"{call}:{i % 3}",
+        f"crm {url} {call}",
+    )
 
 
 @asynccontextmanager
@@ -151,22 +190,31 @@ async def schema(pg_url: str) -> AsyncIterator[str | None]:
             await conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
-async def runs(url: str, n: int, concurrency: int, tmp: str,
-               pg_url: str, max_rate: float) -> dict[str, float | None]:
+async def runs(
+    url: str, n: int, concurrency: int, tmp: str, pg_url: str, max_rate: float
+) -> dict[str, float | None]:
     """Deliveries/s of each set-up (None: PostgreSQL not reachable)."""
+
     def sqlite() -> list[Database]:
         return [SqliteDatabase(f"{tmp}/bench-{time.time_ns()}.sqlite3")]
 
     done: dict[str, float | None] = {
         "sqlite, one bridge": await outbox(url, n, concurrency, sqlite()),
         "sqlite, ordered": await outbox(url, n, concurrency, sqlite(), ordered=True),
-        f"sqlite, maxRate {max_rate:g}": await outbox(url, n, concurrency, sqlite(),
-                                                      max_rate=max_rate)}
+        f"sqlite, maxRate {max_rate:g}": await outbox(
+            url, n, concurrency, sqlite(), max_rate=max_rate
+        ),
+    }
     for bridges in (1, 2):
         label = f"postgresql, {'one bridge' if bridges == 1 else 'two bridges'}"
         async with schema(pg_url) as shared:
-            done[label] = None if shared is None else await outbox(
-                url, n, concurrency, [PostgresDatabase(shared) for _ in range(bridges)])
+            done[label] = (
+                None
+                if shared is None
+                else await outbox(
+                    url, n, concurrency, [PostgresDatabase(shared) for _ in range(bridges)]
+                )
+            )
     return done
 
 
@@ -194,27 +242,37 @@ async def main() -> None:
             before = await received(port)
             b = await bare(url, args.deliveries, args.concurrency)
             middle = await received(port)
-            rates = await runs(url, args.deliveries, args.concurrency, tmp, args.pg_url,
-                               args.max_rate)
+            rates = await runs(
+                url, args.deliveries, args.concurrency, tmp, args.pg_url, args.max_rate
+            )
             after = await received(port)
     finally:
         receiver.terminate()
         receiver.wait(5)
-    print(f"{args.deliveries} deliveries, concurrency {args.concurrency}, receiver on loopback "
-          "in its own process")
+    print(
+        f"{args.deliveries} deliveries, concurrency {args.concurrency}, receiver on loopback "
+        "in its own process"
+    )
     print(f"bare aiohttp client loop : {b:8.0f} deliveries/s ({middle - before} received)")
     ran = sum(r is not None for r in rates.values())
-    print(f"durable outbox, all runs : {after - middle} received (expected {ran} x "
-          f"{args.deliveries})")
+    print(
+        f"durable outbox, all runs : {after - middle} received (expected {ran} x {args.deliveries})"
+    )
     for label, rate in rates.items():
         if rate is None:
             print(f"{label:25}: skipped (PostgreSQL not reachable at --pg-url)")
         else:
-            target = ("(never above the maxRate)" if "maxRate" in label
-                      else "(3 events per call, each after the previous)" if "ordered" in label
-                      else "(target >= 0.5)")
-            print(f"{label:25}: {rate:8.0f} deliveries/s, ratio to bare {rate / b:5.2f}, "
-                  f"to plain sqlite {rate / (rates['sqlite, one bridge'] or 1):5.2f}  {target}")
+            target = (
+                "(never above the maxRate)"
+                if "maxRate" in label
+                else "(3 events per call, each after the previous)"
+                if "ordered" in label
+                else "(target >= 0.5)"
+            )
+            print(
+                f"{label:25}: {rate:8.0f} deliveries/s, ratio to bare {rate / b:5.2f}, "
+                f"to plain sqlite {rate / (rates['sqlite, one bridge'] or 1):5.2f}  {target}"
+            )
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ def _version() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="uapi-bridge", description="VoipNow-style UAPI phone-call API for Asterisk.",
+        prog="uapi-bridge",
+        description="VoipNow-style UAPI phone-call API for Asterisk.",
         epilog="uapi-bridge discover --config PATH [--node NAME]: print the extensions the "
-               "Asterisk nodes have that PATH does not list (see `uapi-bridge discover -h`).",
+        "Asterisk nodes have that PATH does not list (see `uapi-bridge discover -h`).",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML file (default {DEFAULT_CONFIG})")
@@ -57,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             for node in cfg.nodes:
                 count = sum(cfg.node_of(e) == node.name for e in cfg.extensions)
                 peers = ", ".join(peer for peer, _ in node.trunks) or "none"
-                print(f"  node {node.name}: AMI {node.host}:{node.port}, {count} extensions, "
-                      f"trunks to: {peers}")
+                print(
+                    f"  node {node.name}: AMI {node.host}:{node.port}, {count} extensions, "
+                    f"trunks to: {peers}"
+                )
         return 0
     logs.configure(cfg.logging.level)
     try:

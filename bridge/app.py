@@ -63,8 +63,12 @@ log = structlog.get_logger("bridge")
 
 
 def build_services(
-    config: Config, db: Database, pbx: AmiPort | Mapping[str, AmiPort], *,
-    tokens: TokenStore | None = None, settle: float | None = None,
+    config: Config,
+    db: Database,
+    pbx: AmiPort | Mapping[str, AmiPort],
+    *,
+    tokens: TokenStore | None = None,
+    settle: float | None = None,
 ) -> Services:
     """What the HTTP handlers use, around an (unopened) database and the AMI port of each
     node (one port: the only node); `settle` (tests) bounds how long an answer waits for the
@@ -72,27 +76,41 @@ def build_services(
     directory = tokens.directory if tokens is not None else Directory(config)
     ports = pbx if isinstance(pbx, Mapping) else {config.all_nodes[0].name: pbx}
     # the first node keeps the historic call ids; the others' ids cover their name
-    nodes = [Node(n.name, ports[n.name],
-                  CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name),
-                  ari=AriClient(n.ari, n.name) if n.ari is not None else None)
-             for i, n in enumerate(config.all_nodes)]
+    nodes = [
+        Node(
+            n.name,
+            ports[n.name],
+            CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name),
+            ari=AriClient(n.ari, n.name) if n.ari is not None else None,
+        )
+        for i, n in enumerate(config.all_nodes)
+    ]
     first = nodes[0]
     watch = TrackerWatch()
     calls = CallStore(db)
     limiter = Limiter(config.limits, config.apps)  # a reload calls limiter.apply(config)
     cluster = Nodes(nodes, directory)
     recordings = RecordingStore(db, size_of=_size_of(cluster))
-    ctx = control.Context(first.pbx, first.tracker, directory, watch, config.dialing,
-                          config.parking, settle_within=control.SETTLE_WITHIN if settle is None
-                          else settle, node=first.name, recorded=recordings.add, limiter=limiter)
+    ctx = control.Context(
+        first.pbx,
+        first.tracker,
+        directory,
+        watch,
+        config.dialing,
+        config.parking,
+        settle_within=control.SETTLE_WITHIN if settle is None else settle,
+        node=first.name,
+        recorded=recordings.add,
+        limiter=limiter,
+    )
     cluster.use_control(ctx)
     metrics = Metrics(lambda: {n.name: n.pbx.stats for n in nodes})
     metrics.add_calls(lambda: {n.name: len(n.tracker.calls) for n in nodes})
     return Services(
         config=config,
         directory=directory,
-        tokens=tokens or TokenStore(directory, db, config.auth.token_ttl,
-                                    max_tokens=config.auth.max_tokens),
+        tokens=tokens
+        or TokenStore(directory, db, config.auth.token_ttl, max_tokens=config.auth.max_tokens),
         metrics=metrics,
         db=db,
         pbx=first.pbx,
@@ -103,8 +121,9 @@ def build_services(
         outbox=Outbox(db, lease=config.storage.lease),
         keys=Keys(db),
         watch=watch,
-        hangups=Hangups(cluster, directory, watch,
-                        confirm_within=CONFIRM_WITHIN if settle is None else settle),
+        hangups=Hangups(
+            cluster, directory, watch, confirm_within=CONFIRM_WITHIN if settle is None else settle
+        ),
         placing=Placing(cluster, calls, directory, limiter),
         limiter=limiter,
         history=HistoryStore(db, config.history.retention),
@@ -117,6 +136,7 @@ def build_services(
 
 def _size_of(nodes: Nodes) -> SizeOf:
     """How the recording store learns a file's length: from its node's ARI, if it has one."""
+
     async def size_of(node: str, name: str) -> int | None:
         ari = nodes.by_name[node].ari if node in nodes.by_name else None
         return await ari.size(name) if ari is not None else None
@@ -147,26 +167,46 @@ class Bridge:
     @classmethod
     def build(cls, config: Config) -> Bridge:
         db = open_database(config.storage)
-        links = {n.name: AmiClient(n, events=TRACKED_EVENTS, name=_link_name(n.name),
-                                   event_classes=(*DEFAULT_EVENT_CLASSES, "agent", "user"))
-                 for n in config.all_nodes}  # agent: QueueMember*; user: the faxes' UserEvents
+        links = {
+            n.name: AmiClient(
+                n,
+                events=TRACKED_EVENTS,
+                name=_link_name(n.name),
+                event_classes=(*DEFAULT_EVENT_CLASSES, "agent", "user"),
+            )
+            for n in config.all_nodes
+        }  # agent: QueueMember*; user: the faxes' UserEvents
         svc = build_services(config, db, links)
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         svc.metrics.add_webhooks(lambda: webhooks.disabled)
         hub = hub_for(svc)
         synced = {node.name: False for node in svc.nodes.all}
-        feeds = [cls._feed(svc, node, links[node.name], webhooks, hub, synced=synced)
-                 for node in svc.nodes.all]
-        retention = Retention(svc.outbox, svc.calls, config.webhooks.retention,
-                              live=svc.nodes.cluster.calls.keys)
-        bridge = cls(config, db, links[svc.nodes.first.name], svc, feeds[0], webhooks,
-                     retention, Supervisor(lambda name: None), hub, links=tuple(links.values()),
-                     feeds=tuple(feeds))
+        feeds = [
+            cls._feed(svc, node, links[node.name], webhooks, hub, synced=synced)
+            for node in svc.nodes.all
+        ]
+        retention = Retention(
+            svc.outbox, svc.calls, config.webhooks.retention, live=svc.nodes.cluster.calls.keys
+        )
+        bridge = cls(
+            config,
+            db,
+            links[svc.nodes.first.name],
+            svc,
+            feeds[0],
+            webhooks,
+            retention,
+            Supervisor(lambda name: None),
+            hub,
+            links=tuple(links.values()),
+            feeds=tuple(feeds),
+        )
         bridge.supervisor.on_fatal = bridge._give_up
         svc.tasks = bridge.supervisor.states
         directory = svc.directory
-        webhooks.fires = lambda reg: reg.extension in directory.extensions and (
-            reg.app in directory.apps)
+        webhooks.fires = lambda reg: (
+            reg.extension in directory.extensions and (reg.app in directory.apps)
+        )
         return bridge
 
     def reloads_from(self, path: str | Path) -> Reloader:
@@ -184,8 +224,15 @@ class Bridge:
         return reloader
 
     @staticmethod
-    def _feed(svc: Services, node: Node, link: AmiClient, webhooks: Dispatcher,
-              hub: Hub, *, synced: dict[str, bool]) -> CallsFeed:
+    def _feed(
+        svc: Services,
+        node: Node,
+        link: AmiClient,
+        webhooks: Dispatcher,
+        hub: Hub,
+        *,
+        synced: dict[str, bool],
+    ) -> CallsFeed:
         """One node's events into its tracker, and from there to the webhooks, the history
         and the live hub (every node feeds the same ones). `synced`: node -> resynced since
         its last login (shared by every node's feed)."""
@@ -248,8 +295,11 @@ class Bridge:
         self.supervisor.spawn("recordings", self.services.recordings.store.run_forever)
         self.supervisor.spawn("faxes", self.services.faxes.run_forever)
         self.runner = Runner(
-            build_app(self.services, self.hub), request_timeout=self.config.http.request_timeout,
-            access_log=None, handle_signals=False, shutdown_timeout=5,
+            build_app(self.services, self.hub),
+            request_timeout=self.config.http.request_timeout,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=5,
         )
         await self.runner.setup()
         http = self.config.http
@@ -259,15 +309,19 @@ class Bridge:
         for link in self.links:
             await link.start(self.supervisor.spawn)
         url = http.public_url or f"{'https' if tls else 'http'}://{http.host}:{http.port}"
-        log.info("bridge.started", url=url,
-                 ami=[f"{n.name}={n.host}:{n.port}" for n in self.config.all_nodes])
+        log.info(
+            "bridge.started",
+            url=url,
+            ami=[f"{n.name}={n.host}:{n.port}" for n in self.config.all_nodes],
+        )
         return url
 
     async def _listen(self) -> None:
         svc = self.services
-        await self.db.listen({CHANGED_CHANNEL: svc.registrations.refresh,
-                              REVOKED_CHANNEL: svc.tokens.revoked},
-                             resync=svc.registrations.load)
+        await self.db.listen(
+            {CHANGED_CHANNEL: svc.registrations.refresh, REVOKED_CHANNEL: svc.tokens.revoked},
+            resync=svc.registrations.load,
+        )
 
     async def stop(self) -> None:
         """Stops taking requests, finishes in-flight ones, closes AMI and storage."""
@@ -309,8 +363,9 @@ def _link_name(node: str) -> str:
     return "ami" if node == DEFAULT_NODE else f"ami-{node}"
 
 
-async def run(config: Config, stop: asyncio.Event | None = None, *,
-              path: str | Path | None = None) -> None:
+async def run(
+    config: Config, stop: asyncio.Event | None = None, *, path: str | Path | None = None
+) -> None:
     """Runs a bridge until `stop` is set or SIGTERM/SIGINT arrives; SIGHUP re-reads `path`
     (the file `config` came from), one reload at a time."""
     stop = stop or asyncio.Event()

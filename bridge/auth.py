@@ -63,7 +63,8 @@ class TokenStore:
         now = self.clock()
         await self.db.execute("DELETE FROM oauth_tokens WHERE expires_at <= ?", (now,))
         rows = await self.db.fetchall(
-            "SELECT token_hash, app, expires_at FROM oauth_tokens ORDER BY expires_at")
+            "SELECT token_hash, app, expires_at FROM oauth_tokens ORDER BY expires_at"
+        )
         self._issued, self._by_app = {}, {}
         for digest, app, expires_at in rows:
             if app in self.directory.apps:
@@ -106,7 +107,8 @@ class TokenStore:
         if digest in self._issued:  # known here, and expired
             return None
         rows = await self.db.fetchall(
-            "SELECT app, expires_at FROM oauth_tokens WHERE token_hash = ?", (digest,))
+            "SELECT app, expires_at FROM oauth_tokens WHERE token_hash = ?", (digest,)
+        )
         if not rows or rows[0][0] not in self.directory.apps or rows[0][1] <= self.clock():
             return None
         self._remember(digest, rows[0][0], rows[0][1])
@@ -135,12 +137,16 @@ class TokenStore:
         async with self._issuing:
             expires_at = self.clock() + self.ttl
             held = list(self._by_app.get(app.name, ()))
-            revoked = held[:max(0, len(held) + 1 - self.max_tokens)]
-            await self.db.transaction([
-                ("DELETE FROM oauth_tokens WHERE token_hash = ?", [(d,) for d in revoked]),
-                ("INSERT INTO oauth_tokens (token_hash, app, expires_at) VALUES (?, ?, ?)",
-                 [(digest, app.name, expires_at)]),
-            ])
+            revoked = held[: max(0, len(held) + 1 - self.max_tokens)]
+            await self.db.transaction(
+                [
+                    ("DELETE FROM oauth_tokens WHERE token_hash = ?", [(d,) for d in revoked]),
+                    (
+                        "INSERT INTO oauth_tokens (token_hash, app, expires_at) VALUES (?, ?, ?)",
+                        [(digest, app.name, expires_at)],
+                    ),
+                ]
+            )
             for old in revoked:
                 if old in self._issued:  # a purge may have dropped it meanwhile
                     self._forget(old)
@@ -148,8 +154,9 @@ class TokenStore:
         if revoked and self.db.shared:
             await self.db.notify(REVOKED_CHANNEL, ",".join(revoked))
         if revoked:
-            log.info("auth.tokens.revoked", app=app.name, revoked=len(revoked),
-                     reason="auth.max_tokens")
+            log.info(
+                "auth.tokens.revoked", app=app.name, revoked=len(revoked), reason="auth.max_tokens"
+            )
         return IssuedToken(token, self.ttl)
 
     def configure(self, ttl: int, max_tokens: int) -> None:
@@ -164,8 +171,9 @@ class TokenStore:
         digests = [d for app in names for d in self._by_app.get(app, ())]
         self._drop(digests)
         if names:
-            await self.db.transaction([("DELETE FROM oauth_tokens WHERE app = ?",
-                                        [(name,) for name in names])])
+            await self.db.transaction(
+                [("DELETE FROM oauth_tokens WHERE app = ?", [(name,) for name in names])]
+            )
             self._drop(digests)  # a shared store's lookup may have held one again meanwhile
         if digests and self.db.shared:
             await self.db.notify(REVOKED_CHANNEL, ",".join(digests))
@@ -197,4 +205,3 @@ class TokenStore:
             except BridgeError:
                 log.exception("auth.tokens.purge_failed")
             await asyncio.sleep(every)
-

@@ -41,6 +41,7 @@ _TRUNK = re.compile(r"[A-Za-z][A-Za-z0-9]*/\{short\}@[A-Za-z0-9_.:-]+")
 _DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([smhdw]?)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
+
 @dataclass(frozen=True)
 class HttpConfig:
     host: str = "127.0.0.1"
@@ -228,9 +229,12 @@ def _read_ami(r: _Reader, raw: Any, where: str) -> AmiConfig:
             r.problem(f"{where}.{name}", "must be greater than 0")
     if ami.reconnect_max < ami.reconnect_min:
         r.problem(f"{where}.reconnect_max", f"must be at least {where}.reconnect_min")
-    return dataclasses.replace(ami, trunks=_read_trunks(r, extra.get("trunks"), where),
-                               public=_read_node_public(r, extra.get("dialing"), where),
-                               ari=read_ari(r, extra.get("ari"), where))
+    return dataclasses.replace(
+        ami,
+        trunks=_read_trunks(r, extra.get("trunks"), where),
+        public=_read_node_public(r, extra.get("dialing"), where),
+        ari=read_ari(r, extra.get("ari"), where),
+    )
 
 
 def _read_trunks(r: _Reader, raw: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -243,8 +247,11 @@ def _read_trunks(r: _Reader, raw: Any, where: str) -> tuple[tuple[str, str], ...
     for peer, dial in raw.items():
         text = r.expand(dial, f"{where}.trunks.{peer}") if isinstance(dial, str) else dial
         if not isinstance(text, str) or not _TRUNK.fullmatch(text):
-            r.problem(f"{where}.trunks.{peer}", "must be a dial string like PJSIP/{short}@node2 "
-                      f"({{short}}: the extension's short number), got {dial!r}")
+            r.problem(
+                f"{where}.trunks.{peer}",
+                "must be a dial string like PJSIP/{short}@node2 "
+                f"({{short}}: the extension's short number), got {dial!r}",
+            )
             continue
         out.append((str(peer), text))
     return tuple(out)
@@ -260,9 +267,17 @@ def _read_node_public(r: _Reader, raw: Any, where: str) -> str | None:
 
 def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
     defaults = WebhooksConfig()
-    numbers = ("timeout", "per_receiver", "max_attempts", "backoff_min", "backoff_max",
-               "shutdown_grace", "max_registrations", "max_response_bytes",
-               "disable_min_failures")
+    numbers = (
+        "timeout",
+        "per_receiver",
+        "max_attempts",
+        "backoff_min",
+        "backoff_max",
+        "shutdown_grace",
+        "max_registrations",
+        "max_response_bytes",
+        "disable_min_failures",
+    )
     durations = ("retention", "rotation_overlap", "disable_after")
     sec = r.section(raw, "webhooks", {"allow_networks", *durations, *numbers})
     values: dict[str, Any] = {}
@@ -279,15 +294,17 @@ def _read_webhooks(r: _Reader, raw: Any) -> WebhooksConfig:
         except ValueError:
             r.problem(f"webhooks.allow_networks[{i}]", f"not a network: {item!r}")
     for name in durations:
-        values[name] = _duration(r, sec, f"webhooks.{name}", getattr(defaults, name),
-                                 zero=name == "rotation_overlap")
+        values[name] = _duration(
+            r, sec, f"webhooks.{name}", getattr(defaults, name), zero=name == "rotation_overlap"
+        )
     if values["rotation_overlap"] > MAX_OVERLAP:
         r.problem("webhooks.rotation_overlap", "must be at most 7 days")
     return WebhooksConfig(allow_networks=tuple(nets), **values)
 
 
-def _duration(r: _Reader, sec: dict[str, Any], where: str, default: float, *,
-              zero: bool = False) -> float:
+def _duration(
+    r: _Reader, sec: dict[str, Any], where: str, default: float, *, zero: bool = False
+) -> float:
     """Seconds, given as a number or as a string like `90s`, `30m`, `12h`, `7d`, `2w` (0 only
     where `zero` allows it)."""
     raw = sec.get(where.rsplit(".", 1)[1])
@@ -384,8 +401,10 @@ def _postgres_url_problem(url: str) -> str | None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        return f"not a valid URL ({exc}); a password with reserved characters must be " \
-               "percent-encoded, or left out and given in PGPASSWORD"
+        return (
+            f"not a valid URL ({exc}); a password with reserved characters must be "
+            "percent-encoded, or left out and given in PGPASSWORD"
+        )
     if parts.scheme not in ("postgresql", "postgres"):
         return "must start with postgresql://"
     if not parts.hostname:
@@ -417,8 +436,10 @@ def _check_nodes(r: _Reader, config: Config) -> None:
     used = set()
     for i, ext in enumerate(config.extensions):
         if ext.node and ext.node not in names:
-            r.problem(f"extensions[{i}].node", f"unknown node {ext.node!r} (nodes: "
-                      f"{', '.join(dict.fromkeys(names))})")
+            r.problem(
+                f"extensions[{i}].node",
+                f"unknown node {ext.node!r} (nodes: {', '.join(dict.fromkeys(names))})",
+            )
         used.add(config.node_of(ext))
     if len(names) > 1:
         for i, name in enumerate(names):

@@ -38,10 +38,19 @@ class LimitsOverride:
 
     def over(self, top: LimitsConfig) -> LimitsConfig:
         """The app's effective limits."""
-        return LimitsConfig(*(Rate(
-            rate if (rate := getattr(self, f"{kind}_rate")) is not None else top.of(kind).rate,
-            burst if (burst := getattr(self, f"{kind}_burst")) is not None
-            else top.of(kind).burst) for kind in KINDS))
+        return LimitsConfig(
+            *(
+                Rate(
+                    rate
+                    if (rate := getattr(self, f"{kind}_rate")) is not None
+                    else top.of(kind).rate,
+                    burst
+                    if (burst := getattr(self, f"{kind}_burst")) is not None
+                    else top.of(kind).burst,
+                )
+                for kind in KINDS
+            )
+        )
 
 
 def _number(r: Reader, sec: dict[str, Any], key: str, where: str, kind: type) -> Any:

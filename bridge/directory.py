@@ -168,6 +168,7 @@ class Directory:
     def extension_of_endpoint(self, node: str) -> Callable[[str], str | None]:
         """How node `node`'s call tracker names a channel's endpoint (`PJSIP/210`, or a trunk
         dial string `PJSIP/410@node2`): the extended number of the extension it rings."""
+
         def extension_of(channel: str) -> str | None:  # the current tables: after a reload too
             ext = self._endpoints.get(node, {}).get(channel.lower())
             return ext.number if ext else None
@@ -226,7 +227,6 @@ class Directory:
                 return [e for e in self.extensions.values() if self.may_act_for(app, self.owner(e))]
             return self.extensions_of(user)
         return [self.resolve_extension(app, user, number)]
-
 
 
 def _via(dial: str, ext: Extension) -> str:

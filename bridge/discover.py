@@ -55,6 +55,7 @@ class Proposal:
 
 # -- asking Asterisk ---------------------------------------------------------------------------
 
+
 async def survey(node: AmiConfig, timeout: float) -> Survey:  # noqa: ASYNC109
     """Logs in to the node and lists what it has; DiscoverError when it cannot."""
     client = AmiClient(node, events=(), name=f"discover-{node.name}")
@@ -62,10 +63,15 @@ async def survey(node: AmiConfig, timeout: float) -> Survey:  # noqa: ASYNC109
     try:
         why = await client.wait_login(timeout)
         if why is not None:
-            what = ("cannot be reached" if why.startswith("ami.connect.failed")
-                    else f"refused the login of {node.username!r}")
-            raise DiscoverError(f"node {node.name!r} (AMI {node.host}:{node.port}) {what}: "
-                                f"{why.partition(': ')[2] or why}")
+            what = (
+                "cannot be reached"
+                if why.startswith("ami.connect.failed")
+                else f"refused the login of {node.username!r}"
+            )
+            raise DiscoverError(
+                f"node {node.name!r} (AMI {node.host}:{node.port}) {what}: "
+                f"{why.partition(': ')[2] or why}"
+            )
         return await _ask(client, node)
     finally:
         await client.close()
@@ -77,8 +83,9 @@ async def _ask(client: AmiClient, node: AmiConfig) -> Survey:
         name = item.get("ObjectName", "")
         if name:
             detail = await _listing(client, node, "PJSIPShowEndpoint", Endpoint=name)
-            callerid = next((d.get("Callerid", "") for d in detail
-                             if d.get("Event") == "EndpointDetail"), "")
+            callerid = next(
+                (d.get("Callerid", "") for d in detail if d.get("Event") == "EndpointDetail"), ""
+            )
             out.endpoints.append(Endpoint(name, callerid))
     queues = await _listing(client, node, "QueueStatus", empty_if_missing=True)
     out.queues = sorted({q["Queue"] for q in queues if q.get("Event") == "QueueParams"})
@@ -87,9 +94,15 @@ async def _ask(client: AmiClient, node: AmiConfig) -> Survey:
     return out
 
 
-async def _listing(client: AmiClient, node: AmiConfig, action: str, *,
-                   empty_on_error: bool = False, empty_if_missing: bool = False,
-                   **fields: str) -> list[dict[str, str]]:
+async def _listing(
+    client: AmiClient,
+    node: AmiConfig,
+    action: str,
+    *,
+    empty_on_error: bool = False,
+    empty_if_missing: bool = False,
+    **fields: str,
+) -> list[dict[str, str]]:
     try:
         items = await client.send_list({"Action": action, **fields})
     except AmiActionFailed as exc:
@@ -98,7 +111,8 @@ async def _listing(client: AmiClient, node: AmiConfig, action: str, *,
             raise DiscoverError(
                 f"node {node.name!r}: the AMI user {node.username!r} may not run {action} "
                 f"({exc.message}); give it read=system,call,agent,reporting in "
-                "manager.conf") from None
+                "manager.conf"
+            ) from None
         if empty_on_error or (empty_if_missing and _NO_MODULE in message):
             return []  # ConfBridgeListRooms: "No active conferences." is an empty list
         raise DiscoverError(f"node {node.name!r}: {action} failed: {exc.message}") from None
@@ -106,6 +120,7 @@ async def _listing(client: AmiClient, node: AmiConfig, action: str, *,
 
 
 # -- deciding what to propose --------------------------------------------------------------------
+
 
 def proposals(config: Config, found: list[Survey]) -> tuple[list[Proposal], list[str]]:
     """The extensions to add for what the nodes have and the file does not list; and the
@@ -125,30 +140,48 @@ def proposals(config: Config, found: list[Survey]) -> tuple[list[Proposal], list
             if ep.name in trunks:
                 skipped.append(f"PJSIP/{ep.name}" + (f" ({node.node})" if several else ""))
                 continue
-            fields = {"number": _number(prefix, ep.name, taken), "user": FILL_ME,
-                      "type": "phone_terminal", "channel": f"PJSIP/{ep.name}"}
+            fields = {
+                "number": _number(prefix, ep.name, taken),
+                "user": FILL_ME,
+                "type": "phone_terminal",
+                "channel": f"PJSIP/{ep.name}",
+            }
             cid = _caller_id(ep.callerid)
             if cid:
                 fields["caller_id"] = cid
             shown = f", callerid {ep.callerid}" if cid else ", no callerid"
-            out.append(_proposal(fields, several, node.node,
-                                 f"PJSIP endpoint {ep.name} on {where} (PJSIPShowEndpoints"
-                                 f"{shown})"))
+            out.append(
+                _proposal(
+                    fields,
+                    several,
+                    node.node,
+                    f"PJSIP endpoint {ep.name} on {where} (PJSIPShowEndpoints{shown})",
+                )
+            )
         for queue in node.queues:
             channel = f"Local/{queue}@uapi-queue"
             if channel.lower() in channels:
                 continue
-            fields = {"number": _number(prefix, queue, taken), "user": FILL_ME, "type": "queue",
-                      "channel": channel}
-            out.append(_proposal(fields, several, node.node,
-                                 f"queue {queue} on {where} (QueueStatus); its channel is the "
-                                 "shipped uapi-queue context"))
+            fields = {
+                "number": _number(prefix, queue, taken),
+                "user": FILL_ME,
+                "type": "queue",
+                "channel": channel,
+            }
+            out.append(
+                _proposal(
+                    fields,
+                    several,
+                    node.node,
+                    f"queue {queue} on {where} (QueueStatus); its channel is the "
+                    "shipped uapi-queue context",
+                )
+            )
         out += _rooms(node, taken, prefix, several, where)
     return out, skipped
 
 
-def _rooms(node: Survey, taken: set[str], prefix: str, several: bool, where: str
-           ) -> list[Proposal]:
+def _rooms(node: Survey, taken: set[str], prefix: str, several: bool, where: str) -> list[Proposal]:
     out = []
     for room in node.rooms:
         m = _ROOM.fullmatch(room)
@@ -157,8 +190,14 @@ def _rooms(node: Survey, taken: set[str], prefix: str, several: bool, where: str
             continue  # the bridge's own room of a listed Conference extension
         taken.add(number)
         fields = {"number": number, "user": FILL_ME, "type": "conference"}
-        out.append(_proposal(fields, several, node.node,
-                             f"ConfBridge room {room} on {where} (ConfBridgeListRooms)"))
+        out.append(
+            _proposal(
+                fields,
+                several,
+                node.node,
+                f"ConfBridge room {room} on {where} (ConfBridgeListRooms)",
+            )
+        )
     return out
 
 
@@ -188,17 +227,23 @@ def _caller_id(raw: str) -> str:
 
 def _trunk_endpoints(config: Config) -> set[str]:
     """Endpoint names the file dials as trunks (dialing.public, a node's trunks)."""
-    dials = [config.dialing.public, *(n.public or "" for n in config.all_nodes),
-             *(d for n in config.all_nodes for _, d in n.trunks)]
+    dials = [
+        config.dialing.public,
+        *(n.public or "" for n in config.all_nodes),
+        *(d for n in config.all_nodes for _, d in n.trunks),
+    ]
     return {d.rpartition("@")[2] for d in dials if d.startswith("PJSIP/") and "@" in d}
 
 
 # -- writing it ----------------------------------------------------------------------------------
 
+
 def render(path: str, found: list[Survey], items: list[Proposal], skipped: list[str]) -> str:
     nodes = ", ".join(s.node for s in found)
-    lines = [f"# uapi-bridge discover: what Asterisk ({nodes}) has that {path} does not list.",
-             f"# Set each user (and any {FILL_ME} number), then paste under `extensions:`."]
+    lines = [
+        f"# uapi-bridge discover: what Asterisk ({nodes}) has that {path} does not list.",
+        f"# Set each user (and any {FILL_ME} number), then paste under `extensions:`.",
+    ]
     if skipped:
         lines.append(f"# Left out (trunks in the file): {', '.join(skipped)}")
     lines.append("extensions:" if items else "extensions: []  # nothing new")
@@ -215,10 +260,12 @@ def _quoted(value: str) -> str:
 
 # -- the command ---------------------------------------------------------------------------------
 
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="uapi-bridge discover",
-        description="List what the Asterisk nodes have that the config does not (as YAML).")
+        description="List what the Asterisk nodes have that the config does not (as YAML).",
+    )
     p.add_argument("--config", required=True, help="the bridge's YAML file")
     p.add_argument("--node", help="ask only this node (default: every node)")
     return p
@@ -232,8 +279,10 @@ def main(argv: list[str]) -> int:
     nodes = [n for n in cfg.all_nodes if args.node in (None, n.name)]
     if not nodes:
         names = ", ".join(n.name for n in cfg.all_nodes)
-        print(f"uapi-bridge discover: no node {args.node!r} in {args.config} (nodes: {names})",
-              file=sys.stderr)
+        print(
+            f"uapi-bridge discover: no node {args.node!r} in {args.config} (nodes: {names})",
+            file=sys.stderr,
+        )
         return 1
     try:
         found = asyncio.run(_survey_all(nodes))

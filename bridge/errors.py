@@ -62,8 +62,9 @@ class Refused(ApiError):
     as Retry-After when given.
     """
 
-    def __init__(self, status: int, code: str, limit: str, retry_after: int | None,
-                 message: str) -> None:
+    def __init__(
+        self, status: int, code: str, limit: str, retry_after: int | None, message: str
+    ) -> None:
         super().__init__(status, code, message)
         self.limit = limit
         self.retry_after = retry_after

@@ -40,10 +40,20 @@ async def pdfs_to_tiff(pdfs: list[bytes], max_pages: int) -> bytes:
             names.append(str(path))
         out = Path(tmp) / "out.tif"
         proc = await asyncio.create_subprocess_exec(
-            gs, "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=tiffg3", "-r204x196",
-            f"-dLastPage={max_pages + 1}", f"-sOutputFile={out}", *names,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+            gs,
+            "-q",
+            "-dSAFER",
+            "-dBATCH",
+            "-dNOPAUSE",
+            "-sDEVICE=tiffg3",
+            "-r204x196",
+            f"-dLastPage={max_pages + 1}",
+            f"-sOutputFile={out}",
+            *names,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         try:
             said, _ = await asyncio.wait_for(proc.communicate(), GS_TIMEOUT)
         except TimeoutError:

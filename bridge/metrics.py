@@ -28,12 +28,18 @@ class _AmiCollector(Collector):
         self._stats = stats
 
     def collect(self) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily("uapi_ami_connected", "1 while logged in to Asterisk AMI",
-                                  labels=["node"])
-        counters = [(name, CounterMetricFamily(f"uapi_ami_{name}", text, labels=["node"]))
-                    for name, text in _AMI_COUNTERS]
-        queue = GaugeMetricFamily("uapi_originate_queue", "Originates waiting for their turn "
-                                  "(ami.originate_rate)", labels=["node"])
+        gauge = GaugeMetricFamily(
+            "uapi_ami_connected", "1 while logged in to Asterisk AMI", labels=["node"]
+        )
+        counters = [
+            (name, CounterMetricFamily(f"uapi_ami_{name}", text, labels=["node"]))
+            for name, text in _AMI_COUNTERS
+        ]
+        queue = GaugeMetricFamily(
+            "uapi_originate_queue",
+            "Originates waiting for their turn (ami.originate_rate)",
+            labels=["node"],
+        )
         for node, stats in self._stats().items():
             gauge.add_metric([node], int(stats.connected))
             queue.add_metric([node], stats.originate_queue)
@@ -61,8 +67,9 @@ class _LiveCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats()
-        yield GaugeMetricFamily("uapi_stream_clients", "live event streams open",
-                                value=stats.clients)
+        yield GaugeMetricFamily(
+            "uapi_stream_clients", "live event streams open", value=stats.clients
+        )
         for name, text in (
             ("events_sent", "stream events written to clients"),
             ("events_dropped", "stream events dropped for clients that could not keep up"),
@@ -79,8 +86,9 @@ class _CallsCollector(Collector):
         self._counts = counts
 
     def collect(self) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily("uapi_calls_live", "live calls followed from AMI events",
-                                  labels=["node"])
+        gauge = GaugeMetricFamily(
+            "uapi_calls_live", "live calls followed from AMI events", labels=["node"]
+        )
         for node, count in self._counts().items():
             gauge.add_metric([node], count)
         yield gauge
@@ -96,7 +104,9 @@ class _WebhooksCollector(Collector):
         family = CounterMetricFamily(
             "uapi_webhook_registrations_disabled",
             "PhoneCallEvent registrations disabled by the bridge (failing for "
-            "webhooks.disable_after, or 410 Gone)", labels=["cause"])
+            "webhooks.disable_after, or 410 Gone)",
+            labels=["cause"],
+        )
         for cause in ("failing", "gone"):
             family.add_metric([cause], self._disabled().get(cause, 0))
         yield family
@@ -128,7 +138,9 @@ class Metrics:
         )
         self.registry.register(_AmiCollector(ami_stats))
         self.config_reloads = Counter(
-            "uapi_config_reloads", "config reloads (SIGHUP) by result", ["result"],
+            "uapi_config_reloads",
+            "config reloads (SIGHUP) by result",
+            ["result"],
             registry=self.registry,
         )
         for result in ("ok", "failed"):

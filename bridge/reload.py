@@ -72,9 +72,13 @@ class Reloader:
         self.services.metrics.config_reloads.labels("ok").inc()
         if plan.restart_needed:
             log.warning("config.reload.restart_needed", keys=list(plan.restart_needed))
-        log.info("config.reload.ok", extensions_added=list(plan.extensions_added),
-                 extensions_removed=list(plan.extensions_removed),
-                 apps_revoked=list(plan.apps_revoked), streams_rescoped=revoked)
+        log.info(
+            "config.reload.ok",
+            extensions_added=list(plan.extensions_added),
+            extensions_removed=list(plan.extensions_removed),
+            apps_revoked=list(plan.apps_revoked),
+            streams_rescoped=revoked,
+        )
         return True
 
     def _plan(self, running: Config) -> tuple[str, Plan]:

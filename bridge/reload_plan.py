@@ -43,18 +43,27 @@ class ConfigState:
     problems: list[str] = dataclasses.field(default_factory=list)
 
     def shown(self) -> dict[str, Any]:
-        return {"loaded": self.loaded, "hash": self.hash, "last_reload": self.last_reload,
-                "problems": list(self.problems)}
+        return {
+            "loaded": self.loaded,
+            "hash": self.hash,
+            "last_reload": self.last_reload,
+            "problems": list(self.problems),
+        }
 
 
 def decide(running: Config, new: Config) -> Plan:
     """The plan for replacing `running` with `new` (already checked as at start); raises
     ConfigError when the new live keys cannot work with the running restart-only ones."""
     merged = dataclasses.replace(
-        running, **{key: getattr(new, key) for key in LIVE_KEYS},
+        running,
+        **{key: getattr(new, key) for key in LIVE_KEYS},
     )
-    merged = dataclasses.replace(merged, webhooks=dataclasses.replace(
-        new.webhooks, **{k: getattr(running.webhooks, k) for k in RESTART_WEBHOOK_KEYS}))
+    merged = dataclasses.replace(
+        merged,
+        webhooks=dataclasses.replace(
+            new.webhooks, **{k: getattr(running.webhooks, k) for k in RESTART_WEBHOOK_KEYS}
+        ),
+    )
     _check_nodes(running, new)
     old_ext, new_ext = {e.number for e in running.extensions}, {e.number for e in new.extensions}
     return Plan(
@@ -69,8 +78,11 @@ def decide(running: Config, new: Config) -> Plan:
 def _check_nodes(running: Config, new: Config) -> None:
     """An extension may only name a node the bridge is linked to now."""
     names = {n.name for n in running.all_nodes}
-    problems = [f"extensions[{i}].node: node {e.node!r} is not running (a new node needs a "
-                "restart)" for i, e in enumerate(new.extensions) if e.node and e.node not in names]
+    problems = [
+        f"extensions[{i}].node: node {e.node!r} is not running (a new node needs a restart)"
+        for i, e in enumerate(new.extensions)
+        if e.node and e.node not in names
+    ]
     if problems:
         raise ConfigError(problems)
 
@@ -82,7 +94,10 @@ def revoked_apps(old: tuple[App, ...], new: tuple[App, ...]) -> tuple[str, ...]:
     for app in old:
         kept = now.get(app.name)
         if kept is None or (kept.token, kept.client_id, kept.client_secret) != (
-                app.token, app.client_id, app.client_secret):
+            app.token,
+            app.client_id,
+            app.client_secret,
+        ):
             out.append(app.name)
     return tuple(out)
 

@@ -103,8 +103,9 @@ class Supervisor:
             child.crashes.popleft()
         if len(child.crashes) >= self.max_crashes:
             child.state = FAILED
-            log.exception("task.failed", task=child.name, crashes=len(child.crashes),
-                          window_s=self.window)
+            log.exception(
+                "task.failed", task=child.name, crashes=len(child.crashes), window_s=self.window
+            )
             self.on_fatal(child.name)
             return None
         delay: float = min(self.backoff_max, self.backoff_min * 2.0 ** (len(child.crashes) - 1))

@@ -35,12 +35,17 @@ class ExtensionType(StrEnum):
 
 
 # The types whose PhoneCallEvents an app may register (VoipNow's page).
-WITH_PHONE_CALL_EVENTS = frozenset({ExtensionType.PHONE_TERMINAL, ExtensionType.QUEUE,
-                                    ExtensionType.CONFERENCE, ExtensionType.IVR,
-                                    ExtensionType.CALLBACK})
+WITH_PHONE_CALL_EVENTS = frozenset(
+    {
+        ExtensionType.PHONE_TERMINAL,
+        ExtensionType.QUEUE,
+        ExtensionType.CONFERENCE,
+        ExtensionType.IVR,
+        ExtensionType.CALLBACK,
+    }
+)
 # Extensions nobody's phone rings on: the bridge dials others for them (issue 13).
-PHONELESS_TYPES = frozenset({ExtensionType.CALLBACK, ExtensionType.CONFERENCE,
-                             ExtensionType.FAX})
+PHONELESS_TYPES = frozenset({ExtensionType.CALLBACK, ExtensionType.CONFERENCE, ExtensionType.FAX})
 
 
 @dataclass(frozen=True)
@@ -170,8 +175,9 @@ def read_extensions(
             r.problem(f"{where}.type", f"must be one of {', '.join(sorted(ExtensionType))}")
         channel = r.get(item, "channel", where, str, "")
         if ext_type in PHONELESS_TYPES and channel:
-            r.problem(f"{where}.channel", f"a {ext_type} extension has no channel (no phone "
-                      "rings on it)")
+            r.problem(
+                f"{where}.channel", f"a {ext_type} extension has no channel (no phone rings on it)"
+            )
         elif ext_type not in PHONELESS_TYPES and not _CHANNEL.fullmatch(channel):
             r.problem(f"{where}.channel", f"must be a dial target like PJSIP/210, got {channel!r}")
         default_cid = f"{user.name if user else ''} <{short}>".strip()
@@ -186,8 +192,18 @@ def read_extensions(
 def read_apps(
     r: _Reader, raw: Any, orgs: tuple[Organization, ...], users: tuple[User, ...]
 ) -> tuple[App, ...]:
-    keys = {"name", "user", "organization", "admin", "token", "client_id", "client_secret",
-            "webhook_secret", "empty_as_200", "limits"}
+    keys = {
+        "name",
+        "user",
+        "organization",
+        "admin",
+        "token",
+        "client_id",
+        "client_secret",
+        "webhook_secret",
+        "empty_as_200",
+        "limits",
+    }
     apps: list[App] = []
     names: set[str] = set()
     tokens: set[str] = set()
@@ -244,5 +260,7 @@ def _check_app(
         try:
             signing.key(app.webhook_secret)
         except ValueError as exc:  # refused, not converted: receivers must get what we sign
-            r.problem(f"{where}.webhook_secret",
-                      f"{exc} (a Standard Webhooks secret: whsec_ and the base64 of 24+ bytes)")
+            r.problem(
+                f"{where}.webhook_secret",
+                f"{exc} (a Standard Webhooks secret: whsec_ and the base64 of 24+ bytes)",
+            )

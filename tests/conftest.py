@@ -72,13 +72,19 @@ class FakePort:
     def connected(self, value: bool) -> None:
         self.stats.connected = value
 
-    async def send(self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109
-                   ) -> AmiMessage:
+    async def send(
+        self,
+        action: ActionFields,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> AmiMessage:
         self.sent.append(dict(action))
         return AmiMessage({"Response": "Success"})
 
-    async def send_list(self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109
-                        ) -> list[AmiMessage]:
+    async def send_list(
+        self,
+        action: ActionFields,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> list[AmiMessage]:
         self.sent.append(dict(action))
         return []
 
@@ -106,8 +112,9 @@ class BridgeServer(TestServer):
     """aiohttp's TestServer with the bridge's own runner (api/edge.py), as the daemon runs."""
 
     async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return Runner(self.app, request_timeout=self.app[SERVICES].config.http.request_timeout,
-                      **kwargs)
+        return Runner(
+            self.app, request_timeout=self.app[SERVICES].config.http.request_timeout, **kwargs
+        )
 
 
 @dataclass

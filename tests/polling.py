@@ -13,8 +13,9 @@ import pytest
 T = TypeVar("T")
 
 
-async def until(condition: Callable[[], Any], within: float = 5.0, what: str = "",
-                interval: float | None = None) -> float:
+async def until(
+    condition: Callable[[], Any], within: float = 5.0, what: str = "", interval: float | None = None
+) -> float:
     """Polls `condition` (a function, or an async one) until it returns something truthy;
     returns how many seconds that took; fails the test after `within` seconds.
 

@@ -63,13 +63,20 @@ async def test_bridge_starts_serves_and_stops(running: app_mod.Bridge) -> None:
     assert resp.status == 503  # nothing listens on the AMI port
     assert body["ami"] == "disconnected"
     assert body["store"] == "ok"
-    assert {"ami-link", "webhooks-dispatch", "webhooks-outbox", "webhooks-results",
-            "tokens-purge", "retention-purge"} <= set(body["tasks"])
+    assert {
+        "ami-link",
+        "webhooks-dispatch",
+        "webhooks-outbox",
+        "webhooks-results",
+        "tokens-purge",
+        "retention-purge",
+    } <= set(body["tasks"])
     assert set(body["tasks"].values()) == {"running"}
 
 
-async def test_a_crashed_worker_is_restarted(bridge_config: config_mod.Config,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_crashed_worker_is_restarted(
+    bridge_config: config_mod.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The webhook dispatch loop crashes once (injected fault): it is logged with its
     traceback and runs again; the daemon keeps running."""
     monkeypatch.setattr(Dispatcher, "_dispatch", _faulty(1))
@@ -117,11 +124,13 @@ async def test_sighup_reloads_the_config_file(raw_config: dict[str, Any], tmp_pa
                 return shown
         except aiohttp.ClientError:
             return {}
+
     try:
         await until(config, 10)
         first = await config()
-        raw_config["extensions"].append({"number": "0003*211", "user": "13",
-                                         "channel": "PJSIP/211"})
+        raw_config["extensions"].append(
+            {"number": "0003*211", "user": "13", "channel": "PJSIP/211"}
+        )
         path.write_text(yaml.safe_dump(raw_config))
         os.kill(os.getpid(), signal.SIGHUP)
         await until(lambda: _reloaded(config, "ok"), 10)

@@ -56,41 +56,63 @@ def test_originate_pacing_per_node_of_the_list_form(tmp_path: Path) -> None:
     assert "ami[1].originate_rate: must be greater than 0" in problems(raw)
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda c: c.update(limits={"requests": {"rate": 0}}),
-     "limits.requests.rate: must be greater than 0"),
-    (lambda c: c.update(limits={"calls": {"burst": 0}}),
-     "limits.calls.burst: must be greater than 0"),
-    (lambda c: c.update(limits={"calls": {"rate": -1}}),
-     "limits.calls.rate: must be greater than 0"),
-    (lambda c: c.update(limits={"calls": {"burst": 1.5}}), "limits.calls.burst: must be int"),
-    (lambda c: c.update(limits={"calls": {"rate": "fast"}}), "limits.calls.rate: must be float"),
-    (lambda c: c.update(limits={"call": {"rate": 1}}), "limits.call: unknown key"),
-    (lambda c: c.update(limits={"calls": {"rate": 1, "per": "s"}}),
-     "limits.calls.per: unknown key"),
-    (lambda c: c.update(limits=5), "limits: must be a mapping"),
-    (lambda c: c["apps"][2].update(limits={"requests": {"rate": 0}}),
-     "apps[2].limits.requests.rate: must be greater than 0"),
-    (lambda c: c["apps"][0].update(limits={"calls": {"burst": 0}}),
-     "apps[0].limits.calls.burst: must be greater than 0"),
-    (lambda c: c["apps"][0].update(limits={"calls": []}),
-     "apps[0].limits.calls: must be a mapping"),
-    (lambda c: c["organizations"][0].update(max_calls=0),
-     "organizations[0].max_calls: must be at least 1"),
-    (lambda c: c["users"][1].update(max_calls="many"), "users[1].max_calls: must be int"),
-    (lambda c: c["ami"].update(originate_rate=0), "ami.originate_rate: must be greater than 0"),
-    (lambda c: c["ami"].update(originate_queue=-5),
-     "ami.originate_queue: must be greater than 0"),
-])
-def test_each_bad_value_by_its_path(raw_config: dict[str, Any], mutate: Any,
-                                    expected: str) -> None:
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda c: c.update(limits={"requests": {"rate": 0}}),
+            "limits.requests.rate: must be greater than 0",
+        ),
+        (
+            lambda c: c.update(limits={"calls": {"burst": 0}}),
+            "limits.calls.burst: must be greater than 0",
+        ),
+        (
+            lambda c: c.update(limits={"calls": {"rate": -1}}),
+            "limits.calls.rate: must be greater than 0",
+        ),
+        (lambda c: c.update(limits={"calls": {"burst": 1.5}}), "limits.calls.burst: must be int"),
+        (
+            lambda c: c.update(limits={"calls": {"rate": "fast"}}),
+            "limits.calls.rate: must be float",
+        ),
+        (lambda c: c.update(limits={"call": {"rate": 1}}), "limits.call: unknown key"),
+        (
+            lambda c: c.update(limits={"calls": {"rate": 1, "per": "s"}}),
+            "limits.calls.per: unknown key",
+        ),
+        (lambda c: c.update(limits=5), "limits: must be a mapping"),
+        (
+            lambda c: c["apps"][2].update(limits={"requests": {"rate": 0}}),
+            "apps[2].limits.requests.rate: must be greater than 0",
+        ),
+        (
+            lambda c: c["apps"][0].update(limits={"calls": {"burst": 0}}),
+            "apps[0].limits.calls.burst: must be greater than 0",
+        ),
+        (
+            lambda c: c["apps"][0].update(limits={"calls": []}),
+            "apps[0].limits.calls: must be a mapping",
+        ),
+        (
+            lambda c: c["organizations"][0].update(max_calls=0),
+            "organizations[0].max_calls: must be at least 1",
+        ),
+        (lambda c: c["users"][1].update(max_calls="many"), "users[1].max_calls: must be int"),
+        (lambda c: c["ami"].update(originate_rate=0), "ami.originate_rate: must be greater than 0"),
+        (
+            lambda c: c["ami"].update(originate_queue=-5),
+            "ami.originate_queue: must be greater than 0",
+        ),
+    ],
+)
+def test_each_bad_value_by_its_path(raw_config: dict[str, Any], mutate: Any, expected: str) -> None:
     """Every limit value is checked; 0 is not a valid rate."""
     mutate(raw_config)
     assert expected in problems(raw_config)
 
 
-def test_check_config_names_the_limit_problems(tmp_path: Path,
-                                               raw_config: dict[str, Any]) -> None:
+def test_check_config_names_the_limit_problems(tmp_path: Path, raw_config: dict[str, Any]) -> None:
     """--check-config prints the limit problems by dotted path and exits 1."""
     raw_config["limits"] = {"calls": {"rate": 0}}
     raw_config["apps"][0]["limits"] = {"requests": {"burst": -1}}

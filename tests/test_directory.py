@@ -61,7 +61,9 @@ def test_access_rules(directory: Directory, name: str, user: str, allowed: bool 
     with pytest.raises(ApiError) as unknown:
         directory.resolve_user(a, "999", "pce_access_denied")
     assert (info.value.code, info.value.message.replace(user, "N")) == (
-        "user_invalid", unknown.value.message.replace("999", "N"))
+        "user_invalid",
+        unknown.value.message.replace("999", "N"),
+    )
 
 
 def test_unknown_user(directory: Directory) -> None:
@@ -104,7 +106,12 @@ def test_self_lists_the_users_extensions(directory: Directory) -> None:
     """@self names every extension of the user."""
     exts = directory.scope_extensions(app(directory, "crm"), directory.users["12"], "@self")
     assert sorted(e.number for e in exts) == [
-        "0003*026", "0003*210", "0003*212", "0003*250", "0003*260"]
+        "0003*026",
+        "0003*210",
+        "0003*212",
+        "0003*250",
+        "0003*260",
+    ]
 
 
 def test_extension_by_channel(directory: Directory) -> None:
@@ -114,8 +121,16 @@ def test_extension_by_channel(directory: Directory) -> None:
 
 
 @pytest.mark.parametrize(
-    ("number", "ok"), [("5551234", True), ("+4930123", True), ("0003*210", False), ("", False),
-                       ("12a", False), ("1\r\n2", False), ("123\n", False)],
+    ("number", "ok"),
+    [
+        ("5551234", True),
+        ("+4930123", True),
+        ("0003*210", False),
+        ("", False),
+        ("12a", False),
+        ("1\r\n2", False),
+        ("123\n", False),
+    ],
 )
 def test_public_numbers(number: str, ok: bool) -> None:
     """Public numbers are digits with an optional leading +."""

@@ -10,8 +10,16 @@ from typing import Any
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ami"
-SCENARIOS = ("two_party", "parallel_sources", "no_answer", "busy", "destination_busy",
-             "call_duration", "phone_to_phone", "hangup_by_source")
+SCENARIOS = (
+    "two_party",
+    "parallel_sources",
+    "no_answer",
+    "busy",
+    "destination_busy",
+    "call_duration",
+    "phone_to_phone",
+    "hangup_by_source",
+)
 
 
 def load(name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -47,8 +55,10 @@ def test_fixture_parses_with_header(name: str) -> None:
         assert "Event" in event
         assert "content" not in event
         assert all(isinstance(v, str) for v in event.values())
-        assert (any(header["call_id"] in v for v in event.values())
-                or event["Event"] == "OriginateResponse")
+        assert (
+            any(header["call_id"] in v for v in event.values())
+            or event["Event"] == "OriginateResponse"
+        )
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -93,8 +103,9 @@ def test_parallel_loser_is_answered_elsewhere() -> None:
 
 def test_busy_source_dial_end_is_busy() -> None:
     """The busy source (027) ends its Dial with DialStatus BUSY; the Originate fails."""
-    dial_ends = {e.get("DestChannel", "").split("-")[0]: e["DialStatus"]
-                 for e in events("busy", "DialEnd")}
+    dial_ends = {
+        e.get("DestChannel", "").split("-")[0]: e["DialStatus"] for e in events("busy", "DialEnd")
+    }
     assert dial_ends["PJSIP/027"] == "BUSY"
     assert events("busy", "OriginateResponse")[0]["Response"] == "Failure"
 
@@ -102,8 +113,10 @@ def test_busy_source_dial_end_is_busy() -> None:
 def test_destination_busy_after_source_answered() -> None:
     """210 answers (the Originate succeeds), then the destination 027 is BUSY."""
     assert events("destination_busy", "OriginateResponse")[0]["Response"] == "Success"
-    dial_ends = {e["DestChannel"].split("-")[0]: e["DialStatus"]
-                 for e in events("destination_busy", "DialEnd")}
+    dial_ends = {
+        e["DestChannel"].split("-")[0]: e["DialStatus"]
+        for e in events("destination_busy", "DialEnd")
+    }
     assert dial_ends["PJSIP/210"] == "ANSWER"
     assert dial_ends["PJSIP/027"] == "BUSY"
 
@@ -111,8 +124,12 @@ def test_destination_busy_after_source_answered() -> None:
 def test_no_answer_ends_after_wait() -> None:
     """With UAPI_WAIT=2 the ringing source gives up after about 2 s with NOANSWER."""
     _, lines = load("no_answer")
-    dial_end = next(line for line in lines if line["event"]["Event"] == "DialEnd"
-                    and line["event"].get("DestChannel", "").startswith("PJSIP/026-"))
+    dial_end = next(
+        line
+        for line in lines
+        if line["event"]["Event"] == "DialEnd"
+        and line["event"].get("DestChannel", "").startswith("PJSIP/026-")
+    )
     assert dial_end["event"]["DialStatus"] == "NOANSWER"
     assert 1.5 < dial_end["t"] < 4
     assert not any(e["ChannelStateDesc"] == "Up" for e in events("no_answer", "Newstate"))
@@ -120,17 +137,27 @@ def test_no_answer_ends_after_wait() -> None:
 
 def test_trunk_leg_names_the_dialled_number_only_in_dial_string() -> None:
     """The trunk leg is PJSIP/trunk-XXXX; only DialBegin's DialString has 5551234@trunk."""
-    begin = next(e for e in events("two_party", "DialBegin")
-                 if e.get("DestChannel", "").startswith("PJSIP/trunk-"))
+    begin = next(
+        e
+        for e in events("two_party", "DialBegin")
+        if e.get("DestChannel", "").startswith("PJSIP/trunk-")
+    )
     assert begin["DialString"] == "5551234@trunk"
 
 
 def test_call_duration_hangs_up_by_itself() -> None:
     """S(3): the destination is hung up about 3 s after it answered, with no AMI Hangup."""
     _, lines = load("call_duration")
-    up = next(line["t"] for line in lines if line["event"]["Event"] == "Newstate"
-              and line["event"]["Channel"].startswith("PJSIP/024-")
-              and line["event"]["ChannelStateDesc"] == "Up")
-    down = next(line["t"] for line in lines if line["event"]["Event"] == "Hangup"
-                and line["event"]["Channel"].startswith("PJSIP/024-"))
+    up = next(
+        line["t"]
+        for line in lines
+        if line["event"]["Event"] == "Newstate"
+        and line["event"]["Channel"].startswith("PJSIP/024-")
+        and line["event"]["ChannelStateDesc"] == "Up"
+    )
+    down = next(
+        line["t"]
+        for line in lines
+        if line["event"]["Event"] == "Hangup" and line["event"]["Channel"].startswith("PJSIP/024-")
+    )
     assert 2.5 < down - up < 4.5

@@ -63,9 +63,15 @@ async def test_list_then_delete_await_the_events(bridge: app_mod.Bridge, fake: F
         deleting = asyncio.create_task(http.delete(f"{base}/{script.call_id}"))
         await until(lambda: len(fake.named("Hangup")) == len(legs), 3)
         assert not deleting.done()  # it waits for Asterisk's word
-        await fake.send_raw(*(wire({"Event": "Hangup", "Uniqueid": uid, "Channel": chan.name,
-                                    "Cause": "16"}).encode() for uid, chan in legs.items()),
-                            pause=0)
+        await fake.send_raw(
+            *(
+                wire(
+                    {"Event": "Hangup", "Uniqueid": uid, "Channel": chan.name, "Cause": "16"}
+                ).encode()
+                for uid, chan in legs.items()
+            ),
+            pause=0,
+        )
         async with await deleting as resp:
             assert (resp.status, await resp.json()) == (200, [{"id": script.call_id}])
         assert time.monotonic() - started < CONFIRM_WITHIN

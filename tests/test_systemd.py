@@ -61,8 +61,16 @@ def under(root: Path, line: str) -> str | None:
 
 def clone_checkout(dest: Path) -> None:
     """`git clone <this repo>`: the checkout's files as they are now (tracked and new ones)."""
-    names = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.decode().split("\0")
+    names = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, names):
         if (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -84,8 +92,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
             continue
         step = under(root, line)
         if step is not None:
-            subprocess.run(["bash", "-euo", "pipefail", "-c", step], check=True, timeout=600,
-                           cwd=root)
+            subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", step], check=True, timeout=600, cwd=root
+            )
     return root
 
 
@@ -103,19 +112,29 @@ def test_installed_daemon_checks_the_installed_config(installed: Path) -> None:
     """The unit's ExecStartPre, run from the installed venv on the installed example config."""
     pre = service_section()["ExecStartPre"].replace("/", f"{installed}/", 1)
     pre = pre.replace(" /etc/", f" {installed}/etc/")
-    env = {**os.environ, "UAPI_AMI_SECRET": "s", "UAPI_CRM_TOKEN": "t" * 24,
-           "UAPI_CRM_SECRET": "c" * 24, "UAPI_CRM_WEBHOOK_SECRET": "whsec_" + "eg" * 16}
-    result = subprocess.run(pre.split(), capture_output=True, text=True, env=env, check=False,
-                            timeout=60, cwd=installed)
+    env = {
+        **os.environ,
+        "UAPI_AMI_SECRET": "s",
+        "UAPI_CRM_TOKEN": "t" * 24,
+        "UAPI_CRM_SECRET": "c" * 24,
+        "UAPI_CRM_WEBHOOK_SECRET": "whsec_" + "eg" * 16,
+    }
+    result = subprocess.run(
+        pre.split(), capture_output=True, text=True, env=env, check=False, timeout=60, cwd=installed
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert ": OK (" in result.stdout
 
 
 def test_systemd_verify_accepts_the_installed_unit(installed: Path) -> None:
     """`systemd-analyze verify --root=` finds nothing (the ExecStart binaries exist there)."""
-    result = subprocess.run(["systemd-analyze", "verify", f"--root={installed}",
-                             "uapi-bridge.service"], capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={installed}", "uapi-bridge.service"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "uapi-bridge" not in result.stderr, result.stderr
 
@@ -123,11 +142,22 @@ def test_systemd_verify_accepts_the_installed_unit(installed: Path) -> None:
 def test_systemd_security_exposure_stays_ok(installed: Path) -> None:
     """`systemd-analyze security --offline=yes`: exposure at most 3.2 ("OK")."""
     result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=yes", f"--root={installed}",
-         f"--threshold={round(MAX_EXPOSURE * 10)}", "uapi-bridge.service"],
-        capture_output=True, text=True, timeout=120, check=False)
-    found = re.search(r"Overall exposure level for uapi-bridge\.service: ([\d.]+) (\w+)",
-                      result.stdout)
+        [
+            "systemd-analyze",
+            "security",
+            "--offline=yes",
+            f"--root={installed}",
+            f"--threshold={round(MAX_EXPOSURE * 10)}",
+            "uapi-bridge.service",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    found = re.search(
+        r"Overall exposure level for uapi-bridge\.service: ([\d.]+) (\w+)", result.stdout
+    )
     assert found, result.stdout + result.stderr
     assert float(found[1]) <= MAX_EXPOSURE, found[0]
     assert result.returncode == 0, result.stderr

@@ -22,8 +22,12 @@ from tests.conftest import ROOT
 def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A self-signed pair made by scripts/make-cert (as scripts/demo makes it)."""
     folder = tmp_path_factory.mktemp("tls")
-    out = subprocess.run([str(ROOT / "scripts" / "make-cert"), str(folder)], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "make-cert"), str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     assert out.stdout.strip() == str(folder / "cert.pem")
     return folder
 
@@ -41,11 +45,14 @@ def test_tls_keys_are_read(raw_config: dict[str, Any]) -> None:
     assert config_mod.parse(raw_config, env={}).http.tls == TlsConfig("/etc/c.pem", "/etc/k.pem")
 
 
-@pytest.mark.parametrize(("tls", "problem"), [
-    ({"cert": "/etc/c.pem"}, "http.tls.key: must be the path of a PEM file"),
-    ({"cert": "c", "key": "k", "ca": "x"}, "http.tls.ca: unknown key"),
-    ("yes", "http.tls: must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("tls", "problem"),
+    [
+        ({"cert": "/etc/c.pem"}, "http.tls.key: must be the path of a PEM file"),
+        ({"cert": "c", "key": "k", "ca": "x"}, "http.tls.ca: unknown key"),
+        ("yes", "http.tls: must be a mapping"),
+    ],
+)
 def test_tls_problems_by_path(raw_config: dict[str, Any], tls: Any, problem: str) -> None:
     """A malformed `http.tls` is reported by its dotted path."""
     raw_config["http"]["tls"] = tls
@@ -55,12 +62,16 @@ def test_tls_problems_by_path(raw_config: dict[str, Any], tls: Any, problem: str
 
 
 def test_check_config_reports_unreadable_and_unusable_files(
-    tmp_path: Path, raw_config: dict[str, Any], cert_dir: Path,
+    tmp_path: Path,
+    raw_config: dict[str, Any],
+    cert_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """--check-config: a missing key file, a certificate that is not PEM, and a good pair."""
-    raw_config["http"]["tls"] = {"cert": str(cert_dir / "cert.pem"),
-                                 "key": str(tmp_path / "missing.pem")}
+    raw_config["http"]["tls"] = {
+        "cert": str(cert_dir / "cert.pem"),
+        "key": str(tmp_path / "missing.pem"),
+    }
     assert main(["--config", str(write(tmp_path, raw_config)), "--check-config"]) == 1
     assert f"http.tls.key: cannot read {tmp_path / 'missing.pem'}" in capsys.readouterr().err
     garbage = tmp_path / "garbage.pem"
@@ -68,8 +79,10 @@ def test_check_config_reports_unreadable_and_unusable_files(
     raw_config["http"]["tls"] = {"cert": str(garbage), "key": str(cert_dir / "key.pem")}
     assert main(["--config", str(write(tmp_path, raw_config)), "--check-config"]) == 1
     assert "not a usable certificate and key" in capsys.readouterr().err
-    raw_config["http"]["tls"] = {"cert": str(cert_dir / "cert.pem"),
-                                 "key": str(cert_dir / "key.pem")}
+    raw_config["http"]["tls"] = {
+        "cert": str(cert_dir / "cert.pem"),
+        "key": str(cert_dir / "key.pem"),
+    }
     assert main(["--config", str(write(tmp_path, raw_config)), "--check-config"]) == 0
 
 

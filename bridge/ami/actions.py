@@ -69,19 +69,31 @@ def originate(plan: CallPlan) -> ActionFields:
         ],
     }
 
+
 DIAL_WITH_HEADERS = "uapi-sip-dial"  # extensions_uapi.conf: Dial with uapi-sip-headers
 
 
 def park(channel: str, parker: str, seconds: int, lot: str) -> ActionFields:
     """Parks `channel`; when `seconds` run out Asterisk rings the parker's device again
     (res_parking comebacktoorigin, from `parker`'s dial string)."""
-    return {"Action": "Park", "Channel": channel, "TimeoutChannel": parker,
-            "Timeout": str(seconds * 1000), "Parkinglot": lot}
+    return {
+        "Action": "Park",
+        "Channel": channel,
+        "TimeoutChannel": parker,
+        "Timeout": str(seconds * 1000),
+        "Parkinglot": lot,
+    }
 
 
 def call_into(
-    context: str, *, uniqueid: str, endpoint: str, caller_id: str, wait: int,
-    variables: dict[str, str], headers: tuple[tuple[str, str], ...] = (),
+    context: str,
+    *,
+    uniqueid: str,
+    endpoint: str,
+    caller_id: str,
+    wait: int,
+    variables: dict[str, str],
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> ActionFields:
     """Rings `endpoint` for `wait` seconds; once it answers it runs `context` (UnPark, PickUp,
     BargeIn, Whisper, Monitor, conference invites). ChannelId lets the call tracker place the
@@ -96,9 +108,15 @@ def call_into(
         variables |= {"UAPI_DIAL_TARGET": endpoint, "UAPI_WAIT": str(wait)}
         endpoint = f"Local/s@{DIAL_WITH_HEADERS}"
     return {
-        "Action": "Originate", "Channel": endpoint, "Context": context, "Exten": "s",
-        "Priority": "1", "Async": "true", "ChannelId": uniqueid,
-        "Timeout": str(wait * 1000), "CallerID": caller_id,
+        "Action": "Originate",
+        "Channel": endpoint,
+        "Context": context,
+        "Exten": "s",
+        "Priority": "1",
+        "Async": "true",
+        "ChannelId": uniqueid,
+        "Timeout": str(wait * 1000),
+        "CallerID": caller_id,
         "Variable": [f"{k}={v}" for k, v in variables.items()] + header_variables(headers),
     }
 
@@ -107,14 +125,24 @@ def setvar(channel: str, name: str, value: str) -> ActionFields:
     return {"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value}
 
 
-def redirect(channel: str, context: str, *, extra: tuple[str, str] | None = None,
-             ) -> ActionFields:
+def redirect(
+    channel: str,
+    context: str,
+    *,
+    extra: tuple[str, str] | None = None,
+) -> ActionFields:
     """Moves `channel` (and `extra` = (channel, context), in the same step) into a context."""
-    action: dict[str, str] = {"Action": "Redirect", "Channel": channel, "Context": context,
-                            "Exten": "s", "Priority": "1"}
+    action: dict[str, str] = {
+        "Action": "Redirect",
+        "Channel": channel,
+        "Context": context,
+        "Exten": "s",
+        "Priority": "1",
+    }
     if extra is not None:
-        action.update(ExtraChannel=extra[0], ExtraContext=extra[1], ExtraExten="s",
-                      ExtraPriority="1")
+        action.update(
+            ExtraChannel=extra[0], ExtraContext=extra[1], ExtraExten="s", ExtraPriority="1"
+        )
     return action
 
 
@@ -140,14 +168,23 @@ MUTE_DIRECTIONS = {"out": "in", "in": "out", "both": "all"}
 def play_dtmf(channel: str, digit: str, duration_ms: int) -> ActionFields:
     """One digit as if `channel`'s phone pressed it: `Receive: yes` queues it on the channel,
     so it crosses the channel's bridge to the peer (without it, it goes to the phone)."""
-    return {"Action": "PlayDTMF", "Channel": channel, "Digit": digit,
-            "Duration": str(duration_ms), "Receive": "yes"}
+    return {
+        "Action": "PlayDTMF",
+        "Channel": channel,
+        "Digit": digit,
+        "Duration": str(duration_ms),
+        "Receive": "yes",
+    }
 
 
 def mute_audio(channel: str, direction: str, *, on: bool) -> ActionFields:
     """Mutes or unmutes `channel` in the API's `direction` (in, out or both)."""
-    return {"Action": "MuteAudio", "Channel": channel,
-            "Direction": MUTE_DIRECTIONS[direction], "State": "on" if on else "off"}
+    return {
+        "Action": "MuteAudio",
+        "Channel": channel,
+        "Direction": MUTE_DIRECTIONS[direction],
+        "State": "on" if on else "off",
+    }
 
 
 def confbridge(action: str, room: str, channel: str) -> ActionFields:

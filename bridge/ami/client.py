@@ -89,8 +89,9 @@ class AmiClient:
         self._runner: asyncio.Task[None] | None = None
         self._logins = 0
         self.stats = AmiStats()
-        self.pacer = Pacer(config.originate_rate, config.originate_queue,
-                           node=config.name if named else "")
+        self.pacer = Pacer(
+            config.originate_rate, config.originate_queue, node=config.name if named else ""
+        )
         self.last_failure: str | None = None  # why the last connection attempt failed
         self._failed = asyncio.Event()  # set by each failed attempt
 
@@ -127,8 +128,11 @@ class AmiClient:
         """Starts the background task that connects and reconnects forever (through `spawn`,
         a supervisor's, when given)."""
         if self._runner is None:
-            self._runner = (spawn(self._task, self._run) if spawn is not None
-                            else asyncio.create_task(self._run(), name=self._task))
+            self._runner = (
+                spawn(self._task, self._run)
+                if spawn is not None
+                else asyncio.create_task(self._run(), name=self._task)
+            )
 
     async def close(self) -> None:
         """Logs off, stops the background task and fails every waiting action."""
@@ -167,7 +171,9 @@ class AmiClient:
         return self.last_failure or f"no login within {timeout:g} s"
 
     async def send(
-        self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109 - the API
+        self,
+        action: ActionFields,
+        timeout: float | None = None,  # noqa: ASYNC109 - the API
     ) -> AmiMessage:
         """Writes `action` and returns its `Response:` message.
 
@@ -193,7 +199,9 @@ class AmiClient:
             self.stats.originate_queue = self.pacer.waiting
 
     async def send_list(
-        self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109 - the API
+        self,
+        action: ActionFields,
+        timeout: float | None = None,  # noqa: ASYNC109 - the API
     ) -> list[AmiMessage]:
         """Writes a list action and returns the events it produced, without the `...Complete`."""
         items: list[AmiMessage] = await self._call(self._ready, action, timeout, listing=True)
@@ -220,7 +228,8 @@ class AmiClient:
         except TimeoutError:
             self.stats.actions_timed_out += 1
             raise AmiActionTimeout(
-                f"{name}: no answer from Asterisk{node} within {limit:g} s") from None
+                f"{name}: no answer from Asterisk{node} within {limit:g} s"
+            ) from None
         except PbxUnavailable as exc:  # the link was lost while the action waited
             if node and type(exc) is PbxUnavailable:
                 raise PbxUnavailable(f"{exc} (Asterisk{node})") from exc
@@ -241,8 +250,9 @@ class AmiClient:
                 self.last_failure = f"{exc.event}: {exc.reason}"
                 self._failed.set()
                 delay = self._backoff(attempt)
-                self._log.warning(exc.event, attempt=attempt, delay=round(delay, 3),
-                                  reason=exc.reason)
+                self._log.warning(
+                    exc.event, attempt=attempt, delay=round(delay, 3), reason=exc.reason
+                )
                 attempt += 1
             except Exception:  # a bug here must not end the reconnect loop
                 delay = self._backoff(attempt)
@@ -293,8 +303,12 @@ class AmiClient:
 
     async def _login(self, link: _Link) -> None:
         cfg = self._config
-        login = {"Action": "Login", "Username": cfg.username, "Secret": cfg.secret,
-                 "Events": self._classes}
+        login = {
+            "Action": "Login",
+            "Username": cfg.username,
+            "Secret": cfg.secret,
+            "Events": self._classes,
+        }
         try:
             await self._call(link, login, None, listing=False)
         except AmiActionFailed as exc:
@@ -310,8 +324,12 @@ class AmiClient:
         self._ready = link
         self.stats.connected = True
         self._up.set()
-        self._log.info("ami.login.succeeded", version=link.framer.version, attempt=attempt,
-                       reconnects=self.stats.reconnects)
+        self._log.info(
+            "ami.login.succeeded",
+            version=link.framer.version,
+            attempt=attempt,
+            reconnects=self.stats.reconnects,
+        )
 
     async def _setup(self, link: _Link) -> None:
         """After login: event filters, then the channel snapshot for the connect handlers."""
@@ -320,7 +338,8 @@ class AmiClient:
             for hook in tuple(self._snapshot_hooks):
                 hook()
             channels: list[AmiMessage] = await self._call(
-                link, {"Action": "CoreShowChannels"}, None, listing=True)
+                link, {"Action": "CoreShowChannels"}, None, listing=True
+            )
         except AmiActionFailed as exc:
             raise _AttemptFailed("ami.resync.failed", str(exc)) from None
         except PbxUnavailable as exc:
@@ -338,8 +357,11 @@ class AmiClient:
             try:
                 await self._call(link, action, None, listing=False)
             except AmiActionFailed as exc:
-                self._log.warning("ami.filter.failed", reason=exc.message,
-                                  effect="every event of the subscribed classes is sent")
+                self._log.warning(
+                    "ami.filter.failed",
+                    reason=exc.message,
+                    effect="every event of the subscribed classes is sent",
+                )
                 return
 
     async def _keepalive(self, link: _Link) -> None:
@@ -355,8 +377,11 @@ class AmiClient:
                 await self._call(link, {"Action": "Ping"}, cfg.ping_timeout, listing=False)
             except AmiActionTimeout:
                 if link.reads != reads:
-                    self._log.info("ami.ping.late", timeout=cfg.ping_timeout,
-                                   effect="events still arrive: the link is kept")
+                    self._log.info(
+                        "ami.ping.late",
+                        timeout=cfg.ping_timeout,
+                        effect="events still arrive: the link is kept",
+                    )
                     continue
                 self._log.warning("ami.ping.timeout", timeout=cfg.ping_timeout)
                 self._drop(link, f"no answer to Ping within {cfg.ping_timeout:g} s")
@@ -403,8 +428,12 @@ class AmiClient:
             try:
                 handler(message)
             except Exception:
-                self._log.exception("ami.handler.failed", kind="event",
-                                    handler=_name(handler), ami_event=message.get("Event"))
+                self._log.exception(
+                    "ami.handler.failed",
+                    kind="event",
+                    handler=_name(handler),
+                    ami_event=message.get("Event"),
+                )
 
     # -- losing the link -------------------------------------------------------------------
 
@@ -423,8 +452,9 @@ class AmiClient:
             link.writer.transport.abort()  # a half-open link would never flush a close()
         link.answers.fail_all(reason)
 
-    async def _teardown(self, link: _Link, tasks: list[asyncio.Task[None]], *,
-                        logged_in: bool) -> None:
+    async def _teardown(
+        self, link: _Link, tasks: list[asyncio.Task[None]], *, logged_in: bool
+    ) -> None:
         for task in tasks:
             task.cancel()
         for result in await asyncio.gather(*tasks, return_exceptions=True):

@@ -54,8 +54,11 @@ class Framer:
             for frame in self._frames():
                 out.extend(parse_frame(frame))
         if len(self._buf) > self._max:
-            out.append(Malformed(f"no frame end within {self._max} characters",
-                                 _shorten(self._buf), fatal=True))
+            out.append(
+                Malformed(
+                    f"no frame end within {self._max} characters", _shorten(self._buf), fatal=True
+                )
+            )
             self._buf, self._scanned = "", 0
         return out
 
@@ -70,8 +73,8 @@ class Framer:
         end = buf.find("\n")
         if end < 0:
             return
-        self.version = buf[len(BANNER):end].strip()
-        self._buf = buf[end + 1:]
+        self.version = buf[len(BANNER) : end].strip()
+        self._buf = buf[end + 1 :]
         self._banner_pending = False
 
     def _frames(self) -> list[str]:
@@ -88,7 +91,7 @@ class Framer:
         buf, start = self._buf, 0
         pos = max(0, self._scanned - 3)  # a frame end may straddle the previous read
         while match := _FRAME_END.search(buf, pos):
-            frames.append(buf[start:match.start()])
+            frames.append(buf[start : match.start()])
             start = pos = match.end()
         self._buf = buf[start:]
         self._scanned = len(self._buf)

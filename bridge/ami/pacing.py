@@ -22,8 +22,9 @@ from bridge.errors import PbxBusy
 class Pacer:
     """One node's Originate bucket and its queue of waiters."""
 
-    def __init__(self, rate: float, queue: int, clock: Callable[[], float] = time.monotonic,
-                 node: str = "") -> None:
+    def __init__(
+        self, rate: float, queue: int, clock: Callable[[], float] = time.monotonic, node: str = ""
+    ) -> None:
         self.rate = rate
         self.queue = queue
         self.node = node
@@ -37,8 +38,10 @@ class Pacer:
         """Waits for this Originate's turn (PbxBusy if the queue is full)."""
         if self.waiting >= self.queue:
             where = f" on node {self.node!r}" if self.node else ""
-            raise PbxBusy(f"{self.waiting} calls are already waiting for Asterisk{where}; "
-                          "try again shortly.", retry_after((self.waiting + 1) / self.rate))
+            raise PbxBusy(
+                f"{self.waiting} calls are already waiting for Asterisk{where}; try again shortly.",
+                retry_after((self.waiting + 1) / self.rate),
+            )
         self.waiting += 1
         try:
             async with self._turns:

@@ -42,13 +42,17 @@ class AmiPort(Protocol):
     def stats(self) -> AmiStats: ...
 
     async def send(
-        self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109 - per action
+        self,
+        action: ActionFields,
+        timeout: float | None = None,  # noqa: ASYNC109 - per action
     ) -> AmiMessage:
         """The action's `Response:`; raises AmiInjection, PbxUnavailable, AmiActionTimeout or
         AmiActionFailed (bridge.errors)."""
 
     async def send_list(
-        self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109 - per action
+        self,
+        action: ActionFields,
+        timeout: float | None = None,  # noqa: ASYNC109 - per action
     ) -> list[AmiMessage]:
         """The events a list action produced, without the closing `...Complete`."""
 

@@ -179,8 +179,10 @@ class Correlator:
         """The connection is gone: every waiting action fails; none is ever re-sent."""
         waiting, self._waiting = self._waiting, {}
         for entry in waiting.values():
-            error = PbxUnavailable(f"{entry.name}: AMI link lost ({reason}); the action "
-                                   "may or may not have run and is not re-sent")
+            error = PbxUnavailable(
+                f"{entry.name}: AMI link lost ({reason}); the action "
+                "may or may not have run and is not re-sent"
+            )
             _settle(entry.future, error=error)
 
     def _on_response(self, action_id: str, waiting: _Waiting, message: AmiMessage) -> None:
@@ -191,8 +193,10 @@ class Correlator:
             return
         elif _starts_list(message):
             self._ignore(action_id)
-            self._finish(action_id, error=AmiActionFailed(
-                waiting.name, "answered with an event list; use send_list"))
+            self._finish(
+                action_id,
+                error=AmiActionFailed(waiting.name, "answered with an event list; use send_list"),
+            )
         else:
             self._finish(action_id, result=waiting.items if waiting.listing else message)
 
@@ -202,8 +206,9 @@ class Correlator:
         else:
             waiting.items.append(message)
 
-    def _finish(self, action_id: str, *, result: Any = None,
-                error: BaseException | None = None) -> None:
+    def _finish(
+        self, action_id: str, *, result: Any = None, error: BaseException | None = None
+    ) -> None:
         waiting = self._waiting.pop(action_id)
         _settle(waiting.future, result=result, error=error)
 
@@ -213,8 +218,9 @@ class Correlator:
             self._ignored.popitem(last=False)
 
 
-def _settle(future: asyncio.Future[Any], *, result: Any = None,
-            error: BaseException | None = None) -> None:
+def _settle(
+    future: asyncio.Future[Any], *, result: Any = None, error: BaseException | None = None
+) -> None:
     if future.done():
         return
     if error is not None:

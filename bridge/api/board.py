@@ -17,8 +17,8 @@ ASSETS = {  # URL name -> (file in static/, content type)
 # The page talks to its own origin only; the token stays out of the Referer.
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-                               "form-action 'none'; frame-ancestors 'none'",
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
@@ -27,8 +27,7 @@ HEADERS = {
 
 def _load() -> dict[str, tuple[bytes, str]]:
     folder = resources.files("bridge.live") / "static"
-    return {name: ((folder / file).read_bytes(), ctype)
-            for name, (file, ctype) in ASSETS.items()}
+    return {name: ((folder / file).read_bytes(), ctype) for name, (file, ctype) in ASSETS.items()}
 
 
 def add_routes(app: web.Application) -> None:

@@ -39,15 +39,23 @@ from bridge.errors import invalid
 from bridge.tenants import App, User
 
 
-def plan_callback(body: Any, query: Mapping[str, str], *, directory: Directory, app: App,
-                  user: User | None, now: float) -> Plan:
+def plan_callback(
+    body: Any,
+    query: Mapping[str, str],
+    *,
+    directory: Directory,
+    app: App,
+    user: User | None,
+    now: float,
+) -> Plan:
     """Validates a callback request, each failure with its code (nothing is sent)."""
     ext = owned_extension(body, "callback", directory=directory, app=app, user=user)
     org = directory.organization_of_user(directory.owner(ext))
     view = first_view(body, "pc_source_invalid")
     sources = public_numbers(view.get("source"), org, directory, "pc_source_invalid", "source")
-    dests = public_numbers(view.get("destination"), org, directory, "pc_destination_invalid",
-                           "destination")
+    dests = public_numbers(
+        view.get("destination"), org, directory, "pc_destination_invalid", "destination"
+    )
     cid = caller_id_or(view.get("callerId"), ext.caller_id)
     node = directory.node_of(ext)
     public = directory.public_of(node)
@@ -62,23 +70,36 @@ def plan_callback(body: Any, query: Mapping[str, str], *, directory: Directory, 
         call_id=new_call_id(),
         sources=tuple(public.format(number=n) for n in sources),
         destinations=tuple(public.format(number=n) for n in dests),
-        source_caller_id=cid, destination_caller_id=dest_cid, wait=wait, duration=duration,
+        source_caller_id=cid,
+        destination_caller_id=dest_cid,
+        wait=wait,
+        duration=duration,
         headers=headers,
     )
-    meta = CallMeta(ext.number, directory.owner(ext).id, app.name, nonce, now, tuple(sources),
-                    tuple(dests), cid, dest_cid, allow_public_transfer=False)
+    meta = CallMeta(
+        ext.number,
+        directory.owner(ext).id,
+        app.name,
+        nonce,
+        now,
+        tuple(sources),
+        tuple(dests),
+        cid,
+        dest_cid,
+        allow_public_transfer=False,
+    )
     return Plan(plan, meta, node)
 
 
 async def make_callback_call(request: web.Request) -> web.Response:
     """202 with `[{"id", "extension", "link"}]` once Asterisk accepted the Originate."""
     svc, app, user, body = await request_of(request)
-    planned = plan_callback(body, request.query, directory=svc.directory, app=app, user=user,
-                            now=time.time())
+    planned = plan_callback(
+        body, request.query, directory=svc.directory, app=app, user=user, now=time.time()
+    )
     placed = await svc.placing.place(planned)
     return placed_answer(request, [(placed.call_id, placed.extension)])
 
 
 def add_routes(app: web.Application, prefix: str) -> None:
-    app.router.add_post(f"{prefix}/phoneCalls/{{userId}}/callback",
-                        idempotent(make_callback_call))
+    app.router.add_post(f"{prefix}/phoneCalls/{{userId}}/callback", idempotent(make_callback_call))

@@ -45,9 +45,10 @@ def _send_call_to(body: Mapping[str, Any]) -> Fields:
 
 def _ringing(body: Mapping[str, Any]) -> Fields:
     raw = body.get("callerId")
-    return {"caller_id": None if raw is None else caller_id_or(raw, ""),
-            "wait": whole_number(body.get("waitForPickup"), 25, 1, MAX_WAIT,
-                                 "pc_timeout_invalid")}
+    return {
+        "caller_id": None if raw is None else caller_id_or(raw, ""),
+        "wait": whole_number(body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid"),
+    }
 
 
 def _party_number(raw: Any) -> str | None:
@@ -55,13 +56,14 @@ def _party_number(raw: Any) -> str | None:
 
 
 def _transfer(body: Mapping[str, Any]) -> Fields:
-    return {"transfer_number": _party_number(body.get("transferNumber")),
-            "transfer_from_number": _party_number(body.get("transferFromNumber"))}
+    return {
+        "transfer_number": _party_number(body.get("transferNumber")),
+        "transfer_from_number": _party_number(body.get("transferFromNumber")),
+    }
 
 
 def _wait(body: Mapping[str, Any]) -> Fields:
-    return {"wait": whole_number(body.get("waitForPickup"), 25, 1, MAX_WAIT,
-                                 "pc_timeout_invalid")}
+    return {"wait": whole_number(body.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")}
 
 
 def _format(body: Mapping[str, Any]) -> Fields:
@@ -87,8 +89,7 @@ def _digits(body: Mapping[str, Any]) -> Fields:
 
 
 def _duration(body: Mapping[str, Any]) -> Fields:
-    return {"duration": whole_number(body.get("duration"), 250, 100, 1000,
-                                     "pc_duration_invalid")}
+    return {"duration": whole_number(body.get("duration"), 250, 100, 1000, "pc_duration_invalid")}
 
 
 def _direction(body: Mapping[str, Any]) -> Fields:
@@ -104,17 +105,26 @@ PARSERS: dict[str, tuple[Callable[[Mapping[str, Any]], Fields], ...]] = {
     "UnPark": (_send_call_to, _ringing),
     "Transfer": (_send_call_to, _wait, _transfer),
     "TransferToVoicemail": (_send_call_to, _transfer),
-    "OnHold": (), "OffHold": (), "StartRecording": (_format,), "StopRecording": (),
+    "OnHold": (),
+    "OffHold": (),
+    "StartRecording": (_format,),
+    "StopRecording": (),
     "PickUp": (_send_call_to, _ringing),
-    "BargeIn": (_send_call_to, _ringing), "Monitor": (_send_call_to, _ringing),
+    "BargeIn": (_send_call_to, _ringing),
+    "Monitor": (_send_call_to, _ringing),
     "Whisper": (_send_call_to, _private, _ringing),
-    "SendDTMF": (_digits, _duration), "Mute": (_direction,), "Unmute": (_direction,),
-    "AttendedTransfer": (_send_call_to, _wait), "CompleteTransfer": (), "CancelTransfer": (),
+    "SendDTMF": (_digits, _duration),
+    "Mute": (_direction,),
+    "Unmute": (_direction,),
+    "AttendedTransfer": (_send_call_to, _wait),
+    "CompleteTransfer": (),
+    "CancelTransfer": (),
 }
 
 
-def parse_control(body: Any, call_id: str, scope_extensions: list[Any],
-                  app: str = "") -> control.Control:
+def parse_control(
+    body: Any, call_id: str, scope_extensions: list[Any], app: str = ""
+) -> control.Control:
     """The request as bridge.calls.control takes it (400 with the field's code if not)."""
     action = body.get("action") if isinstance(body, dict) else None
     if not isinstance(action, str) or action not in control.ACTIONS:
@@ -124,21 +134,33 @@ def parse_control(body: Any, call_id: str, scope_extensions: list[Any],
         fields.update(parser(body))
     raw_view = body.get("phoneCallViewId")
     return control.Control(
-        action=action, call_id=call_id, extensions=tuple(scope_extensions),
-        view=view_id(raw_view), view_given=None if raw_view is None else shown(raw_view),
-        app=app, **fields)
+        action=action,
+        call_id=call_id,
+        extensions=tuple(scope_extensions),
+        view=view_id(raw_view),
+        view_given=None if raw_view is None else shown(raw_view),
+        app=app,
+        **fields,
+    )
 
 
 async def run_action(request: web.Request) -> web.Response:
     """200 with the updated PhoneCall (Park: an array of one), 204 if the call is gone."""
     svc = services(request)
     scope = call_scope(request)
-    req = parse_control(await read_json(request), request.match_info["phoneCallId"],
-                        scope.extensions, current_app(request).name)
+    req = parse_control(
+        await read_json(request),
+        request.match_info["phoneCallId"],
+        scope.extensions,
+        current_app(request).name,
+    )
     # the node that holds the call, else the path's (the call is not live there: 400)
     holder = svc.nodes.of_call(req.call_id)
-    node = (svc.nodes.live(holder.name) if holder is not None
-            else svc.nodes.live_for(scope.extensions)[0])
+    node = (
+        svc.nodes.live(holder.name)
+        if holder is not None
+        else svc.nodes.live_for(scope.extensions)[0]
+    )
     call = await control.run(svc.nodes.control(node), req)
     base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{scope.user_ref}"
     rendered = render_call(svc, call, base)
@@ -149,5 +171,4 @@ async def run_action(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application, prefix: str) -> None:
-    app.router.add_put(f"{prefix}/phoneCalls/{{userId}}/{{extension}}/{{phoneCallId}}",
-                       run_action)
+    app.router.add_put(f"{prefix}/phoneCalls/{{userId}}/{{extension}}/{{phoneCallId}}", run_action)

@@ -39,8 +39,11 @@ async def list_calls(request: web.Request) -> web.Response:
 
     def summary(call: Call) -> Item:
         """The fields a filter may test (no views)."""
-        item: Item = {"id": call.id, "extension": call.extension or "",
-                      "published": iso(call.published)}
+        item: Item = {
+            "id": call.id,
+            "extension": call.extension or "",
+            "published": iso(call.published),
+        }
         if call.answered is not None:
             item["answered"] = iso(call.answered)
         if call.meta is not None and call.meta.nonce is not None:

@@ -11,8 +11,17 @@ from bridge.domain.model import Call
 from bridge.domain.views import phone_call
 
 # What List (and the live stream) may be asked for: fields, filters, date fields.
-FIELDS = ("id", "extension", "ownerId", "ownerName", "published", "answered", "nonce",
-          "phoneCallView", "links")
+FIELDS = (
+    "id",
+    "extension",
+    "ownerId",
+    "ownerName",
+    "published",
+    "answered",
+    "nonce",
+    "phoneCallView",
+    "links",
+)
 FILTERABLE = ("id", "extension", "ownerId", "ownerName", "published", "answered", "nonce")
 DATES = ("published", "answered")
 
@@ -39,7 +48,9 @@ def placed_answer(request: web.Request, calls: list[tuple[str, str]]) -> web.Res
     each (call id, charged extension), linked under the path's user."""
     base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{request.match_info['userId']}"
     return web.json_response(
-        [{"id": cid, "extension": ext, "link": {"self": f"{base}/{ext}/{cid}"}}
-         for cid, ext in calls],
+        [
+            {"id": cid, "extension": ext, "link": {"self": f"{base}/{ext}/{cid}"}}
+            for cid, ext in calls
+        ],
         status=202,
     )

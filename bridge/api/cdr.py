@@ -27,8 +27,19 @@ from bridge.errors import invalid
 from bridge.store.history_sql import HistoryQuery, PartyFilter
 from bridge.tenants import App
 
-FIELDS = frozenset({"id", "extension", "ownerId", "ownerName", "published", "answered", "nonce",
-                    "ended", "phoneCallView"})
+FIELDS = frozenset(
+    {
+        "id",
+        "extension",
+        "ownerId",
+        "ownerName",
+        "published",
+        "answered",
+        "nonce",
+        "ended",
+        "phoneCallView",
+    }
+)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z?")
 _PARTIAL = re.compile(r"\+?[0-9*]{1,40}")
 _PARTY_OPS = ("equals", "contains", "startsWith", "inArray")
@@ -90,8 +101,11 @@ def _scope(request: web.Request) -> frozenset[str] | None:
         org = directory.home_organization(app)
         if org is None:
             return None
-        return frozenset(e.number for e in directory.extensions.values()
-                         if directory.owner(e).organization == org.id)
+        return frozenset(
+            e.number
+            for e in directory.extensions.values()
+            if directory.owner(e).organization == org.id
+        )
     user = directory.resolve_user(app, ref, "user_invalid")
     if user is None:
         raise invalid("user_invalid", "@owner names no user here; give a user id or @me.")
@@ -121,8 +135,9 @@ def _filter(query: Mapping[str, str], numbers: _Numbers) -> dict[str, Any]:
         return {}
     by = "published" if by is None else by
     if by not in ("source", "destination", "published", "answered"):
-        raise invalid("filterby_invalid", "filterBy must be source, destination, published "
-                      "or answered.")
+        raise invalid(
+            "filterby_invalid", "filterBy must be source, destination, published or answered."
+        )
     ops = _PARTY_OPS if by in ("source", "destination") else _DATE_OPS
     op = "equals" if op is None else op
     if op not in ops:
@@ -135,8 +150,11 @@ def _filter(query: Mapping[str, str], numbers: _Numbers) -> dict[str, Any]:
         assert when is not None
         return {"date_filter": (by, op, when)}
     if op in ("equals", "inArray"):
-        items = [numbers.number(v, code) for v in value.split(",")] if op == "inArray" \
+        items = (
+            [numbers.number(v, code) for v in value.split(",")]
+            if op == "inArray"
             else [numbers.number(value, code)]
+        )
         value = ",".join(items)
     else:
         value = numbers.partial(value, code)
@@ -152,8 +170,9 @@ def parse_query(request: web.Request, now: float) -> tuple[HistoryQuery, tuple[s
     parties = []
     for name in ("source", "destination"):
         if query.get(name):
-            parties.append(PartyFilter(name, "equals",
-                                       numbers.number(query[name], f"cdr_{name}_invalid")))
+            parties.append(
+                PartyFilter(name, "equals", numbers.number(query[name], f"cdr_{name}_invalid"))
+            )
         elif name in query:
             raise invalid(f"cdr_{name}_invalid", f"{name} is empty.")
     extra = _filter(query, numbers)
@@ -161,22 +180,31 @@ def parse_query(request: web.Request, now: float) -> tuple[HistoryQuery, tuple[s
         parties.append(extra.pop("party"))
     disposition = flow = None
     if "disposition" in query:
-        disposition = one_of(query["disposition"], DISPOSITIONS, "cdr_disposition_invalid",
-                             "disposition")
+        disposition = one_of(
+            query["disposition"], DISPOSITIONS, "cdr_disposition_invalid", "disposition"
+        )
     if "flow" in query:
-        flow = one_of(query["flow"], (LOCAL, OUTGOING_PUBLIC, INCOMING_PUBLIC),
-                      "cdr_flow_invalid", "flow")
+        flow = one_of(
+            query["flow"], (LOCAL, OUTGOING_PUBLIC, INCOMING_PUBLIC), "cdr_flow_invalid", "flow"
+        )
     order = query.get("sortOrder", "descending")
     if order not in _ORDERS:
         raise invalid("sortorder_invalid", "sortOrder must be ascending or descending.")
     at_from, at_to, saved_from, saved_to = _dates(query, now)
     q = HistoryQuery(
-        scope=scope, at_from=at_from, at_to=at_to, saved_from=saved_from,
-        saved_to=saved_to, parties=tuple(parties), disposition=disposition, flow=flow,
+        scope=scope,
+        at_from=at_from,
+        at_to=at_to,
+        saved_from=saved_from,
+        saved_to=saved_to,
+        parties=tuple(parties),
+        disposition=disposition,
+        flow=flow,
         date_filter=extra.get("date_filter"),
         count=whole_number(query.get("count"), 20, 1, MAX_COUNT, "count_invalid"),
         start=whole_number(query.get("startIndex"), 0, 0, MAX_START, "startindex_invalid"),
-        descending=_ORDERS[order])
+        descending=_ORDERS[order],
+    )
     return q, _fields(query.get("fields"))
 
 
@@ -189,8 +217,9 @@ def _fields(raw: str | None) -> tuple[str, ...] | None:
     return names
 
 
-def _render(directory: Directory, body: dict[str, Any],
-            fields: tuple[str, ...] | None) -> dict[str, Any]:
+def _render(
+    directory: Directory, body: dict[str, Any], fields: tuple[str, ...] | None
+) -> dict[str, Any]:
     ext = directory.extensions.get(body.get("extension", ""))
     if ext is not None:
         org = directory.organization_of_user(directory.owner(ext))
@@ -202,8 +231,9 @@ def _render(directory: Directory, body: dict[str, Any],
 
 def _links(request: web.Request, q: HistoryQuery, total: int) -> dict[str, str]:
     base = f"{base_url(request)}{request.path}"
-    params = {k: v for k, v in request.query.items()
-              if k not in ("startIndex", "accessRequestToken")}
+    params = {
+        k: v for k, v in request.query.items() if k not in ("startIndex", "accessRequestToken")
+    }
     links = {}
     if q.start + q.count < total:
         links["next"] = f"{base}?{urlencode({**params, 'startIndex': q.start + q.count})}"
@@ -218,9 +248,15 @@ async def list_cdr(request: web.Request) -> web.Response:
     svc = services(request)
     stat, total, page = await svc.history.search(q)
     body: dict[str, Any] = {
-        "startIndex": q.start, "totalResults": total, "itemsPerPage": len(page),
-        "filtered": bool(q.parties or q.disposition is not None or q.flow is not None
-                         or q.date_filter is not None),
+        "startIndex": q.start,
+        "totalResults": total,
+        "itemsPerPage": len(page),
+        "filtered": bool(
+            q.parties
+            or q.disposition is not None
+            or q.flow is not None
+            or q.date_filter is not None
+        ),
         "sorted": True,
         "entry": {rec["id"]: _render(svc.directory, rec, fields) for rec in page},
         "phoneCallStat": stat,

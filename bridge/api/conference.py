@@ -62,8 +62,9 @@ def _digits(raw: str | None, pattern: re.Pattern[str], code: str, what: str) -> 
     return raw
 
 
-def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, app: App,
-                user: User | None) -> Invite:
+def plan_invite(
+    body: Any, query: Mapping[str, str], *, directory: Directory, app: App, user: User | None
+) -> Invite:
     """Validates an invite, each failure with its code (nothing is sent)."""
     ext = owned_extension(body, "conference", directory=directory, app=app, user=user)
     org = directory.organization_of_user(directory.owner(ext))
@@ -75,8 +76,9 @@ def plan_invite(body: Any, query: Mapping[str, str], *, directory: Directory, ap
     node = directory.node_of(ext)
     res = Resolver(directory, app, org, directory.public_of(node), node)
     dests = numbers(view.get("destination"), "pc_destination_invalid", "destination")
-    targets = tuple((res.party(n), res.target(n, "pc_destination_invalid", "destination"))
-                    for n in dests)
+    targets = tuple(
+        (res.party(n), res.target(n, "pc_destination_invalid", "destination")) for n in dests
+    )
     caller_id = caller_id_or(view.get("callerId"), ext.caller_id)
     wait = whole_number(query.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     number = _digits(query.get("number"), _ROOM_NUMBER, "pc_number_invalid", "number")
@@ -94,16 +96,42 @@ async def invite(request: web.Request) -> web.Response:
     sends = []
     for party, target in inv.targets:
         call_id = new_call_id()
-        meta = CallMeta(inv.extension.number, owner, app.name, None, time.time(), (), (party,),
-                        inv.caller_id, inv.caller_id, allow_public_transfer=False)
-        sends.append((call_id, meta, actions.call_into(
-            CONTEXT, uniqueid=call_id, endpoint=target, caller_id=inv.caller_id, wait=inv.wait,
-            variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin},
-            headers=inv.headers)))
+        meta = CallMeta(
+            inv.extension.number,
+            owner,
+            app.name,
+            None,
+            time.time(),
+            (),
+            (party,),
+            inv.caller_id,
+            inv.caller_id,
+            allow_public_transfer=False,
+        )
+        sends.append(
+            (
+                call_id,
+                meta,
+                actions.call_into(
+                    CONTEXT,
+                    uniqueid=call_id,
+                    endpoint=target,
+                    caller_id=inv.caller_id,
+                    wait=inv.wait,
+                    variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": inv.room, "UAPI_PIN": inv.pin},
+                    headers=inv.headers,
+                ),
+            )
+        )
     await svc.placing.invite(node.name, app.name, inv.extension.number, sends)
     for call_id, meta, _ in sends:
-        log.info("call.conference.invited", call_id=call_id, extension=inv.extension.number,
-                 room=inv.room, destination=meta.destinations[0])
+        log.info(
+            "call.conference.invited",
+            call_id=call_id,
+            extension=inv.extension.number,
+            room=inv.room,
+            destination=meta.destinations[0],
+        )
     placed = [(call_id, inv.extension.number) for call_id, _, _ in sends]
     return placed_answer(request, placed)
 

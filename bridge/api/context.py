@@ -91,8 +91,9 @@ def call_scope(request: web.Request) -> CallScope:
     app = current_app(request)
     user_ref = request.match_info["userId"]
     user = directory.resolve_user(app, user_ref, "extension_invalid")
-    return CallScope(user_ref, user,
-                     directory.scope_extensions(app, user, request.match_info["extension"]))
+    return CallScope(
+        user_ref, user, directory.scope_extensions(app, user, request.match_info["extension"])
+    )
 
 
 def base_url(request: web.Request) -> str:

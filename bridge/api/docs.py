@@ -95,8 +95,11 @@ async def asset(request: web.Request) -> web.Response:
         return web.Response(text=INIT, content_type="text/javascript")
     if name not in ASSETS:
         raise web.HTTPNotFound
-    return web.Response(body=_asset(name), content_type=ASSETS[name],
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return web.Response(
+        body=_asset(name),
+        content_type=ASSETS[name],
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 def add_routes(app: web.Application, prefixes: tuple[str, ...]) -> None:

@@ -41,8 +41,11 @@ class _JsonErrorHandler(RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError("an answer was already sent on this connection")
         code = CODES.get(status, "internal_server_error" if status >= 500 else "request_invalid")
-        text = "The HTTP request could not be parsed." if status < 500 else (
-            "Internal error; see the bridge's log.")
+        text = (
+            "The HTTP request could not be parsed."
+            if status < 500
+            else ("Internal error; see the bridge's log.")
+        )
         # The parser's message names the problem (never a secret: it is about framing).
         detail = (message or "").splitlines()[0][:200] if message else ""
         log.info("http.request.refused", status=status, error=code, detail=detail)
@@ -61,8 +64,12 @@ class Runner(web.AppRunner):
 
     def __init__(self, app: web.Application, *, request_timeout: float, **kwargs: Any) -> None:
         # lingering_time: how long an unread body is drained before the connection closes.
-        super().__init__(app, keepalive_timeout=request_timeout,
-                         lingering_time=min(request_timeout, 2.0), **kwargs)
+        super().__init__(
+            app,
+            keepalive_timeout=request_timeout,
+            lingering_time=min(request_timeout, 2.0),
+            **kwargs,
+        )
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()

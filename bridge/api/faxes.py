@@ -24,8 +24,9 @@ from bridge.domain.views import iso
 from bridge.errors import invalid
 from bridge.tenants import Extension
 
-FIELDS = frozenset({"id", "recipient", "status", "pages", "error", "created", "finished",
-                    "direction", "links"})
+FIELDS = frozenset(
+    {"id", "recipient", "status", "pages", "error", "created", "finished", "direction", "links"}
+)
 FILTERABLE = frozenset({"status", "direction", "recipient", "created"})
 _JSON_PARTS = ("request", "data")
 _MAX_JSON = 64 * 1024
@@ -85,8 +86,9 @@ def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise invalid("fax_recipients_invalid",
-                      "The `request` part is not JSON like {\"recipients\": [...]}.") from None
+        raise invalid(
+            "fax_recipients_invalid", 'The `request` part is not JSON like {"recipients": [...]}.'
+        ) from None
 
 
 def _recipients(body: Any) -> list[str]:
@@ -94,8 +96,10 @@ def _recipients(body: Any) -> list[str]:
     if isinstance(raw, list) and len(raw) > MAX_RECIPIENTS:
         raise invalid("fax_recipients_invalid", f"At most {MAX_RECIPIENTS} recipients.")
     if raw is None:
-        raise invalid("fax_recipients_invalid",
-                      "Give the recipients as the `request` part {\"recipients\": [...]}.")
+        raise invalid(
+            "fax_recipients_invalid",
+            'Give the recipients as the `request` part {"recipients": [...]}.',
+        )
     return numbers(raw, "fax_recipients_invalid", "recipients")
 
 
@@ -109,9 +113,15 @@ def _extension(request: web.Request) -> tuple[str, Extension]:
 
 def _render(fax: FaxRecord, base: str) -> Item:
     self_url = f"{base}/{fax.id}"
-    item: Item = {"id": fax.id, "recipient": fax.recipient, "status": fax.status,
-                  "direction": fax.direction, "error": fax.error, "created": iso(fax.created),
-                  "links": {"self": self_url, "file": f"{self_url}/file"}}
+    item: Item = {
+        "id": fax.id,
+        "recipient": fax.recipient,
+        "status": fax.status,
+        "direction": fax.direction,
+        "error": fax.error,
+        "created": iso(fax.created),
+        "links": {"self": self_url, "file": f"{self_url}/file"},
+    }
     if fax.pages is not None:
         item["pages"] = str(fax.pages)
     if fax.finished is not None:
@@ -122,8 +132,9 @@ def _render(fax: FaxRecord, base: str) -> Item:
 async def list_faxes(request: web.Request) -> web.Response:
     """200 with the collection (or one fax); 204 when nothing matches."""
     user_ref, ext = _extension(request)
-    q = parse_list_query(request.query, fields=FIELDS, filterable=FILTERABLE,
-                         date_fields={"created"})
+    q = parse_list_query(
+        request.query, fields=FIELDS, filterable=FILTERABLE, date_fields={"created"}
+    )
     faxes = services(request).faxes
     wanted = request.match_info.get("faxId")
     listed = [await faxes.find(ext, wanted)] if wanted else await faxes.listed(ext)
@@ -141,9 +152,13 @@ async def fax_file(request: web.Request) -> web.StreamResponse:
     path = faxes.file_of(fax)
     if path is None:
         raise invalid("fax_invalid", f"The spool no longer has the file of fax {fax.id}.")
-    return web.FileResponse(path, headers={
-        "Content-Type": "image/tiff",
-        "Content-Disposition": f'attachment; filename="{fax.id}.tif"'})
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "image/tiff",
+            "Content-Disposition": f'attachment; filename="{fax.id}.tif"',
+        },
+    )
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

@@ -128,15 +128,21 @@ def sip_headers(raw: Any) -> tuple[tuple[str, str], ...]:
     if raw is None:
         return ()
     if not isinstance(raw, dict) or len(raw) > MAX_SIP_HEADERS:
-        raise invalid("pc_sipheaders_invalid",
-                      f"sipHeaders must be an object of at most {MAX_SIP_HEADERS} headers.")
+        raise invalid(
+            "pc_sipheaders_invalid",
+            f"sipHeaders must be an object of at most {MAX_SIP_HEADERS} headers.",
+        )
     for name, value in raw.items():
         if not _SIP_HEADER_NAME.fullmatch(name):
-            raise invalid("pc_sipheaders_invalid",
-                          f"{shown(name)} is not a header name X-[A-Za-z0-9-]{{1,64}}.")
+            raise invalid(
+                "pc_sipheaders_invalid",
+                f"{shown(name)} is not a header name X-[A-Za-z0-9-]{{1,64}}.",
+            )
         if not isinstance(value, str) or not _SIP_HEADER_VALUE.fullmatch(value):
-            raise invalid("pc_sipheaders_invalid", f"The value of {name} must be printable "
-                          "ASCII without CR/LF, at most 256 bytes.")
+            raise invalid(
+                "pc_sipheaders_invalid",
+                f"The value of {name} must be printable ASCII without CR/LF, at most 256 bytes.",
+            )
     return tuple(raw.items())
 
 

@@ -22,10 +22,12 @@ async def hang_up(request: web.Request) -> web.Response:
     call_id = request.match_info.get("phoneCallId")
     if call_id is not None and not is_call_id(call_id):
         raise invalid("pc_phonecall_invalid", f"{call_id!r} is not a phone call id.")
-    party = optional_number_text(request.query.get("phoneNumber"), "pc_phonenumber_invalid",
-                                 "phoneNumber")
-    done = await services(request).hangups.run(HangUp(
-        frozenset(e.number for e in scope.extensions), scope.user, call_id, party))
+    party = optional_number_text(
+        request.query.get("phoneNumber"), "pc_phonenumber_invalid", "phoneNumber"
+    )
+    done = await services(request).hangups.run(
+        HangUp(frozenset(e.number for e in scope.extensions), scope.user, call_id, party)
+    )
     if not done:
         return nothing(request, [])
     return web.json_response([{"id": cid} for cid in done])

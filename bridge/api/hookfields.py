@@ -16,10 +16,22 @@ MAX_RATE = 10_000.0  # deliveries per second: beyond that there is no point limi
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 _VALUE = re.compile(r"[\x20-\x7e]*")  # printable ASCII: no CR, LF or other controls
 # The bridge's own headers and those that steer the connection or the body's framing.
-_REFUSED = frozenset({
-    "host", "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-    "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect",
-})
+_REFUSED = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    }
+)
 _REFUSED_PREFIXES = ("content-", "webhook-")
 
 
@@ -29,19 +41,25 @@ def headers(raw: Any) -> tuple[tuple[str, str], ...]:
     if raw is None:
         return ()
     if not isinstance(raw, dict) or len(raw) > MAX_HEADERS:
-        raise invalid("pce_headers_invalid", f"headers must be an object of at most "
-                                             f"{MAX_HEADERS} names to values.")
+        raise invalid(
+            "pce_headers_invalid",
+            f"headers must be an object of at most {MAX_HEADERS} names to values.",
+        )
     seen: set[str] = set()
     for name, value in raw.items():
         low = name.lower()
         if not _TOKEN.fullmatch(name) or len(name) > MAX_NAME or low in seen:
             raise invalid("pce_headers_invalid", "Header names must be distinct HTTP tokens.")
         if low in _REFUSED or low.startswith(_REFUSED_PREFIXES):
-            raise invalid("pce_headers_invalid", f"The bridge sets {name} itself; it cannot "
-                                                 "be given.")
+            raise invalid(
+                "pce_headers_invalid", f"The bridge sets {name} itself; it cannot be given."
+            )
         if not isinstance(value, str) or len(value) > MAX_VALUE or not _VALUE.fullmatch(value):
-            raise invalid("pce_headers_invalid", f"The value of {name} must be printable ASCII "
-                                                 f"(no CR or LF), at most {MAX_VALUE} bytes.")
+            raise invalid(
+                "pce_headers_invalid",
+                f"The value of {name} must be printable ASCII "
+                f"(no CR or LF), at most {MAX_VALUE} bytes.",
+            )
         seen.add(low)
     return tuple((str(k), str(v)) for k, v in raw.items())
 
@@ -55,10 +73,16 @@ def max_rate(raw: Any) -> float:
             raw = float(raw.strip())
         except ValueError:
             raw = None
-    if (isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw)
-            or not 0 <= raw <= MAX_RATE):
-        raise invalid("pce_maxrate_invalid", f"maxRate must be a number of deliveries per "
-                                             f"second from 0 (no limit) to {MAX_RATE:g}.")
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, int | float)
+        or not math.isfinite(raw)
+        or not 0 <= raw <= MAX_RATE
+    ):
+        raise invalid(
+            "pce_maxrate_invalid",
+            f"maxRate must be a number of deliveries per second from 0 (no limit) to {MAX_RATE:g}.",
+        )
     return float(raw)
 
 

@@ -41,8 +41,9 @@ def parse_key(raw: str) -> str:
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
     if not _KEY.fullmatch(key):
-        raise invalid("idempotency_key_invalid",
-                      f"{HEADER} must be 1-255 printable ASCII characters.")
+        raise invalid(
+            "idempotency_key_invalid", f"{HEADER} must be 1-255 printable ASCII characters."
+        )
     return key
 
 
@@ -90,8 +91,9 @@ def idempotent(handler: Handler) -> Handler:
     return wrapped
 
 
-async def _answer(request: web.Request, handler: Handler, keys: Keys, key: tuple[str, str],
-                  mine: str) -> tuple[Answer, web.Response | None]:
+async def _answer(
+    request: web.Request, handler: Handler, keys: Keys, key: tuple[str, str], mine: str
+) -> tuple[Answer, web.Response | None]:
     """The stored answer (None: replay it), or the handler's (stored if it succeeded)."""
     stored = await keys.answers.find(*key, keys.clock())
     if stored is not None:
@@ -126,8 +128,11 @@ async def _claim(keys: Keys, key: tuple[str, str], mine: str) -> Answer | None:
         answer = await keys.answers.wait(*key, keys.clock())
         if answer is not None:
             return answer
-    raise ApiError(409, "idempotency_key_in_use",
-                   f"A request with this {HEADER} is still being answered; retry later.")
+    raise ApiError(
+        409,
+        "idempotency_key_in_use",
+        f"A request with this {HEADER} is still being answered; retry later.",
+    )
 
 
 async def _unclaim(keys: Keys, key: tuple[str, str]) -> None:
@@ -140,9 +145,13 @@ async def _unclaim(keys: Keys, key: tuple[str, str]) -> None:
 
 def _replay(answer: Answer, mine: str) -> web.Response:
     if answer.fingerprint != mine:
-        raise invalid("idempotency_key_reused",
-                      f"This {HEADER} was used for another request within 24 hours.")
+        raise invalid(
+            "idempotency_key_reused", f"This {HEADER} was used for another request within 24 hours."
+        )
     log.info("http.idempotency.replayed", status=answer.status)
-    return web.Response(status=answer.status, body=answer.body or None,
-                        content_type=answer.content_type,
-                        headers={"Idempotent-Replayed": "true"})
+    return web.Response(
+        status=answer.status,
+        body=answer.body or None,
+        content_type=answer.content_type,
+        headers={"Idempotent-Replayed": "true"},
+    )

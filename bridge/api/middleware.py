@@ -38,9 +38,11 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Re
     unrouted = isinstance(exc, web.HTTPNotFound | web.HTTPMethodNotAllowed)
     if unrouted and request.path.startswith(API_PREFIXES):
         # VoipNow's common return codes: a request the API does not have is 501.
-        return error_response(501, "request_not_implemented",
-                              f"{request.method} {request.path}: the operation is not "
-                              "implemented.")
+        return error_response(
+            501,
+            "request_not_implemented",
+            f"{request.method} {request.path}: the operation is not implemented.",
+        )
     if isinstance(exc, web.HTTPNotFound):
         return error_response(404, "not_found", "No such resource.")
     if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -87,8 +89,9 @@ def _unavailable(exc: PbxUnavailable | StoreUnavailable) -> web.Response:
     if isinstance(exc, PbxUnavailable):
         return error_response(503, "pbx_unavailable", f"Asterisk is not reachable: {exc}")
     log.warning("http.store.unavailable", error=str(exc))
-    return error_response(503, "store_unavailable",
-                          "The bridge's database is not reachable; try again shortly.")
+    return error_response(
+        503, "store_unavailable", "The bridge's database is not reachable; try again shortly."
+    )
 
 
 async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -97,8 +100,11 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
             await _authenticate(request)
         return await handler(request)
     except ApiError as exc:
-        return (_refused(request, exc) if isinstance(exc, Refused)
-                else error_response(exc.status, exc.code, exc.message))
+        return (
+            _refused(request, exc)
+            if isinstance(exc, Refused)
+            else error_response(exc.status, exc.code, exc.message)
+        )
     except AmiActionFailed as exc:
         return error_response(502, "pbx_error", f"Asterisk refused the action: {exc.message}")
     except (PbxUnavailable, StoreUnavailable, PbxBusy) as exc:
@@ -126,9 +132,14 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     route = _route_name(request)
     services(request).metrics.observe_request(route, request.method, response.status, elapsed)
     app = request.get(APP_KEY)
-    fields = {"method": request.method, "route": route, "status": response.status,
-              "duration_ms": round(elapsed * 1000, 2), "request_id": request_id,
-              "app": app.name if app else None}
+    fields = {
+        "method": request.method,
+        "route": route,
+        "status": response.status,
+        "duration_ms": round(elapsed * 1000, 2),
+        "request_id": request_id,
+        "app": app.name if app else None,
+    }
     if response.status >= 400 and isinstance(response, web.Response) and response.body:
         fields["error"] = _error_code(response)
     log.info("http.request", **fields)
@@ -149,8 +160,7 @@ def _refused(request: web.Request, exc: Refused | PbxBusy) -> web.Response:
     if ticket is not None and limit != "requests":
         svc.limiter.give(ticket)
     svc.metrics.limited.labels(name, limit).inc()
-    log.warning("limit.refused", app=name, limit=limit, status=status,
-                retry_after=exc.retry_after)
+    log.warning("limit.refused", app=name, limit=limit, status=status, retry_after=exc.retry_after)
     response = error_response(status, code, message)
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)

@@ -51,7 +51,8 @@ async def token(request: web.Request) -> web.Response:
     if grant != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported.")
     creds = _basic_credentials(request) or (
-        str(form.get("client_id", "")), str(form.get("client_secret", ""))
+        str(form.get("client_id", "")),
+        str(form.get("client_secret", "")),
     )
     svc = services(request)
     app = svc.tokens.check_client(*creds)
@@ -59,8 +60,11 @@ async def token(request: web.Request) -> web.Response:
         return _oauth_error(401, "invalid_client", "Unknown client or wrong secret.")
     issued = await svc.tokens.issue(app)
     return web.json_response(
-        {"access_token": issued.access_token, "token_type": "Bearer",
-         "expires_in": issued.expires_in},
+        {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+        },
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
 

@@ -35,8 +35,10 @@ async def _ari(svc: Services) -> dict[str, str]:
     clients = [(n.name, n.ari) for n in svc.nodes.all]
     pings = await asyncio.gather(*(c.ping() for _, c in clients if c is not None))
     answers = iter(pings)
-    return {name: "not_configured" if c is None else "ok" if next(answers) else "unavailable"
-            for name, c in clients}
+    return {
+        name: "not_configured" if c is None else "ok" if next(answers) else "unavailable"
+        for name, c in clients
+    }
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -51,16 +53,21 @@ async def healthz(request: web.Request) -> web.Response:
     ari = await _ari(svc)
     tasks = svc.tasks()
     strict = "strict" in request.query and request.query["strict"].lower() not in _NO
-    broken = (not up or (strict and len(up) < len(nodes)) or store != "ok"
-              or FAILED in tasks.values())
+    broken = (
+        not up or (strict and len(up) < len(nodes)) or store != "ok" or FAILED in tasks.values()
+    )
     ari_down = "unavailable" in ari.values()  # shown, but recordings are no reason for 503
     body = {
         "status": "ok" if len(up) == len(nodes) and not broken and not ari_down else "degraded",
-        "ami": ("connected" if len(up) == len(nodes) else "partial" if up
-                else "disconnected"),
-        "nodes": {name: {"ami": "connected" if stats.connected else "disconnected",
-                         "reconnects": stats.reconnects, "ari": ari[name]}
-                  for name, stats in nodes.items()},
+        "ami": ("connected" if len(up) == len(nodes) else "partial" if up else "disconnected"),
+        "nodes": {
+            name: {
+                "ami": "connected" if stats.connected else "disconnected",
+                "reconnects": stats.reconnects,
+                "ari": ari[name],
+            }
+            for name, stats in nodes.items()
+        },
         "store": store,
         "webhooks": backlog,
         "tasks": tasks,
@@ -73,8 +80,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     body = services(request).metrics.render()
-    return web.Response(body=body, content_type="text/plain", charset="utf-8",
-                        headers={"X-Prometheus-Format": "0.0.4"})
+    return web.Response(
+        body=body,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Prometheus-Format": "0.0.4"},
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -63,9 +63,13 @@ def _call_id(node: Node, member: Participant) -> str:
 def _render(svc: Services, node: Node, member: Participant) -> dict[str, Any]:
     shown = f"{member.name} <{member.number}>" if member.name else member.number
     out: dict[str, Any] = {
-        "id": member.id, "phoneCallId": _call_id(node, member),
-        "number": _number(svc, node, member), "callerId": shown,
-        "joined": iso(member.joined), "muted": member.muted}
+        "id": member.id,
+        "phoneCallId": _call_id(node, member),
+        "number": _number(svc, node, member),
+        "callerId": shown,
+        "joined": iso(member.joined),
+        "muted": member.muted,
+    }
     if member.talking is not None:
         out["talking"] = member.talking
     return out

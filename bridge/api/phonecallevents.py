@@ -30,8 +30,21 @@ from bridge.tenants import WITH_PHONE_CALL_EVENTS, Extension
 from bridge.webhooks.guard import normalize, url_problem
 from bridge.webhooks.signing import new_secret
 
-FIELDS = ("type", "id", "method", "note", "url", "status", "modified", "extension",
-          "disabledReason", "ordered", "maxRate", "headers", "links")
+FIELDS = (
+    "type",
+    "id",
+    "method",
+    "note",
+    "url",
+    "status",
+    "modified",
+    "extension",
+    "disabledReason",
+    "ordered",
+    "maxRate",
+    "headers",
+    "links",
+)
 FILTERABLE = ("type", "id", "method", "note", "url", "status", "modified", "extension")
 ATTEMPT_FIELDS = ("deliveryId", "attempt", "at", "status", "durationMs", "error", "outcome")
 MAX_NOTE, MAX_URL = 1024, 2048
@@ -48,8 +61,10 @@ def _extension(request: web.Request) -> Extension:
     org = directory.organization_of_user(user) if user else directory.home_organization(app)
     ext = directory.visible_extension(app, number, org)  # another organization's: unknown
     if ext is None or ext.type not in WITH_PHONE_CALL_EVENTS:
-        raise invalid("extension_invalid", f"{number!r} is not a phone terminal, queue, "
-                                           "conference, IVR or callback extension.")
+        raise invalid(
+            "extension_invalid",
+            f"{number!r} is not a phone terminal, queue, conference, IVR or callback extension.",
+        )
     owner = directory.owner(ext)
     if not directory.may_act_for(app, owner):
         raise invalid("pce_access_denied", f"This app may not manage {ext.number}'s events.")
@@ -60,8 +75,9 @@ def _extension(request: web.Request) -> Extension:
 
 def _note(raw: Any) -> str:
     if not isinstance(raw, str) or len(raw) > MAX_NOTE:
-        raise invalid("pce_note_invalid", f"note must be a string of at most {MAX_NOTE} "
-                                          "characters.")
+        raise invalid(
+            "pce_note_invalid", f"note must be a string of at most {MAX_NOTE} characters."
+        )
     return raw
 
 
@@ -76,15 +92,25 @@ def _url(request: web.Request, raw: Any) -> str:
 
 
 def _base(request: web.Request, ext: Extension) -> str:
-    return (f"{base_url(request)}{api_prefix(request)}/extensions/"
-            f"{request.match_info['userId']}/{ext.number}/phoneCallEvents")
+    return (
+        f"{base_url(request)}{api_prefix(request)}/extensions/"
+        f"{request.match_info['userId']}/{ext.number}/phoneCallEvents"
+    )
 
 
 def _view(reg: Registration, base: str) -> Item:
     """The PhoneCallEvent; of its custom headers only the names (values are never shown)."""
-    view: Item = {"type": str(reg.type), "id": reg.id, "method": str(reg.method),
-                  "note": reg.note, "url": reg.url, "status": str(reg.status),
-                  "modified": reg.modified, "extension": reg.extension, "ordered": reg.ordered}
+    view: Item = {
+        "type": str(reg.type),
+        "id": reg.id,
+        "method": str(reg.method),
+        "note": reg.note,
+        "url": reg.url,
+        "status": str(reg.status),
+        "modified": reg.modified,
+        "extension": reg.extension,
+        "ordered": reg.ordered,
+    }
     if reg.disabled_reason:
         view["disabledReason"] = reg.disabled_reason
     if reg.max_rate:
@@ -107,8 +133,7 @@ def _one(request: web.Request, ext: Extension) -> Registration:
     event_id = request.match_info["eventId"]
     found = [r for r in _mine(request, ext) if r.id == event_id]
     if not found:
-        raise invalid("pce_id_invalid", f"{event_id!r} is not an event of this extension and "
-                                        "type.")
+        raise invalid("pce_id_invalid", f"{event_id!r} is not an event of this extension and type.")
     return found[0]
 
 
@@ -120,12 +145,16 @@ async def create(request: web.Request) -> web.Response:
         raise invalid("pcet_type_invalid", "The body must be a PhoneCallEvent object.")
     raw_type = request.match_info.get("eventType", body.get("type"))
     reg = Registration(
-        id=new_id(), app=current_app(request).name, extension=ext.number,
+        id=new_id(),
+        app=current_app(request).name,
+        extension=ext.number,
         type=one_of(raw_type, TYPES, "pcet_type_invalid", "type"),
         method=one_of(body.get("method", 0), (0, 1), "pce_method_invalid", "method"),
-        url=_url(request, body.get("url")), note=_note(body.get("note", "")),
+        url=_url(request, body.get("url")),
+        note=_note(body.get("note", "")),
         status=one_of(body.get("status", ENABLED), (0, 1), "pce_status_invalid", "status"),
-        modified=iso(time.time()), secret=current_app(request).webhook_secret or new_secret(),
+        modified=iso(time.time()),
+        secret=current_app(request).webhook_secret or new_secret(),
         headers=hookfields.headers(body.get("headers")),
         max_rate=hookfields.max_rate(body.get("maxRate")),
         ordered=hookfields.ordered(body.get("ordered")),
@@ -133,10 +162,13 @@ async def create(request: web.Request) -> web.Response:
     svc = services(request)
     limit = svc.config.webhooks.max_registrations
     if not await svc.registrations.add(reg, limit):
-        raise ApiError(409, "pce_limit_exceeded", f"This app already has {limit} "
-                       f"PhoneCallEvents on {ext.number} (webhooks.max_registrations).")
-    return web.json_response({**_view(reg, _base(request, ext)), "secret": reg.secret},
-                             status=201)
+        raise ApiError(
+            409,
+            "pce_limit_exceeded",
+            f"This app already has {limit} "
+            f"PhoneCallEvents on {ext.number} (webhooks.max_registrations).",
+        )
+    return web.json_response({**_view(reg, _base(request, ext)), "secret": reg.secret}, status=201)
 
 
 async def update(request: web.Request) -> web.Response:
@@ -172,11 +204,17 @@ async def update(request: web.Request) -> web.Response:
 async def list_events(request: web.Request) -> web.Response:
     ext = _extension(request)
     regs = [_one(request, ext)] if "eventId" in request.match_info else _mine(request, ext)
-    q = parse_list_query(request.query, fields=FIELDS, filterable=FILTERABLE,
-                         date_fields=("modified",))
+    q = parse_list_query(
+        request.query, fields=FIELDS, filterable=FILTERABLE, date_fields=("modified",)
+    )
     base = _base(request, ext)
-    return collection_response(request, [_view(r, base) for r in regs], q,
-                               self_url=f"{base_url(request)}{request.path}", sort_key="modified")
+    return collection_response(
+        request,
+        [_view(r, base) for r in regs],
+        q,
+        self_url=f"{base_url(request)}{request.path}",
+        sort_key="modified",
+    )
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -193,9 +231,12 @@ async def deliveries(request: web.Request) -> web.Response:
     """The attempts to call this registration's URL, newest first (why did my hook not fire?)."""
     ext = _extension(request)
     reg = _one(request, ext)
-    q = parse_list_query(request.query, fields=ATTEMPT_FIELDS,
-                         filterable=("deliveryId", "status", "outcome", "at"),
-                         date_fields=("at",))
+    q = parse_list_query(
+        request.query,
+        fields=ATTEMPT_FIELDS,
+        filterable=("deliveryId", "status", "outcome", "at"),
+        date_fields=("at",),
+    )
     attempts = await services(request).outbox.attempts(reg.id)
     for attempt in attempts:
         attempt["at"] = iso(attempt["at"])
@@ -220,11 +261,12 @@ async def rotate(request: web.Request) -> web.Response:
     body = await _object(request, "pce_overlap_invalid")
     svc = services(request)
     done = await hookcare.rotate(
-        svc.registrations, reg,
+        svc.registrations,
+        reg,
         hookfields.overlap(body.get("overlap"), svc.config.webhooks.rotation_overlap),
-        time.time())
-    return web.json_response({"secret": done.secret,
-                              "previousExpires": iso(done.previous_expires)})
+        time.time(),
+    )
+    return web.json_response({"secret": done.secret, "previousExpires": iso(done.previous_expires)})
 
 
 async def replay(request: web.Request) -> web.Response:
@@ -240,11 +282,15 @@ async def recover(request: web.Request) -> web.Response:
     reg = _one(request, _extension(request))
     body = await _object(request, "pce_since_invalid")
     since = hookfields.date(body.get("since"), "pce_since_invalid", "since")
-    until = (None if body.get("until") is None
-             else hookfields.date(body["until"], "pce_until_invalid", "until"))
+    until = (
+        None
+        if body.get("until") is None
+        else hookfields.date(body["until"], "pce_until_invalid", "until")
+    )
     svc = services(request)
-    queued = await hookcare.recover(svc.outbox, svc.config.webhooks, reg, since=since,
-                                    until=until, now=time.time())
+    queued = await hookcare.recover(
+        svc.outbox, svc.config.webhooks, reg, since=since, until=until, now=time.time()
+    )
     return web.json_response({"queued": queued}, status=202)
 
 

@@ -63,8 +63,7 @@ def _caller_id(raw: Any) -> str | None:
     return None if raw is None else caller_id_or(raw, "")
 
 
-def parse_place_call(body: Any, query: Mapping[str, str], app: App,
-                     user: User | None) -> PlaceCall:
+def parse_place_call(body: Any, query: Mapping[str, str], app: App, user: User | None) -> PlaceCall:
     """The request as bridge.calls.placing takes it (400 with the field's code if not)."""
     wait = whole_number(query.get("waitForPickup"), 25, 1, MAX_WAIT, "pc_timeout_invalid")
     duration = optional_number(query.get("callDuration"), 1, MAX_DURATION, "pc_duration_invalid")
@@ -74,12 +73,19 @@ def parse_place_call(body: Any, query: Mapping[str, str], app: App,
     sources = numbers(view.get("source"), "pc_source_invalid", "source")
     destinations = numbers(view.get("destination"), "pc_destination_invalid", "destination")
     return PlaceCall(
-        app=app, user=user, sources=tuple(sources), destinations=tuple(destinations),
-        extension=_charged(body, sources), nonce=_nonce(body),
+        app=app,
+        user=user,
+        sources=tuple(sources),
+        destinations=tuple(destinations),
+        extension=_charged(body, sources),
+        nonce=_nonce(body),
         caller_id=_caller_id(view.get("callerId")),
-        destination_caller_id=_caller_id(view.get("callerIdDestination",
-                                                  view.get("callerDestination"))),
-        wait=wait, duration=duration, allow_public_transfer=public_transfer,
+        destination_caller_id=_caller_id(
+            view.get("callerIdDestination", view.get("callerDestination"))
+        ),
+        wait=wait,
+        duration=duration,
+        allow_public_transfer=public_transfer,
         headers=sip_headers(view.get("sipHeaders")),
     )
 

@@ -29,8 +29,9 @@ async def request_of(request: web.Request) -> tuple[Services, App, User | None, 
     return svc, app, user, await read_json(request)
 
 
-def owned_extension(body: Any, kind: str, *, directory: Directory, app: App,
-                    user: User | None) -> Extension:
+def owned_extension(
+    body: Any, kind: str, *, directory: Directory, app: App, user: User | None
+) -> Extension:
     """The body's `extension`: a `kind` extension owned by `user` (for @owner: by a user the
     app may act for); anything else is 400 extension_invalid."""
     raw = scalar_text(body.get("extension")) if isinstance(body, dict) else None
@@ -56,8 +57,9 @@ def first_view(body: Mapping[str, Any], code: str) -> Mapping[str, Any]:
     return view
 
 
-def public_numbers(raw: Any, org: Organization, directory: Directory, code: str,
-                   what: str) -> list[str]:
+def public_numbers(
+    raw: Any, org: Organization, directory: Directory, code: str, what: str
+) -> list[str]:
     """1-16 public numbers (an extension, even of another organization, is refused)."""
     items = numbers(raw, code, what)
     for number in items:

@@ -32,11 +32,15 @@ async def list_presence(request: web.Request) -> web.Response:
     q = parse_list_query(query, fields=FIELDS, filterable=("extension",))
     svc.nodes.live_for(exts, "not connected: presence is not known")
     now = time.time()
-    items = [{**svc.nodes.of_extension(ext).presence.view(ext.channel, now),
-              "extension": ext.number}
-             for ext in exts if ext.type == "phone_terminal"]
-    self_url = (f"{base_url(request)}{api_prefix(request)}/extensions/"
-                f"{request.match_info['userId']}/{number}/presence")
+    items = [
+        {**svc.nodes.of_extension(ext).presence.view(ext.channel, now), "extension": ext.number}
+        for ext in exts
+        if ext.type == "phone_terminal"
+    ]
+    self_url = (
+        f"{base_url(request)}{api_prefix(request)}/extensions/"
+        f"{request.match_info['userId']}/{number}/presence"
+    )
     return collection_response(request, items, q, self_url=self_url, sort_key="extension")
 
 

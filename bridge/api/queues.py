@@ -55,19 +55,27 @@ def _agent(svc: Services, queue: Extension, raw: Any) -> Extension:
     org = svc.directory.organization_of_user(svc.directory.owner(queue))
     ext = svc.directory.find_extension(number, org) if number else None
     if ext is None or ext.type != "phone_terminal" or ext.prefix != org.prefix:
-        raise invalid("qag_agent_invalid", f"{str(raw)[:40]!r} is not an agent extension of "
-                                           "the queue's organization.")
+        raise invalid(
+            "qag_agent_invalid",
+            f"{str(raw)[:40]!r} is not an agent extension of the queue's organization.",
+        )
     if svc.directory.node_of(ext) != svc.directory.node_of(queue):
-        raise invalid("qag_agent_invalid", f"{ext.number} is on another Asterisk node than the "
-                                           "queue.")
+        raise invalid(
+            "qag_agent_invalid", f"{ext.number} is on another Asterisk node than the queue."
+        )
     return ext
 
 
 def _item(svc: Services, queue: Extension, interface: str, status: int) -> dict[str, str]:
     ext = svc.directory.extension_by_channel(interface)
     number = ext.number if ext is not None else interface
-    return {"agentNumber": number, "status": str(status), "queue": queue.number,
-            "type": "local" if ext is not None else "remote", "identifier": number}
+    return {
+        "agentNumber": number,
+        "status": str(status),
+        "queue": queue.number,
+        "type": "local" if ext is not None else "remote",
+        "identifier": number,
+    }
 
 
 async def list_agents(request: web.Request) -> web.Response:
@@ -118,8 +126,7 @@ async def set_agent(request: web.Request) -> web.Response:
     # the feed instead: calls/watch.py)
     while agents.status(name, agent.channel) != want and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
-    return json_ok([_item(svc, queue, agent.channel,
-                          agents.status(name, agent.channel))])
+    return json_ok([_item(svc, queue, agent.channel, agents.status(name, agent.channel))])
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

@@ -27,8 +27,20 @@ from bridge.tenants import Extension
 
 log = structlog.get_logger("bridge.recordings")
 
-FIELDS = frozenset({"id", "phoneCallId", "extension", "viewId", "started", "ended", "durationS",
-                    "format", "size", "links"})
+FIELDS = frozenset(
+    {
+        "id",
+        "phoneCallId",
+        "extension",
+        "viewId",
+        "started",
+        "ended",
+        "durationS",
+        "format",
+        "size",
+        "links",
+    }
+)
 FILTERABLE = frozenset({"phoneCallId", "extension", "started"})
 _RANGE = re.compile(r"bytes=(?P<first>[0-9]{0,18})-(?P<last>[0-9]{0,18})")
 
@@ -45,10 +57,17 @@ def _scope(request: web.Request) -> tuple[str, list[Extension]]:
 
 def _render(rec: RecordingRecord, extension: str, base: str) -> Item:
     self_url = f"{base}/{extension}/{rec.id}"
-    item: Item = {"id": rec.id, "phoneCallId": rec.call_id, "extension": extension,
-                  "viewId": rec.view_id, "started": iso(rec.started), "ended": iso(rec.ended),
-                  "durationS": str(rec.duration), "format": rec.format,
-                  "links": {"self": self_url, "file": f"{self_url}/file"}}
+    item: Item = {
+        "id": rec.id,
+        "phoneCallId": rec.call_id,
+        "extension": extension,
+        "viewId": rec.view_id,
+        "started": iso(rec.started),
+        "ended": iso(rec.ended),
+        "durationS": str(rec.duration),
+        "format": rec.format,
+        "links": {"self": self_url, "file": f"{self_url}/file"},
+    }
     if rec.size is not None:
         item["size"] = str(rec.size)
     return item
@@ -57,8 +76,9 @@ def _render(rec: RecordingRecord, extension: str, base: str) -> Item:
 async def list_recordings(request: web.Request) -> web.Response:
     """200 with the collection; 204 when nothing matches."""
     user_ref, exts = _scope(request)
-    q = parse_list_query(request.query, fields=FIELDS, filterable=FILTERABLE,
-                         date_fields={"started"})
+    q = parse_list_query(
+        request.query, fields=FIELDS, filterable=FILTERABLE, date_fields={"started"}
+    )
     svc = services(request)
     wanted = request.match_info.get("recordingId")
     if wanted is not None:
@@ -69,8 +89,9 @@ async def list_recordings(request: web.Request) -> web.Response:
     base = f"{base_url(request)}{api_prefix(request)}/recordings/{user_ref}"
     items = [_render(rec, ext, base) for ext, rec in listed]
     total, page = select(items, q, sort_key="started")
-    self_url = base + "".join(f"/{request.match_info[k]}" for k in ("extension", "recordingId")
-                              if k in request.match_info)
+    self_url = base + "".join(
+        f"/{request.match_info[k]}" for k in ("extension", "recordingId") if k in request.match_info
+    )
     return page_response(request, total, page, q, self_url=self_url)
 
 
@@ -81,8 +102,9 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     async with svc.recordings.audio(exts, request.match_info["recordingId"]) as (rec, audio):
         cut = _range(request.headers.get("Range"), audio.length)
         if cut == "unsatisfiable":
-            resp = error_response(416, "range_not_satisfiable",
-                                  f"The file has {audio.length} bytes.")
+            resp = error_response(
+                416, "range_not_satisfiable", f"The file has {audio.length} bytes."
+            )
             resp.headers["Content-Range"] = f"bytes */{audio.length}"
             return resp
         return await _stream(request, rec, audio, cut)
@@ -104,8 +126,9 @@ def _range(header: str | None, length: int | None) -> tuple[int, int] | str | No
     return (first, last) if first < length else "unsatisfiable"
 
 
-async def _stream(request: web.Request, rec: RecordingRecord, audio: StoredFile,
-                  cut: tuple[int, int] | str | None) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, rec: RecordingRecord, audio: StoredFile, cut: tuple[int, int] | str | None
+) -> web.StreamResponse:
     resp = web.StreamResponse(status=200)
     resp.content_type = CONTENT_TYPES.get(rec.format, "application/octet-stream")
     resp.headers["Accept-Ranges"] = "bytes"
@@ -130,8 +153,7 @@ async def _stream(request: web.Request, rec: RecordingRecord, audio: StoredFile,
     return resp
 
 
-async def _copy(resp: web.StreamResponse, audio: StoredFile, first: int,
-                last: int | None) -> None:
+async def _copy(resp: web.StreamResponse, audio: StoredFile, first: int, last: int | None) -> None:
     """Writes bytes first..last (None: to the end) of the stream as they come."""
     at = 0
     async for chunk in audio.chunks:

@@ -62,18 +62,23 @@ async def stream_calls(request: web.Request) -> web.StreamResponse:
     if hub.full():
         hub.stats.refused += 1
         raise ApiError(503, "stream_limit", "Too many streams are open; try again later.")
-    view = View(f"{base_url(request)}{api_prefix(request)}/phoneCalls/{scope.user_ref}",
-                q.fields)
-    client = hub.join((e.number for e in scope.extensions), view,
-                      request.headers.get("Last-Event-ID"))
+    view = View(f"{base_url(request)}{api_prefix(request)}/phoneCalls/{scope.user_ref}", q.fields)
+    client = hub.join(
+        (e.number for e in scope.extensions), view, request.headers.get("Last-Event-ID")
+    )
     if request.match_info["extension"] == SELF:  # follows the directory across reloads
         client.rescope = _self_scope(svc, current_app(request), scope.user)
     started = time.monotonic()
-    log.info("live.stream.opened", user=scope.user_ref, clients=hub.stats.clients,
-             resumed=request.headers.get("Last-Event-ID") is not None)
+    log.info(
+        "live.stream.opened",
+        user=scope.user_ref,
+        clients=hub.stats.clients,
+        resumed=request.headers.get("Last-Event-ID") is not None,
+    )
     try:
-        async with sse_response(request, ping_interval=hub.config.heartbeat,
-                                send_timeout=SEND_TIMEOUT) as resp:
+        async with sse_response(
+            request, ping_interval=hub.config.heartbeat, send_timeout=SEND_TIMEOUT
+        ) as resp:
             client.abort = _aborter(request)
             await _pump(hub, client, resp, request)
             if client.closing:
@@ -83,15 +88,20 @@ async def stream_calls(request: web.Request) -> web.StreamResponse:
         if not client.closing:
             client.abort = None  # else it is aborted soon if it cannot take `overflow`
         hub.leave(client)
-        log.info("live.stream.closed", user=scope.user_ref, events=client.sent,
-                 seconds=round(time.monotonic() - started, 1),
-                 reason="overflow" if client.closing else "ended")
+        log.info(
+            "live.stream.closed",
+            user=scope.user_ref,
+            events=client.sent,
+            seconds=round(time.monotonic() - started, 1),
+            reason="overflow" if client.closing else "ended",
+        )
     return resp
 
 
 def _self_scope(svc: Services, app: App, user: User | None) -> Callable[[], frozenset[str]]:
     def scope() -> frozenset[str]:
         return frozenset(e.number for e in svc.directory.scope_extensions(app, user, SELF))
+
     return scope
 
 
@@ -99,11 +109,11 @@ def _aborter(request: web.Request) -> Callable[[], None]:
     def abort() -> None:
         if request.transport is not None:
             request.transport.abort()
+
     return abort
 
 
-async def _pump(hub: Hub, client: Client, resp: EventSourceResponse,
-                request: web.Request) -> None:
+async def _pump(hub: Hub, client: Client, resp: EventSourceResponse, request: web.Request) -> None:
     """Writes what the hub could not write at once (snapshots, a backlog) until the client
     closes, is closed, or stops reading."""
     alive = asyncio.ensure_future(resp.wait())  # ends when a heartbeat cannot be written
@@ -151,12 +161,16 @@ def _direct(request: web.Request) -> Callable[[bytes], bool] | None:
 
 def _congested(request: web.Request) -> bool:
     transport = request.transport
-    return (transport is None or transport.is_closing()
-            or transport.get_write_buffer_size() > DIRECT_LIMIT)
+    return (
+        transport is None
+        or transport.is_closing()
+        or transport.get_write_buffer_size() > DIRECT_LIMIT
+    )
 
 
-def _frames(hub: Hub, client: Client, items: list[bytes | Snapshot | None]
-            ) -> tuple[list[bytes], bool]:
+def _frames(
+    hub: Hub, client: Client, items: list[bytes | Snapshot | None]
+) -> tuple[list[bytes], bool]:
     """What to write for these queued items; True when the last one closes the stream.
 
     A snapshot is taken now, so every frame queued with it is older and is left out.
@@ -170,5 +184,6 @@ def _frames(hub: Hub, client: Client, items: list[bytes | Snapshot | None]
 
 def add_routes(app: web.Application, prefix: str) -> None:
     """Registers the stream; call before List's `.../{extension}/{phoneCallId}` route."""
-    app.router.add_get(f"{prefix}/phoneCalls/{{userId}}/{{extension}}/stream", stream_calls,
-                       allow_head=False)  # an event stream has no HEAD
+    app.router.add_get(
+        f"{prefix}/phoneCalls/{{userId}}/{{extension}}/stream", stream_calls, allow_head=False
+    )  # an event stream has no HEAD

@@ -52,7 +52,8 @@ class AriClient:
             self._session = aiohttp.ClientSession(
                 headers={"Authorization": _basic(self.config.username, self.config.password)},
                 timeout=aiohttp.ClientTimeout(total=None, connect=t, sock_connect=t, sock_read=t),
-                raise_for_status=False)
+                raise_for_status=False,
+            )
         return self._session
 
     async def close(self) -> None:
@@ -75,12 +76,14 @@ class AriClient:
             async with self._open().request(method, url) as resp:
                 if resp.status in _REFUSED:
                     log.error("ari.refused", node=self.node, status=resp.status)
-                    raise PbxUnavailable(f"ARI of node {self.node!r} refused the bridge's "
-                                         "credentials")
+                    raise PbxUnavailable(
+                        f"ARI of node {self.node!r} refused the bridge's credentials"
+                    )
                 yield resp
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("ari.request.failed", node=self.node, method=method,
-                        error=type(exc).__name__)
+            log.warning(
+                "ari.request.failed", node=self.node, method=method, error=type(exc).__name__
+            )
             raise PbxUnavailable(f"ARI of node {self.node!r} does not answer") from exc
 
     async def ping(self) -> bool:

@@ -35,8 +35,18 @@ from bridge.tenants import Extension, ExtensionType, Organization
 log = structlog.get_logger("bridge.calls")
 SPY_OPTIONS = {"BargeIn": "qBE", "Monitor": "qE"}
 # The actions that make Asterisk dial: each takes one token of the app's `limits.calls` (#21).
-DIALING = frozenset({"UnPark", "Transfer", "TransferToVoicemail", "PickUp", "BargeIn", "Monitor",
-                     "Whisper", "AttendedTransfer"})
+DIALING = frozenset(
+    {
+        "UnPark",
+        "Transfer",
+        "TransferToVoicemail",
+        "PickUp",
+        "BargeIn",
+        "Monitor",
+        "Whisper",
+        "AttendedTransfer",
+    }
+)
 SETTLE_WITHIN = 1.5  # seconds an answer waits for the effect of its actions in the tracker
 
 
@@ -109,9 +119,16 @@ class Act:
 
     def counterpart(self) -> Party:
         """The party the view's party talks to: another party that is up."""
-        others = [p for p in self.call.parties.values() if p is not self.party and any(
-            self.tracker.channels[u].state == UP for u in p.channels
-            if u in self.tracker.channels)]
+        others = [
+            p
+            for p in self.call.parties.values()
+            if p is not self.party
+            and any(
+                self.tracker.channels[u].state == UP
+                for u in p.channels
+                if u in self.tracker.channels
+            )
+        ]
         if not others:
             raise invalid("pc_phonecallview_invalid", f"{self.party.key} talks to nobody.")
         opposite = [p for p in others if p.role != self.party.role]
@@ -128,15 +145,18 @@ class Act:
         """The extension `number` names inside the call's organization, if any."""
         directory = self.ctx.directory
         ext = directory.find_extension(number, self.org)
-        return ext if ext is not None and directory.owner(ext).organization == self.org.id else (
-            None)
+        return (
+            ext if ext is not None and directory.owner(ext).organization == self.org.id else (None)
+        )
 
     def terminal(self) -> Extension:
         """sendCallTo as a phone terminal of the organization."""
         ext = self.extension()
         if ext is None or ext.type != ExtensionType.PHONE_TERMINAL:
-            raise invalid("pc_sendcallto_invalid",
-                          f"{self.req.send_call_to!r} is not a phone terminal extension.")
+            raise invalid(
+                "pc_sendcallto_invalid",
+                f"{self.req.send_call_to!r} is not a phone terminal extension.",
+            )
         return ext
 
     def extension(self) -> Extension | None:
@@ -151,9 +171,11 @@ class Act:
         directory = self.ctx.directory
         target = directory.dial_target(ext, self.ctx.node or directory.nodes[0])
         if target is None:
-            raise invalid("pc_sendcallto_invalid",
-                          f"{ext.number} is on another Asterisk node ({directory.node_of(ext)}) "
-                          "that this call's node has no trunk to.")
+            raise invalid(
+                "pc_sendcallto_invalid",
+                f"{ext.number} is on another Asterisk node ({directory.node_of(ext)}) "
+                "that this call's node has no trunk to.",
+            )
         return target
 
     async def send(self, action: ActionFields) -> None:
@@ -173,10 +195,16 @@ async def _ring_into(act: Act, ext: Extension, context: str, variables: dict[str
     uniqueid = new_leg_id(act.call.id)
     act.tracker.expect(uniqueid, act.call.id)
     try:
-        await act.send(actions.call_into(
-            context, uniqueid=uniqueid, endpoint=act.target(ext),
-            caller_id=act.req.caller_id or ext.caller_id, wait=act.req.wait,
-            variables={"UAPI_CALL_ID": act.call.id, **variables}))
+        await act.send(
+            actions.call_into(
+                context,
+                uniqueid=uniqueid,
+                endpoint=act.target(ext),
+                caller_id=act.req.caller_id or ext.caller_id,
+                wait=act.req.wait,
+                variables={"UAPI_CALL_ID": act.call.id, **variables},
+            )
+        )
     except Exception:
         act.tracker.unexpect(uniqueid)
         raise
@@ -186,8 +214,9 @@ async def _ring_into(act: Act, ext: Extension, context: str, variables: dict[str
 async def park(act: Act) -> None:
     other = act.counterpart()
     chan, parker = act.channel(other), act.channel(act.party)
-    await act.send(actions.park(chan.name, parker.name, act.req.max_in_parking,
-                                act.ctx.parking.lot))
+    await act.send(
+        actions.park(chan.name, parker.name, act.req.max_in_parking, act.ctx.parking.lot)
+    )
     await act.settle(lambda: other.parked is not None)
     for uid in list(act.party.channels):  # the parker is free (most dialplans hang it up)
         with contextlib.suppress(AmiActionFailed, KeyError):
@@ -197,20 +226,28 @@ async def park(act: Act) -> None:
 async def unpark(act: Act) -> None:
     ext = act.terminal()
     parked = [p for p in act.call.parties.values() if p.parked is not None]
-    target = act.party if act.party.parked is not None else (parked[0] if len(parked) == 1
-                                                             else None)
+    target = (
+        act.party if act.party.parked is not None else (parked[0] if len(parked) == 1 else None)
+    )
     if target is None or target.parked_pos is None:
         raise invalid("pc_phonecallview_invalid", "That view is not parked.")
-    await _ring_into(act, ext, "uapi-unpark", {"UAPI_PARK_LOT": act.ctx.parking.lot,
-                                          "UAPI_PARK_SPACE": target.parked_pos})
+    await _ring_into(
+        act,
+        ext,
+        "uapi-unpark",
+        {"UAPI_PARK_LOT": act.ctx.parking.lot, "UAPI_PARK_SPACE": target.parked_pos},
+    )
 
 
 async def _move(act: Act, context: str, variables: dict[str, str]) -> Party:
     """Setvar + Redirect of the party being transferred (transferNumber, by default the
     party the view's party talks to)."""
     req = act.req
-    moved = (act.party_named(req.transfer_number, "pc_transfernumber_invalid")
-             if req.transfer_number is not None else act.counterpart())
+    moved = (
+        act.party_named(req.transfer_number, "pc_transfernumber_invalid")
+        if req.transfer_number is not None
+        else act.counterpart()
+    )
     if req.transfer_from_number is not None:
         act.party_named(req.transfer_from_number, "pc_transferfromnumber_invalid")
     chan = act.channel(moved)
@@ -229,24 +266,29 @@ def _transfer_target(act: Act) -> tuple[str, str]:
     if is_public_number(number):
         meta = act.call.meta
         if meta is None or not meta.allow_public_transfer:
-            raise invalid("pc_sendcallto_invalid",
-                          "A public number needs allowPublicTransfer when the call is made.")
+            raise invalid(
+                "pc_sendcallto_invalid",
+                "A public number needs allowPublicTransfer when the call is made.",
+            )
         return act.ctx.dialing.public.format(number=number), number
     raise invalid("pc_sendcallto_invalid", f"{number!r} is neither an extension nor a number.")
 
 
 async def transfer(act: Act) -> None:
     target, _ = _transfer_target(act)
-    moved = await _move(act, "uapi-transfer", {"UAPI_TRANSFER_TO": target,
-                                               "UAPI_WAIT": str(act.req.wait)})
+    moved = await _move(
+        act, "uapi-transfer", {"UAPI_TRANSFER_TO": target, "UAPI_WAIT": str(act.req.wait)}
+    )
     log.info("call.control.transferred", call_id=act.call.id, party=moved.key, to=target)
 
 
 async def to_voicemail(act: Act) -> None:
     ext = act.terminal()
     if act.target(ext) != ext.channel:
-        raise invalid("pc_sendcallto_invalid", f"The voicemail of {ext.number} is on another "
-                      "Asterisk node than this call.")
+        raise invalid(
+            "pc_sendcallto_invalid",
+            f"The voicemail of {ext.number} is on another Asterisk node than this call.",
+        )
     box = act.ctx.dialing.voicemail.format(short=ext.short, number=ext.number, prefix=ext.prefix)
     await _move(act, "uapi-voicemail", {"UAPI_MAILBOX": box})
 
@@ -254,12 +296,16 @@ async def to_voicemail(act: Act) -> None:
 async def hold(act: Act) -> None:
     other = act.counterpart()
     chan = act.channel(other)
-    peers = [c for c in act.tracker.channels.values()
-             if c.bridge is not None and c.bridge == chan.bridge and c is not chan]
+    peers = [
+        c
+        for c in act.tracker.channels.values()
+        if c.bridge is not None and c.bridge == chan.bridge and c is not chan
+    ]
     if not peers:
         raise invalid("pc_phonecallview_invalid", f"{other.key} is not in a conversation.")
-    await act.send(actions.redirect(chan.name, "uapi-hold",
-                                    extra=(peers[0].name, "uapi-hold-peer")))
+    await act.send(
+        actions.redirect(chan.name, "uapi-hold", extra=(peers[0].name, "uapi-hold-peer"))
+    )
     act.tracker.mark_holder(act.call.id, act.party.key)
     await act.settle(lambda: other.on_hold is not None)
 
@@ -270,8 +316,11 @@ async def unhold(act: Act) -> None:
         raise invalid("pc_phonecallview_invalid", "Nothing in this call is on hold.")
     chan = act.channel(held[0])
     listed = await act.ctx.pbx.send_list({"Action": "CoreShowChannels"})
-    waiting = [c["Channel"] for c in listed
-               if c.get("Context") == "uapi-hold-peer" and c["Uniqueid"] in act.call.channels]
+    waiting = [
+        c["Channel"]
+        for c in listed
+        if c.get("Context") == "uapi-hold-peer" and c["Uniqueid"] in act.call.channels
+    ]
     if not waiting:
         raise invalid("pc_phonecallview_invalid", "The call was not put on hold by the bridge.")
     await act.send(actions.bridge(waiting[0], chan.name))
@@ -281,8 +330,9 @@ async def unhold(act: Act) -> None:
 async def start_recording(act: Act) -> None:
     chan = act.channel(act.party)
     now = time.time()
-    take = Take(take_name(act.call.id, act.party.view_id, now), act.req.format, now,
-                node=act.ctx.node)
+    take = Take(
+        take_name(act.call.id, act.party.view_id, now), act.req.format, now, node=act.ctx.node
+    )
     await act.send(actions.start_recording(chan.name, take.monitor_file))
     await act.settle(lambda: act.party.recording is not None)
     take.started = act.party.recording or now
@@ -299,8 +349,7 @@ async def stop_recording(act: Act) -> None:
     stop_takes(act.party, time.time())  # those the tracker has not ended (no event yet)
     for take in running:
         act.ctx.recorded(record_of(act.call, act.party, take))
-        log.info("call.recording.stopped", call_id=act.call.id, party=act.party.key,
-                 id=take.name)
+        log.info("call.recording.stopped", call_id=act.call.id, party=act.party.key, id=take.name)
 
 
 async def pick_up(act: Act) -> None:
@@ -324,8 +373,7 @@ async def send_dtmf(act: Act) -> None:
     chan = act.channel(act.party)
     for digit in act.req.digits:
         await act.send(actions.play_dtmf(chan.name, digit, act.req.duration))
-    log.info("call.dtmf.sent", call_id=act.call.id, party=act.party.key,
-             digits=len(act.req.digits))
+    log.info("call.dtmf.sent", call_id=act.call.id, party=act.party.key, digits=len(act.req.digits))
 
 
 async def mute(act: Act) -> None:
@@ -333,8 +381,12 @@ async def mute(act: Act) -> None:
     chan = act.channel(act.party)
     await act.send(actions.mute_audio(chan.name, act.req.direction, on=on))
     act.tracker.mark_muted(chan.uniqueid, act.req.direction, on=on)
-    log.info("call.muted" if on else "call.unmuted", call_id=act.call.id, party=act.party.key,
-             direction=act.req.direction)
+    log.info(
+        "call.muted" if on else "call.unmuted",
+        call_id=act.call.id,
+        party=act.party.key,
+        direction=act.req.direction,
+    )
 
 
 async def attended_transfer(act: Act) -> None:
@@ -346,15 +398,23 @@ async def attended_transfer(act: Act) -> None:
     target, key = _transfer_target(act)
     peer = act.counterpart()
     chan, held = act.channel(act.party), act.channel(peer)
-    for name, value in {"UAPI_CALL_ID": act.call.id, "UAPI_ATXFER_TO": target,
-                        "UAPI_WAIT": str(act.req.wait), "_UAPI_ATXFER_PEER": held.name}.items():
+    for name, value in {
+        "UAPI_CALL_ID": act.call.id,
+        "UAPI_ATXFER_TO": target,
+        "UAPI_WAIT": str(act.req.wait),
+        "_UAPI_ATXFER_PEER": held.name,
+    }.items():
         await act.send(actions.setvar(chan.name, name, value))
     # if the party gives up before the target answers, the peer calls the target itself
-    for name, value in {"UAPI_CALL_ID": act.call.id, "UAPI_TRANSFER_TO": target,
-                        "UAPI_WAIT": str(act.req.wait)}.items():
+    for name, value in {
+        "UAPI_CALL_ID": act.call.id,
+        "UAPI_TRANSFER_TO": target,
+        "UAPI_WAIT": str(act.req.wait),
+    }.items():
         await act.send(actions.setvar(held.name, name, value))
-    await act.send(actions.redirect(chan.name, "uapi-atxfer",
-                                    extra=(held.name, "uapi-atxfer-held")))
+    await act.send(
+        actions.redirect(chan.name, "uapi-atxfer", extra=(held.name, "uapi-atxfer-held"))
+    )
     act.tracker.mark_transfer(act.call.id, act.party.key, key)
     log.info("call.transfer.attended", call_id=act.call.id, party=act.party.key, to=target)
 
@@ -384,11 +444,23 @@ async def cancel_transfer(act: Act) -> None:
 
 
 ACTIONS: dict[str, Callable[[Act], Awaitable[None]]] = {
-    "Park": park, "UnPark": unpark, "Transfer": transfer, "TransferToVoicemail": to_voicemail,
-    "OnHold": hold, "OffHold": unhold, "StartRecording": start_recording,
-    "StopRecording": stop_recording, "PickUp": pick_up, "BargeIn": spy, "Whisper": spy,
-    "Monitor": spy, "SendDTMF": send_dtmf, "Mute": mute, "Unmute": mute,
-    "AttendedTransfer": attended_transfer, "CompleteTransfer": complete_transfer,
+    "Park": park,
+    "UnPark": unpark,
+    "Transfer": transfer,
+    "TransferToVoicemail": to_voicemail,
+    "OnHold": hold,
+    "OffHold": unhold,
+    "StartRecording": start_recording,
+    "StopRecording": stop_recording,
+    "PickUp": pick_up,
+    "BargeIn": spy,
+    "Whisper": spy,
+    "Monitor": spy,
+    "SendDTMF": send_dtmf,
+    "Mute": mute,
+    "Unmute": mute,
+    "AttendedTransfer": attended_transfer,
+    "CompleteTransfer": complete_transfer,
     "CancelTransfer": cancel_transfer,
 }
 
@@ -422,8 +494,9 @@ def _organization(directory: Directory, call: Call, exts: tuple[Extension, ...])
     return directory.organization_of_user(directory.owner(ext))
 
 
-def party_of_number(directory: Directory, call: Call, org: Organization,
-                    number: str | None) -> Party | None:
+def party_of_number(
+    directory: Directory, call: Call, org: Organization, number: str | None
+) -> Party | None:
     """The party of the call a number names (short or extended extension, or public);
     another organization's extension names no party (it is answered like an unknown one)."""
     if not number:
@@ -447,12 +520,17 @@ def _transferring(directory: Directory, call: Call, req: Control, org: Organizat
     if len(mine) == 1:
         return mine[0]
     given = req.transfer_from_number
-    why = (f"transferFromNumber {given!r} is not a party of this call" if given is not None
-           else "transferFromNumber is missing")
+    why = (
+        f"transferFromNumber {given!r} is not a party of this call"
+        if given is not None
+        else "transferFromNumber is missing"
+    )
     where = "is not a party of it" if not mine else f"names {len(mine)} of its parties"
-    raise invalid("pc_phonecallview_invalid",
-                  f"Give phoneCallViewId (the view that transfers): {why}, and the path "
-                  f"({', '.join(e.number for e in exts)}) {where}.")
+    raise invalid(
+        "pc_phonecallview_invalid",
+        f"Give phoneCallViewId (the view that transfers): {why}, and the path "
+        f"({', '.join(e.number for e in exts)}) {where}.",
+    )
 
 
 def _acting_party(directory: Directory, call: Call, req: Control, org: Organization) -> Party:
@@ -460,8 +538,10 @@ def _acting_party(directory: Directory, call: Call, req: Control, org: Organizat
     if req.view_given is None and req.action in ("Transfer", "TransferToVoicemail"):
         return _transferring(directory, call, req, org)
     if req.view_given is None:
-        raise invalid("pc_phonecallview_invalid",
-                      "phoneCallViewId is missing: give the view of the party that acts.")
+        raise invalid(
+            "pc_phonecallview_invalid",
+            "phoneCallViewId is missing: give the view of the party that acts.",
+        )
     party = next((p for p in call.parties.values() if p.view_id == req.view), None)
     if party is None:
         raise invalid("pc_phonecallview_invalid", f"{req.view_given} is not a view of this call.")

@@ -59,8 +59,14 @@ class _Outgoing:
 class Faxes:
     """The faxes use cases over the store, the directory and each node's AMI link."""
 
-    def __init__(self, store: FaxStore, nodes: Nodes, directory: Directory,
-                 config: FaxesConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: FaxStore,
+        nodes: Nodes,
+        directory: Directory,
+        config: FaxesConfig,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.nodes = nodes
         self.directory = directory
@@ -79,8 +85,9 @@ class Faxes:
         tiff, pages = await self._document(req.documents)
         link = self.nodes.live(node).pbx
         now = self.clock()
-        outgoing = [replace(o, record=replace(o.record, pages=pages, created=now))
-                    for o in outgoing]
+        outgoing = [
+            replace(o, record=replace(o.record, pages=pages, created=now)) for o in outgoing
+        ]
         await asyncio.to_thread(self._spool, tiff, [o.record.file for o in outgoing])
         await self.store.add_all([o.record for o in outgoing])
         sent = []
@@ -97,8 +104,10 @@ class Faxes:
 
     def _plan(self, req: SendFax, ext: Extension, node: str) -> list[_Outgoing]:
         if not req.recipients or len(req.recipients) > MAX_RECIPIENTS:
-            raise invalid("fax_recipients_invalid",
-                          f"Give 1 to {MAX_RECIPIENTS} recipients (got {len(req.recipients)}).")
+            raise invalid(
+                "fax_recipients_invalid",
+                f"Give 1 to {MAX_RECIPIENTS} recipients (got {len(req.recipients)}).",
+            )
         org = self.directory.organization_of_user(self.directory.owner(ext))
         res = Resolver(self.directory, req.app, org, self.directory.public_of(node), node)
         out = []
@@ -110,8 +119,19 @@ class Faxes:
             else:
                 receiver = None
                 target = res.target(number, "fax_recipients_invalid", "recipient")
-            record = FaxRecord(fax_id, ext.number, fx.OUT, number, fx.QUEUED, None, "", 0.0,
-                               None, node, f"{fax_id}.tif")
+            record = FaxRecord(
+                fax_id,
+                ext.number,
+                fx.OUT,
+                number,
+                fx.QUEUED,
+                None,
+                "",
+                0.0,
+                None,
+                node,
+                f"{fax_id}.tif",
+            )
             out.append(_Outgoing(record, target, receiver))
         return out
 
@@ -122,8 +142,10 @@ class Faxes:
             if not doc:
                 raise invalid("fax_file_invalid", f"File {i} is empty.")
             if len(doc) > self.config.max_bytes:
-                raise invalid("fax_file_invalid", f"File {i} is over faxes.max_bytes "
-                                                  f"({self.config.max_bytes} bytes).")
+                raise invalid(
+                    "fax_file_invalid",
+                    f"File {i} is over faxes.max_bytes ({self.config.max_bytes} bytes).",
+                )
             if fx.kind_of(doc) is None:
                 raise invalid("fax_file_invalid", f"File {i} is neither a PDF nor a TIFF.")
         kinds = {fx.kind_of(d) for d in docs}
@@ -134,8 +156,10 @@ class Faxes:
         if pages is None:
             raise invalid("fax_file_invalid", "The TIFF cannot be read.")
         if pages > self.config.max_pages:
-            raise invalid("fax_file_invalid", f"The fax has more than faxes.max_pages "
-                                              f"({self.config.max_pages}) pages.")
+            raise invalid(
+                "fax_file_invalid",
+                f"The fax has more than faxes.max_pages ({self.config.max_pages}) pages.",
+            )
         return tiff, pages
 
     async def _converted(self, pdfs: list[bytes]) -> bytes:
@@ -152,8 +176,7 @@ class Faxes:
             await link.send(self._action(o, ext))
         except BridgeError as exc:
             log.warning("fax.originate.failed", id=rec.id, error=str(exc))
-            await self.store.set_status(rec.id, fx.FAILED, error=str(exc),
-                                        finished=self.clock())
+            await self.store.set_status(rec.id, fx.FAILED, error=str(exc), finished=self.clock())
             return replace(rec, status=fx.FAILED, error=str(exc))
         await self.store.set_status(rec.id, fx.SENDING)
         log.info("fax.sending", id=rec.id, extension=ext.number, recipient=rec.recipient)
@@ -161,25 +184,42 @@ class Faxes:
 
     def _action(self, o: _Outgoing, ext: Extension) -> ActionFields:
         rec, spool = o.record, self.config.pbx_spool
-        variables = [f"UAPI_FAX_ID={rec.id}", f"UAPI_FAX_FILE={spool}/{rec.file}",
-                     f"UAPI_FAX_TARGET={o.target}", f"UAPI_WAIT={self.config.wait}"]
+        variables = [
+            f"UAPI_FAX_ID={rec.id}",
+            f"UAPI_FAX_FILE={spool}/{rec.file}",
+            f"UAPI_FAX_TARGET={o.target}",
+            f"UAPI_WAIT={self.config.wait}",
+        ]
         if o.receiver is not None:
             in_id = fx.new_fax_id()
-            variables += [f"__UAPI_FAX_IN_ID={in_id}", f"__UAPI_FAX_IN_FILE={spool}/{in_id}.tif",
-                          f"__UAPI_FAX_RECEIVER={o.receiver.number}",
-                          f"__UAPI_FAX_SENDER={ext.number}"]
-        return {"Action": "Originate", "Channel": "Local/s@uapi-fax-call/n",
-                "Context": "uapi-fax-send", "Exten": "s", "Priority": "1", "Async": "true",
-                "ChannelId": rec.id, "OtherChannelId": f"{rec.id}-2",
-                "Timeout": str((self.config.wait + 10) * 1000), "CallerID": ext.caller_id,
-                "Variable": variables}
+            variables += [
+                f"__UAPI_FAX_IN_ID={in_id}",
+                f"__UAPI_FAX_IN_FILE={spool}/{in_id}.tif",
+                f"__UAPI_FAX_RECEIVER={o.receiver.number}",
+                f"__UAPI_FAX_SENDER={ext.number}",
+            ]
+        return {
+            "Action": "Originate",
+            "Channel": "Local/s@uapi-fax-call/n",
+            "Context": "uapi-fax-send",
+            "Exten": "s",
+            "Priority": "1",
+            "Async": "true",
+            "ChannelId": rec.id,
+            "OtherChannelId": f"{rec.id}-2",
+            "Timeout": str((self.config.wait + 10) * 1000),
+            "CallerID": ext.caller_id,
+            "Variable": variables,
+        }
 
     # -- results (extensions_uapi.conf's UserEvents) -------------------------------------------
 
     def on_event(self, message: AmiMessage) -> None:
         """An AMI event: the faxes' UserEvents are queued for `run_forever`."""
-        if message.get("Event") == "UserEvent" and str(
-                message.get("UserEvent", "")) in ("UapiFax", "UapiFaxReceived"):
+        if message.get("Event") == "UserEvent" and str(message.get("UserEvent", "")) in (
+            "UapiFax",
+            "UapiFaxReceived",
+        ):
             self._results.put_nowait(message)
 
     async def run_forever(self) -> None:
@@ -195,25 +235,36 @@ class Faxes:
         fax_id = str(message.get("FaxId", "")).strip()
         if not fx.is_fax_id(fax_id):
             return
-        status, pages = str(message.get("Status", "")), fx.page_count(
-            str(message.get("Pages", "")))
+        status, pages = str(message.get("Status", "")), fx.page_count(str(message.get("Pages", "")))
         error = "" if status.strip().upper() == "SUCCESS" else str(message.get("Error", ""))
         if message.get("UserEvent") == "UapiFax":
-            await self.store.set_status(fax_id, fx.outcome(status), error=error.strip(),
-                                        pages=pages, finished=self.clock())
+            await self.store.set_status(
+                fax_id, fx.outcome(status), error=error.strip(), pages=pages, finished=self.clock()
+            )
             log.info("fax.finished", id=fax_id, status=fx.outcome(status), pages=pages)
             return
         await self._received(message, fax_id, status, pages, error)
 
-    async def _received(self, message: AmiMessage, fax_id: str, status: str,
-                        pages: int | None, error: str) -> None:
+    async def _received(
+        self, message: AmiMessage, fax_id: str, status: str, pages: int | None, error: str
+    ) -> None:
         receiver = self.directory.extensions.get(str(message.get("Receiver", "")).strip())
         if receiver is None or receiver.type != ExtensionType.FAX:
             return
         now = self.clock()
-        rec = FaxRecord(fax_id, receiver.number, fx.IN, receiver.number,
-                        fx.received_outcome(status), pages, error.strip(), now, now,
-                        self.directory.node_of(receiver), f"{fax_id}.tif")
+        rec = FaxRecord(
+            fax_id,
+            receiver.number,
+            fx.IN,
+            receiver.number,
+            fx.received_outcome(status),
+            pages,
+            error.strip(),
+            now,
+            now,
+            self.directory.node_of(receiver),
+            f"{fax_id}.tif",
+        )
         if await self.store.add(rec):
             log.info("fax.received", id=fax_id, extension=receiver.number, pages=pages)
 

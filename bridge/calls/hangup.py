@@ -35,8 +35,13 @@ class HangUp:
 
 
 class Hangups:
-    def __init__(self, nodes: Nodes, directory: Directory, watch: TrackerWatch,
-                 confirm_within: float = CONFIRM_WITHIN) -> None:
+    def __init__(
+        self,
+        nodes: Nodes,
+        directory: Directory,
+        watch: TrackerWatch,
+        confirm_within: float = CONFIRM_WITHIN,
+    ) -> None:
         self.nodes = nodes
         self.directory = directory
         self.watch = watch
@@ -45,13 +50,19 @@ class Hangups:
     async def run(self, req: HangUp) -> list[str]:
         """The ids of the calls hung up (none: nothing to hang up)."""
         party_key = None if req.phone_number is None else self._party_key(req)
-        exts = [self.directory.extensions[n] for n in req.extensions
-                if n in self.directory.extensions]
-        homes = {n.name for n in self.nodes.live_for(
-            exts, "not connected: the live calls are not known")}
+        exts = [
+            self.directory.extensions[n] for n in req.extensions if n in self.directory.extensions
+        ]
+        homes = {
+            n.name for n in self.nodes.live_for(exts, "not connected: the live calls are not known")
+        }
         # a call between nodes also has a half on a node the extensions do not live on
-        work = [(n, c) for n in self.nodes.all if n.name in homes or n.pbx.connected
-                for c in n.tracker.calls_of(set(req.extensions))]
+        work = [
+            (n, c)
+            for n in self.nodes.all
+            if n.name in homes or n.pbx.connected
+            for c in n.tracker.calls_of(set(req.extensions))
+        ]
         if req.call_id is not None:
             work = [(n, c) for n, c in work if c.id == req.call_id]
             if not work:
@@ -67,7 +78,8 @@ class Hangups:
                 legs += [(node.tracker, u) for u in uids]
                 log.info("call.hangup", call_id=call.id, channels=names, node=node.name)
         if legs and not await self.watch.until(
-                lambda: not any(u in t.channels for t, u in legs), self.confirm_within):
+            lambda: not any(u in t.channels for t, u in legs), self.confirm_within
+        ):
             log.warning("call.hangup.unconfirmed", calls=done, within=self.confirm_within)
         return done
 

@@ -26,31 +26,50 @@ async def replay(outbox: Outbox, reg: Registration, delivery_id: str, now: float
     """Queues the delivery again (same webhook-id, a new attempt series), whatever its
     outcome; `pce_delivery_invalid` when the registration has no such delivery (any more)."""
     if not delivery_id or not await outbox.replay(reg.id, delivery_id, now):
-        raise invalid("pce_delivery_invalid", f"{delivery_id!r} is not a delivery of this "
-                                              "PhoneCallEvent (or it is past webhooks.retention).")
+        raise invalid(
+            "pce_delivery_invalid",
+            f"{delivery_id!r} is not a delivery of this "
+            "PhoneCallEvent (or it is past webhooks.retention).",
+        )
 
 
-async def recover(outbox: Outbox, config: WebhooksConfig, reg: Registration, *,
-                  since: float, until: float | None, now: float) -> int:
+async def recover(
+    outbox: Outbox,
+    config: WebhooksConfig,
+    reg: Registration,
+    *,
+    since: float,
+    until: float | None,
+    now: float,
+) -> int:
     """Queues again, oldest first, every delivery created in [since, until] that was not
     delivered; the window must lie within `webhooks.retention` (older ones are purged)."""
     end = now if until is None else min(until, now)
     if since < now - config.retention or since > now:
-        raise invalid("pce_since_invalid", "since must be a date within webhooks.retention "
-                                           f"({config.retention:g} seconds) before now.")
+        raise invalid(
+            "pce_since_invalid",
+            "since must be a date within webhooks.retention "
+            f"({config.retention:g} seconds) before now.",
+        )
     if end <= since:
         raise invalid("pce_until_invalid", "until must be after since.")
     return await outbox.recover(reg.id, since, end, now)
 
 
-async def rotate(registrations: Registrations, reg: Registration, overlap: float,
-                 now: float) -> Rotated:
+async def rotate(
+    registrations: Registrations, reg: Registration, overlap: float, now: float
+) -> Rotated:
     """A new secret; the old one still signs (second) for `overlap` seconds (0: not at all)."""
     if not 0 <= overlap <= MAX_OVERLAP:
         raise invalid("pce_overlap_invalid", "overlap must be 0 to 604800 seconds (7 days).")
     expires = now + overlap
-    changed = replace(reg, secret=new_secret(), previous_secret=reg.secret if overlap else "",
-                      previous_expires=expires if overlap else 0.0, modified=iso(now))
+    changed = replace(
+        reg,
+        secret=new_secret(),
+        previous_secret=reg.secret if overlap else "",
+        previous_expires=expires if overlap else 0.0,
+        modified=iso(now),
+    )
     await registrations.save(changed)
     return Rotated(changed.secret, expires)
 

@@ -38,8 +38,12 @@ class Ticket:
 class Limiter:
     """The buckets of every app, by app name."""
 
-    def __init__(self, limits: LimitsConfig | None = None, apps: Iterable[App] = (),
-                 clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        limits: LimitsConfig | None = None,
+        apps: Iterable[App] = (),
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.clock = clock
         self._top = LimitsConfig()
         self._policies: dict[str, LimitsConfig] = {}
@@ -78,9 +82,14 @@ class Limiter:
         wait = self._bucket(app, kind).take(self.clock(), count)
         if wait > 0:
             rate = self.policy(app).of(kind)
-            raise Refused(429, "rate_limited", kind, retry_after(wait),
-                          f"Over the app's {kind} limit ({rate.rate:g}/s, burst {rate.burst}"
-                          f"{'' if count == 1 else f'; this request needs {count}'}).")
+            raise Refused(
+                429,
+                "rate_limited",
+                kind,
+                retry_after(wait),
+                f"Over the app's {kind} limit ({rate.rate:g}/s, burst {rate.burst}"
+                f"{'' if count == 1 else f'; this request needs {count}'}).",
+            )
         return Ticket(app, kind, count)
 
     def give(self, ticket: Ticket) -> None:
@@ -98,16 +107,22 @@ class Limiter:
         if policy is None:
             limits = self.policy(app)
             policy = self._policy_header[app] = ", ".join(
-                f'"{kind}";q={limits.of(kind).burst};w={limits.of(kind).window}'
-                for kind in KINDS)
+                f'"{kind}";q={limits.of(kind).burst};w={limits.of(kind).window}' for kind in KINDS
+            )
         states = []
         for kind in KINDS:
             bucket = self._bucket(app, kind)
             states.append(f'"{kind}";r={bucket.remaining(now)};t={bucket.full_in(now)}')
         return {"RateLimit-Policy": policy, "RateLimit": ", ".join(states)}
 
-def check_max_calls(org: Organization, user: User, live: Iterable[Call],
-                    owner_of: Callable[[str], User | None], adding: int = 1) -> None:
+
+def check_max_calls(
+    org: Organization,
+    user: User,
+    live: Iterable[Call],
+    owner_of: Callable[[str], User | None],
+    adding: int = 1,
+) -> None:
     """Raises Refused (409 pc_limit_exceeded) if `adding` more calls charged to `user`'s
     extension would put the user or its organization over `max_calls`. `live`: every live
     call of every node (placed through the API or not); `owner_of`: extension -> its user."""
@@ -119,8 +134,15 @@ def check_max_calls(org: Organization, user: User, live: Iterable[Call],
         if owner is not None and owner.organization == org.id:
             theirs += 1
             mine += owner.id == user.id
-    for who, cap, count in ((f"organization {org.id}", org.max_calls, theirs),
-                            (f"user {user.id}", user.max_calls, mine)):
+    for who, cap, count in (
+        (f"organization {org.id}", org.max_calls, theirs),
+        (f"user {user.id}", user.max_calls, mine),
+    ):
         if cap is not None and count + adding > cap:
-            raise Refused(409, "pc_limit_exceeded", "max_calls", None,
-                          f"The {who} has {count} live calls; its max_calls is {cap}.")
+            raise Refused(
+                409,
+                "pc_limit_exceeded",
+                "max_calls",
+                None,
+                f"The {who} has {count} live calls; its max_calls is {cap}.",
+            )

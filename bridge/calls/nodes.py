@@ -40,13 +40,16 @@ class Node:
 class Nodes:
     """Every node, in config order (the first is where extensions live by default)."""
 
-    def __init__(self, nodes: Iterable[Node], directory: Directory,
-                 base: control.Context | None = None) -> None:
+    def __init__(
+        self, nodes: Iterable[Node], directory: Directory, base: control.Context | None = None
+    ) -> None:
         self.all = list(nodes)
         self.by_name = {n.name: n for n in self.all}
         self.directory = directory
-        self.cluster = Cluster({n.name: n.tracker for n in self.all},
-                               {n.name: directory.trunk_endpoints(n.name) for n in self.all})
+        self.cluster = Cluster(
+            {n.name: n.tracker for n in self.all},
+            {n.name: directory.trunk_endpoints(n.name) for n in self.all},
+        )
         self._base = base
         self._controls: dict[str, control.Context] = {}
 
@@ -97,8 +100,10 @@ class Nodes:
             raise RuntimeError("Nodes was built without a call-control context")
         ctx = self._controls.get(node.name)
         if ctx is None:
-            dialing = dataclasses.replace(self._base.dialing,
-                                          public=self.directory.public_of(node.name))
+            dialing = dataclasses.replace(
+                self._base.dialing, public=self.directory.public_of(node.name)
+            )
             ctx = self._controls[node.name] = dataclasses.replace(
-                self._base, pbx=node.pbx, tracker=node.tracker, node=node.name, dialing=dialing)
+                self._base, pbx=node.pbx, tracker=node.tracker, node=node.name, dialing=dialing
+            )
         return ctx

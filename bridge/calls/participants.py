@@ -33,11 +33,13 @@ class Context:
 
 def _effect(rooms: ConferenceRooms, room: str, pid: str, action: str) -> Callable[[], bool]:
     """What the action's event changes, as a condition on the rooms."""
+
     def done() -> bool:
         member = rooms.find(room, pid)
         if action == "Kick":
             return member is None
         return member is not None and member.muted == (action == "Mute")
+
     return done
 
 

@@ -59,7 +59,11 @@ class Resolver:
     """Turns numbers into dial targets inside one organization, for one app."""
 
     def __init__(
-        self, directory: Directory, app: App, org: Organization | None, public: str,
+        self,
+        directory: Directory,
+        app: App,
+        org: Organization | None,
+        public: str,
         node: str = "",
     ) -> None:
         self.directory = directory
@@ -88,22 +92,29 @@ class Resolver:
         """The dial target of a party; `acting`: the app must be allowed to act for it."""
         ext = self.local(number)
         if ext is not None and not ext.channel:  # callback, conference: no phone rings on it
-            raise invalid(code, f"{what} {ext.number} is a {ext.type} extension: no phone "
-                                "rings on it.")
+            raise invalid(
+                code, f"{what} {ext.number} is a {ext.type} extension: no phone rings on it."
+            )
         if ext is not None:
             if acting and not self.directory.may_act_for(self.app, self.directory.owner(ext)):
-                raise invalid(code, f"{what} {ext.number} is an extension this app may not "
-                                    "act for.")
+                raise invalid(
+                    code, f"{what} {ext.number} is an extension this app may not act for."
+                )
             target = self.directory.dial_target(ext, self.node)
             if target is None:
-                raise invalid(code, f"{what} {ext.number} is on Asterisk node "
-                                    f"{self.directory.node_of(ext)!r} and the call is placed on "
-                                    f"node {self.node!r}: no trunk joins them.")
+                raise invalid(
+                    code,
+                    f"{what} {ext.number} is on Asterisk node "
+                    f"{self.directory.node_of(ext)!r} and the call is placed on "
+                    f"node {self.node!r}: no trunk joins them.",
+                )
             return target
         if self.directory.extended(number, self.org) is None and is_public_number(number):
             return self.public.format(number=number)
-        raise invalid(code, f"{what} {number!r} is neither an extension of the organization nor "
-                            "a public number.")
+        raise invalid(
+            code,
+            f"{what} {number!r} is neither an extension of the organization nor a public number.",
+        )
 
 
 @dataclass(frozen=True)
@@ -116,8 +127,9 @@ class Plan:
 
 
 class Placing:
-    def __init__(self, nodes: Nodes, calls: CallStore, directory: Directory,
-                 limiter: Limiter | None = None) -> None:
+    def __init__(
+        self, nodes: Nodes, calls: CallStore, directory: Directory, limiter: Limiter | None = None
+    ) -> None:
         self.nodes = nodes
         self.calls = calls
         self.directory = directory
@@ -135,15 +147,23 @@ class Placing:
             found = directory.extensions.get(number)
             return directory.owner(found) if found is not None else None
 
-        check_max_calls(directory.organization_of_user(owner), owner,
-                        self.nodes.cluster.calls.values(), owner_of, count)
+        check_max_calls(
+            directory.organization_of_user(owner),
+            owner,
+            self.nodes.cluster.calls.values(),
+            owner_of,
+            count,
+        )
         return self.limiter.take(app, "calls", count)
 
     def plan(self, req: PlaceCall, now: float) -> Plan:
         """Resolves every number (400 with the field's code if one does not resolve)."""
         directory = self.directory
-        home = (directory.organization_of_user(req.user) if req.user
-                else directory.home_organization(req.app))
+        home = (
+            directory.organization_of_user(req.user)
+            if req.user
+            else directory.home_organization(req.app)
+        )
         first = directory.nodes[0]
         ext = self._charged(req, Resolver(directory, req.app, home, directory.public_of(first)))
         owner = directory.owner(ext)
@@ -152,21 +172,30 @@ class Placing:
         res = Resolver(directory, req.app, org, directory.public_of(node), node)
         plan = CallPlan(
             call_id=new_call_id(),
-            sources=tuple(res.target(n, "pc_source_invalid", "source", acting=True)
-                          for n in req.sources),
-            destinations=tuple(res.target(n, "pc_destination_invalid", "destination")
-                               for n in req.destinations),
+            sources=tuple(
+                res.target(n, "pc_source_invalid", "source", acting=True) for n in req.sources
+            ),
+            destinations=tuple(
+                res.target(n, "pc_destination_invalid", "destination") for n in req.destinations
+            ),
             source_caller_id=req.caller_id or ext.caller_id,
             destination_caller_id=req.destination_caller_id or ext.caller_id,
             wait=req.wait,
             duration=req.duration,
             headers=req.headers,
         )
-        meta = CallMeta(ext.number, owner.id, req.app.name, req.nonce, now,
-                        tuple(res.party(n) for n in req.sources),
-                        tuple(res.party(n) for n in req.destinations),
-                        plan.source_caller_id, plan.destination_caller_id,
-                        req.allow_public_transfer)
+        meta = CallMeta(
+            ext.number,
+            owner.id,
+            req.app.name,
+            req.nonce,
+            now,
+            tuple(res.party(n) for n in req.sources),
+            tuple(res.party(n) for n in req.destinations),
+            plan.source_caller_id,
+            plan.destination_caller_id,
+            req.allow_public_transfer,
+        )
         return Plan(plan, meta, node)
 
     def _node(self, res: Resolver, req: PlaceCall, charged: Extension) -> str:
@@ -181,11 +210,13 @@ class Placing:
     def _charged(self, req: PlaceCall, res: Resolver) -> Extension:
         ext = res.extension(req.extension)
         if ext is None or ext.type != ExtensionType.PHONE_TERMINAL:
-            raise invalid("extension_invalid",
-                          f"{req.extension!r} is not a phone terminal extension.")
+            raise invalid(
+                "extension_invalid", f"{req.extension!r} is not a phone terminal extension."
+            )
         owner = self.directory.owner(ext)
-        allowed = (owner.id == req.user.id if req.user
-                   else self.directory.may_act_for(req.app, owner))
+        allowed = (
+            owner.id == req.user.id if req.user else self.directory.may_act_for(req.app, owner)
+        )
         if not allowed:
             raise invalid("extension_invalid", f"Extension {ext.number} is not the user's.")
         return ext
@@ -224,8 +255,9 @@ class Placing:
         log.info("call.nonce.reused", call_id=found.id, extension=found.extension)
         return Placed(found.id, found.extension, reused=True)
 
-    async def invite(self, node: str, app: str, charged: str,
-                     sends: list[tuple[str, CallMeta, ActionFields]]) -> None:
+    async def invite(
+        self, node: str, app: str, charged: str, sends: list[tuple[str, CallMeta, ActionFields]]
+    ) -> None:
         """Sends the Originate of each invite (call id, meta, action) on `node`, after taking
         one calls token per invite; the tokens of invites not sent are given back."""
         ticket = self.admit(app, charged, len(sends))
@@ -246,12 +278,24 @@ class Placing:
         """
         plan, meta = planned.plan, planned.meta
         await self.send_placed(plan.call_id, meta, originate(plan), record, node=planned.node)
-        log.info("call.originated", call_id=plan.call_id, extension=meta.extension,
-                 sources=plan.sources, destinations=plan.destinations,
-                 node=planned.node)
+        log.info(
+            "call.originated",
+            call_id=plan.call_id,
+            extension=meta.extension,
+            sources=plan.sources,
+            destinations=plan.destinations,
+            node=planned.node,
+        )
 
-    async def send_placed(self, call_id: str, meta: CallMeta, action: ActionFields,
-                          record: PlacedCall | None = None, *, node: str) -> None:
+    async def send_placed(
+        self,
+        call_id: str,
+        meta: CallMeta,
+        action: ActionFields,
+        record: PlacedCall | None = None,
+        *,
+        node: str,
+    ) -> None:
         """Sends the action that starts call `call_id` on `node` while the call is written
         down; undoes both if Asterisk refuses (conference invites send their own; `record`:
         the one that `place()` claimed)."""

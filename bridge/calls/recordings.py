@@ -58,14 +58,14 @@ class Recordings:
         return node.ari
 
     @asynccontextmanager
-    async def audio(self, exts: Iterable[Extension], recording_id: str
-                    ) -> AsyncIterator[tuple[RecordingRecord, StoredFile]]:
+    async def audio(
+        self, exts: Iterable[Extension], recording_id: str
+    ) -> AsyncIterator[tuple[RecordingRecord, StoredFile]]:
         """The recording and its audio as ARI streams it."""
         rec = await self.find(exts, recording_id)
         async with self.ari_of(rec).file(rec.id) as found:
             if found is None:
-                raise invalid("recording_invalid",
-                              f"Asterisk no longer has recording {rec.id}.")
+                raise invalid("recording_invalid", f"Asterisk no longer has recording {rec.id}.")
             yield rec, found
 
     async def delete(self, exts: Iterable[Extension], recording_id: str) -> None:
@@ -82,9 +82,12 @@ class Recordings:
 
 
 def _not_configured(key: str) -> ApiError:
-    return ApiError(501, "request_not_implemented",
-                    f"Recordings need Asterisk's REST interface: the bridge's config has no "
-                    f"`{key}` (url, username, password).")
+    return ApiError(
+        501,
+        "request_not_implemented",
+        f"Recordings need Asterisk's REST interface: the bridge's config has no "
+        f"`{key}` (url, username, password).",
+    )
 
 
 def _shown(text: str) -> str:

@@ -35,8 +35,9 @@ class Bucket:
 
     def _refill(self, now: float) -> None:
         if now > self.stamp:
-            self.tokens = min(float(self.rate.burst),
-                              self.tokens + (now - self.stamp) * self.rate.rate)
+            self.tokens = min(
+                float(self.rate.burst), self.tokens + (now - self.stamp) * self.rate.rate
+            )
             self.stamp = now
 
     def take(self, now: float, count: int = 1) -> float:

@@ -16,8 +16,9 @@ def dial_target(channel_name: str) -> str:
     return _CHANNEL_SUFFIX.sub("", channel_name)
 
 
-def group_by_call(channels: Iterable[Mapping[str, str]],
-                  node: str = "") -> dict[str, list[Mapping[str, str]]]:
+def group_by_call(
+    channels: Iterable[Mapping[str, str]], node: str = ""
+) -> dict[str, list[Mapping[str, str]]]:
     """Live channels (CoreShowChannel fields) grouped by PhoneCall id (`node`: whose ids)."""
     calls: dict[str, list[Mapping[str, str]]] = {}
     for chan in channels:
@@ -72,8 +73,9 @@ def is_source_dialer(name: str) -> bool:
     return name.startswith("Local/") and "@uapi-source-" in name and name.endswith(";2")
 
 
-def dialled_in(name: str, call_id: str, live: Iterable[Mapping[str, str]],
-               node: str = "") -> str | None:
+def dialled_in(
+    name: str, call_id: str, live: Iterable[Mapping[str, str]], node: str = ""
+) -> str | None:
     """The public number a leg (channel `name`) was dialled with, from its dialler's Dial()
     arguments among the CoreShowChannel entries `live`."""
     target = dial_target(name).lower()

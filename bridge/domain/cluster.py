@@ -25,8 +25,11 @@ HALVES_MEMORY = 10_000  # far halves remembered after they ended (their last eff
 class Cluster:
     """Every node's live calls: which node holds a call, and the calls of some parties."""
 
-    def __init__(self, trackers: Mapping[str, CallTracker],
-                 trunks: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        trackers: Mapping[str, CallTracker],
+        trunks: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         """`trunks`: node -> {peer node: the endpoint (`PJSIP/node2`) of its trunk there}."""
         self.trackers = dict(trackers)
         single = next(iter(self.trackers.values())) if len(self.trackers) == 1 else None
@@ -34,12 +37,16 @@ class Cluster:
         # For look-ups where a Uniqueid that two nodes both use does no harm (what may have
         # changed); rendering takes the channels of the call's own node (`channels_of`).
         self.channels: ChainMap[str, Channel] = ChainMap(
-            *(t.channels for t in self.trackers.values()))
-        self._out = {node: {peer: end.lower() for peer, end in ends.items()}
-                     for node, ends in (trunks or {}).items()}
+            *(t.channels for t in self.trackers.values())
+        )
+        self._out = {
+            node: {peer: end.lower() for peer, end in ends.items()}
+            for node, ends in (trunks or {}).items()
+        }
         # node -> {endpoint of its trunk to a peer: that peer}
-        self._from = {node: {end: peer for peer, end in ends.items()}
-                      for node, ends in self._out.items()}
+        self._from = {
+            node: {end: peer for peer, end in ends.items()} for node, ends in self._out.items()
+        }
         self._halves: OrderedDict[str, None] = OrderedDict()
 
     def node_of(self, call_id: str) -> str | None:
@@ -57,8 +64,12 @@ class Cluster:
         """The live calls of `parties` on every node, oldest first; a trunk call once."""
         if len(self.trackers) == 1:
             return next(iter(self.trackers.values())).calls_of(parties)
-        out = [c for node, t in self.trackers.items() for c in t.calls_of(parties)
-               if not self.far_half(node, c.id)]
+        out = [
+            c
+            for node, t in self.trackers.items()
+            for c in t.calls_of(parties)
+            if not self.far_half(node, c.id)
+        ]
         return sorted(out, key=lambda c: c.published)
 
     def far_half(self, node: str, call_id: str) -> bool:
@@ -79,9 +90,14 @@ class Cluster:
     def _rang_in_from(self, node: str, call: Call) -> set[str]:
         """The peers whose trunk legs are sources of `call` on `node`."""
         ends, channels = self._from[node], self.trackers[node].channels
-        return {ends[end] for p in call.parties.values() if p.role == "source"
-                for u in p.channels if u in channels
-                if (end := dial_target(channels[u].name).lower()) in ends}
+        return {
+            ends[end]
+            for p in call.parties.values()
+            if p.role == "source"
+            for u in p.channels
+            if u in channels
+            if (end := dial_target(channels[u].name).lower()) in ends
+        }
 
     def _dials(self, peer: str, node: str) -> bool:
         """Whether a call on `peer` dials `node` through its trunk (a destination leg)."""
@@ -114,8 +130,7 @@ class _Shown(Mapping[str, Call]):
 
     def __iter__(self) -> Iterator[str]:
         for node, tracker in self._cluster.trackers.items():
-            yield from (cid for cid in list(tracker.calls)
-                        if not self._cluster.far_half(node, cid))
+            yield from (cid for cid in list(tracker.calls) if not self._cluster.far_half(node, cid))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

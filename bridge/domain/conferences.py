@@ -85,10 +85,14 @@ class ConferenceRooms:
 
 def _participant(event: Event, joined: float) -> Participant:
     return Participant(
-        id=event.get("Uniqueid", ""), channel=event.get("Channel", ""),
+        id=event.get("Uniqueid", ""),
+        channel=event.get("Channel", ""),
         linkedid=event.get("Linkedid", "") or event.get("Uniqueid", ""),
-        number=event.get("CallerIDNum", ""), name=event.get("CallerIDName", ""),
-        joined=joined, muted=event.get("Muted", "").lower() in _YES)
+        number=event.get("CallerIDNum", ""),
+        name=event.get("CallerIDName", ""),
+        joined=joined,
+        muted=event.get("Muted", "").lower() in _YES,
+    )
 
 
 def _seconds(raw: str) -> int:

@@ -69,8 +69,11 @@ def disposition(call: Call) -> int:
 
 def _view(call: Call, party: Party, sources: list[str], destinations: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": party.view_id, "extension": party.key, "source": sources,
-        "destination": destinations, "flow": str(flow(call)),
+        "id": party.view_id,
+        "extension": party.key,
+        "source": sources,
+        "destination": destinations,
+        "flow": str(flow(call)),
         "disposition": str(party_disposition(party)),
     }
     if party.answered is not None:
@@ -90,8 +93,11 @@ def _view(call: Call, party: Party, sources: list[str], destinations: list[str])
 def record(call: Call) -> HistoryRecord:
     """The history record of `call` as it stands (final once the tracker has ended it)."""
     sources, destinations = ends(call)
-    body: dict[str, Any] = {"id": call.id, "extension": call.extension or "",
-                            "published": iso(call.published)}
+    body: dict[str, Any] = {
+        "id": call.id,
+        "extension": call.extension or "",
+        "published": iso(call.published),
+    }
     if call.answered is not None:
         body["answered"] = iso(call.answered)
     nonce = call.meta.nonce if call.meta is not None else None
@@ -99,16 +105,24 @@ def record(call: Call) -> HistoryRecord:
         body["nonce"] = nonce
     if call.ended is not None:
         body["ended"] = iso(call.ended)
-    body["phoneCallView"] = [_view(call, p, sources, destinations)
-                             for p in call.parties.values()]
+    body["phoneCallView"] = [_view(call, p, sources, destinations) for p in call.parties.values()]
     parties = {p.key: HistoryParty(p.key, p.role, p.is_extension) for p in call.parties.values()}
     for key in sources:
         parties.setdefault(key, HistoryParty(key, "source", "*" in key))
     for key in destinations:
         parties.setdefault(key, HistoryParty(key, "destination", "*" in key))
-    return HistoryRecord(call.id, call.extension or "", call.published, call.answered,
-                         call.ended, disposition(call), flow(call), nonce,
-                         tuple(parties.values()), body)
+    return HistoryRecord(
+        call.id,
+        call.extension or "",
+        call.published,
+        call.answered,
+        call.ended,
+        disposition(call),
+        flow(call),
+        nonce,
+        tuple(parties.values()),
+        body,
+    )
 
 
 def closed(body: dict[str, Any], ended: float) -> dict[str, Any]:
@@ -136,8 +150,16 @@ def stats(rows: Iterable[tuple[int, int, int]]) -> list[dict[str, str]]:
     out = []
     for direction, by in totals.items():
         total = sum(by.values())
-        out.append({"type": str(direction), "total": str(total),
-                    "answered": str(by[ANSWERED]), "unanswered": str(total - by[ANSWERED]),
-                    "busy": str(by[BUSY]), "failed": str(by[FAILED]),
-                    "unknown": str(by[UNKNOWN]), "unallowed": str(by[NOT_ALLOWED])})
+        out.append(
+            {
+                "type": str(direction),
+                "total": str(total),
+                "answered": str(by[ANSWERED]),
+                "unanswered": str(total - by[ANSWERED]),
+                "busy": str(by[BUSY]),
+                "failed": str(by[FAILED]),
+                "unknown": str(by[UNKNOWN]),
+                "unallowed": str(by[NOT_ALLOWED]),
+            }
+        )
     return out

@@ -51,9 +51,11 @@ def event_type(effect: Effect) -> int | None:
     if not effect.is_extension or effect.party is None:
         return None
     outgoing = effect.role == "source"
-    return {"joined": DIAL_OUT if outgoing else DIAL_IN,
-            "answered": ANSWER_OUT if outgoing else ANSWER_IN,
-            "left": HANGUP}.get(effect.kind)
+    return {
+        "joined": DIAL_OUT if outgoing else DIAL_IN,
+        "answered": ANSWER_OUT if outgoing else ANSWER_IN,
+        "left": HANGUP,
+    }.get(effect.kind)
 
 
 def fired(effect: Effect) -> Fired | None:
@@ -63,8 +65,9 @@ def fired(effect: Effect) -> Fired | None:
         return None
     call = effect.call
     party = call.parties.get(effect.party)
-    status = {HANGUP: effect.status or "NOANSWER", ANSWER_IN: "ANSWER",
-              ANSWER_OUT: "ANSWER"}.get(kind, "CALLING")
+    status = {HANGUP: effect.status or "NOANSWER", ANSWER_IN: "ANSWER", ANSWER_OUT: "ANSWER"}.get(
+        kind, "CALLING"
+    )
     params = parameters(call, party, status)
     if kind == HANGUP:  # seconds talking, beside VoipNow's parameters (issue 13)
         params["Duration"] = str(party.talked(call.answered) if party is not None else 0)
@@ -89,8 +92,9 @@ def charged(effect: Effect) -> Fired | None:
         kind, status = HANGUP, ends[0].hangup_status() if ends else "NOANSWER"
     else:
         return None
-    params = dict(parameters(call, None, status), CallFlow="OUT",
-                  CallerExtension=call.meta.extension)
+    params = dict(
+        parameters(call, None, status), CallFlow="OUT", CallerExtension=call.meta.extension
+    )
     if kind == HANGUP:
         params["Duration"] = str(max((p.talked(call.answered) for p in dests), default=0))
         _recordings(call, params)

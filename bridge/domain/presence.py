@@ -18,8 +18,14 @@ from bridge.domain.views import iso
 UNKNOWN, ONLINE, RINGING, BUSY = 0, 1, 2, 3
 REGISTERED, NOT_NEEDED, NOT_REGISTERED, EXPIRED, REG_UNKNOWN = 1, 2, -1, -2, 0
 # Asterisk device states -> presence status.
-_STATUS = {"NOT_INUSE": ONLINE, "RINGING": RINGING, "RINGINUSE": RINGING, "INUSE": BUSY,
-           "BUSY": BUSY, "ONHOLD": BUSY}
+_STATUS = {
+    "NOT_INUSE": ONLINE,
+    "RINGING": RINGING,
+    "RINGINUSE": RINGING,
+    "INUSE": BUSY,
+    "BUSY": BUSY,
+    "ONHOLD": BUSY,
+}
 Event = Mapping[str, str]
 
 
@@ -63,8 +69,9 @@ class Presence:
         contact.expire = expire if expire else contact.expire
         known[uri] = contact
 
-    def rebuild(self, devices: Iterable[Event], aors: Iterable[Event],
-                contacts: Iterable[Event]) -> None:
+    def rebuild(
+        self, devices: Iterable[Event], aors: Iterable[Event], contacts: Iterable[Event]
+    ) -> None:
         """Replaces everything with what the listings of one login say."""
         self.devices = {d.get("Device", ""): d.get("State", "") for d in devices}
         dynamic = {c.get("Uri", c.get("URI", "")): c for c in contacts}
@@ -75,9 +82,12 @@ class Presence:
             for item in filter(None, aor.get("Contacts", "").split(",")):
                 uri = item.split("/", 1)[1] if "/" in item else item
                 listed = dynamic.get(uri)
-                known[uri] = Contact(uri, listed is not None,
-                                     listed.get("UserAgent", "") if listed else "",
-                                     _expiry(listed) if listed else None)
+                known[uri] = Contact(
+                    uri,
+                    listed is not None,
+                    listed.get("UserAgent", "") if listed else "",
+                    _expiry(listed) if listed else None,
+                )
             self.contacts[name] = known
 
     def registered(self, contacts: Iterable[Event]) -> None:
@@ -88,7 +98,8 @@ class Presence:
             uri = listed.get("Uri", "")
             if aor and uri:
                 self.contacts.setdefault(aor, {})[uri] = Contact(
-                    uri, True, listed.get("UserAgent", ""), _expiry(listed))
+                    uri, True, listed.get("UserAgent", ""), _expiry(listed)
+                )
 
     def view(self, device: str, now: float) -> dict[str, Any]:
         """`status` and `registration` of one endpoint (`PJSIP/210`) as of `now`."""

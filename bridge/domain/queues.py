@@ -40,7 +40,8 @@ class QueueAgents:
     def rebuild(self, members: Iterable[Event]) -> None:
         """What one QueueStatus listing says; agents known as logged out stay so."""
         fresh: dict[str, dict[str, int]] = {
-            q: dict.fromkeys(agents, LOGGED_OUT) for q, agents in self.queues.items()}
+            q: dict.fromkeys(agents, LOGGED_OUT) for q, agents in self.queues.items()
+        }
         for member in members:
             queue, interface = member.get("Queue", ""), _interface(member)
             if queue and interface:

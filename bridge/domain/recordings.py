@@ -72,9 +72,17 @@ def stop(party: Party, now: float) -> list[Take]:
 def record_of(call: Call, party: Party, take: Take) -> RecordingRecord:
     """The record of a take; one still open ends when its party left, else when the call did."""
     ended = take.ended or party.left or call.ended or take.started
-    return RecordingRecord(take.name, call.id, party.view_id, party.key, take.format,
-                           take.started, max(ended, take.started), take.node,
-                           extensions_of(call))
+    return RecordingRecord(
+        take.name,
+        call.id,
+        party.view_id,
+        party.key,
+        take.format,
+        take.started,
+        max(ended, take.started),
+        take.node,
+        extensions_of(call),
+    )
 
 
 def records(call: Call) -> list[RecordingRecord]:

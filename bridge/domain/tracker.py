@@ -66,14 +66,19 @@ from bridge.domain.model import (
 from bridge.domain.recordings import stop as stop_takes
 
 # DialEnd DialStatus -> PhoneCallView disposition (0 ANSWERED, 1 BUSY, 2 FAILED, 3 NO ANSWER).
-_DISPOSITION = {"ANSWER": 0, "BUSY": 1, "CONGESTION": 2, "CHANUNAVAIL": 2, "NOANSWER": 3,
-                "CANCEL": 3}
+_DISPOSITION = {
+    "ANSWER": 0,
+    "BUSY": 1,
+    "CONGESTION": 2,
+    "CHANUNAVAIL": 2,
+    "NOANSWER": 3,
+    "CANCEL": 3,
+}
 UNKNOWN_DISPOSITION = 4
 ENDED_MEMORY = 10_000
 
 Event = Mapping[str, str]
 ExtensionOf = Callable[[str], str | None]  # endpoint ("PJSIP/210") -> extended number, if any
-
 
 
 class CallTracker:
@@ -217,19 +222,27 @@ class CallTracker:
         call = self.calls[chan.call_id]
         return call, call.parties.get(chan.party) if chan.party else None
 
-    def _on_newchannel(self, ev: Event, now: float, out: list[Effect],
-                       role: Role | None = None) -> None:
+    def _on_newchannel(
+        self, ev: Event, now: float, out: list[Effect], role: Role | None = None
+    ) -> None:
         """`role`: the leg's, when known from elsewhere (a resync: from its application)."""
         uid = ev.get("Uniqueid", "")
         if not uid or uid in self.channels:
             return
-        call_id = (self._expected.pop(uid, None)
-                   or phone_call_id(ev.get("Linkedid") or uid, self.node))
+        call_id = self._expected.pop(uid, None) or phone_call_id(
+            ev.get("Linkedid") or uid, self.node
+        )
         if call_id in self._ended:
             return
         call = self._call(call_id, now)
-        chan = Channel(uid, ev.get("Channel", ""), call.id, to_int(ev.get("ChannelState")),
-                       caller_num=ev.get("CallerIDNum", ""), seq=self._seq)
+        chan = Channel(
+            uid,
+            ev.get("Channel", ""),
+            call.id,
+            to_int(ev.get("ChannelState")),
+            caller_num=ev.get("CallerIDNum", ""),
+            seq=self._seq,
+        )
         self.channels[uid] = chan
         call.channels.add(uid)
         self._on_connected(chan, ev)
@@ -237,8 +250,14 @@ class CallTracker:
             self._identify(chan, out, role=role)
             self._on_state(chan, now, out)
 
-    def _identify(self, chan: Channel, out: list[Effect], *, dialled: str | None = None,
-                  role: Role | None = None) -> None:
+    def _identify(
+        self,
+        chan: Channel,
+        out: list[Effect],
+        *,
+        dialled: str | None = None,
+        role: Role | None = None,
+    ) -> None:
         """Gives a non-Local channel its party: an extension, the public number it was
         `dialled` with, or the number an incoming leg (state Ring) calls from."""
         if chan.party is not None or is_local(chan.name):
@@ -255,15 +274,15 @@ class CallTracker:
             # its Dial makes it the source (a trunk leg from another node: its far half)
             self._join(chan, chan.caller_num, is_ext=False, role="source", out=out)
 
-    def _join(self, chan: Channel, key: str, *, is_ext: bool, role: Role | None,
-              out: list[Effect]) -> None:
+    def _join(
+        self, chan: Channel, key: str, *, is_ext: bool, role: Role | None, out: list[Effect]
+    ) -> None:
         call = self.calls[chan.call_id]
         chan.party = key
         party = call.parties.get(key)
         if party is None:
             has_source = any(p.role == "source" for p in call.parties.values())
-            party = call.add_party(key, is_ext, role or ("destination" if has_source else
-                                                         "source"))
+            party = call.add_party(key, is_ext, role or ("destination" if has_source else "source"))
             self._index(call)
         if not party.channels:
             out.append(_effect("joined", call, party))
@@ -281,8 +300,10 @@ class CallTracker:
         elif chan.state == UP and party.answered is None:
             party.answered, party.disposition = now, 0
             out.append(_effect("answered", call, party))
-            if call.answered is None and sum(p.answered is not None
-                                             for p in call.parties.values()) >= 2:
+            if (
+                call.answered is None
+                and sum(p.answered is not None for p in call.parties.values()) >= 2
+            ):
                 call.answered = now
 
     def _on_connected(self, chan: Channel, ev: Event) -> None:
@@ -501,15 +522,27 @@ class CallTracker:
         if is_local(chan.name) or self._extension_of(dial_target(chan.name)) is not None:
             return None
         call = self.calls[chan.call_id]
-        free = [p for p in call.parties.values() if not p.channels and (
-            not p.is_extension
-            or self._extension_of(via_trunk(chan.name, short_number(p.key))) == p.key)]
+        free = [
+            p
+            for p in call.parties.values()
+            if not p.channels
+            and (
+                not p.is_extension
+                or self._extension_of(via_trunk(chan.name, short_number(p.key))) == p.key
+            )
+        ]
         if len(free) != 1:
             return None
         return short_number(free[0].key) if free[0].is_extension else free[0].key
 
-    def _resync_channel(self, entry: Event, metas: Mapping[str, CallMeta], now: float,
-                        by_call: Mapping[str, list[Event]], out: list[Effect]) -> None:
+    def _resync_channel(
+        self,
+        entry: Event,
+        metas: Mapping[str, CallMeta],
+        now: float,
+        by_call: Mapping[str, list[Event]],
+        out: list[Effect],
+    ) -> None:
         uid = entry.get("Uniqueid", "")
         chan = self.channels.get(uid)
         if chan is None:
@@ -522,8 +555,9 @@ class CallTracker:
             # the role from the application, not from which leg of the snapshot came first
             self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out, role)
             chan = self.channels[uid]
-            number = (dialled_in(chan.name, chan.call_id, by_call.get(chan.call_id, ()), self.node)
-                      or self._unclaimed(chan))
+            number = dialled_in(
+                chan.name, chan.call_id, by_call.get(chan.call_id, ()), self.node
+            ) or self._unclaimed(chan)
             self._identify(chan, out, dialled=number, role=role)
         chan.state = to_int(entry.get("ChannelState"))
         chan.bridge = entry.get("BridgeId") or None
@@ -533,10 +567,6 @@ class CallTracker:
 def _effect(kind: EffectKind, call: Call, party: Party) -> Effect:
     status = party.hangup_status() if kind == "left" else None
     return Effect(kind, call.id, party.key, party.role, party.is_extension, status, call)
-
-
-
-
 
 
 _HANDLERS: dict[str, Callable[[CallTracker, Event, float, list[Effect]], None]] = {

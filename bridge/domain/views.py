@@ -69,8 +69,10 @@ def ends(call: Call) -> tuple[list[str], list[str]]:
     if call.meta is not None:
         return list(call.meta.sources), list(call.meta.destinations)
     parties = call.parties.values()
-    return ([p.key for p in parties if p.role == "source"],
-            [p.key for p in parties if p.role == "destination"])
+    return (
+        [p.key for p in parties if p.role == "source"],
+        [p.key for p in parties if p.role == "destination"],
+    )
 
 
 def view(call: Call, party: Party, channels: Mapping[str, Channel]) -> dict[str, Any]:
@@ -121,8 +123,11 @@ def muting(party: Party, channels: Mapping[str, Channel]) -> str | None:
 
 def phone_call(call: Call, channels: Mapping[str, Channel]) -> dict[str, Any]:
     """The PhoneCall fields the tracker knows (the API adds owner and links)."""
-    out: dict[str, Any] = {"id": call.id, "extension": call.extension or "",
-                           "published": iso(call.published)}
+    out: dict[str, Any] = {
+        "id": call.id,
+        "extension": call.extension or "",
+        "published": iso(call.published),
+    }
     if call.answered is not None:
         out["answered"] = iso(call.answered)
     if call.meta is not None and call.meta.nonce is not None:

@@ -27,8 +27,9 @@ EventWatcher = Callable[[Mapping[str, str]], None]  # an event the tracker has j
 
 
 class CallsFeed:
-    def __init__(self, tracker: CallTracker, db: Database,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, tracker: CallTracker, db: Database, clock: Callable[[], float] = time.time
+    ) -> None:
         self.tracker = tracker
         self.db = db
         self.clock = clock
@@ -53,12 +54,19 @@ class CallsFeed:
         """Rebuilds the live calls; API calls get their stored plan (and so keep their views)."""
         live = group_by_call(channels, self.tracker.node)
         placed = await calls_store.find(self.db, list(live))
-        effects = self.tracker.resync(channels, {cid: p.meta() for cid, p in placed.items()},
-                                      self.clock())
+        effects = self.tracker.resync(
+            channels, {cid: p.meta() for cid, p in placed.items()}, self.clock()
+        )
         self._emit(effects)
         parked = await self._parked()
-        log.info("calls.resynced", calls=len(self.tracker.calls), channels=len(channels),
-                 api_calls=len(placed), parked=len(parked), changes=len(effects))
+        log.info(
+            "calls.resynced",
+            calls=len(self.tracker.calls),
+            channels=len(channels),
+            api_calls=len(placed),
+            parked=len(parked),
+            changes=len(effects),
+        )
         for hook in self.resync_hooks:
             hook()
 
@@ -80,8 +88,9 @@ class CallsFeed:
         for effect in effects:
             # One info line per call (its end); each party's steps for whoever debugs.
             emit = log.info if effect.kind == "ended" else log.debug
-            emit(f"call.{effect.kind}", call_id=effect.call_id, party=effect.party,
-                 role=effect.role)
+            emit(
+                f"call.{effect.kind}", call_id=effect.call_id, party=effect.party, role=effect.role
+            )
         if effects:
             for sink in self.sinks:
                 sink(effects)

@@ -18,8 +18,9 @@ log = structlog.get_logger("bridge.conferences")
 
 
 class ConferencesFeed:
-    def __init__(self, rooms: ConferenceRooms,
-                 wake: Callable[[object], None] = lambda _: None) -> None:
+    def __init__(
+        self, rooms: ConferenceRooms, wake: Callable[[object], None] = lambda _: None
+    ) -> None:
         self.rooms = rooms
         self.wake = wake  # waiting requests check their conditions again
         self.ami: AmiPort | None = None
@@ -53,10 +54,8 @@ class ConferencesFeed:
         entries: list[dict[str, str]] = []
         for room in {str(r.get("Conference", "")) for r in rooms} - {""}:
             try:
-                listed = await self.ami.send_list({"Action": "ConfbridgeList",
-                                                   "Conference": room})
+                listed = await self.ami.send_list({"Action": "ConfbridgeList", "Conference": room})
             except AmiActionFailed:
                 continue  # the room emptied meanwhile
-            entries += [plain(m) for m in listed
-                        if m.event == "confbridgelist"]
+            entries += [plain(m) for m in listed if m.event == "confbridgelist"]
         return entries

@@ -13,8 +13,11 @@ from bridge.domain.presence import Presence
 from bridge.errors import AmiActionFailed, BridgeError
 
 log = structlog.get_logger("bridge.presence")
-LISTS = {"DeviceStateList": "devicestatechange", "PJSIPShowAors": "aorlist",
-         "PJSIPShowContacts": "contactlist"}
+LISTS = {
+    "DeviceStateList": "devicestatechange",
+    "PJSIPShowAors": "aorlist",
+    "PJSIPShowContacts": "contactlist",
+}
 
 
 class PresenceFeed:
@@ -55,8 +58,7 @@ class PresenceFeed:
             listed = await self.ami.send_list({"Action": action})
         except AmiActionFailed:  # "No Contacts found": an empty list
             return []
-        return [plain(m) for m in listed
-                if m.event == LISTS[action]]
+        return [plain(m) for m in listed if m.event == LISTS[action]]
 
     async def on_connect(self, _: list[Message]) -> None:
         """Rebuilds every endpoint's state and contacts (events since are newer)."""
@@ -68,5 +70,4 @@ class PresenceFeed:
             log.warning("presence.rebuild.failed", error=str(exc))
             return
         self.presence.rebuild(devices, aors, contacts)
-        log.info("presence.rebuilt", devices=len(devices), aors=len(aors),
-                 contacts=len(contacts))
+        log.info("presence.rebuilt", devices=len(devices), aors=len(aors), contacts=len(contacts))

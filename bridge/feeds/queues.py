@@ -11,8 +11,9 @@ from bridge.domain.queues import QueueAgents
 from bridge.errors import AmiActionFailed, BridgeError
 
 log = structlog.get_logger("bridge.queues")
-EVENTS = frozenset({"queuememberadded", "queuememberremoved", "queuememberpause",
-                    "queuememberstatus"})
+EVENTS = frozenset(
+    {"queuememberadded", "queuememberremoved", "queuememberpause", "queuememberstatus"}
+)
 
 
 class QueuesFeed:

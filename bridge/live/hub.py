@@ -194,8 +194,9 @@ class Hub:
             if data is not None:
                 batch.setdefault(client, []).append(data)
 
-    def _frame_for(self, client: Client, change: Change, cache: dict[View | None, bytes]
-                   ) -> bytes | None:
+    def _frame_for(
+        self, client: Client, change: Change, cache: dict[View | None, bytes]
+    ) -> bytes | None:
         """The client's frame for a change (None: not for it); `cache` holds each view's."""
         key: View | None
         if change.item is not None and not change.numbers.isdisjoint(client.scope):
@@ -207,8 +208,10 @@ class Hub:
         data = cache.get(key)
         if data is None:
             data = cache[key] = (
-                frame("ended", {"id": change.call_id}, self.event_id(change.seq)) if key is None
-                else self._call_frame(change.item or {}, client.view, change.seq))
+                frame("ended", {"id": change.call_id}, self.event_id(change.seq))
+                if key is None
+                else self._call_frame(change.item or {}, client.view, change.seq)
+            )
         return data
 
     def _call_frame(self, item: Item, view: View, seq: int) -> bytes:

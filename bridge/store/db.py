@@ -71,9 +71,11 @@ class Database(ABC):
     async def notify(self, channel: str, payload: str) -> None:  # noqa: B027 (optional: a no-op unless shared)
         """Tells every bridge on this database (no-op where only one bridge can be)."""
 
-    async def listen(self, listeners: Mapping[str, Listener],  # noqa: B027 (as notify)
-                     resync: Callable[[], Awaitable[None]]) -> None:
+    async def listen(  # noqa: B027 (as notify)
+        self,
+        listeners: Mapping[str, Listener],
+        resync: Callable[[], Awaitable[None]],
+    ) -> None:
         """Calls `listeners[channel](payload)` for each notification until cancelled, and
         `resync()` after each (re)connection, when notifications may have been missed. Only
         shared backends notify: the others return at once."""
-

@@ -52,8 +52,9 @@ _PARTIES = (
 class HistoryStore:
     """The call history of one bridge: queue of writes, queries, retention."""
 
-    def __init__(self, db: Database, retention: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, db: Database, retention: float, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db = db
         self.retention = retention
         self.clock = clock
@@ -71,8 +72,9 @@ class HistoryStore:
                 continue
             if effect.kind == "ended":
                 self._open.discard(call.id)
-            elif effect.kind == "answered" or (effect.kind == "joined"
-                                               and call.id not in self._open):
+            elif effect.kind == "answered" or (
+                effect.kind == "joined" and call.id not in self._open
+            ):
                 self._open.add(call.id)
             else:
                 continue
@@ -118,18 +120,31 @@ class HistoryStore:
         await self.flush()
         now = self.clock()
         keep = set(live)
-        rows = await self.db.fetchall("SELECT id, body, sources, destinations FROM call_history"
-                                      " WHERE ended IS NULL")
+        rows = await self.db.fetchall(
+            "SELECT id, body, sources, destinations FROM call_history WHERE ended IS NULL"
+        )
         gone = [r for r in rows if r[0] not in keep]
         if gone:
-            await self.db.transaction([
-                ("UPDATE call_history SET ended = ?, saved = ?, body = ? WHERE id = ?",
-                 [(now, now, json.dumps(closed(json.loads(body), now)), cid)
-                  for cid, body, _, _ in gone]),
-                (_PARTIES, [(p, role, cid) for cid, _, sources, destinations in gone
-                            for role, joined in (("source", sources),
-                                                 ("destination", destinations))
-                            for p in _split(joined)])])
+            await self.db.transaction(
+                [
+                    (
+                        "UPDATE call_history SET ended = ?, saved = ?, body = ? WHERE id = ?",
+                        [
+                            (now, now, json.dumps(closed(json.loads(body), now)), cid)
+                            for cid, body, _, _ in gone
+                        ],
+                    ),
+                    (
+                        _PARTIES,
+                        [
+                            (p, role, cid)
+                            for cid, _, sources, destinations in gone
+                            for role, joined in (("source", sources), ("destination", destinations))
+                            for p in _split(joined)
+                        ],
+                    ),
+                ]
+            )
         count = len(gone)
         self._open.intersection_update(keep)
         if count:
@@ -139,10 +154,16 @@ class HistoryStore:
     async def purge(self, now: float) -> int:
         """Drops the records that ended more than `retention` seconds before `now`."""
         cutoff = now - self.retention
-        _, gone = await self.db.transaction([
-            ("DELETE FROM call_history_parties WHERE call_id IN (SELECT id FROM call_history"
-             " WHERE ended < ?)", [(cutoff,)]),
-            ("DELETE FROM call_history WHERE ended < ?", [(cutoff,)])])
+        _, gone = await self.db.transaction(
+            [
+                (
+                    "DELETE FROM call_history_parties WHERE call_id IN (SELECT id FROM call_history"
+                    " WHERE ended < ?)",
+                    [(cutoff,)],
+                ),
+                ("DELETE FROM call_history WHERE ended < ?", [(cutoff,)]),
+            ]
+        )
         if gone:
             log.info("history.purged", records=gone)
         return gone
@@ -172,17 +193,31 @@ async def _write(session: Session, batch: list[HistoryRecord], saved: float) -> 
         sources = [p.key for p in rec.parties if p.role == "source"]
         dests = [p.key for p in rec.parties if p.role != "source"]
         src_ext = any(p.is_extension for p in rec.parties if p.role == "source")
-        changed = await session.execute(_UPSERT, (
-            rec.id, rec.extension, rec.published, rec.answered, rec.at, rec.ended, saved,
-            rec.disposition, rec.flow, rec.nonce, _joined(sources), _joined(dests),
-            int(src_ext), json.dumps(rec.body)))
+        changed = await session.execute(
+            _UPSERT,
+            (
+                rec.id,
+                rec.extension,
+                rec.published,
+                rec.answered,
+                rec.at,
+                rec.ended,
+                saved,
+                rec.disposition,
+                rec.flow,
+                rec.nonce,
+                _joined(sources),
+                _joined(dests),
+                int(src_ext),
+                json.dumps(rec.body),
+            ),
+        )
         if changed and rec.ended is not None:
             for p in rec.parties:
                 await session.execute(_PARTIES, (p.key, p.role, rec.id))
 
 
-async def _search(session: Session, q: HistoryQuery
-                  ) -> tuple[list[dict[str, str]], int, list[Any]]:
+async def _search(session: Session, q: HistoryQuery) -> tuple[list[dict[str, str]], int, list[Any]]:
     s = where(q)
     phone_call_stat = stats(await session.fetchall(*stats_sql(q, s)))
     total = sum(int(x["total"]) for x in phone_call_stat)

@@ -94,8 +94,12 @@ def where(q: HistoryQuery) -> Search:
         params.extend([lead.value, lead.role])
     else:
         t, sql, conds = "h", "FROM call_history h", ["h.ended IS NOT NULL"]
-    for column, value, op in (("at", q.at_from, ">="), ("at", q.at_to, "<="),
-                              ("saved", q.saved_from, ">="), ("saved", q.saved_to, "<=")):
+    for column, value, op in (
+        ("at", q.at_from, ">="),
+        ("at", q.at_to, "<="),
+        ("saved", q.saved_from, ">="),
+        ("saved", q.saved_to, "<="),
+    ):
         if value is not None:
             conds.append(f"{t}.{column} {op} ?")
             params.append(value)
@@ -123,21 +127,19 @@ def stats_sql(q: HistoryQuery, s: Search) -> tuple[str, list[Any]]:
     if q.scope is None:
         direction = f"{s.t}.src_ext"
     elif q.scope:
-        direction = "(" + " OR ".join(_has(s.t, "sources", e, params)
-                                      for e in sorted(q.scope)) + ")"
+        direction = (
+            "(" + " OR ".join(_has(s.t, "sources", e, params) for e in sorted(q.scope)) + ")"
+        )
     else:
         direction = "0"
-    sql = (f"SELECT {direction} AS direction, {s.t}.disposition, COUNT(*) {s.sql}"
-           " GROUP BY 1, 2")
+    sql = f"SELECT {direction} AS direction, {s.t}.disposition, COUNT(*) {s.sql} GROUP BY 1, 2"
     return sql, [*params, *s.params]
 
 
 def page_sql(q: HistoryQuery, s: Search) -> tuple[str, list[Any]]:
     """The page's record bodies, newest (or oldest) first."""
-    join = " JOIN call_history h ON h.id = d.call_id" if s.t == "d" and " h " not in s.sql \
-        else ""
+    join = " JOIN call_history h ON h.id = d.call_id" if s.t == "d" and " h " not in s.sql else ""
     frm, _, rest = s.sql.partition(" WHERE ")
     order = s.order.format("DESC" if q.descending else "ASC")
-    sql = (f"SELECT h.body {frm}{join} WHERE {rest} ORDER BY {order}"
-           " LIMIT ? OFFSET ?")
+    sql = f"SELECT h.body {frm}{join} WHERE {rest} ORDER BY {order} LIMIT ? OFFSET ?"
     return sql, [*s.params, q.count, q.start]

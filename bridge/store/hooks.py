@@ -25,31 +25,43 @@ from urllib.parse import urlencode
 from bridge.store.db import Database
 
 _ALPHABET = string.ascii_letters + string.digits
-_EVENT_COLUMNS = ("id, app, extension, type, method, url, note, status, modified, secret, "
-                  "previous_secret, previous_expires, headers, max_rate, ordered, "
-                  "disabled_reason, health_from")
-_PURGE_OUTBOX = ("DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox WHERE state IN "
-                 "('delivered', 'failed', 'skipped') AND next_at < ? LIMIT ?)")
-_PURGE_ATTEMPTS = ("DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries "
-                   "WHERE at < ? LIMIT ?)")
+_EVENT_COLUMNS = (
+    "id, app, extension, type, method, url, note, status, modified, secret, "
+    "previous_secret, previous_expires, headers, max_rate, ordered, "
+    "disabled_reason, health_from"
+)
+_PURGE_OUTBOX = (
+    "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox WHERE state IN "
+    "('delivered', 'failed', 'skipped') AND next_at < ? LIMIT ?)"
+)
+_PURGE_ATTEMPTS = (
+    "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE at < ? LIMIT ?)"
+)
 ENABLED, DISABLED = 0, 1  # PhoneCallEvent.status as the seed pages define it
 CHANGED_CHANNEL = "uapi_registrations"  # NOTIFY: the id of a registration written or deleted
 _RETURNING = "RETURNING id, event_id, call_id, payload, created_at, next_at, attempts"
 _TAKE = "UPDATE outbox SET state = 'sending', owner = ?, lease_until = ? WHERE id IN "
 # An ordered row waits while an earlier one of its call, app and URL is not finished.
-_IN_ORDER = ("(o.ordering = '' OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.ordering = "
-             "o.ordering AND e.sequence < o.sequence AND e.state IN ('pending', 'sending')))")
-_TAKE_SQLITE = (_TAKE + "(SELECT id FROM outbox o WHERE state = 'pending' AND next_at <= ? "  # noqa: S608
-                f"AND {_IN_ORDER} ORDER BY next_at LIMIT ?) " + _RETURNING)
-_TAKE_SHARED = (_TAKE + "(SELECT id FROM outbox o WHERE ((state = 'pending' AND next_at <= ?) "  # noqa: S608
-                f"OR (state = 'sending' AND lease_until < ?)) AND {_IN_ORDER} ORDER BY next_at "
-                "LIMIT ? FOR UPDATE SKIP LOCKED) " + _RETURNING)
+_IN_ORDER = (
+    "(o.ordering = '' OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.ordering = "
+    "o.ordering AND e.sequence < o.sequence AND e.state IN ('pending', 'sending')))"
+)
+_TAKE_SQLITE = (
+    _TAKE + "(SELECT id FROM outbox o WHERE state = 'pending' AND next_at <= ? "  # noqa: S608
+    f"AND {_IN_ORDER} ORDER BY next_at LIMIT ?) " + _RETURNING
+)
+_TAKE_SHARED = (
+    _TAKE + "(SELECT id FROM outbox o WHERE ((state = 'pending' AND next_at <= ?) "  # noqa: S608
+    f"OR (state = 'sending' AND lease_until < ?)) AND {_IN_ORDER} ORDER BY next_at "
+    "LIMIT ? FOR UPDATE SKIP LOCKED) " + _RETURNING
+)
 _SKIPPED_ERROR = "registration disabled"
 _SEQUENCES = 4096  # (app, call) counters remembered by a single bridge
 _PURGE_SHARED = (
     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state IN "
     "('delivered', 'failed', 'skipped') AND next_at < ? LIMIT ?)",
-    "DELETE FROM deliveries WHERE ctid IN (SELECT ctid FROM deliveries WHERE at < ? LIMIT ?)")
+    "DELETE FROM deliveries WHERE ctid IN (SELECT ctid FROM deliveries WHERE at < ? LIMIT ?)",
+)
 
 
 def new_id(length: int = 30) -> str:
@@ -89,19 +101,66 @@ class Registration:
 
 
 def _registration(row: tuple[Any, ...]) -> Registration:
-    (id_, app, extension, type_, method, url, note, status, modified, secret, previous,
-     previous_expires, headers, max_rate, ordered, reason, health_from) = row
-    return Registration(id_, app, extension, type_, method, url, note, status, modified, secret,
-                        previous, float(previous_expires),
-                        tuple(json.loads(headers or "{}").items()), float(max_rate),
-                        bool(ordered), reason, float(health_from))
+    (
+        id_,
+        app,
+        extension,
+        type_,
+        method,
+        url,
+        note,
+        status,
+        modified,
+        secret,
+        previous,
+        previous_expires,
+        headers,
+        max_rate,
+        ordered,
+        reason,
+        health_from,
+    ) = row
+    return Registration(
+        id_,
+        app,
+        extension,
+        type_,
+        method,
+        url,
+        note,
+        status,
+        modified,
+        secret,
+        previous,
+        float(previous_expires),
+        tuple(json.loads(headers or "{}").items()),
+        float(max_rate),
+        bool(ordered),
+        reason,
+        float(health_from),
+    )
 
 
 def _row(reg: Registration) -> tuple[Any, ...]:
-    return (reg.id, reg.app, reg.extension, reg.type, reg.method, reg.url, reg.note, reg.status,
-            reg.modified, reg.secret, reg.previous_secret, reg.previous_expires,
-            json.dumps(dict(reg.headers)), reg.max_rate, int(reg.ordered), reg.disabled_reason,
-            reg.health_from)
+    return (
+        reg.id,
+        reg.app,
+        reg.extension,
+        reg.type,
+        reg.method,
+        reg.url,
+        reg.note,
+        reg.status,
+        reg.modified,
+        reg.secret,
+        reg.previous_secret,
+        reg.previous_expires,
+        json.dumps(dict(reg.headers)),
+        reg.max_rate,
+        int(reg.ordered),
+        reg.disabled_reason,
+        reg.health_from,
+    )
 
 
 class Queued(NamedTuple):
@@ -153,7 +212,8 @@ class Registrations:
         """Re-reads one registration (another bridge changed or deleted it)."""
         rows = await self.db.fetchall(
             f"SELECT {_EVENT_COLUMNS} FROM phone_call_events WHERE id = ?",  # noqa: S608
-            (event_id,))
+            (event_id,),
+        )
         self._unindex(event_id)
         if rows:
             self._index(_registration(rows[0]))
@@ -180,8 +240,14 @@ class Registrations:
             self._enabled.pop(key, None)
 
     def of(self, extension: str, type_: int | None = None) -> list[Registration]:
-        return sorted((r for r in self._by_extension.get(extension, {}).values()
-                       if type_ is None or r.type == type_), key=_modified)
+        return sorted(
+            (
+                r
+                for r in self._by_extension.get(extension, {}).values()
+                if type_ is None or r.type == type_
+            ),
+            key=_modified,
+        )
 
     def count(self, extension: str, app: str) -> int:
         """How many registrations `app` has on `extension` (every type and status)."""
@@ -223,13 +289,15 @@ class Registrations:
         await self.db.execute(
             f"INSERT INTO phone_call_events ({_EVENT_COLUMNS}) "  # noqa: S608
             f"VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}",
-            values)
+            values,
+        )
         await self._announce([reg.id])
 
     async def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
-        await self.db.transaction([
-            ("DELETE FROM phone_call_events WHERE id = ?", [(i,) for i in ids])])
+        await self.db.transaction(
+            [("DELETE FROM phone_call_events WHERE id = ?", [(i,) for i in ids])]
+        )
         for i in ids:
             self._unindex(i)
         await self._announce(ids)
@@ -246,8 +314,7 @@ class Registrations:
         reg = self.by_id.get(event_id)
         if reg is None or reg.status != ENABLED:
             return False
-        await self.save(replace(reg, status=DISABLED, modified=modified,
-                                disabled_reason=reason))
+        await self.save(replace(reg, status=DISABLED, modified=modified, disabled_reason=reason))
         return True
 
 
@@ -270,8 +337,9 @@ class Outbox:
         self.lease = lease  # longer than an attempt (webhooks.timeout), or two may send one
         self._sequences: OrderedDict[tuple[str, str], int] = OrderedDict()
 
-    async def add(self, rows: Iterable[Queued | tuple[str, str, dict[str, str]]],
-                  now: float) -> int:
+    async def add(
+        self, rows: Iterable[Queued | tuple[str, str, dict[str, str]]], now: float
+    ) -> int:
         """Adds the rows whose dedup key was never seen (by any bridge), numbering each new
         PhoneCallEvent per app and call (`Sequence`, in the payload). A skipped row is kept
         finished, with one `skipped` line in the attempt log. Returns how many are new."""
@@ -279,18 +347,42 @@ class Outbox:
         numbered = await self._number(fresh)
         if self.db.shared:  # bridges inserting the same keys lock them in one order
             numbered.sort(key=lambda item: item[1].dedup)
-        counts = await self.db.transaction([
-            ("INSERT INTO outbox (id, event_id, dedup, call_id, payload, created_at, next_at, "
-             "state, app, sequence, ordering) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-             "ON CONFLICT (dedup) DO NOTHING",
-             [(delivery_id, row.event_id, row.dedup, row.params.get("CallID", ""),
-               urlencode({**row.params, "Sequence": str(seq)}), now, now,
-               "skipped" if row.skipped else "pending", row.app, seq, row.ordering)
-              for delivery_id, row, seq in numbered]),
-            ("INSERT INTO deliveries (delivery_id, event_id, attempt, at, status, duration_ms, "
-             "error, outcome) VALUES (?, ?, 0, ?, NULL, 0, ?, 'skipped')",
-             [(delivery_id, row.event_id, now, _SKIPPED_ERROR)
-              for delivery_id, row, _ in numbered if row.skipped])])
+        counts = await self.db.transaction(
+            [
+                (
+                    "INSERT INTO outbox (id, event_id, dedup, call_id, payload, created_at, "
+                    "next_at, "
+                    "state, app, sequence, ordering) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (dedup) DO NOTHING",
+                    [
+                        (
+                            delivery_id,
+                            row.event_id,
+                            row.dedup,
+                            row.params.get("CallID", ""),
+                            urlencode({**row.params, "Sequence": str(seq)}),
+                            now,
+                            now,
+                            "skipped" if row.skipped else "pending",
+                            row.app,
+                            seq,
+                            row.ordering,
+                        )
+                        for delivery_id, row, seq in numbered
+                    ],
+                ),
+                (
+                    "INSERT INTO deliveries (delivery_id, event_id, attempt, at, status, "
+                    "duration_ms, "
+                    "error, outcome) VALUES (?, ?, 0, ?, NULL, 0, ?, 'skipped')",
+                    [
+                        (delivery_id, row.event_id, now, _SKIPPED_ERROR)
+                        for delivery_id, row, _ in numbered
+                        if row.skipped
+                    ],
+                ),
+            ]
+        )
         return counts[0]
 
     async def _fresh(self, rows: list[Queued]) -> list[Queued]:
@@ -298,10 +390,11 @@ class Outbox:
         seen: set[str] = set()
         keys = list({row.dedup for row in rows})
         for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
+            chunk = keys[i : i + 500]
             found = await self.db.fetchall(
                 f"SELECT dedup FROM outbox WHERE dedup IN ({', '.join('?' * len(chunk))})",  # noqa: S608
-                tuple(chunk))
+                tuple(chunk),
+            )
             seen.update(r[0] for r in found)
         fresh = []
         for row in rows:
@@ -310,8 +403,10 @@ class Outbox:
                 fresh.append(row)
         return fresh
 
-    async def _number(self, rows: list[Queued],
-                      ) -> list[tuple[str, Queued, int]]:
+    async def _number(
+        self,
+        rows: list[Queued],
+    ) -> list[tuple[str, Queued, int]]:
         """(delivery id, row, Sequence): each new event of an app's call numbered after the
         last one stored (rows of the same event, for several registrations, share it)."""
         numbered: list[tuple[str, Queued, int]] = []
@@ -341,10 +436,12 @@ class Outbox:
                 unknown.discard(pair)
         calls = sorted({call for _, call in unknown})
         for i in range(0, len(calls), 500):
-            chunk = calls[i:i + 500]
+            chunk = calls[i : i + 500]
             rows = await self.db.fetchall(
                 "SELECT app, call_id, MAX(sequence) FROM outbox WHERE call_id IN "  # noqa: S608
-                f"({', '.join('?' * len(chunk))}) GROUP BY app, call_id", tuple(chunk))
+                f"({', '.join('?' * len(chunk))}) GROUP BY app, call_id",
+                tuple(chunk),
+            )
             for app, call, seq in rows:
                 if (app, call) in unknown:
                     last[(app, call)] = int(seq or 0)
@@ -366,33 +463,37 @@ class Outbox:
         if self.db.shared:
             return await self.db.execute(
                 "UPDATE outbox SET state = 'pending', owner = NULL WHERE state = 'sending' "
-                "AND lease_until < ?", (time.time() if now is None else now,))
-        return await self.db.execute(
-            "UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
+                "AND lease_until < ?",
+                (time.time() if now is None else now,),
+            )
+        return await self.db.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
 
     async def release_mine(self) -> int:
         """At a clean stop: the rows this bridge claimed and did not finish are pending again
         (another bridge sends them at once, not after the lease)."""
         return await self.db.execute(
             "UPDATE outbox SET state = 'pending', owner = NULL, lease_until = NULL "
-            "WHERE state = 'sending' AND owner = ?", (self.owner,))
+            "WHERE state = 'sending' AND owner = ?",
+            (self.owner,),
+        )
 
     async def next_due(self) -> float | None:
         """When the next delivery is due (or, shared, the next lease runs out)."""
         if self.db.shared:
             rows = await self.db.fetchall(
                 "SELECT MIN(CASE WHEN state = 'pending' THEN next_at ELSE lease_until END) "
-                "FROM outbox WHERE state IN ('pending', 'sending')")
+                "FROM outbox WHERE state IN ('pending', 'sending')"
+            )
         else:
-            rows = await self.db.fetchall(
-                "SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
+            rows = await self.db.fetchall("SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
         return rows[0][0] if rows and rows[0][0] is not None else None
 
     async def backlog(self, now: float) -> tuple[int, float | None]:
         """(deliveries due now and not being sent, when the oldest of them became due)."""
         rows = await self.db.fetchall(
             "SELECT COUNT(*), MIN(next_at) FROM outbox WHERE state = 'pending' AND next_at <= ?",
-            (now,))
+            (now,),
+        )
         count, oldest = rows[0] if rows else (0, None)
         return int(count), oldest
 
@@ -400,23 +501,51 @@ class Outbox:
         """Logs attempts and moves their rows on (pending again, delivered, failed), all in
         one transaction: (delivery, {at, status, duration_ms, error}, state, next_at)."""
 
-        await self.db.transaction([
-            ("INSERT INTO deliveries (delivery_id, event_id, attempt, at, status, duration_ms, "
-             "error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-             [(d.id, d.event_id, d.attempts + 1, a["at"], a["status"], a["duration_ms"],
-               a["error"], state) for d, a, state, _ in results]),
-            ("UPDATE outbox SET attempts = attempts + 1, state = ?, next_at = ?, "
-             "last_status = ?, last_error = ?, owner = NULL, lease_until = NULL WHERE id = ?",
-             [("pending" if state == "retry" else state, next_at, a["status"], a["error"], d.id)
-              for d, a, state, next_at in results]),
-        ])
+        await self.db.transaction(
+            [
+                (
+                    "INSERT INTO deliveries (delivery_id, event_id, attempt, at, status, "
+                    "duration_ms, "
+                    "error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            d.id,
+                            d.event_id,
+                            d.attempts + 1,
+                            a["at"],
+                            a["status"],
+                            a["duration_ms"],
+                            a["error"],
+                            state,
+                        )
+                        for d, a, state, _ in results
+                    ],
+                ),
+                (
+                    "UPDATE outbox SET attempts = attempts + 1, state = ?, next_at = ?, "
+                    "last_status = ?, last_error = ?, owner = NULL, lease_until = NULL WHERE id = "
+                    "?",
+                    [
+                        (
+                            "pending" if state == "retry" else state,
+                            next_at,
+                            a["status"],
+                            a["error"],
+                            d.id,
+                        )
+                        for d, a, state, next_at in results
+                    ],
+                ),
+            ]
+        )
 
     async def purge(self, before: float, chunk: int = 5000) -> int:
         """Deletes delivered and failed rows finished before `before`, and attempts logged
         before it, `chunk` rows per transaction (the writer is never held up long)."""
         total = 0
-        for sql in _PURGE_SHARED if self.db.backend == "postgresql" else (_PURGE_OUTBOX,
-                                                                          _PURGE_ATTEMPTS):
+        for sql in (
+            _PURGE_SHARED if self.db.backend == "postgresql" else (_PURGE_OUTBOX, _PURGE_ATTEMPTS)
+        ):
             while True:
                 done = await self.db.execute(sql, (before, chunk))
                 total += done
@@ -427,36 +556,52 @@ class Outbox:
     async def attempts(self, event_id: str) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
             "SELECT delivery_id, attempt, at, status, duration_ms, error, outcome "
-            "FROM deliveries WHERE event_id = ? ORDER BY at DESC", (event_id,))
+            "FROM deliveries WHERE event_id = ? ORDER BY at DESC",
+            (event_id,),
+        )
         keys = ("deliveryId", "attempt", "at", "status", "durationMs", "error", "outcome")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     async def skip(self, deliveries: list[Delivery], now: float) -> None:
         """Finishes taken rows as `skipped` (their registration is disabled): kept for
         `recover`, not sent."""
-        await self.db.transaction([
-            ("INSERT INTO deliveries (delivery_id, event_id, attempt, at, status, duration_ms, "
-             "error, outcome) VALUES (?, ?, 0, ?, NULL, 0, ?, 'skipped')",
-             [(d.id, d.event_id, now, _SKIPPED_ERROR) for d in deliveries]),
-            ("UPDATE outbox SET state = 'skipped', next_at = ?, owner = NULL, "
-             "lease_until = NULL WHERE id = ?", [(now, d.id) for d in deliveries])])
+        await self.db.transaction(
+            [
+                (
+                    "INSERT INTO deliveries (delivery_id, event_id, attempt, at, status, "
+                    "duration_ms, "
+                    "error, outcome) VALUES (?, ?, 0, ?, NULL, 0, ?, 'skipped')",
+                    [(d.id, d.event_id, now, _SKIPPED_ERROR) for d in deliveries],
+                ),
+                (
+                    "UPDATE outbox SET state = 'skipped', next_at = ?, owner = NULL, "
+                    "lease_until = NULL WHERE id = ?",
+                    [(now, d.id) for d in deliveries],
+                ),
+            ]
+        )
 
     async def postpone(self, delivery: Delivery, at: float) -> None:
         """A taken row goes back to pending until `at` (not an attempt: maxRate)."""
         await self.db.execute(
             "UPDATE outbox SET state = 'pending', next_at = ?, owner = NULL, lease_until = NULL "
-            "WHERE id = ?", (at, delivery.id))
+            "WHERE id = ?",
+            (at, delivery.id),
+        )
 
     async def replay(self, event_id: str, delivery_id: str, now: float) -> bool:
         """Queues one delivery of the registration again (a new series of attempts, the same
         id); False if there is no such delivery. One being sent right now is left to finish."""
         rows = await self.db.fetchall(
-            "SELECT state FROM outbox WHERE id = ? AND event_id = ?", (delivery_id, event_id))
+            "SELECT state FROM outbox WHERE id = ? AND event_id = ?", (delivery_id, event_id)
+        )
         if not rows:
             return False
         await self.db.execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?, owner = NULL, "
-            "lease_until = NULL WHERE id = ? AND state <> 'sending'", (now, delivery_id))
+            "lease_until = NULL WHERE id = ? AND state <> 'sending'",
+            (now, delivery_id),
+        )
         return True
 
     async def recover(self, event_id: str, since: float, until: float, now: float) -> int:
@@ -467,17 +612,21 @@ class Outbox:
             "UPDATE outbox SET state = 'pending', attempts = 0, owner = NULL, lease_until = NULL, "
             "next_at = ? - (? - created_at) * 0.001 WHERE event_id = ? AND "
             "created_at >= ? AND created_at <= ? AND state IN ('failed', 'skipped')",
-            (now, until, event_id, since, until))
+            (now, until, event_id, since, until),
+        )
 
     async def health(self, event_id: str, since: float) -> tuple[float | None, int]:
         """(when its failing began, deliveries given up since): counted from its last
         successful attempt, or `since`, whichever is later; (None, 0) when nothing failed."""
         rows = await self.db.fetchall(
             "SELECT MAX(at) FROM deliveries WHERE event_id = ? AND outcome = 'delivered'",
-            (event_id,))
+            (event_id,),
+        )
         start = max(since, float(rows[0][0] or 0.0)) if rows else since
         rows = await self.db.fetchall(
             "SELECT MIN(at), SUM(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) FROM deliveries "
-            "WHERE event_id = ? AND at > ? AND outcome IN ('failed', 'retry')", (event_id, start))
+            "WHERE event_id = ? AND at > ? AND outcome IN ('failed', 'retry')",
+            (event_id, start),
+        )
         first, failed = rows[0] if rows else (None, 0)
         return (None if first is None else float(first)), int(failed or 0)

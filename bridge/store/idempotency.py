@@ -39,7 +39,8 @@ class Answers:
         rows = await self.db.fetchall(
             "SELECT fingerprint, status, content_type, body FROM idempotency_keys"
             " WHERE app = ? AND key = ? AND created_at > ? AND status <> ?",
-            (app, key, now - KEY_WINDOW, RUNNING))
+            (app, key, now - KEY_WINDOW, RUNNING),
+        )
         if not rows:
             return None
         fingerprint, status, content_type, body = rows[0]
@@ -47,44 +48,73 @@ class Answers:
 
     async def save(self, app: str, key: str, answer: Answer, now: float) -> None:
         """Stores the answer (replacing an expired one) and drops the expired ones."""
-        await self.db.transaction([
-            ("DELETE FROM idempotency_keys WHERE created_at <= ?", [(now - KEY_WINDOW,)]),
-            ("INSERT INTO idempotency_keys (app, key, fingerprint, status, content_type, body,"
-             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app, key) DO UPDATE SET"
-             " fingerprint = excluded.fingerprint, status = excluded.status,"
-             " content_type = excluded.content_type, body = excluded.body,"
-             " created_at = excluded.created_at",
-             [(app, key, answer.fingerprint, answer.status, answer.content_type, answer.body,
-               now)]),
-        ])
+        await self.db.transaction(
+            [
+                ("DELETE FROM idempotency_keys WHERE created_at <= ?", [(now - KEY_WINDOW,)]),
+                (
+                    "INSERT INTO idempotency_keys (app, key, fingerprint, status, content_type, "
+                    "body,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app, key) DO UPDATE SET"
+                    " fingerprint = excluded.fingerprint, status = excluded.status,"
+                    " content_type = excluded.content_type, body = excluded.body,"
+                    " created_at = excluded.created_at",
+                    [
+                        (
+                            app,
+                            key,
+                            answer.fingerprint,
+                            answer.status,
+                            answer.content_type,
+                            answer.body,
+                            now,
+                        )
+                    ],
+                ),
+            ]
+        )
 
     async def claim(self, app: str, key: str, fingerprint: str, now: float) -> bool:
         """Takes the key for this request (free, expired or abandoned); False: it is taken."""
-        return bool(await self.db.execute(
-            "INSERT INTO idempotency_keys (app, key, fingerprint, status, content_type, body,"
-            " created_at) VALUES (?, ?, ?, ?, '', ?, ?) ON CONFLICT (app, key) DO UPDATE SET"
-            " fingerprint = excluded.fingerprint, status = excluded.status,"
-            " content_type = '', body = excluded.body, created_at = excluded.created_at"
-            " WHERE idempotency_keys.created_at <= ? OR (idempotency_keys.status = ?"
-            " AND idempotency_keys.created_at <= ?)",
-            (app, key, fingerprint, RUNNING, b"", now, now - KEY_WINDOW, RUNNING,
-             now - CLAIM_WINDOW)))
+        return bool(
+            await self.db.execute(
+                "INSERT INTO idempotency_keys (app, key, fingerprint, status, content_type, body,"
+                " created_at) VALUES (?, ?, ?, ?, '', ?, ?) ON CONFLICT (app, key) DO UPDATE SET"
+                " fingerprint = excluded.fingerprint, status = excluded.status,"
+                " content_type = '', body = excluded.body, created_at = excluded.created_at"
+                " WHERE idempotency_keys.created_at <= ? OR (idempotency_keys.status = ?"
+                " AND idempotency_keys.created_at <= ?)",
+                (
+                    app,
+                    key,
+                    fingerprint,
+                    RUNNING,
+                    b"",
+                    now,
+                    now - KEY_WINDOW,
+                    RUNNING,
+                    now - CLAIM_WINDOW,
+                ),
+            )
+        )
 
     async def drop(self, app: str, key: str) -> None:
         """Frees a claim whose request failed (a retry runs again)."""
         await self.db.execute(
             "DELETE FROM idempotency_keys WHERE app = ? AND key = ? AND status = ?",
-            (app, key, RUNNING))
+            (app, key, RUNNING),
+        )
 
-    async def wait(self, app: str, key: str, now: float, within: float = 15.0,
-                   every: float = 0.05) -> Answer | None:
+    async def wait(
+        self, app: str, key: str, now: float, within: float = 15.0, every: float = 0.05
+    ) -> Answer | None:
         """The answer another bridge is making; None when its claim went away unanswered."""
         for _ in range(int(within / every)):
             answer = await self.find(app, key, now)
             if answer is not None:
                 return answer
             held = await self.db.fetchall(
-                "SELECT 1 FROM idempotency_keys WHERE app = ? AND key = ?", (app, key))
+                "SELECT 1 FROM idempotency_keys WHERE app = ? AND key = ?", (app, key)
+            )
             if not held:
                 return None
             await asyncio.sleep(every)

@@ -41,28 +41,46 @@ class PlacedCall:
     @classmethod
     def of(cls, call_id: str, meta: CallMeta) -> PlacedCall:
         """The row of a call the API placed, from what the domain knows of it."""
-        plan = {"sources": list(meta.sources), "destinations": list(meta.destinations),
-                "source_caller_id": meta.source_caller_id,
-                "destination_caller_id": meta.destination_caller_id,
-                "allow_public_transfer": meta.allow_public_transfer}
-        return cls(call_id, meta.extension, meta.user_id, meta.app, meta.nonce,
-                   iso(meta.published), meta.published, plan)
+        plan = {
+            "sources": list(meta.sources),
+            "destinations": list(meta.destinations),
+            "source_caller_id": meta.source_caller_id,
+            "destination_caller_id": meta.destination_caller_id,
+            "allow_public_transfer": meta.allow_public_transfer,
+        }
+        return cls(
+            call_id,
+            meta.extension,
+            meta.user_id,
+            meta.app,
+            meta.nonce,
+            iso(meta.published),
+            meta.published,
+            plan,
+        )
 
     def meta(self) -> CallMeta:
         """What the call tracker needs to show this call as requested."""
         p = self.plan
         return CallMeta(
-            self.extension, self.user_id, self.app, self.nonce, self.created_at,
-            tuple(p.get("sources", ())), tuple(p.get("destinations", ())),
-            str(p.get("source_caller_id", "")), str(p.get("destination_caller_id", "")),
+            self.extension,
+            self.user_id,
+            self.app,
+            self.nonce,
+            self.created_at,
+            tuple(p.get("sources", ())),
+            tuple(p.get("destinations", ())),
+            str(p.get("source_caller_id", "")),
+            str(p.get("destination_caller_id", "")),
             bool(p.get("allow_public_transfer", False)),
         )
 
 
 def _row(row: tuple[Any, ...]) -> PlacedCall:
     cid, ext, user_id, app, nonce, published, created_at, plan = row
-    return PlacedCall(cid, ext, user_id, app, nonce, published, created_at,
-                      json.loads(plan or "{}"))
+    return PlacedCall(
+        cid, ext, user_id, app, nonce, published, created_at, json.loads(plan or "{}")
+    )
 
 
 class CallStore:
@@ -128,7 +146,9 @@ class CallStore:
     async def save(self, call: PlacedCall) -> None:
         await self.db.execute(
             f"INSERT INTO calls ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-            " ON CONFLICT (id) DO NOTHING", _values(call))
+            " ON CONFLICT (id) DO NOTHING",
+            _values(call),
+        )
 
     def save_soon(self, call: PlacedCall) -> asyncio.Task[None]:
         """Writes the call in the background; a failure is logged (the call rings anyway)."""
@@ -141,8 +161,11 @@ class CallStore:
         try:
             await self.save(call)
         except BridgeError:
-            log.exception("call.store.failed", call_id=call.id,
-                          effect="after a restart this call is shown without its request")
+            log.exception(
+                "call.store.failed",
+                call_id=call.id,
+                effect="after a restart this call is shown without its request",
+            )
 
     async def drain(self) -> None:
         """Waits for the rows still being written (at shutdown)."""
@@ -155,8 +178,12 @@ class CallStore:
             del self._nonces[(call.app, call.nonce)]
         steps: list[Step] = [("DELETE FROM calls WHERE id = ?", [(call.id,)])]
         if self.db.shared and call.nonce is not None:
-            steps.append(("DELETE FROM nonces WHERE app = ? AND nonce = ? AND call_id = ?",
-                          [(call.app, call.nonce, call.id)]))
+            steps.append(
+                (
+                    "DELETE FROM nonces WHERE app = ? AND nonce = ? AND call_id = ?",
+                    [(call.app, call.nonce, call.id)],
+                )
+            )
         await self.db.transaction(steps)
 
     async def find(self, ids: Collection[str]) -> dict[str, PlacedCall]:
@@ -171,12 +198,17 @@ class CallStore:
             del self._nonces[key]
         keep = set(live)
 
-        old = [r[0] for r in await self.db.fetchall(
-            "SELECT id FROM calls WHERE created_at < ?", (cutoff,))]
+        old = [
+            r[0]
+            for r in await self.db.fetchall("SELECT id FROM calls WHERE created_at < ?", (cutoff,))
+        ]
         steps: list[Step] = [
             ("DELETE FROM calls WHERE id = ?", [(i,) for i in old if i not in keep]),
-            ("UPDATE calls SET nonce = NULL WHERE created_at < ? AND nonce IS NOT NULL",
-             [(cutoff,)])]
+            (
+                "UPDATE calls SET nonce = NULL WHERE created_at < ? AND nonce IS NOT NULL",
+                [(cutoff,)],
+            ),
+        ]
         if self.db.shared:
             steps.append(("DELETE FROM nonces WHERE created_at < ?", [(cutoff,)]))
         counts = await self.db.transaction(steps)
@@ -184,8 +216,16 @@ class CallStore:
 
 
 def _values(call: PlacedCall) -> tuple[Any, ...]:
-    return (call.id, call.extension, call.user_id, call.app, call.nonce, call.published,
-            call.created_at, json.dumps(call.plan))
+    return (
+        call.id,
+        call.extension,
+        call.user_id,
+        call.app,
+        call.nonce,
+        call.published,
+        call.created_at,
+        json.dumps(call.plan),
+    )
 
 
 async def _claim(session: Session, call: PlacedCall, live: Live, now: float) -> PlacedCall:
@@ -193,23 +233,28 @@ async def _claim(session: Session, call: PlacedCall, live: Live, now: float) -> 
     a call still live or being placed, which is the answer."""
     taken = await session.execute(
         "INSERT INTO nonces (app, nonce, call_id, created_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (app, nonce) DO NOTHING", (call.app, call.nonce, call.id, now))
+        " ON CONFLICT (app, nonce) DO NOTHING",
+        (call.app, call.nonce, call.id, now),
+    )
     if not taken:
         rows = await session.fetchall(
             "SELECT call_id, created_at FROM nonces WHERE app = ? AND nonce = ? FOR UPDATE",
-            (call.app, call.nonce))
+            (call.app, call.nonce),
+        )
         held, claimed_at = rows[0]
         if live(held) or claimed_at > now - CLAIM_GRACE:
-            found = await session.fetchall(
-                f"SELECT {_COLUMNS} FROM calls WHERE id = ?", (held,))  # noqa: S608
+            found = await session.fetchall(f"SELECT {_COLUMNS} FROM calls WHERE id = ?", (held,))  # noqa: S608
             if found:
                 return _row(found[0])
         await session.execute(
             "UPDATE nonces SET call_id = ?, created_at = ? WHERE app = ? AND nonce = ?",
-            (call.id, now, call.app, call.nonce))
+            (call.id, now, call.app, call.nonce),
+        )
     await session.execute(
         f"INSERT INTO calls ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-        " ON CONFLICT (id) DO NOTHING", _values(call))
+        " ON CONFLICT (id) DO NOTHING",
+        _values(call),
+    )
     return call
 
 
@@ -219,6 +264,7 @@ async def find(db: Database, ids: Collection[str]) -> dict[str, PlacedCall]:
         return {}
     marks = ",".join("?" * len(ids))
     rows = await db.fetchall(
-        f"SELECT {_COLUMNS} FROM calls WHERE id IN ({marks})", tuple(ids)  # noqa: S608
+        f"SELECT {_COLUMNS} FROM calls WHERE id IN ({marks})",  # noqa: S608
+        tuple(ids),
     )
     return {row[0]: _row(row) for row in rows}

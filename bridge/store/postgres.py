@@ -48,8 +48,10 @@ def _converted(exc: Exception, where: str) -> StoreError:
 def redacted(url: str) -> str:
     """The URL without its password (for logs and errors)."""
     info = psycopg.conninfo.conninfo_to_dict(url)
-    return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}" \
-           f"/{info.get('dbname', '')}"
+    return (
+        f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}"
+        f"/{info.get('dbname', '')}"
+    )
 
 
 class PostgresDatabase(Database):
@@ -60,9 +62,15 @@ class PostgresDatabase(Database):
         self.url = url
         self.where = redacted(url)
         self._pool = AsyncConnectionPool(
-            url, min_size=1, max_size=max_size, open=False, timeout=CONNECT_TIMEOUT,
-            reconnect_timeout=365 * 86400.0, kwargs={"autocommit": True},
-            name="uapi-bridge")
+            url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            timeout=CONNECT_TIMEOUT,
+            reconnect_timeout=365 * 86400.0,
+            kwargs={"autocommit": True},
+            name="uapi-bridge",
+        )
 
     async def open(self) -> None:
         try:
@@ -139,13 +147,15 @@ class PostgresDatabase(Database):
     async def notify(self, channel: str, payload: str) -> None:
         await self.execute("SELECT pg_notify(?, ?)", (channel, payload))
 
-    async def listen(self, listeners: Mapping[str, Listener],
-                     resync: Callable[[], Awaitable[None]]) -> None:
+    async def listen(
+        self, listeners: Mapping[str, Listener], resync: Callable[[], Awaitable[None]]
+    ) -> None:
         delay = LISTEN_RETRY[0]
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                        self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)) as conn:
+                    self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)
+                ) as conn:
                     for channel in listeners:
                         await conn.execute(f'LISTEN "{channel}"')
                     await resync()
@@ -187,8 +197,10 @@ async def migrate(conn: Conn) -> int:
             await conn.execute("INSERT INTO schema_version VALUES (0)")
         version = int(row[0]) if row else 0
         if version > len(MIGRATIONS):
-            raise StoreError(f"database schema version {version} is newer than this bridge "
-                             f"knows ({len(MIGRATIONS)})")
+            raise StoreError(
+                f"database schema version {version} is newer than this bridge "
+                f"knows ({len(MIGRATIONS)})"
+            )
         for number in range(version, len(MIGRATIONS)):
             for statement in statements(MIGRATIONS[number]):
                 await conn.execute(statement.encode())

@@ -24,10 +24,14 @@ from bridge.store.db import Database
 log = structlog.get_logger("bridge.recordings")
 SizeOf = Callable[[str, str], Awaitable[int | None]]  # (node, name) -> bytes, None: unknown
 _COLUMNS = "r.id, r.call_id, r.view_id, r.party, r.format, r.started, r.ended, r.node, r.size"
-_INSERT = ("INSERT INTO recordings (id, call_id, view_id, party, format, started, ended, node,"
-           " size, saved) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING")
-_LISTED = ("INSERT INTO recording_extensions (extension, started, recording_id) VALUES (?,?,?)"
-           " ON CONFLICT (extension, started, recording_id) DO NOTHING")
+_INSERT = (
+    "INSERT INTO recordings (id, call_id, view_id, party, format, started, ended, node,"
+    " size, saved) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING"
+)
+_LISTED = (
+    "INSERT INTO recording_extensions (extension, started, recording_id) VALUES (?,?,?)"
+    " ON CONFLICT (extension, started, recording_id) DO NOTHING"
+)
 
 
 async def _unknown(node: str, name: str) -> int | None:
@@ -37,8 +41,9 @@ async def _unknown(node: str, name: str) -> int | None:
 class RecordingStore:
     """The recordings of one bridge: queue of writes, queries, deletes."""
 
-    def __init__(self, db: Database, size_of: SizeOf = _unknown,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, db: Database, size_of: SizeOf = _unknown, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db = db
         self.size_of = size_of
         self.clock = clock
@@ -114,34 +119,60 @@ class RecordingStore:
             f"SELECT e.extension, {_COLUMNS} FROM recording_extensions e"  # noqa: S608 (marks only)
             " JOIN recordings r ON r.id = e.recording_id"
             f" WHERE e.extension IN ({marks}) ORDER BY e.started, r.id, e.extension",
-            sorted(scope))
+            sorted(scope),
+        )
         return [(row[0], _record(row[1:], ())) for row in rows]
 
     async def get(self, recording_id: str) -> RecordingRecord | None:
         rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM recordings r WHERE r.id = ?", (recording_id,))  # noqa: S608
+            f"SELECT {_COLUMNS} FROM recordings r WHERE r.id = ?",  # noqa: S608
+            (recording_id,),
+        )
         if not rows:
             return None
         exts = await self.db.fetchall(
-            "SELECT extension FROM recording_extensions WHERE recording_id = ?"
-            " ORDER BY extension", (recording_id,))
+            "SELECT extension FROM recording_extensions WHERE recording_id = ? ORDER BY extension",
+            (recording_id,),
+        )
         return _record(rows[0], tuple(e[0] for e in exts))
 
     async def delete(self, recording_id: str) -> bool:
         """Forgets a recording; False when it was not stored."""
-        _, gone = await self.db.transaction([
-            ("DELETE FROM recording_extensions WHERE recording_id = ?", [(recording_id,)]),
-            ("DELETE FROM recordings WHERE id = ?", [(recording_id,)])])
+        _, gone = await self.db.transaction(
+            [
+                ("DELETE FROM recording_extensions WHERE recording_id = ?", [(recording_id,)]),
+                ("DELETE FROM recordings WHERE id = ?", [(recording_id,)]),
+            ]
+        )
         return gone > 0
 
 
 def _row(rec: RecordingRecord, saved: float) -> tuple[object, ...]:
-    return (rec.id, rec.call_id, rec.view_id, rec.party, rec.format, rec.started, rec.ended,
-            rec.node, rec.size, saved)
+    return (
+        rec.id,
+        rec.call_id,
+        rec.view_id,
+        rec.party,
+        rec.format,
+        rec.started,
+        rec.ended,
+        rec.node,
+        rec.size,
+        saved,
+    )
 
 
 def _record(row: tuple[object, ...], extensions: tuple[str, ...]) -> RecordingRecord:
     rid, call_id, view_id, party, fmt, started, ended, node, size = row
-    rec = RecordingRecord(str(rid), str(call_id), str(view_id), str(party), str(fmt),
-                          float(str(started)), float(str(ended)), str(node), extensions)
+    rec = RecordingRecord(
+        str(rid),
+        str(call_id),
+        str(view_id),
+        str(party),
+        str(fmt),
+        float(str(started)),
+        float(str(ended)),
+        str(node),
+        extensions,
+    )
     return replace(rec, size=int(str(size))) if size is not None else rec

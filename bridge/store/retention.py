@@ -21,9 +21,14 @@ class Retention:
     """Keeps the outbox and the attempt log to `retention` seconds, and the placed calls to
     the nonce window (the calls in `live()`, still up, are kept whatever their age)."""
 
-    def __init__(self, outbox: Outbox, calls: CallStore, retention: float,
-                 live: Callable[[], Collection[str]],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        calls: CallStore,
+        retention: float,
+        live: Callable[[], Collection[str]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.outbox = outbox
         self.calls = calls
         self.retention = retention
@@ -32,8 +37,10 @@ class Retention:
 
     async def purge(self, now: float) -> dict[str, int]:
         """One purge as of `now`; returns the rows deleted per kind."""
-        done = {"deliveries": await self.outbox.purge(now - self.retention),
-                "calls": await self.calls.purge(now, self.live())}
+        done = {
+            "deliveries": await self.outbox.purge(now - self.retention),
+            "calls": await self.calls.purge(now, self.live()),
+        }
         if any(done.values()):
             log.info("retention.purged", **done)
         return done

@@ -51,8 +51,13 @@ class _Pool:
 
 
 class Dispatcher:
-    def __init__(self, config: WebhooksConfig, registrations: Registrations, outbox: Outbox,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: WebhooksConfig,
+        registrations: Registrations,
+        outbox: Outbox,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
         self.registrations = registrations
         self.outbox = outbox
@@ -99,8 +104,9 @@ class Dispatcher:
                 rows.extend(_queued(reg, due) for reg in regs)
             extra = charged(effect)  # a callback / conference extension's own events
             if extra is not None:
-                rows.extend(_queued(reg, extra)
-                            for reg in self._firing(extra.extension, extra.type))
+                rows.extend(
+                    _queued(reg, extra) for reg in self._firing(extra.extension, extra.type)
+                )
         if rows:
             self._fired.put_nowait(rows)
 
@@ -116,17 +122,21 @@ class Dispatcher:
     async def start(self, spawn: Spawn | None = None) -> None:
         """Releases what a previous run left `sending`, then starts the outbox writer, the
         dispatch loop and the result recorder (through `spawn`, a supervisor's, if given)."""
+
         def run(name: str, loop: Loop) -> asyncio.Task[None]:
             return spawn(name, loop) if spawn else asyncio.create_task(loop(), name=name)
 
         released = await self.outbox.release()
         if released:
             log.info("webhooks.resumed", deliveries=released)
-        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.config.allow_networks),
-                                         limit=100, force_close=False)
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self.config.allow_networks), limit=100, force_close=False
+        )
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        self._tasks = [run("webhooks-outbox", self._write),
-                       run("webhooks-dispatch", self._dispatch)]
+        self._tasks = [
+            run("webhooks-outbox", self._write),
+            run("webhooks-dispatch", self._dispatch),
+        ]
         self._recorder = run("webhooks-results", self._record_results)
 
     async def stop(self) -> None:
@@ -237,20 +247,36 @@ class Dispatcher:
             return
         first, given_up = await self.outbox.health(event_id, reg.health_from)
         now, cfg = self.clock(), self.config
-        log.debug("webhooks.health.checked", event_id=event_id, given_up=given_up,
-                  failing_for=None if first is None else round(now - first))
-        if first is not None and unhealthy(first, given_up, now, after=cfg.disable_after,
-                                           min_failures=cfg.disable_min_failures):
-            await self._disable(reg, "failing", (
-                f"every delivery failed since {iso(first)} ({given_up} given up, none "
-                f"delivered); disabled {iso(now)}"))
+        log.debug(
+            "webhooks.health.checked",
+            event_id=event_id,
+            given_up=given_up,
+            failing_for=None if first is None else round(now - first),
+        )
+        if first is not None and unhealthy(
+            first, given_up, now, after=cfg.disable_after, min_failures=cfg.disable_min_failures
+        ):
+            await self._disable(
+                reg,
+                "failing",
+                (
+                    f"every delivery failed since {iso(first)} ({given_up} given up, none "
+                    f"delivered); disabled {iso(now)}"
+                ),
+            )
 
     async def _disable(self, reg: Registration, kind: str, reason: str) -> None:
         if await self.registrations.disable(reg.id, iso(self.clock()), reason):
             self.disabled[kind] = self.disabled.get(kind, 0) + 1
-            log.warning("webhooks.registration.disabled", event_id=reg.id, app=reg.app,
-                        extension=reg.extension, type=TYPE_NAMES.get(reg.type), cause=kind,
-                        reason=reason)
+            log.warning(
+                "webhooks.registration.disabled",
+                event_id=reg.id,
+                app=reg.app,
+                extension=reg.extension,
+                type=TYPE_NAMES.get(reg.type),
+                cause=kind,
+                reason=reason,
+            )
 
     def _queue(self, delivery: Delivery) -> asyncio.Queue[Delivery]:
         """The queue of the delivery's receiver, with `per_receiver` workers behind it."""
@@ -260,8 +286,7 @@ class Dispatcher:
         if pool is None:
             pool = self._pools[key] = _Pool()
         while len(pool.workers) < self.config.per_receiver:
-            pool.workers.add(asyncio.create_task(self._work(key, pool),
-                                                 name=f"webhooks-{key}"))
+            pool.workers.add(asyncio.create_task(self._work(key, pool), name=f"webhooks-{key}"))
         return pool.queue
 
     async def _work(self, key: str, pool: _Pool) -> None:
@@ -296,9 +321,14 @@ class Dispatcher:
             await self._attempt(delivery)
         except Exception as exc:
             log.exception("webhooks.attempt.crashed", delivery_id=delivery.id)
-            await self._record(delivery, self.registrations.by_id.get(delivery.event_id), None,
-                               f"crashed: {type(exc).__name__}", Decision("failed"),
-                               started=started)
+            await self._record(
+                delivery,
+                self.registrations.by_id.get(delivery.event_id),
+                None,
+                f"crashed: {type(exc).__name__}",
+                Decision("failed"),
+                started=started,
+            )
 
     # -- one attempt ------------------------------------------------------------------------
 
@@ -306,8 +336,9 @@ class Dispatcher:
         reg = self.registrations.by_id.get(delivery.event_id)
         started = self.clock()
         if reg is None:
-            await self._record(delivery, reg, None, "registration deleted",
-                               Decision("failed"), started=started)
+            await self._record(
+                delivery, reg, None, "registration deleted", Decision("failed"), started=started
+            )
             return
         if reg.status != ENABLED:  # kept for `recover` once it is enabled again
             await self.outbox.skip([delivery], started)
@@ -319,11 +350,13 @@ class Dispatcher:
         if error is not None and error.startswith("refused:"):
             decision = Decision("failed")  # the SSRF guard: retrying cannot help
         else:
-            decision = decide(delivery.attempts + 1, status, retry_after, self.backoff,
-                              now=self.clock())
+            decision = decide(
+                delivery.attempts + 1, status, retry_after, self.backoff, now=self.clock()
+            )
         if decision.outcome == "gone":
-            await self._disable(reg, "gone", f"the receiver answered 410 Gone; disabled "
-                                             f"{iso(self.clock())}")
+            await self._disable(
+                reg, "gone", f"the receiver answered 410 Gone; disabled {iso(self.clock())}"
+            )
         await self._record(delivery, reg, status, error, decision, started=started)
 
     async def _rate_slot(self, reg: Registration, delivery: Delivery) -> bool:
@@ -349,20 +382,28 @@ class Dispatcher:
             self._waiting[reg.id] -= 1
         return True
 
-    async def _send(self, reg: Registration, delivery: Delivery,
-                    ) -> tuple[int | None, str | None, str | None]:
+    async def _send(
+        self,
+        reg: Registration,
+        delivery: Delivery,
+    ) -> tuple[int | None, str | None, str | None]:
         """(HTTP status, Retry-After, error) of one request; redirects are not followed."""
         problem = _url_problem(reg.url, self.config.allow_networks)
         if problem is not None:
             return None, None, f"refused: {problem}"
         payload, now = delivery.payload, self.clock()
         try:
-            headers = {**dict(reg.headers), **signing.headers(
-                reg.signing_secrets(now), delivery.id, int(now), payload)}
+            headers = {
+                **dict(reg.headers),
+                **signing.headers(reg.signing_secrets(now), delivery.id, int(now), payload),
+            }
         except ValueError:
             return None, None, "refused: the registration has no valid whsec_ secret"
-        kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False,
-                                  "timeout": aiohttp.ClientTimeout(total=self.config.timeout)}
+        kwargs: dict[str, Any] = {
+            "headers": headers,
+            "allow_redirects": False,
+            "timeout": aiohttp.ClientTimeout(total=self.config.timeout),
+        }
         if reg.method == 1:
             url = reg.url
             kwargs["data"] = payload
@@ -372,8 +413,9 @@ class Dispatcher:
         assert self._session is not None
         try:  # run by one of the receiver's `per_receiver` workers: that bounds concurrency
             # encoded=True: the query goes out byte for byte as it was signed.
-            async with self._session.request("POST" if reg.method == 1 else "GET",
-                                             URL(url, encoded=True), **kwargs) as resp:
+            async with self._session.request(
+                "POST" if reg.method == 1 else "GET", URL(url, encoded=True), **kwargs
+            ) as resp:
                 await self._read_some(resp)
                 return resp.status, resp.headers.get("Retry-After"), None
         except BlockedAddress as exc:
@@ -393,23 +435,41 @@ class Dispatcher:
         if not resp.content.at_eof():
             resp.close()
 
-    async def _record(self, delivery: Delivery, reg: Registration | None, status: int | None,
-                      error: str | None, decision: Decision, *, started: float) -> None:
+    async def _record(
+        self,
+        delivery: Delivery,
+        reg: Registration | None,
+        status: int | None,
+        error: str | None,
+        decision: Decision,
+        *,
+        started: float,
+    ) -> None:
         now = self.clock()
         duration = round((now - started) * 1000, 2)
-        state = "retry" if decision.outcome == "retry" else (
-            "delivered" if decision.outcome == "delivered" else "failed")
+        state = (
+            "retry"
+            if decision.outcome == "retry"
+            else ("delivered" if decision.outcome == "delivered" else "failed")
+        )
         attempt = {"at": now, "status": status, "duration_ms": duration, "error": error}
         # Written in the next batch; until then the row stays `sending`, so it cannot be taken
         # again, and a crash before the write only means it is sent once more (at least once).
         self._results.append((delivery, attempt, state, now + decision.delay))
         self._results_ready.set()
-        event = {"delivered": "webhook.delivery.succeeded", "retry": "webhook.delivery.retrying",
-                 }.get(decision.outcome, "webhook.delivery.failed")
+        event = {
+            "delivered": "webhook.delivery.succeeded",
+            "retry": "webhook.delivery.retrying",
+        }.get(decision.outcome, "webhook.delivery.failed")
         fields: dict[str, Any] = {
-            "delivery_id": delivery.id, "event_id": delivery.event_id,
-            "type": TYPE_NAMES.get(reg.type) if reg else None, "call_id": delivery.call_id,
-            "status": status, "duration_ms": duration, "attempt": delivery.attempts + 1}
+            "delivery_id": delivery.id,
+            "event_id": delivery.event_id,
+            "type": TYPE_NAMES.get(reg.type) if reg else None,
+            "call_id": delivery.call_id,
+            "status": status,
+            "duration_ms": duration,
+            "attempt": delivery.attempts + 1,
+        }
         if decision.outcome == "delivered":
             log.info(event, **fields)
             return
@@ -439,5 +499,6 @@ def _receiver(url: str) -> str:
 def _queued(reg: Registration, due: Fired) -> Queued:
     """The outbox row `due` makes for `reg` (skipped while the bridge keeps it disabled)."""
     ordering = f"{reg.app} {reg.url} {due.call_id}" if reg.ordered else ""
-    return Queued(reg.id, f"{due.key}:{reg.id}", due.params, reg.app, due.key, ordering,
-                  reg.status != ENABLED)
+    return Queued(
+        reg.id, f"{due.key}:{reg.id}", due.params, reg.app, due.key, ordering, reg.status != ENABLED
+    )

@@ -14,12 +14,29 @@ from yarl import URL
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-_BLOCKED = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
-    "240.0.0.0/4", "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "fc00::/7",
-    "fe80::/10", "ff00::/8",
-))
+_BLOCKED = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "::ffff:0:0/96",
+        "64:ff9b::/96",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTTED_QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
@@ -35,8 +52,14 @@ def allowed(address: Address, allow: Sequence[Network]) -> bool:
     allow-listed."""
     if any(address.version == n.version and address in n for n in allow):
         return True
-    if (address.is_private or address.is_loopback or address.is_link_local
-            or address.is_multicast or address.is_unspecified or address.is_reserved):
+    if (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+    ):
         return False
     return not any(address.version == n.version and address in n for n in _BLOCKED)
 
@@ -80,8 +103,10 @@ def _check_host(host: str) -> None:
     labels = host.removesuffix(".").split(".")
     if _NUMERIC_LABEL.fullmatch(labels[-1]):  # read as an IPv4 address by WHATWG parsers
         if not _DOTTED_QUAD.fullmatch(host):
-            raise UrlRefused(f"host {host!r} is a numeric address spelling; write an IPv4 "
-                             "address as a dotted quad (like 93.184.216.34)")
+            raise UrlRefused(
+                f"host {host!r} is a numeric address spelling; write an IPv4 "
+                "address as a dotted quad (like 93.184.216.34)"
+            )
         return
     if not all(_NAME_LABEL.fullmatch(label) for label in labels):
         raise UrlRefused(f"host {host!r} is not a valid host name")
@@ -112,8 +137,9 @@ class GuardedResolver(AbstractResolver):
         self._inner = ThreadedResolver()
         self._allow = tuple(allow)
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         found = await self._inner.resolve(host, port, family)
         kept = [r for r in found if allowed(ipaddress.ip_address(r["host"]), self._allow)]
         if not kept:

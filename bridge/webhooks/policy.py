@@ -31,8 +31,15 @@ class Backoff:
         return float(base * (0.5 + rand / 2))
 
 
-def decide(attempt: int, status: int | None, retry_after: str | None, backoff: Backoff, *,
-           now: float, rand: float | None = None) -> Decision:
+def decide(
+    attempt: int,
+    status: int | None,
+    retry_after: str | None,
+    backoff: Backoff,
+    *,
+    now: float,
+    rand: float | None = None,
+) -> Decision:
     """`status` None: a connection error or a timeout. 2xx delivered; 410 gone; 429, 5xx and
     errors retried (Retry-After honoured) until max_attempts; other answers (4xx, 3xx: no
     redirect is followed) failed."""
@@ -63,10 +70,9 @@ def retry_after_seconds(raw: str, now: float) -> float | None:
     return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
 
 
-
-def unhealthy(failing_since: float | None, given_up: int, now: float, *, after: float,
-              min_failures: int) -> bool:
+def unhealthy(
+    failing_since: float | None, given_up: int, now: float, *, after: float, min_failures: int
+) -> bool:
     """Every attempt failed for `after` seconds (since `failing_since`, the first failure
     after the last success) and at least `min_failures` deliveries were given up meanwhile."""
-    return (failing_since is not None and now - failing_since >= after
-            and given_up >= min_failures)
+    return failing_since is not None and now - failing_since >= after and given_up >= min_failures

@@ -27,7 +27,7 @@ def key(secret: str) -> bytes:
     if not secret.startswith(PREFIX):
         raise ValueError(f"must start with {PREFIX}")
     try:
-        raw = base64.b64decode(secret[len(PREFIX):], validate=True)
+        raw = base64.b64decode(secret[len(PREFIX) :], validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"the part after {PREFIX} must be base64") from exc
     if len(raw) < MIN_KEY_BYTES:
@@ -42,11 +42,14 @@ def signature(secret: str, delivery_id: str, timestamp: int, payload: str) -> st
     return "v1," + base64.b64encode(digest).decode()
 
 
-def headers(secret: str | Sequence[str], delivery_id: str, timestamp: int,
-            payload: str) -> dict[str, str]:
+def headers(
+    secret: str | Sequence[str], delivery_id: str, timestamp: int, payload: str
+) -> dict[str, str]:
     """The three headers; with several secrets (a rotation's overlap) one signature each,
     space separated, the current secret's first (a verifier accepts any one that matches)."""
     keys = [secret] if isinstance(secret, str) else list(secret)
-    return {"webhook-id": delivery_id, "webhook-timestamp": str(timestamp),
-            "webhook-signature": " ".join(signature(k, delivery_id, timestamp, payload)
-                                          for k in keys)}
+    return {
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(signature(k, delivery_id, timestamp, payload) for k in keys),
+    }

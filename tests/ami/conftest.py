@@ -23,9 +23,17 @@ EVENTS = ("Newchannel", "Newstate", "Hangup", "OriginateResponse", "UserEvent")
 
 def ami_config(port: int, **changes: Any) -> AmiConfig:
     """Small timeouts so that every fault shows within a fraction of a second."""
-    base = AmiConfig(host="127.0.0.1", port=port, username="uapi", secret="s3cret",
-                     action_timeout=1.0, ping_interval=0.2, ping_timeout=0.4,
-                     reconnect_min=0.02, reconnect_max=0.1)
+    base = AmiConfig(
+        host="127.0.0.1",
+        port=port,
+        username="uapi",
+        secret="s3cret",
+        action_timeout=1.0,
+        ping_interval=0.2,
+        ping_timeout=0.4,
+        reconnect_min=0.02,
+        reconnect_max=0.1,
+    )
     return replace(base, **changes)
 
 

@@ -161,17 +161,23 @@ class FakeAmi:
         if name == "login":
             return self._login(conn, aid, action)
         if not conn.authenticated:
-            return frame(("Response", "Error"), ("ActionID", aid),
-                         ("Message", "Authentication Required"))
+            return frame(
+                ("Response", "Error"), ("ActionID", aid), ("Message", "Authentication Required")
+            )
         if name == "logoff":
             conn.authenticated = False
-            return frame(("Response", "Goodbye"), ("ActionID", aid),
-                         ("Message", "Thanks for all the fish."))
+            return frame(
+                ("Response", "Goodbye"), ("ActionID", aid), ("Message", "Thanks for all the fish.")
+            )
         if name == "ping":
             if not conn.answer_pings:
                 return b""
-            return frame(("Response", "Success"), ("ActionID", aid), ("Ping", "Pong"),
-                         ("Timestamp", "1700000000.000000"))
+            return frame(
+                ("Response", "Success"),
+                ("ActionID", aid),
+                ("Ping", "Pong"),
+                ("Timestamp", "1700000000.000000"),
+            )
         if name == "filter" and self.filter_error:
             return frame(("Response", "Error"), ("ActionID", aid), ("Message", "Permission denied"))
         if name == "coreshowchannels":
@@ -183,12 +189,20 @@ class FakeAmi:
         return self._simple(name, aid)
 
     def _list(self, aid: str, events: list[dict[str, str]]) -> bytes:
-        out = frame(("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
-                    ("Message", "A list follows"))
+        out = frame(
+            ("Response", "Success"),
+            ("ActionID", aid),
+            ("EventList", "start"),
+            ("Message", "A list follows"),
+        )
         for event in events:
             out += frame(*event.items(), ("ActionID", aid))
-        return out + frame(("Event", "ListComplete"), ("ActionID", aid),
-                           ("EventList", "Complete"), ("ListItems", str(len(events))))
+        return out + frame(
+            ("Event", "ListComplete"),
+            ("ActionID", aid),
+            ("EventList", "Complete"),
+            ("ListItems", str(len(events))),
+        )
 
     def _simple(self, name: str, aid: str) -> bytes:
         messages = {
@@ -198,28 +212,43 @@ class FakeAmi:
         }
         if name in messages:
             return frame(("Response", "Success"), ("ActionID", aid), ("Message", messages[name]))
-        return frame(("Response", "Error"), ("ActionID", aid),
-                     ("Message", "Invalid/unknown command"))
+        return frame(
+            ("Response", "Error"), ("ActionID", aid), ("Message", "Invalid/unknown command")
+        )
 
     def _login(self, conn: Conn, aid: str, action: Action) -> bytes:
         if action.get("Username") == self.username and action.get("Secret") == self.secret:
             conn.authenticated = True
-            return frame(("Response", "Success"), ("ActionID", aid),
-                         ("Message", "Authentication accepted")) + frame(
-                ("Event", "FullyBooted"), ("Privilege", "system,all"), ("Status", "Fully Booted"))
-        return frame(("Response", "Error"), ("ActionID", aid),
-                     ("Message", "Authentication failed"))
+            return frame(
+                ("Response", "Success"), ("ActionID", aid), ("Message", "Authentication accepted")
+            ) + frame(
+                ("Event", "FullyBooted"), ("Privilege", "system,all"), ("Status", "Fully Booted")
+            )
+        return frame(("Response", "Error"), ("ActionID", aid), ("Message", "Authentication failed"))
 
     def _channels(self, aid: str) -> bytes:
-        out = frame(("Response", "Success"), ("ActionID", aid), ("EventList", "start"),
-                    ("Message", "Channels will follow"))
+        out = frame(
+            ("Response", "Success"),
+            ("ActionID", aid),
+            ("EventList", "start"),
+            ("Message", "Channels will follow"),
+        )
         for channel in self.channels:
             out += frame(("Event", "CoreShowChannel"), ("ActionID", aid), *channel.items())
-        return out + frame(("Event", "CoreShowChannelsComplete"), ("ActionID", aid),
-                           ("EventList", "Complete"), ("ListItems", str(len(self.channels))))
+        return out + frame(
+            ("Event", "CoreShowChannelsComplete"),
+            ("ActionID", aid),
+            ("EventList", "Complete"),
+            ("ListItems", str(len(self.channels))),
+        )
 
     def _originate_event(self, action: Action) -> bytes:
-        return frame(("Event", "OriginateResponse"), ("Privilege", "call,all"),
-                     ("ActionID", str(action.get("ActionID", ""))), ("Response", "Success"),
-                     ("Channel", str(action.get("Channel", ""))), ("Reason", "4"),
-                     ("Uniqueid", str(action.get("ChannelId", "1700000000.1"))))
+        return frame(
+            ("Event", "OriginateResponse"),
+            ("Privilege", "call,all"),
+            ("ActionID", str(action.get("ActionID", ""))),
+            ("Response", "Success"),
+            ("Channel", str(action.get("Channel", ""))),
+            ("Reason", "4"),
+            ("Uniqueid", str(action.get("ChannelId", "1700000000.1"))),
+        )

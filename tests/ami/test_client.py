@@ -68,8 +68,10 @@ async def test_link_dropped_during_originate_is_never_resent(
     with pytest.raises(PbxUnavailable, match="not re-sent"):
         await client.send({"Action": "Originate", "Channel": "PJSIP/210", "Async": "true"})
     fake.drop_on.clear()
-    await until(lambda: client.stats.reconnects == 1 and len(seen.connects) == 2,
-                what="reconnect and resync")
+    await until(
+        lambda: client.stats.reconnects == 1 and len(seen.connects) == 2,
+        what="reconnect and resync",
+    )
     await client.send({"Action": "Ping"})  # one more round trip on the new link
     assert len(fake.named("Originate")) == 1
     assert len(fake.conns) == 2
@@ -100,8 +102,9 @@ async def test_a_late_pong_behind_events_keeps_the_link(
     first = fake.current
     first.answer_pings = False
     for n in range(30):  # 1.5 s of events, longer than ping_interval + ping_timeout (0.6 s)
-        await fake.send_raw(f"Event: Newchannel\r\nChannel: PJSIP/210-{n}\r\n\r\n".encode(),
-                            pause=0.05)
+        await fake.send_raw(
+            f"Event: Newchannel\r\nChannel: PJSIP/210-{n}\r\n\r\n".encode(), pause=0.05
+        )
     assert events_named(logs, "ami.ping.late")
     assert not events_named(logs, "ami.ping.timeout")
     assert client.stats.reconnects == 0
@@ -129,8 +132,10 @@ async def test_utf8_character_split_across_writes(
 
 async def test_two_events_run_together(client: AmiClient, fake: FakeAmi, seen: Seen) -> None:
     """Two events without a blank line between them both arrive, in order."""
-    await fake.send_raw(b"Event: Newchannel\r\nChannel: A\r\nEvent: Hangup\r\nChannel: A\r\n\r\n"
-                        + frame(("Event", "Newstate"), ("Channel", "B")))
+    await fake.send_raw(
+        b"Event: Newchannel\r\nChannel: A\r\nEvent: Hangup\r\nChannel: A\r\n\r\n"
+        + frame(("Event", "Newstate"), ("Channel", "B"))
+    )
     await until(lambda: seen.named("Newstate"), what="Newstate")
     names = [e["Event"] for e in seen.events if e["Event"] != "FullyBooted"]
     assert names == ["Newchannel", "Hangup", "Newstate"]
@@ -140,9 +145,11 @@ async def test_malformed_frame_between_good_ones(
     logs: Logs, client: AmiClient, fake: FakeAmi, seen: Seen
 ) -> None:
     """Garbage between two events is logged and skipped; both events arrive, in order."""
-    await fake.send_raw(frame(("Event", "Newchannel"), ("Channel", "A"))
-                        + b"\xff\xfe garbage without colon\r\n\r\n"
-                        + frame(("Event", "Hangup"), ("Channel", "A")))
+    await fake.send_raw(
+        frame(("Event", "Newchannel"), ("Channel", "A"))
+        + b"\xff\xfe garbage without colon\r\n\r\n"
+        + frame(("Event", "Hangup"), ("Channel", "A"))
+    )
     await until(lambda: seen.named("Hangup"), what="Hangup")
     names = [e["Event"] for e in seen.events if e["Event"] != "FullyBooted"]
     assert names == ["Newchannel", "Hangup"]
@@ -155,6 +162,7 @@ async def test_handler_exception_does_not_stop_later_events(
     logs: Logs, client: AmiClient, fake: FakeAmi, seen: Seen
 ) -> None:
     """An event handler that raises is logged; later events still reach every handler."""
+
     def explode(message: Any) -> None:
         if message["Event"] == "Newchannel":
             raise RuntimeError("handler bug")
@@ -188,7 +196,7 @@ async def test_injection_writes_nothing(
     after = bytes(fake.current.raw)
     assert after.startswith(before)
     assert b"Evil" not in after
-    assert b"Originate" not in after[len(before):]
+    assert b"Originate" not in after[len(before) :]
 
 
 async def test_injection_is_checked_even_when_disconnected(make_client: MakeClient) -> None:
@@ -203,8 +211,10 @@ async def test_connect_handler_gets_channels_after_each_login(
 ) -> None:
     """CoreShowChannels runs after every login; its channels reach the connect handler."""
     assert seen.connects == [[]]
-    fake.channels = [{"Channel": "PJSIP/210-1", "Uniqueid": "c3e9", "Linkedid": "c3e9"},
-                     {"Channel": "PJSIP/trunk-2", "Uniqueid": "77.2", "Linkedid": "c3e9"}]
+    fake.channels = [
+        {"Channel": "PJSIP/210-1", "Uniqueid": "c3e9", "Linkedid": "c3e9"},
+        {"Channel": "PJSIP/trunk-2", "Uniqueid": "77.2", "Linkedid": "c3e9"},
+    ]
     fake.drop()
     await until(lambda: len(seen.connects) == 2, what="second resync")
     channels = seen.connects[1]
@@ -251,8 +261,14 @@ async def test_originate_resolves_on_queued_response(
     fake.originate_event_delay = 0.3
     loop = asyncio.get_running_loop()
     started = loop.time()
-    answer = await client.send({"Action": "Originate", "Channel": "PJSIP/210", "Async": "true",
-                                "ChannelId": "c3e92a04ff422a7a0b9f"})
+    answer = await client.send(
+        {
+            "Action": "Originate",
+            "Channel": "PJSIP/210",
+            "Async": "true",
+            "ChannelId": "c3e92a04ff422a7a0b9f",
+        }
+    )
     assert loop.time() - started < 0.25
     assert answer["Message"] == "Originate successfully queued"
     await until(lambda: seen.named("OriginateResponse"), what="OriginateResponse")
@@ -314,9 +330,7 @@ async def test_refused_connections_are_retried(
     assert await client.wait_connected(3.0)
 
 
-async def test_oversized_frame_drops_the_link(
-    logs: Logs, client: AmiClient, fake: FakeAmi
-) -> None:
+async def test_oversized_frame_drops_the_link(logs: Logs, client: AmiClient, fake: FakeAmi) -> None:
     """More than 1 MiB without a frame end is logged, the link dropped and made again."""
     await fake.send_raw(b"Event: Newchannel\r\nJunk: " + b"x" * (1 << 20) + b"x" * 1024)
     await until(lambda: client.stats.reconnects == 1, what="reconnect")
@@ -331,9 +345,7 @@ async def unanswered_command(client: AmiClient, fake: FakeAmi) -> asyncio.Task[M
     return waiting
 
 
-async def test_close_leaves_nothing_running(
-    client: AmiClient, fake: FakeAmi, seen: Seen
-) -> None:
+async def test_close_leaves_nothing_running(client: AmiClient, fake: FakeAmi, seen: Seen) -> None:
     """close() logs off, fails waiting actions, calls disconnect handlers, leaves no task."""
     waiting = await unanswered_command(client, fake)
     await asyncio.wait_for(client.close(), 5.0)

@@ -21,23 +21,35 @@ CALLERIDS = {"210": '"Phone 210" <210>', "211": '"Phone 211" <211>', "trunk": "<
 def pbx(fake: FakeAmi) -> None:
     """Endpoints 210 (listed in the demo), 211 (new) and trunk (dialing.public); queue 500
     (listed) and 600 (new); no ConfBridge room (an error answer)."""
+
     def endpoint(action: Action) -> list[dict[str, str]]:
         name = str(action["Endpoint"])
-        return [{"Event": "EndpointDetail", "ObjectName": name, "Callerid": CALLERIDS[name]},
-                {"Event": "AorDetail", "ObjectName": name}]
+        return [
+            {"Event": "EndpointDetail", "ObjectName": name, "Callerid": CALLERIDS[name]},
+            {"Event": "AorDetail", "ObjectName": name},
+        ]
+
     fake.lists["pjsipshowendpoints"] = lambda _: [
-        {"Event": "EndpointList", "ObjectName": n} for n in CALLERIDS]
+        {"Event": "EndpointList", "ObjectName": n} for n in CALLERIDS
+    ]
     fake.lists["pjsipshowendpoint"] = endpoint
     fake.lists["queuestatus"] = lambda _: [
-        {"Event": "QueueParams", "Queue": "500"}, {"Event": "QueueMember", "Queue": "500"},
-        {"Event": "QueueParams", "Queue": "600"}]
+        {"Event": "QueueParams", "Queue": "500"},
+        {"Event": "QueueMember", "Queue": "500"},
+        {"Event": "QueueParams", "Queue": "600"},
+    ]
     fake.errors["confbridgelistrooms"] = "No active conferences."
 
 
 def demo(tmp_path: Path, fake: FakeAmi | None = None) -> config_mod.Config:
     raw = shipped_config(tmp_path)
-    raw["ami"].update(port=fake.port if fake else 1, secret=fake.secret if fake else "x",
-                      reconnect_min=0.05, reconnect_max=0.1, action_timeout=2)
+    raw["ami"].update(
+        port=fake.port if fake else 1,
+        secret=fake.secret if fake else "x",
+        reconnect_min=0.05,
+        reconnect_max=0.1,
+        action_timeout=2,
+    )
     return config_mod.parse(raw, env={})
 
 
@@ -51,10 +63,20 @@ async def test_lists_what_the_file_does_not(fake: FakeAmi, tmp_path: Path) -> No
     assert (found.queues, found.rooms) == (["500", "600"], [])
     items, skipped = proposals(cfg, [found])
     assert [p.fields for p in items] == [
-        {"number": "0003*211", "user": "FILL-ME", "type": "phone_terminal",
-         "channel": "PJSIP/211", "caller_id": "Phone 211 <211>"},
-        {"number": "0003*600", "user": "FILL-ME", "type": "queue",
-         "channel": "Local/600@uapi-queue"}]
+        {
+            "number": "0003*211",
+            "user": "FILL-ME",
+            "type": "phone_terminal",
+            "channel": "PJSIP/211",
+            "caller_id": "Phone 211 <211>",
+        },
+        {
+            "number": "0003*600",
+            "user": "FILL-ME",
+            "type": "queue",
+            "channel": "Local/600@uapi-queue",
+        },
+    ]
     assert skipped == ["PJSIP/trunk"]
     text = render("bridge.yaml", [found], items, skipped)
     assert "# PJSIP endpoint 211 on Asterisk (PJSIPShowEndpoints, callerid" in text
@@ -84,19 +106,31 @@ def test_rooms_and_several_nodes(tmp_path: Path) -> None:
     a digit endpoint whose number is taken gets FILL-ME."""
     raw = shipped_config(tmp_path, "demo-cluster.yaml")
     cfg = config_mod.parse(raw, env={})
-    found = [Survey("node2", [Endpoint("414"), Endpoint("210")],
-                    rooms=["uapi-0003-260", "uapi-0003-260-7", "sales"])]
+    found = [
+        Survey(
+            "node2",
+            [Endpoint("414"), Endpoint("210")],
+            rooms=["uapi-0003-260", "uapi-0003-260-7", "sales"],
+        )
+    ]
     items, _ = proposals(cfg, found)
     fields: list[dict[str, Any]] = [p.fields for p in items]
     assert fields == [
-        {"number": "0003*414", "user": "FILL-ME", "type": "phone_terminal",
-         "channel": "PJSIP/414", "node": "node2"},
-        {"number": "FILL-ME", "user": "FILL-ME", "type": "conference", "node": "node2"}]
+        {
+            "number": "0003*414",
+            "user": "FILL-ME",
+            "type": "phone_terminal",
+            "channel": "PJSIP/414",
+            "node": "node2",
+        },
+        {"number": "FILL-ME", "user": "FILL-ME", "type": "conference", "node": "node2"},
+    ]
     assert items[1].comment == "ConfBridge room sales on node node2 (ConfBridgeListRooms)"
 
 
-def test_command_exits_1_when_a_node_cannot_be_reached(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_exits_1_when_a_node_cannot_be_reached(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """discover's main against a closed port: exit 1, the reason on stderr, no YAML on stdout
     (the test's unconfigured structlog prints the link's lines there; the CLI sends them to
     stderr); an unknown --node: exit 1 too."""

@@ -23,16 +23,19 @@ def test_every_recorded_event_takes_the_fast_path_with_the_same_result() -> None
         assert plain(fast) == event
 
 
-@pytest.mark.parametrize("text", [
-    "Event: A\nChannel: x",  # LF only
-    "Event: A\r\nChannel:x",  # no space after the colon
-    "Response: Success\r\nActionID: 1\r\nEvent: B\r\nChannel: y",  # run together
-    "Response: Follows\r\nPrivilege: Command\r\nsome output",
-    "Event: A\r\nChanVariable: a=1\r\nChanVariable: b=2",  # a key twice: a list
-    "Event: \r\nChannel: x",  # empty Event
-    "Channel: x\r\nEvent: A",  # Event not first
-    "Response: 200\r\nResult: %2Fa",  # panoramisk unquotes Result
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Event: A\nChannel: x",  # LF only
+        "Event: A\r\nChannel:x",  # no space after the colon
+        "Response: Success\r\nActionID: 1\r\nEvent: B\r\nChannel: y",  # run together
+        "Response: Follows\r\nPrivilege: Command\r\nsome output",
+        "Event: A\r\nChanVariable: a=1\r\nChanVariable: b=2",  # a key twice: a list
+        "Event: \r\nChannel: x",  # empty Event
+        "Channel: x\r\nEvent: A",  # Event not first
+        "Response: 200\r\nResult: %2Fa",  # panoramisk unquotes Result
+    ],
+)
 def test_odd_frames_take_the_careful_path(text: str) -> None:
     """Anything but the plain form is left to the careful parser, which decides."""
     assert _parse_plain(text) is None
@@ -47,5 +50,5 @@ def test_framer_splits_crlf_and_mixed_frame_ends_alike() -> None:
         data = ("Asterisk Call Manager/11.0.0\r\n" + text).encode()
         got = []
         for i in range(0, len(data), 777):
-            got.extend(framer.feed(data[i:i + 777]))
+            got.extend(framer.feed(data[i : i + 777]))
         assert [plain(m) for m in got] == EVENTS[:40]

@@ -29,8 +29,12 @@ def feed_all(chunks: list[bytes], framer: Framer | None = None) -> list[Any]:
 
 def summary(items: list[Any]) -> list[Any]:
     """Comparable form; panoramisk stores the (empty) body as a `content` key, left out here."""
-    return [("bad", i.reason) if isinstance(i, Malformed)
-            else {k: v for k, v in i.items() if k != "content"} for i in items]
+    return [
+        ("bad", i.reason)
+        if isinstance(i, Malformed)
+        else {k: v for k, v in i.items() if k != "content"}
+        for i in items
+    ]
 
 
 def test_banner_and_frames_in_one_read() -> None:
@@ -38,8 +42,11 @@ def test_banner_and_frames_in_one_read() -> None:
     framer = Framer()
     items = framer.feed(STREAM)
     assert framer.version == "9.0.0"
-    assert [m.get("Response") or m.get("Event") for m in items] == ["Success", "Newchannel",
-                                                                     "Hangup"]
+    assert [m.get("Response") or m.get("Event") for m in items] == [
+        "Success",
+        "Newchannel",
+        "Hangup",
+    ]
 
 
 def test_banner_split_across_reads() -> None:
@@ -73,8 +80,10 @@ def test_utf8_character_split_across_reads() -> None:
 def test_bare_lf_frames() -> None:
     """Frames ended by a bare blank line (LF only) are accepted too."""
     items = Framer().feed(b"Event: Newstate\nChannelState: 6\n\nEvent: Hangup\nCause: 16\n\n")
-    assert summary(items) == [{"Event": "Newstate", "ChannelState": "6"},
-                              {"Event": "Hangup", "Cause": "16"}]
+    assert summary(items) == [
+        {"Event": "Newstate", "ChannelState": "6"},
+        {"Event": "Hangup", "Cause": "16"},
+    ]
 
 
 def test_two_events_run_together_are_both_kept() -> None:
@@ -92,7 +101,8 @@ def test_response_then_event_run_together() -> None:
 def test_originate_response_event_is_not_split() -> None:
     """OriginateResponse carries a Response header; that does not start a new message."""
     items = Framer().feed(
-        b"Event: OriginateResponse\r\nActionID: x-1\r\nResponse: Success\r\nReason: 4\r\n\r\n")
+        b"Event: OriginateResponse\r\nActionID: x-1\r\nResponse: Success\r\nReason: 4\r\n\r\n"
+    )
     assert len(items) == 1
     assert items[0]["Event"] == "OriginateResponse"
     assert items[0]["Response"] == "Success"
@@ -106,7 +116,8 @@ def test_malformed_frames_are_reported_and_skipped() -> None:
         b"Event: Newstate\r\nthis line has no colon\r\n\r\n"
         b"Foo: bar\r\nBaz: qux\r\n\r\n"
         b"Event: \r\n\r\n"
-        b"Event: Hangup\r\nChannel: A\r\n\r\n")
+        b"Event: Hangup\r\nChannel: A\r\n\r\n"
+    )
     assert summary(items) == [
         {"Event": "Newchannel", "Channel": "A"},
         ("bad", "no Event or Response header"),

@@ -53,8 +53,9 @@ def originate(n: int) -> dict[str, str]:
     return {"Action": "Originate", "Channel": f"PJSIP/{200 + n}", "Async": "true"}
 
 
-async def test_originates_leave_at_the_rate(fake: StampingAmi,
-                                            make_client: Callable[..., AmiClient]) -> None:
+async def test_originates_leave_at_the_rate(
+    fake: StampingAmi, make_client: Callable[..., AmiClient]
+) -> None:
     """60 Originates at once with originate_rate 20: all answered, never more than 40 in any
     one-second window, the first 20 at once (one second's worth of burst)."""
     client = await started(make_client, originate_rate=20.0, originate_queue=1000)
@@ -64,12 +65,14 @@ async def test_originates_leave_at_the_rate(fake: StampingAmi,
     assert busiest_second(fake.stamps) <= 40
     assert fake.stamps[-1] - fake.stamps[0] >= 1.9  # 40 beyond the burst, at 20/s
     assert fake.stamps[19] - fake.stamps[0] < 0.5
-    assert [a["Channel"] for a in fake.named("Originate")] == [f"PJSIP/{200 + i}"
-                                                               for i in range(60)]  # in order
+    assert [a["Channel"] for a in fake.named("Originate")] == [
+        f"PJSIP/{200 + i}" for i in range(60)
+    ]  # in order
 
 
 async def test_a_full_queue_is_refused_and_nothing_written(
-        fake: StampingAmi, make_client: Callable[..., AmiClient]) -> None:
+    fake: StampingAmi, make_client: Callable[..., AmiClient]
+) -> None:
     """rate 1, queue 2: of 5 at once one leaves, two wait, two get PbxBusy with a Retry-After;
     Asterisk never sees more than the three; other actions are not paced."""
     client = await started(make_client, originate_rate=1.0, originate_queue=2)
@@ -88,7 +91,8 @@ async def test_a_full_queue_is_refused_and_nothing_written(
 
 
 async def test_an_injected_originate_takes_no_turn(
-        fake: StampingAmi, make_client: Callable[..., AmiClient]) -> None:
+    fake: StampingAmi, make_client: Callable[..., AmiClient]
+) -> None:
     """CR/LF in an Originate is refused before it queues: the next one still goes at once."""
     client = await started(make_client, originate_rate=1.0, originate_queue=1)
     with pytest.raises(AmiInjection):

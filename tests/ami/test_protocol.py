@@ -21,10 +21,19 @@ from bridge.errors import AmiActionFailed, AmiInjection, PbxUnavailable
 
 def test_encode_puts_action_and_our_action_id_first() -> None:
     """Action and the fresh ActionID lead; a caller's ActionID is replaced; lists repeat."""
-    data = encode_action({"actionid": "theirs", "Variable": ["A=1", "B=2"], "action": "Originate",
-                          "Channel": "PJSIP/210"}, "ours-1")
-    assert data == (b"Action: Originate\r\nActionID: ours-1\r\nVariable: A=1\r\nVariable: B=2\r\n"
-                    b"Channel: PJSIP/210\r\n\r\n")
+    data = encode_action(
+        {
+            "actionid": "theirs",
+            "Variable": ["A=1", "B=2"],
+            "action": "Originate",
+            "Channel": "PJSIP/210",
+        },
+        "ours-1",
+    )
+    assert data == (
+        b"Action: Originate\r\nActionID: ours-1\r\nVariable: A=1\r\nVariable: B=2\r\n"
+        b"Channel: PJSIP/210\r\n\r\n"
+    )
 
 
 @pytest.mark.parametrize("bad", ["\r", "\n", "\0", "\r\n"])
@@ -126,8 +135,9 @@ async def test_correlator_routes_answers_and_events() -> None:
     """Responses go to their action, events without a waiting list action go to handlers."""
     answers = Correlator()
     future = answers.expect("a-1", "Originate", listing=False)
-    assert answers.route(msg(Response="Success", ActionID="a-1",
-                             Message="Originate successfully queued"))
+    assert answers.route(
+        msg(Response="Success", ActionID="a-1", Message="Originate successfully queued")
+    )
     assert (await future)["Message"] == "Originate successfully queued"
     assert not answers.route(msg(Event="OriginateResponse", ActionID="a-1", Response="Success"))
     assert not answers.route(msg(Event="Hangup"))
@@ -142,8 +152,9 @@ async def test_correlator_drops_late_answers() -> None:
     answers.forget("a-2")
     assert answers.route(msg(Response="Success", ActionID="a-1"))
     assert answers.route(msg(Event="CoreShowChannel", ActionID="a-2"))
-    assert answers.route(msg(Event="CoreShowChannelsComplete", ActionID="a-2",
-                             EventList="Complete"))
+    assert answers.route(
+        msg(Event="CoreShowChannelsComplete", ActionID="a-2", EventList="Complete")
+    )
     assert not answers.route(msg(Event="CoreShowChannel", ActionID="a-2"))
 
 

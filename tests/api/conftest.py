@@ -20,15 +20,21 @@ class FakePbx(FakePort):
         self.fail: str | None = None
         self.channels: list[dict[str, str]] = []
 
-    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
-                   ) -> AmiMessage:
+    async def send(
+        self,
+        action: Any,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> AmiMessage:
         if self.fail:
             raise AmiActionFailed(action["Action"], self.fail)
         self.sent.append(action)
         return AmiMessage({"Response": "Success", "Message": "Originate successfully queued"})
 
-    async def send_list(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
-                        ) -> list[AmiMessage]:
+    async def send_list(
+        self,
+        action: Any,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> list[AmiMessage]:
         assert action == {"Action": "CoreShowChannels"}
         return [AmiMessage(c) for c in self.channels]
 
@@ -41,8 +47,11 @@ class ReactingPbx(FakePbx):
         super().__init__()
         self.api = api
 
-    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
-                   ) -> AmiMessage:
+    async def send(
+        self,
+        action: Any,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> AmiMessage:
         answer = await super().send(action, timeout)
         self.react(action, self.api.services.tracker)
         return answer

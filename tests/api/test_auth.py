@@ -52,8 +52,9 @@ async def test_bearer_word_in_the_query_token(api: Api, query: str) -> None:
     await assert_invalid_token(resp)
 
 
-@pytest.mark.parametrize("query", ["accessRequestToken=", "accessRequestToken=Bearer%20",
-                                   "accessRequestToken=%20"])
+@pytest.mark.parametrize(
+    "query", ["accessRequestToken=", "accessRequestToken=Bearer%20", "accessRequestToken=%20"]
+)
 async def test_an_empty_query_token_is_a_missing_token(api: Api, query: str) -> None:
     """An empty accessRequestToken is no token (401), never a parameter left out; with a
     Bearer header the header is the token (README, "Empty parameters")."""
@@ -77,8 +78,12 @@ async def oauth(api: Api, **form: str) -> Any:
 
 async def test_client_credentials_token_works_then_expires(api: Api) -> None:
     """POST /oauth/token.php issues a token that works until expires_in has passed."""
-    resp = await oauth(api, grant_type="client_credentials", client_id="crm-demo",
-                       client_secret="crm-demo-secret-0123456789")
+    resp = await oauth(
+        api,
+        grant_type="client_credentials",
+        client_id="crm-demo",
+        client_secret="crm-demo-secret-0123456789",
+    )
     assert resp.status == 200
     body = await resp.json()
     assert body["token_type"] == "Bearer"
@@ -94,8 +99,12 @@ async def test_client_credentials_token_works_then_expires(api: Api) -> None:
 async def test_issued_token_survives_restart(make_api: Any) -> None:
     """A token issued before a restart still works after it (it is stored in SQLite)."""
     first: Api = await make_api()
-    resp = await oauth(first, grant_type="client_credentials", client_id="crm-demo",
-                       client_secret="crm-demo-secret-0123456789")
+    resp = await oauth(
+        first,
+        grant_type="client_credentials",
+        client_id="crm-demo",
+        client_secret="crm-demo-secret-0123456789",
+    )
     token = (await resp.json())["access_token"]
     second: Api = await make_api()
     assert (await second.client.get(LIST, headers=second.auth(token))).status == 200
@@ -104,16 +113,26 @@ async def test_issued_token_survives_restart(make_api: Any) -> None:
 @pytest.mark.parametrize(
     ("form", "status", "code"),
     [
-        ({"grant_type": "client_credentials", "client_id": "crm-demo", "client_secret": "nope"},
-         401, "invalid_client"),
-        ({"grant_type": "client_credentials", "client_id": "who", "client_secret": "x"},
-         401, "invalid_client"),
-        ({"grant_type": "password", "client_id": "crm-demo", "client_secret": "x"},
-         400, "unsupported_grant_type"),
+        (
+            {"grant_type": "client_credentials", "client_id": "crm-demo", "client_secret": "nope"},
+            401,
+            "invalid_client",
+        ),
+        (
+            {"grant_type": "client_credentials", "client_id": "who", "client_secret": "x"},
+            401,
+            "invalid_client",
+        ),
+        (
+            {"grant_type": "password", "client_id": "crm-demo", "client_secret": "x"},
+            400,
+            "unsupported_grant_type",
+        ),
     ],
 )
-async def test_client_credentials_failures(api: Api, form: dict[str, str], status: int,
-                                           code: str) -> None:
+async def test_client_credentials_failures(
+    api: Api, form: dict[str, str], status: int, code: str
+) -> None:
     """Wrong secret, unknown client and other grants are refused in RFC 6749's shape."""
     resp = await oauth(api, **form)
     assert resp.status == status
@@ -123,8 +142,11 @@ async def test_client_credentials_failures(api: Api, form: dict[str, str], statu
 async def test_client_credentials_basic_auth(api: Api) -> None:
     """Client credentials may come in an HTTP Basic header too."""
     basic = base64.b64encode(b"crm-demo:crm-demo-secret-0123456789").decode()
-    resp = await api.client.post("/oauth/token.php", data={"grant_type": "client_credentials"},
-                                 headers={"Authorization": f"Basic {basic}"})
+    resp = await api.client.post(
+        "/oauth/token.php",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
     assert resp.status == 200
 
 
@@ -140,7 +162,10 @@ async def test_organization_app_scope(api: Api) -> None:
     ok = await api.client.get("/uapi/extensions/13", headers=api.auth(HELPDESK))
     assert ok.status == 200
     assert [e["extension"] for e in (await ok.json())["entry"]] == [
-        "0003*024", "0003*025", "0003*027"]
+        "0003*024",
+        "0003*025",
+        "0003*027",
+    ]
     other = await api.client.get("/uapi/extensions/30", headers=api.auth(HELPDESK))
     assert other.status == 400
     me = await api.client.get("/uapi/extensions/@me", headers=api.auth(HELPDESK))
@@ -154,8 +179,12 @@ async def test_admin_app_scope(api: Api) -> None:
 
 
 async def issue_crm(api: Api) -> str:
-    resp = await oauth(api, grant_type="client_credentials", client_id="crm-demo",
-                       client_secret="crm-demo-secret-0123456789")
+    resp = await oauth(
+        api,
+        grant_type="client_credentials",
+        client_id="crm-demo",
+        client_secret="crm-demo-secret-0123456789",
+    )
     assert resp.status == 200
     return str((await resp.json())["access_token"])
 

@@ -22,7 +22,8 @@ async def cb(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> tuple[
     """The demo config plus Jane's callback 251 and another organization's 350."""
     raw_config["extensions"] += [
         {"number": "0003*251", "user": "13", "type": "callback"},
-        {"number": "0004*350", "user": "30", "type": "callback"}]
+        {"number": "0004*350", "user": "30", "type": "callback"},
+    ]
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
     pbx = FakePbx()
     api.plug(pbx)
@@ -37,10 +38,12 @@ def body(source: Any = "5551234", destination: Any = "5559876", **extra: Any) ->
     return out
 
 
-async def post(api: Api, data: Any, token: str | None = None, url: str = URL,
-               **params: str) -> tuple[int, Any]:
-    resp = await api.client.post(url, json=data, headers=api.auth(token) if token else api.auth(),
-                                 params=params)
+async def post(
+    api: Api, data: Any, token: str | None = None, url: str = URL, **params: str
+) -> tuple[int, Any]:
+    resp = await api.client.post(
+        url, json=data, headers=api.auth(token) if token else api.auth(), params=params
+    )
     return resp.status, await resp.json()
 
 
@@ -48,8 +51,9 @@ async def test_callback_calls_the_source_then_the_destination(cb: tuple[Api, Fak
     """202 with the call on the callback extension; the Originate rings the source through
     the trunk first, then the destination; List shows it on 250."""
     api, pbx = cb
-    status, answer = await post(api, body(callerId="Sales <4242425>"), waitForPickup="30",
-                                callDuration="60")
+    status, answer = await post(
+        api, body(callerId="Sales <4242425>"), waitForPickup="30", callDuration="60"
+    )
     assert status == 202
     assert answer[0]["extension"] == "0003*250"
     [sent] = pbx.sent
@@ -79,43 +83,51 @@ async def test_same_nonce_returns_the_live_call(cb: tuple[Api, FakePbx]) -> None
 async def test_organization_app_names_the_owner(cb: tuple[Api, FakePbx]) -> None:
     """The helpdesk app places Jane's callback as user 13."""
     api, pbx = cb
-    status, answer = await post(api, body(extension="251"), HELPDESK,
-                                url="/uapi/phoneCalls/13/callback")
+    status, answer = await post(
+        api, body(extension="251"), HELPDESK, url="/uapi/phoneCalls/13/callback"
+    )
     assert status == 202
     assert answer[0]["extension"] == "0003*251"
     assert len(pbx.sent) == 1
 
 
-@pytest.mark.parametrize(("data", "params", "code"), [
-    (body(extension=None), {}, "extension_invalid"),
-    ({"phoneCallView": [{"source": "5551234", "destination": "5559876"}]}, {},
-     "extension_invalid"),
-    (body(extension="@self"), {}, "extension_invalid"),
-    (body(extension="210"), {}, "extension_invalid"),  # a phone terminal
-    (body(extension="260"), {}, "extension_invalid"),  # a conference
-    (body(extension="251"), {}, "extension_invalid"),  # Jane's, not user 12's
-    (body(extension="0004*350"), {}, "extension_invalid"),  # another organization's
-    (body(extension=["250"]), {}, "extension_invalid"),
-    ([], {}, "extension_invalid"),
-    ({"extension": "250"}, {}, "pc_source_invalid"),
-    (body(source=None), {}, "pc_source_invalid"),
-    (body(source="210"), {}, "pc_source_invalid"),  # an extension, not a public number
-    (body(source="0004*300"), {}, "pc_source_invalid"),
-    (body(source="555\r\n1234"), {}, "pc_source_invalid"),
-    (body(source="\u0665\u0665\u0665"), {}, "pc_source_invalid"),  # Arabic-Indic digits
-    (body(destination=[]), {}, "pc_destination_invalid"),
-    (body(destination="024"), {}, "pc_destination_invalid"),
-    (body(destination="0003*250"), {}, "pc_destination_invalid"),
-    (body(callerId="Evil\r\nAction: Originate <1>"), {}, "pc_callerid_invalid"),
-    (body(callerId=12), {}, "pc_callerid_invalid"),
-    (body(), {"waitForPickup": "0"}, "pc_timeout_invalid"),
-    (body(), {"waitForPickup": "٢"}, "pc_timeout_invalid"),
-    (body(), {"callDuration": "abc"}, "pc_duration_invalid"),
-    (body(nonce="a b"), {}, "pc_nonce_invalid"),
-    (body(nonce=5), {}, "pc_nonce_invalid"),
-])
+@pytest.mark.parametrize(
+    ("data", "params", "code"),
+    [
+        (body(extension=None), {}, "extension_invalid"),
+        (
+            {"phoneCallView": [{"source": "5551234", "destination": "5559876"}]},
+            {},
+            "extension_invalid",
+        ),
+        (body(extension="@self"), {}, "extension_invalid"),
+        (body(extension="210"), {}, "extension_invalid"),  # a phone terminal
+        (body(extension="260"), {}, "extension_invalid"),  # a conference
+        (body(extension="251"), {}, "extension_invalid"),  # Jane's, not user 12's
+        (body(extension="0004*350"), {}, "extension_invalid"),  # another organization's
+        (body(extension=["250"]), {}, "extension_invalid"),
+        ([], {}, "extension_invalid"),
+        ({"extension": "250"}, {}, "pc_source_invalid"),
+        (body(source=None), {}, "pc_source_invalid"),
+        (body(source="210"), {}, "pc_source_invalid"),  # an extension, not a public number
+        (body(source="0004*300"), {}, "pc_source_invalid"),
+        (body(source="555\r\n1234"), {}, "pc_source_invalid"),
+        (body(source="\u0665\u0665\u0665"), {}, "pc_source_invalid"),  # Arabic-Indic digits
+        (body(destination=[]), {}, "pc_destination_invalid"),
+        (body(destination="024"), {}, "pc_destination_invalid"),
+        (body(destination="0003*250"), {}, "pc_destination_invalid"),
+        (body(callerId="Evil\r\nAction: Originate <1>"), {}, "pc_callerid_invalid"),
+        (body(callerId=12), {}, "pc_callerid_invalid"),
+        (body(), {"waitForPickup": "0"}, "pc_timeout_invalid"),
+        (body(), {"waitForPickup": "٢"}, "pc_timeout_invalid"),
+        (body(), {"callDuration": "abc"}, "pc_duration_invalid"),
+        (body(nonce="a b"), {}, "pc_nonce_invalid"),
+        (body(nonce=5), {}, "pc_nonce_invalid"),
+    ],
+)
 async def test_each_failure_has_its_code_and_sends_nothing(
-        cb: tuple[Api, FakePbx], data: Any, params: dict[str, str], code: str) -> None:
+    cb: tuple[Api, FakePbx], data: Any, params: dict[str, str], code: str
+) -> None:
     """400 with the decided code; nothing reached Asterisk."""
     api, pbx = cb
     status, answer = await post(api, data, **params)
@@ -124,12 +136,16 @@ async def test_each_failure_has_its_code_and_sends_nothing(
     assert pbx.sent == []
 
 
-@pytest.mark.parametrize(("url", "token"), [
-    ("/uapi/phoneCalls/13/callback", None),  # a user app acts for its own user only
-    ("/uapi/phoneCalls/30/callback", ADMIN),  # 250 is not user 30's
-])
-async def test_users_the_app_may_not_use_are_refused(cb: tuple[Api, FakePbx], url: str,
-                                                     token: str | None) -> None:
+@pytest.mark.parametrize(
+    ("url", "token"),
+    [
+        ("/uapi/phoneCalls/13/callback", None),  # a user app acts for its own user only
+        ("/uapi/phoneCalls/30/callback", ADMIN),  # 250 is not user 30's
+    ],
+)
+async def test_users_the_app_may_not_use_are_refused(
+    cb: tuple[Api, FakePbx], url: str, token: str | None
+) -> None:
     """400 (user_invalid or extension_invalid), nothing sent."""
     api, pbx = cb
     status, answer = await post(api, body(), token, url=url)
@@ -169,11 +185,13 @@ async def test_callback_extension_gets_dial_out_and_hangup(cb: tuple[Api, FakePb
     assert charged(Effect("joined", call.id, "5559876", "destination", call=call)) is None
 
 
-async def test_phone_call_events_register_on_a_callback_extension(
-        cb: tuple[Api, FakePbx]) -> None:
+async def test_phone_call_events_register_on_a_callback_extension(cb: tuple[Api, FakePbx]) -> None:
     """A Hangup webhook may be registered on the callback extension (201)."""
     api, _ = cb
-    resp = await api.client.post("/uapi/extensions/@me/250/phoneCallEvents", headers=api.auth(),
-                                 json={"type": "2", "method": "1", "url": "http://127.0.0.1:9/h"})
+    resp = await api.client.post(
+        "/uapi/extensions/@me/250/phoneCallEvents",
+        headers=api.auth(),
+        json={"type": "2", "method": "1", "url": "http://127.0.0.1:9/h"},
+    )
     assert resp.status == 201
     assert (await resp.json())["extension"] == "0003*250"

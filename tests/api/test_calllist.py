@@ -32,14 +32,19 @@ def live(api: Api, name: str = "two_party", until: float = 1.0) -> str:
     return script.call_id
 
 
-def planned(api: Api, n: int, *, start: float = T0, sources: tuple[str, ...] = ("0003*210",),
-            first: int = 0) -> list[str]:
+def planned(
+    api: Api, n: int, *, start: float = T0, sources: tuple[str, ...] = ("0003*210",), first: int = 0
+) -> list[str]:
     """`n` API calls known to the tracker (not yet reported by Asterisk), one second apart."""
     ids = []
     for i in range(first, first + n):
         cid = f"{i:020x}"
-        api.services.tracker.annotate(cid, CallMeta(
-            sources[0], "12", "crm", f"nonce-{i}", start + i - first, sources, ("5551234",)))
+        api.services.tracker.annotate(
+            cid,
+            CallMeta(
+                sources[0], "12", "crm", f"nonce-{i}", start + i - first, sources, ("5551234",)
+            ),
+        )
         ids.append(cid)
     return ids
 
@@ -56,7 +61,9 @@ async def test_lists_a_live_call_with_its_views(api: Api, pbx: FakePbx) -> None:
     assert (entry["ownerId"], entry["ownerName"]) == ("3", "Default Organization")
     assert entry["links"]["self"].endswith(f"/uapi/phoneCalls/@me/0003*210/{call_id}")
     assert [(v["id"], v["extension"], v["status"]) for v in entry["phoneCallView"]] == [
-        ("00", "0003*210", "5"), ("01", "5551234", "5")]
+        ("00", "0003*210", "5"),
+        ("01", "5551234", "5"),
+    ]
     assert "links" not in body
 
 
@@ -70,8 +77,9 @@ async def test_one_call_by_id_and_an_unknown_id_is_204(api: Api, pbx: FakePbx) -
 
 
 @pytest.mark.parametrize("bad", ["%C2%84", "not-an-id", "F" * 20, "0" * 21, "0" * 19])
-async def test_an_id_that_cannot_be_a_phone_call_is_refused(api: Api, pbx: FakePbx,
-                                                            bad: str) -> None:
+async def test_an_id_that_cannot_be_a_phone_call_is_refused(
+    api: Api, pbx: FakePbx, bad: str
+) -> None:
     """An id outside the PhoneCall id form (20 lowercase hex) is 400 pc_phonecall_invalid
     (VoipNow: "must be set to an alphanumeric value"), not 204."""
     live(api)
@@ -142,8 +150,9 @@ async def test_filters_by_id_and_published(api: Api, pbx: FakePbx) -> None:
     ids = planned(api, 3)
     _, body = await get(api, filterBy="id", filterOp="equals", filterValue=ids[1])
     assert [e["id"] for e in body["entry"]] == [ids[1]]
-    _, body = await get(api, filterBy="published", filterOp="greaterThan",
-                        filterValue="2027-01-15T08:00:00Z")
+    _, body = await get(
+        api, filterBy="published", filterOp="greaterThan", filterValue="2027-01-15T08:00:00Z"
+    )
     assert [e["id"] for e in body["entry"]] == ids[1:]
     status, _ = await get(api, filterBy="nonce", filterOp="equals", filterValue="nope")
     assert status == 204
@@ -156,21 +165,27 @@ async def test_fields_selects_what_is_returned(api: Api, pbx: FakePbx) -> None:
     assert set(body["entry"][0]) == {"id", "published"}
 
 
-@pytest.mark.parametrize(("params", "code"), [
-    ({"fields": "id,colour"}, "fields_invalid"),
-    ({"count": "5001"}, "count_invalid"),
-    ({"count": "ten"}, "count_invalid"),
-    ({"filterBy": "colour", "filterValue": "x"}, "filterby_invalid"),
-    ({"filterBy": "id", "filterOp": "greaterThan", "filterValue": "x"}, "filterop_invalid"),
-    ({"filterBy": "id", "filterOp": "equals"}, "filtervalue_invalid"),
-    ({"filterBy": "published", "filterOp": "lessThan", "filterValue": "yesterday"},
-     "filtervalue_invalid"),
-    ({"sortOrder": "sideways"}, "sortorder_invalid"),
-    ({"startIndex": "-1"}, "startindex_invalid"),
-    ({"startIndex": "5001"}, "startindex_invalid"),
-])
-async def test_each_bad_parameter_has_its_code(api: Api, pbx: FakePbx, params: dict[str, str],
-                                               code: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"fields": "id,colour"}, "fields_invalid"),
+        ({"count": "5001"}, "count_invalid"),
+        ({"count": "ten"}, "count_invalid"),
+        ({"filterBy": "colour", "filterValue": "x"}, "filterby_invalid"),
+        ({"filterBy": "id", "filterOp": "greaterThan", "filterValue": "x"}, "filterop_invalid"),
+        ({"filterBy": "id", "filterOp": "equals"}, "filtervalue_invalid"),
+        (
+            {"filterBy": "published", "filterOp": "lessThan", "filterValue": "yesterday"},
+            "filtervalue_invalid",
+        ),
+        ({"sortOrder": "sideways"}, "sortorder_invalid"),
+        ({"startIndex": "-1"}, "startindex_invalid"),
+        ({"startIndex": "5001"}, "startindex_invalid"),
+    ],
+)
+async def test_each_bad_parameter_has_its_code(
+    api: Api, pbx: FakePbx, params: dict[str, str], code: str
+) -> None:
     """Every failure code of the List page, as a 400 with that code."""
     live(api)
     status, body = await get(api, **params)

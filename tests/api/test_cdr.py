@@ -31,9 +31,12 @@ async def cdr(api: Api, db: Database) -> Api:
     public number, 024 (user 13) to 210, 300 (organization 4) to a public number, one old one."""
     api.plug(Untouchable())
     api.services.history.db = db
-    calls = [make_call("a" * 20, NOW), make_call("b" * 20, NOW + 60, "0003*024", "0003*210"),
-             make_call("c" * 20, NOW + 120, "0004*300", "5559999", answered=False),
-             make_call("d" * 20, 946_800_000.0)]
+    calls = [
+        make_call("a" * 20, NOW),
+        make_call("b" * 20, NOW + 60, "0003*024", "0003*210"),
+        make_call("c" * 20, NOW + 120, "0004*300", "5559999", answered=False),
+        make_call("d" * 20, 946_800_000.0),
+    ]
     for call in calls:
         api.services.history.sink(end(call))
     await api.services.history.flush()
@@ -104,36 +107,42 @@ async def test_paging_links(cdr: Api) -> None:
     assert "next" not in body["links"]
 
 
-@pytest.mark.parametrize(("params", "code"), [
-    ({"startDate": "2026-13-01T00:00:00"}, "cdr_start_date_invalid"),
-    ({"startDate": "yesterday"}, "cdr_start_date_invalid"),
-    ({"endDate": "2026-01-01"}, "cdr_end_date_invalid"),
-    ({"saveStartDate": "2026-01-01T00:00:00+02:00"}, "cdr_save_start_date_invalid"),
-    ({"saveEndDate": "2026-01-01T25:00:00"}, "cdr_save_end_date_invalid"),
-    ({"startDate": "2026-02-01T00:00:00", "endDate": "2026-01-01T00:00:00"},
-     "cdr_invalid_date_parameters"),
-    ({"source": "0004*300"}, "cdr_source_invalid"),
-    ({"source": "abc"}, "cdr_source_invalid"),
-    ({"source": ""}, "cdr_source_invalid"),
-    ({"destination": "21\r\n0"}, "cdr_destination_invalid"),
-    ({"flow": "3"}, "cdr_flow_invalid"),
-    ({"flow": "٢"}, "cdr_flow_invalid"),
-    ({"disposition": "6"}, "cdr_disposition_invalid"),
-    ({"filterBy": "answered", "filterValue": "soon"}, "cdr_invalid_filter_by_answered"),
-    ({"filterValue": "2026"}, "cdr_invalid_filter_by_published"),
-    ({"filterBy": "source", "filterValue": "x"}, "cdr_invalid_filter_by_source"),
-    ({"filterBy": "destination", "filterValue": "0004*300"},
-     "cdr_invalid_filter_by_destination"),
-    ({"filterBy": "nonce", "filterValue": "1"}, "filterby_invalid"),
-    ({"filterBy": "source", "filterOp": "greaterThan", "filterValue": "1"}, "filterop_invalid"),
-    ({"count": "0"}, "count_invalid"),
-    ({"count": "5001"}, "count_invalid"),
-    ({"startIndex": "-1"}, "startindex_invalid"),
-    ({"fields": "id,cost"}, "fields_invalid"),
-    ({"sortOrder": "random"}, "sortorder_invalid"),
-])
-async def test_each_bad_parameter_has_its_code(cdr: Api, params: dict[str, str],
-                                               code: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"startDate": "2026-13-01T00:00:00"}, "cdr_start_date_invalid"),
+        ({"startDate": "yesterday"}, "cdr_start_date_invalid"),
+        ({"endDate": "2026-01-01"}, "cdr_end_date_invalid"),
+        ({"saveStartDate": "2026-01-01T00:00:00+02:00"}, "cdr_save_start_date_invalid"),
+        ({"saveEndDate": "2026-01-01T25:00:00"}, "cdr_save_end_date_invalid"),
+        (
+            {"startDate": "2026-02-01T00:00:00", "endDate": "2026-01-01T00:00:00"},
+            "cdr_invalid_date_parameters",
+        ),
+        ({"source": "0004*300"}, "cdr_source_invalid"),
+        ({"source": "abc"}, "cdr_source_invalid"),
+        ({"source": ""}, "cdr_source_invalid"),
+        ({"destination": "21\r\n0"}, "cdr_destination_invalid"),
+        ({"flow": "3"}, "cdr_flow_invalid"),
+        ({"flow": "٢"}, "cdr_flow_invalid"),
+        ({"disposition": "6"}, "cdr_disposition_invalid"),
+        ({"filterBy": "answered", "filterValue": "soon"}, "cdr_invalid_filter_by_answered"),
+        ({"filterValue": "2026"}, "cdr_invalid_filter_by_published"),
+        ({"filterBy": "source", "filterValue": "x"}, "cdr_invalid_filter_by_source"),
+        (
+            {"filterBy": "destination", "filterValue": "0004*300"},
+            "cdr_invalid_filter_by_destination",
+        ),
+        ({"filterBy": "nonce", "filterValue": "1"}, "filterby_invalid"),
+        ({"filterBy": "source", "filterOp": "greaterThan", "filterValue": "1"}, "filterop_invalid"),
+        ({"count": "0"}, "count_invalid"),
+        ({"count": "5001"}, "count_invalid"),
+        ({"startIndex": "-1"}, "startindex_invalid"),
+        ({"fields": "id,cost"}, "fields_invalid"),
+        ({"sortOrder": "random"}, "sortorder_invalid"),
+    ],
+)
+async def test_each_bad_parameter_has_its_code(cdr: Api, params: dict[str, str], code: str) -> None:
     """400 with the documented code, for the list and the stats alike."""
     for path in ("/uapi/cdr/@me", "/uapi/cdr/stats/@me"):
         resp = await cdr.client.get(path, headers=cdr.auth(), params=params)
@@ -141,15 +150,17 @@ async def test_each_bad_parameter_has_its_code(cdr: Api, params: dict[str, str],
         assert (await resp.json())["error"]["code"] == code
 
 
-@pytest.mark.parametrize(("path", "token"), [
-    ("/uapi/cdr/13", CRM),  # another user of the same organization
-    ("/uapi/cdr/30", HELPDESK),  # another organization's user
-    ("/uapi/cdr/3", HELPDESK),  # an organization id is no user id
-    ("/uapi/cdr/@me", HELPDESK),  # @me needs a user app
-    ("/uapi/cdr/@owner", ADMIN),
-])
-async def test_users_the_app_may_not_see_are_user_invalid(cdr: Api, path: str,
-                                                          token: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "token"),
+    [
+        ("/uapi/cdr/13", CRM),  # another user of the same organization
+        ("/uapi/cdr/30", HELPDESK),  # another organization's user
+        ("/uapi/cdr/3", HELPDESK),  # an organization id is no user id
+        ("/uapi/cdr/@me", HELPDESK),  # @me needs a user app
+        ("/uapi/cdr/@owner", ADMIN),
+    ],
+)
+async def test_users_the_app_may_not_see_are_user_invalid(cdr: Api, path: str, token: str) -> None:
     """400 user_invalid, before any record is read."""
     status, body = await get(cdr, path, token)
     assert status == 400

@@ -16,13 +16,13 @@ URL = "/uapi/phoneCalls/@me/conferenceInvite"
 
 
 @pytest.fixture
-async def conf(make_api: Callable[..., Any], raw_config: dict[str, Any]
-               ) -> tuple[Api, FakePbx]:
+async def conf(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> tuple[Api, FakePbx]:
     """The demo config (conference 260 is user 12's) plus Jane's 261 and another
     organization's 360."""
     raw_config["extensions"] += [
         {"number": "0003*261", "user": "13", "type": "conference"},
-        {"number": "0004*360", "user": "30", "type": "conference"}]
+        {"number": "0004*360", "user": "30", "type": "conference"},
+    ]
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
     pbx = FakePbx()
     api.plug(pbx)
@@ -37,10 +37,12 @@ def body(destination: Any = "5559876", **extra: Any) -> dict[str, Any]:
     return out
 
 
-async def post(api: Api, data: Any, token: str | None = None, url: str = URL,
-               **params: str) -> tuple[int, Any]:
-    resp = await api.client.post(url, json=data, headers=api.auth(token) if token else api.auth(),
-                                 params=params)
+async def post(
+    api: Api, data: Any, token: str | None = None, url: str = URL, **params: str
+) -> tuple[int, Any]:
+    resp = await api.client.post(
+        url, json=data, headers=api.auth(token) if token else api.auth(), params=params
+    )
     return resp.status, await resp.json()
 
 
@@ -52,9 +54,13 @@ async def test_invite_rings_each_destination_into_the_room(conf: tuple[Api, Fake
     """Two destinations: two calls on 260, each Originate into uapi-conference with the room
     of 260 and number 7 and the PIN; List shows both on 260."""
     api, pbx = conf
-    status, answer = await post(api, body(["5559876", "024"], source=["260"],
-                                           callerId="Team <260>"),
-                                number="7", pin="2233", waitForPickup="15")
+    status, answer = await post(
+        api,
+        body(["5559876", "024"], source=["260"], callerId="Team <260>"),
+        number="7",
+        pin="2233",
+        waitForPickup="15",
+    )
     assert status == 202
     assert [a["extension"] for a in answer] == ["0003*260", "0003*260"]
     assert [a["Channel"] for a in pbx.sent] == ["PJSIP/5559876@trunk", "PJSIP/024"]
@@ -82,42 +88,47 @@ async def test_default_room_and_no_pin(conf: tuple[Api, FakePbx]) -> None:
 async def test_organization_app_invites_for_a_user(conf: tuple[Api, FakePbx]) -> None:
     """The helpdesk app uses Jane's 261 as user 13."""
     api, pbx = conf
-    status, answer = await post(api, body(extension="261"), HELPDESK,
-                                url="/uapi/phoneCalls/13/conferenceInvite")
+    status, answer = await post(
+        api, body(extension="261"), HELPDESK, url="/uapi/phoneCalls/13/conferenceInvite"
+    )
     assert status == 202
     assert answer[0]["extension"] == "0003*261"
     assert len(pbx.sent) == 1
 
 
-@pytest.mark.parametrize(("data", "params", "code"), [
-    (body(extension=None), {}, "extension_invalid"),
-    (body(extension="@self"), {}, "extension_invalid"),
-    (body(extension="210"), {}, "extension_invalid"),
-    (body(extension="250"), {}, "extension_invalid"),  # a callback extension
-    (body(extension="261"), {}, "extension_invalid"),  # Jane's
-    (body(extension="0004*360"), {}, "extension_invalid"),
-    ("260", {}, "extension_invalid"),
-    (body(source=["210"]), {}, "pc_source_invalid"),
-    (body(source=["0003*261"]), {}, "pc_source_invalid"),
-    (body(source=[]), {}, "pc_source_invalid"),
-    ({"extension": "260"}, {}, "pc_destination_invalid"),
-    (body(None), {}, "pc_destination_invalid"),
-    (body("0004*300"), {}, "pc_destination_invalid"),  # another organization: unknown
-    (body("260"), {}, "pc_destination_invalid"),  # the conference itself
-    (body("555\n1"), {}, "pc_destination_invalid"),
-    (body(callerId="x\r\nAction: Logoff"), {}, "pc_callerid_invalid"),
-    (body(), {"waitForPickup": "0"}, "pc_timeout_invalid"),
-    (body(), {"waitForPickup": "99999"}, "pc_timeout_invalid"),
-    (body(), {"number": ""}, "pc_number_invalid"),
-    (body(), {"number": "1234567890"}, "pc_number_invalid"),
-    (body(), {"number": "\u0663"}, "pc_number_invalid"),  # Arabic-Indic 3
-    (body(), {"number": "1,Hangup"}, "pc_number_invalid"),
-    (body(), {"pin": "12a"}, "pc_pin_invalid"),
-    (body(), {"pin": "1" * 17}, "pc_pin_invalid"),
-    (body(), {"pin": "1)\nn"}, "pc_pin_invalid"),
-])
+@pytest.mark.parametrize(
+    ("data", "params", "code"),
+    [
+        (body(extension=None), {}, "extension_invalid"),
+        (body(extension="@self"), {}, "extension_invalid"),
+        (body(extension="210"), {}, "extension_invalid"),
+        (body(extension="250"), {}, "extension_invalid"),  # a callback extension
+        (body(extension="261"), {}, "extension_invalid"),  # Jane's
+        (body(extension="0004*360"), {}, "extension_invalid"),
+        ("260", {}, "extension_invalid"),
+        (body(source=["210"]), {}, "pc_source_invalid"),
+        (body(source=["0003*261"]), {}, "pc_source_invalid"),
+        (body(source=[]), {}, "pc_source_invalid"),
+        ({"extension": "260"}, {}, "pc_destination_invalid"),
+        (body(None), {}, "pc_destination_invalid"),
+        (body("0004*300"), {}, "pc_destination_invalid"),  # another organization: unknown
+        (body("260"), {}, "pc_destination_invalid"),  # the conference itself
+        (body("555\n1"), {}, "pc_destination_invalid"),
+        (body(callerId="x\r\nAction: Logoff"), {}, "pc_callerid_invalid"),
+        (body(), {"waitForPickup": "0"}, "pc_timeout_invalid"),
+        (body(), {"waitForPickup": "99999"}, "pc_timeout_invalid"),
+        (body(), {"number": ""}, "pc_number_invalid"),
+        (body(), {"number": "1234567890"}, "pc_number_invalid"),
+        (body(), {"number": "\u0663"}, "pc_number_invalid"),  # Arabic-Indic 3
+        (body(), {"number": "1,Hangup"}, "pc_number_invalid"),
+        (body(), {"pin": "12a"}, "pc_pin_invalid"),
+        (body(), {"pin": "1" * 17}, "pc_pin_invalid"),
+        (body(), {"pin": "1)\nn"}, "pc_pin_invalid"),
+    ],
+)
 async def test_each_failure_has_its_code_and_sends_nothing(
-        conf: tuple[Api, FakePbx], data: Any, params: dict[str, str], code: str) -> None:
+    conf: tuple[Api, FakePbx], data: Any, params: dict[str, str], code: str
+) -> None:
     """400 with the decided code; nothing reached Asterisk."""
     api, pbx = conf
     status, answer = await post(api, data, **params)

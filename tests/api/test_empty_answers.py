@@ -32,8 +32,13 @@ async def api_200(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> A
     return api
 
 
-async def request(api: Api, method: str, path: str, token: str = CRM, body: Any = None,
-                  ) -> tuple[int, Any]:
+async def request(
+    api: Api,
+    method: str,
+    path: str,
+    token: str = CRM,
+    body: Any = None,
+) -> tuple[int, Any]:
     resp = await api.client.request(method, path, headers=api.auth(token), json=body)
     raw = await resp.read()
     return resp.status, (await resp.json()) if raw else None
@@ -42,8 +47,10 @@ async def request(api: Api, method: str, path: str, token: str = CRM, body: Any 
 async def test_empty_list_is_an_empty_collection(api_200: Api) -> None:
     """A list with nothing in it: 200 with totalResults 0, the startIndex asked for, no entry."""
     status, body = await request(api_200, "GET", "/uapi/phoneCalls/@me/210/?startIndex=3")
-    assert (status, body) == (200, {"totalResults": 0, "startIndex": 3, "itemsPerPage": 0,
-                                    "entry": []})
+    assert (status, body) == (
+        200,
+        {"totalResults": 0, "startIndex": 3, "itemsPerPage": 0, "entry": []},
+    )
     status, body = await request(api_200, "GET", "/uapi/extensions/@me/210/phoneCallEvents")
     assert (status, body["totalResults"], body["entry"]) == (200, 0, [])
 
@@ -64,8 +71,12 @@ async def test_delete_with_nothing_to_delete_is_an_empty_array(api_200: Api) -> 
 async def test_an_action_that_ends_the_call_answers_the_phone_call(api_200: Api) -> None:
     """A PUT after which the call is gone (204 by default) answers the PhoneCall as last seen."""
     call_id = live(api_200)
-    status, body = await request(api_200, "PUT", f"/uapi/phoneCalls/@me/210/{call_id}", body={
-        "action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "024"})
+    status, body = await request(
+        api_200,
+        "PUT",
+        f"/uapi/phoneCalls/@me/210/{call_id}",
+        body={"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "024"},
+    )
     assert status == 200
     assert body["id"] == call_id
     assert [v["extension"] for v in body["phoneCallView"]] == ["0003*210", "5551234"]
@@ -76,8 +87,12 @@ async def test_the_same_action_answers_204_by_default(api: Api) -> None:
     """Without the option the same PUT answers 204 with no body."""
     api.plug(EndingPbx(api))
     call_id = live(api)
-    assert await request(api, "PUT", f"/uapi/phoneCalls/@me/210/{call_id}", body={
-        "action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "024"}) == (204, None)
+    assert await request(
+        api,
+        "PUT",
+        f"/uapi/phoneCalls/@me/210/{call_id}",
+        body={"action": "Transfer", "phoneCallViewId": "00", "sendCallTo": "024"},
+    ) == (204, None)
 
 
 def test_the_option_must_be_a_boolean(raw_config: dict[str, Any]) -> None:

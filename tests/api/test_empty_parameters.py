@@ -19,25 +19,37 @@ from tests.conftest import CRM, HELPDESK, Api
 
 # The code an empty value of a query parameter answers (the parameter's own code).
 CODES = {
-    "count": "count_invalid", "startIndex": "startindex_invalid",
-    "filterBy": "filterby_invalid", "filterOp": "filterop_invalid",
-    "filterValue": "filtervalue_invalid", "sortOrder": "sortorder_invalid",
+    "count": "count_invalid",
+    "startIndex": "startindex_invalid",
+    "filterBy": "filterby_invalid",
+    "filterOp": "filterop_invalid",
+    "filterValue": "filtervalue_invalid",
+    "sortOrder": "sortorder_invalid",
     "fields": "fields_invalid",
-    "waitForPickup": "pc_timeout_invalid", "callDuration": "pc_duration_invalid",
-    "allowPublicTransfer": "pc_transfer_invalid", "video": "pc_video_invalid",
-    "phoneNumber": "pc_phonenumber_invalid", "number": "pc_number_invalid",
+    "waitForPickup": "pc_timeout_invalid",
+    "callDuration": "pc_duration_invalid",
+    "allowPublicTransfer": "pc_transfer_invalid",
+    "video": "pc_video_invalid",
+    "phoneNumber": "pc_phonenumber_invalid",
+    "number": "pc_number_invalid",
     "pin": "pc_pin_invalid",
-    "startDate": "cdr_start_date_invalid", "endDate": "cdr_end_date_invalid",
-    "saveStartDate": "cdr_save_start_date_invalid", "saveEndDate": "cdr_save_end_date_invalid",
-    "source": "cdr_source_invalid", "destination": "cdr_destination_invalid",
-    "disposition": "cdr_disposition_invalid", "flow": "cdr_flow_invalid",
+    "startDate": "cdr_start_date_invalid",
+    "endDate": "cdr_end_date_invalid",
+    "saveStartDate": "cdr_save_start_date_invalid",
+    "saveEndDate": "cdr_save_end_date_invalid",
+    "source": "cdr_source_invalid",
+    "destination": "cdr_destination_invalid",
+    "disposition": "cdr_disposition_invalid",
+    "flow": "cdr_flow_invalid",
 }
 # CDR: filterBy defaults to `published`, so a filterValue alone is that filter's value.
 CDR_CODES = {**CODES, "filterValue": "cdr_invalid_filter_by_published"}
 EVENT = "{event}"  # replaced by the id of a registration the test makes
 SIMPLE = {"phoneCallView": [{"source": ["210"], "destination": ["5551234"]}]}
-CALLBACK = {"extension": "250", "phoneCallView": [{"source": ["5551111"],
-                                                   "destination": ["5552222"]}]}
+CALLBACK = {
+    "extension": "250",
+    "phoneCallView": [{"source": ["5551111"], "destination": ["5552222"]}],
+}
 INVITE = {"extension": "260", "phoneCallView": [{"destination": "5559876"}]}
 # documented path -> (a path that gets past everything but the query, token, JSON body)
 SAMPLES: dict[str, tuple[str, str, Any]] = {
@@ -50,20 +62,38 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "/extensions/{userId}": ("@me", CRM, None),
     "/extensions/{userId}/{extension}": ("@me/210", CRM, None),
     "/extensions/{userId}/{extension}/phoneCallEvents": ("@me/210/phoneCallEvents", CRM, None),
-    "/extensions/{userId}/{extension}/phoneCallEvents/{eventType}":
-        ("@me/210/phoneCallEvents/0", CRM, None),
-    "/extensions/{userId}/{extension}/phoneCallEvents/{eventType}/{eventId}":
-        (f"@me/210/phoneCallEvents/0/{EVENT}", CRM, None),
-    "/extensions/{userId}/{extension}/phoneCallEvents/{eventType}/{eventId}/deliveries":
-        (f"@me/210/phoneCallEvents/0/{EVENT}/deliveries", CRM, None),
+    "/extensions/{userId}/{extension}/phoneCallEvents/{eventType}": (
+        "@me/210/phoneCallEvents/0",
+        CRM,
+        None,
+    ),
+    "/extensions/{userId}/{extension}/phoneCallEvents/{eventType}/{eventId}": (
+        f"@me/210/phoneCallEvents/0/{EVENT}",
+        CRM,
+        None,
+    ),
+    "/extensions/{userId}/{extension}/phoneCallEvents/{eventType}/{eventId}/deliveries": (
+        f"@me/210/phoneCallEvents/0/{EVENT}/deliveries",
+        CRM,
+        None,
+    ),
     "/extensions/{userId}/{extension}/presence": ("@me/210/presence", CRM, None),
     "/extensions/{userId}/{extension}/queue/agents": ("14/500/queue/agents", HELPDESK, None),
-    "/extensions/{userId}/{extension}/queue/agents/{identifier}":
-        ("14/500/queue/agents/024", HELPDESK, None),
-    "/extensions/{userId}/{extension}/conference/participants":
-        ("@me/260/conference/participants", CRM, None),
-    "/extensions/{userId}/{extension}/conference/participants/{participantId}":
-        ("@me/260/conference/participants/1.1", CRM, {"action": "Mute"}),
+    "/extensions/{userId}/{extension}/queue/agents/{identifier}": (
+        "14/500/queue/agents/024",
+        HELPDESK,
+        None,
+    ),
+    "/extensions/{userId}/{extension}/conference/participants": (
+        "@me/260/conference/participants",
+        CRM,
+        None,
+    ),
+    "/extensions/{userId}/{extension}/conference/participants/{participantId}": (
+        "@me/260/conference/participants/1.1",
+        CRM,
+        {"action": "Mute"},
+    ),
     "/recordings/{userId}": ("@me", CRM, None),
     "/recordings/{userId}/{extension}": ("@me/210", CRM, None),
     "/recordings/{userId}/{extension}/{recordingId}": ("@me/210/rec1", CRM, None),
@@ -125,25 +155,29 @@ def test_no_documented_query_parameter_takes_an_empty_value() -> None:
 
 
 async def _event(api: Api) -> str:
-    resp = await api.client.post("/uapi/extensions/@me/210/phoneCallEvents", headers=api.auth(),
-                                 json={"type": "0", "url": "https://crm.example.com/hook"})
+    resp = await api.client.post(
+        "/uapi/extensions/@me/210/phoneCallEvents",
+        headers=api.auth(),
+        json={"type": "0", "url": "https://crm.example.com/hook"},
+    )
     assert resp.status == 201
     event_id: str = (await resp.json())["id"]
     return event_id
 
 
-@pytest.mark.parametrize(("method", "path", "name"), CASES,
-                         ids=[f"{m} {p} {n}" for m, p, n in CASES])
-async def test_an_empty_query_parameter_is_invalid(api: Api, pbx: FakePbx, method: str,
-                                                   path: str, name: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "name"), CASES, ids=[f"{m} {p} {n}" for m, p, n in CASES]
+)
+async def test_an_empty_query_parameter_is_invalid(
+    api: Api, pbx: FakePbx, method: str, path: str, name: str
+) -> None:
     """`?name=` answers 400 with the parameter's code, and nothing reaches Asterisk."""
     sample, token, body = SAMPLES[path]
     prefix = "/uapi/cdr" if path.startswith("/cdr") else f"/uapi/{path.split('/')[1]}"
     url = f"{prefix}/{sample}".rstrip("/")
     if EVENT in url:
         url = url.replace(EVENT, await _event(api))
-    resp = await api.client.request(method, f"{url}?{name}=", headers=api.auth(token),
-                                    json=body)
+    resp = await api.client.request(method, f"{url}?{name}=", headers=api.auth(token), json=body)
     answer = await resp.text()
     want = (CDR_CODES if path.startswith("/cdr") else CODES)[name]
     assert resp.status == 400, (resp.status, answer[:300])

@@ -29,14 +29,17 @@ async def test_unknown_route(api: Api) -> None:
     assert await error_of(await api.client.get("/uapinope")) == (404, "not_found")
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/uapi/nope"),
-    ("GET", "/unifiedapi/presence/@me/210/"),
-    ("POST", "/uapi/phoneCalls/@me/unknownType"),  # a known path, not with POST
-    ("POST", "/unifiedapi/phoneCalls/@me/conferenceCall/"),
-    ("PATCH", "/uapi/phoneCalls/@me/210/" + "0" * 20),
-    ("GET", "/uapi/"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/uapi/nope"),
+        ("GET", "/unifiedapi/presence/@me/210/"),
+        ("POST", "/uapi/phoneCalls/@me/unknownType"),  # a known path, not with POST
+        ("POST", "/unifiedapi/phoneCalls/@me/conferenceCall/"),
+        ("PATCH", "/uapi/phoneCalls/@me/210/" + "0" * 20),
+        ("GET", "/uapi/"),
+    ],
+)
 async def test_an_operation_the_api_lacks_is_501(api: Api, method: str, path: str) -> None:
     """Any path under /uapi or /unifiedapi naming no operation is 501 request_not_implemented,
     with or without a token (not 404, not 405)."""
@@ -82,15 +85,17 @@ async def echo_api(api: Api) -> AsyncIterator[Api]:
 async def test_body_over_64k(echo_api: Api) -> None:
     """A body over 64 KiB is 413 request_too_large."""
     big = b'{"a": "' + b"x" * (65 * 1024) + b'"}'
-    resp = await echo_api.client.post("/uapi/echo", data=big, headers={
-        **echo_api.auth(), "Content-Type": "application/json"})
+    resp = await echo_api.client.post(
+        "/uapi/echo", data=big, headers={**echo_api.auth(), "Content-Type": "application/json"}
+    )
     assert await error_of(resp) == (413, "request_too_large")
 
 
 async def test_bad_json(echo_api: Api) -> None:
     """Malformed JSON is 400 json_invalid."""
-    resp = await echo_api.client.post("/uapi/echo", data=b"{nope", headers={
-        **echo_api.auth(), "Content-Type": "application/json"})
+    resp = await echo_api.client.post(
+        "/uapi/echo", data=b"{nope", headers={**echo_api.auth(), "Content-Type": "application/json"}
+    )
     assert await error_of(resp) == (400, "json_invalid")
 
 

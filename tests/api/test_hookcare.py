@@ -23,27 +23,37 @@ async def made(api: Api, **fields: Any) -> tuple[str, dict[str, Any]]:
     return f"{URL}/0/{body['id']}", body
 
 
-async def queued(api: Api, event_id: str, n: int, now: float, state: str = "failed",
-                 ) -> list[str]:
+async def queued(
+    api: Api,
+    event_id: str,
+    n: int,
+    now: float,
+    state: str = "failed",
+) -> list[str]:
     """`n` outbox rows of the registration created 10 s apart up to now-10, in `state`."""
     outbox = api.services.outbox
     for i in range(n):
-        await outbox.add([Queued(event_id, f"k{i}", {"CallID": f"c{i}"}, "crm")],
-                         now - 10 * (n - i))
-    await api.services.db.execute("UPDATE outbox SET state = ? WHERE event_id = ?",
-                                  (state, event_id))
+        await outbox.add(
+            [Queued(event_id, f"k{i}", {"CallID": f"c{i}"}, "crm")], now - 10 * (n - i)
+        )
+    await api.services.db.execute(
+        "UPDATE outbox SET state = ? WHERE event_id = ?", (state, event_id)
+    )
     rows = await api.services.db.fetchall(
-        "SELECT id FROM outbox WHERE event_id = ? ORDER BY created_at", (event_id,))
+        "SELECT id FROM outbox WHERE event_id = ? ORDER BY created_at", (event_id,)
+    )
     return [r[0] for r in rows]
 
 
 async def states(api: Api, event_id: str) -> list[tuple[str, int]]:
     rows = await api.services.db.fetchall(
-        "SELECT state, attempts FROM outbox WHERE event_id = ? ORDER BY created_at", (event_id,))
+        "SELECT state, attempts FROM outbox WHERE event_id = ? ORDER BY created_at", (event_id,)
+    )
     return [(r[0], r[1]) for r in rows]
 
 
 # -- replay ------------------------------------------------------------------------------------
+
 
 async def test_replay_queues_one_delivery_again_with_its_id(api: Api) -> None:
     """202 {"deliveryId"}: that row is pending again, attempts from 0; the others untouched."""
@@ -55,8 +65,7 @@ async def test_replay_queues_one_delivery_again_with_its_id(api: Api) -> None:
     assert await states(api, body["id"]) == [("pending", 0), ("delivered", 3)]
 
 
-async def test_replay_of_an_unknown_or_anothers_delivery_is_pce_delivery_invalid(
-        api: Api) -> None:
+async def test_replay_of_an_unknown_or_anothers_delivery_is_pce_delivery_invalid(api: Api) -> None:
     """An id that does not exist, or one of another registration: 400 pce_delivery_invalid."""
     url, _ = await made(api)
     _, other = await made(api)
@@ -69,6 +78,7 @@ async def test_replay_of_an_unknown_or_anothers_delivery_is_pce_delivery_invalid
 
 # -- recover -----------------------------------------------------------------------------------
 
+
 async def test_recover_queues_what_was_not_delivered_in_the_window(api: Api) -> None:
     """failed and skipped rows of [since, until) go back to pending, oldest due first;
     delivered ones and those outside the window stay."""
@@ -78,25 +88,33 @@ async def test_recover_queues_what_was_not_delivered_in_the_window(api: Api) -> 
     db = api.services.db
     await db.execute("UPDATE outbox SET state = 'delivered' WHERE id = ?", (ids[1],))
     await db.execute("UPDATE outbox SET state = 'skipped' WHERE id = ?", (ids[2],))
-    status, answer = await call(api, "POST", f"{url}/recover",
-                                {"since": iso(now - 45), "until": iso(now - 15)})
+    status, answer = await call(
+        api, "POST", f"{url}/recover", {"since": iso(now - 45), "until": iso(now - 15)}
+    )
     assert (status, answer) == (202, {"queued": 2})
     assert [s for s, _ in await states(api, body["id"])] == [
-        "pending", "delivered", "pending", "failed"]
+        "pending",
+        "delivered",
+        "pending",
+        "failed",
+    ]
     rows = await db.fetchall("SELECT id FROM outbox WHERE state = 'pending' ORDER BY next_at")
     assert [r[0] for r in rows] == [ids[0], ids[2]]
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ({}, "pce_since_invalid"),
-    ({"since": "yesterday"}, "pce_since_invalid"),
-    ({"since": 12}, "pce_since_invalid"),
-    ({"since": iso(time.time() - 8 * 86400)}, "pce_since_invalid"),  # beyond retention (7d)
-    ({"since": iso(time.time() + 3600)}, "pce_since_invalid"),
-    ({"since": iso(time.time() - 60), "until": "soon"}, "pce_until_invalid"),
-    ({"since": iso(time.time() - 60), "until": iso(time.time() - 120)}, "pce_until_invalid"),
-    ([], "pce_since_invalid"),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, "pce_since_invalid"),
+        ({"since": "yesterday"}, "pce_since_invalid"),
+        ({"since": 12}, "pce_since_invalid"),
+        ({"since": iso(time.time() - 8 * 86400)}, "pce_since_invalid"),  # beyond retention (7d)
+        ({"since": iso(time.time() + 3600)}, "pce_since_invalid"),
+        ({"since": iso(time.time() - 60), "until": "soon"}, "pce_until_invalid"),
+        ({"since": iso(time.time() - 60), "until": iso(time.time() - 120)}, "pce_until_invalid"),
+        ([], "pce_since_invalid"),
+    ],
+)
 async def test_recover_refuses_a_bad_window(api: Api, body: Any, code: str) -> None:
     """since missing, unreadable, older than webhooks.retention or ahead; until before since."""
     url, _ = await made(api)
@@ -106,6 +124,7 @@ async def test_recover_refuses_a_bad_window(api: Api, body: Any, code: str) -> N
 
 # -- secret rotation ---------------------------------------------------------------------------
 
+
 async def test_rotate_keeps_the_old_secret_for_the_overlap(api: Api) -> None:
     """200 {secret, previousExpires}; GET secret shows both; the dispatcher signs with both."""
     url, body = await made(api)
@@ -114,15 +133,17 @@ async def test_rotate_keeps_the_old_secret_for_the_overlap(api: Api) -> None:
     assert answer["secret"].startswith("whsec_")
     assert answer["secret"] != body["secret"]
     status, shown = await call(api, "GET", f"{url}/secret")
-    assert shown == {"secret": answer["secret"], "previous": body["secret"],
-                     "previousExpires": answer["previousExpires"]}
+    assert shown == {
+        "secret": answer["secret"],
+        "previous": body["secret"],
+        "previousExpires": answer["previousExpires"],
+    }
     reg = api.services.registrations.by_id[body["id"]]
     assert reg.signing_secrets(time.time()) == [answer["secret"], body["secret"]]
     assert reg.signing_secrets(time.time() + 3601) == [answer["secret"]]
 
 
-async def test_rotate_defaults_to_webhooks_rotation_overlap_and_0_stops_at_once(
-        api: Api) -> None:
+async def test_rotate_defaults_to_webhooks_rotation_overlap_and_0_stops_at_once(api: Api) -> None:
     """No body: the config's overlap (86400); overlap 0: only the new secret signs."""
     url, body = await made(api)
     before = time.time()
@@ -132,7 +153,8 @@ async def test_rotate_defaults_to_webhooks_rotation_overlap_and_0_stops_at_once(
     _, again = await call(api, "POST", f"{url}/secret/rotate", {"overlap": 0})
     assert (await call(api, "GET", f"{url}/secret"))[1] == {"secret": again["secret"]}
     assert api.services.registrations.by_id[body["id"]].signing_secrets(time.time()) == [
-        again["secret"]]
+        again["secret"]
+    ]
 
 
 @pytest.mark.parametrize("overlap", [-1, 7 * 86400 + 1, "3600", True, None, [1]])
@@ -157,11 +179,16 @@ async def test_a_rotation_survives_a_restart(api: Api, make_api: Any) -> None:
 
 # -- custom headers, maxRate, ordered ----------------------------------------------------------
 
+
 async def test_headers_are_stored_and_only_their_names_shown(api: Api) -> None:
     """Create with headers: List and GET show the names, never the values; logs neither."""
     with capture_logs() as logs:
-        url, body = await made(api, headers={"Authorization": "Bearer abc123",
-                                             "X-Tenant": "t-9"}, maxRate=2.5, ordered=True)
+        url, body = await made(
+            api,
+            headers={"Authorization": "Bearer abc123", "X-Tenant": "t-9"},
+            maxRate=2.5,
+            ordered=True,
+        )
     assert body["headers"] == ["Authorization", "X-Tenant"]
     assert (body["maxRate"], body["ordered"]) == (2.5, True)
     _, listed = await call(api, "GET", URL)
@@ -177,8 +204,9 @@ async def test_headers_are_stored_and_only_their_names_shown(api: Api) -> None:
 async def test_put_changes_and_removes_headers(api: Api) -> None:
     """PUT headers replaces them; null removes them; maxRate 0 removes the limit."""
     url, body = await made(api, headers={"Authorization": "Bearer a"}, maxRate=1)
-    status, view = await call(api, "PUT", url, {"headers": {"X-Key": "k"}, "maxRate": 0,
-                                                "ordered": "true"})
+    status, view = await call(
+        api, "PUT", url, {"headers": {"X-Key": "k"}, "maxRate": 0, "ordered": "true"}
+    )
     assert status == 200
     assert (view["headers"], "maxRate" in view, view["ordered"]) == (["X-Key"], False, True)
     _, view = await call(api, "PUT", url, {"headers": None})
@@ -186,15 +214,32 @@ async def test_put_changes_and_removes_headers(api: Api) -> None:
     assert api.services.registrations.by_id[body["id"]].headers == ()
 
 
-@pytest.mark.parametrize("headers", [
-    {f"X-{i}": "v" for i in range(11)},
-    {"Bad Name": "v"}, {"X-A": "v\r\nX-Injected: 1"}, {"X-A": "v\n"}, {"X-A": "é"},
-    {"X-A": "v" * 1025}, {"X-A": 5}, {"": "v"}, {"X-A": "a", "x-a": "b"},
-    {"Host": "evil"}, {"Content-Type": "text/plain"}, {"content-length": "1"},
-    {"Transfer-Encoding": "chunked"}, {"Connection": "close"}, {"Keep-Alive": "1"},
-    {"Upgrade": "h2c"}, {"TE": "trailers"}, {"webhook-id": "x"}, {"Webhook-Signature": "x"},
-    ["Authorization", "x"], "Authorization: x",
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {f"X-{i}": "v" for i in range(11)},
+        {"Bad Name": "v"},
+        {"X-A": "v\r\nX-Injected: 1"},
+        {"X-A": "v\n"},
+        {"X-A": "é"},
+        {"X-A": "v" * 1025},
+        {"X-A": 5},
+        {"": "v"},
+        {"X-A": "a", "x-a": "b"},
+        {"Host": "evil"},
+        {"Content-Type": "text/plain"},
+        {"content-length": "1"},
+        {"Transfer-Encoding": "chunked"},
+        {"Connection": "close"},
+        {"Keep-Alive": "1"},
+        {"Upgrade": "h2c"},
+        {"TE": "trailers"},
+        {"webhook-id": "x"},
+        {"Webhook-Signature": "x"},
+        ["Authorization", "x"],
+        "Authorization: x",
+    ],
+)
 async def test_bad_headers_are_pce_headers_invalid(api: Api, headers: Any) -> None:
     """Too many, not tokens, CR/LF or non-ASCII values, too long, the bridge's own and the
     hop-by-hop names: 400 pce_headers_invalid, on create and on PUT."""
@@ -212,11 +257,17 @@ async def test_a_1024_byte_value_and_ten_headers_are_accepted(api: Api) -> None:
     assert status == 201
 
 
-@pytest.mark.parametrize(("field", "value", "code"), [
-    ("maxRate", -1, "pce_maxrate_invalid"), ("maxRate", "fast", "pce_maxrate_invalid"),
-    ("maxRate", True, "pce_maxrate_invalid"), ("maxRate", 1e9, "pce_maxrate_invalid"),
-    ("ordered", "yes", "pce_ordered_invalid"), ("ordered", [True], "pce_ordered_invalid"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("maxRate", -1, "pce_maxrate_invalid"),
+        ("maxRate", "fast", "pce_maxrate_invalid"),
+        ("maxRate", True, "pce_maxrate_invalid"),
+        ("maxRate", 1e9, "pce_maxrate_invalid"),
+        ("ordered", "yes", "pce_ordered_invalid"),
+        ("ordered", [True], "pce_ordered_invalid"),
+    ],
+)
 async def test_bad_max_rate_and_ordered(api: Api, field: str, value: Any, code: str) -> None:
     """maxRate a number 0..10000, ordered a boolean."""
     status, answer = await call(api, "POST", body={**HOOK, field: value})
@@ -224,6 +275,7 @@ async def test_bad_max_rate_and_ordered(api: Api, field: str, value: Any, code: 
 
 
 # -- disabledReason ----------------------------------------------------------------------------
+
 
 async def test_enabling_again_clears_disabled_reason_and_restarts_health(api: Api) -> None:
     """A registration the bridge disabled shows status 1 and disabledReason; PUT status 0
@@ -233,7 +285,9 @@ async def test_enabling_again_clears_disabled_reason_and_restarts_health(api: Ap
     assert await regs.disable(body["id"], iso(time.time()), "failing since X")
     _, view = await call(api, "GET", url)
     assert (view["entry"][0]["status"], view["entry"][0]["disabledReason"]) == (
-        "1", "failing since X")
+        "1",
+        "failing since X",
+    )
     before = time.time()
     status, view = await call(api, "PUT", url, {"status": "0"})
     assert (status, view["status"], "disabledReason" in view) == (200, "0", False)
@@ -259,11 +313,14 @@ async def test_new_routes_are_the_apps_own(api: Api) -> None:
     not make: pce_id_invalid, as for GET."""
     url, body = await made(api)
     ids = await queued(api, body["id"], 1, time.time())
-    for path, payload in ((f"{url}/deliveries/{ids[0]}/replay", None),
-                          (f"{url}/recover", {"since": iso(time.time() - 60)}),
-                          (f"{url}/secret/rotate", {})):
-        status, answer = await call(api, "POST", path.replace("@me", "@owner"), payload,
-                                    token=HELPDESK)
+    for path, payload in (
+        (f"{url}/deliveries/{ids[0]}/replay", None),
+        (f"{url}/recover", {"since": iso(time.time() - 60)}),
+        (f"{url}/secret/rotate", {}),
+    ):
+        status, answer = await call(
+            api, "POST", path.replace("@me", "@owner"), payload, token=HELPDESK
+        )
         assert status == 400, (path, answer)
         assert answer["error"]["code"] == "pce_id_invalid", (path, answer)
     assert await states(api, body["id"]) == [("failed", 0)]

@@ -16,8 +16,13 @@ from tests.api.test_phonecalls import URL, call
 from tests.conftest import HELPDESK, Api
 
 
-async def post(api: Api, body: Any, key: str | None, url: str = URL, token: str | None = None,
-               ) -> tuple[int, Any, Any]:
+async def post(
+    api: Api,
+    body: Any,
+    key: str | None,
+    url: str = URL,
+    token: str | None = None,
+) -> tuple[int, Any, Any]:
     headers = api.auth(token) if token else api.auth()
     if key is not None:
         headers["Idempotency-Key"] = key
@@ -49,8 +54,13 @@ async def test_same_key_with_another_body_is_refused(api: Api, pbx: FakePbx) -> 
 async def test_keys_are_per_app(api: Api, pbx: FakePbx) -> None:
     """Another app's identical key is its own."""
     await post(api, call(), "shared")
-    status, _, _ = await post(api, call(source="024", extension="024"), "shared",
-                              url="/uapi/phoneCalls/13/simple", token=HELPDESK)
+    status, _, _ = await post(
+        api,
+        call(source="024", extension="024"),
+        "shared",
+        url="/uapi/phoneCalls/13/simple",
+        token=HELPDESK,
+    )
     assert status == 202
     assert len(pbx.sent) == 2
 
@@ -89,8 +99,9 @@ async def test_an_error_is_not_kept(api: Api, pbx: FakePbx) -> None:
     assert len(pbx.sent) == 1
 
 
-async def test_the_answer_survives_a_restart(make_api: Callable[..., Any], pbx: FakePbx,
-                                             api: Api) -> None:
+async def test_the_answer_survives_a_restart(
+    make_api: Callable[..., Any], pbx: FakePbx, api: Api
+) -> None:
     """A restarted bridge (same database) replays the answer and dials nothing."""
     _, first, _ = await post(api, call(), "durable")
     restarted: Api = await make_api()

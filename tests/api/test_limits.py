@@ -35,8 +35,9 @@ Make = Callable[..., Any]
 def make(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> Make:
     """Builds the API over the demo config with `limits`, app overrides and max_calls."""
 
-    async def build(limits: dict[str, Any] | None = None, pbx: FakePbx | None = None,
-                    **changes: Any) -> tuple[Api, FakePbx]:
+    async def build(
+        limits: dict[str, Any] | None = None, pbx: FakePbx | None = None, **changes: Any
+    ) -> tuple[Api, FakePbx]:
         raw_config["limits"] = limits or {}
         for app in raw_config["apps"]:
             if app["name"] in changes:
@@ -45,8 +46,7 @@ def make(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> Make:
             raw_config["organizations"][0]["max_calls"] = changes["org_max"]
         if "user_max" in changes:
             raw_config["users"][0]["max_calls"] = changes["user_max"]
-        raw_config["extensions"].append({"number": "0003*261", "user": "13",
-                                         "type": "conference"})
+        raw_config["extensions"].append({"number": "0003*261", "user": "13", "type": "conference"})
         api: Api = await make_api(config_mod.parse(raw_config, env={}))
         fake = pbx or FakePbx()
         api.plug(fake)
@@ -55,10 +55,12 @@ def make(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> Make:
     return build
 
 
-async def status_of(api: Api, method: str, url: str, token: str | None = None,
-                    body: Any = None) -> tuple[int, Any, Any]:
-    resp = await api.client.request(method, url, json=body, headers=api.auth(token) if token
-                                    else api.auth())
+async def status_of(
+    api: Api, method: str, url: str, token: str | None = None, body: Any = None
+) -> tuple[int, Any, Any]:
+    resp = await api.client.request(
+        method, url, json=body, headers=api.auth(token) if token else api.auth()
+    )
     raw = await resp.read()
     return resp.status, resp.headers, (await resp.json()) if raw else None
 
@@ -90,8 +92,9 @@ async def test_over_the_requests_limit_is_429_with_headers(make: Make) -> None:
 
 async def test_a_make_call_over_the_requests_limit_sends_nothing(make: Make) -> None:
     """Refused at the door (requests): no Originate, no calls token taken."""
-    api, pbx = await make({"requests": {"rate": SLOW, "burst": 1},
-                           "calls": {"rate": SLOW, "burst": 1}})
+    api, pbx = await make(
+        {"requests": {"rate": SLOW, "burst": 1}, "calls": {"rate": SLOW, "burst": 1}}
+    )
     assert (await status_of(api, "GET", LIST))[0] == 204
     status, headers, body = await status_of(api, "POST", SIMPLE, body=call())
     assert (status, body["error"]["code"]) == (429, "rate_limited")
@@ -110,8 +113,9 @@ async def test_no_app_no_headers(make: Make) -> None:
 async def test_over_the_calls_limit_never_reaches_asterisk(make: Make) -> None:
     """calls burst 2: two make-calls Originate, the next three are 429 with nothing sent, and
     those refusals used up none of the app's requests allowance."""
-    api, pbx = await make({"calls": {"rate": SLOW, "burst": 2},
-                           "requests": {"rate": SLOW, "burst": 7}})
+    api, pbx = await make(
+        {"calls": {"rate": SLOW, "burst": 2}, "requests": {"rate": SLOW, "burst": 7}}
+    )
     for _ in range(2):
         assert (await status_of(api, "POST", SIMPLE, body=call()))[0] == 202
     for _ in range(3):
@@ -136,9 +140,11 @@ async def test_a_bad_request_takes_no_calls_token(make: Make) -> None:
 
 async def test_an_app_override_and_the_admin_app(make: Make) -> None:
     """crm's own calls burst; the admin app is limited like any other, by its own override."""
-    api, _ = await make({"calls": {"rate": SLOW, "burst": 1}},
-                        crm={"calls": {"burst": 3}}, admin={"requests": {"burst": 2,
-                                                                         "rate": SLOW}})
+    api, _ = await make(
+        {"calls": {"rate": SLOW, "burst": 1}},
+        crm={"calls": {"burst": 3}},
+        admin={"requests": {"burst": 2, "rate": SLOW}},
+    )
     for _ in range(3):
         assert (await status_of(api, "POST", SIMPLE, body=call()))[0] == 202
     assert (await status_of(api, "POST", SIMPLE, body=call()))[0] == 429
@@ -169,8 +175,10 @@ async def test_callback_takes_a_calls_token(make: Make) -> None:
     """Callback calls count against limits.calls like simple calls."""
     api, pbx = await make({"calls": {"rate": SLOW, "burst": 1}})
     url = "/uapi/phoneCalls/@me/callback"
-    cb = {"extension": "250", "phoneCallView": [{"source": ["5551234"],
-                                                 "destination": ["5559876"]}]}
+    cb = {
+        "extension": "250",
+        "phoneCallView": [{"source": ["5551234"], "destination": ["5559876"]}],
+    }
     assert (await status_of(api, "POST", url, body=cb))[0] == 202
     assert (await status_of(api, "POST", url, body=cb))[0] == 429
     assert originates(pbx) == 1
@@ -188,8 +196,9 @@ async def test_dialing_control_actions_take_a_calls_token(make: Make) -> None:
     status, _, body = await status_of(api, "PUT", url, body=barge)
     assert (status, body["error"]["code"]) == (429, "rate_limited")
     assert len(pbx.sent) == sent
-    status, _, _ = await status_of(api, "PUT", url, body={"action": "StartRecording",
-                                                          "phoneCallViewId": "00"})
+    status, _, _ = await status_of(
+        api, "PUT", url, body={"action": "StartRecording", "phoneCallViewId": "00"}
+    )
     assert status != 429
 
 
@@ -201,8 +210,12 @@ async def test_an_attended_transfer_dials_so_it_takes_a_calls_token(make: Make) 
     barge = {"action": "BargeIn", "phoneCallViewId": "00", "sendCallTo": "024"}
     assert (await status_of(api, "PUT", url, body=barge))[0] == 200
     sent = len(pbx.sent)
-    status, _, body = await status_of(api, "PUT", url, body={
-        "action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "024"})
+    status, _, body = await status_of(
+        api,
+        "PUT",
+        url,
+        body={"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "024"},
+    )
     assert (status, body["error"]["code"]) == (429, "rate_limited")
     assert len(pbx.sent) == sent
 
@@ -242,8 +255,11 @@ class PacedPbx(FakePbx):
         super().__init__()
         self.pacer = Pacer(1.0, 1)
 
-    async def send(self, action: Any, timeout: float | None = None  # noqa: ASYNC109
-                   ) -> AmiMessage:
+    async def send(
+        self,
+        action: Any,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> AmiMessage:
         if action["Action"] == "Originate":
             async with self.pacer.turn():
                 pass
@@ -255,8 +271,7 @@ async def test_a_full_originate_queue_is_503_pbx_busy(make: Make) -> None:
     placed (the second after its turn), one is 503 pbx_busy with Retry-After; its calls token is
     given back."""
     api, pbx = await make({"calls": {"rate": SLOW, "burst": 3}}, pbx=PacedPbx())
-    answers = await asyncio.gather(*(status_of(api, "POST", SIMPLE, body=call())
-                                     for _ in range(3)))
+    answers = await asyncio.gather(*(status_of(api, "POST", SIMPLE, body=call()) for _ in range(3)))
     assert sorted(a[0] for a in answers) == [202, 202, 503]
     busy = next(a for a in answers if a[0] == 503)
     assert busy[2]["error"]["code"] == "pbx_busy"

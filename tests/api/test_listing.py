@@ -34,8 +34,10 @@ def q(**params: str) -> Any:
         ({"filterBy": "id", "filterOp": "like", "filterValue": "x"}, "filterop_invalid"),
         ({"filterBy": "id", "filterOp": "greaterThan", "filterValue": "x"}, "filterop_invalid"),
         ({"filterBy": "id", "filterOp": "equals"}, "filtervalue_invalid"),
-        ({"filterBy": "published", "filterOp": "greaterThan", "filterValue": "yesterday"},
-         "filtervalue_invalid"),
+        (
+            {"filterBy": "published", "filterOp": "greaterThan", "filterValue": "yesterday"},
+            "filtervalue_invalid",
+        ),
         ({"sortOrder": "up"}, "sortorder_invalid"),
         ({"fields": "id,color"}, "fields_invalid"),
         ({"fields": ","}, "fields_invalid"),
@@ -86,14 +88,28 @@ def test_empty_is_none() -> None:
     ("params", "ids"),
     [
         ({"filterBy": "id", "filterValue": "c05"}, ["c05"]),
-        ({"filterBy": "id", "filterOp": "startsWith", "filterValue": "c2"},
-         [f"c2{i}" for i in range(10)]),
+        (
+            {"filterBy": "id", "filterOp": "startsWith", "filterValue": "c2"},
+            [f"c2{i}" for i in range(10)],
+        ),
         ({"filterBy": "id", "filterOp": "contains", "filterValue": "9"}, ["c09", "c19", "c29"]),
         ({"filterBy": "id", "filterOp": "inArray", "filterValue": "c01, c03"}, ["c01", "c03"]),
-        ({"filterBy": "published", "filterOp": "greaterThan",
-          "filterValue": "2026-11-22T12:27:00+02:00"}, ["c28", "c29"]),
-        ({"filterBy": "published", "filterOp": "lessThan", "filterValue": "2026-11-22T10:02:00Z"},
-         ["c00", "c01"]),
+        (
+            {
+                "filterBy": "published",
+                "filterOp": "greaterThan",
+                "filterValue": "2026-11-22T12:27:00+02:00",
+            },
+            ["c28", "c29"],
+        ),
+        (
+            {
+                "filterBy": "published",
+                "filterOp": "lessThan",
+                "filterValue": "2026-11-22T10:02:00Z",
+            },
+            ["c00", "c01"],
+        ),
     ],
 )
 def test_filters(params: dict[str, str], ids: list[str]) -> None:
@@ -104,27 +120,37 @@ def test_filters(params: dict[str, str], ids: list[str]) -> None:
 
 def test_sort_and_fields() -> None:
     """sortOrder=descending sorts by the sort key; fields keeps only the named fields."""
-    _, page = select(ITEMS, q(sortOrder="descending", fields="id", count="2"),
-                     sort_key="published")
+    _, page = select(ITEMS, q(sortOrder="descending", fields="id", count="2"), sort_key="published")
     assert page == [{"id": "c29"}, {"id": "c28"}]
 
 
 async def test_extensions_list_over_http(api: Api) -> None:
     """The extensions list uses the same parameters over HTTP: 200, 204 and 400."""
-    resp = await api.client.get("/uapi/extensions/@me", headers=api.auth(),
-                                params={"fields": "extension,type"})
-    assert await resp.json() == {"totalResults": 5, "startIndex": 0, "itemsPerPage": 5,
-                                 "entry": [{"extension": "0003*026", "type": "phone_terminal"},
-                                           {"extension": "0003*210", "type": "phone_terminal"},
-                                           {"extension": "0003*212", "type": "queue"},
-                                           {"extension": "0003*250", "type": "callback"},
-                                           {"extension": "0003*260", "type": "conference"}]}
-    resp = await api.client.get("/uapi/extensions/@me", headers=api.auth(),
-                                params={"filterBy": "id", "filterValue": "0003*999"})
+    resp = await api.client.get(
+        "/uapi/extensions/@me", headers=api.auth(), params={"fields": "extension,type"}
+    )
+    assert await resp.json() == {
+        "totalResults": 5,
+        "startIndex": 0,
+        "itemsPerPage": 5,
+        "entry": [
+            {"extension": "0003*026", "type": "phone_terminal"},
+            {"extension": "0003*210", "type": "phone_terminal"},
+            {"extension": "0003*212", "type": "queue"},
+            {"extension": "0003*250", "type": "callback"},
+            {"extension": "0003*260", "type": "conference"},
+        ],
+    }
+    resp = await api.client.get(
+        "/uapi/extensions/@me",
+        headers=api.auth(),
+        params={"filterBy": "id", "filterValue": "0003*999"},
+    )
     assert resp.status == 204
     assert await resp.read() == b""
-    resp = await api.client.get("/uapi/extensions/@me", headers=api.auth(),
-                                params={"count": "9999"})
+    resp = await api.client.get(
+        "/uapi/extensions/@me", headers=api.auth(), params={"count": "9999"}
+    )
     assert (await resp.json())["error"]["code"] == "count_invalid"
 
 

@@ -11,8 +11,9 @@ from tests.conftest import CRM, Api
 async def test_one_line_per_request_without_secrets(api: Api) -> None:
     """A request logs one http.request line with route, status and request id; no token."""
     with capture_logs() as logs:
-        resp = await api.client.get("/uapi/extensions/@me", headers=api.auth(),
-                                    params={"accessRequestToken": CRM})
+        resp = await api.client.get(
+            "/uapi/extensions/@me", headers=api.auth(), params={"accessRequestToken": CRM}
+        )
     lines = [line for line in logs if line["event"] == "http.request"]
     assert len(lines) == 1
     line = lines[0]

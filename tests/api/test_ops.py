@@ -29,11 +29,12 @@ async def test_metrics(api: Api) -> None:
     resp = await api.client.get("/metrics")
     assert resp.status == 200
     text = await resp.text()
-    assert "uapi_ami_connected{node=\"default\"} 1.0" in text
-    assert "uapi_ami_reconnects_total{node=\"default\"} 3.0" in text
-    assert "uapi_ami_events_received_total{node=\"default\"} 42.0" in text
-    assert ('uapi_http_requests_total{method="GET",route="/uapi/extensions/{userId}",'
-            'status="200"} 1.0') in text
+    assert 'uapi_ami_connected{node="default"} 1.0' in text
+    assert 'uapi_ami_reconnects_total{node="default"} 3.0' in text
+    assert 'uapi_ami_events_received_total{node="default"} 42.0' in text
+    assert (
+        'uapi_http_requests_total{method="GET",route="/uapi/extensions/{userId}",status="200"} 1.0'
+    ) in text
     assert 'route="/uapi/extensions/{userId}",status="401"} 1.0' in text
     assert "uapi_http_request_duration_seconds_bucket" in text
 
@@ -42,8 +43,9 @@ async def test_healthz_reports_each_part(api: Api) -> None:
     """The store, the webhook backlog (due count, age of the oldest) and the supervised
     tasks are reported; a broken store or a failed task makes it 503."""
     now = time.time()
-    await api.services.outbox.add([("ev1", "k1", {"CallID": "c1"}),
-                                   ("ev1", "k2", {"CallID": "c2"})], now - 30)
+    await api.services.outbox.add(
+        [("ev1", "k1", {"CallID": "c1"}), ("ev1", "k2", {"CallID": "c2"})], now - 30
+    )
     resp = await api.client.get("/healthz")
     body = await resp.json()
     assert resp.status == 200

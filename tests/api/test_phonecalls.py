@@ -14,16 +14,19 @@ URL = "/uapi/phoneCalls/@me/simple"
 
 
 def call(source: Any = "210", destination: Any = "5551234", **extra: Any) -> dict[str, Any]:
-    view = {"source": source if isinstance(source, list) else [source],
-            "destination": destination if isinstance(destination, list) else [destination]}
+    view = {
+        "source": source if isinstance(source, list) else [source],
+        "destination": destination if isinstance(destination, list) else [destination],
+    }
     view.update({k: v for k, v in extra.items() if k.startswith("caller")})
     body: dict[str, Any] = {"phoneCallView": [view]}
     body.update({k: v for k, v in extra.items() if not k.startswith("caller")})
     return body
 
 
-async def post(api: Api, body: Any, token: str | None = None, url: str = URL,
-               **params: str) -> tuple[int, Any]:
+async def post(
+    api: Api, body: Any, token: str | None = None, url: str = URL, **params: str
+) -> tuple[int, Any]:
     headers = api.auth(token) if token else api.auth()
     resp = await api.client.post(url, json=body, headers=headers, params=params)
     return resp.status, await resp.json()
@@ -35,8 +38,9 @@ def variables(action: dict[str, Any]) -> dict[str, str]:
 
 async def test_places_call_and_answers_202(api: Api, pbx: FakePbx) -> None:
     """A valid request sends one Originate whose ChannelId is the returned id; 202 at once."""
-    status, body = await post(api, call(["210", "0003*026"], "5551234",
-                                        callerId="Big Corp <+4242425>"), callDuration="30")
+    status, body = await post(
+        api, call(["210", "0003*026"], "5551234", callerId="Big Corp <+4242425>"), callDuration="30"
+    )
     assert status == 202
     [entry] = body
     assert len(entry["id"]) == 20
@@ -46,9 +50,13 @@ async def test_places_call_and_answers_202(api: Api, pbx: FakePbx) -> None:
     [action] = pbx.sent
     assert action["ChannelId"] == entry["id"]
     assert variables(action) == {
-        "UAPI_CALL_ID": entry["id"], "UAPI_SOURCES": "PJSIP/210&PJSIP/026",
-        "UAPI_SOURCE_CID": "Big Corp <+4242425>", "UAPI_DESTINATION": "PJSIP/5551234@trunk",
-        "UAPI_DEST_CID": "John Doe <210>", "UAPI_WAIT": "25", "UAPI_DIAL_OPTS": "S(30)",
+        "UAPI_CALL_ID": entry["id"],
+        "UAPI_SOURCES": "PJSIP/210&PJSIP/026",
+        "UAPI_SOURCE_CID": "Big Corp <+4242425>",
+        "UAPI_DESTINATION": "PJSIP/5551234@trunk",
+        "UAPI_DEST_CID": "John Doe <210>",
+        "UAPI_WAIT": "25",
+        "UAPI_DIAL_OPTS": "S(30)",
     }
 
 
@@ -79,8 +87,7 @@ async def test_same_nonce_places_one_call(api: Api, pbx: FakePbx) -> None:
     assert len(pbx.sent) == 2
 
 
-async def test_same_nonce_after_the_call_ended_places_a_new_call(api: Api, pbx: FakePbx
-                                                                  ) -> None:
+async def test_same_nonce_after_the_call_ended_places_a_new_call(api: Api, pbx: FakePbx) -> None:
     """The nonce returns the first call only while it is live; then it places a new one
     (4PSA's MCP server sends one nonce for all the calls of a session)."""
     _, first = await post(api, call(nonce="session"))
@@ -124,8 +131,9 @@ async def test_same_nonce_after_the_call_ended_places_a_new_call(api: Api, pbx: 
         (call(nonce="a\nb"), {}, "pc_nonce_invalid"),
     ],
 )
-async def test_failure_codes(api: Api, pbx: FakePbx, body: Any, params: dict[str, str],
-                             code: str) -> None:
+async def test_failure_codes(
+    api: Api, pbx: FakePbx, body: Any, params: dict[str, str], code: str
+) -> None:
     """Each bad input answers 400 with the page's code and sends nothing to Asterisk."""
     status, answer = await post(api, body, **params)
     assert (status, answer["error"]["code"]) == (400, code)
@@ -136,8 +144,9 @@ async def test_organization_app_must_name_the_user(api: Api, pbx: FakePbx) -> No
     """An organization app uses a user id; @me is user_invalid; another org is refused."""
     status, answer = await post(api, call(), token=HELPDESK)
     assert answer["error"]["code"] == "user_invalid"
-    status, _ = await post(api, call(source="024", extension="024"), token=HELPDESK,
-                           url="/uapi/phoneCalls/13/simple")
+    status, _ = await post(
+        api, call(source="024", extension="024"), token=HELPDESK, url="/uapi/phoneCalls/13/simple"
+    )
     assert status == 202
     status, answer = await post(api, call(), token=HELPDESK, url="/uapi/phoneCalls/30/simple")
     assert (status, answer["error"]["code"]) == (400, "user_invalid")  # as if unknown
@@ -145,11 +154,19 @@ async def test_organization_app_must_name_the_user(api: Api, pbx: FakePbx) -> No
 
 async def test_owner_and_admin(api: Api, pbx: FakePbx) -> None:
     """@owner acts for the extension's owner, if the app may; the admin app may for anyone."""
-    status, _ = await post(api, call(source="0004*300", extension="0004*300"), token=ADMIN,
-                           url="/uapi/phoneCalls/@owner/simple")
+    status, _ = await post(
+        api,
+        call(source="0004*300", extension="0004*300"),
+        token=ADMIN,
+        url="/uapi/phoneCalls/@owner/simple",
+    )
     assert status == 202
-    status, answer = await post(api, call(source="0004*300", extension="0004*300"),
-                                token=HELPDESK, url="/uapi/phoneCalls/@owner/simple")
+    status, answer = await post(
+        api,
+        call(source="0004*300", extension="0004*300"),
+        token=HELPDESK,
+        url="/uapi/phoneCalls/@owner/simple",
+    )
     assert answer["error"]["code"] == "extension_invalid"
 
 

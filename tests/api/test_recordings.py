@@ -24,11 +24,24 @@ REC = f"uapi-{CALL}-00-1796560271"
 AUDIO = wav(800)  # 1,644 bytes
 
 
-def record(rid: str = REC, call: str = CALL, started: float = 1796560271.0,
-           extensions: tuple[str, ...] = ("0003*210", "0003*024"), fmt: str = "wav"
-           ) -> RecordingRecord:
-    return RecordingRecord(rid, call, rid.split("-")[2], "0003*210", fmt, started,
-                           started + 12.4, "default", extensions)
+def record(
+    rid: str = REC,
+    call: str = CALL,
+    started: float = 1796560271.0,
+    extensions: tuple[str, ...] = ("0003*210", "0003*024"),
+    fmt: str = "wav",
+) -> RecordingRecord:
+    return RecordingRecord(
+        rid,
+        call,
+        rid.split("-")[2],
+        "0003*210",
+        fmt,
+        started,
+        started + 12.4,
+        "default",
+        extensions,
+    )
 
 
 @pytest.fixture
@@ -41,15 +54,22 @@ async def ari() -> AsyncIterator[FakeAri]:
 
 
 @pytest.fixture
-async def rec_api(make_api: Callable[..., Any], raw_config: dict[str, Any],
-                  ari: FakeAri) -> AsyncIterator[Api]:
+async def rec_api(
+    make_api: Callable[..., Any], raw_config: dict[str, Any], ari: FakeAri
+) -> AsyncIterator[Api]:
     """The demo config with `ami.ari` on the fake, Jane's, Ann's and organization 4's apps,
     and REC stored (listed under 210 and 024)."""
-    raw_config["ami"]["ari"] = {"url": str(ari.config().url), "username": "uapi",
-                                "password": ari.config().password, "timeout": 0.5}
-    raw_config["apps"] += [{"name": "jane", "user": "13", "token": JANE},
-                           {"name": "ann", "user": "14", "token": ANN},
-                           {"name": "other", "organization": "4", "token": OTHER}]
+    raw_config["ami"]["ari"] = {
+        "url": str(ari.config().url),
+        "username": "uapi",
+        "password": ari.config().password,
+        "timeout": 0.5,
+    }
+    raw_config["apps"] += [
+        {"name": "jane", "user": "13", "token": JANE},
+        {"name": "ann", "user": "14", "token": ANN},
+        {"name": "other", "organization": "4", "token": OTHER},
+    ]
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
     api.services.recordings.store.add(record())
     await api.services.recordings.store.flush()
@@ -59,10 +79,16 @@ async def rec_api(make_api: Callable[..., Any], raw_config: dict[str, Any],
     await node.ari.close()
 
 
-async def answer(api: Api, path: str, token: str = CRM, method: str = "GET",
-                 headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    resp = await api.client.request(method, path, headers={"Authorization": f"Bearer {token}",
-                                                           **(headers or {})})
+async def answer(
+    api: Api,
+    path: str,
+    token: str = CRM,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    resp = await api.client.request(
+        method, path, headers={"Authorization": f"Bearer {token}", **(headers or {})}
+    )
     raw = await resp.read()
     return resp.status, (await resp.json()) if raw else None
 
@@ -73,12 +99,21 @@ async def test_listed_under_each_extension_of_the_call(rec_api: Api) -> None:
     assert status == 200
     [entry] = body["entry"]
     assert entry == {
-        "id": REC, "phoneCallId": CALL, "extension": "0003*210", "viewId": "00",
-        "started": "2026-12-06T12:31:11Z", "ended": "2026-12-06T12:31:23Z", "durationS": "12",
-        "format": "wav", "size": "1644",
-        "links": {"self": f"{entry['links']['self'].split('/uapi/')[0]}/uapi/recordings/@me/"
-                          f"0003*210/{REC}",
-                  "file": entry["links"]["self"] + "/file"}}
+        "id": REC,
+        "phoneCallId": CALL,
+        "extension": "0003*210",
+        "viewId": "00",
+        "started": "2026-12-06T12:31:11Z",
+        "ended": "2026-12-06T12:31:23Z",
+        "durationS": "12",
+        "format": "wav",
+        "size": "1644",
+        "links": {
+            "self": f"{entry['links']['self'].split('/uapi/')[0]}/uapi/recordings/@me/"
+            f"0003*210/{REC}",
+            "file": entry["links"]["self"] + "/file",
+        },
+    }
     status, body = await answer(rec_api, "/uapi/recordings/@me/024", JANE)
     assert (status, [e["extension"] for e in body["entry"]]) == (200, ["0003*024"])
     assert (await answer(rec_api, "/uapi/recordings/@me", ANN))[0] == 204
@@ -98,7 +133,8 @@ async def test_one_recording_and_the_ones_the_app_may_not_see(rec_api: Api) -> N
     unknown = await answer(rec_api, f"/uapi/recordings/@me/028/{REC[:-1]}9", ANN)
     assert hidden[0] == unknown[0] == 400
     assert hidden[1]["error"]["message"].replace(REC, "X") == (
-        unknown[1]["error"]["message"].replace(REC[:-1] + "9", "X"))
+        unknown[1]["error"]["message"].replace(REC[:-1] + "9", "X")
+    )
     status, body = await answer(rec_api, "/uapi/recordings/@me/210/..%2F..%2Fetc")
     assert (status, body["error"]["code"]) == (400, "recording_invalid")
 
@@ -106,20 +142,24 @@ async def test_one_recording_and_the_ones_the_app_may_not_see(rec_api: Api) -> N
 async def test_filters_sorting_and_paging(rec_api: Api) -> None:
     """filterBy phoneCallId / extension / started; sortOrder; count and startIndex."""
     other = "0123456789abcdef0123"
-    rec_api.services.recordings.store.add(record(f"uapi-{other}-01-1796560400", other,
-                                                 started=1796560400.0,
-                                                 extensions=("0003*210",)))
+    rec_api.services.recordings.store.add(
+        record(f"uapi-{other}-01-1796560400", other, started=1796560400.0, extensions=("0003*210",))
+    )
     await rec_api.services.recordings.store.flush()
     _, body = await answer(rec_api, "/uapi/recordings/@me?sortOrder=descending&count=1")
     assert body["entry"][0]["phoneCallId"] == other
     assert (body["totalResults"], "next" in body["links"]) == (2, True)
     _, body = await answer(rec_api, f"/uapi/recordings/@me?filterBy=phoneCallId&filterValue={CALL}")
     assert [e["id"] for e in body["entry"]] == [REC]
-    _, body = await answer(rec_api, "/uapi/recordings/@owner/@self?filterBy=extension"
-                           "&filterValue=0003*024", HELPDESK)
+    _, body = await answer(
+        rec_api, "/uapi/recordings/@owner/@self?filterBy=extension&filterValue=0003*024", HELPDESK
+    )
     assert [e["id"] for e in body["entry"]] == [REC]
-    _, body = await answer(rec_api, "/uapi/recordings/@me?filterBy=started&filterOp=greaterThan"
-                           "&filterValue=2026-12-06T12:32:00Z")
+    _, body = await answer(
+        rec_api,
+        "/uapi/recordings/@me?filterBy=started&filterOp=greaterThan"
+        "&filterValue=2026-12-06T12:32:00Z",
+    )
     assert [e["phoneCallId"] for e in body["entry"]] == [other]
     status, body = await answer(rec_api, "/uapi/recordings/@me?filterBy=size&filterValue=1")
     assert (status, body["error"]["code"]) == (400, "filterby_invalid")
@@ -134,10 +174,14 @@ async def test_file_whole_and_ranges(rec_api: Api) -> None:
     assert (resp.status, resp.content_type, resp.content_length) == (200, "audio/wav", 1644)
     assert await resp.read() == AUDIO
     for header, want, first, cut in (
-            ("bytes=0-43", 206, 0, AUDIO[:44]), ("bytes=1600-", 206, 1600, AUDIO[1600:]),
-            ("bytes=-4", 206, 1640, AUDIO[-4:]), ("bytes=40-99999", 206, 40, AUDIO[40:]),
-            ("bytes=0-1,5-9", 200, 0, AUDIO), ("bytes=9-2", 200, 0, AUDIO),
-            ("items=0-3", 200, 0, AUDIO)):
+        ("bytes=0-43", 206, 0, AUDIO[:44]),
+        ("bytes=1600-", 206, 1600, AUDIO[1600:]),
+        ("bytes=-4", 206, 1640, AUDIO[-4:]),
+        ("bytes=40-99999", 206, 40, AUDIO[40:]),
+        ("bytes=0-1,5-9", 200, 0, AUDIO),
+        ("bytes=9-2", 200, 0, AUDIO),
+        ("items=0-3", 200, 0, AUDIO),
+    ):
         resp = await rec_api.client.get(url, headers={**auth, "Range": header})
         got = await resp.read()
         assert (resp.status, got, resp.content_length) == (want, cut, len(cut)), header
@@ -154,8 +198,10 @@ async def test_file_is_streamed_as_ari_sends_it(rec_api: Api, ari: FakeAri) -> N
     client: the validating one reads whole bodies)."""
     ari.gate = asyncio.Event()
     url = rec_api.client.make_url(f"/uapi/recordings/@me/210/{REC}/file")
-    async with aiohttp.ClientSession() as session, session.get(
-            url, headers={"Authorization": f"Bearer {CRM}"}) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers={"Authorization": f"Bearer {CRM}"}) as resp,
+    ):
         first = await asyncio.wait_for(resp.content.readexactly(44), 2)
         assert first == AUDIO[:44]
         assert not ari.gate.is_set()
@@ -168,8 +214,10 @@ async def test_ari_stopping_mid_file_cuts_the_answer(rec_api: Api, ari: FakeAri)
     error glued to the audio)."""
     ari.gate = asyncio.Event()  # never set: ARI sends half, then nothing
     url = rec_api.client.make_url(f"/uapi/recordings/@me/210/{REC}/file")
-    async with aiohttp.ClientSession() as session, session.get(
-            url, headers={"Authorization": f"Bearer {CRM}"}) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers={"Authorization": f"Bearer {CRM}"}) as resp,
+    ):
         assert resp.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await resp.read()
@@ -190,8 +238,9 @@ async def test_delete_removes_it_from_ari_and_the_store(rec_api: Api, ari: FakeA
     assert (status, body["error"]["code"]) == (400, "recording_invalid")
 
 
-async def test_file_asterisk_lost_is_invalid_and_delete_still_works(rec_api: Api,
-                                                                    ari: FakeAri) -> None:
+async def test_file_asterisk_lost_is_invalid_and_delete_still_works(
+    rec_api: Api, ari: FakeAri
+) -> None:
     """A stored recording whose file ARI no longer has: the file is recording_invalid, the
     DELETE still removes the record."""
     ari.files.clear()
@@ -205,8 +254,7 @@ async def test_ari_silent_is_503(rec_api: Api, ari: FakeAri) -> None:
     """ARI accepts but never answers: the file and DELETE are 503 pbx_unavailable."""
     ari.hang = True
     for method, tail in (("GET", "/file"), ("DELETE", "")):
-        status, body = await answer(rec_api, f"/uapi/recordings/@me/210/{REC}{tail}",
-                                    method=method)
+        status, body = await answer(rec_api, f"/uapi/recordings/@me/210/{REC}{tail}", method=method)
         assert (status, body["error"]["code"]) == (503, "pbx_unavailable"), method
     assert await rec_api.services.recordings.store.get(REC) is not None
 
@@ -238,7 +286,8 @@ async def test_start_and_stop_recording_store_it(rec_api: Api, ari: FakeAri) -> 
     assert stored is not None
     assert (stored.call_id, stored.view_id, stored.size) == (call_id, "00", 60)
     assert stored.extensions == ("0003*210",)
-    _, body = await answer(rec_api, f"/uapi/recordings/@me/210?filterBy=phoneCallId"
-                           f"&filterValue={call_id}")
+    _, body = await answer(
+        rec_api, f"/uapi/recordings/@me/210?filterBy=phoneCallId&filterValue={call_id}"
+    )
     assert [(e["id"], e["durationS"]) for e in body["entry"]] == [(name, "0")]
     assert (await answer(rec_api, "/uapi/recordings/@me", JANE))[1]["totalResults"] == 1

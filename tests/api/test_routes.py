@@ -14,8 +14,13 @@ from bridge.api.server import add_trailing_slashes
 from tests.api.conftest import FakePbx
 from tests.conftest import Api
 
-SAMPLES = {"userId": "@me", "extension": "210", "phoneCallId": "0" * 20, "eventType": "0",
-           "eventId": "x" * 30}
+SAMPLES = {
+    "userId": "@me",
+    "extension": "210",
+    "phoneCallId": "0" * 20,
+    "eventType": "0",
+    "eventId": "x" * 30,
+}
 
 
 def concrete(canonical: str) -> str:
@@ -37,20 +42,21 @@ def api_routes(api: Api) -> list[tuple[str, str]]:
 
 async def status_of(api: Api, method: str, path: str) -> int:
     # Only the status line matters (a stream route would never finish its body).
-    resp = await api.client.request(method, path, headers=api.auth(), json={},
-                                    allow_redirects=False)
+    resp = await api.client.request(
+        method, path, headers=api.auth(), json={}, allow_redirects=False
+    )
     status = resp.status
     resp.close()
     return status
 
 
 async def test_every_route_answers_with_and_without_the_slash(
-        make_api: Callable[..., Any], raw_config: dict[str, Any]) -> None:
+    make_api: Callable[..., Any], raw_config: dict[str, Any]
+) -> None:
     """Walks the router: each API route and method answers the same on `path` and `path/`,
     and neither is a redirect, a 404/405 or 501 (with `ami.ari` set: without it the
     recordings routes answer their documented 501; the samples never reach ARI)."""
-    raw_config["ami"]["ari"] = {"url": "http://127.0.0.1:9/ari", "username": "u",
-                                "password": "p"}
+    raw_config["ami"]["ari"] = {"url": "http://127.0.0.1:9/ari", "username": "u", "password": "p"}
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
     api.plug(FakePbx())
     routes = api_routes(api)
@@ -66,8 +72,9 @@ async def test_every_route_answers_with_and_without_the_slash(
 async def test_slash_before_the_query_string(api: Api, pbx: FakePbx) -> None:
     """`/simple/?waitForPickup=..`, `/210/?count=20` and `/phoneCallEvents/` are served."""
     body = {"phoneCallView": [{"source": ["210"], "destination": ["5551234"]}]}
-    resp = await api.client.post("/uapi/phoneCalls/@me/simple/?waitForPickup=20", json=body,
-                                 headers=api.auth())
+    resp = await api.client.post(
+        "/uapi/phoneCalls/@me/simple/?waitForPickup=20", json=body, headers=api.auth()
+    )
     assert resp.status == 202
     call_id = (await resp.json())[0]["id"]
     resp = await api.client.get("/unifiedapi/phoneCalls/@me/210/?count=20", headers=api.auth())
@@ -88,8 +95,11 @@ def test_routes_added_after_the_modules_are_covered() -> None:
     app.router.add_get("/healthz", handler)
     add_trailing_slashes(app.router)
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource}
-    assert {("GET", "/uapi/stream/"), ("HEAD", "/uapi/stream/"),
-            ("POST", "/unifiedapi/things/{id}/")} <= served
+    assert {
+        ("GET", "/uapi/stream/"),
+        ("HEAD", "/uapi/stream/"),
+        ("POST", "/unifiedapi/things/{id}/"),
+    } <= served
     assert not any(path == "/healthz/" for _, path in served)
 
 
@@ -98,8 +108,11 @@ async def test_a_slashed_request_counts_as_its_route(api: Api, pbx: FakePbx) -> 
     await api.client.get("/uapi/extensions/@me/", headers=api.auth())
     await api.client.get("/uapi/extensions/@me", headers=api.auth())
     text = await (await api.client.get("/metrics")).text()
-    counted = [line for line in text.splitlines()
-               if line.startswith("uapi_http_requests_total{") and "extensions" in line]
+    counted = [
+        line
+        for line in text.splitlines()
+        if line.startswith("uapi_http_requests_total{") and "extensions" in line
+    ]
     assert len(counted) == 1, counted
     assert 'route="/uapi/extensions/{userId}"' in counted[0]
     assert counted[0].endswith(" 2.0")

@@ -17,31 +17,50 @@ from tests.conftest import Api
 
 
 @pytest.fixture
-async def phoneless(make_api: Callable[..., Any], raw_config: dict[str, Any]
-                    ) -> tuple[Api, FakePbx]:
+async def phoneless(
+    make_api: Callable[..., Any], raw_config: dict[str, Any]
+) -> tuple[Api, FakePbx]:
     """The demo config (callback 250 and conference 260 are user 12's) and a fake PBX."""
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
     pbx = FakePbx()
     api.plug(pbx)
     return api, pbx
 
+
 BAD = [
-    "X-Crm-Id: 42", ["X-Crm-Id", "42"], 42,
+    "X-Crm-Id: 42",
+    ["X-Crm-Id", "42"],
+    42,
     {f"X-H{i}": "v" for i in range(11)},  # more than 10
-    {"Crm-Id": "42"}, {"x-crm-id": "42"}, {"X-": "42"}, {"X-" + "a" * 65: "42"},
-    {"X-Crm Id": "42"}, {"X-Crm_Id": "42"}, {"X-Crm-Id\r\nAction: Hangup": "42"},
-    {"X-Crm-Id": "42\r\nAction: Hangup"}, {"X-Crm-Id": "42\nX-Evil: 1"}, {"X-Crm-Id": "4\r2"},
-    {"X-Crm-Id": "é"}, {"X-Crm-Id": "\x00"}, {"X-Crm-Id": "\t"}, {"X-Crm-Id": "a" * 257},
-    {"X-Crm-Id": 42}, {"X-Crm-Id": None}, {"X-Crm-Id": ["42"]},
+    {"Crm-Id": "42"},
+    {"x-crm-id": "42"},
+    {"X-": "42"},
+    {"X-" + "a" * 65: "42"},
+    {"X-Crm Id": "42"},
+    {"X-Crm_Id": "42"},
+    {"X-Crm-Id\r\nAction: Hangup": "42"},
+    {"X-Crm-Id": "42\r\nAction: Hangup"},
+    {"X-Crm-Id": "42\nX-Evil: 1"},
+    {"X-Crm-Id": "4\r2"},
+    {"X-Crm-Id": "é"},
+    {"X-Crm-Id": "\x00"},
+    {"X-Crm-Id": "\t"},
+    {"X-Crm-Id": "a" * 257},
+    {"X-Crm-Id": 42},
+    {"X-Crm-Id": None},
+    {"X-Crm-Id": ["42"]},
 ]
 HEADERS = {"X-Crm-Id": "42", "X-Odd": 'a,b=c;"d" ${X} $[1+1] \\ ) |', "X-Empty": ""}
 
 
 def _decoded(variables: dict[str, str]) -> dict[str, str]:
     count = int(variables["__UAPI_HDRS"])
-    return {variables[f"__UAPI_HDR_NAME_{i}"]:
-            base64.b64decode(variables[f"__UAPI_HDR_VALUE_{i}"]).decode()
-            for i in range(1, count + 1)}
+    return {
+        variables[f"__UAPI_HDR_NAME_{i}"]: base64.b64decode(
+            variables[f"__UAPI_HDR_VALUE_{i}"]
+        ).decode()
+        for i in range(1, count + 1)
+    }
 
 
 @pytest.mark.parametrize("headers", BAD)
@@ -65,8 +84,19 @@ async def test_simple_passes_headers_as_base64_variables(api: Api, pbx: FakePbx)
     variables = test_phonecalls.variables(orig)
     assert _decoded(variables) == HEADERS
     assert not any("$" in v or '"' in v for v in orig["Variable"])
-    assert set(orig) == {"Action", "Channel", "Context", "Exten", "Priority", "Async",
-                         "ChannelId", "OtherChannelId", "Timeout", "CallerID", "Variable"}
+    assert set(orig) == {
+        "Action",
+        "Channel",
+        "Context",
+        "Exten",
+        "Priority",
+        "Async",
+        "ChannelId",
+        "OtherChannelId",
+        "Timeout",
+        "CallerID",
+        "Variable",
+    }
 
 
 async def test_simple_without_headers_sets_none(api: Api, pbx: FakePbx) -> None:
@@ -102,8 +132,9 @@ async def test_callback_passes_headers(phoneless: tuple[Api, FakePbx]) -> None:
 
 
 @pytest.mark.parametrize("headers", BAD[:6] + BAD[10:14])
-async def test_conference_invite_refuses_bad_headers(phoneless: tuple[Api, FakePbx],
-                                                     headers: Any) -> None:
+async def test_conference_invite_refuses_bad_headers(
+    phoneless: tuple[Api, FakePbx], headers: Any
+) -> None:
     """conferenceInvite: the same refusals."""
     api, pbx = phoneless
     data = test_conference.body()

@@ -39,10 +39,18 @@ async def tenants(make_api: Callable[..., Any], raw_config: dict[str, Any]) -> A
 
 
 def _fill(path: str, user: str, extension: str) -> str:
-    values = {"userId": user, "extension": extension, "phoneCallId": CALL_ID,
-              "eventType": "0", "eventId": EVENT_ID, "identifier": "024",
-              "recordingId": RECORDING_ID, "participantId": "1733450001.42",
-              "deliveryId": "b" * 24, "faxId": FAX_ID}
+    values = {
+        "userId": user,
+        "extension": extension,
+        "phoneCallId": CALL_ID,
+        "eventType": "0",
+        "eventId": EVENT_ID,
+        "identifier": "024",
+        "recordingId": RECORDING_ID,
+        "participantId": "1733450001.42",
+        "deliveryId": "b" * 24,
+        "faxId": FAX_ID,
+    }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
@@ -58,10 +66,19 @@ def _routes(app: web.Application) -> list[tuple[str, str]]:
 
 
 async def _answer(api: Api, method: str, url: str, token: str) -> tuple[int, Any]:
-    body = {"action": "Park", "phoneCallViewId": "00", "type": "0", "url": "https://x.example/h",
-            "phoneCallView": [{"source": ["210"], "destination": ["5551234"]}]}
-    resp = await api.client.request(method, url, headers={"Authorization": f"Bearer {token}"},
-                                    json=body if method in ("POST", "PUT") else None)
+    body = {
+        "action": "Park",
+        "phoneCallViewId": "00",
+        "type": "0",
+        "url": "https://x.example/h",
+        "phoneCallView": [{"source": ["210"], "destination": ["5551234"]}],
+    }
+    resp = await api.client.request(
+        method,
+        url,
+        headers={"Authorization": f"Bearer {token}"},
+        json=body if method in ("POST", "PUT") else None,
+    )
     raw = await resp.read()
     return resp.status, (await resp.json()) if raw else None
 
@@ -106,50 +123,87 @@ async def test_inside_the_organization_the_distinction_stays(tenants: Api) -> No
     a number that does not exist is extension_invalid."""
     url = "/uapi/extensions/@me/{}/phoneCallEvents"
     assert (await _answer(tenants, "GET", url.format("024"), CRM))[1]["error"]["code"] == (
-        "pce_access_denied")
+        "pce_access_denied"
+    )
     assert (await _answer(tenants, "GET", url.format("998"), CRM))[1]["error"]["code"] == (
-        "extension_invalid")
+        "extension_invalid"
+    )
 
 
-SPELLINGS = ["0004*300", " 0004*300 ", "0004*0300", "+0004*300", "\u0660\u0660\u0660\u0664*300",
-             "0004*300\r\nAction: Originate"]
+SPELLINGS = [
+    "0004*300",
+    " 0004*300 ",
+    "0004*0300",
+    "+0004*300",
+    "\u0660\u0660\u0660\u0664*300",
+    "0004*300\r\nAction: Originate",
+]
 
 
-@pytest.mark.parametrize(("token", "user", "view", "code"), [
-    *[(CRM, "@me", {"source": [s], "destination": ["5551234"]}, "pc_source_invalid")
-      for s in SPELLINGS],
-    *[(CRM, "@me", {"source": ["210"], "destination": [d]}, "pc_destination_invalid")
-      for d in SPELLINGS],
-    (CRM, "@me", {"source": ["210", "024"], "destination": ["5551234"]},
-     "pc_source_invalid"),  # 024 is Jane's: a user app rings only its user's phones
-    (HELPDESK, "12", {"source": ["210"], "destination": ["0004*300"]},
-     "pc_destination_invalid"),
-    (ADMIN, "12", {"source": ["210"], "destination": ["0004*300"]},
-     "pc_destination_invalid"),  # even the admin app does not join two organizations
-    (ADMIN, "12", {"source": ["210", "0004*300"], "destination": ["5551234"]},
-     "pc_source_invalid"),
-    (OTHER, "30", {"source": ["300"], "destination": ["0003*210"]}, "pc_destination_invalid"),
-])
+@pytest.mark.parametrize(
+    ("token", "user", "view", "code"),
+    [
+        *[
+            (CRM, "@me", {"source": [s], "destination": ["5551234"]}, "pc_source_invalid")
+            for s in SPELLINGS
+        ],
+        *[
+            (CRM, "@me", {"source": ["210"], "destination": [d]}, "pc_destination_invalid")
+            for d in SPELLINGS
+        ],
+        (
+            CRM,
+            "@me",
+            {"source": ["210", "024"], "destination": ["5551234"]},
+            "pc_source_invalid",
+        ),  # 024 is Jane's: a user app rings only its user's phones
+        (
+            HELPDESK,
+            "12",
+            {"source": ["210"], "destination": ["0004*300"]},
+            "pc_destination_invalid",
+        ),
+        (
+            ADMIN,
+            "12",
+            {"source": ["210"], "destination": ["0004*300"]},
+            "pc_destination_invalid",
+        ),  # even the admin app does not join two organizations
+        (
+            ADMIN,
+            "12",
+            {"source": ["210", "0004*300"], "destination": ["5551234"]},
+            "pc_source_invalid",
+        ),
+        (OTHER, "30", {"source": ["300"], "destination": ["0003*210"]}, "pc_destination_invalid"),
+    ],
+)
 async def test_make_call_stays_in_the_organization(
     tenants: Api, token: str, user: str, view: dict[str, Any], code: str
 ) -> None:
     """Sources and destinations of another organization are refused with the field's code,
     whatever their spelling, and nothing reaches Asterisk."""
-    body = {"phoneCallView": [{**view, "callerId": "Your Bank <5551234>"}],
-            "extension": "0004*300" if token == OTHER else "0003*210"}
-    resp = await tenants.client.post(f"/uapi/phoneCalls/{user}/simple", json=body,
-                                     headers={"Authorization": f"Bearer {token}"})
+    body = {
+        "phoneCallView": [{**view, "callerId": "Your Bank <5551234>"}],
+        "extension": "0004*300" if token == OTHER else "0003*210",
+    }
+    resp = await tenants.client.post(
+        f"/uapi/phoneCalls/{user}/simple", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
     answer = await resp.json()
     assert (resp.status, answer["error"]["code"]) == (400, code), answer
     assert "0004*300" not in answer["error"]["message"] or "neither" in answer["error"]["message"]
     assert tenants.fake.sent == []
 
 
-@pytest.mark.parametrize(("token", "user", "view"), [
-    (CRM, "@me", {"source": ["210", "026"], "destination": ["0003*024", "5551234"]}),
-    (HELPDESK, "13", {"source": ["024", "210"], "destination": ["027"]}),
-    (OTHER, "30", {"source": ["300"], "destination": ["+15551234"]}),
-])
+@pytest.mark.parametrize(
+    ("token", "user", "view"),
+    [
+        (CRM, "@me", {"source": ["210", "026"], "destination": ["0003*024", "5551234"]}),
+        (HELPDESK, "13", {"source": ["024", "210"], "destination": ["027"]}),
+        (OTHER, "30", {"source": ["300"], "destination": ["+15551234"]}),
+    ],
+)
 async def test_make_call_inside_the_organization_works(
     tenants: Api, token: str, user: str, view: dict[str, Any]
 ) -> None:
@@ -157,32 +211,42 @@ async def test_make_call_inside_the_organization_works(
     body: dict[str, Any] = {"phoneCallView": [view]}
     if user != "@me":
         body["extension"] = view["source"][0]
-    resp = await tenants.client.post(f"/uapi/phoneCalls/{user}/simple", json=body,
-                                     headers={"Authorization": f"Bearer {token}"})
+    resp = await tenants.client.post(
+        f"/uapi/phoneCalls/{user}/simple", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
     assert resp.status == 202, await resp.text()
     assert len(tenants.fake.sent) == 1
 
 
-@pytest.mark.parametrize(("fields", "code"), [
-    *[({"action": "Transfer", "sendCallTo": s}, "pc_sendcallto_invalid") for s in SPELLINGS],
-    ({"action": "UnPark", "sendCallTo": "0004*300"}, "pc_sendcallto_invalid"),
-    ({"action": "PickUp", "sendCallTo": "0004*300"}, "pc_sendcallto_invalid"),
-    ({"action": "Whisper", "sendCallTo": "0004*300"}, "pc_sendcallto_invalid"),
-    ({"action": "TransferToVoicemail", "sendCallTo": "0004*300"}, "pc_sendcallto_invalid"),
-    ({"action": "Transfer", "sendCallTo": "024", "transferNumber": "0004*300"},
-     "pc_transfernumber_invalid"),
-    ({"action": "Transfer", "sendCallTo": "024", "transferFromNumber": "0004*300"},
-     "pc_transferfromnumber_invalid"),
-])
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        *[({"action": "Transfer", "sendCallTo": s}, "pc_sendcallto_invalid") for s in SPELLINGS],
+        ({"action": "UnPark", "sendCallTo": "0004*300"}, "pc_sendcallto_invalid"),
+        ({"action": "PickUp", "sendCallTo": "0004*300"}, "pc_sendcallto_invalid"),
+        ({"action": "Whisper", "sendCallTo": "0004*300"}, "pc_sendcallto_invalid"),
+        ({"action": "TransferToVoicemail", "sendCallTo": "0004*300"}, "pc_sendcallto_invalid"),
+        (
+            {"action": "Transfer", "sendCallTo": "024", "transferNumber": "0004*300"},
+            "pc_transfernumber_invalid",
+        ),
+        (
+            {"action": "Transfer", "sendCallTo": "024", "transferFromNumber": "0004*300"},
+            "pc_transferfromnumber_invalid",
+        ),
+    ],
+)
 async def test_call_control_numbers_stay_in_the_organization(
     tenants: Api, fields: dict[str, Any], code: str
 ) -> None:
     """sendCallTo, transferNumber and transferFromNumber naming another organization's
     extension are refused with the field's code, and nothing reaches Asterisk."""
     call_id = live(tenants)
-    resp = await tenants.client.put(f"/uapi/phoneCalls/@me/210/{call_id}",
-                                    json={"phoneCallViewId": "00", **fields},
-                                    headers={"Authorization": f"Bearer {CRM}"})
+    resp = await tenants.client.put(
+        f"/uapi/phoneCalls/@me/210/{call_id}",
+        json={"phoneCallViewId": "00", **fields},
+        headers={"Authorization": f"Bearer {CRM}"},
+    )
     answer = await resp.json()
     assert (resp.status, answer["error"]["code"]) == (400, code), answer
     assert tenants.fake.sent == []
@@ -191,9 +255,11 @@ async def test_call_control_numbers_stay_in_the_organization(
 async def test_lists_show_nothing_of_another_organization(tenants: Api) -> None:
     """A call of organization 3 is invisible to organization 4's app, even with @self."""
     live(tenants)
-    resp = await tenants.client.get("/uapi/phoneCalls/@owner/@self",
-                                    headers={"Authorization": f"Bearer {OTHER}"})
+    resp = await tenants.client.get(
+        "/uapi/phoneCalls/@owner/@self", headers={"Authorization": f"Bearer {OTHER}"}
+    )
     assert resp.status == 204
-    resp = await tenants.client.get("/uapi/phoneCalls/@owner/@self",
-                                    headers={"Authorization": f"Bearer {HELPDESK}"})
+    resp = await tenants.client.get(
+        "/uapi/phoneCalls/@owner/@self", headers={"Authorization": f"Bearer {HELPDESK}"}
+    )
     assert resp.status == 200

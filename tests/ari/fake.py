@@ -19,9 +19,14 @@ USER, PASSWORD = "uapi", "ari-secret"
 def wav(frames: int) -> bytes:
     """A 8 kHz 16-bit mono RIFF/WAVE file of `frames` silent samples (44-byte header)."""
     data = b"\0\0" * frames
-    header = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
-              + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
-              + b"data" + struct.pack("<I", len(data)))
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(data))
+    )
     return header + data
 
 
@@ -48,9 +53,9 @@ class FakeAri:
         return app
 
     @web.middleware
-    async def _auth(self, request: web.Request,
-                    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                    ) -> web.StreamResponse:
+    async def _auth(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         if self.hang:
             await asyncio.sleep(3600)
@@ -78,7 +83,7 @@ class FakeAri:
         await resp.prepare(request)
         await resp.write(body[: len(body) // 2])
         await self.gate.wait()
-        await resp.write(body[len(body) // 2:])
+        await resp.write(body[len(body) // 2 :])
         return resp
 
     async def _delete(self, request: web.Request) -> web.Response:

@@ -21,12 +21,17 @@ async def ari() -> AsyncIterator[FakeAri]:
     await fake.server.close()
 
 
-async def test_healthz_shows_ari(make_api: Callable[..., Any], raw_config: dict[str, Any],
-                                 ari: FakeAri) -> None:
+async def test_healthz_shows_ari(
+    make_api: Callable[..., Any], raw_config: dict[str, Any], ari: FakeAri
+) -> None:
     """ARI answering: ok; wrong credentials: unavailable, status degraded, still 200."""
     assert ari.server is not None
-    raw_config["ami"]["ari"] = {"url": str(ari.server.make_url("/ari")), "username": USER,
-                                "password": PASSWORD, "timeout": 0.5}
+    raw_config["ami"]["ari"] = {
+        "url": str(ari.server.make_url("/ari")),
+        "username": USER,
+        "password": PASSWORD,
+        "timeout": 0.5,
+    }
     api: Api = await make_api(config_mod.parse(raw_config, env={}))
     body = await (await api.client.get("/healthz")).json()
     assert (body["status"], body["nodes"]["default"]["ari"]) == ("ok", "ok")
@@ -35,7 +40,10 @@ async def test_healthz_shows_ari(make_api: Callable[..., Any], raw_config: dict[
     resp = await api.client.get("/healthz")
     body = await resp.json()
     assert (resp.status, body["status"], body["nodes"]["default"]["ari"]) == (
-        200, "degraded", "unavailable")
+        200,
+        "degraded",
+        "unavailable",
+    )
     node = api.services.nodes.first
     assert node.ari is not None
     await node.ari.close()

@@ -11,8 +11,7 @@ from bridge import config as config_mod
 from bridge.ari.settings import AriConfig
 from bridge.errors import ConfigError
 
-ARI = {"url": "http://127.0.0.1:15088/ari/", "username": "uapi",
-       "password": "${UAPI_ARI_PASSWORD}"}
+ARI = {"url": "http://127.0.0.1:15088/ari/", "username": "uapi", "password": "${UAPI_ARI_PASSWORD}"}
 
 
 def test_absent_is_none(raw_config: dict[str, Any]) -> None:
@@ -39,17 +38,20 @@ def test_list_form_per_node(raw_config: dict[str, Any]) -> None:
     assert nodes[1].ari is None
 
 
-@pytest.mark.parametrize(("ari", "where"), [
-    ({**ARI, "url": "ftp://x/ari"}, "ami.ari.url"),
-    ({**ARI, "url": "not a url"}, "ami.ari.url"),
-    ({**ARI, "username": ""}, "ami.ari.username"),
-    ({**ARI, "username": "a:b"}, "ami.ari.username"),
-    ({**ARI, "password": ""}, "ami.ari.password"),
-    ({**ARI, "password": "a\r\nb"}, "ami.ari.password"),
-    ({**ARI, "timeout": 0}, "ami.ari.timeout"),
-    ({**ARI, "tls": True}, "ami.ari.tls"),
-    ("http://x/ari", "ami.ari"),
-])
+@pytest.mark.parametrize(
+    ("ari", "where"),
+    [
+        ({**ARI, "url": "ftp://x/ari"}, "ami.ari.url"),
+        ({**ARI, "url": "not a url"}, "ami.ari.url"),
+        ({**ARI, "username": ""}, "ami.ari.username"),
+        ({**ARI, "username": "a:b"}, "ami.ari.username"),
+        ({**ARI, "password": ""}, "ami.ari.password"),
+        ({**ARI, "password": "a\r\nb"}, "ami.ari.password"),
+        ({**ARI, "timeout": 0}, "ami.ari.timeout"),
+        ({**ARI, "tls": True}, "ami.ari.tls"),
+        ("http://x/ari", "ami.ari"),
+    ],
+)
 def test_problems_by_path(raw_config: dict[str, Any], ari: Any, where: str) -> None:
     """Each bad value is reported at its dotted path."""
     raw_config["ami"]["ari"] = ari

@@ -38,8 +38,11 @@ def test_each_app_has_its_own_buckets() -> None:
         limiter.take("a", "requests")
     with pytest.raises(Refused) as info:
         limiter.take("a", "requests")
-    assert (info.value.status, info.value.code, info.value.limit) == (429, "rate_limited",
-                                                                      "requests")
+    assert (info.value.status, info.value.code, info.value.limit) == (
+        429,
+        "rate_limited",
+        "requests",
+    )
     assert info.value.retry_after == 1
     limiter.take("b", "requests")  # b is not affected
     limiter.take("a", "calls")  # nor is a's other bucket
@@ -119,8 +122,11 @@ def test_max_calls_counts_the_user_and_the_organization() -> None:
     live.append(call("0003*210"))
     with pytest.raises(Refused) as info:
         check_max_calls(ORG, JOHN, live, OWNERS.get)
-    assert (info.value.status, info.value.code, info.value.limit) == (409, "pc_limit_exceeded",
-                                                                      "max_calls")
+    assert (info.value.status, info.value.code, info.value.limit) == (
+        409,
+        "pc_limit_exceeded",
+        "max_calls",
+    )
     assert "user 12" in info.value.message
     check_max_calls(ORG, JANE, live, OWNERS.get)  # the organization has room for one more
     with pytest.raises(Refused, match="organization 3"):
@@ -138,10 +144,18 @@ def test_no_cap_means_no_count() -> None:
 
 def test_apply_takes_a_reloaded_config() -> None:
     """apply(config) (what a SIGHUP reload calls) reads `limits` and `apps` of a parsed config."""
-    raw: dict[str, Any] = {"ami": {"secret": "s"}, "organizations": [
-        {"id": "3", "name": "O", "prefix": "0003"}], "apps": [
-        {"name": "crm", "organization": "3", "token": "t" * 16,
-         "limits": {"calls": {"rate": 7}}}]}
+    raw: dict[str, Any] = {
+        "ami": {"secret": "s"},
+        "organizations": [{"id": "3", "name": "O", "prefix": "0003"}],
+        "apps": [
+            {
+                "name": "crm",
+                "organization": "3",
+                "token": "t" * 16,
+                "limits": {"calls": {"rate": 7}},
+            }
+        ],
+    }
     limiter = Limiter(clock=Clock())
     limiter.apply(config_mod.parse(raw, env={}))
     assert limiter.policy("crm") == LimitsConfig(Rate(50.0, 100), Rate(7.0, 20))

@@ -39,8 +39,10 @@ def server_error(method: str, path: str, status: int, content: bytes | None) -> 
             return None
         return f"{method.upper()} {path} answered 501, {problem}"
     what = "a documented operation" if documented else "an undocumented method"
-    return (f"{method.upper()} {path} ({what}) answered {status} {_code(content)!r}; only "
-            f"a 501 {NOT_IMPLEMENTED} to a method the document lacks is allowed")
+    return (
+        f"{method.upper()} {path} ({what}) answered {status} {_code(content)!r}; only "
+        f"a 501 {NOT_IMPLEMENTED} to a method the document lacks is allowed"
+    )
 
 
 @schemathesis.check

@@ -64,8 +64,9 @@ class SeenRequest:
     parameters: RequestParameters = field(init=False)
 
     def __post_init__(self) -> None:
-        self.parameters = RequestParameters(query=ImmutableMultiDict(self.query),
-                                            header=Headers(self.headers))
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(self.query), header=Headers(self.headers)
+        )
 
     @property
     def content_type(self) -> str:
@@ -110,15 +111,22 @@ def check(request: SeenRequest, response: SeenResponse) -> None:
     except Exception as exc:
         raise AssertionError(
             f"{request.method.upper()} {request.path} -> {response.status_code} is not what "
-            f"openapi.yaml says: {_reason(exc)}\nbody: {response.data[:500]!r}") from exc
+            f"openapi.yaml says: {_reason(exc)}\nbody: {response.data[:500]!r}"
+        ) from exc
 
 
-def check_answer(base: str, method: str, path: str, status: int,
-                 headers: Iterable[tuple[str, str]], data: bytes) -> None:
+def check_answer(
+    base: str, method: str, path: str, status: int, headers: Iterable[tuple[str, str]], data: bytes
+) -> None:
     """`check` for an answer got by any HTTP client (`path` may carry a query string)."""
     url = URL(base).join(URL(path))
-    request = SeenRequest(host_url=f"{url.scheme}://{url.host}:{url.port}", path=url.path,
-                          method=method.lower(), query=list(url.query.items()), headers={})
+    request = SeenRequest(
+        host_url=f"{url.scheme}://{url.host}:{url.port}",
+        path=url.path,
+        method=method.lower(),
+        query=list(url.query.items()),
+        headers={},
+    )
     check(request, SeenResponse(status, CIMultiDict(headers), data))
 
 
@@ -133,8 +141,9 @@ def _reason(exc: BaseException) -> str:
     return " / ".join(c if len(c) < 600 else f"{c[:600]}..." for c in causes)
 
 
-def _check_unmatched(request: SeenRequest, response: SeenResponse, sent_path: str, *,
-                     head: bool = False) -> None:
+def _check_unmatched(
+    request: SeenRequest, response: SeenResponse, sent_path: str, *, head: bool = False
+) -> None:
     """A request no operation matches, or any 501: only the documented error envelopes may
     answer it.
 
@@ -181,8 +190,9 @@ class SeenWebhook:
 
     def __post_init__(self) -> None:
         self.method = self.method.lower()
-        self.parameters = RequestParameters(query=ImmutableMultiDict(self.query),
-                                            header=Headers(self.headers))
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(self.query), header=Headers(self.headers)
+        )
 
     @property
     def content_type(self) -> str:
@@ -198,15 +208,18 @@ def check_webhook(hook: SeenWebhook) -> None:
             warnings.filterwarnings("ignore", "Use of allowEmptyValue", DeprecationWarning)
             spec().validate_webhook_request(hook)
     except Exception as exc:
-        raise AssertionError(f"webhook {hook.method.upper()} is not what openapi.yaml says: "
-                             f"{_reason(exc)}") from exc
+        raise AssertionError(
+            f"webhook {hook.method.upper()} is not what openapi.yaml says: {_reason(exc)}"
+        ) from exc
 
 
-def webhook_problem(method: str, raw_query: str, headers: Mapping[str, str],
-                    body: str) -> str | None:
+def webhook_problem(
+    method: str, raw_query: str, headers: Mapping[str, str], body: str
+) -> str | None:
     """What is wrong with a delivery a receiver got (None: it is as documented)."""
-    hook = SeenWebhook(method, parse_qsl(raw_query, keep_blank_values=True), dict(headers),
-                       body.encode() or None)
+    hook = SeenWebhook(
+        method, parse_qsl(raw_query, keep_blank_values=True), dict(headers), body.encode() or None
+    )
     try:
         check_webhook(hook)
     except AssertionError as exc:
@@ -225,8 +238,12 @@ class ValidatingClient(TestClient[Any, Any]):
         sent = resp.request_info.headers
         body = kwargs.get("data") if isinstance(kwargs.get("data"), bytes) else None
         request = SeenRequest(
-            host_url=f"{url.scheme}://{url.host}:{url.port}", path=url.path,
-            method=method.lower(), query=list(url.query.items()),
-            headers=dict(sent.items()), body=body)
+            host_url=f"{url.scheme}://{url.host}:{url.port}",
+            path=url.path,
+            method=method.lower(),
+            query=list(url.query.items()),
+            headers=dict(sent.items()),
+            body=body,
+        )
         check(request, SeenResponse(resp.status, CIMultiDict(resp.headers), data))
         return resp

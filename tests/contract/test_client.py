@@ -31,9 +31,19 @@ async def generate(url: str, out: Path) -> None:
     """`openapi-python-client generate --url ...` as the README shows it."""
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"}
     proc = await asyncio.create_subprocess_exec(
-        str(ROOT / ".venv" / "bin" / "openapi-python-client"), "generate", "--url", url,
-        "--meta", "none", "--output-path", str(out / PACKAGE), cwd=out, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        str(ROOT / ".venv" / "bin" / "openapi-python-client"),
+        "generate",
+        "--url",
+        url,
+        "--meta",
+        "none",
+        "--output-path",
+        str(out / PACKAGE),
+        cwd=out,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     output, _ = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, output.decode()
     assert b"will not be generated" not in output, output.decode()

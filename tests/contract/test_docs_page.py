@@ -25,8 +25,15 @@ def _browser() -> WebDriver:
     assert driver, "scripts/install installs Debian's chromium-driver"
     opts = Options()
     opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1600", "--no-first-run", "--disable-extensions"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         opts.add_argument(arg)
     return webdriver.Chrome(options=opts, service=Service(driver))
 
@@ -44,8 +51,9 @@ def _visit(base: str, shot: Path) -> dict[str, object]:
     try:
         browser.get(f"{base}/docs")
         wait = WebDriverWait(browser, WAIT)
-        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, ".opblock"))
-                   >= _operations_in_document())
+        wait.until(
+            lambda b: len(b.find_elements(By.CSS_SELECTOR, ".opblock")) >= _operations_in_document()
+        )
         listed = len(browser.find_elements(By.CSS_SELECTOR, ".opblock"))
         health = browser.find_element(By.ID, "operations-operations-getHealth")
         health.find_element(By.CSS_SELECTOR, ".opblock-summary-control").click()
@@ -60,7 +68,8 @@ def _visit(base: str, shot: Path) -> dict[str, object]:
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", answer)
         browser.save_screenshot(str(shot))
         loaded = browser.execute_script(
-            "return performance.getEntriesByType('resource').map(e => e.name)")
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
         return {"listed": listed, "status": status, "loaded": loaded}
     finally:
         browser.quit()

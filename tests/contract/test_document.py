@@ -28,8 +28,11 @@ def documented_routes() -> set[tuple[str, str]]:
 def router_routes(api: Api) -> set[tuple[str, str]]:
     """(METHOD, path pattern) of every route the app has, trailing-slash twins included."""
     app = api.app
-    return {(r.method, r.resource.canonical) for r in app.router.routes()
-            if r.method != "HEAD" and r.resource is not None}
+    return {
+        (r.method, r.resource.canonical)
+        for r in app.router.routes()
+        if r.method != "HEAD" and r.resource is not None
+    }
 
 
 def served_routes(api: Api) -> set[tuple[str, str]]:

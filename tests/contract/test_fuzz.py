@@ -47,21 +47,48 @@ async def _until_healthy(url: str) -> None:
 
 async def _schemathesis(url: str, report: Path) -> tuple[int, str]:
     """Runs `st run` in the report's folder (it keeps a .schemathesis/ cache where it runs)."""
-    args = [str(ROOT / ".venv" / "bin" / "st"),
-            "--config-file", str(Path(__file__).with_name("schemathesis.toml")),
-            "run", f"{url}/uapi/openapi.json", "-H", f"Authorization: Bearer {CRM}",
-            "--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--workers", "1",
-            "--request-timeout", "10", "--max-response-time", "8",
-            "--suppress-health-check", "too_slow",
-            "--report", "json", "--report-json-path", str(report), "--no-color",
-            # The live stream never ends, so schemathesis would wait on it until its timeout;
-            # it is covered by tests/live and by tests/api/test_fuzz.py (status and envelope).
-            "--exclude-operation-id", "streamCalls"]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.fuzz_checks",
-           "PYTHONPATH": str(ROOT)}
+    args = [
+        str(ROOT / ".venv" / "bin" / "st"),
+        "--config-file",
+        str(Path(__file__).with_name("schemathesis.toml")),
+        "run",
+        f"{url}/uapi/openapi.json",
+        "-H",
+        f"Authorization: Bearer {CRM}",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        SEED,
+        "--workers",
+        "1",
+        "--request-timeout",
+        "10",
+        "--max-response-time",
+        "8",
+        "--suppress-health-check",
+        "too_slow",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+        "--no-color",
+        # The live stream never ends, so schemathesis would wait on it until its timeout;
+        # it is covered by tests/live and by tests/api/test_fuzz.py (status and envelope).
+        "--exclude-operation-id",
+        "streamCalls",
+    ]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.contract.fuzz_checks",
+        "PYTHONPATH": str(ROOT),
+    }
     proc = await asyncio.create_subprocess_exec(
-        *args, cwd=report.parent, env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        *args,
+        cwd=report.parent,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), DEADLINE)
     except TimeoutError:
@@ -77,9 +104,20 @@ async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
     await ami.start()
     ari = await start_ari(FakeAri())  # the recordings routes answer from it (issue 25)
     ari_config = ari.config()
-    bridge = RunningBridge(tmp_path, _Ami(ami.port), overrides={"ami": {
-        "secret": "fuzz-secret", "ari": {"url": ari_config.url, "username": ari_config.username,
-                                         "password": ari_config.password}}})
+    bridge = RunningBridge(
+        tmp_path,
+        _Ami(ami.port),
+        overrides={
+            "ami": {
+                "secret": "fuzz-secret",
+                "ari": {
+                    "url": ari_config.url,
+                    "username": ari_config.username,
+                    "password": ari_config.password,
+                },
+            }
+        },
+    )
     try:
         await _until_healthy(bridge.url)
         code, out = await _schemathesis(bridge.url, tmp_path / "report.json")
@@ -93,8 +131,10 @@ async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
     cases = report["test_cases"]["generated"]
     ops = report["operations"]
     links = re.search(r"API Links:\s+(\d+) covered", out)
-    print(f"schemathesis: {ops['tested']} operations, {cases} cases, seed {SEED}, "
-          f"{links.group(1) if links else '?'} links followed")
+    print(
+        f"schemathesis: {ops['tested']} operations, {cases} cases, seed {SEED}, "
+        f"{links.group(1) if links else '?'} links followed"
+    )
     assert code == 0, out[-6000:]
     assert report["failures"] == [], out[-6000:]
     assert report["errors"] == [], out[-6000:]

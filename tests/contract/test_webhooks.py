@@ -19,13 +19,18 @@ def seen(request: dict[str, str | dict[str, str]]) -> SeenWebhook:
     assert isinstance(query, str)
     assert isinstance(body, str)
     assert isinstance(headers, dict)
-    return SeenWebhook(str(request["method"]), parse_qsl(query, keep_blank_values=True),
-                       headers, body.encode() or None)
+    return SeenWebhook(
+        str(request["method"]),
+        parse_qsl(query, keep_blank_values=True),
+        headers,
+        body.encode() or None,
+    )
 
 
 @pytest.mark.parametrize("method", [0, 1])
 async def test_deliveries_match_the_webhooks_section(
-        db: Database, receiver: tuple[Receiver, str], method: int) -> None:
+    db: Database, receiver: tuple[Receiver, str], method: int
+) -> None:
     """GET (query) and POST (form) deliveries of a call, headers and parameters as documented."""
     rec, url = receiver
     hooks, _ = await dispatcher(db, url, method=method)
@@ -37,7 +42,8 @@ async def test_deliveries_match_the_webhooks_section(
 
 
 async def test_a_delivery_without_its_id_header_fails(
-        db: Database, receiver: tuple[Receiver, str]) -> None:
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """The check can fail: the same delivery without `webhook-id` is refused."""
     rec, url = receiver
     hooks, _ = await dispatcher(db, url)

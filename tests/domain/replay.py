@@ -40,9 +40,17 @@ class Transcript:
         if self.name not in PLANS:
             return None
         sources, destinations = PLANS[self.name]
-        return CallMeta("0003*210" if "0003*210" in sources else sources[0], "12", "crm", None,
-                        T0, sources, destinations, "Shown To Source <4242425>",
-                        "Shown To Dest <210>")
+        return CallMeta(
+            "0003*210" if "0003*210" in sources else sources[0],
+            "12",
+            "crm",
+            None,
+            T0,
+            sources,
+            destinations,
+            "Shown To Source <4242425>",
+            "Shown To Dest <210>",
+        )
 
 
 def load(name: str) -> Transcript:
@@ -61,8 +69,11 @@ def tracker(script: Transcript, *, annotate: bool = True) -> CallTracker:
     return t
 
 
-def replay(t: CallTracker, script: Transcript, until: float | None = None,
-           ) -> Iterator[tuple[float, dict[str, str], list[Effect]]]:
+def replay(
+    t: CallTracker,
+    script: Transcript,
+    until: float | None = None,
+) -> Iterator[tuple[float, dict[str, str], list[Effect]]]:
     """Applies the events (those up to `until` seconds), yielding each with its effects."""
     for at, event in script.lines:
         if until is not None and at > until:
@@ -70,8 +81,12 @@ def replay(t: CallTracker, script: Transcript, until: float | None = None,
         yield at, event, t.apply(event, T0 + at)
 
 
-def run(script: Transcript, until: float | None = None, *, annotate: bool = True,
-        ) -> tuple[CallTracker, list[Effect]]:
+def run(
+    script: Transcript,
+    until: float | None = None,
+    *,
+    annotate: bool = True,
+) -> tuple[CallTracker, list[Effect]]:
     t = tracker(script, annotate=annotate)
     effects = [e for _, _, out in replay(t, script, until) for e in out]
     return t, effects

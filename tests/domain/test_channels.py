@@ -24,8 +24,12 @@ def test_pbx_call_gets_a_stable_hex_id() -> None:
 
 @pytest.mark.parametrize(
     ("name", "target"),
-    [("PJSIP/210-0000001d", "PJSIP/210"), ("PJSIP/trunk-0000001e", "PJSIP/trunk"),
-     ("Local/s@uapi-source-00000006;2", "Local/s@uapi-source"), ("PJSIP/210", "PJSIP/210")],
+    [
+        ("PJSIP/210-0000001d", "PJSIP/210"),
+        ("PJSIP/trunk-0000001e", "PJSIP/trunk"),
+        ("Local/s@uapi-source-00000006;2", "Local/s@uapi-source"),
+        ("PJSIP/210", "PJSIP/210"),
+    ],
 )
 def test_dial_target(name: str, target: str) -> None:
     """The -suffix (and ;1/;2 of Local channels) is dropped."""
@@ -34,9 +38,11 @@ def test_dial_target(name: str, target: str) -> None:
 
 def test_group_by_call() -> None:
     """Channels sharing a Linkedid form one call."""
-    chans = [{"Channel": "PJSIP/210-1", "Linkedid": "c3e92a04ff422a7a0b9f"},
-             {"Channel": "PJSIP/024-2", "Linkedid": "c3e92a04ff422a7a0b9f"},
-             {"Channel": "PJSIP/300-3", "Linkedid": "99.1"}]
+    chans = [
+        {"Channel": "PJSIP/210-1", "Linkedid": "c3e92a04ff422a7a0b9f"},
+        {"Channel": "PJSIP/024-2", "Linkedid": "c3e92a04ff422a7a0b9f"},
+        {"Channel": "PJSIP/300-3", "Linkedid": "99.1"},
+    ]
     calls = group_by_call(chans)
     assert sorted(len(v) for v in calls.values()) == [1, 2]
     assert [c["Channel"] for c in calls["c3e92a04ff422a7a0b9f"]] == ["PJSIP/210-1", "PJSIP/024-2"]

@@ -21,13 +21,23 @@ def test_room_names() -> None:
 def test_join_mute_talk_leave() -> None:
     """Join (Muted: yes), Unmute, Talking on, Leave: the room follows; an empty room goes."""
     rooms = ConferenceRooms()
-    assert rooms.apply({"Event": "ConfbridgeJoin", "Conference": "r", "Uniqueid": "1",
-                        "Channel": "PJSIP/024-1", "Muted": "yes"}, T0)
+    assert rooms.apply(
+        {
+            "Event": "ConfbridgeJoin",
+            "Conference": "r",
+            "Uniqueid": "1",
+            "Channel": "PJSIP/024-1",
+            "Muted": "yes",
+        },
+        T0,
+    )
     [member] = rooms.participants("r")
     assert member.muted
     rooms.apply({"Event": "ConfbridgeUnmute", "Conference": "r", "Uniqueid": "1"}, T0)
-    rooms.apply({"Event": "ConfbridgeTalking", "Conference": "r", "Uniqueid": "1",
-                 "TalkingStatus": "on"}, T0)
+    rooms.apply(
+        {"Event": "ConfbridgeTalking", "Conference": "r", "Uniqueid": "1", "TalkingStatus": "on"},
+        T0,
+    )
     assert (member.muted, member.talking) == (False, True)
     assert not rooms.apply({"Event": "Hangup", "Uniqueid": "1"}, T0)
     rooms.apply({"Event": "ConfbridgeLeave", "Conference": "r", "Uniqueid": "1"}, T0)
@@ -40,28 +50,50 @@ def test_rebuild_keeps_join_times_and_drops_the_gone() -> None:
     rooms = ConferenceRooms()
     rooms.apply({"Event": "ConfbridgeJoin", "Conference": "r", "Uniqueid": "1"}, T0)
     rooms.apply({"Event": "ConfbridgeJoin", "Conference": "r", "Uniqueid": "2"}, T0)
-    rooms.rebuild([{"Event": "ConfbridgeList", "Conference": "r", "Uniqueid": "1",
-                    "Muted": "Yes", "Talking": "No"},
-                   {"Event": "ConfbridgeList", "Conference": "s", "Uniqueid": "3",
-                    "AnsweredTime": "30"}], T0 + 100)
+    rooms.rebuild(
+        [
+            {
+                "Event": "ConfbridgeList",
+                "Conference": "r",
+                "Uniqueid": "1",
+                "Muted": "Yes",
+                "Talking": "No",
+            },
+            {"Event": "ConfbridgeList", "Conference": "s", "Uniqueid": "3", "AnsweredTime": "30"},
+        ],
+        T0 + 100,
+    )
     assert [(m.id, m.joined, m.muted, m.talking) for m in rooms.participants("r")] == [
-        ("1", T0, True, False)]
+        ("1", T0, True, False)
+    ]
     assert rooms.participants("s")[0].joined == T0 + 70
 
 
 class Source(FakePort):
     """An AMI link that lists two rooms, one of which empties before it is listed."""
 
-    async def send_list(self, action: ActionFields, timeout: float | None = None  # noqa: ASYNC109
-                        ) -> list[AmiMessage]:
+    async def send_list(
+        self,
+        action: ActionFields,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> list[AmiMessage]:
         self.sent.append(dict(action))
         if action["Action"] == "ConfbridgeListRooms":
-            return [AmiMessage({"Event": "ConfbridgeListRooms", "Conference": c})
-                    for c in ("a", "b")]
+            return [
+                AmiMessage({"Event": "ConfbridgeListRooms", "Conference": c}) for c in ("a", "b")
+            ]
         if action["Conference"] == "b":
             raise AmiActionFailed("ConfbridgeList", "No active conferences.")
-        return [AmiMessage({"Event": "ConfbridgeList", "Conference": "a", "Uniqueid": "9",
-                            "Channel": "PJSIP/210-9"})]
+        return [
+            AmiMessage(
+                {
+                    "Event": "ConfbridgeList",
+                    "Conference": "a",
+                    "Uniqueid": "9",
+                    "Channel": "PJSIP/210-9",
+                }
+            )
+        ]
 
 
 async def test_feed_rebuilds_at_login() -> None:

@@ -18,10 +18,17 @@ def _ended(name: str) -> tuple[Call, list[Effect]]:
     return ends[0].call, effects
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("two_party", 0), ("call_duration", 0), ("hangup_by_source", 0), ("phone_to_phone", 0),
-    ("destination_busy", 1), ("no_answer", 4),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("two_party", 0),
+        ("call_duration", 0),
+        ("hangup_by_source", 0),
+        ("phone_to_phone", 0),
+        ("destination_busy", 1),
+        ("no_answer", 4),
+    ],
+)
 def test_call_disposition_from_real_transcripts(name: str, expected: int) -> None:
     """Answered calls are 0, a busy destination 1; a source that never answered leaves the
     destination undialled (unknown, 4)."""
@@ -43,8 +50,7 @@ def test_answered_call_record_has_duration_end_and_cause() -> None:
         assert view["disposition"] == "0"
         assert int(view["duration"]) >= 1
         assert view["hangupCause"].isdigit()
-    assert {p.key: p.role for p in rec.parties} == {"0003*210": "source",
-                                                    "0003*024": "destination"}
+    assert {p.key: p.role for p in rec.parties} == {"0003*210": "source", "0003*024": "destination"}
 
 
 def test_busy_destination_view_is_busy_with_no_duration() -> None:
@@ -69,12 +75,24 @@ def test_hangup_webhook_carries_duration() -> None:
 
 def test_closed_marks_views_of_unknown_end_as_unknown() -> None:
     """A call gone across a restart: unanswered views without an end become disposition 4."""
-    body = {"id": "x", "phoneCallView": [
-        {"id": "00", "extension": "0003*210", "disposition": "3"},
-        {"id": "01", "extension": "0003*024", "answered": "2026-01-01T00:00:00Z",
-         "disposition": "0"},
-        {"id": "02", "extension": "5551234", "disposition": "1", "ended": "2026-01-01T00:00:01Z"},
-    ]}
+    body = {
+        "id": "x",
+        "phoneCallView": [
+            {"id": "00", "extension": "0003*210", "disposition": "3"},
+            {
+                "id": "01",
+                "extension": "0003*024",
+                "answered": "2026-01-01T00:00:00Z",
+                "disposition": "0",
+            },
+            {
+                "id": "02",
+                "extension": "5551234",
+                "disposition": "1",
+                "ended": "2026-01-01T00:00:01Z",
+            },
+        ],
+    }
     out = closed(body, 1_800_000_000.0)
     assert out["ended"] == "2027-01-15T08:00:00Z"
     assert [v["disposition"] for v in out["phoneCallView"]] == ["4", "0", "1"]
@@ -84,7 +102,23 @@ def test_closed_marks_views_of_unknown_end_as_unknown() -> None:
 def test_stats_count_by_direction_and_disposition() -> None:
     """phoneCallStat: type 0 incoming, 1 outgoing; unanswered is everything not answered."""
     out = stats([(1, 0, 3), (1, 1, 2), (0, 3, 4), (0, 5, 1)])
-    assert out[0] == {"type": "0", "total": "5", "answered": "0", "unanswered": "5",
-                      "busy": "0", "failed": "0", "unknown": "0", "unallowed": "1"}
-    assert out[1] == {"type": "1", "total": "5", "answered": "3", "unanswered": "2",
-                      "busy": "2", "failed": "0", "unknown": "0", "unallowed": "0"}
+    assert out[0] == {
+        "type": "0",
+        "total": "5",
+        "answered": "0",
+        "unanswered": "5",
+        "busy": "0",
+        "failed": "0",
+        "unknown": "0",
+        "unallowed": "1",
+    }
+    assert out[1] == {
+        "type": "1",
+        "total": "5",
+        "answered": "3",
+        "unanswered": "2",
+        "busy": "2",
+        "failed": "0",
+        "unknown": "0",
+        "unallowed": "0",
+    }

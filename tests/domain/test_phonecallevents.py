@@ -24,7 +24,10 @@ def test_api_call_to_a_public_number_fires_for_the_extension_only() -> None:
     the public number."""
     got = events("two_party")
     assert [(f.extension, f.type) for f in got] == [
-        ("0003*210", DIAL_OUT), ("0003*210", ANSWER_OUT), ("0003*210", HANGUP)]
+        ("0003*210", DIAL_OUT),
+        ("0003*210", ANSWER_OUT),
+        ("0003*210", HANGUP),
+    ]
     hangup = got[-1].params
     assert hangup["CallStatus"] == "ANSWER"
     assert hangup["CallFlow"] == "OUT"
@@ -38,8 +41,14 @@ def test_phone_to_phone_fires_out_for_the_caller_and_in_for_the_callee() -> None
     """210 dials 024 on the PBX: DialOut/AnswerOut 210, DialIn/AnswerIn 024, both hang up."""
     got = events("phone_to_phone")
     kinds = {(f.extension, f.type) for f in got}
-    assert kinds == {("0003*210", DIAL_OUT), ("0003*210", ANSWER_OUT), ("0003*210", HANGUP),
-                     ("0003*024", DIAL_IN), ("0003*024", ANSWER_IN), ("0003*024", HANGUP)}
+    assert kinds == {
+        ("0003*210", DIAL_OUT),
+        ("0003*210", ANSWER_OUT),
+        ("0003*210", HANGUP),
+        ("0003*024", DIAL_IN),
+        ("0003*024", ANSWER_IN),
+        ("0003*024", HANGUP),
+    }
     dial_in = next(f for f in got if f.type == DIAL_IN)
     assert dial_in.params["CallFlow"] == "IN"
     assert dial_in.params["CalledExtension"] == "0003*024"
@@ -51,8 +60,9 @@ def test_phone_to_phone_fires_out_for_the_caller_and_in_for_the_callee() -> None
 def test_busy_and_unanswered_parties_hang_up_with_their_status() -> None:
     """Hangup carries BUSY for the busy phone, CANCEL for the parallel source that lost."""
     assert [f.params["CallStatus"] for f in events("busy") if f.type == HANGUP] == ["BUSY"]
-    statuses = {f.extension: f.params["CallStatus"] for f in events("parallel_sources")
-                if f.type == HANGUP}
+    statuses = {
+        f.extension: f.params["CallStatus"] for f in events("parallel_sources") if f.type == HANGUP
+    }
     assert statuses == {"0003*025": "ANSWER", "0003*026": "CANCEL", "0003*024": "ANSWER"}
 
 

@@ -26,8 +26,14 @@ def test_names_and_ids() -> None:
     assert name == f"uapi-{CALL}-01-1796560271"
     assert is_recording_id(name)
     assert call_of(name) == CALL
-    for bad in ("uapi-x-01-1", f"uapi-{CALL}-01-", f"../uapi-{CALL}-01-1", f"uapi-{CALL}-1-1",
-                f"uapi-{CALL}-01-1\r\n", ""):
+    for bad in (
+        "uapi-x-01-1",
+        f"uapi-{CALL}-01-",
+        f"../uapi-{CALL}-01-1",
+        f"uapi-{CALL}-1-1",
+        f"uapi-{CALL}-01-1\r\n",
+        "",
+    ):
         assert not is_recording_id(bad), bad
         assert call_of(bad) is None
 
@@ -61,8 +67,12 @@ def test_mixmonitor_stop_ends_the_take_and_the_end_lists_it_everywhere() -> None
     ended = next(e for e in effects if e.kind == "ended")
     assert ended.call is not None
     [rec] = records(ended.call)
-    assert (rec.id, rec.view_id, rec.party, rec.duration) == (take.name, party.view_id,
-                                                             "0003*210", 2)
+    assert (rec.id, rec.view_id, rec.party, rec.duration) == (
+        take.name,
+        party.view_id,
+        "0003*210",
+        2,
+    )
     assert set(rec.extensions) == {"0003*210", "0003*024"}
     hangups = [f for f in map(fired, effects) if f is not None and f.type == HANGUP]
     assert {h.extension for h in hangups} == {"0003*210", "0003*024"}

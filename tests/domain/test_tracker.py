@@ -61,8 +61,11 @@ def test_two_party_call_to_a_public_number() -> None:
     assert call["published"] == "2027-01-15T08:00:00Z"
     assert "answered" in call
     assert [(e.kind, e.party, e.role) for e in effects] == [
-        ("joined", "0003*210", "source"), ("answered", "0003*210", "source"),
-        ("joined", "5551234", "destination"), ("answered", "5551234", "destination")]
+        ("joined", "0003*210", "source"),
+        ("answered", "0003*210", "source"),
+        ("joined", "5551234", "destination"),
+        ("answered", "5551234", "destination"),
+    ]
 
 
 def test_parallel_sources_first_answer_wins() -> None:
@@ -118,7 +121,9 @@ def test_phone_to_phone_call_is_seen_from_both_sides() -> None:
     assert v["0003*210"]["callerId"] == "Phone 024 <024>"
     assert phone_call(t.calls[script.call_id], t.channels)["extension"] == "0003*210"
     assert {(e.party, e.role) for e in effects if e.kind == "joined"} == {
-        ("0003*210", "source"), ("0003*024", "destination")}
+        ("0003*210", "source"),
+        ("0003*024", "destination"),
+    }
 
 
 def test_api_call_is_listed_before_asterisk_reports_it() -> None:
@@ -161,13 +166,39 @@ def test_unknown_events_and_channels_are_ignored() -> None:
 def test_incoming_public_call_is_flow_8() -> None:
     """A trunk leg that calls in (state Ring, a number) is a public source: flow 8."""
     t = CallTracker({"PJSIP/210": "0003*210"}.get)
-    t.apply({"Event": "Newchannel", "Uniqueid": "a.1", "Linkedid": "a.1", "ChannelState": "4",
-             "Channel": "PJSIP/trunk-00000001", "CallerIDNum": "+40721000000"}, T0)
-    t.apply({"Event": "Newchannel", "Uniqueid": "a.2", "Linkedid": "a.1", "ChannelState": "0",
-             "Channel": "PJSIP/210-00000002", "CallerIDNum": "210"}, T0)
-    t.apply({"Event": "DialBegin", "Channel": "PJSIP/trunk-00000001", "Uniqueid": "a.1",
-             "DestChannel": "PJSIP/210-00000002", "DestUniqueid": "a.2", "DialString": "210"},
-            T0)
+    t.apply(
+        {
+            "Event": "Newchannel",
+            "Uniqueid": "a.1",
+            "Linkedid": "a.1",
+            "ChannelState": "4",
+            "Channel": "PJSIP/trunk-00000001",
+            "CallerIDNum": "+40721000000",
+        },
+        T0,
+    )
+    t.apply(
+        {
+            "Event": "Newchannel",
+            "Uniqueid": "a.2",
+            "Linkedid": "a.1",
+            "ChannelState": "0",
+            "Channel": "PJSIP/210-00000002",
+            "CallerIDNum": "210",
+        },
+        T0,
+    )
+    t.apply(
+        {
+            "Event": "DialBegin",
+            "Channel": "PJSIP/trunk-00000001",
+            "Uniqueid": "a.1",
+            "DestChannel": "PJSIP/210-00000002",
+            "DestUniqueid": "a.2",
+            "DialString": "210",
+        },
+        T0,
+    )
     t.apply({"Event": "Newstate", "Uniqueid": "a.2", "ChannelState": "5"}, T0 + 1)
     (call_id,) = t.calls
     v = views(t, call_id)
@@ -179,12 +210,20 @@ def test_incoming_public_call_is_flow_8() -> None:
 
 def _snapshot(t: CallTracker) -> list[dict[str, str]]:
     """CoreShowChannel entries for the tracker's live channels, as Asterisk would list them."""
-    return [{"Event": "CoreShowChannel", "Channel": c.name, "Uniqueid": c.uniqueid,
-             "Linkedid": c.call_id, "ChannelState": str(c.state), "Duration": "00:00:05",
-             "Application": "Dial" if c.uniqueid == c.call_id else "AppDial",
-             "ApplicationData": "PJSIP/5551234@trunk,10" if c.uniqueid == c.call_id else "",
-             "BridgeId": c.bridge or ""}
-            for c in t.channels.values()]
+    return [
+        {
+            "Event": "CoreShowChannel",
+            "Channel": c.name,
+            "Uniqueid": c.uniqueid,
+            "Linkedid": c.call_id,
+            "ChannelState": str(c.state),
+            "Duration": "00:00:05",
+            "Application": "Dial" if c.uniqueid == c.call_id else "AppDial",
+            "ApplicationData": "PJSIP/5551234@trunk,10" if c.uniqueid == c.call_id else "",
+            "BridgeId": c.bridge or "",
+        }
+        for c in t.channels.values()
+    ]
 
 
 def test_resync_after_restart_keeps_ids_and_views() -> None:
@@ -198,9 +237,12 @@ def test_resync_after_restart_keeps_ids_and_views() -> None:
     effects = fresh.resync(_snapshot(before), {script.call_id: meta}, T0 + 100)
     old, new = views(before, script.call_id), views(fresh, script.call_id)
     assert {k: (v["id"], v["status"]) for k, v in new.items()} == {
-        k: (v["id"], v["status"]) for k, v in old.items()}
-    assert phone_call(fresh.calls[script.call_id], fresh.channels)["published"] == (
-        phone_call(before.calls[script.call_id], before.channels)["published"])
+        k: (v["id"], v["status"]) for k, v in old.items()
+    }
+    assert (
+        phone_call(fresh.calls[script.call_id], fresh.channels)["published"]
+        == (phone_call(before.calls[script.call_id], before.channels)["published"])
+    )
     assert {e.kind for e in effects} == {"joined", "answered"}
 
 
@@ -237,22 +279,30 @@ def test_resync_keeps_what_happened_after_the_mark() -> None:
 def test_annotate_keeps_the_plan_order_for_views() -> None:
     """Planned sources come first, then destinations, whatever order Asterisk reports."""
     t = CallTracker(lambda _channel: None)
-    t.annotate("a" * 20, CallMeta("0003*210", "12", "crm", "n1", T0, ("0003*210", "0003*024"),
-                                  ("5551234",)))
+    t.annotate(
+        "a" * 20,
+        CallMeta("0003*210", "12", "crm", "n1", T0, ("0003*210", "0003*024"), ("5551234",)),
+    )
     call = phone_call(t.calls["a" * 20], t.channels)
     assert [(v["id"], v["extension"]) for v in call["phoneCallView"]] == [
-        ("00", "0003*210"), ("01", "0003*024"), ("02", "5551234")]
+        ("00", "0003*210"),
+        ("01", "0003*024"),
+        ("02", "5551234"),
+    ]
     assert call["nonce"] == "n1"
     assert len(PLANS) == 7
 
 
-@pytest.mark.parametrize(("name", "party", "status"), [
-    ("two_party", "0003*210", "ANSWER"),
-    ("busy", "0003*027", "BUSY"),
-    ("no_answer", "0003*026", "NOANSWER"),
-    ("parallel_sources", "0003*026", "CANCEL"),
-    ("destination_busy", "0003*027", "BUSY"),
-])
+@pytest.mark.parametrize(
+    ("name", "party", "status"),
+    [
+        ("two_party", "0003*210", "ANSWER"),
+        ("busy", "0003*027", "BUSY"),
+        ("no_answer", "0003*026", "NOANSWER"),
+        ("parallel_sources", "0003*026", "CANCEL"),
+        ("destination_busy", "0003*027", "BUSY"),
+    ],
+)
 def test_left_carries_the_hangup_call_status(name: str, party: str, status: str) -> None:
     """Each party's `left` effect says how its leg ended, as VoipNow's Hangup CallStatus."""
     _, effects = run(load(name))
@@ -267,12 +317,22 @@ def test_parking_shows_on_the_parked_view_and_clears() -> None:
     script = load("two_party")
     t, _ = run(script, until=1.0)
     trunk = next(c for c in t.channels.values() if c.name.startswith("PJSIP/trunk"))
-    t.apply({"Event": "ParkedCall", "ParkeeUniqueid": trunk.uniqueid, "ParkingSpace": "705",
-             "ParkerDialString": "PJSIP/210"}, T0 + 2)
+    t.apply(
+        {
+            "Event": "ParkedCall",
+            "ParkeeUniqueid": trunk.uniqueid,
+            "ParkingSpace": "705",
+            "ParkerDialString": "PJSIP/210",
+        },
+        T0 + 2,
+    )
     t.apply({"Event": "MusicOnHoldStart", "Uniqueid": trunk.uniqueid}, T0 + 2)
     v = views(t, script.call_id)["5551234"]
-    assert (v["parkedPos"], v["parkedBy"], v["parked"]) == ("705", "0003*210",
-                                                            "2027-01-15T08:00:02Z")
+    assert (v["parkedPos"], v["parkedBy"], v["parked"]) == (
+        "705",
+        "0003*210",
+        "2027-01-15T08:00:02Z",
+    )
     assert "onHold" not in v  # parked calls hear music, but are not "on hold"
     t.apply({"Event": "UnParkedCall", "ParkeeUniqueid": trunk.uniqueid}, T0 + 3)
     assert "parked" not in views(t, script.call_id)["5551234"]
@@ -305,16 +365,48 @@ def test_expected_leg_joins_the_call_and_a_new_linkedid_moves_a_channel() -> Non
     script = load("two_party")
     t, _ = run(script, until=1.0)
     t.expect("x-1", script.call_id)
-    t.apply({"Event": "Newchannel", "Uniqueid": "x-1", "Linkedid": "x-1", "ChannelState": "5",
-             "Channel": "PJSIP/024-00000001"}, T0 + 2)
-    t.apply({"Event": "Newstate", "Uniqueid": "x-1", "Linkedid": "x-1", "ChannelState": "6",
-             "Channel": "PJSIP/024-00000001"}, T0 + 2)
+    t.apply(
+        {
+            "Event": "Newchannel",
+            "Uniqueid": "x-1",
+            "Linkedid": "x-1",
+            "ChannelState": "5",
+            "Channel": "PJSIP/024-00000001",
+        },
+        T0 + 2,
+    )
+    t.apply(
+        {
+            "Event": "Newstate",
+            "Uniqueid": "x-1",
+            "Linkedid": "x-1",
+            "ChannelState": "6",
+            "Channel": "PJSIP/024-00000001",
+        },
+        T0 + 2,
+    )
     assert views(t, script.call_id)["0003*024"]["status"] == "5"
-    t.apply({"Event": "Newchannel", "Uniqueid": "y.1", "Linkedid": "y.1", "ChannelState": "6",
-             "Channel": "PJSIP/026-00000002"}, T0 + 3)
+    t.apply(
+        {
+            "Event": "Newchannel",
+            "Uniqueid": "y.1",
+            "Linkedid": "y.1",
+            "ChannelState": "6",
+            "Channel": "PJSIP/026-00000002",
+        },
+        T0 + 3,
+    )
     (other,) = set(t.calls) - {script.call_id}
-    effects = t.apply({"Event": "BridgeEnter", "Uniqueid": "y.1", "Linkedid": script.call_id,
-                       "BridgeUniqueid": "b", "Channel": "PJSIP/026-00000002"}, T0 + 4)
+    effects = t.apply(
+        {
+            "Event": "BridgeEnter",
+            "Uniqueid": "y.1",
+            "Linkedid": script.call_id,
+            "BridgeUniqueid": "b",
+            "Channel": "PJSIP/026-00000002",
+        },
+        T0 + 4,
+    )
     assert other not in t.calls
     assert "0003*026" in views(t, script.call_id)
     assert [e.kind for e in effects] == ["left", "ended", "joined"]
@@ -324,17 +416,36 @@ def test_resync_takes_the_caller_from_its_dial_whatever_the_order() -> None:
     """A phone-to-phone call found up at a resync, the called phone listed first with the
     same duration (found by the soak, issue 27): the leg running Dial is the source, as it was
     live, so no party changes role (which fired DialOut/DialIn a second time)."""
-    common = {"Event": "CoreShowChannel", "Linkedid": "soak-1", "ChannelState": "6",
-              "Duration": "00:00:05", "BridgeId": "b-1"}
+    common = {
+        "Event": "CoreShowChannel",
+        "Linkedid": "soak-1",
+        "ChannelState": "6",
+        "Duration": "00:00:05",
+        "BridgeId": "b-1",
+    }
     snapshot = [
-        {**common, "Channel": "PJSIP/210-00000002", "Uniqueid": "soak-1-2",
-         "Application": "AppDial", "ApplicationData": "(Outgoing Line)", "CallerIDNum": "210"},
-        {**common, "Channel": "PJSIP/024-00000001", "Uniqueid": "soak-1",
-         "Application": "Dial", "ApplicationData": "PJSIP/210,30", "CallerIDNum": "024"},
+        {
+            **common,
+            "Channel": "PJSIP/210-00000002",
+            "Uniqueid": "soak-1-2",
+            "Application": "AppDial",
+            "ApplicationData": "(Outgoing Line)",
+            "CallerIDNum": "210",
+        },
+        {
+            **common,
+            "Channel": "PJSIP/024-00000001",
+            "Uniqueid": "soak-1",
+            "Application": "Dial",
+            "ApplicationData": "PJSIP/210,30",
+            "CallerIDNum": "024",
+        },
     ]
     t = CallTracker(EXTENSIONS.get)
     t.mark(T0)
     t.resync(snapshot, {}, T0)
     [call] = t.calls.values()
     assert {k: p.role for k, p in call.parties.items()} == {
-        "0003*024": "source", "0003*210": "destination"}
+        "0003*024": "source",
+        "0003*210": "destination",
+    }

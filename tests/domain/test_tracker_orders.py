@@ -39,8 +39,9 @@ def interleaving(draw: st.DrawFn) -> tuple[str, list[dict[str, str]]]:
 
 @settings(max_examples=300, deadline=None)
 @given(interleaving())
-def test_any_order_ends_clean_with_one_hangup_per_party(case: tuple[str, list[dict[str, str]]],
-                                                         ) -> None:
+def test_any_order_ends_clean_with_one_hangup_per_party(
+    case: tuple[str, list[dict[str, str]]],
+) -> None:
     """No crash; nothing left at the end; at most one `ended`, nothing after it; each party
     leaves as often as it joined (one Hangup webhook per join)."""
     name, events = case
@@ -62,14 +63,18 @@ def test_any_order_ends_clean_with_one_hangup_per_party(case: tuple[str, list[di
 
 def _scanned(t: CallTracker, parties: set[str]) -> list[str]:
     """calls_of by its definition: every call whose parties or charged extension meet them."""
-    return [c.id for c in t.calls.values()
-            if c.extension in parties or not parties.isdisjoint(c.parties)]
+    return [
+        c.id
+        for c in t.calls.values()
+        if c.extension in parties or not parties.isdisjoint(c.parties)
+    ]
 
 
 @settings(max_examples=200, deadline=None)
 @given(interleaving(), interleaving())
 def test_calls_of_agrees_with_a_scan_after_every_event(
-        one: tuple[str, list[dict[str, str]]], two: tuple[str, list[dict[str, str]]]) -> None:
+    one: tuple[str, list[dict[str, str]]], two: tuple[str, list[dict[str, str]]]
+) -> None:
     """The index behind calls_of gives what a scan of every call gives, in the same order, for
     every party after every event of two interleaved calls (and for each pair of parties)."""
     (name_a, events_a), (name_b, events_b) = one, two
@@ -79,11 +84,12 @@ def test_calls_of_agrees_with_a_scan_after_every_event(
     if meta_b is not None and script_b.call_id != load(name_a).call_id:
         t.annotate(script_b.call_id, meta_b)
     merged = [e for pair in zip(events_a, events_b, strict=False) for e in pair]
-    merged += events_a[len(events_b):] + events_b[len(events_a):]
+    merged += events_a[len(events_b) :] + events_b[len(events_a) :]
     for i, event in enumerate(merged):
         t.apply(event, T0 + i / 1000)
         keys = {k for c in t.calls.values() for k in c.parties} | {
-            c.extension for c in t.calls.values() if c.extension}
+            c.extension for c in t.calls.values() if c.extension
+        }
         for key in keys:
             assert [c.id for c in t.calls_of({key})] == _scanned(t, {key})
         assert [c.id for c in t.calls_of(keys)] == _scanned(t, keys)

@@ -20,23 +20,43 @@ def api_call(sources: tuple[str, ...], destinations: tuple[str, ...]) -> CallTra
         if number.startswith("0003*"):
             continue
         uid = f"{CALL}-{i}"
-        t.apply({"Event": "Newchannel", "Uniqueid": uid, "Linkedid": CALL, "ChannelState": "0",
-                 "Channel": f"PJSIP/trunk-0000000{i}"}, T0)
-        t.apply({"Event": "DialBegin", "Channel": "Local/s@uapi-source-00000001;2",
-                 "Uniqueid": f"{CALL}-x", "DestUniqueid": uid, "DialString": f"{number}@trunk"},
-                T0)
-        t.apply({"Event": "Newstate", "Uniqueid": uid, "Linkedid": CALL, "ChannelState": "6"},
-                T0 + 1)
+        t.apply(
+            {
+                "Event": "Newchannel",
+                "Uniqueid": uid,
+                "Linkedid": CALL,
+                "ChannelState": "0",
+                "Channel": f"PJSIP/trunk-0000000{i}",
+            },
+            T0,
+        )
+        t.apply(
+            {
+                "Event": "DialBegin",
+                "Channel": "Local/s@uapi-source-00000001;2",
+                "Uniqueid": f"{CALL}-x",
+                "DestUniqueid": uid,
+                "DialString": f"{number}@trunk",
+            },
+            T0,
+        )
+        t.apply(
+            {"Event": "Newstate", "Uniqueid": uid, "Linkedid": CALL, "ChannelState": "6"}, T0 + 1
+        )
     return t
 
 
-@pytest.mark.parametrize(("sources", "destinations"), [
-    (("5550001",), ("5551234",)),  # public to public: the PBX calls both out
-    (("5550001",), ("0003*024",)),  # a public source is called out too
-    (("0003*210",), ("5551234",)),
-])
-def test_public_legs_of_an_api_call_are_outgoing(sources: tuple[str, ...],
-                                                  destinations: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("sources", "destinations"),
+    [
+        (("5550001",), ("5551234",)),  # public to public: the PBX calls both out
+        (("5550001",), ("0003*024",)),  # a public source is called out too
+        (("0003*210",), ("5551234",)),
+    ],
+)
+def test_public_legs_of_an_api_call_are_outgoing(
+    sources: tuple[str, ...], destinations: tuple[str, ...]
+) -> None:
     """Every view of an API call with a public party shows flow 4 (outgoing public)."""
     t = api_call(sources, destinations)
     views = phone_call(t.calls[CALL], t.channels)["phoneCallView"]

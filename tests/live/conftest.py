@@ -91,8 +91,7 @@ class Live:
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         return Reader(resp)
 
-    async def play(self, name: str = "two_party", start: float = 0.0, until: float = 99.0
-                   ) -> str:
+    async def play(self, name: str = "two_party", start: float = 0.0, until: float = 99.0) -> str:
         """Feeds a recorded call's events between `start` and `until` (seconds) to the bridge;
         yields to the loop after each, as a socket read would."""
         script = load(name)

@@ -28,17 +28,22 @@ async def _stalled(live: Live) -> tuple[asyncio.StreamReader, asyncio.StreamWrit
     server = live.api.client.server
     await asyncio.get_running_loop().sock_connect(sock, (server.host, server.port))
     reader, writer = await asyncio.open_connection(sock=sock)
-    writer.write(f"GET {URL} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CRM}\r\n\r\n"
-                 .encode())
+    writer.write(f"GET {URL} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CRM}\r\n\r\n".encode())
     await writer.drain()
     return reader, writer
 
 
 def _call(i: int, state: str) -> dict[str, str]:
     """A phone of 210 that starts a call (one `call` event each)."""
-    return {"Event": "Newchannel", "Uniqueid": f"u{i}", "Linkedid": f"u{i}",
-            "Channel": f"PJSIP/210-{i:08x}", "ChannelState": state, "CallerIDNum": "210",
-            "ConnectedLineNum": "5551234"}
+    return {
+        "Event": "Newchannel",
+        "Uniqueid": f"u{i}",
+        "Linkedid": f"u{i}",
+        "Channel": f"PJSIP/210-{i:08x}",
+        "ChannelState": state,
+        "CallerIDNum": "210",
+        "ConnectedLineNum": "5551234",
+    }
 
 
 async def test_a_stalled_client_overflows_and_is_closed(live: Live) -> None:

@@ -95,8 +95,7 @@ async def test_a_party_that_hangs_up_is_a_change(live: Live) -> None:
     [change] = await reader.until("call")
     assert [v["status"] for v in change.data["phoneCallView"]] != ["5", "5"]
     live.feed.on_event(AmiMessage({"Event": "Hangup", "Uniqueid": by_party["0003*210"]}))
-    assert [(e.kind, e.data) for e in await reader.until("ended")] == [
-        ("ended", {"id": call_id})]
+    assert [(e.kind, e.data) for e in await reader.until("ended")] == [("ended", {"id": call_id})]
 
 
 async def test_resume_with_last_event_id(live: Live) -> None:
@@ -161,16 +160,28 @@ async def test_ami_reconnect_sends_reset_and_a_fresh_snapshot(live: Live) -> Non
     reader = await live.open()
     assert [e.kind for e in await reader.until("ready")] == ["call", "ready"]
     other, _ = run(load("phone_to_phone"), until=1.0)
-    listed = [{"Event": "CoreShowChannel", "Channel": c.name, "Uniqueid": c.uniqueid,
-               "Linkedid": c.call_id, "ChannelState": str(c.state), "Duration": "00:00:01",
-               "Application": "AppDial", "BridgeId": c.bridge or ""}
-              for c in other.channels.values()]
+    listed = [
+        {
+            "Event": "CoreShowChannel",
+            "Channel": c.name,
+            "Uniqueid": c.uniqueid,
+            "Linkedid": c.call_id,
+            "ChannelState": str(c.state),
+            "Duration": "00:00:01",
+            "Application": "AppDial",
+            "BridgeId": c.bridge or "",
+        }
+        for c in other.channels.values()
+    ]
     live.api.services.tracker.mark(T0 + 50)
     await live.feed.on_connect([AmiMessage(c) for c in listed])
     events = await reader.until("ready")
     [call_id] = other.calls
     assert [(e.kind, e.data.get("id")) for e in events] == [
-        ("reset", None), ("call", call_id), ("ready", None)]
+        ("reset", None),
+        ("call", call_id),
+        ("ready", None),
+    ]
     for chan in list(other.channels.values()):
         live.feed.on_event(AmiMessage({"Event": "Hangup", "Uniqueid": chan.uniqueid}))
     assert (await reader.until("ended"))[-1].data == {"id": call_id}

@@ -20,8 +20,9 @@ def cluster_raw(tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def cluster(make_api: Callable[..., Any], cluster_raw: dict[str, Any]
-                  ) -> tuple[Api, FakePbx, FakePbx]:
+async def cluster(
+    make_api: Callable[..., Any], cluster_raw: dict[str, Any]
+) -> tuple[Api, FakePbx, FakePbx]:
     """The API over two nodes; each node's fake port records what it is sent."""
     api: Api = await make_api(config_mod.parse(cluster_raw, env={}))
     one, two = FakePbx(), FakePbx()

@@ -19,22 +19,39 @@ def event(name: str, **fields: str) -> dict[str, str]:
 def trackers() -> tuple[CallTracker, CallTracker, Cluster]:
     one = CallTracker(NODE1.get)
     two = CallTracker(NODE2.get, "node2")
-    return one, two, Cluster({"node1": one, "node2": two},
-                             {"node1": {"node2": "PJSIP/node2"},
-                              "node2": {"node1": "PJSIP/node1"}})
+    return (
+        one,
+        two,
+        Cluster(
+            {"node1": one, "node2": two},
+            {"node1": {"node2": "PJSIP/node2"}, "node2": {"node1": "PJSIP/node1"}},
+        ),
+    )
 
 
 def place_trunk_call(one: CallTracker, two: CallTracker) -> None:
     """210 on node1 calls 410 on node2 through the trunk, as Asterisk reports it."""
-    one.annotate(CALL, CallMeta("0003*210", "12", "crm", None, 100.0, ("0003*210",),
-                                ("0003*410",)))
+    one.annotate(CALL, CallMeta("0003*210", "12", "crm", None, 100.0, ("0003*210",), ("0003*410",)))
     for ev in (
-        event("Newchannel", Uniqueid="1.1", Linkedid=CALL, Channel="PJSIP/210-01",
-              ChannelState="6", CallerIDNum="210"),
-        event("Newchannel", Uniqueid="1.2", Linkedid=CALL, Channel="PJSIP/node2-02",
-              ChannelState="0"),
-        event("DialBegin", Uniqueid="1.1", Channel="PJSIP/210-01", DestUniqueid="1.2",
-              DestChannel="PJSIP/node2-02", DialString="410@node2"),
+        event(
+            "Newchannel",
+            Uniqueid="1.1",
+            Linkedid=CALL,
+            Channel="PJSIP/210-01",
+            ChannelState="6",
+            CallerIDNum="210",
+        ),
+        event(
+            "Newchannel", Uniqueid="1.2", Linkedid=CALL, Channel="PJSIP/node2-02", ChannelState="0"
+        ),
+        event(
+            "DialBegin",
+            Uniqueid="1.1",
+            Channel="PJSIP/210-01",
+            DestUniqueid="1.2",
+            DestChannel="PJSIP/node2-02",
+            DialString="410@node2",
+        ),
     ):
         one.apply(ev, 101.0)
     ring_in(two, "210")
@@ -43,12 +60,25 @@ def place_trunk_call(one: CallTracker, two: CallTracker) -> None:
 def ring_in(two: CallTracker, caller: str) -> None:
     """A call from node1's trunk rings 410 on node2, as node2 reports it."""
     for ev in (
-        event("Newchannel", Uniqueid="1.1", Linkedid="1.1", Channel="PJSIP/node1-01",
-              ChannelState="4", CallerIDNum=caller),
-        event("Newchannel", Uniqueid="1.2", Linkedid="1.1", Channel="PJSIP/410-02",
-              ChannelState="0"),
-        event("DialBegin", Uniqueid="1.1", Channel="PJSIP/node1-01", DestUniqueid="1.2",
-              DestChannel="PJSIP/410-02", DialString="410"),
+        event(
+            "Newchannel",
+            Uniqueid="1.1",
+            Linkedid="1.1",
+            Channel="PJSIP/node1-01",
+            ChannelState="4",
+            CallerIDNum=caller,
+        ),
+        event(
+            "Newchannel", Uniqueid="1.2", Linkedid="1.1", Channel="PJSIP/410-02", ChannelState="0"
+        ),
+        event(
+            "DialBegin",
+            Uniqueid="1.1",
+            Channel="PJSIP/node1-01",
+            DestUniqueid="1.2",
+            DestChannel="PJSIP/410-02",
+            DialString="410",
+        ),
     ):
         two.apply(ev, 101.0)
 
@@ -115,12 +145,28 @@ def test_a_far_half_found_up_at_a_resync_is_still_a_far_half() -> None:
     place_trunk_call(one, two)
     two.forget(next(iter(two.calls)))
     snapshot = [
-        event("CoreShowChannel", Uniqueid="7.1", Linkedid="7.1", Channel="PJSIP/node1-07",
-              ChannelState="6", CallerIDNum="210", Application="Dial",
-              ApplicationData="PJSIP/410,30", Duration="00:00:03"),
-        event("CoreShowChannel", Uniqueid="7.2", Linkedid="7.1", Channel="PJSIP/410-08",
-              ChannelState="6", CallerIDNum="410", Application="AppDial",
-              ApplicationData="(Outgoing Line)", Duration="00:00:03"),
+        event(
+            "CoreShowChannel",
+            Uniqueid="7.1",
+            Linkedid="7.1",
+            Channel="PJSIP/node1-07",
+            ChannelState="6",
+            CallerIDNum="210",
+            Application="Dial",
+            ApplicationData="PJSIP/410,30",
+            Duration="00:00:03",
+        ),
+        event(
+            "CoreShowChannel",
+            Uniqueid="7.2",
+            Linkedid="7.1",
+            Channel="PJSIP/410-08",
+            ChannelState="6",
+            CallerIDNum="410",
+            Application="AppDial",
+            ApplicationData="(Outgoing Line)",
+            Duration="00:00:03",
+        ),
     ]
     two.mark(110.0)
     effects = two.resync(snapshot, {}, 110.0)
@@ -135,18 +181,44 @@ def test_a_parked_trunk_leg_found_at_a_resync_keeps_its_far_half_apart() -> None
     so node2's half stays a far half (no second record, no webhooks of its own)."""
     one, two, cluster = trackers()
     meta = CallMeta("0003*210", "12", "crm", None, 100.0, ("0003*210",), ("0003*410",))
-    parked = event("CoreShowChannel", Uniqueid="1.2", Linkedid=CALL, Channel="PJSIP/node2-02",
-                   ChannelState="6", CallerIDNum="410", Application="Park",
-                   ApplicationData="default:701", Duration="00:00:05")
+    parked = event(
+        "CoreShowChannel",
+        Uniqueid="1.2",
+        Linkedid=CALL,
+        Channel="PJSIP/node2-02",
+        ChannelState="6",
+        CallerIDNum="410",
+        Application="Park",
+        ApplicationData="default:701",
+        Duration="00:00:05",
+    )
     one.mark(110.0)
     one.resync([parked], {CALL: meta}, 110.0)
     assert one.calls[CALL].parties["0003*410"].channels == {"1.2"}
-    far = [event("CoreShowChannel", Uniqueid="7.1", Linkedid="7.1", Channel="PJSIP/node1-07",
-                 ChannelState="6", CallerIDNum="210", Application="Dial",
-                 ApplicationData="PJSIP/410,30", Duration="00:00:08"),
-           event("CoreShowChannel", Uniqueid="7.2", Linkedid="7.1", Channel="PJSIP/410-08",
-                 ChannelState="6", CallerIDNum="410", Application="AppDial",
-                 ApplicationData="(Outgoing Line)", Duration="00:00:08")]
+    far = [
+        event(
+            "CoreShowChannel",
+            Uniqueid="7.1",
+            Linkedid="7.1",
+            Channel="PJSIP/node1-07",
+            ChannelState="6",
+            CallerIDNum="210",
+            Application="Dial",
+            ApplicationData="PJSIP/410,30",
+            Duration="00:00:08",
+        ),
+        event(
+            "CoreShowChannel",
+            Uniqueid="7.2",
+            Linkedid="7.1",
+            Channel="PJSIP/410-08",
+            ChannelState="6",
+            CallerIDNum="410",
+            Application="AppDial",
+            ApplicationData="(Outgoing Line)",
+            Duration="00:00:08",
+        ),
+    ]
     two.mark(110.0)
     effects = two.resync(far, {}, 110.0)
     assert effects

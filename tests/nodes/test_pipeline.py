@@ -26,8 +26,11 @@ NODE2_CALL = "0123456789abcdef0123"
 
 def on_node2(text: str, call_id: str) -> str:
     """A recorded node1 call as node2 would report it: 410 and 411 instead of 210 and 024."""
-    return (text.replace("PJSIP/210", "PJSIP/410").replace("PJSIP/024", "PJSIP/411")
-            .replace(call_id, NODE2_CALL))
+    return (
+        text.replace("PJSIP/210", "PJSIP/410")
+        .replace("PJSIP/024", "PJSIP/411")
+        .replace(call_id, NODE2_CALL)
+    )
 
 
 def until_hangup(name: str) -> tuple[str, list[bytes]]:
@@ -48,16 +51,22 @@ async def fakes() -> AsyncIterator[tuple[FakeAmi, FakeAmi]]:
 
 
 @pytest.fixture
-async def bridge(cluster_raw: dict[str, Any], fakes: tuple[FakeAmi, FakeAmi]
-                 ) -> AsyncIterator[app_mod.Bridge]:
+async def bridge(
+    cluster_raw: dict[str, Any], fakes: tuple[FakeAmi, FakeAmi]
+) -> AsyncIterator[app_mod.Bridge]:
     cluster_raw["http"]["port"] = free_port()
     for node, fake in zip(cluster_raw["ami"], fakes, strict=True):
         node.update(port=fake.port, reconnect_min=0.05, reconnect_max=0.1)
     running = app_mod.Bridge.build(config_mod.parse(cluster_raw, env={}))
     await running.start()
     try:
-        await until(lambda: all(link.connected for link in running.links)
-                    and all(f.named("CoreShowChannels") for f in fakes), 5)
+        await until(
+            lambda: (
+                all(link.connected for link in running.links)
+                and all(f.named("CoreShowChannels") for f in fakes)
+            ),
+            5,
+        )
         yield running
     finally:
         await running.stop()
@@ -73,8 +82,12 @@ async def test_two_nodes_one_api(bridge: app_mod.Bridge, fakes: tuple[FakeAmi, F
     await one.send_raw(*first, pause=0)
     await two.send_raw(*(on_node2(f.decode(), second_id).encode() for f in second), pause=0)
     nodes = bridge.services.nodes
-    await until(lambda: first_id in nodes["node1"].tracker.calls
-                and NODE2_CALL in nodes["node2"].tracker.calls, 3)
+    await until(
+        lambda: (
+            first_id in nodes["node1"].tracker.calls and NODE2_CALL in nodes["node2"].tracker.calls
+        ),
+        3,
+    )
     base = f"http://127.0.0.1:{bridge.config.http.port}"
     calls = f"{base}/uapi/phoneCalls/@me"
     async with aiohttp.ClientSession(headers=AUTH) as http:
@@ -106,8 +119,9 @@ async def test_two_nodes_one_api(bridge: app_mod.Bridge, fakes: tuple[FakeAmi, F
             assert "node2" in body["error"]["message"]
         async with http.get(f"{calls}/210") as resp:
             assert [c["id"] for c in (await resp.json())["entry"]] == [first_id]
-        async with http.post(f"{calls}/simple", json={
-                "phoneCallView": [{"source": ["210"], "destination": ["024"]}]}) as resp:
+        async with http.post(
+            f"{calls}/simple", json={"phoneCallView": [{"source": ["210"], "destination": ["024"]}]}
+        ) as resp:
             assert resp.status == 202, await resp.text()
         assert one.named("Originate")
         async with http.get(f"{base}/healthz") as resp:
@@ -119,26 +133,44 @@ async def test_two_nodes_one_api(bridge: app_mod.Bridge, fakes: tuple[FakeAmi, F
         # node2 comes back with a live call the bridge placed before: listed again, same id
         two.channels = [json.loads(json.dumps(c)) for c in _snapshot()]
         await two.start()
-        await until(lambda: nodes["node2"].pbx.connected
-                    and NODE2_CALL in nodes["node2"].tracker.calls, 5)
+        await until(
+            lambda: nodes["node2"].pbx.connected and NODE2_CALL in nodes["node2"].tracker.calls, 5
+        )
         async with http.get(f"{calls}/410") as resp:
             assert [c["id"] for c in (await resp.json())["entry"]] == [NODE2_CALL]
 
 
 def _snapshot() -> list[dict[str, str]]:
     """CoreShowChannel entries of a 410 -> 411 call that is up."""
-    common = {"Linkedid": NODE2_CALL, "ChannelState": "6", "Duration": "00:00:05",
-              "BridgeId": "b-1"}
+    common = {
+        "Linkedid": NODE2_CALL,
+        "ChannelState": "6",
+        "Duration": "00:00:05",
+        "BridgeId": "b-1",
+    }
     return [
-        {**common, "Channel": "PJSIP/410-00000031", "Uniqueid": NODE2_CALL,
-         "Application": "AppDial", "ApplicationData": "(Outgoing Line)", "CallerIDNum": "410"},
-        {**common, "Channel": "PJSIP/411-00000032", "Uniqueid": "1700000001.2",
-         "Application": "Dial", "ApplicationData": "PJSIP/411,30", "CallerIDNum": "411"},
+        {
+            **common,
+            "Channel": "PJSIP/410-00000031",
+            "Uniqueid": NODE2_CALL,
+            "Application": "AppDial",
+            "ApplicationData": "(Outgoing Line)",
+            "CallerIDNum": "410",
+        },
+        {
+            **common,
+            "Channel": "PJSIP/411-00000032",
+            "Uniqueid": "1700000001.2",
+            "Application": "Dial",
+            "ApplicationData": "PJSIP/411,30",
+            "CallerIDNum": "411",
+        },
     ]
 
 
 async def test_a_node_not_yet_back_keeps_its_calls_history_open(
-        cluster_raw: dict[str, Any], fakes: tuple[FakeAmi, FakeAmi]) -> None:
+    cluster_raw: dict[str, Any], fakes: tuple[FakeAmi, FakeAmi]
+) -> None:
     """A call up on node2 across a bridge restart, node2 not reconnected yet when node1 is
     resynced (found by the soak, issue 27): node1's login does not close node2's call in the
     history as if it had ended (its real end would then be lost)."""
@@ -162,8 +194,9 @@ async def test_a_node_not_yet_back_keeps_its_calls_history_open(
     await second.start()
     try:  # QueueStatus comes after the history's look at what ended: node1 is through
         await until(lambda: len(one.named("QueueStatus")) > asked, 5)
-        rows = await second.db.fetchall("SELECT ended FROM call_history WHERE id = ?",
-                                        (NODE2_CALL,))
+        rows = await second.db.fetchall(
+            "SELECT ended FROM call_history WHERE id = ?", (NODE2_CALL,)
+        )
         assert rows == [(None,)]
     finally:
         await second.stop()

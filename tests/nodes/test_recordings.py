@@ -26,14 +26,17 @@ async def ari2() -> AsyncIterator[FakeAri]:
     await fake.server.close()
 
 
-async def test_each_recording_goes_to_its_node(make_api: Callable[..., Any],
-                                               cluster_raw: dict[str, Any],
-                                               ari2: FakeAri) -> None:
+async def test_each_recording_goes_to_its_node(
+    make_api: Callable[..., Any], cluster_raw: dict[str, Any], ari2: FakeAri
+) -> None:
     """TWO (node2) comes from node2's ARI; ONE (node1, no `ari`) answers 501 naming
     `ami[node1].ari`; the list shows both."""
     config = ari2.config()
-    cluster_raw["ami"][1]["ari"] = {"url": config.url, "username": config.username,
-                                    "password": config.password}
+    cluster_raw["ami"][1]["ari"] = {
+        "url": config.url,
+        "username": config.username,
+        "password": config.password,
+    }
     api: Api = await make_api(config_mod.parse(cluster_raw, env={}))
     store = api.services.recordings.store
     for rid, node, ext in ((ONE, "node1", "0003*210"), (TWO, "node2", "0003*410")):

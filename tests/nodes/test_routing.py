@@ -16,11 +16,12 @@ from tests.conftest import CRM, Api
 Cluster = tuple[Api, FakePbx, FakePbx]
 
 
-async def make_call(api: Api, source: str, destination: str, token: str = CRM
-                    ) -> tuple[int, Any]:
+async def make_call(api: Api, source: str, destination: str, token: str = CRM) -> tuple[int, Any]:
     resp = await api.client.post(
-        "/uapi/phoneCalls/@me/simple", headers=api.auth(token),
-        json={"phoneCallView": [{"source": [source], "destination": [destination]}]})
+        "/uapi/phoneCalls/@me/simple",
+        headers=api.auth(token),
+        json={"phoneCallView": [{"source": [source], "destination": [destination]}]},
+    )
     return resp.status, await resp.json()
 
 
@@ -28,10 +29,17 @@ def variables(action: dict[str, Any]) -> dict[str, str]:
     return dict(v.split("=", 1) for v in action["Variable"])
 
 
-def chan(uid: str, name: str, state: str = "6", linkedid: str | None = None,
-         caller: str = "") -> dict[str, str]:
-    return {"Event": "Newchannel", "Uniqueid": uid, "Linkedid": linkedid or uid, "Channel": name,
-            "ChannelState": state, "CallerIDNum": caller}
+def chan(
+    uid: str, name: str, state: str = "6", linkedid: str | None = None, caller: str = ""
+) -> dict[str, str]:
+    return {
+        "Event": "Newchannel",
+        "Uniqueid": uid,
+        "Linkedid": linkedid or uid,
+        "Channel": name,
+        "ChannelState": state,
+        "CallerIDNum": caller,
+    }
 
 
 async def test_a_call_goes_to_the_node_of_its_source(cluster: Cluster) -> None:
@@ -61,7 +69,8 @@ async def test_a_call_between_nodes_dials_through_the_trunk(cluster: Cluster) ->
 
 
 async def test_without_a_trunk_a_call_between_nodes_is_refused(
-        make_api: Any, cluster_raw: dict[str, Any]) -> None:
+    make_api: Any, cluster_raw: dict[str, Any]
+) -> None:
     """No `trunks` on node1: pc_destination_invalid, saying the parties are on two nodes."""
     del cluster_raw["ami"][0]["trunks"]
     api: Api = await make_api(config_mod.parse(cluster_raw, env={}))
@@ -111,18 +120,22 @@ async def test_call_control_goes_to_the_node_that_holds_the_call(cluster: Cluste
     """PUT StartRecording on a call of node2: the MixMonitor reaches node2's AMI."""
     api, one, two = cluster
     tracker = api.services.nodes["node2"].tracker
-    for event in (chan("9.1", "PJSIP/410-00000002", caller="410"),
-                  chan("9.2", "PJSIP/411-00000003", linkedid="9.1", caller="411")):
+    for event in (
+        chan("9.1", "PJSIP/410-00000002", caller="410"),
+        chan("9.2", "PJSIP/411-00000003", linkedid="9.1", caller="411"),
+    ):
         tracker.apply(event, 1000.0)
     [call_id] = tracker.calls
     call = tracker.calls[call_id]
     view = next(p.view_id for p in call.parties.values() if p.key == "0003*410")
-    resp = await api.client.put(f"/uapi/phoneCalls/@me/410/{call_id}", headers=api.auth(),
-                                json={"action": "StartRecording", "phoneCallViewId": view})
+    resp = await api.client.put(
+        f"/uapi/phoneCalls/@me/410/{call_id}",
+        headers=api.auth(),
+        json={"action": "StartRecording", "phoneCallViewId": view},
+    )
     assert resp.status in (200, 204), await resp.text()
     assert one.sent == []
-    assert [(a["Action"], a["Channel"]) for a in two.sent] == [
-        ("MixMonitor", "PJSIP/410-00000002")]
+    assert [(a["Action"], a["Channel"]) for a in two.sent] == [("MixMonitor", "PJSIP/410-00000002")]
 
 
 async def test_one_node_down(cluster: Cluster) -> None:
@@ -149,7 +162,8 @@ async def test_one_node_down(cluster: Cluster) -> None:
     assert (report["status"], report["ami"]) == ("degraded", "partial")
     assert report["nodes"] == {
         "node1": {"ami": "connected", "reconnects": 0, "ari": "not_configured"},
-        "node2": {"ami": "disconnected", "reconnects": 0, "ari": "not_configured"}}
+        "node2": {"ami": "disconnected", "reconnects": 0, "ari": "not_configured"},
+    }
     assert (await api.client.get("/healthz?strict")).status == 503
     assert (await api.client.get("/healthz?strict=false")).status == 200
     one.connected = False

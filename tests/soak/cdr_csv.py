@@ -11,11 +11,33 @@ from pathlib import Path
 
 from tests.system.conftest import Sandbox
 
-LOGS = {"node1": "var/log/asterisk/cdr-csv/Master.csv",
-        "node2": "var/log/asterisk-node2/cdr-csv/Master.csv"}
-COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
-           "lastdata", "start", "answer", "end", "duration", "billsec", "disposition",
-           "amaflags", "uniqueid", "userfield", "peeraccount", "linkedid", "sequence")
+LOGS = {
+    "node1": "var/log/asterisk/cdr-csv/Master.csv",
+    "node2": "var/log/asterisk-node2/cdr-csv/Master.csv",
+}
+COLUMNS = (
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
+    "peeraccount",
+    "linkedid",
+    "sequence",
+)
 TRUNKS = ("node1", "node2", "trunk")
 
 
@@ -54,8 +76,11 @@ class Row:
 
     def at(self, key: str) -> float:
         text = self.fields[key]
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp() \
-            if text else 0.0
+        return (
+            datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+            if text
+            else 0.0
+        )
 
 
 def rows(since: dict[str, int]) -> list[Row]:
@@ -83,9 +108,12 @@ def by_call(found: list[Row]) -> dict[tuple[str, str], list[Row]]:
 
 def trunk_legs(group: list[Row]) -> dict[str, str]:
     """Trunk channel -> the number it was dialled as, from the call's Dial rows."""
-    return {r["dstchannel"]: r.endpoint("dstchannel") for r in group
-            if r["dstchannel"].split("/")[-1].rsplit("-", 1)[0] in TRUNKS
-            and not r.endpoint("dstchannel").startswith("trunk:")}
+    return {
+        r["dstchannel"]: r.endpoint("dstchannel")
+        for r in group
+        if r["dstchannel"].split("/")[-1].rsplit("-", 1)[0] in TRUNKS
+        and not r.endpoint("dstchannel").startswith("trunk:")
+    }
 
 
 def far_half(group: list[Row]) -> bool:

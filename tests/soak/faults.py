@@ -45,8 +45,11 @@ def schedule(seed: int, minutes: float) -> list[Fault]:
 
 
 def target(rng: random.Random, kind: str) -> str:
-    return {"kill_bridge": rng.choice(["a", "b"]), "cut_ami": rng.choice(["node1", "node2"]),
-            "receiver_down": rng.choice(["good", "flaky", "slow"])}.get(kind, "")
+    return {
+        "kill_bridge": rng.choice(["a", "b"]),
+        "cut_ami": rng.choice(["node1", "node2"]),
+        "receiver_down": rng.choice(["good", "flaky", "slow"]),
+    }.get(kind, "")
 
 
 @dataclass

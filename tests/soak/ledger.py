@@ -29,8 +29,12 @@ async def bridge_cdr(api: Api, bridge: Bridge, since: float) -> dict[str, Any]:
     index = 0
     while True:
         status, answer = await api.request(
-            bridge, "GET", f"/uapi/cdr?startDate={start}&count=5000&startIndex={index}"
-            "&sortOrder=ascending", ADMIN, wait=60)
+            bridge,
+            "GET",
+            f"/uapi/cdr?startDate={start}&count=5000&startIndex={index}&sortOrder=ascending",
+            ADMIN,
+            wait=60,
+        )
         if status != 200:
             break
         records.update(answer["entry"])
@@ -64,21 +68,46 @@ def bridge_parties(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "answered": view.get("disposition") == "0",
             "end": parse_time(view.get("ended", "")),
             "duration": int(view.get("duration") or 0),
-            "talk_from": max(parse_time(record.get("answered", "")),
-                             parse_time(view.get("answered", "")))}
+            "talk_from": max(
+                parse_time(record.get("answered", "")), parse_time(view.get("answered", ""))
+            ),
+        }
     return parties
 
 
 def compact(row: Row) -> str:
-    return " ".join(row[k] for k in ("channel", "dstchannel", "lastapp", "lastdata", "start",
-                                     "answer", "end", "billsec", "disposition"))
+    return " ".join(
+        row[k]
+        for k in (
+            "channel",
+            "dstchannel",
+            "lastapp",
+            "lastdata",
+            "start",
+            "answer",
+            "end",
+            "billsec",
+            "disposition",
+        )
+    )
 
 
 def views(record: dict[str, Any]) -> list[str]:
-    return [" ".join(f"{k}={v.get(k)}" for k in ("extension", "source", "destination",
-                                                 "answered", "ended", "duration",
-                                                 "disposition"))
-            for v in record.get("phoneCallView", [])]
+    return [
+        " ".join(
+            f"{k}={v.get(k)}"
+            for k in (
+                "extension",
+                "source",
+                "destination",
+                "answered",
+                "ended",
+                "duration",
+                "disposition",
+            )
+        )
+        for v in record.get("phoneCallView", [])
+    ]
 
 
 Window = tuple[float, float]
@@ -89,15 +118,23 @@ def blind(faults: list[Any], t0_wall: float) -> dict[str, list[Window]]:
     calls up after it closed AMI), or bridge A's link to it cut or A killed while bridge B was
     killed too. A call that ended then is recorded when a bridge is back (README: with what was
     known), so its end and duration are the bridge's best, not Asterisk's."""
+
     def spans(kind: str, target: str = "") -> list[Window]:
-        return [(t0_wall + f.started, t0_wall + f.ended) for f in faults
-                if f.kind == kind and (not target or f.target == target)]
+        return [
+            (t0_wall + f.started, t0_wall + f.ended)
+            for f in faults
+            if f.kind == kind and (not target or f.target == target)
+        ]
 
     out: dict[str, list[Window]] = {}
     for node in ("node1", "node2"):
         a_away = spans("cut_ami", node) + spans("kill_bridge", "a")
-        both = [(max(a[0], b[0]), min(a[1], b[1])) for a in a_away
-                for b in spans("kill_bridge", "b") if max(a[0], b[0]) < min(a[1], b[1])]
+        both = [
+            (max(a[0], b[0]), min(a[1], b[1]))
+            for a in a_away
+            for b in spans("kill_bridge", "b")
+            if max(a[0], b[0]) < min(a[1], b[1])
+        ]
         out[node] = both + (spans("restart_node2") if node == "node2" else [])
     return out
 
@@ -108,8 +145,12 @@ def in_outage(group: list[Row], outages: list[Window]) -> bool:
     return any(start - 1 <= end <= stop + 1 for start, stop in outages)
 
 
-def cdr_lines(cdr_rows: list[Row], records: dict[str, Any], placed: dict[str, Any],
-              outages: dict[str, list[Window]]) -> dict[str, Any]:
+def cdr_lines(
+    cdr_rows: list[Row],
+    records: dict[str, Any],
+    placed: dict[str, Any],
+    outages: dict[str, list[Window]],
+) -> dict[str, Any]:
     groups = by_call(cdr_rows)
     matched, missing, differ, far, restarted = 0, [], [], 0, []
     expected_ids: set[str] = set()
@@ -121,9 +162,15 @@ def cdr_lines(cdr_rows: list[Row], records: dict[str, Any], placed: dict[str, An
         expected_ids.add(call_id)
         record = records.get(call_id)
         if record is None:
-            missing.append({"node": node, "linkedid": linkedid, "id": call_id,
-                            "placed": placed.get(call_id),
-                            "asterisk": [compact(r) for r in group]})
+            missing.append(
+                {
+                    "node": node,
+                    "linkedid": linkedid,
+                    "id": call_id,
+                    "placed": placed.get(call_id),
+                    "asterisk": [compact(r) for r in group],
+                }
+            )
             continue
         theirs, ours = asterisk_parties(group), bridge_parties(record)
         problems = compare(theirs, ours)
@@ -131,17 +178,28 @@ def cdr_lines(cdr_rows: list[Row], records: dict[str, Any], placed: dict[str, An
         if problems and timing and in_outage(group, outages.get(node, [])):
             restarted.append({"id": call_id, "node": node, "problems": problems})
         elif problems:
-            differ.append({"id": call_id, "node": node, "problems": problems,
-                           "placed": placed.get(call_id), "asterisk": [compact(r) for r in group],
-                           "bridge": views(record)})
+            differ.append(
+                {
+                    "id": call_id,
+                    "node": node,
+                    "problems": problems,
+                    "placed": placed.get(call_id),
+                    "asterisk": [compact(r) for r in group],
+                    "bridge": views(record),
+                }
+            )
         else:
             matched += 1
     extra = sorted(set(records) - expected_ids)
-    return {"asterisk_calls": len(expected_ids), "far_halves": far, "matched": matched,
-            "ended_unseen": restarted,
-            "missing": missing, "differ": differ,
-            "extra": [{"id": i, "placed": placed.get(i), "bridge": views(records[i])}
-                      for i in extra]}
+    return {
+        "asterisk_calls": len(expected_ids),
+        "far_halves": far,
+        "matched": matched,
+        "ended_unseen": restarted,
+        "missing": missing,
+        "differ": differ,
+        "extra": [{"id": i, "placed": placed.get(i), "bridge": views(records[i])} for i in extra],
+    }
 
 
 def compare(theirs: dict[str, dict[str, Any]], ours: dict[str, dict[str, Any]]) -> list[str]:
@@ -185,8 +243,9 @@ def expected_hooks(records: dict[str, Any], registered: list[str]) -> set[tuple[
     return want
 
 
-def webhook_lines(receivers: dict[str, Receiver], registered: list[str],
-                  records: dict[str, Any]) -> dict[str, Any]:
+def webhook_lines(
+    receivers: dict[str, Receiver], registered: list[str], records: dict[str, Any]
+) -> dict[str, Any]:
     ok = [h for r in receivers.values() for h in r.hits if 200 <= h.status < 300]
     got: dict[tuple[str, str], set[str]] = {}
     for hit in ok:
@@ -194,43 +253,73 @@ def webhook_lines(receivers: dict[str, Receiver], registered: list[str],
     want = expected_hooks(records, registered)
     twice = {f"{p} {c}": sorted(ids) for (p, c), ids in got.items() if len(ids) > 1}
     requests = sum(len(r.hits) for r in receivers.values())
-    return {"expected": len(want), "delivered": len(set(got) & want),
-            "missing": sorted(f"{p} {c}" for p, c in want - set(got)),
-            "unexpected": sorted(f"{p} {c}" for p, c in set(got) - want),
-            "duplicates": twice, "webhook_ids": len({h.webhook_id for h in ok}),
-            "requests": requests, "acknowledged": len(ok)}
+    return {
+        "expected": len(want),
+        "delivered": len(set(got) & want),
+        "missing": sorted(f"{p} {c}" for p, c in want - set(got)),
+        "unexpected": sorted(f"{p} {c}" for p, c in set(got) - want),
+        "duplicates": twice,
+        "webhook_ids": len({h.webhook_id for h in ok}),
+        "requests": requests,
+        "acknowledged": len(ok),
+    }
 
 
-def stream_lines(streams: list[StreamClient], lists: dict[str, Any],
-                 ended: set[str]) -> dict[str, Any]:
+def stream_lines(
+    streams: list[StreamClient], lists: dict[str, Any], ended: set[str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for client in streams:
         view = sorted(client.calls)
-        out[client.name] = {"final_view": view, "list": lists.get(client.name),
-                            "equal": view == lists.get(client.name),
-                            "ended_still_shown": sorted(set(view) & ended),
-                            "connects": client.connects, "resets": client.resets,
-                            "events": client.events}
+        out[client.name] = {
+            "final_view": view,
+            "list": lists.get(client.name),
+            "equal": view == lists.get(client.name),
+            "ended_still_shown": sorted(set(view) & ended),
+            "connects": client.connects,
+            "resets": client.resets,
+            "events": client.events,
+        }
     return out
 
 
-def build(*, gen: Generator, faults: list[Any], receivers: dict[str, Receiver],
-          registered: list[str], cdr_rows: list[Row], records: dict[str, Any],
-          outbox: dict[str, int], streams: list[StreamClient], lists: dict[str, Any],
-          bridges: list[Bridge], seed: int, args: dict[str, Any], load_s: float,
-          drain_s: float, t0_wall: float) -> dict[str, Any]:
+def build(
+    *,
+    gen: Generator,
+    faults: list[Any],
+    receivers: dict[str, Receiver],
+    registered: list[str],
+    cdr_rows: list[Row],
+    records: dict[str, Any],
+    outbox: dict[str, int],
+    streams: list[StreamClient],
+    lists: dict[str, Any],
+    bridges: list[Bridge],
+    seed: int,
+    args: dict[str, Any],
+    load_s: float,
+    drain_s: float,
+    t0_wall: float,
+) -> dict[str, Any]:
     counts = gen.counts()
     placed = len(gen.placed)
     adds_up = placed == counts.get("answered", 0) + counts.get("failed", 0) + counts.get("cut", 0)
-    placed_by_id = {p.call_id: {k: v for k, v in vars(p).items() if k in (
-        "kind", "source", "destination", "extra", "outcome", "bridge")} for p in gen.placed}
+    placed_by_id = {
+        p.call_id: {
+            k: v
+            for k, v in vars(p).items()
+            if k in ("kind", "source", "destination", "extra", "outcome", "bridge")
+        }
+        for p in gen.placed
+    }
     outages = blind(faults, t0_wall)
     cdr = cdr_lines(cdr_rows, records, placed_by_id, outages)
     hooks = webhook_lines(receivers, registered, records)
     ended = {p.call_id for p in gen.placed}
     live = stream_lines(streams, lists, ended)
-    listed_ended = sorted(set().union(*(set(v) for v in lists.values() if isinstance(v, list)))
-                          & ended)
+    listed_ended = sorted(
+        set().union(*(set(v) for v in lists.values() if isinstance(v, list))) & ended
+    )
     lines = {
         "cdr: every Asterisk call has its record": not cdr["missing"],
         "cdr: parties, disposition, duration agree": not cdr["differ"],
@@ -238,34 +327,56 @@ def build(*, gen: Generator, faults: list[Any], receivers: dict[str, Receiver],
         "webhooks: every expected event delivered": not hooks["missing"],
         "webhooks: none unexpected": not hooks["unexpected"],
         "webhooks: one webhook-id per event": not hooks["duplicates"],
-        "outbox: drained (nothing due, leased or given up)":
-            not any(outbox.get(s) for s in ("pending", "sending", "failed")),
+        "outbox: drained (nothing due, leased or given up)": not any(
+            outbox.get(s) for s in ("pending", "sending", "failed")
+        ),
         "list: ended calls gone": not listed_ended,
-        "streams: final view equals List, ended calls gone":
-            all(v["equal"] and not v["ended_still_shown"] for v in live.values()),
+        "streams: final view equals List, ended calls gone": all(
+            v["equal"] and not v["ended_still_shown"] for v in live.values()
+        ),
     }
     delays = hook_delays(receivers, cdr_rows, records)
     acknowledged = hooks["acknowledged"]
     summary = {
-        "calls_placed": placed, "outcomes": counts, "refused_before_placing": dict(gen.refused),
+        "calls_placed": placed,
+        "outcomes": counts,
+        "refused_before_placing": dict(gen.refused),
         "controls": dict(gen.controls),
         "faults_injected": len(faults),
         "faults": [vars(f) for f in sorted(faults, key=lambda f: f.started)],
         "max_webhook_delay_s": round(max(delays, default=0.0), 2),
         "deliveries_per_s": round(acknowledged / (load_s + drain_s), 2),
-        "rss_kib": {b.name: {"start": b.rss_start, "end": rss_kib(b.daemon.proc.pid),
-                             "restarts": b.restarts} for b in bridges},
-        "load_s": load_s, "drain_s": round(drain_s, 1),
+        "rss_kib": {
+            b.name: {
+                "start": b.rss_start,
+                "end": rss_kib(b.daemon.proc.pid),
+                "restarts": b.restarts,
+            }
+            for b in bridges
+        },
+        "load_s": load_s,
+        "drain_s": round(drain_s, 1),
     }
     exit_code = 3 if not adds_up else 0 if all(lines.values()) else 1
-    return {"seed": seed, "args": args, "exit": exit_code, "void": not adds_up,
-            "lines": lines, "summary": summary, "cdr": trim(cdr), "webhooks": trim(hooks),
-            "outbox": outbox, "streams": live, "list_ended": listed_ended,
-            "records": {i: views(r) for i, r in records.items()}}
+    return {
+        "seed": seed,
+        "args": args,
+        "exit": exit_code,
+        "void": not adds_up,
+        "lines": lines,
+        "summary": summary,
+        "cdr": trim(cdr),
+        "webhooks": trim(hooks),
+        "outbox": outbox,
+        "streams": live,
+        "list_ended": listed_ended,
+        "records": {i: views(r) for i, r in records.items()},
+    }
 
 
-def hook_delays(receivers: dict[str, Receiver], cdr_rows: list[Row],
-                records: dict[str, Any]) -> list[float]:
+def hook_delays(
+    receivers: dict[str, Receiver], cdr_rows: list[Row], records: dict[str, Any]
+) -> list[float]:
     """Seconds from a call's end (the bridge's record) to each first Hangup delivery."""
     first: dict[tuple[str, str], float] = {}
     for receiver in receivers.values():
@@ -289,8 +400,10 @@ def trim(section: dict[str, Any]) -> dict[str, Any]:
     for key, value in section.items():
         if isinstance(value, list | dict) and len(value) > SAMPLE:
             items = list(value.items())[:SAMPLE] if isinstance(value, dict) else value[:SAMPLE]
-            out[key] = {"count": len(value), "first": dict(items) if isinstance(value, dict)
-                        else items}
+            out[key] = {
+                "count": len(value),
+                "first": dict(items) if isinstance(value, dict) else items,
+            }
         else:
             out[key] = value
     return out
@@ -298,23 +411,30 @@ def trim(section: dict[str, Any]) -> dict[str, Any]:
 
 def table(report: dict[str, Any]) -> str:
     s = report["summary"]
-    rows = [f"{'BALANCED' if ok else 'NOT BALANCED':13} {name}"
-            for name, ok in report["lines"].items()]
+    rows = [
+        f"{'BALANCED' if ok else 'NOT BALANCED':13} {name}" for name, ok in report["lines"].items()
+    ]
     counts = Counter(s["outcomes"])
-    rows += ["", f"generator: placed {s['calls_placed']} = answered {counts['answered']} + "
-             f"failed {counts['failed']} + cut {counts['cut']}"
-             f"{'' if not report['void'] else '  -> VOID'} (unknown {counts['unknown']})",
-             f"cdr: {report['cdr']['asterisk_calls']} Asterisk calls, {report['cdr']['matched']}"
-             f" matched; far halves left out {report['cdr']['far_halves']}; ended while no bridge"
-             f" saw the node (node 2 restarting, or both bridges away) {ended_by_restart(report)}",
-             f"webhooks: expected {report['webhooks']['expected']}, delivered "
-             f"{report['webhooks']['delivered']}, {report['webhooks']['requests']} requests, "
-             f"{report['webhooks']['webhook_ids']} webhook-ids acknowledged",
-             f"faults injected: {s['faults_injected']}; max webhook delay "
-             f"{s['max_webhook_delay_s']} s; deliveries/s {s['deliveries_per_s']}",
-             "rss KiB: " + ", ".join(f"{n} {v['start']} -> {v['end']} ({v['restarts']} restarts)"
-                                     for n, v in s["rss_kib"].items()),
-             f"exit {report['exit']}"]
+    rows += [
+        "",
+        f"generator: placed {s['calls_placed']} = answered {counts['answered']} + "
+        f"failed {counts['failed']} + cut {counts['cut']}"
+        f"{'' if not report['void'] else '  -> VOID'} (unknown {counts['unknown']})",
+        f"cdr: {report['cdr']['asterisk_calls']} Asterisk calls, {report['cdr']['matched']}"
+        f" matched; far halves left out {report['cdr']['far_halves']}; ended while no bridge"
+        f" saw the node (node 2 restarting, or both bridges away) {ended_by_restart(report)}",
+        f"webhooks: expected {report['webhooks']['expected']}, delivered "
+        f"{report['webhooks']['delivered']}, {report['webhooks']['requests']} requests, "
+        f"{report['webhooks']['webhook_ids']} webhook-ids acknowledged",
+        f"faults injected: {s['faults_injected']}; max webhook delay "
+        f"{s['max_webhook_delay_s']} s; deliveries/s {s['deliveries_per_s']}",
+        "rss KiB: "
+        + ", ".join(
+            f"{n} {v['start']} -> {v['end']} ({v['restarts']} restarts)"
+            for n, v in s["rss_kib"].items()
+        ),
+        f"exit {report['exit']}",
+    ]
     return "\n".join(rows)
 
 

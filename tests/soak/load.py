@@ -34,8 +34,15 @@ MIX: list[tuple[int, str, str, str, str]] = [
     (1, "api", "410", "5551234", "node2"),
     (2, "phone", "024", "210", "node1"),
 ]
-NODE_OF_EXT = {"210": "node1", "024": "node1", "025": "node1", "027": "node1",
-               "410": "node2", "411": "node2", "412": "node2"}
+NODE_OF_EXT = {
+    "210": "node1",
+    "024": "node1",
+    "025": "node1",
+    "027": "node1",
+    "410": "node2",
+    "411": "node2",
+    "412": "node2",
+}
 
 
 @dataclass
@@ -60,10 +67,20 @@ class Channels:
     linkedid -> [(channel, state)], and the linkedids ever seen answered (two PJSIP legs up)."""
 
     def __init__(self) -> None:
-        self.links = {node: AmiClient(AmiConfig(name=node, port=port, secret="sandbox-secret",
-                                                reconnect_min=0.2, reconnect_max=1),
-                                      events=(), name=f"soak-{node}")
-                      for node, port in AMI_PORTS.items()}
+        self.links = {
+            node: AmiClient(
+                AmiConfig(
+                    name=node,
+                    port=port,
+                    secret="sandbox-secret",
+                    reconnect_min=0.2,
+                    reconnect_max=1,
+                ),
+                events=(),
+                name=f"soak-{node}",
+            )
+            for node, port in AMI_PORTS.items()
+        }
         self.now: dict[str, dict[str, list[tuple[str, str]]]] = {n: {} for n in AMI_PORTS}
         self.fresh: dict[str, float] = dict.fromkeys(AMI_PORTS, 0.0)
         self.answered: set[str] = set()
@@ -90,7 +107,8 @@ class Channels:
         calls: dict[str, list[tuple[str, str]]] = {}
         for chan in chans:
             calls.setdefault(chan.get("Linkedid", ""), []).append(
-                (chan.get("Channel", ""), chan.get("ChannelStateDesc", "")))
+                (chan.get("Channel", ""), chan.get("ChannelStateDesc", ""))
+            )
         for linkedid, legs in calls.items():
             if sum(1 for name, state in legs if name.startswith("PJSIP/") and state == "Up") >= 2:
                 self.answered.add(linkedid)
@@ -131,7 +149,9 @@ class Generator:
             await asyncio.sleep(self.rng.expovariate(self.rate))
             _, kind, src, dst, node = self.rng.choices(MIX, weights)[0]
             duration = self.rng.uniform(2, 12)
-            extra = self.rng.choice(["park", "hold", "transfer"]) if self.rng.random() < .15 else ""
+            extra = (
+                self.rng.choice(["park", "hold", "transfer"]) if self.rng.random() < 0.15 else ""
+            )
             task = asyncio.create_task(self.call(kind, src, dst, node, duration, extra))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -140,10 +160,12 @@ class Generator:
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
-    async def call(self, kind: str, src: str, dst: str, node: str, duration: float,
-                   extra: str) -> None:
-        placed = await (self.make_call(src, dst, node) if kind == "api"
-                        else self.originate(src, dst, node))
+    async def call(
+        self, kind: str, src: str, dst: str, node: str, duration: float, extra: str
+    ) -> None:
+        placed = await (
+            self.make_call(src, dst, node) if kind == "api" else self.originate(src, dst, node)
+        )
         if placed is None:
             return
         self.placed.append(placed)
@@ -159,12 +181,16 @@ class Generator:
         return self.rng.choice(live)
 
     async def make_call(self, src: str, dst: str, node: str) -> Placed | None:
-        body = {"extension": src, "nonce": secrets.token_hex(8),
-                "phoneCallView": [{"source": [src], "destination": [dst]}]}
+        body = {
+            "extension": src,
+            "nonce": secrets.token_hex(8),
+            "phoneCallView": [{"source": [src], "destination": [dst]}],
+        }
         for _ in range(6):
             bridge = self.bridge()
-            status, answer = await self.api.request(bridge, "POST", f"{CALLS}/@me/simple", CRM,
-                                                    body)
+            status, answer = await self.api.request(
+                bridge, "POST", f"{CALLS}/@me/simple", CRM, body
+            )
             if status == 202:
                 call_id = str(answer[0]["id"])
                 return Placed("api", src, dst, node, call_id, call_id, time.time(), bridge.name)
@@ -178,10 +204,18 @@ class Generator:
     async def originate(self, src: str, dst: str, node: str) -> Placed | None:
         """A phone-to-phone call started on Asterisk: `src`'s phone answers, then dials `dst`."""
         linkedid = f"soak-{secrets.token_hex(6)}"
-        action = {"Action": "Originate", "Channel": f"PJSIP/{src}", "Context": "uapi-phones",
-                  "Exten": dst, "Priority": "1", "CallerID": f"Phone {src} <{src}>",
-                  "ChannelId": linkedid, "OtherChannelId": f"{linkedid}-2", "Async": "true",
-                  "Timeout": "20000"}
+        action = {
+            "Action": "Originate",
+            "Channel": f"PJSIP/{src}",
+            "Context": "uapi-phones",
+            "Exten": dst,
+            "Priority": "1",
+            "CallerID": f"Phone {src} <{src}>",
+            "ChannelId": linkedid,
+            "OtherChannelId": f"{linkedid}-2",
+            "Async": "true",
+            "Timeout": "20000",
+        }
         try:
             await self.channels.links[node].send(action, timeout=5)
         except (BridgeError, OSError):
@@ -196,10 +230,17 @@ class Generator:
             path = f"{CALLS}/@me/{placed.destination}/{placed.call_id}"
         actions: list[dict[str, Any]] = {
             "park": [{"action": "Park", "phoneCallViewId": "00"}],
-            "hold": [{"action": "OnHold", "phoneCallViewId": "00"},
-                     {"action": "OffHold", "phoneCallViewId": "00"}],
-            "transfer": [{"action": "Transfer", "phoneCallViewId": "00",
-                          "sendCallTo": "412" if placed.node == "node2" else "025"}],
+            "hold": [
+                {"action": "OnHold", "phoneCallViewId": "00"},
+                {"action": "OffHold", "phoneCallViewId": "00"},
+            ],
+            "transfer": [
+                {
+                    "action": "Transfer",
+                    "phoneCallViewId": "00",
+                    "sendCallTo": "412" if placed.node == "node2" else "025",
+                }
+            ],
         }[extra]
         for body in actions:
             status, _ = await self.api.request(self.bridge(), "PUT", path, CRM, body)

@@ -59,11 +59,19 @@ async def register(api: Api, bridge: Bridge, receivers: dict[str, Receiver]) -> 
         for ext, kinds in extensions.items():
             for kind in kinds:
                 path = f"/{name}/{ext}/{kind}"
-                body = {"type": str(TYPES[kind]), "method": "1", "status": "0",
-                        "url": f"http://127.0.0.1:{receivers[name].port}{path}"}
+                body = {
+                    "type": str(TYPES[kind]),
+                    "method": "1",
+                    "status": "0",
+                    "url": f"http://127.0.0.1:{receivers[name].port}{path}",
+                }
                 status, answer = await api.request(
-                    bridge, "POST", f"/uapi/extensions/{OWNER[ext]}/{ext}/phoneCallEvents",
-                    HELPDESK, body)
+                    bridge,
+                    "POST",
+                    f"/uapi/extensions/{OWNER[ext]}/{ext}/phoneCallEvents",
+                    HELPDESK,
+                    body,
+                )
                 if status != 201:
                     raise RuntimeError(f"registration {path}: {status} {answer}")
                 paths.append(path)
@@ -125,8 +133,10 @@ async def soak(args: argparse.Namespace) -> int:
             api = Api(session)
             registered = await register(api, bridges[0], receivers)
             await channels.start()
-            streams = [StreamClient("john", "/uapi/phoneCalls/@me/@self", CRM, bridges),
-                       StreamClient("jane", "/uapi/phoneCalls/13/@self", HELPDESK, bridges)]
+            streams = [
+                StreamClient("john", "/uapi/phoneCalls/@me/@self", CRM, bridges),
+                StreamClient("jane", "/uapi/phoneCalls/13/@self", HELPDESK, bridges),
+            ]
             background += [asyncio.create_task(channels.poll(stop_all))]
             background += [asyncio.create_task(s.run(session, stop_all, rng)) for s in streams]
             await asyncio.sleep(2)
@@ -153,10 +163,22 @@ async def soak(args: argparse.Namespace) -> int:
             lists = await final_lists(api, bridges[1], streams)
             records = await ledger.bridge_cdr(api, bridges[1], started_wall - 60)
             report = ledger.build(
-                gen=gen, faults=injector.done, receivers=receivers, registered=registered,
-                cdr_rows=cdr_csv.rows(since), records=records, outbox=states, streams=streams,
-                lists=lists, bridges=bridges, seed=seed, args=vars(args),
-                load_s=args.minutes * 60, drain_s=drain_s, t0_wall=t0_wall)
+                gen=gen,
+                faults=injector.done,
+                receivers=receivers,
+                registered=registered,
+                cdr_rows=cdr_csv.rows(since),
+                records=records,
+                outbox=states,
+                streams=streams,
+                lists=lists,
+                bridges=bridges,
+                seed=seed,
+                args=vars(args),
+                load_s=args.minutes * 60,
+                drain_s=drain_s,
+                t0_wall=t0_wall,
+            )
         finally:
             stop.set()
             stop_all.set()
@@ -179,8 +201,7 @@ async def soak(args: argparse.Namespace) -> int:
     return int(report["exit"])
 
 
-async def settle(bridges: list[Bridge], receivers: dict[str, Receiver],
-                 channels: Channels) -> None:
+async def settle(bridges: list[Bridge], receivers: dict[str, Receiver], channels: Channels) -> None:
     """Everything back up; calls nobody hung up (a request lost in a fault) hung up now."""
     for bridge in bridges:
         if not bridge.alive():
@@ -200,8 +221,13 @@ async def final_lists(api: Api, bridge: Bridge, streams: list[StreamClient]) -> 
     lists: dict[str, Any] = {}
     for client in streams:
         status, answer = await api.request(bridge, "GET", client.path, client.token)
-        lists[client.name] = sorted(e["id"] for e in (answer or {}).get("entry", [])) \
-            if status == 200 else [] if status == 204 else f"status {status}"
+        lists[client.name] = (
+            sorted(e["id"] for e in (answer or {}).get("entry", []))
+            if status == 200
+            else []
+            if status == 204
+            else f"status {status}"
+        )
     return lists
 
 

@@ -54,8 +54,15 @@ class Receiver:
             status = 500
         if self.mode == "slow":
             await asyncio.sleep(2)
-        self.hits.append(Hit(request.path, request.headers.get("webhook-id", ""),
-                             dict(parse_qsl(payload)).get("CallID", ""), time.time(), status))
+        self.hits.append(
+            Hit(
+                request.path,
+                request.headers.get("webhook-id", ""),
+                dict(parse_qsl(payload)).get("CallID", ""),
+                time.time(),
+                status,
+            )
+        )
         return web.Response(status=status)
 
     async def start(self) -> None:
@@ -93,8 +100,9 @@ class StreamClient:
     bridge: Bridge | None = None
     events: int = 0
 
-    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event,
-                  rng: random.Random) -> None:
+    async def run(
+        self, session: aiohttp.ClientSession, stop: asyncio.Event, rng: random.Random
+    ) -> None:
         while not stop.is_set():
             live = [b for b in self.bridges if b.alive()] or self.bridges
             self.bridge = rng.choice(live)
@@ -108,8 +116,9 @@ class StreamClient:
         if self.last_id:
             headers["Last-Event-ID"] = self.last_id
         timeout = aiohttp.ClientTimeout(total=None, sock_read=40)
-        async with session.get(f"{bridge.url}{self.path}/stream", headers=headers,
-                               timeout=timeout) as resp:
+        async with session.get(
+            f"{bridge.url}{self.path}/stream", headers=headers, timeout=timeout
+        ) as resp:
             if resp.status != 200:
                 return
             self.connects += 1

@@ -22,8 +22,13 @@ PG_URL = "postgresql://uapi:sandbox-secret@127.0.0.1:15432/uapi"
 AMI_PORTS = {"node1": 15038, "node2": 15138}
 LEASE = 6.0
 BRIDGE_OVERRIDES: dict[str, dict[str, Any]] = {
-    "webhooks": {"allow_networks": ["127.0.0.0/8"], "backoff_min": 1, "backoff_max": 4,
-                 "timeout": 5, "max_attempts": 60},
+    "webhooks": {
+        "allow_networks": ["127.0.0.0/8"],
+        "backoff_min": 1,
+        "backoff_max": 4,
+        "timeout": 5,
+        "max_attempts": 60,
+    },
 }
 
 
@@ -85,8 +90,9 @@ async def start_bridges(tmp: Path, pg_url: str) -> list[Bridge]:
         for proxy in proxies.values():
             await proxy.start()
         ports = {node: proxy.port for node, proxy in proxies.items()}
-        daemon = RunningBridge(tmp / name, None, overrides, config="demo-cluster.yaml",
-                               ami_ports=ports or None)
+        daemon = RunningBridge(
+            tmp / name, None, overrides, config="demo-cluster.yaml", ami_ports=ports or None
+        )
         bridges.append(Bridge(name, daemon, proxies))
     return bridges
 
@@ -107,13 +113,18 @@ class Api:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
 
-    async def request(self, bridge: Bridge, method: str, path: str, token: str,
-                      body: Any = None, wait: float = 10) -> tuple[int, Any]:
+    async def request(
+        self, bridge: Bridge, method: str, path: str, token: str, body: Any = None, wait: float = 10
+    ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"}
         try:
             async with self.session.request(
-                    method, f"{bridge.url}{path}", json=body, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=wait)) as resp:
+                method,
+                f"{bridge.url}{path}",
+                json=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=wait),
+            ) as resp:
                 raw = await resp.read()
                 return resp.status, json.loads(raw) if raw else None
         except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError, OSError):

@@ -48,7 +48,8 @@ async def test_unopenable_path(tmp_path: Path) -> None:
 
 
 def test_existing_registrations_get_their_own_secret_when_migrated(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Registrations made before secrets existed each get a whsec_ secret of their own,
     which the Standard Webhooks library accepts."""
@@ -59,7 +60,8 @@ def test_existing_registrations_get_their_own_secret_when_migrated(
     conn.executemany(
         "INSERT INTO phone_call_events (id, app, extension, type, method, url, note, status, "
         "modified) VALUES (?, 'crm', '0003*210', 2, 1, 'https://a.example/h', '', 0, 'x')",
-        [("one",), ("two",)])
+        [("one",), ("two",)],
+    )
     monkeypatch.undo()
     db_mod.migrate(conn)
     secrets = [r[0] for r in conn.execute("SELECT secret FROM phone_call_events")]

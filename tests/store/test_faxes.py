@@ -11,8 +11,9 @@ from bridge.store.faxes import FaxStore
 
 def fax(n: int, ext: str = "0003*210") -> FaxRecord:
     fid = f"fax-{n:024x}"
-    return FaxRecord(fid, ext, "out", "0003*024", "queued", 1, "", float(n), None, "default",
-                     f"{fid}.tif")
+    return FaxRecord(
+        fid, ext, "out", "0003*024", "queued", 1, "", float(n), None, "default", f"{fid}.tif"
+    )
 
 
 async def test_stored_moved_on_listed(db: Database) -> None:
@@ -25,7 +26,6 @@ async def test_stored_moved_on_listed(db: Database) -> None:
     assert await store.set_status(fax(20).id, "sent", pages=2, finished=25.0)
     assert not await store.set_status(fax(20).id, "failed", error="late")
     assert [f.id for f in await store.listed(["0003*210"])] == [fax(10).id, fax(20).id]
-    assert await store.get(fax(20).id) == replace(fax(20), status="sent", pages=2,
-                                                  finished=25.0)
+    assert await store.get(fax(20).id) == replace(fax(20), status="sent", pages=2, finished=25.0)
     assert await store.get("fax-nothing") is None
     assert await store.listed([]) == []

@@ -12,8 +12,9 @@ from bridge.store.history import HistoryStore
 from bridge.store.history_sql import HistoryQuery, PartyFilter
 
 
-def make_call(cid: str, at: float, source: str = "0003*210", dest: str = "5551234",
-              answered: bool = True) -> Call:
+def make_call(
+    cid: str, at: float, source: str = "0003*210", dest: str = "5551234", answered: bool = True
+) -> Call:
     call = Call(cid, at)
     src = call.add_party(source, "*" in source, "source")
     dst = call.add_party(dest, "*" in dest, "destination")
@@ -60,8 +61,12 @@ async def test_open_rows_of_calls_gone_after_a_restart_are_closed(db: Database) 
     gone, live = make_call("b" * 20, 1000.0, answered=False), make_call("c" * 20, 1000.0)
     gone.parties["5551234"].disposition = None
     gone.parties["5551234"].left = None
-    store.sink([Effect("joined", gone.id, "0003*210", call=gone),
-                Effect("joined", live.id, "0003*210", call=live)])
+    store.sink(
+        [
+            Effect("joined", gone.id, "0003*210", call=gone),
+            Effect("joined", live.id, "0003*210", call=live),
+        ]
+    )
     await store.flush()
     q = HistoryQuery(scope=None)
     assert (await store.search(q))[1] == 0  # open rows are not history yet
@@ -71,7 +76,9 @@ async def test_open_rows_of_calls_gone_after_a_restart_are_closed(db: Database) 
     assert total == 1
     assert page[0]["id"] == gone.id
     assert {v["extension"]: v["disposition"] for v in page[0]["phoneCallView"]} == {
-        "0003*210": "4", "5551234": "4"}
+        "0003*210": "4",
+        "5551234": "4",
+    }
 
 
 async def test_retention_purges_old_records_only(db: Database) -> None:
@@ -88,21 +95,33 @@ async def test_retention_purges_old_records_only(db: Database) -> None:
 async def test_search_filters_scope_party_and_pages(db: Database) -> None:
     """Scope and source filters, newest first, counted with phoneCallStat."""
     store = HistoryStore(db, 1e9)
-    calls = [make_call(f"{i:020x}", 1000.0 + i, source="0003*210" if i % 2 else "0003*024",
-                       answered=i % 3 != 0) for i in range(10)]
+    calls = [
+        make_call(
+            f"{i:020x}", 1000.0 + i, source="0003*210" if i % 2 else "0003*024", answered=i % 3 != 0
+        )
+        for i in range(10)
+    ]
     for call in calls:
         store.sink(end(call))
     await store.flush()
-    q = HistoryQuery(scope=frozenset({"0003*210"}), count=3,
-                     parties=(PartyFilter("destination", "equals", "5551234"),))
+    q = HistoryQuery(
+        scope=frozenset({"0003*210"}),
+        count=3,
+        parties=(PartyFilter("destination", "equals", "5551234"),),
+    )
     stat, total, page = await store.search(q)
     assert total == 5
     assert [r["id"] for r in page] == [f"{i:020x}" for i in (9, 7, 5)]
     outgoing = stat[1]
     assert outgoing["total"] == "5"
     assert outgoing["busy"] == "2"  # 3 and 9 were not answered
-    q2 = HistoryQuery(scope=None, parties=(PartyFilter("source", "equals", "0003*024"),),
-                      disposition=0, at_from=1003.5, descending=False)
+    q2 = HistoryQuery(
+        scope=None,
+        parties=(PartyFilter("source", "equals", "0003*024"),),
+        disposition=0,
+        at_from=1003.5,
+        descending=False,
+    )
     _, total, page = await store.search(q2)
     assert [r["id"] for r in page] == [f"{i:020x}" for i in (4, 8)]
     assert total == 2
@@ -126,7 +145,8 @@ class Unreachable:
 
 
 async def test_records_queued_while_the_store_is_down_are_written_when_it_is_back(
-        db: Database) -> None:
+    db: Database,
+) -> None:
     """A write that fails (the store unreachable) keeps its records queued, in order, for the
     next one (found by the soak, issue 27: calls ended during a PostgreSQL restart had no
     record)."""

@@ -22,8 +22,9 @@ def test_default_is_ninety_days() -> None:
     assert parse(None).history.retention == 90 * 86400.0
 
 
-@pytest.mark.parametrize(("raw", "seconds"), [(3600, 3600.0), ("30d", 30 * 86400.0),
-                                              ("2w", 14 * 86400.0)])
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [(3600, 3600.0), ("30d", 30 * 86400.0), ("2w", 14 * 86400.0)]
+)
 def test_retention_takes_seconds_or_a_duration(raw: Any, seconds: float) -> None:
     """Like webhooks.retention."""
     assert parse({"retention": raw}).history.retention == seconds

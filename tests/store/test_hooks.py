@@ -8,10 +8,17 @@ from bridge.store.db import Database
 from bridge.store.hooks import DISABLED, ENABLED, Registration, Registrations
 
 
-def reg(rid: str, ext: str = "0003*210", type_: int = 0, app: str = "crm",
-        modified: str = "2027-01-15T08:00:00Z", status: int = ENABLED) -> Registration:
-    return Registration(rid, app, ext, type_, 1, "https://a.example/h", "", status, modified,
-                        "whsec_" + "A" * 32)
+def reg(
+    rid: str,
+    ext: str = "0003*210",
+    type_: int = 0,
+    app: str = "crm",
+    modified: str = "2027-01-15T08:00:00Z",
+    status: int = ENABLED,
+) -> Registration:
+    return Registration(
+        rid, app, ext, type_, 1, "https://a.example/h", "", status, modified, "whsec_" + "A" * 32
+    )
 
 
 async def test_add_stops_at_the_limit_per_extension_and_app(db: Database) -> None:

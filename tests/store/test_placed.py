@@ -10,9 +10,16 @@ NOW = 1_800_000_000.0
 
 
 def placed(cid: str, nonce: str | None = "n-1", at: float = NOW, app: str = "crm") -> PlacedCall:
-    return PlacedCall(cid, "0003*210", "12", app, nonce, "2027-01-15T08:00:00Z", at,
-                      {"sources": ["0003*210"], "destinations": ["5551234"],
-                       "allow_public_transfer": True})
+    return PlacedCall(
+        cid,
+        "0003*210",
+        "12",
+        app,
+        nonce,
+        "2027-01-15T08:00:00Z",
+        at,
+        {"sources": ["0003*210"], "destinations": ["5551234"], "allow_public_transfer": True},
+    )
 
 
 def alive(*ids: str) -> set[str]:

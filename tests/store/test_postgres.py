@@ -41,8 +41,9 @@ class Proxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.target)
         self.writers |= {writer, up_writer}
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer),
-                             return_exceptions=True)
+        await asyncio.gather(
+            _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
+        )
         self.writers -= {writer, up_writer}
 
 
@@ -89,7 +90,8 @@ async def test_unreachable_then_back_by_itself(proxied: tuple[PostgresDatabase, 
 
 
 async def test_api_answers_503_store_unavailable_and_healthz_503(
-        api: Api, proxied: tuple[PostgresDatabase, Proxy]) -> None:
+    api: Api, proxied: tuple[PostgresDatabase, Proxy]
+) -> None:
     """An API request that needs the database, and /healthz, answer 503 while it is gone."""
     db, proxy = proxied
     svc = api.services
@@ -113,14 +115,20 @@ async def test_both_backends_end_with_the_same_tables_and_columns(tmp_path: Path
     """Every table (but PostgreSQL's own bookkeeping) has the same columns on both."""
     conn = sqlite3.connect(tmp_path / "s.sqlite3", isolation_level=None)
     migrate(conn)
-    lite = {(t, c[1]) for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            for c in conn.execute(f"PRAGMA table_info({t})")}
+    lite = {
+        (t, c[1])
+        for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        for c in conn.execute(f"PRAGMA table_info({t})")
+    }
     async with schema_url() as url:
         db = PostgresDatabase(url, max_size=1)
         await db.open()
-        pg = set(await db.fetchall(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema()"))
+        pg = set(
+            await db.fetchall(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema()"
+            )
+        )
         await db.close()
     shared_only = {t for t, _ in pg} - {t for t, _ in lite}
     assert shared_only == {"schema_version", "nonces"}

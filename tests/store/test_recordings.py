@@ -12,8 +12,9 @@ CALL = "48bc0f26f2dceaaa2e5c"
 
 
 def rec(n: int, exts: tuple[str, ...] = ("0003*210", "0003*024")) -> RecordingRecord:
-    return RecordingRecord(f"uapi-{CALL}-00-{n}", CALL, "00", "0003*210", "wav", float(n),
-                           n + 3.0, "default", exts)
+    return RecordingRecord(
+        f"uapi-{CALL}-00-{n}", CALL, "00", "0003*210", "wav", float(n), n + 3.0, "default", exts
+    )
 
 
 async def test_written_once_listed_per_extension(db: Database) -> None:
@@ -27,7 +28,10 @@ async def test_written_once_listed_per_extension(db: Database) -> None:
     assert await store.flush() == 0
     listed = await store.listed({"0003*210", "0003*024"})
     assert [(e, r.id) for e, r in listed] == [
-        ("0003*210", rec(10).id), ("0003*024", rec(20).id), ("0003*210", rec(20).id)]
+        ("0003*210", rec(10).id),
+        ("0003*024", rec(20).id),
+        ("0003*210", rec(20).id),
+    ]
     assert [r.id for _, r in await store.listed({"0003*024"})] == [rec(20).id]
     assert await store.listed(set()) == []
     got = await store.get(rec(20).id)

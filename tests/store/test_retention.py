@@ -28,9 +28,17 @@ async def outbox_at(db: Database) -> Outbox:
     rows = sorted(await outbox.take(NOW, 10), key=lambda d: d.call_id)
     when = [old, old, old, recent]
     states = ["delivered", "failed", "retry", "delivered"]
-    await outbox.record([(d, {"at": t, "status": 200, "duration_ms": 1.0, "error": None}, s,
-                          t + (WEEK if s == "retry" else 0))
-                         for d, t, s in zip(rows, when, states, strict=True)])
+    await outbox.record(
+        [
+            (
+                d,
+                {"at": t, "status": 200, "duration_ms": 1.0, "error": None},
+                s,
+                t + (WEEK if s == "retry" else 0),
+            )
+            for d, t, s in zip(rows, when, states, strict=True)
+        ]
+    )
     return outbox
 
 
@@ -66,8 +74,17 @@ async def test_purge_deletes_in_chunks(db: Database) -> None:
     outbox = Outbox(db)
     await outbox.add([("ev", f"k{i}", {"CallID": f"c{i}"}) for i in range(25)], NOW - WEEK * 2)
     taken = await outbox.take(NOW, 100)
-    await outbox.record([(d, {"at": NOW - WEEK * 2, "status": 200, "duration_ms": 1.0,
-                              "error": None}, "delivered", NOW - WEEK * 2) for d in taken])
+    await outbox.record(
+        [
+            (
+                d,
+                {"at": NOW - WEEK * 2, "status": 200, "duration_ms": 1.0, "error": None},
+                "delivered",
+                NOW - WEEK * 2,
+            )
+            for d in taken
+        ]
+    )
     assert await outbox.purge(NOW - WEEK, chunk=10) == 50
     assert await db.fetchall("SELECT COUNT(*) FROM outbox") == [(0,)]
 

@@ -42,7 +42,8 @@ def rows(*keys: str) -> list[tuple[str, str, dict[str, str]]]:
 
 
 async def test_two_bridges_queue_one_delivery_per_key(
-        pair: tuple[PostgresDatabase, PostgresDatabase]) -> None:
+    pair: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
     """Both bridges saw the same events: the dedup key lets one row in per key."""
     a, b = Outbox(pair[0]), Outbox(pair[1])
     added = await asyncio.gather(a.add(rows("k1", "k2"), NOW), b.add(rows("k2", "k1", "k3"), NOW))
@@ -51,7 +52,8 @@ async def test_two_bridges_queue_one_delivery_per_key(
 
 
 async def test_claims_are_disjoint_and_an_expired_lease_moves_on(
-        pair: tuple[PostgresDatabase, PostgresDatabase]) -> None:
+    pair: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
     """Racing claims never share a row; a dead bridge's rows go to another once the lease
     ran out, not before; release() at start frees only expired leases."""
     a, b = Outbox(pair[0], "A", lease=30), Outbox(pair[1], "B", lease=30)
@@ -68,7 +70,8 @@ async def test_claims_are_disjoint_and_an_expired_lease_moves_on(
 
 
 async def test_an_expired_lease_is_claimed_by_a_running_bridge(
-        pair: tuple[PostgresDatabase, PostgresDatabase]) -> None:
+    pair: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
     """No restart needed: take() claims rows whose lease ran out; next_due says when."""
     a, b = Outbox(pair[0], "A", lease=5), Outbox(pair[1], "B", lease=5)
     await a.add(rows("k1"), NOW)
@@ -80,7 +83,8 @@ async def test_an_expired_lease_is_claimed_by_a_running_bridge(
 
 
 async def test_a_clean_stop_releases_only_its_own_rows(
-        pair: tuple[PostgresDatabase, PostgresDatabase]) -> None:
+    pair: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
     """release_mine() frees what this bridge held, not another's rows."""
     a, b = Outbox(pair[0], "A"), Outbox(pair[1], "B")
     await a.add(rows("k1", "k2"), NOW)
@@ -95,12 +99,15 @@ def call(cid: str) -> PlacedCall:
 
 
 async def test_a_nonce_raced_on_two_bridges_names_one_call(
-        pair: tuple[PostgresDatabase, PostgresDatabase]) -> None:
+    pair: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
     """Both claims answer with the same call; after it ended the nonce places a new one."""
     a, b = CallStore(pair[0]), CallStore(pair[1])
     live: set[str] = set()
-    won = await asyncio.gather(a.claim(call("a" * 20), live.__contains__, NOW),
-                               b.claim(call("b" * 20), live.__contains__, NOW))
+    won = await asyncio.gather(
+        a.claim(call("a" * 20), live.__contains__, NOW),
+        b.claim(call("b" * 20), live.__contains__, NOW),
+    )
     assert won[0].id == won[1].id
     live.add(won[0].id)
     later = await b.claim(call("c" * 20), live.__contains__, NOW + 100)
@@ -111,7 +118,8 @@ async def test_a_nonce_raced_on_two_bridges_names_one_call(
 
 
 async def test_a_token_issued_on_one_bridge_works_on_another(
-        pair: tuple[PostgresDatabase, PostgresDatabase], config: Config) -> None:
+    pair: tuple[PostgresDatabase, PostgresDatabase], config: Config
+) -> None:
     """B does not hold A's token in memory, finds it in the database, then holds it."""
     directory = Directory(config)
     app = next(a for a in directory.apps.values() if a.client_secret)
@@ -124,12 +132,23 @@ async def test_a_token_issued_on_one_bridge_works_on_another(
 
 
 def reg(status: int = ENABLED, modified: str = "2027-01-15T08:00:00Z") -> Registration:
-    return Registration("r1", "crm", "0003*210", 0, 1, "https://a.example/h", "", status,
-                        modified, "whsec_" + "A" * 32)
+    return Registration(
+        "r1",
+        "crm",
+        "0003*210",
+        0,
+        1,
+        "https://a.example/h",
+        "",
+        status,
+        modified,
+        "whsec_" + "A" * 32,
+    )
 
 
 async def test_a_registration_made_on_one_bridge_fires_from_another_within_a_second(
-        pair: tuple[PostgresDatabase, PostgresDatabase]) -> None:
+    pair: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
     """B listens: A's create, disable and delete reach B's index within 1 s each."""
     a, b = Registrations(pair[0]), Registrations(pair[1])
     ready = asyncio.Event()
@@ -160,7 +179,8 @@ async def until(check: object, within: float = 1.0) -> None:
 
 
 async def test_an_idempotency_key_sent_to_two_bridges_runs_once(
-        pair: tuple[PostgresDatabase, PostgresDatabase]) -> None:
+    pair: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
     """A claims the key; B cannot, and gets A's answer once it is saved; a dropped claim
     (A's request failed) is B's to take."""
     a, b = Answers(pair[0]), Answers(pair[1])

@@ -20,7 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
 
 
-
 class Sandbox:
     """Handle on the running sandbox: Asterisk CLI, its channels, AMI coordinates."""
 
@@ -112,8 +111,9 @@ class Node2(Sandbox):
 
     def status_exit(self) -> tuple[int, str]:
         """`asterisk-sandbox status` exit code and output, whatever the code."""
-        proc = subprocess.run([str(self.script), "status"], capture_output=True, text=True,
-                              timeout=60, check=False)
+        proc = subprocess.run(
+            [str(self.script), "status"], capture_output=True, text=True, timeout=60, check=False
+        )
         return proc.returncode, proc.stdout
 
 
@@ -146,8 +146,7 @@ def bridge(tmp_path: Path, sandbox: Sandbox) -> Iterator[RunningBridge]:
 @contextlib.asynccontextmanager
 async def own_link(node: Sandbox, name: str) -> AsyncIterator[AmiClient]:
     """An AMI link of the test's own to a sandbox node, logged in."""
-    client = AmiClient(AmiConfig(port=node.ami_port, secret=node.ami_secret), events=(),
-                       name=name)
+    client = AmiClient(AmiConfig(port=node.ami_port, secret=node.ami_secret), events=(), name=name)
     await client.start()
     assert await client.wait_connected(10)
     try:

@@ -38,10 +38,15 @@ def get(url: str) -> tuple[int, str]:
 class RunningBridge:
     """`uapi-bridge` as a user runs it: a subprocess with a config file."""
 
-    def __init__(self, tmp: Path, sandbox: Any,
-                 overrides: dict[str, Any] | None = None,
-                 config: str = "demo.yaml", ami_ports: dict[str, int] | None = None,
-                 edit: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        sandbox: Any,
+        overrides: dict[str, Any] | None = None,
+        config: str = "demo.yaml",
+        ami_ports: dict[str, int] | None = None,
+        edit: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         """`config`: a file of config/; `ami_ports`: node name -> AMI port (several nodes);
         `edit`: changes the raw config last (lists too, which `overrides` cannot)."""
         raw = yaml.safe_load((ROOT / "config" / config).read_text())
@@ -75,7 +80,9 @@ class RunningBridge:
         with self.log.open("a") as log:  # the child keeps its own copy of the descriptor
             return subprocess.Popen(
                 [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(self.cfg)],
-                stdout=subprocess.DEVNULL, stderr=log, cwd=self.tmp,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                cwd=self.tmp,
             )
 
     def start(self) -> None:
@@ -83,16 +90,20 @@ class RunningBridge:
         assert self.proc.poll() is not None, "still running"
         self.proc = self._spawn()
 
-    def request(self, method: str, path: str, body: Any = None, token: str = CRM,
-                ) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str = CRM,
+    ) -> tuple[int, Any]:
         """One API request: (status, the JSON answer or None when there is no body)."""
         headers = {"Authorization": f"Bearer {token}"}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(f"{self.url}{path}", data=data, headers=headers,
-                                     method=method)
+        req = urllib.request.Request(f"{self.url}{path}", data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 status, answer, raw = resp.status, resp.headers, resp.read()
@@ -106,8 +117,9 @@ class RunningBridge:
         return status, json.loads(body) if body else {}
 
     def log_lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines()
-                if line.startswith("{")]
+        return [
+            json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")
+        ]
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -31,8 +31,13 @@ def browser() -> Iterator[webdriver.Chrome]:
     """Debian's headless Chromium driven by its chromedriver (scripts/install puts both)."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1100,700", "--disable-gpu"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1100,700",
+        "--disable-gpu",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:
@@ -71,8 +76,10 @@ def statuses(driver: webdriver.Chrome, call_id: str) -> dict[str, str]:
     found = card(driver, call_id)
     if found is None:
         return {}
-    return {row.get_attribute("data-extension") or "": row.get_attribute("data-status") or ""
-            for row in found.find_elements(By.CSS_SELECTOR, "li.party")}
+    return {
+        row.get_attribute("data-extension") or "": row.get_attribute("data-status") or ""
+        for row in found.find_elements(By.CSS_SELECTOR, "li.party")
+    }
 
 
 def call_legs(sandbox: Sandbox) -> set[str]:
@@ -81,8 +88,12 @@ def call_legs(sandbox: Sandbox) -> set[str]:
 
 
 async def test_a_real_call_shows_live_and_hangs_up_from_the_board(
-        bridge: RunningBridge, ami: AmiClient, sandbox: Sandbox, browser: webdriver.Chrome,
-        tmp_path: Path) -> None:
+    bridge: RunningBridge,
+    ami: AmiClient,
+    sandbox: Sandbox,
+    browser: webdriver.Chrome,
+    tmp_path: Path,
+) -> None:
     """210 -> 024 placed through the API: its card shows both talking within 2 s of the
     answer; Hang up ends it on Asterisk and the card goes away."""
     browser.get(f"{bridge.url}/board#token={CRM}")
@@ -95,8 +106,12 @@ async def test_a_real_call_shows_live_and_hangs_up_from_the_board(
         await until(all_up(ami, call_id, "PJSIP/210", "PJSIP/024"), 10)
         answered = time.monotonic()
         want = {"0003*210": "talking", "0003*024": "talking"}
-        await asyncio.to_thread(poll, lambda: statuses(browser, call_id) == want, 2.0,
-                                f"both talking on the card of {call_id}")
+        await asyncio.to_thread(
+            poll,
+            lambda: statuses(browser, call_id) == want,
+            2.0,
+            f"both talking on the card of {call_id}",
+        )
         lag = time.monotonic() - answered
         await asyncio.sleep(1.2)  # let the durations tick once for the picture
         browser.save_screenshot(str(tmp_path / "board-call.png"))
@@ -104,26 +119,32 @@ async def test_a_real_call_shows_live_and_hangs_up_from_the_board(
         found = card(browser, call_id)
         assert found is not None
         found.find_element(By.CSS_SELECTOR, 'button[data-action="hangup"]').click()
-        await asyncio.to_thread(poll, lambda: not call_legs(sandbox), 5,
-                                "Asterisk has no channel of 210 or 024 left")
-        await asyncio.to_thread(poll, lambda: card(browser, call_id) is None, 2,
-                                "the card is gone")
+        await asyncio.to_thread(
+            poll, lambda: not call_legs(sandbox), 5, "Asterisk has no channel of 210 or 024 left"
+        )
+        await asyncio.to_thread(poll, lambda: card(browser, call_id) is None, 2, "the card is gone")
         browser.save_screenshot(str(tmp_path / "board-after-hangup.png"))
     finally:
         if await legs(ami, call_id):
             await hang_up(ami, call_id)
     assert lag < 2.0
     assert message(browser)[0] == "live"
-    errors = [e for e in browser.get_log("browser")  # type: ignore[no-untyped-call]
-              if e["level"] == "SEVERE"]
+    errors = [
+        e
+        for e in browser.get_log("browser")  # type: ignore[no-untyped-call]
+        if e["level"] == "SEVERE"
+    ]
     assert not errors, errors
 
 
 def click(driver: webdriver.Chrome, call_id: str, action: str) -> bool:
     """Clicks a button of the call's card (False if it is not there, e.g. mid re-render)."""
     found = card(driver, call_id)
-    buttons = found.find_elements(By.CSS_SELECTOR, f'button[data-action="{action}"]') if (
-        found is not None) else []
+    buttons = (
+        found.find_elements(By.CSS_SELECTOR, f'button[data-action="{action}"]')
+        if (found is not None)
+        else []
+    )
     if not buttons or not buttons[0].is_enabled():
         return False
     buttons[0].click()
@@ -143,8 +164,8 @@ def unpark_to(driver: webdriver.Chrome, call_id: str, number: str) -> bool:
 
 
 async def test_hold_resume_park_and_unpark_from_the_board(
-        bridge: RunningBridge, ami: AmiClient, browser: webdriver.Chrome,
-        tmp_path: Path) -> None:
+    bridge: RunningBridge, ami: AmiClient, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
     """210 -> 5551234: Hold puts the public party on hold, Resume brings both back to talking,
     Park parks it, Unpark to 024 has 024 and 5551234 talking; the card follows each step."""
     browser.get(f"{bridge.url}/board#token={CRM}")
@@ -154,22 +175,26 @@ async def test_hold_resume_park_and_unpark_from_the_board(
 
     async def step(action: str, want: dict[str, str], shot: str) -> None:
         await asyncio.to_thread(poll, lambda: click(browser, call_id, action), 5, action)
-        await asyncio.to_thread(poll, lambda: _has(statuses(browser, call_id), want), 10,
-                                f"{want} after {action}")
+        await asyncio.to_thread(
+            poll, lambda: _has(statuses(browser, call_id), want), 10, f"{want} after {action}"
+        )
         browser.save_screenshot(str(tmp_path / f"board-{shot}.png"))
 
     try:
         talking = {"0003*210": "talking", "5551234": "talking"}
-        await asyncio.to_thread(poll, lambda: statuses(browser, call_id) == talking, 10,
-                                "both talking")
+        await asyncio.to_thread(
+            poll, lambda: statuses(browser, call_id) == talking, 10, "both talking"
+        )
         await step("hold", {"5551234": "on hold"}, "held")
         await step("offhold", talking, "resumed")
         await step("park", {"5551234": "parked"}, "parked")
         await asyncio.to_thread(poll, lambda: unpark_to(browser, call_id, "024"), 5, "unpark")
         await asyncio.to_thread(
-            poll, lambda: _has(statuses(browser, call_id),
-                               {"0003*024": "talking", "5551234": "talking"}), 10,
-            "024 and 5551234 talking after Unpark")
+            poll,
+            lambda: _has(statuses(browser, call_id), {"0003*024": "talking", "5551234": "talking"}),
+            10,
+            "024 and 5551234 talking after Unpark",
+        )
         browser.save_screenshot(str(tmp_path / "board-unparked.png"))
         assert message(browser)[0] == "live", message(browser)
     finally:
@@ -182,26 +207,31 @@ def _has(shown: dict[str, str], want: dict[str, str]) -> bool:
 
 
 def test_the_board_says_when_the_stream_drops_and_reconnects(
-        bridge: RunningBridge, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    bridge: RunningBridge, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
     """The daemon stops: the page says the stream dropped; it comes back: live again."""
     browser.get(f"{bridge.url}/board#token={CRM}")
     poll(lambda: message(browser)[0] == "live", 10, "the stream is live")
     bridge.stop()
-    state = poll(lambda: message(browser)[0] == "dropped" and message(browser), 10,
-                 "the drop is shown")
+    state = poll(
+        lambda: message(browser)[0] == "dropped" and message(browser), 10, "the drop is shown"
+    )
     browser.save_screenshot(str(tmp_path / "board-dropped.png"))
     assert "reconnecting" in state[1].lower()
     bridge.start()
     poll(lambda: message(browser)[0] == "live", 20, "live again without a reload")
 
 
-def test_a_wrong_token_is_refused_on_the_board(bridge: RunningBridge,
-                                               browser: webdriver.Chrome,
-                                               tmp_path: Path) -> None:
+def test_a_wrong_token_is_refused_on_the_board(
+    bridge: RunningBridge, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
     """A token the bridge does not know: the page says it was refused and asks again."""
     browser.get(f"{bridge.url}/board#token=not-a-token-0123456789")
-    state = poll(lambda: message(browser)[0] in ("refused", "live") and message(browser), 10,
-                 "an answer to the token")
+    state = poll(
+        lambda: message(browser)[0] in ("refused", "live") and message(browser),
+        10,
+        "an answer to the token",
+    )
     browser.save_screenshot(str(tmp_path / "board-refused.png"))
     assert state[0] == "refused"
     assert "Token refused" in state[1]

@@ -62,8 +62,17 @@ def ami_config(sandbox: Any) -> AmiConfig:
 
 async def originate(client: AmiClient, call_id: str) -> None:
     """A 210 -> 024 call of this test's own, found again by its Linkedid."""
-    await client.send({"Action": "Originate", "Channel": "PJSIP/210", "Context": "uapi-phones",
-                       "Exten": "024", "Priority": "1", "Async": "true", "ChannelId": call_id})
+    await client.send(
+        {
+            "Action": "Originate",
+            "Channel": "PJSIP/210",
+            "Context": "uapi-phones",
+            "Exten": "024",
+            "Priority": "1",
+            "Async": "true",
+            "ChannelId": call_id,
+        }
+    )
 
 
 async def hangup_linked(client: AmiClient, call_id: str) -> None:
@@ -81,7 +90,8 @@ async def test_only_tracked_events_reach_python(sandbox: Any) -> None:
     call_id = secrets.token_hex(10)
     seen: list[str] = []
     client.add_event_handler(
-        lambda m: seen.append(m["Event"]) if m.get("Linkedid") == call_id else None)
+        lambda m: seen.append(m["Event"]) if m.get("Linkedid") == call_id else None
+    )
     await client.start()
     try:
         assert await client.wait_connected(10)
@@ -112,8 +122,17 @@ async def test_resync_reads_live_channels_with_linkedid(sandbox: Any) -> None:
 
     try:
         await until(lambda: len([c for c in sandbox.channels() if call_id in c]) >= 1, 10)
-        await until(lambda: sum(1 for line in sandbox.cli("core show channels concise")
-                               .splitlines() if "!Up!" in line and "PJSIP/024" in line) >= 1, 10)
+        await until(
+            lambda: (
+                sum(
+                    1
+                    for line in sandbox.cli("core show channels concise").splitlines()
+                    if "!Up!" in line and "PJSIP/024" in line
+                )
+                >= 1
+            ),
+            10,
+        )
         client.add_connect_handler(on_connect)
         await client.start()
         await until(lambda: bool(got), 10)
@@ -139,5 +158,3 @@ async def test_action_round_trip_and_injection(sandbox: Any) -> None:
         assert client.connected
     finally:
         await client.close()
-
-

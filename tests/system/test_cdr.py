@@ -24,8 +24,9 @@ def record(bridge: RunningBridge, call_id: str, query: str = "") -> dict[str, An
     return found
 
 
-async def test_an_answered_call_is_recorded_with_its_duration(bridge: RunningBridge,
-                                                              ami: AmiClient) -> None:
+async def test_an_answered_call_is_recorded_with_its_duration(
+    bridge: RunningBridge, ami: AmiClient
+) -> None:
     """210 -> 024 with callDuration=2: one record, disposition 0, about 2 s talked, causes."""
     _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "024"), callDuration="2")
     call_id = body[0]["id"]
@@ -45,14 +46,14 @@ async def test_an_answered_call_is_recorded_with_its_duration(bridge: RunningBri
     assert int(stats["phoneCallStat"][1]["answered"]) >= 1
 
 
-async def test_a_busy_destination_is_disposition_1(bridge: RunningBridge,
-                                                   ami: AmiClient) -> None:
+async def test_a_busy_destination_is_disposition_1(bridge: RunningBridge, ami: AmiClient) -> None:
     """210 -> 027 (busy): the record's 027 view is busy and the source filter finds it."""
     _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "027"))
     call_id = body[0]["id"]
     await until(lambda: _gone(ami, call_id), 15)
-    rec = await asyncio.to_thread(wait_for, lambda: record(bridge, call_id,
-                                                           "&destination=027&disposition=1"), 5)
+    rec = await asyncio.to_thread(
+        wait_for, lambda: record(bridge, call_id, "&destination=027&disposition=1"), 5
+    )
     assert rec is not None
     views = {v["extension"]: v for v in rec["phoneCallView"]}
     assert views["0003*027"]["disposition"] == "1"
@@ -60,7 +61,8 @@ async def test_a_busy_destination_is_disposition_1(bridge: RunningBridge,
 
 
 async def test_a_call_that_ends_while_the_bridge_is_down_is_recorded(
-        bridge: RunningBridge, ami: AmiClient) -> None:
+    bridge: RunningBridge, ami: AmiClient
+) -> None:
     """A call up when the bridge stops and gone when it is back: recorded once, ended."""
     _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "5551234"))
     call_id = body[0]["id"]

@@ -61,8 +61,9 @@ class Https:
     parse_2xx: bool = False  # JSON.parse every 2xx body, as mcp-voipnow does
     sent: list[str] = field(default_factory=list)
 
-    def call(self, method: str, path: str, body: Any = None, *,
-             form: dict[str, str] | None = None) -> Answer:
+    def call(
+        self, method: str, path: str, body: Any = None, *, form: dict[str, str] | None = None
+    ) -> Answer:
         headers = {"Accept": "application/json"}
         data = None
         if form is not None:
@@ -89,10 +90,17 @@ class Https:
 
     def log_in(self, client: tuple[str, str]) -> None:
         """POST /oauth/token.php as both clients send it (4PSA's redirect_uri typo included)."""
-        answer = self.call("POST", "/oauth/token.php", form={
-            "client_id": client[0], "client_secret": client[1],
-            "grant_type": "client_credentials", "type": "unifiedapi",
-            "redirect_uri": f"{self.base}/ouath/token.php"})
+        answer = self.call(
+            "POST",
+            "/oauth/token.php",
+            form={
+                "client_id": client[0],
+                "client_secret": client[1],
+                "grant_type": "client_credentials",
+                "type": "unifiedapi",
+                "redirect_uri": f"{self.base}/ouath/token.php",
+            },
+        )
         assert answer.status == 200, answer.raw
         token = answer.json()
         assert token["expires_in"] > 0
@@ -103,12 +111,14 @@ class Https:
 def https(tmp_path: Path, sandbox: Sandbox) -> Iterator[Https]:
     """The daemon on the demo config with `http.tls` and a certificate of scripts/make-cert."""
     certs = tmp_path / "tls"
-    subprocess.run([str(ROOT / "scripts" / "make-cert"), str(certs)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(ROOT / "scripts" / "make-cert"), str(certs)], check=True, capture_output=True
+    )
     tls = {"cert": str(certs / "cert.pem"), "key": str(certs / "key.pem")}
     running = RunningBridge(tmp_path, sandbox, overrides={"http": {"tls": tls}})
-    client = Https(f"https://127.0.0.1:{running.port}",
-                   ssl.create_default_context(cafile=tls["cert"]))
+    client = Https(
+        f"https://127.0.0.1:{running.port}", ssl.create_default_context(cafile=tls["cert"])
+    )
     try:
         wait_for(lambda: _healthy(client), 20, message="the bridge over HTTPS")
         yield client
@@ -163,8 +173,11 @@ def test_mcp_voipnow_session(https: Https) -> None:
     assert empty.json() == {"totalResults": 0, "startIndex": 0, "itemsPerPage": 0, "entry": []}
 
     first = _mcp_call(https, nonce)
-    moved = https.call("PUT", f"/uapi/phoneCalls/@me/210/{first}/", {
-        "action": "Transfer", "sendCallTo": "024", "transferFromNumber": "210"})
+    moved = https.call(
+        "PUT",
+        f"/uapi/phoneCalls/@me/210/{first}/",
+        {"action": "Transfer", "sendCallTo": "024", "transferFromNumber": "210"},
+    )
     assert moved.status == 200, moved.raw
     assert moved.json()["id"] == first
     views = poll(https, f"/uapi/phoneCalls/@me/210/{first}/", {"0003*024": "5", "5551234": "5"})
@@ -175,9 +188,16 @@ def test_mcp_voipnow_session(https: Https) -> None:
 
     second = _mcp_call(https, nonce)  # same nonce, first call over: a new call rings
     assert second != first
-    to_box = https.call("PUT", f"/uapi/phoneCalls/@me/210/{second}/", {
-        "action": "TransferToVoicemail", "sendCallTo": "024", "transferFromNumber": "210",
-        "transferNumber": "5551234"})
+    to_box = https.call(
+        "PUT",
+        f"/uapi/phoneCalls/@me/210/{second}/",
+        {
+            "action": "TransferToVoicemail",
+            "sendCallTo": "024",
+            "transferFromNumber": "210",
+            "transferNumber": "5551234",
+        },
+    )
     assert to_box.status == 200, to_box.raw
     https.call("DELETE", f"/uapi/phoneCalls/@me/210/{second}/").json()
     wait_for(lambda: not views_of(https, "/uapi/phoneCalls/@me/210/"), 10)
@@ -189,15 +209,28 @@ def test_mcp_voipnow_session(https: Https) -> None:
 def _mcp_call(https: Https, nonce: str) -> str:
     """mcp-voipnow's make-call (POST .../simple/ with the session nonce); returns the id once
     both parties talk."""
-    placed = https.call("POST", "/uapi/phoneCalls/@me/simple/?waitForPickup=20", {
-        "extension": "210", "nonce": nonce, "phoneCallView": [{
-            "source": ["210"], "destination": ["5551234"], "callerId": "John Doe <210>",
-            "callerDestination": "John Doe <210>"}]})
+    placed = https.call(
+        "POST",
+        "/uapi/phoneCalls/@me/simple/?waitForPickup=20",
+        {
+            "extension": "210",
+            "nonce": nonce,
+            "phoneCallView": [
+                {
+                    "source": ["210"],
+                    "destination": ["5551234"],
+                    "callerId": "John Doe <210>",
+                    "callerDestination": "John Doe <210>",
+                }
+            ],
+        },
+    )
     assert placed.status == 202, placed.raw
     [call] = placed.json()
     assert call["extension"] == "0003*210"
-    views = poll(https, f"/uapi/phoneCalls/@me/210/{call['id']}/",
-                 {"0003*210": "5", "5551234": "5"})
+    views = poll(
+        https, f"/uapi/phoneCalls/@me/210/{call['id']}/", {"0003*210": "5", "5551234": "5"}
+    )
     assert views["0003*210"]["flow"] == "4"
     listed = https.call("GET", "/uapi/phoneCalls/@me/210/?count=20").json()
     assert (listed["totalResults"], listed["itemsPerPage"]) == (1, 1)
@@ -209,8 +242,17 @@ def _mcp_call(https: Https, nonce: str) -> str:
 def _mcp_events(https: Https) -> None:
     """PhoneCallEvents as mcp-voipnow sends them: type in the body, `sortOder` (sic)."""
     base = "/uapi/extensions/@me/210/phoneCallEvents"
-    made = https.call("POST", f"{base}/", {"type": "1", "method": "0", "status": "0",
-                                           "url": "http://127.0.0.1:9/dialout", "note": "mcp"})
+    made = https.call(
+        "POST",
+        f"{base}/",
+        {
+            "type": "1",
+            "method": "0",
+            "status": "0",
+            "url": "http://127.0.0.1:9/dialout",
+            "note": "mcp",
+        },
+    )
     assert made.status == 201, made.raw
     event = made.json()
     listed = https.call("GET", f"{base}/?count=10&sortOder=ascending&fields=id,url").json()
@@ -231,30 +273,53 @@ def test_python_examples(https: Https) -> None:
     https.log_in(CRM)
     https.in_query = True
     first = len(https.sent)
-    public = _example_call(https, {"extension": "210", "phoneCallView": [{
-        "source": ["5550001"], "destination": ["5551234"]}]}, {"5550001": "5", "5551234": "5"})
+    public = _example_call(
+        https,
+        {
+            "extension": "210",
+            "phoneCallView": [{"source": ["5550001"], "destination": ["5551234"]}],
+        },
+        {"5550001": "5", "5551234": "5"},
+    )
     flows = {v["flow"] for v in views_of(https, f"/uapi/phoneCalls/@me/@self/{public}").values()}
     assert flows == {"4"}  # the PBX called both public numbers out
     hung = https.call("DELETE", f"/uapi/phoneCalls/@me/210/{public}")
     assert (hung.status, hung.json()) == (200, [{"id": public}])
 
-    call = _example_call(https, {"phoneCallView": [{"source": ["210"], "destination": ["024"],
-                                                    "callerId": "Example <4242425>"}]},
-                         {"0003*210": "5", "0003*024": "5"})
-    record = https.call("PUT", f"/uapi/phoneCalls/@me/@self/{call}", {
-        "action": "StartRecording", "phoneCallViewId": "00", "format": "wav"})
+    call = _example_call(
+        https,
+        {
+            "phoneCallView": [
+                {"source": ["210"], "destination": ["024"], "callerId": "Example <4242425>"}
+            ]
+        },
+        {"0003*210": "5", "0003*024": "5"},
+    )
+    record = https.call(
+        "PUT",
+        f"/uapi/phoneCalls/@me/@self/{call}",
+        {"action": "StartRecording", "phoneCallViewId": "00", "format": "wav"},
+    )
     assert record.status == 200, record.raw
     assert "recording" in {v["id"]: v for v in record.json()["phoneCallView"]}["00"]
-    moved = https.call("PUT", f"/uapi/phoneCalls/@me/@self/{call}", {
-        "action": "Transfer", "sendCallTo": "026", "phoneCallViewId": "00"})
+    moved = https.call(
+        "PUT",
+        f"/uapi/phoneCalls/@me/@self/{call}",
+        {"action": "Transfer", "sendCallTo": "026", "phoneCallViewId": "00"},
+    )
     assert moved.status == 200, moved.raw
     https.call("DELETE", f"/uapi/phoneCalls/@me/@self/{call}")
 
-    parked = _example_call(https, {"phoneCallView": [{"source": ["210"],
-                                                      "destination": ["5551234"]}]},
-                           {"0003*210": "5", "5551234": "5"})
-    park = https.call("PUT", f"/unifiedapi/phoneCalls/@me/@self/{parked}", {
-        "action": "Park", "phoneCallViewId": "00"})
+    parked = _example_call(
+        https,
+        {"phoneCallView": [{"source": ["210"], "destination": ["5551234"]}]},
+        {"0003*210": "5", "5551234": "5"},
+    )
+    park = https.call(
+        "PUT",
+        f"/unifiedapi/phoneCalls/@me/@self/{parked}",
+        {"action": "Park", "phoneCallViewId": "00"},
+    )
     assert park.status == 200, park.raw
     [shown] = park.json()
     assert shown["id"] == parked
@@ -282,8 +347,9 @@ def test_python_example_logs_an_agent_into_a_queue(https: Https, sandbox: Sandbo
         listed = https.call("GET", agents)
         assert listed.status == 200, listed.raw
         assert [a["agentNumber"] for a in listed.json()["entry"]] == ["0003*210"]
-        other = https.call("PUT", "/uapi/extensions/@me/0003*500/queue/agents/0003*210",
-                           {"status": "1"})
+        other = https.call(
+            "PUT", "/uapi/extensions/@me/0003*500/queue/agents/0003*210", {"status": "1"}
+        )
         assert (other.status, other.json()["error"]["code"]) == (400, "extension_invalid")
     finally:
         out = https.call("PUT", f"{agents}0003*210", {"status": "0"})

@@ -35,36 +35,61 @@ async def test_parallel_sources_then_destination_then_duration(sandbox: Any) -> 
     await client.start()
     assert await client.wait_connected(10)
     try:
-        await client.send({
-            "Action": "Originate", "Channel": "Local/s@uapi-source/n",
-            "Context": "uapi-destination", "Exten": "s", "Priority": "1", "Async": "true",
-            "ChannelId": call_id, "OtherChannelId": f"{call_id}-2", "Timeout": "15000",
-            "Variable": [f"UAPI_CALL_ID={call_id}", "UAPI_SOURCES=PJSIP/025&PJSIP/026",
-                         "UAPI_SOURCE_CID=Shown To Source <4242425>",
-                         "UAPI_DESTINATION=PJSIP/5551234@trunk",
-                         "UAPI_DEST_CID=Shown To Dest <210>", "UAPI_WAIT=10",
-                         "UAPI_DIAL_OPTS=S(2)"],
-        })
+        await client.send(
+            {
+                "Action": "Originate",
+                "Channel": "Local/s@uapi-source/n",
+                "Context": "uapi-destination",
+                "Exten": "s",
+                "Priority": "1",
+                "Async": "true",
+                "ChannelId": call_id,
+                "OtherChannelId": f"{call_id}-2",
+                "Timeout": "15000",
+                "Variable": [
+                    f"UAPI_CALL_ID={call_id}",
+                    "UAPI_SOURCES=PJSIP/025&PJSIP/026",
+                    "UAPI_SOURCE_CID=Shown To Source <4242425>",
+                    "UAPI_DESTINATION=PJSIP/5551234@trunk",
+                    "UAPI_DEST_CID=Shown To Dest <210>",
+                    "UAPI_WAIT=10",
+                    "UAPI_DIAL_OPTS=S(2)",
+                ],
+            }
+        )
 
         def hangups() -> dict[str, str]:
-            return {m["Channel"].split("-")[0]: m["Cause-txt"] for m in seen
-                    if m.get("Event") == "Hangup"}
+            return {
+                m["Channel"].split("-")[0]: m["Cause-txt"]
+                for m in seen
+                if m.get("Event") == "Hangup"
+            }
 
         await until(lambda: {"PJSIP/025", "PJSIP/026", "PJSIP/trunk"} <= set(hangups()), 20)
     finally:
         await client.close()
-    ups = [m["Channel"].split("-")[0] for m in seen if m.get("Event") == "Newstate"
-           and m["ChannelStateDesc"] == "Up"]
+    ups = [
+        m["Channel"].split("-")[0]
+        for m in seen
+        if m.get("Event") == "Newstate" and m["ChannelStateDesc"] == "Up"
+    ]
     assert ups.index("PJSIP/025") < ups.index("PJSIP/trunk")  # destination only after answer
     assert "PJSIP/026" not in ups  # the never-answering source just stopped ringing
     assert hangups()["PJSIP/026"] == "Answered elsewhere"
-    source_leg = next(m for m in seen if m.get("Event") == "NewConnectedLine"
-                      and m["Channel"].startswith("PJSIP/025"))
+    source_leg = next(
+        m
+        for m in seen
+        if m.get("Event") == "NewConnectedLine" and m["Channel"].startswith("PJSIP/025")
+    )
     assert source_leg["ConnectedLineNum"] == "4242425"  # the source sees callerId
-    trunk_leg = next(m for m in seen if m.get("Event") == "Newchannel"
-                     and m["Channel"].startswith("PJSIP/trunk"))
-    dial = next(m for m in seen if m.get("Event") == "DialBegin"
-                and m["DestChannel"] == trunk_leg["Channel"])
+    trunk_leg = next(
+        m for m in seen if m.get("Event") == "Newchannel" and m["Channel"].startswith("PJSIP/trunk")
+    )
+    dial = next(
+        m
+        for m in seen
+        if m.get("Event") == "DialBegin" and m["DestChannel"] == trunk_leg["Channel"]
+    )
     assert dial["DialString"] == "5551234@trunk"
     assert dial["CallerIDNum"] == "210"  # the destination sees callerIdDestination
     talk = stamps[("Hangup", "PJSIP/trunk")] - stamps[("Up", "PJSIP/trunk")]

@@ -31,11 +31,20 @@ FAX_EXT = "0003*299"
 @pytest.fixture
 def fax_bridge(tmp_path: Path, sandbox: Sandbox) -> Iterator[RunningBridge]:
     """A bridge with a `fax` extension (299, John's) and the sandbox's fax spool."""
-    running = RunningBridge(tmp_path, sandbox, overrides={
-        "faxes": {"spool": str(SANDBOX_ROOT / PBX_SPOOL.lstrip("/")),
-                  "spool_on_pbx": PBX_SPOOL, "wait": 4},
-        "extensions": [{"number": FAX_EXT, "user": "12", "type": "fax",
-                        "caller_id": "Fax <299>"}]})
+    running = RunningBridge(
+        tmp_path,
+        sandbox,
+        overrides={
+            "faxes": {
+                "spool": str(SANDBOX_ROOT / PBX_SPOOL.lstrip("/")),
+                "spool_on_pbx": PBX_SPOOL,
+                "wait": 4,
+            },
+            "extensions": [
+                {"number": FAX_EXT, "user": "12", "type": "fax", "caller_id": "Fax <299>"}
+            ],
+        },
+    )
     try:
         wait_for(lambda: running.health()[0] == 200, 20)
         yield running
@@ -46,11 +55,17 @@ def fax_bridge(tmp_path: Path, sandbox: Sandbox) -> Iterator[RunningBridge]:
 async def send(bridge: RunningBridge, recipients: list[str]) -> tuple[int, Any]:
     data = aiohttp.FormData()
     data.add_field("files", pdf(), filename="page.pdf", content_type="application/octet-stream")
-    data.add_field("request", json.dumps({"recipients": recipients}),
-                   content_type="application/json")
-    async with aiohttp.ClientSession() as session, session.post(
-            f"{bridge.url}/uapi/faxes/@me/0003*210", data=data,
-            headers={"Authorization": f"Bearer {CRM}"}) as resp:
+    data.add_field(
+        "request", json.dumps({"recipients": recipients}), content_type="application/json"
+    )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{bridge.url}/uapi/faxes/@me/0003*210",
+            data=data,
+            headers={"Authorization": f"Bearer {CRM}"},
+        ) as resp,
+    ):
         return resp.status, await resp.json()
 
 
@@ -68,8 +83,11 @@ async def test_pdf_to_a_fax_extension_arrives_as_one_page(fax_bridge: RunningBri
     assert out["recipient"] == FAX_EXT
 
     def finished() -> dict[str, Any] | None:
-        done = [f for f in faxes(fax_bridge, "210") if f["id"] == out["id"]
-                and f["status"] not in ("queued", "sending")]
+        done = [
+            f
+            for f in faxes(fax_bridge, "210")
+            if f["id"] == out["id"] and f["status"] not in ("queued", "sending")
+        ]
         return done[0] if done else None
 
     sent = wait_for(finished, 60)
@@ -93,8 +111,11 @@ async def test_a_recipient_that_does_not_answer_fails(fax_bridge: RunningBridge)
     assert status == 202, body
 
     def finished() -> dict[str, Any] | None:
-        done = [f for f in faxes(fax_bridge, "210") if f["id"] == body[0]["id"]
-                and f["status"] not in ("queued", "sending")]
+        done = [
+            f
+            for f in faxes(fax_bridge, "210")
+            if f["id"] == body[0]["id"] and f["status"] not in ("queued", "sending")
+        ]
         return done[0] if done else None
 
     failed = wait_for(finished, 30)

@@ -31,8 +31,9 @@ async def listening(sandbox: Sandbox, events: list[AmiMessage]) -> AsyncIterator
     """A link of the test's own that also reads the `dtmf` class (DTMFBegin/End): the
     sandbox's uapi-observer user (manager.conf), not the bridge's."""
     config = AmiConfig(port=sandbox.ami_port, username="uapi-observer", secret="sandbox-observer")
-    client = AmiClient(config, events=(),
-                       name="incall-test", event_classes=("call", "system", "dtmf"))
+    client = AmiClient(
+        config, events=(), name="incall-test", event_classes=("call", "system", "dtmf")
+    )
     client.add_event_handler(events.append)
     await client.start()
     assert await client.wait_connected(10)
@@ -42,23 +43,28 @@ async def listening(sandbox: Sandbox, events: list[AmiMessage]) -> AsyncIterator
         await client.close()
 
 
-async def test_dtmf_sent_on_210s_view_reaches_024(bridge: RunningBridge, sandbox: Sandbox,
-                                                  ami: AmiClient) -> None:
+async def test_dtmf_sent_on_210s_view_reaches_024(
+    bridge: RunningBridge, sandbox: Sandbox, ami: AmiClient
+) -> None:
     """SendDTMF 123# on 210's view: Asterisk sends the four digits, in order, to 024's phone
     (DTMFEnd with Direction: Sent on 024's channel)."""
     events: list[AmiMessage] = []
     async with listening(sandbox, events):
         call_id = await talking(bridge, "024")
         try:
-            status, body = await put(bridge, call_id, {"action": "SendDTMF",
-                                                       "phoneCallViewId": "00",
-                                                       "digits": "123#"})
+            status, body = await put(
+                bridge, call_id, {"action": "SendDTMF", "phoneCallViewId": "00", "digits": "123#"}
+            )
             assert status == 200, body
 
             def sent() -> str:
-                return "".join(e["Digit"] for e in events if e.get("Event") == "DTMFEnd"
-                               and e.get("Direction") == "Sent"
-                               and e.get("Channel", "").startswith("PJSIP/024-"))
+                return "".join(
+                    e["Digit"]
+                    for e in events
+                    if e.get("Event") == "DTMFEnd"
+                    and e.get("Direction") == "Sent"
+                    and e.get("Channel", "").startswith("PJSIP/024-")
+                )
 
             await until(lambda: sent() == "123#", 10, what=f"024 got {sent()!r}")
         finally:
@@ -71,16 +77,19 @@ async def test_mute_out_on_024_shows_in_list(bridge: RunningBridge, ami: AmiClie
     call_id = await talking(bridge, "024")
     try:
         views: dict[str, dict[str, Any]] = await asyncio.to_thread(
-            shown, bridge, f"@me/210/{call_id}")
+            shown, bridge, f"@me/210/{call_id}"
+        )
         view = views["0003*024"]["id"]
-        status, body = await put(bridge, call_id, {"action": "Mute", "phoneCallViewId": view,
-                                                   "direction": "out"})
+        status, body = await put(
+            bridge, call_id, {"action": "Mute", "phoneCallViewId": view, "direction": "out"}
+        )
         assert status == 200, body
         views = await asyncio.to_thread(shown, bridge, f"@me/210/{call_id}")
         assert views["0003*024"]["muted"] == "out"
         assert "muted" not in views["0003*210"]
-        status, body = await put(bridge, call_id, {"action": "Unmute", "phoneCallViewId": view,
-                                                   "direction": "out"})
+        status, body = await put(
+            bridge, call_id, {"action": "Unmute", "phoneCallViewId": view, "direction": "out"}
+        )
         assert status == 200, body
         views = await asyncio.to_thread(shown, bridge, f"@me/210/{call_id}")
         assert "muted" not in views["0003*024"]
@@ -94,10 +103,28 @@ def traced_phone(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     gets to a file (-trace_msg); yields (its port, the file)."""
     port, log = free_port(), tmp_path / "sipp-messages.log"
     proc = subprocess.Popen(
-        ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port()),
-         "-cp", str(free_port()), "-nostdin", "-trace_msg", "-message_file", str(log)],
-        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            "sipp",
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-mp",
+            str(free_port()),
+            "-cp",
+            str(free_port()),
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            str(log),
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield port, log
     finally:
@@ -108,12 +135,16 @@ def traced_phone(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 def invites(log: Path) -> list[str]:
     """The INVITEs in SIPp's message log."""
     text = log.read_text() if log.exists() else ""
-    return [m for m in text.split("----------------------------------------------- ")
-            if "INVITE sip:" in m]
+    return [
+        m
+        for m in text.split("----------------------------------------------- ")
+        if "INVITE sip:" in m
+    ]
 
 
-async def test_sip_headers_reach_the_phone(tmp_path: Path, sandbox: Sandbox,
-                                           ami: AmiClient) -> None:
+async def test_sip_headers_reach_the_phone(
+    tmp_path: Path, sandbox: Sandbox, ami: AmiClient
+) -> None:
     """A simple call (sipHeaders {"X-Crm-Id": "42", ...}) and a conference invite (43) to
     public numbers: the INVITEs the phone gets carry the headers, values intact (public
     numbers are dialled to the test's traced SIPp through the trunk endpoint)."""
@@ -124,16 +155,33 @@ async def test_sip_headers_reach_the_phone(tmp_path: Path, sandbox: Sandbox,
         bridge = RunningBridge(tmp_path, sandbox, {"dialing": {"public": public}})
         try:
             await asyncio.to_thread(wait_for, lambda: bridge.health()[0] == 200, 20)
-            status, body = await asyncio.to_thread(make_call, bridge, {
-                "extension": "210", "phoneCallView": [{
-                    "source": ["210"], "destination": ["5551234"],
-                    "sipHeaders": {"X-Crm-Id": "42", "X-Odd": odd}}]})
+            status, body = await asyncio.to_thread(
+                make_call,
+                bridge,
+                {
+                    "extension": "210",
+                    "phoneCallView": [
+                        {
+                            "source": ["210"],
+                            "destination": ["5551234"],
+                            "sipHeaders": {"X-Crm-Id": "42", "X-Odd": odd},
+                        }
+                    ],
+                },
+            )
             assert status == 202, body
             ids.append(body[0]["id"])
-            status, body = await asyncio.to_thread(bridge.request, "POST",
-                                                   "/uapi/phoneCalls/@me/conferenceInvite", {
-                "extension": "260", "phoneCallView": [{
-                    "destination": ["5559876"], "sipHeaders": {"X-Crm-Id": "43"}}]})
+            status, body = await asyncio.to_thread(
+                bridge.request,
+                "POST",
+                "/uapi/phoneCalls/@me/conferenceInvite",
+                {
+                    "extension": "260",
+                    "phoneCallView": [
+                        {"destination": ["5559876"], "sipHeaders": {"X-Crm-Id": "43"}}
+                    ],
+                },
+            )
             assert status == 202, body
             ids.append(body[0]["id"])
 
@@ -153,7 +201,8 @@ async def test_sip_headers_reach_the_phone(tmp_path: Path, sandbox: Sandbox,
 
 
 async def test_conference_participants_listed_muted_and_kicked(
-        bridge: RunningBridge, sandbox: Sandbox, ami: AmiClient) -> None:
+    bridge: RunningBridge, sandbox: Sandbox, ami: AmiClient
+) -> None:
     """024 and the trunk invited to room 8 of 260: GET lists both; Mute one (ConfBridge's
     own list shows it muted), Kick the other (it leaves the room)."""
     url = "/uapi/extensions/@me/260/conference/participants"
@@ -175,20 +224,28 @@ async def test_conference_participants_listed_muted_and_kicked(
         # what the bridge rebuilds from at login names the same participants
         entries = await ami.send_list({"Action": "ConfbridgeList", "Conference": room})
         assert {e.get("Uniqueid") for e in entries if e.get("Event") == "ConfbridgeList"} == {
-            p["id"] for p in listed}
+            p["id"] for p in listed
+        }
         assert {p["phoneCallId"] for p in listed} == set(ids)
         phone, trunk = by_number["0003*024"], by_number["5551234"]
         status, body = await asyncio.to_thread(
-            bridge.request, "PUT", f"{url}/{phone['id']}?number=8", {"action": "Mute"})
+            bridge.request, "PUT", f"{url}/{phone['id']}?number=8", {"action": "Mute"}
+        )
         assert (status, body["muted"]) == (200, True), body
         cli = sandbox.cli(f"confbridge list {room}")
         line = next(x for x in cli.splitlines() if x.startswith("PJSIP/024-"))
         assert "m" in line.split()[1], cli  # the Flags column: m = muted
         status, _ = await asyncio.to_thread(
-            bridge.request, "PUT", f"{url}/{trunk['id']}?number=8", {"action": "Kick"})
+            bridge.request, "PUT", f"{url}/{trunk['id']}?number=8", {"action": "Kick"}
+        )
         assert status == 204
-        await asyncio.to_thread(wait_for, lambda: members(sandbox, room) == {"PJSIP/024"},
-                                10, 0.3, "the trunk left the room")
+        await asyncio.to_thread(
+            wait_for,
+            lambda: members(sandbox, room) == {"PJSIP/024"},
+            10,
+            0.3,
+            "the trunk left the room",
+        )
         status, listed = await asyncio.to_thread(bridge.request, "GET", f"{url}?number=8")
         assert [p["number"] for p in listed] == ["0003*024"]
         assert listed[0]["muted"] is True
@@ -208,11 +265,15 @@ async def _bridged(ami: AmiClient, *names: str) -> bool:
 async def _transferring(bridge: RunningBridge, call_id: str) -> str:
     """210 talking to 024; AttendedTransfer on 210's view to 025 (the sandbox's 212: it
     answers after 3 s); returns once 210 and 025 talk while 024 hears music on hold."""
-    status, body = await put(bridge, call_id, {"action": "AttendedTransfer",
-                                               "phoneCallViewId": "00", "sendCallTo": "025"})
+    status, body = await put(
+        bridge,
+        call_id,
+        {"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "025"},
+    )
     assert status == 200, body
-    views = await poll_views(bridge, f"@me/210/{call_id}",
-                             {"0003*210": "5", "0003*025": "5"}, within=15)
+    views = await poll_views(
+        bridge, f"@me/210/{call_id}", {"0003*210": "5", "0003*025": "5"}, within=15
+    )
     assert "onHold" in views["0003*024"], views
     return str(views["0003*025"]["id"])
 
@@ -222,32 +283,37 @@ async def test_attended_transfer_completes(bridge: RunningBridge, ami: AmiClient
     call_id = await talking(bridge, "024")
     try:
         await _transferring(bridge, call_id)
-        status, body = await put(bridge, call_id, {"action": "CompleteTransfer",
-                                                   "phoneCallViewId": "00"})
+        status, body = await put(
+            bridge, call_id, {"action": "CompleteTransfer", "phoneCallViewId": "00"}
+        )
         assert status in (200, 204), body
         await until(lambda: _bridged(ami, "PJSIP/024", "PJSIP/025"), 10)
         chans = await legs(ami, call_id)
         assert "PJSIP/210" not in chans, chans
-        views = await poll_views(bridge, f"@me/210/{call_id}",  # still charged to 210
-                                 {"0003*024": "5", "0003*025": "5"})
+        views = await poll_views(
+            bridge,
+            f"@me/210/{call_id}",  # still charged to 210
+            {"0003*024": "5", "0003*025": "5"},
+        )
         assert "onHold" not in views["0003*024"]
     finally:
         await hang_up(ami, call_id)
 
 
-async def test_attended_transfer_cancelled_returns(bridge: RunningBridge,
-                                                   ami: AmiClient) -> None:
+async def test_attended_transfer_cancelled_returns(bridge: RunningBridge, ami: AmiClient) -> None:
     """AttendedTransfer 210 -> 025, then CancelTransfer: 025 hangs up, 210 and 024 talk."""
     call_id = await talking(bridge, "024")
     try:
         await _transferring(bridge, call_id)
-        status, body = await put(bridge, call_id, {"action": "CancelTransfer",
-                                                   "phoneCallViewId": "00"})
+        status, body = await put(
+            bridge, call_id, {"action": "CancelTransfer", "phoneCallViewId": "00"}
+        )
         assert status == 200, body
         await until(lambda: _bridged(ami, "PJSIP/210", "PJSIP/024"), 10)
         assert "PJSIP/025" not in await legs(ami, call_id)
-        status, body = await put(bridge, call_id, {"action": "CompleteTransfer",
-                                                   "phoneCallViewId": "00"})
+        status, body = await put(
+            bridge, call_id, {"action": "CompleteTransfer", "phoneCallViewId": "00"}
+        )
         assert (status, body["error"]["code"]) == (400, "pc_phonecallview_invalid")
     finally:
         await hang_up(ami, call_id)

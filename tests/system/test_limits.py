@@ -26,8 +26,10 @@ pytestmark = pytest.mark.system
 
 FLOOD = "flood-token-0123456789abcdef"  # organization 3, calls {rate: 2, burst: 5}
 OTHER = "other-org-token-0123456789ab"  # organization 4, the default limits
-BUSY_SOURCE = {"extension": "027",  # 027 answers 486 Busy: each call ends at once on Asterisk
-               "phoneCallView": [{"source": ["027"], "destination": ["5551234"]}]}
+BUSY_SOURCE = {
+    "extension": "027",  # 027 answers 486 Busy: each call ends at once on Asterisk
+    "phoneCallView": [{"source": ["027"], "destination": ["5551234"]}],
+}
 
 
 class OriginateCounter:
@@ -47,7 +49,8 @@ class OriginateCounter:
     async def start(self) -> None:
         self.thread.start()
         started = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._serve, "127.0.0.1", self.port), self.loop)
+            asyncio.start_server(self._serve, "127.0.0.1", self.port), self.loop
+        )
         self.server = await asyncio.wrap_future(started)
 
     async def close(self) -> None:
@@ -69,34 +72,42 @@ class OriginateCounter:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
         self.writers += [writer, up_writer]
-        await asyncio.gather(self._pipe(reader, up_writer, count=True),
-                             self._pipe(up_reader, writer), return_exceptions=True)
+        await asyncio.gather(
+            self._pipe(reader, up_writer, count=True),
+            self._pipe(up_reader, writer),
+            return_exceptions=True,
+        )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
-                    count: bool = False) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, count: bool = False
+    ) -> None:
         tail = b""
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
                 if count:  # a header may be split between reads: keep the last bytes
                     seen = (tail + data).count(b"Action: Originate\r\n")
-                    self.stamps += [time.monotonic()] * (seen - tail.count(
-                        b"Action: Originate\r\n"))
+                    self.stamps += [time.monotonic()] * (
+                        seen - tail.count(b"Action: Originate\r\n")
+                    )
                     tail = (tail + data)[-32:]
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
 
     def busiest_second(self) -> int:
-        return max((sum(1 for t in self.stamps if s <= t < s + 1.0) for s in self.stamps),
-                   default=0)
+        return max(
+            (sum(1 for t in self.stamps if s <= t < s + 1.0) for s in self.stamps), default=0
+        )
 
 
-def with_apps(flood_limits: dict[str, Any], ami: dict[str, Any] | None = None,
-              org_max: int | None = None) -> Callable[[dict[str, Any]], None]:
+def with_apps(
+    flood_limits: dict[str, Any], ami: dict[str, Any] | None = None, org_max: int | None = None
+) -> Callable[[dict[str, Any]], None]:
     def edit(raw: dict[str, Any]) -> None:
         raw["apps"] += [
             {"name": "flood", "organization": "3", "token": FLOOD, "limits": flood_limits},
-            {"name": "other", "user": "30", "token": OTHER}]
+            {"name": "other", "user": "30", "token": OTHER},
+        ]
         raw["limits"] = {}  # the defaults (demo.yaml's are for tests that drive it hard)
         raw["ami"].update(ami or {})
         if org_max is not None:
@@ -110,8 +121,12 @@ def counter() -> OriginateCounter:
     return OriginateCounter(Sandbox.ami_port)
 
 
-async def started(tmp_path: Path, sandbox: Sandbox, counter: OriginateCounter,
-                  edit: Callable[[dict[str, Any]], None]) -> RunningBridge:
+async def started(
+    tmp_path: Path,
+    sandbox: Sandbox,
+    counter: OriginateCounter,
+    edit: Callable[[dict[str, Any]], None],
+) -> RunningBridge:
     await counter.start()
 
     def through_proxy(raw: dict[str, Any]) -> None:
@@ -123,13 +138,21 @@ async def started(tmp_path: Path, sandbox: Sandbox, counter: OriginateCounter,
     return bridge
 
 
-async def request(session: aiohttp.ClientSession, bridge: RunningBridge, method: str,
-                  path: str, token: str, body: Any = None, *,
-                  seen: list[Any] | None = None) -> tuple[int, Any, Any]:
+async def request(
+    session: aiohttp.ClientSession,
+    bridge: RunningBridge,
+    method: str,
+    path: str,
+    token: str,
+    body: Any = None,
+    *,
+    seen: list[Any] | None = None,
+) -> tuple[int, Any, Any]:
     """One request; its answer is checked against openapi.yaml now, or later by `checked`
     when `seen` collects it (the check takes time the measured window should not)."""
-    async with session.request(method, f"{bridge.url}{path}", json=body,
-                               headers={"Authorization": f"Bearer {token}"}) as resp:
+    async with session.request(
+        method, f"{bridge.url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
         raw = await resp.read()
         answer = (bridge.url, method, path, resp.status, list(resp.headers.items()), raw)
         if seen is None:
@@ -141,6 +164,7 @@ async def request(session: aiohttp.ClientSession, bridge: RunningBridge, method:
 
 async def checked(seen: list[Any]) -> None:
     """Every collected answer, as openapi.yaml says."""
+
     def check_all() -> None:
         for answer in seen:
             check_answer(*answer)
@@ -156,25 +180,45 @@ async def hang_up_all(ami: AmiClient, prefixes: tuple[str, ...]) -> None:
 
 
 async def test_an_app_over_its_calls_limit_does_not_starve_another_organization(
-        tmp_path: Path, sandbox: Sandbox, counter: OriginateCounter, ami: AmiClient) -> None:
+    tmp_path: Path, sandbox: Sandbox, counter: OriginateCounter, ami: AmiClient
+) -> None:
     """App A sends 200 make-calls at once with calls {rate: 2, burst: 5}: Asterisk gets at most
     5 + 2/s Originates, the rest are 429 with Retry-After; meanwhile app B (organization 4)
     lists and places a call normally."""
-    bridge = await started(tmp_path, sandbox, counter,
-                           with_apps({"calls": {"rate": 2, "burst": 5},
-                                      "requests": {"rate": 1000, "burst": 1000}}))
+    bridge = await started(
+        tmp_path,
+        sandbox,
+        counter,
+        with_apps({"calls": {"rate": 2, "burst": 5}, "requests": {"rate": 1000, "burst": 1000}}),
+    )
     try:
         seen: list[Any] = []
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             began = time.monotonic()
-            flood = [request(session, bridge, "POST", "/uapi/phoneCalls/13/simple", FLOOD,
-                             BUSY_SOURCE, seen=seen) for _ in range(200)]
-            other = [request(session, bridge, "GET", "/uapi/phoneCalls/@me/300", OTHER,
-                             seen=seen),
-                     request(session, bridge, "POST", "/uapi/phoneCalls/@me/simple?callDuration=1",
-                             OTHER, {"phoneCallView": [{"source": ["300"],
-                                                        "destination": ["5551234"]}]},
-                             seen=seen)]
+            flood = [
+                request(
+                    session,
+                    bridge,
+                    "POST",
+                    "/uapi/phoneCalls/13/simple",
+                    FLOOD,
+                    BUSY_SOURCE,
+                    seen=seen,
+                )
+                for _ in range(200)
+            ]
+            other = [
+                request(session, bridge, "GET", "/uapi/phoneCalls/@me/300", OTHER, seen=seen),
+                request(
+                    session,
+                    bridge,
+                    "POST",
+                    "/uapi/phoneCalls/@me/simple?callDuration=1",
+                    OTHER,
+                    {"phoneCallView": [{"source": ["300"], "destination": ["5551234"]}]},
+                    seen=seen,
+                ),
+            ]
             answers = await asyncio.gather(*flood, *other)
             elapsed = time.monotonic() - began
         await checked(seen)
@@ -182,8 +226,10 @@ async def test_an_app_over_its_calls_limit_does_not_starve_another_organization(
         placed = [x for x in a if x[0] == 202]
         refused = [x for x in a if x[0] == 429]
         assert len(placed) + len(refused) == 200, [x[2] for x in a if x[0] not in (202, 429)]
-        assert all(x[2]["error"]["code"] == "rate_limited" and int(x[1]["Retry-After"]) >= 1
-                   for x in refused)
+        assert all(
+            x[2]["error"]["code"] == "rate_limited" and int(x[1]["Retry-After"]) >= 1
+            for x in refused
+        )
         print(f"calls limit: {len(placed)} placed, {len(refused)} refused in {elapsed:.2f} s")
         assert 5 <= len(placed) <= 5 + 2 * elapsed + 1
         assert b[0][0] in (200, 204)
@@ -198,28 +244,32 @@ async def test_an_app_over_its_calls_limit_does_not_starve_another_organization(
 
 
 async def test_an_organization_at_max_calls_gets_409_until_a_call_ends(
-        tmp_path: Path, sandbox: Sandbox, counter: OriginateCounter, ami: AmiClient) -> None:
+    tmp_path: Path, sandbox: Sandbox, counter: OriginateCounter, ami: AmiClient
+) -> None:
     """Organization 3 with max_calls 1: a live call 210 -> public makes the next make-call 409
     pc_limit_exceeded (no Originate reaches Asterisk); once that call is hung up, 202 again."""
     bridge = await started(tmp_path, sandbox, counter, with_apps({}, org_max=1))
     call = {"phoneCallView": [{"source": ["210"], "destination": ["5551234"]}]}
     try:
         async with aiohttp.ClientSession() as session:
-            status, _, body = await request(session, bridge, "POST", "/uapi/phoneCalls/12/simple",
-                                            FLOOD, call)
+            status, _, body = await request(
+                session, bridge, "POST", "/uapi/phoneCalls/12/simple", FLOOD, call
+            )
             assert status == 202, body
             first = body[0]["id"]
             await until(lambda: listed(session, bridge, first), 15)
-            status, _, body = await request(session, bridge, "POST",
-                                            "/uapi/phoneCalls/13/simple", FLOOD, BUSY_SOURCE)
+            status, _, body = await request(
+                session, bridge, "POST", "/uapi/phoneCalls/13/simple", FLOOD, BUSY_SOURCE
+            )
             assert (status, body["error"]["code"]) == (409, "pc_limit_exceeded")
             assert "organization 3" in body["error"]["message"]
             assert len(counter.stamps) == 1
             await hang_up_all(ami, ("PJSIP/210", "PJSIP/trunk", "Local/s@uapi-source"))
 
             async def placed_again() -> bool:
-                got = await request(session, bridge, "POST", "/uapi/phoneCalls/13/simple",
-                                    FLOOD, BUSY_SOURCE)
+                got = await request(
+                    session, bridge, "POST", "/uapi/phoneCalls/13/simple", FLOOD, BUSY_SOURCE
+                )
                 return got[0] == 202
 
             await until(placed_again, 20)
@@ -235,30 +285,52 @@ async def listed(session: aiohttp.ClientSession, bridge: RunningBridge, call_id:
 
 
 async def test_originates_are_paced_per_node(
-        tmp_path: Path, sandbox: Sandbox, counter: OriginateCounter, ami: AmiClient) -> None:
+    tmp_path: Path, sandbox: Sandbox, counter: OriginateCounter, ami: AmiClient
+) -> None:
     """originate_rate 10 (queue 50) and 100 make-calls at once from an app with high limits:
     Asterisk never sees more than 20 Originates in any one-second window, and every request is
     answered 202 (once Asterisk accepted its Originate) or 503 pbx_busy with Retry-After."""
-    bridge = await started(tmp_path, sandbox, counter, with_apps(
-        {"calls": {"rate": 1000, "burst": 1000}, "requests": {"rate": 1000, "burst": 1000}},
-        ami={"originate_rate": 10, "originate_queue": 50}))
+    bridge = await started(
+        tmp_path,
+        sandbox,
+        counter,
+        with_apps(
+            {"calls": {"rate": 1000, "burst": 1000}, "requests": {"rate": 1000, "burst": 1000}},
+            ami={"originate_rate": 10, "originate_queue": 50},
+        ),
+    )
     try:
         seen: list[Any] = []
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                         timeout=aiohttp.ClientTimeout(total=60)) as session:
-            answers = await asyncio.gather(*(
-                request(session, bridge, "POST", "/uapi/phoneCalls/13/simple", FLOOD,
-                        BUSY_SOURCE, seen=seen) for _ in range(100)))
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
+        ) as session:
+            answers = await asyncio.gather(
+                *(
+                    request(
+                        session,
+                        bridge,
+                        "POST",
+                        "/uapi/phoneCalls/13/simple",
+                        FLOOD,
+                        BUSY_SOURCE,
+                        seen=seen,
+                    )
+                    for _ in range(100)
+                )
+            )
         await checked(seen)
         placed = [x for x in answers if x[0] == 202]
         busy = [x for x in answers if x[0] == 503]
         assert len(placed) + len(busy) == 100, [x[2] for x in answers if x[0] not in (202, 503)]
-        assert all(x[2]["error"]["code"] == "pbx_busy" and int(x[1]["Retry-After"]) >= 1
-                   for x in busy)
+        assert all(
+            x[2]["error"]["code"] == "pbx_busy" and int(x[1]["Retry-After"]) >= 1 for x in busy
+        )
         assert busy, "with 50 waiting at most, some of 100 at once must be refused"
         assert len(counter.stamps) == len(placed)
-        print(f"pacing: {len(placed)} placed, {len(busy)} busy; busiest second "
-              f"{counter.busiest_second()} Originates")
+        print(
+            f"pacing: {len(placed)} placed, {len(busy)} busy; busiest second "
+            f"{counter.busiest_second()} Originates"
+        )
         assert counter.busiest_second() <= 20
         assert counter.stamps[-1] - counter.stamps[0] >= (len(placed) - 10) / 10 - 0.5
     finally:

@@ -31,8 +31,9 @@ def shown(bridge: RunningBridge, path: str, token: str = CRM) -> dict[str, dict[
     return {v["extension"]: v for v in body["entry"][0]["phoneCallView"]}
 
 
-async def poll_views(bridge: RunningBridge, path: str, want: dict[str, str],
-                     token: str = CRM, within: float = 10) -> dict[str, dict[str, Any]]:
+async def poll_views(
+    bridge: RunningBridge, path: str, want: dict[str, str], token: str = CRM, within: float = 10
+) -> dict[str, dict[str, Any]]:
     """Polls List until the views have these statuses ({extension: status})."""
     latest: dict[str, dict[str, Any]] = {}
 
@@ -45,8 +46,9 @@ async def poll_views(bridge: RunningBridge, path: str, want: dict[str, str],
     return latest
 
 
-async def test_list_follows_a_call_to_a_public_number(bridge: RunningBridge,
-                                                      ami: AmiClient) -> None:
+async def test_list_follows_a_call_to_a_public_number(
+    bridge: RunningBridge, ami: AmiClient
+) -> None:
     """210 -> 5551234: List shows both views on call (5); DELETE ends it; then 204."""
     _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "5551234"))
     call_id = body[0]["id"]
@@ -72,14 +74,16 @@ async def _list_empty(bridge: RunningBridge, path: str) -> bool:
 
 async def test_first_source_wins_in_list(bridge: RunningBridge, ami: AmiClient) -> None:
     """025 and 026 ring (3) together; 025 answers, 026 stops (disposition 3), 024 is on call."""
-    _, body = await asyncio.to_thread(make_call, bridge, view(["025", "026"], "024"),
-                                      token=HELPDESK, user="12")
+    _, body = await asyncio.to_thread(
+        make_call, bridge, view(["025", "026"], "024"), token=HELPDESK, user="12"
+    )
     call_id = body[0]["id"]
     path = f"13/@self/{call_id}"  # 025 is Jane's; the helpdesk app acts for her
     try:
         await poll_views(bridge, path, {"0003*025": "3", "0003*026": "3"}, HELPDESK)
-        views = await poll_views(bridge, path, {"0003*025": "5", "0003*024": "5"}, HELPDESK,
-                                 within=12)
+        views = await poll_views(
+            bridge, path, {"0003*025": "5", "0003*024": "5"}, HELPDESK, within=12
+        )
         assert views["0003*026"]["status"] == "0"
         assert views["0003*026"]["disposition"] == "3"
     finally:
@@ -87,17 +91,28 @@ async def test_first_source_wins_in_list(bridge: RunningBridge, ami: AmiClient) 
 
 
 async def test_phone_to_phone_call_is_listed_for_both_extensions(
-    bridge: RunningBridge, ami: AmiClient,
+    bridge: RunningBridge,
+    ami: AmiClient,
 ) -> None:
     """A call placed on Asterisk directly, 210 -> 024: each owner's List shows it, same id."""
     linkedid = f"1700000000.{secrets.randbelow(10**6)}"
-    await ami.send({"Action": "Originate", "Channel": "PJSIP/210", "Context": "uapi-phones",
-                    "Exten": "024", "Priority": "1", "Async": "true", "ChannelId": linkedid})
+    await ami.send(
+        {
+            "Action": "Originate",
+            "Channel": "PJSIP/210",
+            "Context": "uapi-phones",
+            "Exten": "024",
+            "Priority": "1",
+            "Async": "true",
+            "ChannelId": linkedid,
+        }
+    )
     call_id = phone_call_id(linkedid)
     try:
         mine = await poll_views(bridge, f"@me/210/{call_id}", {"0003*210": "5", "0003*024": "5"})
-        theirs = await poll_views(bridge, f"13/024/{call_id}",
-                                  {"0003*210": "5", "0003*024": "5"}, HELPDESK)
+        theirs = await poll_views(
+            bridge, f"13/024/{call_id}", {"0003*210": "5", "0003*024": "5"}, HELPDESK
+        )
     finally:
         await hang_up(ami, linkedid)
     assert mine["0003*210"]["source"] == theirs["0003*024"]["source"] == ["0003*210"]
@@ -119,7 +134,8 @@ async def test_restart_keeps_the_call_and_its_id(bridge: RunningBridge, ami: Ami
         wait_for(lambda: bridge.health()[1].get("ami") == "connected", 20)
         after = await poll_views(bridge, path, {"0003*210": "5", "0003*024": "5"})
         assert {k: (v["id"], v["source"], v["destination"]) for k, v in after.items()} == {
-            k: (v["id"], v["source"], v["destination"]) for k, v in before.items()}
+            k: (v["id"], v["source"], v["destination"]) for k, v in before.items()
+        }
         status, listed = await asyncio.to_thread(list_calls, bridge, "@me/210")
         assert status == 200
         assert [c["id"] for c in listed["entry"]] == [call_id]

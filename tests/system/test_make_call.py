@@ -21,11 +21,18 @@ from tests.system.daemon import RunningBridge
 pytestmark = pytest.mark.system
 
 
-def make_call(bridge: RunningBridge, body: dict[str, Any], *, token: str = CRM,
-              user: str = "@me", **params: str) -> tuple[int, Any]:
+def make_call(
+    bridge: RunningBridge,
+    body: dict[str, Any],
+    *,
+    token: str = CRM,
+    user: str = "@me",
+    **params: str,
+) -> tuple[int, Any]:
     query = "&".join(f"{k}={v}" for k, v in params.items())
     req = urllib.request.Request(
-        f"{bridge.url}/uapi/phoneCalls/{user}/simple?{query}", data=json.dumps(body).encode(),
+        f"{bridge.url}/uapi/phoneCalls/{user}/simple?{query}",
+        data=json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST",
     )
@@ -34,15 +41,20 @@ def make_call(bridge: RunningBridge, body: dict[str, Any], *, token: str = CRM,
 
 
 def view(sources: list[str], destination: str) -> dict[str, Any]:
-    return {"extension": "210",
-            "phoneCallView": [{"source": sources, "destination": [destination]}]}
+    return {
+        "extension": "210",
+        "phoneCallView": [{"source": sources, "destination": [destination]}],
+    }
 
 
 async def legs(ami: AmiClient, call_id: str) -> dict[str, str]:
     """The call's live channels (name without the -suffix -> state), found by Linkedid."""
     chans = await ami.send_list({"Action": "CoreShowChannels"})
-    return {c["Channel"].rsplit("-", 1)[0]: c["ChannelStateDesc"] for c in chans
-            if c["Linkedid"] == call_id}
+    return {
+        c["Channel"].rsplit("-", 1)[0]: c["ChannelStateDesc"]
+        for c in chans
+        if c["Linkedid"] == call_id
+    }
 
 
 def all_up(ami: AmiClient, call_id: str, *names: str) -> Any:
@@ -81,8 +93,9 @@ async def test_extension_calls_public_number(bridge: RunningBridge, ami: AmiClie
 async def test_first_source_to_answer_wins(bridge: RunningBridge, ami: AmiClient) -> None:
     """Sources 025 (answers after 3 s) and 026 (never): 025 wins, 026 stops, 024 is called.
     025 is Jane's and 026 John's: the organization app may ring both (a user app may not)."""
-    _, body = await asyncio.to_thread(make_call, bridge, view(["025", "026"], "024"),
-                                      token=HELPDESK, user="12")
+    _, body = await asyncio.to_thread(
+        make_call, bridge, view(["025", "026"], "024"), token=HELPDESK, user="12"
+    )
     call_id = body[0]["id"]
     try:
         await until(all_up(ami, call_id, "PJSIP/025", "PJSIP/024"), 12)
@@ -124,8 +137,14 @@ async def test_same_nonce_places_one_call(bridge: RunningBridge, ami: AmiClient)
     try:
         await until(lambda: _ringing_or_up(ami, call_id), 10)
         chans = await ami.send_list({"Action": "CoreShowChannels"})
-        assert sum(1 for c in chans if c["Channel"].startswith("Local/s@uapi-source")
-                   and c["Linkedid"] == call_id) == 2  # one Local pair: one call
+        assert (
+            sum(
+                1
+                for c in chans
+                if c["Channel"].startswith("Local/s@uapi-source") and c["Linkedid"] == call_id
+            )
+            == 2
+        )  # one Local pair: one call
     finally:
         await hang_up(ami, call_id)
 
@@ -151,8 +170,9 @@ async def test_delete_ends_the_call(bridge: RunningBridge, ami: AmiClient) -> No
     assert (status, answer["error"]["code"]) == (400, "pc_phonecall_invalid")
 
 
-async def test_delete_phone_number_and_whole_extension(bridge: RunningBridge,
-                                                       ami: AmiClient) -> None:
+async def test_delete_phone_number_and_whole_extension(
+    bridge: RunningBridge, ami: AmiClient
+) -> None:
     """phoneNumber drops one party; without an id every call of the extension ends; then 204."""
     _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "024"))
     call_id = body[0]["id"]
@@ -168,12 +188,22 @@ async def test_delete_phone_number_and_whole_extension(bridge: RunningBridge,
     assert status == 204
 
 
-async def test_delete_a_phone_to_phone_call(bridge: RunningBridge, ami: AmiClient,
-                                            sandbox: Any) -> None:
+async def test_delete_a_phone_to_phone_call(
+    bridge: RunningBridge, ami: AmiClient, sandbox: Any
+) -> None:
     """A call placed on Asterisk directly (not by the API) can be hung up by extension."""
     linkedid = f"1700000000.{secrets.randbelow(10**6)}"
-    await ami.send({"Action": "Originate", "Channel": "PJSIP/210", "Context": "uapi-phones",
-                    "Exten": "026", "Priority": "1", "Async": "true", "ChannelId": linkedid})
+    await ami.send(
+        {
+            "Action": "Originate",
+            "Channel": "PJSIP/210",
+            "Context": "uapi-phones",
+            "Exten": "026",
+            "Priority": "1",
+            "Async": "true",
+            "ChannelId": linkedid,
+        }
+    )
     await until(lambda: _ringing(ami, linkedid), 10)
     status, answer = await asyncio.to_thread(delete, bridge, "@self")
     assert status == 200

@@ -27,8 +27,10 @@ CALLS = "/uapi/phoneCalls/@me"
 
 
 def body(extension: str, source: str, destination: str) -> dict[str, Any]:
-    return {"extension": extension,
-            "phoneCallView": [{"source": [source], "destination": [destination]}]}
+    return {
+        "extension": extension,
+        "phoneCallView": [{"source": [source], "destination": [destination]}],
+    }
 
 
 def both_up(bridge: RunningBridge) -> bool:
@@ -47,18 +49,24 @@ async def node2_down(bridge: RunningBridge) -> bool:
     return state == "disconnected"
 
 
-async def on_call(bridge: RunningBridge, call_id: str, *parties: str,
-                  within: float = 20) -> dict[str, dict[str, Any]]:
+async def on_call(
+    bridge: RunningBridge, call_id: str, *parties: str, within: float = 20
+) -> dict[str, dict[str, Any]]:
     """Polls List until every party's view is on call; fails with the bridge's last log lines
     (what it saw of the call) if not."""
     try:
-        return await poll_views(bridge, f"@me/410/{call_id}", dict.fromkeys(parties, "5"),
-                                within=within)
+        return await poll_views(
+            bridge, f"@me/410/{call_id}", dict.fromkeys(parties, "5"), within=within
+        )
     except pytest.fail.Exception:
-        tail = [line for line in bridge.log_lines() if line.get("call_id") == call_id
-                or str(line.get("event", "")).startswith("ami.")][-30:]
-        pytest.fail(f"call {call_id} not on call for {parties} within {within} s; bridge log: "
-                    f"{tail}")
+        tail = [
+            line
+            for line in bridge.log_lines()
+            if line.get("call_id") == call_id or str(line.get("event", "")).startswith("ami.")
+        ][-30:]
+        pytest.fail(
+            f"call {call_id} not on call for {parties} within {within} s; bridge log: {tail}"
+        )
 
 
 @pytest.fixture
@@ -94,8 +102,10 @@ async def listed(bridge: RunningBridge, path: str) -> list[str]:
 
 async def channels(ami: AmiClient) -> dict[str, str]:
     """Every live channel of a node: name -> state."""
-    return {c["Channel"]: c["ChannelStateDesc"]
-            for c in await ami.send_list({"Action": "CoreShowChannels"})}
+    return {
+        c["Channel"]: c["ChannelStateDesc"]
+        for c in await ami.send_list({"Action": "CoreShowChannels"})
+    }
 
 
 async def gone(ami: AmiClient, prefix: str) -> bool:
@@ -103,7 +113,8 @@ async def gone(ami: AmiClient, prefix: str) -> bool:
 
 
 async def test_calls_on_each_node_are_listed_through_one_self(
-        cluster: RunningBridge, ami: AmiClient, ami2: AmiClient) -> None:
+    cluster: RunningBridge, ami: AmiClient, ami2: AmiClient
+) -> None:
     """210 -> 024 rings on node 1, 410 -> 411 on node 2; John's @self lists both; each
     Asterisk has only its own call's legs."""
     first = await place(cluster, body("210", "210", "024"))
@@ -123,14 +134,14 @@ async def test_calls_on_each_node_are_listed_through_one_self(
 
 
 async def test_a_call_between_the_nodes_goes_through_the_trunk(
-        cluster: RunningBridge, ami: AmiClient, ami2: AmiClient) -> None:
+    cluster: RunningBridge, ami: AmiClient, ami2: AmiClient
+) -> None:
     """210 (node 1) -> 410 (node 2): placed on node 1, dialled through its trunk; node 2's
     phone 410 really answers; List shows the one call under 210 and under 410; DELETE through
     410 ends the legs on both nodes."""
     call_id = await place(cluster, body("210", "210", "0003*410"))
     try:
-        views = await poll_views(cluster, f"@me/210/{call_id}",
-                                 {"0003*210": "5", "0003*410": "5"})
+        views = await poll_views(cluster, f"@me/210/{call_id}", {"0003*210": "5", "0003*410": "5"})
         assert set(views) == {"0003*210", "0003*410"}
         on_node2 = await channels(ami2)
         assert any(n.startswith("PJSIP/410-") and s == "Up" for n, s in on_node2.items())
@@ -139,7 +150,8 @@ async def test_a_call_between_the_nodes_goes_through_the_trunk(
         assert await listed(cluster, "410") == [call_id]
         assert await listed(cluster, "210") == [call_id]
         status, answer = await asyncio.to_thread(
-            cluster.request, "DELETE", f"{CALLS}/410/{call_id}")
+            cluster.request, "DELETE", f"{CALLS}/410/{call_id}"
+        )
         assert (status, answer) == (200, [{"id": call_id}])
         await until(lambda: gone(ami2, "PJSIP/node1-"), 10)
         await until(lambda: gone(ami2, "PJSIP/410-"), 10)
@@ -154,19 +166,26 @@ async def test_park_and_hang_up_on_node2(cluster: RunningBridge, ami2: AmiClient
     try:
         await poll_views(cluster, f"@me/410/{call_id}", {"0003*410": "5", "0003*411": "5"})
         status, answer = await asyncio.to_thread(
-            cluster.request, "PUT", f"{CALLS}/410/{call_id}",
-            {"action": "Park", "phoneCallViewId": "00"})
+            cluster.request,
+            "PUT",
+            f"{CALLS}/410/{call_id}",
+            {"action": "Park", "phoneCallViewId": "00"},
+        )
         assert status == 200, answer
         parked = {v["extension"]: v for v in answer[0]["phoneCallView"]}["0003*411"]
         assert parked["parkedBy"] == "0003*410"
         events = await ami2.send_list({"Action": "ParkedCalls"})
         assert parked["parkedPos"] in {e.get("ParkingSpace") for e in events}
         status, answer = await asyncio.to_thread(
-            cluster.request, "DELETE", f"{CALLS}/410/{call_id}")
+            cluster.request, "DELETE", f"{CALLS}/410/{call_id}"
+        )
         assert (status, answer) == (200, [{"id": call_id}])
         await until(lambda: _no_legs(ami2, call_id), 10)
-        assert not [e for e in await ami2.send_list({"Action": "ParkedCalls"})
-                    if e.get("Event") == "ParkedCall"]
+        assert not [
+            e
+            for e in await ami2.send_list({"Action": "ParkedCalls"})
+            if e.get("Event") == "ParkedCall"
+        ]
     finally:
         await hang_up(ami2, call_id)
 
@@ -176,7 +195,8 @@ async def _no_legs(ami: AmiClient, call_id: str) -> bool:
 
 
 async def test_webhooks_fire_from_node2_and_once_for_a_trunk_call(
-        cluster: RunningBridge, ami: AmiClient, ami2: AmiClient) -> None:
+    cluster: RunningBridge, ami: AmiClient, ami2: AmiClient
+) -> None:
     """A webhook on 410 fires for a call on node 2; for a call from 210 (node 1) through the
     trunk, 410's DialIn fires once, with the id List shows (node 2's half fires nothing)."""
     rec = Receiver(free_port())
@@ -204,15 +224,18 @@ async def test_webhooks_fire_from_node2_and_once_for_a_trunk_call(
 
 
 async def test_node2_down_node1_keeps_working(
-        cluster: RunningBridge, node2: Node2, ami: AmiClient) -> None:
+    cluster: RunningBridge, node2: Node2, ami: AmiClient
+) -> None:
     """node 2's Asterisk stopped: its extensions answer 503 naming it, node 1 keeps placing and
     listing calls, /healthz is 200 degraded (503 with strict); node 2 back: both connected."""
     node2.stop_asterisk()
     await until(lambda: node2_down(cluster), 15)
     call_id = ""
     try:
-        for method, path, payload in (("GET", f"{CALLS}/410", None),
-                                      ("POST", f"{CALLS}/simple", body("410", "410", "411"))):
+        for method, path, payload in (
+            ("GET", f"{CALLS}/410", None),
+            ("POST", f"{CALLS}/simple", body("410", "410", "411")),
+        ):
             status, answer = await asyncio.to_thread(cluster.request, method, path, payload)
             assert (status, answer["error"]["code"]) == (503, "pbx_unavailable")
             assert "node2" in answer["error"]["message"]
@@ -259,8 +282,9 @@ class Proxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
         self.writers += [writer, up_writer]
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
-                             return_exceptions=True)
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
 
     @staticmethod
     async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -272,14 +296,16 @@ class Proxy:
 
 
 async def test_node2_is_resynced_when_it_returns(
-        tmp_path: Path, sandbox: Sandbox, node2: Node2, ami2: AmiClient) -> None:
+    tmp_path: Path, sandbox: Sandbox, node2: Node2, ami2: AmiClient
+) -> None:
     """The link to node 2 is cut while a call there goes on (410 -> 411, placed through the
     API): 503 meanwhile; when the link returns the bridge rebuilds node 2's calls from
     CoreShowChannels and lists the call again with its id and its views on call."""
     proxy = Proxy(node2.ami_port)
     await proxy.start()
-    bridge = RunningBridge(tmp_path, sandbox, config="demo-cluster.yaml",
-                           ami_ports={"node2": proxy.port})
+    bridge = RunningBridge(
+        tmp_path, sandbox, config="demo-cluster.yaml", ami_ports={"node2": proxy.port}
+    )
     call_id = ""
     try:
         await until(lambda: up(bridge), 30)

@@ -29,14 +29,16 @@ def set_status(bridge: RunningBridge, status: str) -> dict[str, Any]:
 
 async def call_queue(bridge: RunningBridge) -> str:
     """210 calls the queue (0003*500) through the bridge; returns the call id."""
-    _, body = await asyncio.to_thread(make_call, bridge, view(["210"], "500"), token=HELPDESK,
-                                      user="12")
+    _, body = await asyncio.to_thread(
+        make_call, bridge, view(["210"], "500"), token=HELPDESK, user="12"
+    )
     call_id: str = body[0]["id"]
     return call_id
 
 
-async def test_agent_login_pause_logout(bridge: RunningBridge, ami: AmiClient,
-                                        sandbox: Sandbox) -> None:
+async def test_agent_login_pause_logout(
+    bridge: RunningBridge, ami: AmiClient, sandbox: Sandbox
+) -> None:
     """Logged in: the queue rings 024; paused: a new caller waits and 024 is not rung;
     logged out: 024 is no member of queue 500."""
     try:

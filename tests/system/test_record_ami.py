@@ -44,12 +44,20 @@ def per_channel(path: Path) -> tuple[dict[str, list[str]], list[str]]:
 def test_rerecorded_busy_matches_fixture(sandbox: Any, tmp_path: Path) -> None:
     """Re-recording `busy` gives the same events, in the same order per channel, as the fixture."""
     out = tmp_path / "busy.jsonl"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "busy", str(out)], capture_output=True,
-                          text=True, timeout=60, check=False, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "busy", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     header = json.loads(out.read_text().splitlines()[0])
     assert header["scenario"] == "busy"
-    assert header["call_id"] != json.loads(
-        (FIXTURES / "busy.jsonl").read_text().splitlines()[0])["call_id"]
+    assert (
+        header["call_id"]
+        != json.loads((FIXTURES / "busy.jsonl").read_text().splitlines()[0])["call_id"]
+    )
     assert per_channel(out) == per_channel(FIXTURES / "busy.jsonl")
     assert not [c for c in sandbox.channels() if header["call_id"] in "!".join(c)]

@@ -31,9 +31,14 @@ OTHER = "other-org-token-0123456789"  # an organization app of organization 4
 @pytest.fixture
 def rec_bridge(tmp_path: Path, sandbox: Sandbox) -> Iterator[RunningBridge]:
     """A bridge with the sandbox's ARI and an app of organization 4."""
-    running = RunningBridge(tmp_path, sandbox, overrides={
-        "ami": {"ari": {"url": ARI, "username": ARI_USER, "password": ARI_PASSWORD}},
-        "apps": [{"name": "other", "organization": "4", "token": OTHER}]})
+    running = RunningBridge(
+        tmp_path,
+        sandbox,
+        overrides={
+            "ami": {"ari": {"url": ARI, "username": ARI_USER, "password": ARI_PASSWORD}},
+            "apps": [{"name": "other", "organization": "4", "token": OTHER}],
+        },
+    )
     try:
         wait_for(lambda: running.health()[0] == 200, 20)
         yield running
@@ -41,9 +46,13 @@ def rec_bridge(tmp_path: Path, sandbox: Sandbox) -> Iterator[RunningBridge]:
         running.stop()
 
 
-def fetch(url: str, token: str | None = None, method: str = "GET",
-          headers: dict[str, str] | None = None, basic: bool = False
-          ) -> tuple[int, dict[str, str], bytes]:
+def fetch(
+    url: str,
+    token: str | None = None,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    basic: bool = False,
+) -> tuple[int, dict[str, str], bytes]:
     """One raw request: (status, headers, body)."""
     sent = dict(headers or {})
     if token is not None:
@@ -66,8 +75,8 @@ def wav_sizes_agree(data: bytes) -> bool:
     riff: int = struct.unpack("<I", data[4:8])[0]
     at = 12
     while at + 8 <= len(data):
-        kind = data[at:at + 4]
-        size: int = struct.unpack("<I", data[at + 4:at + 8])[0]
+        kind = data[at : at + 4]
+        size: int = struct.unpack("<I", data[at + 4 : at + 8])[0]
         if kind == b"data":
             return riff == len(data) - 8 and at + 8 + size == len(data)
         at += 8 + size
@@ -75,7 +84,8 @@ def wav_sizes_agree(data: bytes) -> bool:
 
 
 async def test_a_real_call_recorded_listed_downloaded_deleted(
-        rec_bridge: RunningBridge, ami: AmiClient) -> None:
+    rec_bridge: RunningBridge, ami: AmiClient
+) -> None:
     """210 talks to 024; 210's view is recorded (Start/StopRecording). The recording is
     listed under 210 (John's app) and 024 (the organization app, as Jane), not for
     organization 4; its file is RIFF/WAVE with sizes agreeing with its length; bytes=0-43 is
@@ -83,20 +93,23 @@ async def test_a_real_call_recorded_listed_downloaded_deleted(
     bridge = rec_bridge
     call_id = await talking(bridge, "024")
     try:
-        status, body = await put(bridge, call_id, {"action": "StartRecording",
-                                                   "phoneCallViewId": "00"})
+        status, body = await put(
+            bridge, call_id, {"action": "StartRecording", "phoneCallViewId": "00"}
+        )
         assert status == 200, body
         stored = await asyncio.to_thread(fetch, f"{ARI}/recordings/stored", basic=True)
         assert stored[0] == 200
-        status, body = await put(bridge, call_id, {"action": "StopRecording",
-                                                   "phoneCallViewId": "00"})
+        status, body = await put(
+            bridge, call_id, {"action": "StopRecording", "phoneCallViewId": "00"}
+        )
         assert status == 200, body
     finally:
         await hang_up(ami, call_id)
 
     def mine() -> list[dict[str, Any]]:
-        status, body = bridge.request("GET", f"/uapi/recordings/@me/210?filterBy=phoneCallId"
-                                      f"&filterValue={call_id}")
+        status, body = bridge.request(
+            "GET", f"/uapi/recordings/@me/210?filterBy=phoneCallId&filterValue={call_id}"
+        )
         return body["entry"] if status == 200 else []
 
     await until(lambda: asyncio.to_thread(mine), 10, "the recording is stored")
@@ -105,15 +118,23 @@ async def test_a_real_call_recorded_listed_downloaded_deleted(
     assert rid.startswith(f"uapi-{call_id}-00-")
     assert (entry["extension"], entry["viewId"], entry["format"]) == ("0003*210", "00", "wav")
     status, body = await asyncio.to_thread(
-        bridge.request, "GET", f"/uapi/recordings/13/024?filterBy=phoneCallId"
-        f"&filterValue={call_id}", None, HELPDESK)
+        bridge.request,
+        "GET",
+        f"/uapi/recordings/13/024?filterBy=phoneCallId&filterValue={call_id}",
+        None,
+        HELPDESK,
+    )
     assert (status, [(e["id"], e["extension"]) for e in body["entry"]]) == (
-        200, [(rid, "0003*024")])
-    status, _ = await asyncio.to_thread(bridge.request, "GET", "/uapi/recordings/@owner/@self",
-                                        None, OTHER)
+        200,
+        [(rid, "0003*024")],
+    )
+    status, _ = await asyncio.to_thread(
+        bridge.request, "GET", "/uapi/recordings/@owner/@self", None, OTHER
+    )
     assert status == 204
-    status, body = await asyncio.to_thread(bridge.request, "GET",
-                                           f"/uapi/recordings/30/0004*300/{rid}", None, OTHER)
+    status, body = await asyncio.to_thread(
+        bridge.request, "GET", f"/uapi/recordings/30/0004*300/{rid}", None, OTHER
+    )
     assert (status, body["error"]["code"]) == (400, "recording_invalid")
 
     file_url = f"{bridge.url}/uapi/recordings/@me/210/{rid}/file"
@@ -127,13 +148,13 @@ async def test_a_real_call_recorded_listed_downloaded_deleted(
     status, headers, audio = got
     assert headers["Content-Type"] == "audio/wav"
     assert int(headers["Content-Length"]) == len(audio) >= 44
-    status, headers, head = await asyncio.to_thread(fetch, file_url, CRM,
-                                                    headers={"Range": "bytes=0-43"})
+    status, headers, head = await asyncio.to_thread(
+        fetch, file_url, CRM, headers={"Range": "bytes=0-43"}
+    )
     assert (status, len(head), head) == (206, 44, audio[:44])
     assert headers["Content-Range"] == f"bytes 0-43/{len(audio)}"
 
-    status, _ = await asyncio.to_thread(bridge.request, "DELETE",
-                                        f"/uapi/recordings/@me/210/{rid}")
+    status, _ = await asyncio.to_thread(bridge.request, "DELETE", f"/uapi/recordings/@me/210/{rid}")
     assert status == 204
     status, _, _ = await asyncio.to_thread(fetch, f"{ARI}/recordings/stored/{rid}", basic=True)
     assert status == 404

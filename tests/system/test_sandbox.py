@@ -308,8 +308,13 @@ def test_node2_runs_beside_node1(node2: Node2) -> None:
     assert out.startswith("asterisk  running")
     assert "node2 asterisk  running  pid " in out
     assert "AMI 127.0.0.1:15138  SIP 127.0.0.1:15160" in out
-    for phone, port in (("410", 15161), ("411", 15162), ("412", 15163), ("413", 15164),
-                        ("trunk", 15165)):
+    for phone, port in (
+        ("410", 15161),
+        ("411", 15162),
+        ("412", 15163),
+        ("413", 15164),
+        ("trunk", 15165),
+    ):
         assert f"node2 phone {phone:<5} running" in out
         assert f"127.0.0.1:{port}" in out
 
@@ -331,8 +336,11 @@ def test_node2_call_stays_on_node2(sandbox: Sandbox, node2: Node2, wait_for: Wai
     """`cli --node 2` originates 410 to 411 on node 2; node 1 sees none of its channels."""
     before, before1 = node2.channel_names(), sandbox.channel_names()
     node2.cli("channel originate PJSIP/410 extension 411@uapi-phones")
-    caller, callee = wait_for(lambda: bridged(node2, before, "PJSIP/410-", "PJSIP/411-"), 10,
-                              message="410 and 411 Up in one bridge on node 2")
+    caller, callee = wait_for(
+        lambda: bridged(node2, before, "PJSIP/410-", "PJSIP/411-"),
+        10,
+        message="410 and 411 Up in one bridge on node 2",
+    )
     names = {caller[NAME], callee[NAME]}
     try:
         assert caller[CONTEXT] == "uapi-phones"
@@ -347,31 +355,46 @@ def test_trunk_node1_to_node2(sandbox: Sandbox, node2: Node2, wait_for: WaitFor)
     """Node 1's PJSIP/410@node2 arrives on node 2 as PJSIP/node1-*, which rings phone 410."""
     before1, before2 = sandbox.channel_names(), node2.channel_names()
     sandbox.cli("channel originate PJSIP/410@node2 application Wait 30")
-    trunk, phone = wait_for(lambda: bridged(node2, before2, "PJSIP/node1-", "PJSIP/410-"), 10,
-                            message="node1 trunk leg and 410 Up in one bridge on node 2")
+    trunk, phone = wait_for(
+        lambda: bridged(node2, before2, "PJSIP/node1-", "PJSIP/410-"),
+        10,
+        message="node1 trunk leg and 410 Up in one bridge on node 2",
+    )
     assert (trunk[CONTEXT], trunk[EXTEN], trunk[APP]) == ("uapi-phones", "410", "Dial")
-    ours = [ch for ch in sandbox.channels()
-            if ch[NAME] not in before1 and ch[NAME].startswith("PJSIP/node2-")]
+    ours = [
+        ch
+        for ch in sandbox.channels()
+        if ch[NAME] not in before1 and ch[NAME].startswith("PJSIP/node2-")
+    ]
     assert [(ch[STATE], ch[APP]) for ch in ours] == [("Up", "Wait")]
     hang_up(sandbox, {ours[0][NAME]}, wait_for)
     # the BYE crosses the trunk: node 2's legs end too
-    wait_for(lambda: not {trunk[NAME], phone[NAME]} & node2.channel_names(), 10,
-             message="node 2's legs to hang up after node 1's")
+    wait_for(
+        lambda: not {trunk[NAME], phone[NAME]} & node2.channel_names(),
+        10,
+        message="node 2's legs to hang up after node 1's",
+    )
 
 
 def test_trunk_node2_to_node1(sandbox: Sandbox, node2: Node2, wait_for: WaitFor) -> None:
     """Node 2's phone 411 dials PJSIP/210@node1: phone 210 on node 1 answers, caller id 411."""
     before1, before2 = sandbox.channel_names(), node2.channel_names()
     node2.cli("channel originate PJSIP/411 application Dial PJSIP/210@node1")
-    trunk, phone = wait_for(lambda: bridged(sandbox, before1, "PJSIP/node2-", "PJSIP/210-"), 10,
-                            message="node2 trunk leg and 210 Up in one bridge on node 1")
+    trunk, phone = wait_for(
+        lambda: bridged(sandbox, before1, "PJSIP/node2-", "PJSIP/210-"),
+        10,
+        message="node2 trunk leg and 210 Up in one bridge on node 1",
+    )
     assert (trunk[CONTEXT], trunk[EXTEN]) == ("uapi-phones", "210")
     assert trunk[7] == "411", "the caller id (P-Asserted-Identity) did not cross the trunk"
     caller = [n for n in node2.channel_names() - before2 if n.startswith("PJSIP/411-")]
     assert caller
     hang_up(node2, set(caller), wait_for)
-    wait_for(lambda: not {trunk[NAME], phone[NAME]} & sandbox.channel_names(), 10,
-             message="node 1's legs to hang up after node 2's")
+    wait_for(
+        lambda: not {trunk[NAME], phone[NAME]} & sandbox.channel_names(),
+        10,
+        message="node 1's legs to hang up after node 2's",
+    )
 
 
 def test_stop_node2_only_then_up_again(sandbox: Sandbox, node2: Node2) -> None:

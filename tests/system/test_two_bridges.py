@@ -40,10 +40,19 @@ async def pg_url() -> AsyncIterator[str]:
 
 def start(tmp: Path, sandbox: Any, url: str, name: str) -> RunningBridge:
     (tmp / name).mkdir()
-    return RunningBridge(tmp / name, sandbox, {
-        "storage": {"url": url, "lease": LEASE},
-        "webhooks": {"allow_networks": ["127.0.0.0/8"], "backoff_min": 1, "backoff_max": 2,
-                     "timeout": 2}})
+    return RunningBridge(
+        tmp / name,
+        sandbox,
+        {
+            "storage": {"url": url, "lease": LEASE},
+            "webhooks": {
+                "allow_networks": ["127.0.0.0/8"],
+                "backoff_min": 1,
+                "backoff_max": 2,
+                "timeout": 2,
+            },
+        },
+    )
 
 
 @pytest.fixture
@@ -73,7 +82,8 @@ async def a_call(bridge: RunningBridge, ami: AmiClient, **params: str) -> str:
 
 
 async def test_a_call_fires_each_webhook_once_and_a_registration_on_b_fires_from_a(
-        two: tuple[RunningBridge, RunningBridge], ami: AmiClient) -> None:
+    two: tuple[RunningBridge, RunningBridge], ami: AmiClient
+) -> None:
     """Registrations made on B; both bridges see the call: one delivery each. Then B stops:
     a second call still fires, from A."""
     a, b = two
@@ -116,7 +126,8 @@ def owner_pid(url: str) -> int | None:
 
 
 async def test_sigkill_with_a_delivery_in_flight_the_other_bridge_delivers_it_once(
-        two: tuple[RunningBridge, RunningBridge], ami: AmiClient, pg_url: str) -> None:
+    two: tuple[RunningBridge, RunningBridge], ami: AmiClient, pg_url: str
+) -> None:
     """The bridge sending the Hangup is SIGKILLed mid-request; once its lease ran out the
     other sends it: the receiver gets it exactly once."""
     a, b = two
@@ -139,12 +150,14 @@ async def test_sigkill_with_a_delivery_in_flight_the_other_bridge_delivers_it_on
 
 
 async def test_a_nonce_raced_on_both_bridges_places_one_call(
-        two: tuple[RunningBridge, RunningBridge], ami: AmiClient) -> None:
+    two: tuple[RunningBridge, RunningBridge], ami: AmiClient
+) -> None:
     """The same nonce sent to A and B at once: both answer with one id; Asterisk has one."""
     a, b = two
     body = dict(view(["210"], "5551234"), nonce="race-1")
-    answers = await asyncio.gather(asyncio.to_thread(make_call, a, body),
-                                   asyncio.to_thread(make_call, b, body))
+    answers = await asyncio.gather(
+        asyncio.to_thread(make_call, a, body), asyncio.to_thread(make_call, b, body)
+    )
     ids = {answer[1][0]["id"] for answer in answers}
     assert len(ids) == 1
     [call_id] = ids
@@ -159,8 +172,13 @@ async def test_a_nonce_raced_on_both_bridges_places_one_call(
 
 
 def issue(bridge: RunningBridge) -> str:
-    form = urllib.parse.urlencode({"client_id": "crm-demo", "grant_type": "client_credentials",
-                                   "client_secret": "crm-demo-secret-0123456789"}).encode()
+    form = urllib.parse.urlencode(
+        {
+            "client_id": "crm-demo",
+            "grant_type": "client_credentials",
+            "client_secret": "crm-demo-secret-0123456789",
+        }
+    ).encode()
     req = urllib.request.Request(f"{bridge.url}/oauth/token.php", data=form, method="POST")
     with urllib.request.urlopen(req, timeout=10) as resp:
         return str(json.loads(resp.read())["access_token"])
@@ -172,20 +190,26 @@ async def test_a_token_issued_on_a_works_on_b(two: tuple[RunningBridge, RunningB
     token = await asyncio.to_thread(issue, a)
     code, _ = await asyncio.to_thread(b.request, "GET", "/uapi/phoneCalls/@me/@self", None, token)
     assert code in (200, 204)  # no call up: 204 (an unknown token is 401)
-    code, _ = await asyncio.to_thread(b.request, "GET", "/uapi/phoneCalls/@me/@self", None,
-                                      token + "x")
+    code, _ = await asyncio.to_thread(
+        b.request, "GET", "/uapi/phoneCalls/@me/@self", None, token + "x"
+    )
     assert code == 401
 
 
 def postgres(action: str) -> None:
     if os.environ.get("UAPI_TEST_PG_URL"):
         pytest.skip("PostgreSQL restart needs the sandbox PostgreSQL")
-    subprocess.run([str(ROOT / "scripts" / "postgres-sandbox"), action], check=True,
-                   timeout=120, capture_output=True)
+    subprocess.run(
+        [str(ROOT / "scripts" / "postgres-sandbox"), action],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
 
 
 async def test_postgresql_restarted_mid_run_both_recover_nothing_lost(
-        two: tuple[RunningBridge, RunningBridge], ami: AmiClient) -> None:
+    two: tuple[RunningBridge, RunningBridge], ami: AmiClient
+) -> None:
     """PostgreSQL goes down with a Hangup waiting for a receiver that is down: both bridges
     answer 503 (healthz and API) meanwhile, 200 after; the Hangup arrives once."""
     a, b = two
@@ -198,7 +222,8 @@ async def test_postgresql_restarted_mid_run_both_recover_nothing_lost(
         for bridge in (a, b):
             assert bridge.health()[1]["store"] == "unavailable"
         code, answer = await asyncio.to_thread(
-            a.request, "GET", "/uapi/phoneCalls/@me/@self", None, "not-a-known-token")
+            a.request, "GET", "/uapi/phoneCalls/@me/@self", None, "not-a-known-token"
+        )
         assert (code, answer["error"]["code"]) == (503, "store_unavailable")
     finally:
         await asyncio.to_thread(postgres, "up")
@@ -215,26 +240,34 @@ async def test_postgresql_restarted_mid_run_both_recover_nothing_lost(
 
 def keyed_call(bridge: RunningBridge, body: dict[str, Any], key: str) -> tuple[int, Any]:
     req = urllib.request.Request(
-        f"{bridge.url}/uapi/phoneCalls/@me/simple", data=json.dumps(body).encode(),
-        headers={"Authorization": "Bearer demo-crm-token-0123456789", "Idempotency-Key": key,
-                 "Content-Type": "application/json"}, method="POST")
+        f"{bridge.url}/uapi/phoneCalls/@me/simple",
+        data=json.dumps(body).encode(),
+        headers={
+            "Authorization": "Bearer demo-crm-token-0123456789",
+            "Idempotency-Key": key,
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
     with urllib.request.urlopen(req, timeout=20) as resp:
         return resp.status, json.loads(resp.read())
 
 
 async def test_an_idempotency_key_raced_on_both_bridges_places_one_call(
-        two: tuple[RunningBridge, RunningBridge], ami: AmiClient) -> None:
+    two: tuple[RunningBridge, RunningBridge], ami: AmiClient
+) -> None:
     """The same Idempotency-Key (no nonce) sent to A and B at once: one call, one answer."""
     a, b = two
     body = view(["210"], "5551234")
-    answers = await asyncio.gather(asyncio.to_thread(keyed_call, a, body, "race-key-1"),
-                                   asyncio.to_thread(keyed_call, b, body, "race-key-1"))
+    answers = await asyncio.gather(
+        asyncio.to_thread(keyed_call, a, body, "race-key-1"),
+        asyncio.to_thread(keyed_call, b, body, "race-key-1"),
+    )
     assert answers[0] == answers[1]
     call_id = answers[0][1][0]["id"]
     try:
         await asyncio.sleep(2)
         chans = await ami.send_list({"Action": "CoreShowChannels"})
-        assert {c["Linkedid"] for c in chans if c["Channel"].startswith("PJSIP/210-")} == {
-            call_id}
+        assert {c["Linkedid"] for c in chans if c["Channel"].startswith("PJSIP/210-")} == {call_id}
     finally:
         await hang_up(ami, call_id)

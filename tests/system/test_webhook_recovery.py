@@ -34,9 +34,18 @@ PCE = "/uapi/extensions/{}/phoneCallEvents"
 @pytest.fixture
 def quick(tmp_path: Path, sandbox: Any) -> Iterator[RunningBridge]:
     """The bridge with loopback allow-listed, two attempts per delivery, quick retries."""
-    running = RunningBridge(tmp_path, sandbox, {"webhooks": {
-        "allow_networks": ["127.0.0.0/8"], "backoff_min": 0.5, "backoff_max": 1,
-        "max_attempts": 2}})
+    running = RunningBridge(
+        tmp_path,
+        sandbox,
+        {
+            "webhooks": {
+                "allow_networks": ["127.0.0.0/8"],
+                "backoff_min": 0.5,
+                "backoff_max": 1,
+                "max_attempts": 2,
+            }
+        },
+    )
     try:
         wait_for(lambda: running.health()[0] == 200, 20)
         yield running
@@ -44,16 +53,23 @@ def quick(tmp_path: Path, sandbox: Any) -> Iterator[RunningBridge]:
         running.stop()
 
 
-async def api(bridge: RunningBridge, method: str, path: str, body: Any = None,
-              token: str = CRM) -> tuple[int, Any]:
+async def api(
+    bridge: RunningBridge, method: str, path: str, body: Any = None, token: str = CRM
+) -> tuple[int, Any]:
     return await asyncio.to_thread(bridge.request, method, path, body, token)
 
 
-async def register(bridge: RunningBridge, ext: str, kind: str, url: str,
-                   token: str = CRM, **extra: Any) -> tuple[str, str]:
+async def register(
+    bridge: RunningBridge, ext: str, kind: str, url: str, token: str = CRM, **extra: Any
+) -> tuple[str, str]:
     """(the registration's path, its secret)."""
-    code, body = await api(bridge, "POST", PCE.format(ext),
-                           {"type": TYPES[kind], "method": 1, "url": url, **extra}, token)
+    code, body = await api(
+        bridge,
+        "POST",
+        PCE.format(ext),
+        {"type": TYPES[kind], "method": 1, "url": url, **extra},
+        token,
+    )
     assert code == 201, body
     return f"{PCE.format(ext)}/{TYPES[kind]}/{body['id']}", body["secret"]
 
@@ -75,13 +91,17 @@ def verifies(secret: str, hook: dict[str, Any]) -> bool:
 
 
 async def test_a_receiver_down_longer_than_max_attempts_gets_everything_after_recover(
-    quick: RunningBridge, receiver: Receiver, ami: AmiClient,
+    quick: RunningBridge,
+    receiver: Receiver,
+    ami: AmiClient,
 ) -> None:
     """DialOut, AnswerOut and Hangup fire while nothing listens; both attempts of each fail
     (given up). The receiver comes up: nothing arrives by itself; `recover` sends each once."""
     base = f"http://127.0.0.1:{receiver.port}"
-    regs = [(await register(quick, "@me/210", kind, f"{base}/{kind}"))[0]
-            for kind in ("DialOut", "AnswerOut", "Hangup")]
+    regs = [
+        (await register(quick, "@me/210", kind, f"{base}/{kind}"))[0]
+        for kind in ("DialOut", "AnswerOut", "Hangup")
+    ]
     since = iso(time.time() - 5)
     call_id = await answered_call(quick)
     await hang_up(ami, call_id)
@@ -104,21 +124,25 @@ async def test_a_receiver_down_longer_than_max_attempts_gets_everything_after_re
     await soon(lambda: len(receiver.got) == 3, within=15)
     assert sorted(g["path"] for g in receiver.got) == ["/AnswerOut", "/DialOut", "/Hangup"]
     assert {g["params"]["CallID"] for g in receiver.got} == {call_id}
-    code, body = await api(quick, "POST", f"{regs[0]}/recover",
-                           {"since": iso(time.time() - 8 * 86400)})
+    code, body = await api(
+        quick, "POST", f"{regs[0]}/recover", {"since": iso(time.time() - 8 * 86400)}
+    )
     assert (code, body["error"]["code"]) == (400, "pce_since_invalid")
 
 
 async def test_replay_rotation_and_a_custom_authorization_header(
-    quick: RunningBridge, receiver: Receiver, ami: AmiClient,
+    quick: RunningBridge,
+    receiver: Receiver,
+    ami: AmiClient,
 ) -> None:
     """The Hangup arrives with the registration's Authorization header and, inside a 5 s
     rotation overlap, verifies with the old and with the new secret; once the overlap is
     over, its replay (same webhook-id) verifies with the new secret only."""
     await receiver.start()
     url = f"http://127.0.0.1:{receiver.port}/hangup"
-    reg, old = await register(quick, "@me/210", "Hangup", url,
-                              headers={"Authorization": "Bearer crm-receiver-token"})
+    reg, old = await register(
+        quick, "@me/210", "Hangup", url, headers={"Authorization": "Bearer crm-receiver-token"}
+    )
     call_id = await answered_call(quick)
     code, rotated = await api(quick, "POST", f"{reg}/secret/rotate", {"overlap": 5})
     assert code == 200
@@ -172,7 +196,8 @@ class SlowOnDialIn(Receiver):
 
 
 async def test_ordered_hangup_arrives_after_a_slow_dial_in(
-    quick: RunningBridge, ami: AmiClient,
+    quick: RunningBridge,
+    ami: AmiClient,
 ) -> None:
     """024's DialIn, AnswerIn and Hangup registrations, ordered, at one URL: the receiver
     takes 4 s on DialIn and the call ends before that; AnswerIn and Hangup still come after

@@ -40,10 +40,18 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.text()
         payload = body if request.method == "POST" else request.rel_url.raw_query_string
-        self.got.append({"path": request.path, "method": request.method, "payload": payload,
-                         "params": dict(parse_qsl(payload)), "headers": dict(request.headers)})
-        problem = webhook_problem(request.method, request.rel_url.raw_query_string,
-                                  request.headers, body)  # openapi.yaml's webhooks: section
+        self.got.append(
+            {
+                "path": request.path,
+                "method": request.method,
+                "payload": payload,
+                "params": dict(parse_qsl(payload)),
+                "headers": dict(request.headers),
+            }
+        )
+        problem = webhook_problem(
+            request.method, request.rel_url.raw_query_string, request.headers, body
+        )  # openapi.yaml's webhooks: section
         if problem:
             self.invalid.append(problem)
         return web.Response(status=200)
@@ -66,8 +74,11 @@ class Receiver:
 @pytest.fixture
 def hooked(tmp_path: Path, sandbox: Any) -> Iterator[RunningBridge]:
     """The bridge with loopback allow-listed for webhooks and quick retries."""
-    running = RunningBridge(tmp_path, sandbox, {"webhooks": {
-        "allow_networks": ["127.0.0.0/8"], "backoff_min": 1, "backoff_max": 4}})
+    running = RunningBridge(
+        tmp_path,
+        sandbox,
+        {"webhooks": {"allow_networks": ["127.0.0.0/8"], "backoff_min": 1, "backoff_max": 4}},
+    )
     try:
         wait_for(lambda: running.health()[0] == 200, 20)
         yield running
@@ -83,11 +94,22 @@ async def receiver() -> AsyncIterator[Receiver]:
     assert not rec.invalid, rec.invalid
 
 
-async def register(bridge: RunningBridge, path: str, kind: str, url: str, method: int = 1,
-                   token: str = CRM, status: int = 0) -> str:
+async def register(
+    bridge: RunningBridge,
+    path: str,
+    kind: str,
+    url: str,
+    method: int = 1,
+    token: str = CRM,
+    status: int = 0,
+) -> str:
     code, body = await asyncio.to_thread(
-        bridge.request, "POST", f"/uapi/extensions/{path}/phoneCallEvents",
-        {"type": TYPES[kind], "method": method, "url": url, "status": status}, token)
+        bridge.request,
+        "POST",
+        f"/uapi/extensions/{path}/phoneCallEvents",
+        {"type": TYPES[kind], "method": method, "url": url, "status": status},
+        token,
+    )
     assert code == 201, body
     SECRETS[url] = body["secret"]
     return str(body["id"])
@@ -112,7 +134,9 @@ async def soon(check: Any, within: float = 10.0) -> None:
 
 
 async def test_a_call_fires_dial_answer_and_hangup_for_both_extensions(
-    hooked: RunningBridge, receiver: Receiver, ami: AmiClient,
+    hooked: RunningBridge,
+    receiver: Receiver,
+    ami: AmiClient,
 ) -> None:
     """210 calls 024 through the API: DialOut/AnswerOut for 210, DialIn/AnswerIn for 024,
     Hangup ANSWER for both after DELETE; GET hooks get a query string, POST ones a form body;
@@ -140,17 +164,25 @@ async def test_a_call_fires_dial_answer_and_hangup_for_both_extensions(
     finally:
         await hang_up(ami, call_id)
     paths = sorted(g["path"] for g in receiver.got)
-    assert paths == ["/024/answerin", "/024/dialin", "/024/hangup", "/210/admin",
-                     "/210/answerout", "/210/dialout", "/210/hangup"]
+    assert paths == [
+        "/024/answerin",
+        "/024/dialin",
+        "/024/hangup",
+        "/210/admin",
+        "/210/answerout",
+        "/210/dialout",
+        "/210/hangup",
+    ]
     [dial_out] = receiver.at("/210/dialout")
     assert dial_out["method"] == "GET"
-    assert (dial_out["params"]["CallFlow"], dial_out["params"]["CallStatus"]) == ("OUT",
-                                                                                  "CALLING")
+    assert (dial_out["params"]["CallFlow"], dial_out["params"]["CallStatus"]) == ("OUT", "CALLING")
     assert dial_out["params"]["CallAPIID"] == call_id
     [dial_in] = receiver.at("/024/dialin")
     assert dial_in["method"] == "POST"
     assert (dial_in["params"]["CallFlow"], dial_in["params"]["CalledExtension"]) == (
-        "IN", "0003*024")
+        "IN",
+        "0003*024",
+    )
     for path in ("/210/hangup", "/024/hangup"):
         assert receiver.at(path)[0]["params"]["CallStatus"] == "ANSWER"
         assert receiver.at(path)[0]["params"]["Duration"].isdigit()  # seconds talking
@@ -159,13 +191,18 @@ async def test_a_call_fires_dial_answer_and_hangup_for_both_extensions(
     admin_secret = SECRETS[f"{base}/210/admin"]
     assert admin_secret not in (SECRETS[f"{base}/210/hangup"], SECRETS[f"{base}/024/hangup"])
     code, body = await asyncio.to_thread(
-        hooked.request, "GET", f"/uapi/extensions/12/210/phoneCallEvents/4/{admin_id}/secret",
-        None, ADMIN)
+        hooked.request,
+        "GET",
+        f"/uapi/extensions/12/210/phoneCallEvents/4/{admin_id}/secret",
+        None,
+        ADMIN,
+    )
     assert (code, body) == (200, {"secret": admin_secret})
 
 
-async def hangup_while_nobody_listens(bridge: RunningBridge, receiver: Receiver,
-                                      ami: AmiClient, path: str) -> str:
+async def hangup_while_nobody_listens(
+    bridge: RunningBridge, receiver: Receiver, ami: AmiClient, path: str
+) -> str:
     """Registers a Hangup hook for 210 at the (not yet started) receiver, then makes a call
     210 -> 024 and ends it. Returns the registration id."""
     hook_id = await register(bridge, "@me/210", "Hangup", f"http://127.0.0.1:{receiver.port}{path}")
@@ -179,7 +216,9 @@ async def hangup_while_nobody_listens(bridge: RunningBridge, receiver: Receiver,
 
 
 async def test_receiver_down_for_10_s_gets_the_delivery_once(
-    hooked: RunningBridge, receiver: Receiver, ami: AmiClient,
+    hooked: RunningBridge,
+    receiver: Receiver,
+    ami: AmiClient,
 ) -> None:
     """The Hangup fires while nothing listens; the receiver comes up 10 s later: it arrives,
     once, and the deliveries log shows the failed attempts before it."""
@@ -190,7 +229,8 @@ async def test_receiver_down_for_10_s_gets_the_delivery_once(
     await asyncio.sleep(3)
     assert len(receiver.got) == 1
     code, log = await asyncio.to_thread(
-        hooked.request, "GET", f"/uapi/extensions/@me/210/phoneCallEvents/2/{hook_id}/deliveries")
+        hooked.request, "GET", f"/uapi/extensions/@me/210/phoneCallEvents/2/{hook_id}/deliveries"
+    )
     assert code == 200
     outcomes = [a["outcome"] for a in log["entry"]]
     assert outcomes[0] == "delivered"
@@ -198,14 +238,17 @@ async def test_receiver_down_for_10_s_gets_the_delivery_once(
 
 
 async def test_killed_bridge_delivers_after_restart(
-    hooked: RunningBridge, receiver: Receiver, ami: AmiClient,
+    hooked: RunningBridge,
+    receiver: Receiver,
+    ami: AmiClient,
 ) -> None:
     """SIGKILL while the Hangup waits to be retried; after a restart it arrives."""
     hook_id = await hangup_while_nobody_listens(hooked, receiver, ami, "/after-kill")
 
     def attempted() -> bool:
         code, _ = hooked.request(
-            "GET", f"/uapi/extensions/@me/210/phoneCallEvents/2/{hook_id}/deliveries")
+            "GET", f"/uapi/extensions/@me/210/phoneCallEvents/2/{hook_id}/deliveries"
+        )
         return code == 200
 
     await asyncio.to_thread(wait_for, attempted, 10)
@@ -229,19 +272,29 @@ def strict(tmp_path: Path, sandbox: Any) -> Iterator[RunningBridge]:
         running.stop()
 
 
-async def test_loopback_is_refused_unless_allow_listed(hooked: RunningBridge,
-                                                       strict: RunningBridge) -> None:
+async def test_loopback_is_refused_unless_allow_listed(
+    hooked: RunningBridge, strict: RunningBridge
+) -> None:
     """With 127.0.0.0/8 allow-listed a loopback URL is accepted; by default it is refused,
     and so is a private address that is not in the list."""
     code, body = await asyncio.to_thread(
-        strict.request, "POST", "/uapi/extensions/@me/210/phoneCallEvents",
-        {"type": 2, "url": "http://127.0.0.1:9999/x"})
+        strict.request,
+        "POST",
+        "/uapi/extensions/@me/210/phoneCallEvents",
+        {"type": 2, "url": "http://127.0.0.1:9999/x"},
+    )
     assert (code, body["error"]["code"]) == (400, "pce_url_invalid")
     code, _ = await asyncio.to_thread(
-        hooked.request, "POST", "/uapi/extensions/@me/210/phoneCallEvents",
-        {"type": 2, "url": "http://127.0.0.1:9999/x"})
+        hooked.request,
+        "POST",
+        "/uapi/extensions/@me/210/phoneCallEvents",
+        {"type": 2, "url": "http://127.0.0.1:9999/x"},
+    )
     assert code == 201
     code, body = await asyncio.to_thread(
-        hooked.request, "POST", "/uapi/extensions/@me/210/phoneCallEvents",
-        {"type": 2, "url": "http://10.1.2.3/x"})
+        hooked.request,
+        "POST",
+        "/uapi/extensions/@me/210/phoneCallEvents",
+        {"type": 2, "url": "http://10.1.2.3/x"},
+    )
     assert (code, body["error"]["code"]) == (400, "pce_url_invalid")

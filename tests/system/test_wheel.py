@@ -26,17 +26,22 @@ VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["versi
 
 
 def run(*cmd: str | Path, timeout: float = 300, cwd: Path | None = None) -> str:
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                          timeout=timeout, check=False, cwd=cwd)
+    proc = subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
+    )
     assert proc.returncode == 0, f"{cmd} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
 
 def runtime_files() -> set[str]:
     """Every non-Python file under bridge/ the daemon may read at run time (relative names)."""
-    return {p.relative_to(ROOT).as_posix() for p in (ROOT / "bridge").rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts
-            and (p.suffix in RUNTIME_SUFFIXES or "static" in p.parts)}
+    return {
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "bridge").rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and (p.suffix in RUNTIME_SUFFIXES or "static" in p.parts)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +92,12 @@ class WheelBridge(RunningBridge):
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         with self.log.open("a") as log:  # the child keeps its own copy of the descriptor
-            return subprocess.Popen([str(self.exe), "--config", str(self.cfg)],
-                                    stdout=subprocess.DEVNULL, stderr=log, cwd=self.tmp)
+            return subprocess.Popen(
+                [str(self.exe), "--config", str(self.cfg)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                cwd=self.tmp,
+            )
 
 
 @pytest.fixture
@@ -105,11 +114,13 @@ def phone_up(sandbox: Sandbox, name: str) -> bool:
     return any(f[0].startswith(f"{name}-") and f[4] == "Up" for f in sandbox.channels())
 
 
-def test_installed_daemon_places_a_real_call(wheel_bridge: WheelBridge, sandbox: Sandbox,
-                                             venv: Path) -> None:
+def test_installed_daemon_places_a_real_call(
+    wheel_bridge: WheelBridge, sandbox: Sandbox, venv: Path
+) -> None:
     """From the wheel: /healthz 200, then 210 -> 024 rings real phones; DELETE ends it."""
-    where = run(venv / "bin" / "python", "-c", "import bridge; print(bridge.__file__)",
-                cwd=wheel_bridge.tmp)
+    where = run(
+        venv / "bin" / "python", "-c", "import bridge; print(bridge.__file__)", cwd=wheel_bridge.tmp
+    )
     assert where.startswith(str(venv)), where
     body = {"extension": "210", "phoneCallView": [{"source": ["210"], "destination": ["024"]}]}
     status, answer = wheel_bridge.request("POST", "/uapi/phoneCalls/@me/simple", body)
@@ -118,5 +129,8 @@ def test_installed_daemon_places_a_real_call(wheel_bridge: WheelBridge, sandbox:
     wait_for(lambda: phone_up(sandbox, "PJSIP/024"), 10, message="024 answered")
     status, answer = wheel_bridge.request("DELETE", f"/uapi/phoneCalls/@me/210/{call_id}")
     assert (status, answer) == (200, [{"id": call_id}])
-    wait_for(lambda: not any(f[0].startswith(("PJSIP/210-", "PJSIP/024-"))
-                             for f in sandbox.channels()), 10, message="the call gone")
+    wait_for(
+        lambda: not any(f[0].startswith(("PJSIP/210-", "PJSIP/024-")) for f in sandbox.channels()),
+        10,
+        message="the call gone",
+    )

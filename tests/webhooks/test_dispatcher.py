@@ -24,8 +24,14 @@ from tests.domain.replay import load, run
 from tests.polling import until
 
 SECRET = signing.new_secret()
-CONFIG = WebhooksConfig(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),), timeout=2.0,
-                        backoff_min=0.05, backoff_max=0.2, max_attempts=5, shutdown_grace=1.0)
+CONFIG = WebhooksConfig(
+    allow_networks=(ipaddress.ip_network("127.0.0.0/8"),),
+    timeout=2.0,
+    backoff_min=0.05,
+    backoff_max=0.2,
+    max_attempts=5,
+    shutdown_grace=1.0,
+)
 
 
 class Receiver:
@@ -37,10 +43,16 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.text()
-        self.seen.append({"method": request.method, "path": request.path,
-                          "query": request.query_string,
-                          "raw_query": request.rel_url.raw_query_string,
-                          "body": body, "headers": dict(request.headers)})
+        self.seen.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": request.query_string,
+                "raw_query": request.rel_url.raw_query_string,
+                "body": body,
+                "headers": dict(request.headers),
+            }
+        )
         status = self.answers.pop(0) if self.answers else 200
         if status in (301, 302):
             return web.Response(status=status, headers={"Location": "/elsewhere"})
@@ -58,14 +70,31 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     await server.close()
 
 
-async def dispatcher(db: Database, url: str, method: int = 1, types: range | tuple[int, ...] = (
-        range(5)), config: WebhooksConfig = CONFIG) -> tuple[Dispatcher, Registrations]:
+async def dispatcher(
+    db: Database,
+    url: str,
+    method: int = 1,
+    types: range | tuple[int, ...] = (range(5)),
+    config: WebhooksConfig = CONFIG,
+) -> tuple[Dispatcher, Registrations]:
     """A started dispatcher with 210's registrations of `types` pointing at `url`."""
     regs = Registrations(db)
     await regs.load()
     for type_ in types:
-        await regs.save(Registration(f"reg{type_}{method}", "crm", "0003*210", type_, method,
-                                     url, "", 0, "2027-01-15T08:00:00Z", SECRET))
+        await regs.save(
+            Registration(
+                f"reg{type_}{method}",
+                "crm",
+                "0003*210",
+                type_,
+                method,
+                url,
+                "",
+                0,
+                "2027-01-15T08:00:00Z",
+                SECRET,
+            )
+        )
     hooks = Dispatcher(config, regs, Outbox(db))
     await hooks.start()
     return hooks, regs
@@ -77,7 +106,8 @@ def fire(hooks: Dispatcher, name: str = "two_party") -> None:
 
 
 async def test_a_call_delivers_dialout_answerout_hangup_signed(
-    db: Database, receiver: tuple[Receiver, str],
+    db: Database,
+    receiver: tuple[Receiver, str],
 ) -> None:
     """POST registrations get form bodies with the parameters, a verifiable signature."""
     rec, url = receiver
@@ -94,8 +124,9 @@ async def test_a_call_delivers_dialout_answerout_hangup_signed(
     assert len({r["headers"]["webhook-id"] for r in rec.seen}) == 3
 
 
-async def test_get_registrations_use_the_query_string(db: Database,
-                                                      receiver: tuple[Receiver, str]) -> None:
+async def test_get_registrations_use_the_query_string(
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """A GET registration gets the parameters in the query, an empty body; the signed
     payload is the raw query string, as received."""
     rec, url = receiver
@@ -103,14 +134,14 @@ async def test_get_registrations_use_the_query_string(db: Database,
     fire(hooks)
     await until(lambda: len(rec.seen) == 3)
     await hooks.stop()
-    assert all(r["method"] == "GET" and "CallID=" in r["query"] and not r["body"]
-               for r in rec.seen)
+    assert all(r["method"] == "GET" and "CallID=" in r["query"] and not r["body"] for r in rec.seen)
     for req in rec.seen:
         Webhook(SECRET).verify(req["raw_query"], req["headers"], json_parse=False)
 
 
-async def test_the_same_effects_twice_deliver_once(db: Database,
-                                                   receiver: tuple[Receiver, str]) -> None:
+async def test_the_same_effects_twice_deliver_once(
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """Effects repeated (a resync, a restart) are deduplicated by call, extension and type."""
     rec, url = receiver
     hooks, _ = await dispatcher(db, url)
@@ -122,8 +153,9 @@ async def test_the_same_effects_twice_deliver_once(db: Database,
     assert len(rec.seen) == 3
 
 
-async def test_retries_5xx_and_429_then_delivers(db: Database,
-                                                 receiver: tuple[Receiver, str]) -> None:
+async def test_retries_5xx_and_429_then_delivers(
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """503, 429, then 200: three attempts of the same delivery id, logged."""
     rec, url = receiver
     rec.answers = [503, 429]
@@ -135,11 +167,15 @@ async def test_retries_5xx_and_429_then_delivers(db: Database,
     assert len({r["headers"]["webhook-id"] for r in rec.seen}) == 1
     attempts = await Outbox(db).attempts("reg21")
     assert [(a["status"], a["outcome"]) for a in reversed(attempts)] == [
-        (503, "retry"), (429, "retry"), (200, "delivered")]
+        (503, "retry"),
+        (429, "retry"),
+        (200, "delivered"),
+    ]
 
 
-async def test_410_disables_and_404_is_not_retried(db: Database,
-                                                   receiver: tuple[Receiver, str]) -> None:
+async def test_410_disables_and_404_is_not_retried(
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """410 Gone disables the registration; 404 fails the delivery without a retry."""
     rec, url = receiver
     rec.answers = [410]
@@ -177,8 +213,9 @@ async def test_receiver_down_then_up_gets_the_delivery_once(db: Database) -> Non
     port: each delivery arrives once."""
     port = free_port()
     rec = Receiver()
-    patient = WebhooksConfig(allow_networks=CONFIG.allow_networks, backoff_min=0.1,
-                             backoff_max=0.3, max_attempts=50)
+    patient = WebhooksConfig(
+        allow_networks=CONFIG.allow_networks, backoff_min=0.1, backoff_max=0.3, max_attempts=50
+    )
     hooks, _ = await dispatcher(db, f"http://127.0.0.1:{port}/hook", config=patient)
     fire(hooks)
     await asyncio.sleep(1.0)
@@ -205,8 +242,9 @@ def free_port() -> int:
         return port
 
 
-async def test_pending_deliveries_survive_a_restart(db: Database,
-                                                    receiver: tuple[Receiver, str]) -> None:
+async def test_pending_deliveries_survive_a_restart(
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """Stopped before it could send (receiver failing), a new dispatcher delivers the rest."""
     rec, url = receiver
     rec.answers = [500] * 3
@@ -222,8 +260,9 @@ async def test_pending_deliveries_survive_a_restart(db: Database,
     assert len({r["headers"]["webhook-id"] for r in rec.seen}) == 3  # the same deliveries
 
 
-async def test_blocked_address_is_never_requested(db: Database,
-                                                  receiver: tuple[Receiver, str]) -> None:
+async def test_blocked_address_is_never_requested(
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """Without the allow-list, a loopback receiver is refused at send time, not retried."""
     rec, url = receiver
     regs = Registrations(db)
@@ -274,8 +313,14 @@ async def test_at_most_per_receiver_requests_at_once(db: Database) -> None:
     config = WebhooksConfig(allow_networks=CONFIG.allow_networks, per_receiver=2)
     hooks, _ = await dispatcher(db, url, types=(2,), config=config)
     try:
-        for name in ("two_party", "hangup_by_source", "call_duration", "phone_to_phone",
-                     "destination_busy", "parallel_sources"):
+        for name in (
+            "two_party",
+            "hangup_by_source",
+            "call_duration",
+            "phone_to_phone",
+            "destination_busy",
+            "parallel_sources",
+        ):
             fire(hooks, name)
         await until(lambda: len(rec.seen) == 5, within=5)  # parallel_sources: 210 not in it
     finally:
@@ -311,8 +356,9 @@ async def test_sigterm_lets_attempts_finish_and_keeps_the_rest(db: Database) -> 
     assert load("hangup_by_source").call_id in rec.seen[1]["body"]  # the one cut short
 
 
-async def test_a_failed_outbox_write_is_retried(db: Database, receiver: tuple[Receiver, str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failed_outbox_write_is_retried(
+    db: Database, receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The database refuses the first write: the events stay in memory and go out after."""
     rec, url = receiver
     original = Outbox.add
@@ -335,7 +381,9 @@ async def test_a_failed_outbox_write_is_retried(db: Database, receiver: tuple[Re
 
 
 async def test_a_batch_being_recorded_at_stop_is_not_lost(
-    db: Database, receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch,
+    db: Database,
+    receiver: tuple[Receiver, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """stop() while the result recorder is writing a batch: the batch still lands (the rows
     are delivered, not pending again, so a restart does not send them twice)."""

@@ -23,8 +23,9 @@ from tests.polling import until
 from tests.webhooks.test_dispatcher import CONFIG, Receiver, dispatcher, fire
 
 
-async def serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-                ) -> tuple[TestServer, str]:
+async def serve(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> tuple[TestServer, str]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     server = TestServer(app, host="127.0.0.1")
@@ -65,7 +66,8 @@ async def outbox_states(db: Database) -> list[str]:
 
 
 async def test_a_response_is_read_up_to_max_response_bytes_then_dropped(
-    db: Database, endless: tuple[Endless, str],
+    db: Database,
+    endless: tuple[Endless, str],
 ) -> None:
     """A receiver that answers 200 with an endless body: the attempt is delivered at once
     (not cut by the 2 s timeout and retried), and the connection is closed."""
@@ -113,7 +115,8 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
 
 
 async def test_idle_receiver_pools_are_reclaimed_and_come_back(
-    db: Database, receiver: tuple[Receiver, str],
+    db: Database,
+    receiver: tuple[Receiver, str],
 ) -> None:
     """After `idle` seconds without work a receiver's queue and workers are gone; the next
     delivery to it starts a new pool."""
@@ -134,7 +137,8 @@ async def test_idle_receiver_pools_are_reclaimed_and_come_back(
 
 
 async def test_each_delivery_is_signed_with_its_registrations_secret(
-    db: Database, receiver: tuple[Receiver, str],
+    db: Database,
+    receiver: tuple[Receiver, str],
 ) -> None:
     """Two registrations with their own secrets: each delivery verifies with the reference
     library and its own secret only."""
@@ -142,8 +146,11 @@ async def test_each_delivery_is_signed_with_its_registrations_secret(
     regs = Registrations(db)
     secrets = {"one": signing.new_secret(), "two": signing.new_secret()}
     for rid, secret in secrets.items():
-        await regs.save(Registration(rid, "crm", "0003*210", 2, 1, f"{url}/{rid}", "", 0,
-                                     "2027-01-15T08:00:00Z", secret))
+        await regs.save(
+            Registration(
+                rid, "crm", "0003*210", 2, 1, f"{url}/{rid}", "", 0, "2027-01-15T08:00:00Z", secret
+            )
+        )
     hooks = Dispatcher(CONFIG, regs, Outbox(db))
     await hooks.start()
     try:
@@ -164,14 +171,18 @@ async def test_each_delivery_is_signed_with_its_registrations_secret(
 
 
 async def test_a_url_refused_at_send_time_is_a_failed_attempt(
-    db: Database, receiver: tuple[Receiver, str],
+    db: Database,
+    receiver: tuple[Receiver, str],
 ) -> None:
     """A stored URL that the guard now refuses (a numeric host from an older bridge) is
     recorded as a failed attempt; its row ends `failed`, not `sending`."""
     rec, _ = receiver
     regs = Registrations(db)
-    await regs.save(Registration("r", "crm", "0003*210", 2, 1, "http://2130706433/hook", "", 0,
-                                 "x", signing.new_secret()))
+    await regs.save(
+        Registration(
+            "r", "crm", "0003*210", 2, 1, "http://2130706433/hook", "", 0, "x", signing.new_secret()
+        )
+    )
     hooks = Dispatcher(CONFIG, regs, Outbox(db))
     await hooks.start()
     try:
@@ -186,7 +197,9 @@ async def test_a_url_refused_at_send_time_is_a_failed_attempt(
 
 
 async def test_a_crash_in_an_attempt_is_a_failed_attempt(
-    db: Database, receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch,
+    db: Database,
+    receiver: tuple[Receiver, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An unexpected exception while sending is logged and recorded as failed; the worker
     goes on with the next delivery."""
@@ -230,8 +243,16 @@ async def test_a_connection_reset_mid_response_is_retried(db: Database) -> None:
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), b"0"))
+        length = int(
+            next(
+                (
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                b"0",
+            )
+        )
         await reader.readexactly(length)
         requests.append(head)
         if len(requests) == 1:

@@ -82,8 +82,9 @@ async def outbox_states(db: Database) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def test_every_delivery_carries_its_sequence(db: Database,
-                                                   receiver: tuple[Receiver, str]) -> None:
+async def test_every_delivery_carries_its_sequence(
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """DialOut, AnswerOut, Hangup of one call: Sequence 1, 2, 3 in firing order, inside the
     signed payload."""
     rec, url = receiver
@@ -91,8 +92,10 @@ async def test_every_delivery_carries_its_sequence(db: Database,
     fire(hooks)
     await until(lambda: len(rec.seen) == 3)
     await hooks.stop()
-    got = {params(r)["CallStatus"] + params(r).get("Duration", ""): params(r)["Sequence"]
-           for r in rec.seen}
+    got = {
+        params(r)["CallStatus"] + params(r).get("Duration", ""): params(r)["Sequence"]
+        for r in rec.seen
+    }
     assert sorted(got.values()) == ["1", "2", "3"]
     assert got["CALLING"] == "1"  # DialOut fired first
     for req in rec.seen:
@@ -100,7 +103,8 @@ async def test_every_delivery_carries_its_sequence(db: Database,
 
 
 async def test_replay_resends_a_delivered_one_with_the_same_webhook_id(
-        db: Database, receiver: tuple[Receiver, str]) -> None:
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """A delivered delivery replayed goes out again with the same webhook-id."""
     rec, url = receiver
     hooks, regs = await dispatcher(db, url, types=(1,))
@@ -120,7 +124,8 @@ async def _is(db: Database, state: str) -> bool:
 
 
 async def test_recover_sends_what_a_receiver_down_missed(
-        db: Database, receiver: tuple[Receiver, str]) -> None:
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """A receiver failing every attempt (max_attempts 2) loses the three events; after
     `recover` it gets all three, oldest (lowest Sequence) first."""
     rec, url = receiver
@@ -130,9 +135,19 @@ async def test_recover_sends_what_a_receiver_down_missed(
     fire(hooks)
     await until(lambda: _all(db, "failed"), within=10)
     assert len(rec.seen) == 6
-    queued = sum([await hookcare.recover(hooks.outbox, config, regs.by_id[f"reg{t}1"],
-                                         since=time.time() - 60, until=None, now=time.time())
-                  for t in (1, 2, 4)])
+    queued = sum(
+        [
+            await hookcare.recover(
+                hooks.outbox,
+                config,
+                regs.by_id[f"reg{t}1"],
+                since=time.time() - 60,
+                until=None,
+                now=time.time(),
+            )
+            for t in (1, 2, 4)
+        ]
+    )
     assert queued == 3
     await until(lambda: len(rec.seen) == 9)
     # the receiver has the 9th request before the dispatcher records its answer: poll for it
@@ -147,15 +162,19 @@ async def _all(db: Database, state: str) -> bool:
 
 
 async def test_during_an_overlap_both_secrets_verify_after_only_the_new(
-        db: Database, receiver: tuple[Receiver, str]) -> None:
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """Two signatures `v1,<new> v1,<old>` while the old secret's overlap lasts: the reference
     verifier accepts the same delivery with either; after it, only the new one does."""
     rec, url = receiver
     hooks, regs = await dispatcher(db, url, types=(1,))
     reg = regs.by_id["reg11"]
     new = signing.new_secret()
-    await regs.save(dataclasses.replace(reg, secret=new, previous_secret=SECRET,
-                                        previous_expires=time.time() + 600))
+    await regs.save(
+        dataclasses.replace(
+            reg, secret=new, previous_secret=SECRET, previous_expires=time.time() + 600
+        )
+    )
     fire(hooks)
     await until(lambda: len(rec.seen) == 1)
     req = rec.seen[0]
@@ -164,8 +183,9 @@ async def test_during_an_overlap_both_secrets_verify_after_only_the_new(
     Webhook(new).verify(req["body"], req["headers"], json_parse=False)
     Webhook(SECRET).verify(req["body"], req["headers"], json_parse=False)
     await regs.save(dataclasses.replace(regs.by_id["reg11"], previous_expires=time.time() - 1))
-    await hookcare.replay(hooks.outbox, regs.by_id["reg11"], req["headers"]["webhook-id"],
-                          time.time())
+    await hookcare.replay(
+        hooks.outbox, regs.by_id["reg11"], req["headers"]["webhook-id"], time.time()
+    )
     await until(lambda: len(rec.seen) == 2)
     await hooks.stop()
     after = rec.seen[1]
@@ -175,13 +195,15 @@ async def test_during_an_overlap_both_secrets_verify_after_only_the_new(
 
 
 async def test_custom_headers_reach_the_receiver_and_are_not_logged(
-        db: Database, receiver: tuple[Receiver, str]) -> None:
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """An Authorization header set on the registration comes with every delivery; the log
     lines of the attempts do not hold its value."""
     rec, url = receiver
     hooks, regs = await dispatcher(db, url, types=(1,))
-    await regs.save(dataclasses.replace(regs.by_id["reg11"],
-                                        headers=(("Authorization", "Bearer s3cr3t"),)))
+    await regs.save(
+        dataclasses.replace(regs.by_id["reg11"], headers=(("Authorization", "Bearer s3cr3t"),))
+    )
     with capture_logs() as logs:
         fire(hooks)
         await until(lambda: len(rec.seen) == 1)
@@ -190,8 +212,7 @@ async def test_custom_headers_reach_the_receiver_and_are_not_logged(
     assert "s3cr3t" not in str(logs)
 
 
-async def test_max_rate_spaces_the_deliveries(db: Database,
-                                              receiver: tuple[Receiver, str]) -> None:
+async def test_max_rate_spaces_the_deliveries(db: Database, receiver: tuple[Receiver, str]) -> None:
     """maxRate 5: twelve deliveries to the registration take at least 11 / 5 seconds (some go
     back to the outbox until their slot), and all arrive."""
     rec, url = receiver
@@ -205,8 +226,9 @@ async def test_max_rate_spaces_the_deliveries(db: Database,
         return await original(request)
 
     rec.handle = stamp  # type: ignore[method-assign]
-    await hooks.outbox.add([Queued("reg11", f"k{i}", {"CallID": f"c{i}"}) for i in range(12)],
-                           time.time())
+    await hooks.outbox.add(
+        [Queued("reg11", f"k{i}", {"CallID": f"c{i}"}) for i in range(12)], time.time()
+    )
     hooks._wake.set()
     await until(lambda: len(times) == 12, within=10)
     await hooks.stop()
@@ -215,8 +237,9 @@ async def test_max_rate_spaces_the_deliveries(db: Database,
     assert min(gaps) >= 0.2 * 0.75, gaps  # sends start 0.2 s apart; arrivals jitter a little
 
 
-async def test_ordered_waits_for_the_slow_first_event(db: Database,
-                                                      slow: tuple[SlowReceiver, str]) -> None:
+async def test_ordered_waits_for_the_slow_first_event(
+    db: Database, slow: tuple[SlowReceiver, str]
+) -> None:
     """ordered: the receiver takes 0.4 s on DialOut (CALLING); AnswerOut and Hangup are sent
     only after it answered, in firing order. Unordered, they overtake it."""
     rec, url = slow
@@ -230,8 +253,9 @@ async def test_ordered_waits_for_the_slow_first_event(db: Database,
     assert rec.finished[0]["CallStatus"] == "CALLING"
 
 
-async def test_unordered_ones_overtake_the_slow_event(db: Database,
-                                                      slow: tuple[SlowReceiver, str]) -> None:
+async def test_unordered_ones_overtake_the_slow_event(
+    db: Database, slow: tuple[SlowReceiver, str]
+) -> None:
     """The same call without ordered: the slow DialOut finishes last (the test above can
     fail)."""
     rec, url = slow
@@ -242,12 +266,19 @@ async def test_unordered_ones_overtake_the_slow_event(db: Database,
     assert rec.finished[-1]["CallStatus"] == "CALLING"
 
 
-@pytest.mark.parametrize(("since", "given_up", "now", "expected"), [
-    (None, 50, 1e9, False), (0.0, 10, 5 * 86400, True), (0.0, 9, 5 * 86400, False),
-    (0.0, 10, 5 * 86400 - 1, False), (100.0, 30, 100 + 6 * 86400, True),
-])
-def test_unhealthy_needs_the_span_and_the_failures(since: float | None, given_up: int,
-                                                   now: float, expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("since", "given_up", "now", "expected"),
+    [
+        (None, 50, 1e9, False),
+        (0.0, 10, 5 * 86400, True),
+        (0.0, 9, 5 * 86400, False),
+        (0.0, 10, 5 * 86400 - 1, False),
+        (100.0, 30, 100 + 6 * 86400, True),
+    ],
+)
+def test_unhealthy_needs_the_span_and_the_failures(
+    since: float | None, given_up: int, now: float, expected: bool
+) -> None:
     """Failing for disable_after and at least disable_min_failures given up."""
     assert unhealthy(since, given_up, now, after=5 * 86400, min_failures=10) is expected
 
@@ -267,19 +298,24 @@ class Clock:
 
 
 async def test_a_registration_failing_for_days_is_disabled_and_keeps_its_events(
-        db: Database, receiver: tuple[Receiver, str]) -> None:
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """Compressed clock: 3 deliveries given up over 6 "days" (disable_after 5 days, at least
     3 failures) disable it: status 1, disabledReason, one log line, the metric. Events while
     disabled are `skipped`; enabled again and recovered, they are delivered."""
     rec, url = receiver
     clock = Clock()
-    config = dataclasses.replace(CONFIG, max_attempts=1, disable_after=5 * 86400,
-                                 disable_min_failures=3)
+    config = dataclasses.replace(
+        CONFIG, max_attempts=1, disable_after=5 * 86400, disable_min_failures=3
+    )
     regs = Registrations(db)
     await regs.load()
     hooks = Dispatcher(config, regs, Outbox(db), clock=clock)
-    await regs.save(Registration("regh", "crm", "0003*210", 1, 1, url, "", ENABLED,
-                                 "2027-01-15T08:00:00Z", SECRET))
+    await regs.save(
+        Registration(
+            "regh", "crm", "0003*210", 1, 1, url, "", ENABLED, "2027-01-15T08:00:00Z", SECRET
+        )
+    )
     metrics = Metrics(dict)
     metrics.add_webhooks(lambda: hooks.disabled)
     await hooks.start()
@@ -287,8 +323,7 @@ async def test_a_registration_failing_for_days_is_disabled_and_keeps_its_events(
     with capture_logs() as logs:
         for day in range(4):
             clock.now += 2 * 86400 if day else 0
-            await hooks.outbox.add([Queued("regh", f"d{day}", {"CallID": f"c{day}"})],
-                                   clock.now)
+            await hooks.outbox.add([Queued("regh", f"d{day}", {"CallID": f"c{day}"})], clock.now)
             hooks._wake.set()
             want = day + 1
             await until(lambda: len(rec.seen) == want)  # noqa: B023 (awaited in this turn)
@@ -301,14 +336,19 @@ async def test_a_registration_failing_for_days_is_disabled_and_keeps_its_events(
     assert [e["event"] for e in logs].count("webhooks.registration.disabled") == 1
     assert b'uapi_webhook_registrations_disabled_total{cause="failing"} 1.0' in metrics.render()
     await hooks.outbox.add([Queued("regh", "later", {"CallID": "c9"}, skipped=True)], clock.now)
-    fire_while_disabled = await db.fetchall(
-        "SELECT state FROM outbox WHERE dedup = 'later'")
+    fire_while_disabled = await db.fetchall("SELECT state FROM outbox WHERE dedup = 'later'")
     assert fire_while_disabled == [("skipped",)]
     assert "skipped" in [a["outcome"] for a in await hooks.outbox.attempts("regh")]
     rec.answers = []
     await regs.save(hookcare.with_status(regs.by_id["regh"], ENABLED, clock.now))
-    queued = await hookcare.recover(hooks.outbox, config, regs.by_id["regh"],
-                                    since=clock.now - 6 * 86400 - 1, until=None, now=clock.now)
+    queued = await hookcare.recover(
+        hooks.outbox,
+        config,
+        regs.by_id["regh"],
+        since=clock.now - 6 * 86400 - 1,
+        until=None,
+        now=clock.now,
+    )
     assert queued == 5  # four given up, one skipped
     hooks._wake.set()
     await until(lambda: len(rec.seen) == 9)
@@ -317,13 +357,15 @@ async def test_a_registration_failing_for_days_is_disabled_and_keeps_its_events(
 
 
 async def test_events_of_a_disabled_registration_are_skipped_by_the_sink(
-        db: Database, receiver: tuple[Receiver, str]) -> None:
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """A call while the bridge keeps a registration disabled: its deliveries are written as
     `skipped` (not sent), one of a user-disabled registration not at all."""
     rec, url = receiver
     hooks, regs = await dispatcher(db, url, types=(1, 2))
-    await regs.save(dataclasses.replace(regs.by_id["reg11"], status=DISABLED,
-                                        disabled_reason="410 Gone"))
+    await regs.save(
+        dataclasses.replace(regs.by_id["reg11"], status=DISABLED, disabled_reason="410 Gone")
+    )
     await regs.save(dataclasses.replace(regs.by_id["reg21"], status=DISABLED))
     fire(hooks)
     await until(lambda: _is(db, "skipped"))
@@ -331,8 +373,9 @@ async def test_events_of_a_disabled_registration_are_skipped_by_the_sink(
     assert rec.seen == []
 
 
-async def test_410_disables_with_its_own_reason(db: Database,
-                                                receiver: tuple[Receiver, str]) -> None:
+async def test_410_disables_with_its_own_reason(
+    db: Database, receiver: tuple[Receiver, str]
+) -> None:
     """410 Gone: disabled at once, disabledReason names the 410, counted as `gone`."""
     rec, url = receiver
     rec.answers = [410]

@@ -31,6 +31,7 @@ from bridge.calls.faxes import Faxes
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
 from bridge.calls.limits import Limiter
 from bridge.calls.nodes import Node, Nodes
+from bridge.calls.phoneless import Callbacks, Invites
 from bridge.calls.placing import Placing
 from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
@@ -104,6 +105,7 @@ def build_services(
         limiter=limiter,
     )
     cluster.use_control(ctx)
+    placing = Placing(cluster, calls, directory, limiter)
     metrics = Metrics(lambda: {n.name: n.pbx.stats for n in nodes})
     metrics.add_calls(lambda: {n.name: len(n.tracker.calls) for n in nodes})
     return Services(
@@ -124,7 +126,9 @@ def build_services(
         hangups=Hangups(
             cluster, directory, watch, confirm_within=CONFIRM_WITHIN if settle is None else settle
         ),
-        placing=Placing(cluster, calls, directory, limiter),
+        placing=placing,
+        callbacks=Callbacks(placing, directory),
+        invites=Invites(placing, cluster, directory),
         limiter=limiter,
         history=HistoryStore(db, config.history.retention),
         recordings=Recordings(recordings, cluster),

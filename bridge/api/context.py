@@ -14,6 +14,7 @@ from bridge.calls.faxes import Faxes
 from bridge.calls.hangup import Hangups
 from bridge.calls.limits import Limiter, Ticket
 from bridge.calls.nodes import Nodes
+from bridge.calls.phoneless import Callbacks, Invites
 from bridge.calls.placing import Placing
 from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
@@ -51,6 +52,8 @@ class Services:
     watch: TrackerWatch
     hangups: Hangups
     placing: Placing
+    callbacks: Callbacks
+    invites: Invites  # conference invites
     history: HistoryStore  # the call history (CDR)
     limiter: Limiter  # per-app requests and calls buckets (#21); apply() on a config reload
     recordings: Recordings  # stopped recordings: listed from the store, served through ARI

@@ -33,6 +33,7 @@ from bridge.calls.limits import Limiter
 from bridge.calls.nodes import Node, Nodes
 from bridge.calls.phoneless import Callbacks, Invites
 from bridge.calls.placing import Placing
+from bridge.calls.queues import QueueMembers
 from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.config import DEFAULT_NODE, Config
@@ -129,6 +130,7 @@ def build_services(
         placing=placing,
         callbacks=Callbacks(placing, directory),
         invites=Invites(placing, cluster, directory),
+        queues=QueueMembers(cluster, directory, watch),
         limiter=limiter,
         history=HistoryStore(db, config.history.retention),
         recordings=Recordings(recordings, cluster),
@@ -274,7 +276,7 @@ class Bridge:
         link.add_connect_handler(close_gone)
         link.add_disconnect_handler(unsynced)
         PresenceFeed(node.presence).attach(link)
-        QueuesFeed(node.queue_agents).attach(link)
+        QueuesFeed(node.queue_agents, svc.watch.wake).attach(link)
         ConferencesFeed(node.rooms, svc.watch.wake).attach(link)
         return feed
 

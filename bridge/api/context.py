@@ -16,6 +16,7 @@ from bridge.calls.limits import Limiter, Ticket
 from bridge.calls.nodes import Nodes
 from bridge.calls.phoneless import Callbacks, Invites
 from bridge.calls.placing import Placing
+from bridge.calls.queues import QueueMembers
 from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
@@ -54,6 +55,7 @@ class Services:
     placing: Placing
     callbacks: Callbacks
     invites: Invites  # conference invites
+    queues: QueueMembers  # queue agents
     history: HistoryStore  # the call history (CDR)
     limiter: Limiter  # per-app requests and calls buckets (#21); apply() on a config reload
     recordings: Recordings  # stopped recordings: listed from the store, served through ARI

@@ -105,7 +105,6 @@ def build_services(
         recorded=recordings.add,
         limiter=limiter,
     )
-    cluster.use_control(ctx)
     placing = Placing(cluster, calls, directory, limiter)
     metrics = Metrics(lambda: {n.name: n.pbx.stats for n in nodes})
     metrics.add_calls(lambda: {n.name: len(n.tracker.calls) for n in nodes})
@@ -131,6 +130,7 @@ def build_services(
         callbacks=Callbacks(placing, directory),
         invites=Invites(placing, cluster, directory),
         queues=QueueMembers(cluster, directory, watch),
+        control=control.CallControl(cluster, ctx),
         limiter=limiter,
         history=HistoryStore(db, config.history.retention),
         recordings=Recordings(recordings, cluster),

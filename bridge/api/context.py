@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
+from bridge.calls.control import CallControl
 from bridge.calls.faxes import Faxes
 from bridge.calls.hangup import Hangups
 from bridge.calls.limits import Limiter, Ticket
@@ -56,6 +57,7 @@ class Services:
     callbacks: Callbacks
     invites: Invites  # conference invites
     queues: QueueMembers  # queue agents
+    control: CallControl
     history: HistoryStore  # the call history (CDR)
     limiter: Limiter  # per-app requests and calls buckets (#21); apply() on a config reload
     recordings: Recordings  # stopped recordings: listed from the store, served through ARI

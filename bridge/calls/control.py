@@ -11,6 +11,7 @@ shows the effect Asterisk's events should bring.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from bridge.ami import actions
 from bridge.ami.message import ActionFields
 from bridge.ami.ports import AmiPort
 from bridge.calls.limits import Limiter, Ticket
+from bridge.calls.nodes import Node, Nodes
 from bridge.calls.resolve import Resolver
 from bridge.calls.watch import Condition, TrackerWatch
 from bridge.config import DialingConfig, ParkingConfig
@@ -452,8 +454,37 @@ ACTIONS: dict[str, Callable[[Act], Awaitable[None]]] = {
 }
 
 
-async def run(ctx: Context, req: Control) -> Call:
-    """Runs the request on its live call; returns the call (it may have ended meanwhile)."""
+class CallControl:
+    """The call-control use case: runs a request on the node that holds its call."""
+
+    def __init__(self, nodes: Nodes, base: Context) -> None:
+        self.nodes = nodes
+        self.base = base  # the first node's; each node's is made from it
+
+    async def run(self, req: Control) -> Call:
+        """Runs the request on its live call; returns the call (it may have ended meanwhile).
+
+        The node is the one that holds the call, else the path's extension's (where the call
+        is not live: 400); a node whose link is down is 503."""
+        holder = self.nodes.of_call(req.call_id)
+        node = (
+            self.nodes.live(holder.name)
+            if holder is not None
+            else self.nodes.live_for(req.extensions)[0]
+        )
+        return await act_on(self.context(node), req)
+
+    def context(self, node: Node) -> Context:
+        """Call control on `node` (its link, its tracker, its dialing.public)."""
+        public = self.nodes.directory.public_of(node.name)
+        dialing = dataclasses.replace(self.base.dialing, public=public)
+        return dataclasses.replace(
+            self.base, pbx=node.pbx, tracker=node.tracker, node=node.name, dialing=dialing
+        )
+
+
+async def act_on(ctx: Context, req: Control) -> Call:
+    """Runs the request on its live call in `ctx`'s tracker (the node `CallControl` chose)."""
     if not ctx.pbx.connected:
         raise PbxUnavailable("not connected")
     numbers = {e.number for e in req.extensions}

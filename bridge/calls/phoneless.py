@@ -29,7 +29,7 @@ from bridge.domain import conferences as rooms
 from bridge.domain.callids import new_call_id
 from bridge.domain.model import CallMeta
 from bridge.errors import invalid
-from bridge.tenants import App, ExtensionType, User
+from bridge.tenants import App, Extension, ExtensionType, User
 
 log = structlog.get_logger("bridge.calls")
 CONTEXT = "uapi-conference"
@@ -137,48 +137,10 @@ class Invites:
 
     async def run(self, req: Invite) -> list[Placed]:
         """One call per destination, each once Asterisk accepted its Originate."""
-        res = Resolver(self.directory, req.app, req.user)
-        ext = res.owned(req.extension, ExtensionType.CONFERENCE)
-        org = res.organization(ext)
-        if req.sources is not None and any(
-            self.directory.find_extension(n, org) is not ext for n in req.sources
-        ):
-            raise invalid("pc_source_invalid", f"source must be the conference {ext.number}.")
-        home = self.directory.node_of(ext)
-        targets = [
-            (res.party(n, org), res.target(n, org, home, "pc_destination_invalid", "destination"))
-            for n in req.destinations
-        ]
+        ext, targets = self._resolve(req)
         node = self.nodes.live_for([ext])[0]
         room = rooms.room_name(ext.prefix, ext.short, req.number)
-        caller_id = req.caller_id or ext.caller_id
-        owner = self.directory.owner(ext).id
-        sends: list[tuple[str, CallMeta, ActionFields]] = []
-        for party, target in targets:
-            call_id = new_call_id()
-            meta = CallMeta(
-                ext.number,
-                owner,
-                req.app.name,
-                None,
-                self.clock(),
-                (),
-                (party,),
-                caller_id,
-                caller_id,
-                allow_public_transfer=False,
-            )
-            variables = {"UAPI_CALL_ID": call_id, "UAPI_ROOM": room, "UAPI_PIN": req.pin}
-            action = call_into(
-                CONTEXT,
-                uniqueid=call_id,
-                endpoint=target,
-                caller_id=caller_id,
-                wait=req.wait,
-                variables=variables,
-                headers=req.headers,
-            )
-            sends.append((call_id, meta, action))
+        sends = [self._invite(req, ext, room, party, target) for party, target in targets]
         await self.placing.invite(node.name, req.app.name, ext.number, sends)
         for call_id, meta, _ in sends:
             log.info(
@@ -189,3 +151,48 @@ class Invites:
                 destination=meta.destinations[0],
             )
         return [Placed(call_id, ext.number) for call_id, _, _ in sends]
+
+    def _resolve(self, req: Invite) -> tuple[Extension, list[tuple[str, str]]]:
+        """The Conference extension and, per destination, (party key, dial target)."""
+        res = Resolver(self.directory, req.app, req.user)
+        ext = res.owned(req.extension, ExtensionType.CONFERENCE)
+        org = res.organization(ext)
+        if req.sources is not None and any(
+            self.directory.find_extension(n, org) is not ext for n in req.sources
+        ):
+            raise invalid("pc_source_invalid", f"source must be the conference {ext.number}.")
+        home = self.directory.node_of(ext)
+        return ext, [
+            (res.party(n, org), res.target(n, org, home, "pc_destination_invalid", "destination"))
+            for n in req.destinations
+        ]
+
+    def _invite(
+        self, req: Invite, ext: Extension, room: str, party: str, target: str
+    ) -> tuple[str, CallMeta, ActionFields]:
+        """One invite: its call id, what the tracker and the store keep, its Originate."""
+        call_id = new_call_id()
+        caller_id = req.caller_id or ext.caller_id
+        owner = self.directory.owner(ext).id
+        meta = CallMeta(
+            ext.number,
+            owner,
+            req.app.name,
+            None,
+            self.clock(),
+            (),
+            (party,),
+            caller_id,
+            caller_id,
+            allow_public_transfer=False,
+        )
+        action = call_into(
+            CONTEXT,
+            uniqueid=call_id,
+            endpoint=target,
+            caller_id=caller_id,
+            wait=req.wait,
+            variables={"UAPI_CALL_ID": call_id, "UAPI_ROOM": room, "UAPI_PIN": req.pin},
+            headers=req.headers,
+        )
+        return call_id, meta, action

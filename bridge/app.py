@@ -31,7 +31,9 @@ from bridge.calls.faxes import Faxes
 from bridge.calls.hangup import CONFIRM_WITHIN, Hangups
 from bridge.calls.limits import Limiter
 from bridge.calls.nodes import Node, Nodes
+from bridge.calls.phoneless import Callbacks, Invites
 from bridge.calls.placing import Placing
+from bridge.calls.queues import QueueMembers
 from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.config import DEFAULT_NODE, Config
@@ -103,7 +105,7 @@ def build_services(
         recorded=recordings.add,
         limiter=limiter,
     )
-    cluster.use_control(ctx)
+    placing = Placing(cluster, calls, directory, limiter)
     metrics = Metrics(lambda: {n.name: n.pbx.stats for n in nodes})
     metrics.add_calls(lambda: {n.name: len(n.tracker.calls) for n in nodes})
     return Services(
@@ -124,7 +126,11 @@ def build_services(
         hangups=Hangups(
             cluster, directory, watch, confirm_within=CONFIRM_WITHIN if settle is None else settle
         ),
-        placing=Placing(cluster, calls, directory, limiter),
+        placing=placing,
+        callbacks=Callbacks(placing, directory),
+        invites=Invites(placing, cluster, directory),
+        queues=QueueMembers(cluster, directory, watch),
+        control=control.CallControl(cluster, ctx),
         limiter=limiter,
         history=HistoryStore(db, config.history.retention),
         recordings=Recordings(recordings, cluster),
@@ -270,7 +276,7 @@ class Bridge:
         link.add_connect_handler(close_gone)
         link.add_disconnect_handler(unsynced)
         PresenceFeed(node.presence).attach(link)
-        QueuesFeed(node.queue_agents).attach(link)
+        QueuesFeed(node.queue_agents, svc.watch.wake).attach(link)
         ConferencesFeed(node.rooms, svc.watch.wake).attach(link)
         return feed
 

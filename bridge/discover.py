@@ -23,7 +23,7 @@ from bridge.errors import AmiActionFailed, BridgeError
 
 FILL_ME = "FILL-ME"
 _CALLERID = re.compile(r'^\s*"?([^"<>]*?)"?\s*<([0-9*+#]+)>\s*$')
-_ROOM = re.compile(r"^uapi-([0-9]{4})-([0-9]{1,10})(?:-[0-9]+)?$")  # api/conference.room_name
+_ROOM = re.compile(r"^uapi-([0-9]{4})-([0-9]{1,10})(?:-[0-9]+)?$")  # domain/conferences.room_name
 _NO_MODULE = "invalid/unknown command"  # the module (app_queue, app_confbridge) is not loaded
 
 

@@ -154,14 +154,7 @@ async def run_action(request: web.Request) -> web.Response:
         scope.extensions,
         current_app(request).name,
     )
-    # the node that holds the call, else the path's (the call is not live there: 400)
-    holder = svc.nodes.of_call(req.call_id)
-    node = (
-        svc.nodes.live(holder.name)
-        if holder is not None
-        else svc.nodes.live_for(scope.extensions)[0]
-    )
-    call = await control.run(svc.nodes.control(node), req)
+    call = await svc.control.run(req)
     base = f"{base_url(request)}{api_prefix(request)}/phoneCalls/{scope.user_ref}"
     rendered = render_call(svc, call, base)
     answer = [rendered] if req.action == "Park" else rendered

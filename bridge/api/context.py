@@ -10,11 +10,14 @@ from aiohttp import web
 
 from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
+from bridge.calls.control import CallControl
 from bridge.calls.faxes import Faxes
 from bridge.calls.hangup import Hangups
 from bridge.calls.limits import Limiter, Ticket
 from bridge.calls.nodes import Nodes
+from bridge.calls.phoneless import Callbacks, Invites
 from bridge.calls.placing import Placing
+from bridge.calls.queues import QueueMembers
 from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
@@ -51,6 +54,10 @@ class Services:
     watch: TrackerWatch
     hangups: Hangups
     placing: Placing
+    callbacks: Callbacks
+    invites: Invites  # conference invites
+    queues: QueueMembers  # queue agents
+    control: CallControl
     history: HistoryStore  # the call history (CDR)
     limiter: Limiter  # per-app requests and calls buckets (#21); apply() on a config reload
     recordings: Recordings  # stopped recordings: listed from the store, served through ARI

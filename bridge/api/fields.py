@@ -13,6 +13,7 @@ its default.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from bridge.errors import invalid
@@ -26,6 +27,8 @@ NUMBER = re.compile(r"\+?[0-9]{1,32}|[0-9]{4}\*[0-9]{1,10}")
 MAX_NUMBERS = 16
 MAX_ENUM_DIGITS = 9  # an enumerated field is one digit; this only bounds what is parsed
 MAX_WAIT = 3600  # waitForPickup, seconds (make-call, and the control actions that ring)
+MAX_DURATION = 86400  # callDuration, seconds
+NONCE = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 def scalar_text(raw: Any) -> str | None:
@@ -145,6 +148,26 @@ def sip_headers(raw: Any) -> tuple[tuple[str, str], ...]:
                 f"The value of {name} must be printable ASCII without CR/LF, at most 256 bytes.",
             )
     return tuple(raw.items())
+
+
+def first_view(body: Any, code: str) -> Mapping[str, Any]:
+    """A PhoneCall body's one `phoneCallView` (an object, or a list of one); else `code`."""
+    if not isinstance(body, dict):
+        raise invalid(code, "The body must be a PhoneCall object.")
+    views = body.get("phoneCallView")
+    if isinstance(views, dict):
+        views = [views]
+    if not isinstance(views, list) or not views or not isinstance(views[0], dict):
+        raise invalid(code, "phoneCallView must hold one view.")
+    view: Mapping[str, Any] = views[0]
+    return view
+
+
+def nonce(raw: Any) -> str | None:
+    """A make-call `nonce`: 1-128 printable ASCII characters, None when absent."""
+    if raw is not None and (not isinstance(raw, str) or not NONCE.fullmatch(raw)):
+        raise invalid("pc_nonce_invalid", "nonce must be 1-128 printable characters.")
+    return raw
 
 
 def view_id(raw: Any) -> str | None:

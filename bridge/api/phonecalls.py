@@ -6,7 +6,6 @@ numbers (extension, then sources, then destinations) and sends the Originate.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,9 +15,12 @@ from bridge.api.callviews import placed_answer
 from bridge.api.common import read_json
 from bridge.api.context import current_app, services
 from bridge.api.fields import (
+    MAX_DURATION,
     MAX_WAIT,
     caller_id_or,
+    first_view,
     flag,
+    nonce,
     numbers,
     optional_number,
     sip_headers,
@@ -29,34 +31,12 @@ from bridge.calls.placing import PlaceCall
 from bridge.errors import invalid
 from bridge.tenants import App, User
 
-NONCE = re.compile(r"[\x21-\x7e]{1,128}")
-MAX_DURATION = 86400
-
-
-def _view(body: Any) -> Mapping[str, Any]:
-    if not isinstance(body, dict):
-        raise invalid("pc_source_invalid", "The body must be a PhoneCall object.")
-    views = body.get("phoneCallView")
-    if isinstance(views, dict):
-        views = [views]
-    if not isinstance(views, list) or not views or not isinstance(views[0], dict):
-        raise invalid("pc_source_invalid", "phoneCallView must hold one view with source.")
-    view: Mapping[str, Any] = views[0]
-    return view
-
 
 def _charged(body: Mapping[str, Any], sources: list[str]) -> str:
     number = body.get("extension", sources[0])
     if not isinstance(number, str | int) or isinstance(number, bool) or str(number) == "@self":
         raise invalid("extension_invalid", "extension must be a phone terminal number.")
     return str(number)
-
-
-def _nonce(body: Mapping[str, Any]) -> str | None:
-    nonce = body.get("nonce")
-    if nonce is not None and (not isinstance(nonce, str) or not NONCE.fullmatch(nonce)):
-        raise invalid("pc_nonce_invalid", "nonce must be 1-128 printable characters.")
-    return nonce
 
 
 def _caller_id(raw: Any) -> str | None:
@@ -69,7 +49,7 @@ def parse_place_call(body: Any, query: Mapping[str, str], app: App, user: User |
     duration = optional_number(query.get("callDuration"), 1, MAX_DURATION, "pc_duration_invalid")
     public_transfer = flag(query.get("allowPublicTransfer"), "pc_transfer_invalid")
     flag(query.get("video"), "pc_video_invalid")
-    view = _view(body)
+    view = first_view(body, "pc_source_invalid")
     sources = numbers(view.get("source"), "pc_source_invalid", "source")
     destinations = numbers(view.get("destination"), "pc_destination_invalid", "destination")
     return PlaceCall(
@@ -78,7 +58,7 @@ def parse_place_call(body: Any, query: Mapping[str, str], app: App, user: User |
         sources=tuple(sources),
         destinations=tuple(destinations),
         extension=_charged(body, sources),
-        nonce=_nonce(body),
+        nonce=nonce(body.get("nonce")),
         caller_id=_caller_id(view.get("callerId")),
         destination_caller_id=_caller_id(
             view.get("callerIdDestination", view.get("callerDestination"))

@@ -11,6 +11,7 @@ shows the effect Asterisk's events should bring.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from bridge.ami import actions
 from bridge.ami.message import ActionFields
 from bridge.ami.ports import AmiPort
 from bridge.calls.limits import Limiter, Ticket
+from bridge.calls.nodes import Node, Nodes
+from bridge.calls.resolve import Resolver
 from bridge.calls.watch import Condition, TrackerWatch
 from bridge.config import DialingConfig, ParkingConfig
 from bridge.directory import Directory, is_public_number
@@ -102,6 +105,7 @@ class Act:
     party: Party
     req: Control
     org: Organization
+    res: Resolver  # the tenant rules (inside the call's organization)
     ticket: Ticket | None = None  # the calls token a dialing action took
 
     @property
@@ -136,18 +140,10 @@ class Act:
 
     def party_named(self, number: str, code: str) -> Party:
         """A party of the call given by number (short or extended extension, or public)."""
-        party = party_of_number(self.ctx.directory, self.call, self.org, number)
+        party = party_of_number(self.res, self.call, self.org, number)
         if party is None:
             raise invalid(code, f"{number!r} is not a party of this call.")
         return party
-
-    def local(self, number: str) -> Extension | None:
-        """The extension `number` names inside the call's organization, if any."""
-        directory = self.ctx.directory
-        ext = directory.find_extension(number, self.org)
-        return (
-            ext if ext is not None and directory.owner(ext).organization == self.org.id else (None)
-        )
 
     def terminal(self) -> Extension:
         """sendCallTo as a phone terminal of the organization."""
@@ -161,22 +157,15 @@ class Act:
 
     def extension(self) -> Extension | None:
         """sendCallTo as an extension of the call's organization (None: not one)."""
-        ext = self.local(self.req.send_call_to or "")
+        ext = self.res.local(self.req.send_call_to or "", self.org)
         if ext is not None and not ext.channel:  # callback, conference: no phone to ring
             raise invalid("pc_sendcallto_invalid", f"{ext.number} has no phone to ring.")
         return ext
 
     def target(self, ext: Extension) -> str:
         """How this call's node dials `ext` (through a trunk if it lives on another node)."""
-        directory = self.ctx.directory
-        target = directory.dial_target(ext, self.ctx.node or directory.nodes[0])
-        if target is None:
-            raise invalid(
-                "pc_sendcallto_invalid",
-                f"{ext.number} is on another Asterisk node ({directory.node_of(ext)}) "
-                "that this call's node has no trunk to.",
-            )
-        return target
+        node = self.ctx.node or self.ctx.directory.nodes[0]
+        return self.res.phone(ext, node, "pc_sendcallto_invalid", "sendCallTo")
 
     async def send(self, action: ActionFields) -> None:
         """Sends an action; a dialing action's first takes its calls token (429 if none)."""
@@ -465,8 +454,37 @@ ACTIONS: dict[str, Callable[[Act], Awaitable[None]]] = {
 }
 
 
-async def run(ctx: Context, req: Control) -> Call:
-    """Runs the request on its live call; returns the call (it may have ended meanwhile)."""
+class CallControl:
+    """The call-control use case: runs a request on the node that holds its call."""
+
+    def __init__(self, nodes: Nodes, base: Context) -> None:
+        self.nodes = nodes
+        self.base = base  # the first node's; each node's is made from it
+
+    async def run(self, req: Control) -> Call:
+        """Runs the request on its live call; returns the call (it may have ended meanwhile).
+
+        The node is the one that holds the call, else the path's extension's (where the call
+        is not live: 400); a node whose link is down is 503."""
+        holder = self.nodes.of_call(req.call_id)
+        node = (
+            self.nodes.live(holder.name)
+            if holder is not None
+            else self.nodes.live_for(req.extensions)[0]
+        )
+        return await act_on(self.context(node), req)
+
+    def context(self, node: Node) -> Context:
+        """Call control on `node` (its link, its tracker, its dialing.public)."""
+        public = self.nodes.directory.public_of(node.name)
+        dialing = dataclasses.replace(self.base.dialing, public=public)
+        return dataclasses.replace(
+            self.base, pbx=node.pbx, tracker=node.tracker, node=node.name, dialing=dialing
+        )
+
+
+async def act_on(ctx: Context, req: Control) -> Call:
+    """Runs the request on its live call in `ctx`'s tracker (the node `CallControl` chose)."""
     if not ctx.pbx.connected:
         raise PbxUnavailable("not connected")
     numbers = {e.number for e in req.extensions}
@@ -474,8 +492,9 @@ async def run(ctx: Context, req: Control) -> Call:
     if call is None or not (call.extension in numbers or not numbers.isdisjoint(call.parties)):
         raise invalid("pc_phonecall_invalid", f"{req.call_id!r} is not a live call here.")
     org = _organization(ctx.directory, call, req.extensions)
-    party = _acting_party(ctx.directory, call, req, org)
-    act = Act(ctx, call, party, req, org)
+    res = Resolver(ctx.directory, None)  # the call's organization's rules, whoever asks
+    party = _acting_party(res, call, req, org)
+    act = Act(ctx, call, party, req, org, res)
     try:
         await ACTIONS[req.action](act)
     except BaseException:
@@ -495,24 +514,22 @@ def _organization(directory: Directory, call: Call, exts: tuple[Extension, ...])
 
 
 def party_of_number(
-    directory: Directory, call: Call, org: Organization, number: str | None
+    res: Resolver, call: Call, org: Organization, number: str | None
 ) -> Party | None:
     """The party of the call a number names (short or extended extension, or public);
     another organization's extension names no party (it is answered like an unknown one)."""
     if not number:
         return None
-    ext = directory.find_extension(number, org)
-    if ext is not None and directory.owner(ext).organization != org.id:
-        return None
-    if ext is None and directory.extended(number, org) is not None:
+    ext = res.local(number, org)
+    if ext is None and res.directory.extended(number, org) is not None:
         return None
     return call.parties.get(ext.number if ext else number)
 
 
-def _transferring(directory: Directory, call: Call, req: Control, org: Organization) -> Party:
+def _transferring(res: Resolver, call: Call, req: Control, org: Organization) -> Party:
     """Transfer without phoneCallViewId (as 4PSA's MCP server sends it): the party
     transferFromNumber names, else the path's extension if it is one party of the call."""
-    named = party_of_number(directory, call, org, req.transfer_from_number)
+    named = party_of_number(res, call, org, req.transfer_from_number)
     if named is not None:
         return named
     exts = req.extensions
@@ -533,10 +550,10 @@ def _transferring(directory: Directory, call: Call, req: Control, org: Organizat
     )
 
 
-def _acting_party(directory: Directory, call: Call, req: Control, org: Organization) -> Party:
+def _acting_party(res: Resolver, call: Call, req: Control, org: Organization) -> Party:
     """The view's party: phoneCallViewId, or for the transfers the transferring party."""
     if req.view_given is None and req.action in ("Transfer", "TransferToVoicemail"):
-        return _transferring(directory, call, req, org)
+        return _transferring(res, call, req, org)
     if req.view_given is None:
         raise invalid(
             "pc_phonecallview_invalid",

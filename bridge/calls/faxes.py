@@ -24,7 +24,7 @@ import structlog
 from bridge.ami.message import ActionFields, AmiMessage
 from bridge.ami.ports import AmiPort
 from bridge.calls.nodes import Nodes
-from bridge.calls.placing import Resolver
+from bridge.calls.resolve import Resolver
 from bridge.config import FaxesConfig
 from bridge.directory import Directory
 from bridge.domain import faxes as fx
@@ -109,16 +109,16 @@ class Faxes:
                 f"Give 1 to {MAX_RECIPIENTS} recipients (got {len(req.recipients)}).",
             )
         org = self.directory.organization_of_user(self.directory.owner(ext))
-        res = Resolver(self.directory, req.app, org, self.directory.public_of(node), node)
+        res = Resolver(self.directory, req.app, req.user)
         out = []
         for number in req.recipients:
             fax_id = fx.new_fax_id()
-            receiver = res.local(number)
+            receiver = res.local(number, org)
             if receiver is not None and receiver.type == ExtensionType.FAX:
                 target = "Local/s@uapi-fax-receive"
             else:
                 receiver = None
-                target = res.target(number, "fax_recipients_invalid", "recipient")
+                target = res.target(number, org, node, "fax_recipients_invalid", "recipient")
             record = FaxRecord(
                 fax_id,
                 ext.number,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import structlog
 
 from bridge.calls.nodes import Node, Nodes
+from bridge.calls.resolve import Resolver
 from bridge.calls.watch import TrackerWatch
 from bridge.directory import Directory
 from bridge.domain.model import Call
@@ -102,7 +103,5 @@ class Hangups:
 
     def _party_key(self, req: HangUp) -> str:
         """How the tracker names the party `phoneNumber` gives: an extended number, or as is."""
-        number = (req.phone_number or "").strip()
-        org = self.directory.organization_of_user(req.user) if req.user else None
-        ext = self.directory.find_extension(number, org)
-        return ext.number if ext else number
+        res = Resolver(self.directory, None, req.user)
+        return res.party((req.phone_number or "").strip(), res.home)

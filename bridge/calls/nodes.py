@@ -7,13 +7,11 @@ while the others keep working.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bridge.ami.ports import AmiPort
 from bridge.ari.client import AriClient
-from bridge.calls import control
 from bridge.directory import Directory
 from bridge.domain.cluster import Cluster
 from bridge.domain.conferences import ConferenceRooms
@@ -40,9 +38,7 @@ class Node:
 class Nodes:
     """Every node, in config order (the first is where extensions live by default)."""
 
-    def __init__(
-        self, nodes: Iterable[Node], directory: Directory, base: control.Context | None = None
-    ) -> None:
+    def __init__(self, nodes: Iterable[Node], directory: Directory) -> None:
         self.all = list(nodes)
         self.by_name = {n.name: n for n in self.all}
         self.directory = directory
@@ -50,8 +46,6 @@ class Nodes:
             {n.name: n.tracker for n in self.all},
             {n.name: directory.trunk_endpoints(n.name) for n in self.all},
         )
-        self._base = base
-        self._controls: dict[str, control.Context] = {}
 
     @property
     def first(self) -> Node:
@@ -84,26 +78,6 @@ class Nodes:
         name = self.cluster.node_of(call_id)
         return None if name is None else self.by_name[name]
 
-    def use_control(self, base: control.Context) -> None:
-        """The call-control context the nodes' own are made from (bridge.app)."""
-        self._base = base
-        self._controls.clear()
-
     def plug(self, name: str, pbx: AmiPort) -> None:
         """Puts another AMI port in node `name`'s place (tests swap fake ports)."""
         self.by_name[name].pbx = pbx
-        self._controls.pop(name, None)
-
-    def control(self, node: Node) -> control.Context:
-        """Call control on `node` (its link, its tracker, its dialing.public)."""
-        if self._base is None:
-            raise RuntimeError("Nodes was built without a call-control context")
-        ctx = self._controls.get(node.name)
-        if ctx is None:
-            dialing = dataclasses.replace(
-                self._base.dialing, public=self.directory.public_of(node.name)
-            )
-            ctx = self._controls[node.name] = dataclasses.replace(
-                self._base, pbx=node.pbx, tracker=node.tracker, node=node.name, dialing=dialing
-            )
-        return ctx

@@ -18,10 +18,10 @@ from bridge.ami.actions import CallPlan, originate
 from bridge.ami.message import ActionFields
 from bridge.calls.limits import Limiter, Ticket, check_max_calls
 from bridge.calls.nodes import Nodes
-from bridge.directory import Directory, is_public_number
+from bridge.calls.resolve import Resolver
+from bridge.directory import Directory
 from bridge.domain.callids import new_call_id
 from bridge.domain.model import CallMeta
-from bridge.errors import invalid
 from bridge.store.placed import CallStore, PlacedCall
 from bridge.tenants import App, Extension, ExtensionType, Organization, User
 
@@ -53,68 +53,6 @@ class Placed:
     call_id: str
     extension: str  # the charged extension, extended number
     reused: bool = False
-
-
-class Resolver:
-    """Turns numbers into dial targets inside one organization, for one app."""
-
-    def __init__(
-        self,
-        directory: Directory,
-        app: App,
-        org: Organization | None,
-        public: str,
-        node: str = "",
-    ) -> None:
-        self.directory = directory
-        self.app = app
-        self.org = org
-        self.public = public
-        self.node = node or directory.nodes[0]  # where the call is placed
-
-    def extension(self, number: str) -> Extension | None:
-        """The extension `number` names, if the app may know of it."""
-        return self.directory.visible_extension(self.app, number, self.org)
-
-    def local(self, number: str) -> Extension | None:
-        """The extension `number` names inside this organization."""
-        ext = self.extension(number)
-        if ext is None or self.org is None:
-            return ext
-        return ext if self.directory.owner(ext).organization == self.org.id else None
-
-    def party(self, number: str) -> str:
-        """How the call tracker names this party: the extended number, or the number."""
-        ext = self.local(number)
-        return ext.number if ext else number
-
-    def target(self, number: str, code: str, what: str, *, acting: bool = False) -> str:
-        """The dial target of a party; `acting`: the app must be allowed to act for it."""
-        ext = self.local(number)
-        if ext is not None and not ext.channel:  # callback, conference: no phone rings on it
-            raise invalid(
-                code, f"{what} {ext.number} is a {ext.type} extension: no phone rings on it."
-            )
-        if ext is not None:
-            if acting and not self.directory.may_act_for(self.app, self.directory.owner(ext)):
-                raise invalid(
-                    code, f"{what} {ext.number} is an extension this app may not act for."
-                )
-            target = self.directory.dial_target(ext, self.node)
-            if target is None:
-                raise invalid(
-                    code,
-                    f"{what} {ext.number} is on Asterisk node "
-                    f"{self.directory.node_of(ext)!r} and the call is placed on "
-                    f"node {self.node!r}: no trunk joins them.",
-                )
-            return target
-        if self.directory.extended(number, self.org) is None and is_public_number(number):
-            return self.public.format(number=number)
-        raise invalid(
-            code,
-            f"{what} {number!r} is neither an extension of the organization nor a public number.",
-        )
 
 
 @dataclass(frozen=True)
@@ -158,25 +96,20 @@ class Placing:
 
     def plan(self, req: PlaceCall, now: float) -> Plan:
         """Resolves every number (400 with the field's code if one does not resolve)."""
-        directory = self.directory
-        home = (
-            directory.organization_of_user(req.user)
-            if req.user
-            else directory.home_organization(req.app)
-        )
-        first = directory.nodes[0]
-        ext = self._charged(req, Resolver(directory, req.app, home, directory.public_of(first)))
-        owner = directory.owner(ext)
-        org = directory.organization_of_user(owner)
-        node = self._node(Resolver(directory, req.app, org, directory.public_of(first)), req, ext)
-        res = Resolver(directory, req.app, org, directory.public_of(node), node)
+        res = Resolver(self.directory, req.app, req.user)
+        ext = res.owned(req.extension, ExtensionType.PHONE_TERMINAL)
+        owner = self.directory.owner(ext)
+        org = res.organization(ext)
+        node = self._node(res, org, req, ext)
         plan = CallPlan(
             call_id=new_call_id(),
             sources=tuple(
-                res.target(n, "pc_source_invalid", "source", acting=True) for n in req.sources
+                res.target(n, org, node, "pc_source_invalid", "source", acting=True)
+                for n in req.sources
             ),
             destinations=tuple(
-                res.target(n, "pc_destination_invalid", "destination") for n in req.destinations
+                res.target(n, org, node, "pc_destination_invalid", "destination")
+                for n in req.destinations
             ),
             source_caller_id=req.caller_id or ext.caller_id,
             destination_caller_id=req.destination_caller_id or ext.caller_id,
@@ -190,36 +123,22 @@ class Placing:
             req.app.name,
             req.nonce,
             now,
-            tuple(res.party(n) for n in req.sources),
-            tuple(res.party(n) for n in req.destinations),
+            tuple(res.party(n, org) for n in req.sources),
+            tuple(res.party(n, org) for n in req.destinations),
             plan.source_caller_id,
             plan.destination_caller_id,
             req.allow_public_transfer,
         )
         return Plan(plan, meta, node)
 
-    def _node(self, res: Resolver, req: PlaceCall, charged: Extension) -> str:
+    def _node(self, res: Resolver, org: Organization, req: PlaceCall, charged: Extension) -> str:
         """The node the call lives on: that of its first source that is an extension, else
         that of the charged extension."""
         for number in req.sources:
-            ext = res.local(number)
+            ext = res.local(number, org)
             if ext is not None and ext.channel:
                 return self.directory.node_of(ext)
         return self.directory.node_of(charged)
-
-    def _charged(self, req: PlaceCall, res: Resolver) -> Extension:
-        ext = res.extension(req.extension)
-        if ext is None or ext.type != ExtensionType.PHONE_TERMINAL:
-            raise invalid(
-                "extension_invalid", f"{req.extension!r} is not a phone terminal extension."
-            )
-        owner = self.directory.owner(ext)
-        allowed = (
-            owner.id == req.user.id if req.user else self.directory.may_act_for(req.app, owner)
-        )
-        if not allowed:
-            raise invalid("extension_invalid", f"Extension {ext.number} is not the user's.")
-        return ext
 
     async def run(self, req: PlaceCall) -> Placed:
         """Places the call (or finds the live call of the same nonce) without waiting for

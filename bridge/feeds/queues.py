@@ -1,6 +1,9 @@
-"""Feeds the AMI link into QueueAgents: member events, and QueueStatus at every login."""
+"""Feeds the AMI link into QueueAgents: member events, and QueueStatus at every login; after
+each change it wakes the requests waiting for one (bridge.calls.queues)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import structlog
 
@@ -17,8 +20,11 @@ EVENTS = frozenset(
 
 
 class QueuesFeed:
-    def __init__(self, agents: QueueAgents) -> None:
+    def __init__(
+        self, agents: QueueAgents, wake: Callable[[object], None] = lambda _: None
+    ) -> None:
         self.agents = agents
+        self.wake = wake  # waiting requests check their conditions again
         self.ami: AmiPort | None = None
 
     def attach(self, ami: AmiPort) -> None:
@@ -27,8 +33,8 @@ class QueuesFeed:
         ami.add_connect_handler(self.on_connect)
 
     def on_event(self, message: Message) -> None:
-        if message.event in EVENTS:
-            self.agents.apply(plain(message))
+        if message.event in EVENTS and self.agents.apply(plain(message)):
+            self.wake(message)
 
     async def on_connect(self, _: list[Message]) -> None:
         """Rebuilds every queue's members from QueueStatus."""
@@ -42,4 +48,5 @@ class QueuesFeed:
             return
         members = [plain(m) for m in listed if m.event == "queuemember"]
         self.agents.rebuild(members)
+        self.wake(None)
         log.info("queues.rebuilt", queues=len(self.agents.queues), members=len(members))

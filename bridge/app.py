@@ -226,7 +226,7 @@ class Bridge:
         """One node's events into its tracker, and from there to the webhooks, the history
         and the live hub (every node feeds the same ones). `synced`: node -> resynced since
         its last login (shared by every node's feed)."""
-        feed = CallsFeed(node.tracker, svc.db)
+        feed = CallsFeed(node.tracker, svc.db, sinks=node.sinks)
         feed.attach(link)
         link.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
         link.add_event_handler(svc.faxes.on_event)

@@ -28,12 +28,18 @@ EventWatcher = Callable[[Mapping[str, str]], None]  # an event the tracker has j
 
 class CallsFeed:
     def __init__(
-        self, tracker: CallTracker, db: Database, clock: Callable[[], float] = time.time
+        self,
+        tracker: CallTracker,
+        db: Database,
+        clock: Callable[[], float] = time.time,
+        *,
+        sinks: list[EffectSink] | None = None,
     ) -> None:
         self.tracker = tracker
         self.db = db
         self.clock = clock
-        self.sinks: list[EffectSink] = []
+        # who hears the effects (a node's sinks, which call control's changes reach too)
+        self.sinks: list[EffectSink] = [] if sinks is None else sinks
         self.watchers: list[EventWatcher] = []
         self.resync_hooks: list[Callable[[], None]] = []  # after every rebuild of the calls
         self.ami: AmiPort | None = None

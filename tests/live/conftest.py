@@ -122,7 +122,8 @@ async def live(make_api: Callable[..., Any], stream_config: dict[str, Any]) -> L
     pbx = FakePbx()
     api.plug(pbx)
     hub = api.app[HUB]
-    feed = CallsFeed(api.services.nodes.first.tracker, api.services.db)
+    node = api.services.nodes.first  # its sinks hear call control's changes too
+    feed = CallsFeed(node.tracker, api.services.db, sinks=node.sinks)
     feed.sinks.append(hub.sink)
     feed.watchers.append(hub.watch)
     feed.resync_hooks.append(hub.resynced)

@@ -546,6 +546,16 @@ class CallTracker:
         party.takes.append(take)
         return [Changed(call_id)]
 
+    def drop_take(self, call_id: str, name: str) -> list[Effect]:
+        """The API deleted recording `name`: the call forgets its take (its end does not
+        store it again)."""
+        call = self.calls.get(call_id)
+        found = False
+        for party in call.parties.values() if call is not None else ():
+            kept = [t for t in party.takes if t.name != name]
+            found, party.takes = found or len(kept) < len(party.takes), kept
+        return [Changed(call_id)] if found else []
+
     def end_takes(self, call_id: str, party_key: str, now: float) -> list[Effect]:
         """The API stopped recording this party: its takes still open end `now` (whether or
         not MixMonitorStop came already)."""

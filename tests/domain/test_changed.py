@@ -180,3 +180,14 @@ def test_a_resync_returns_no_changed() -> None:
     effects = t.resync([], {}, T0 + 50)
     assert effects
     assert changed(effects) == []
+
+
+def test_a_deleted_take_is_dropped_once(answered: tuple[CallTracker, Channel, Channel]) -> None:
+    """drop_take forgets a take of the live call (a change); an unknown name changes nothing."""
+    t, _, _ = answered
+    t.add_take(CALL, "0003*210", Take("uapi-x-00-1", "wav", T0 + 2))
+    assert t.drop_take(CALL, "uapi-x-00-9") == []
+    assert changed(t.drop_take(CALL, "uapi-x-00-1")) == [CALL]
+    assert t.calls[CALL].parties["0003*210"].takes == []
+    assert t.drop_take(CALL, "uapi-x-00-1") == []
+    assert t.drop_take("no-such-call", "uapi-x-00-1") == []

@@ -228,7 +228,6 @@ class Bridge:
         its last login (shared by every node's feed)."""
         feed = CallsFeed(node.tracker, svc.db, sinks=node.sinks)
         feed.attach(link)
-        link.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
         link.add_event_handler(svc.faxes.on_event)
         if svc.nodes.several:  # a trunk call's far half fires nothing, writes no history
             far = svc.nodes.cluster.far_half
@@ -243,8 +242,7 @@ class Bridge:
             feed.sinks.append(shown)
         else:
             feed.sinks += [webhooks.sink, svc.history.sink, svc.recordings.store.sink]
-        feed.sinks.append(hub.sink)
-        feed.watchers.append(hub.watch)
+        feed.sinks += [hub.sink, svc.watch.wake]  # what shows calls, and who waits on one
         feed.resync_hooks.append(hub.resynced)
 
         async def close_gone(_: object) -> None:  # after the feed's resync: what ended away

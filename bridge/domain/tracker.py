@@ -24,7 +24,7 @@ number. Local channels are plumbing and belong to no party. A party goes through
 
 Parking (ParkedCall, UnParkedCall/ParkedCallTimeOut/GiveUp), hold (MusicOnHoldStart/Stop),
 recording (MixMonitorStart/Stop), bridges (BridgeEnter/Leave), DialEnd's status, the connected
-line, a party's further legs and legs that go without a party leaving only annotate the call:
+line, and legs that come or go without a party joining or leaving only annotate the call:
 each such step that really changes something yields one `Changed` for the call (none when
 another effect of the same step names it already, none for a step that changes nothing). What
 the API itself does to a call (holder, attended transfer, mute, its recordings' takes) goes
@@ -264,6 +264,7 @@ class CallTracker:
         if chan.state != DOWN:  # a phone that calls; a Down leg waits for its DialBegin
             self._identify(chan, out, role=role)
             self._on_state(chan, now, out)
+        self._changed(call, out)  # a leg more (the first event of a call the API announced)
 
     def _identify(
         self,

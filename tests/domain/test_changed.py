@@ -7,7 +7,7 @@ import pytest
 
 from bridge.domain.model import Changed, Channel, Effect, Take
 from bridge.domain.tracker import CallTracker
-from tests.domain.replay import T0, load, run
+from tests.domain.replay import T0, load, run, tracker
 
 CALL = load("two_party").call_id
 
@@ -191,3 +191,13 @@ def test_a_deleted_take_is_dropped_once(answered: tuple[CallTracker, Channel, Ch
     assert t.calls[CALL].parties["0003*210"].takes == []
     assert t.drop_take(CALL, "uapi-x-00-1") == []
     assert t.drop_take("no-such-call", "uapi-x-00-1") == []
+
+
+def test_the_first_leg_of_a_call_the_api_announced() -> None:
+    """The first event of an API call is its Local leg's Newchannel (no party): a Changed, so
+    that whoever shows calls shows it from then on."""
+    script = load("two_party")
+    t = tracker(script)
+    first = script.lines[0][1]
+    assert (first["Event"], first["Channel"].startswith("Local/")) == ("Newchannel", True)
+    assert [(e.kind, e.call_id) for e in t.apply(first, T0)] == [("changed", CALL)]

@@ -125,6 +125,5 @@ async def live(make_api: Callable[..., Any], stream_config: dict[str, Any]) -> L
     node = api.services.nodes.first  # its sinks hear call control's changes too
     feed = CallsFeed(node.tracker, api.services.db, sinks=node.sinks)
     feed.sinks.append(hub.sink)
-    feed.watchers.append(hub.watch)
     feed.resync_hooks.append(hub.resynced)
     return Live(api, hub, feed, pbx)

@@ -159,7 +159,7 @@ class Effect:
 
 class Changed(Effect):
     """The call changed in a way no other effect of the same step says: a leg came or went,
-    a state, caller id or dial status, parking, hold, recording, a bridge, mute, a transfer.
+    a state, caller id or dial status, parking, hold, recording, mute, a transfer's mark.
     For whoever shows the call (the live hub) or waits on it (calls.watch); it fires no
     webhook and writes no history."""
 

@@ -23,10 +23,13 @@ number. Local channels are plumbing and belong to no party. A party goes through
 - left: Hangup of its last channel; when the call's last channel goes, the call `ended`.
 
 Parking (ParkedCall, UnParkedCall/ParkedCallTimeOut/GiveUp), hold (MusicOnHoldStart/Stop),
-recording (MixMonitorStart/Stop), bridges (BridgeEnter/Leave), DialEnd's status, the connected
-line, and legs that come or go without a party joining or leaving only annotate the call:
-each such step that really changes something yields one `Changed` for the call (none when
-another effect of the same step names it already, none for a step that changes nothing). What
+recording (MixMonitorStart/Stop), DialEnd's status, the connected line, a party's state or
+further legs, a call's first leg and legs that go without a party leaving only annotate the
+call: each such step that really changes something yields one `Changed` for the call (none
+when another effect of the same step names it already, none for a step that changes nothing).
+Bridges (BridgeEnter/Leave) and further Local legs change nothing anyone is shown or waits for
+(call control reads bridges when asked): they yield nothing, which keeps the AMI path cheap
+(a quarter of the recorded sandbox events are those). What
 the API itself does to a call (holder, attended transfer, mute, its recordings' takes) goes
 through methods here too, which return their `Changed`. The effects (`joined`, `ringing`,
 `answered`, `left` per party, `ended` per call, `changed`) are all that leaves the tracker:
@@ -234,7 +237,10 @@ class CallTracker:
     def _changed(call: Call, out: list[Effect]) -> None:
         """`call` changed in a way no effect of this step names yet: one Changed (none once
         it ended)."""
-        if call.ended is None and not any(e.call_id == call.id for e in out):
+        if call.ended is None:
+            for effect in out:
+                if effect.call_id == call.id:
+                    return
             out.append(Changed(call.id))
 
     def _on_newchannel(
@@ -264,7 +270,8 @@ class CallTracker:
         if chan.state != DOWN:  # a phone that calls; a Down leg waits for its DialBegin
             self._identify(chan, out, role=role)
             self._on_state(chan, now, out)
-        self._changed(call, out)  # a leg more (the first event of a call the API announced)
+        if len(call.channels) == 1:  # the first event of a call (one the API announced shows)
+            self._changed(call, out)
 
     def _identify(
         self,
@@ -388,17 +395,12 @@ class CallTracker:
     def _on_bridgeenter(self, ev: Event, now: float, out: list[Effect]) -> None:
         chan = self._linked(ev, now, out)
         if chan is not None:
-            self._bridged(chan, ev.get("BridgeUniqueid"), out)
+            chan.bridge = ev.get("BridgeUniqueid")
 
     def _on_bridgeleave(self, ev: Event, now: float, out: list[Effect]) -> None:
         chan = self._channel(ev)
         if chan is not None and chan.bridge == ev.get("BridgeUniqueid"):
-            self._bridged(chan, None, out)
-
-    def _bridged(self, chan: Channel, bridge: str | None, out: list[Effect]) -> None:
-        if chan.bridge != bridge:
-            chan.bridge = bridge
-            self._changed(self.calls[chan.call_id], out)
+            chan.bridge = None
 
     def _on_hangup(self, ev: Event, now: float, out: list[Effect]) -> None:
         uid = ev.get("Uniqueid", "")

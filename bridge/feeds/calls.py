@@ -87,6 +87,8 @@ class CallsFeed:
 
     def _emit(self, effects: list[Effect]) -> None:
         for effect in effects:
+            if effect.kind == "changed":
+                continue  # no party step: the sinks' business only
             # One info line per call (its end); each party's steps for whoever debugs.
             emit = log.info if effect.kind == "ended" else log.debug
             emit(

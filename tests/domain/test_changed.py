@@ -1,5 +1,5 @@
 """`Changed`: the tracker's one effect for what no party step says (park, hold, recording,
-bridges, mute, the API's marks), once per step that really changes the call, never for a no-op."""
+mute, the API's marks), once per step that really changes the call, never for a no-op."""
 
 from __future__ import annotations
 
@@ -112,17 +112,18 @@ def test_transfer_mark(answered: tuple[CallTracker, Channel, Channel]) -> None:
     assert t.mark_transfer(CALL, "0003*210", "0003*024") == []
 
 
-def test_bridge_enter_and_leave(answered: tuple[CallTracker, Channel, Channel]) -> None:
-    """A channel entering another bridge changes the call; leaving a bridge it is not in, or
-    entering the one it is in, does not."""
+def test_bridges_are_kept_but_change_nothing_shown(
+    answered: tuple[CallTracker, Channel, Channel],
+) -> None:
+    """BridgeEnter/Leave move the leg's bridge (call control reads it) with no effect: no view
+    shows it and nothing waits for it."""
     t, p210, _ = answered
-    leave_other = {"Event": "BridgeLeave", "Uniqueid": p210.uniqueid, "BridgeUniqueid": "zz"}
-    assert changed(t.apply(leave_other, T0 + 2)) == []
     enter = {"Event": "BridgeEnter", "Uniqueid": p210.uniqueid, "BridgeUniqueid": "b2"}
-    assert changed(t.apply(enter, T0 + 2)) == [CALL]
-    assert changed(t.apply(enter, T0 + 2)) == []
+    assert t.apply(enter, T0 + 2) == []
+    assert p210.bridge == "b2"
     leave = {"Event": "BridgeLeave", "Uniqueid": p210.uniqueid, "BridgeUniqueid": "b2"}
-    assert changed(t.apply(leave, T0 + 3)) == [CALL]
+    assert t.apply(leave, T0 + 3) == []
+    assert p210.bridge is None
 
 
 def test_state_caller_id_and_dial_status(
@@ -168,7 +169,7 @@ def test_an_unknown_channel_changes_nothing(
 ) -> None:
     """Events about channels the tracker does not know yield nothing."""
     t, _, _ = answered
-    for event in ("MusicOnHoldStart", "MixMonitorStart", "BridgeEnter", "Newstate"):
+    for event in ("MusicOnHoldStart", "MixMonitorStart", "DialEnd", "Newstate"):
         assert t.apply({"Event": event, "Uniqueid": "nope", "BridgeUniqueid": "b"}, T0) == []
     assert t.apply(park("nope"), T0) == []
 

@@ -118,8 +118,11 @@ def _restart_values(config: Config) -> dict[str, Any]:
         if f.name in LIVE_KEYS or f.name in ("nodes", "ami_list"):
             continue
         _flatten(f.name, getattr(config, f.name), out)
-    ami: Any = config.nodes if config.ami_list else config.nodes[0]  # a list, or one mapping
-    _flatten("ami", ami, out)
+    if config.ami_list:
+        _flatten("ami", config.nodes, out)
+    else:
+        (one,) = config.nodes  # one mapping: its keys are ami.host, ami.secret, ...
+        _flatten("ami", one, out)
     for key in RESTART_WEBHOOK_KEYS:
         out[f"webhooks.{key}"] = getattr(config.webhooks, key)
     return out

@@ -47,7 +47,7 @@ def fill(bridge: Bridge, calls: int) -> None:
         and any(e.get("DialString") == "5551234@trunk" for e in t[1])
     ][:1]
     talking = events[: next(i for i, e in enumerate(events) if e["Event"] == "BridgeLeave")]
-    tracker = bridge.services.tracker
+    tracker = bridge.services.nodes.first.tracker
     now = time.time()
     for n in range(calls):
         fresh = f"{n:08x}{cid[8:]}"

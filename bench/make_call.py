@@ -113,7 +113,7 @@ _raw_http = _RawHttp()
 async def bridge_ami_call(bridge: Bridge) -> float:
     """The bridge's own AMI client sending the Originate (no HTTP, no validation, no store)."""
     started = time.perf_counter()
-    await bridge.ami.send(originate(plan()))
+    await bridge.services.nodes.first.pbx.send(originate(plan()))
     return (time.perf_counter() - started) * 1000
 
 
@@ -149,9 +149,10 @@ async def main() -> None:
                 config, storage=dataclasses.replace(config.storage, path=f"{tmp}/own.sqlite3")
             )
         )
-        await bridge.ami.start()
-        assert await bridge.ami.wait_connected(10), "is the sandbox up?"
-        ami = config.ami
+        (own,) = bridge.links  # the config's one node
+        await own.start()
+        assert await own.wait_connected(10), "is the sandbox up?"
+        [ami] = config.nodes
         manager = Manager(
             loop=asyncio.get_running_loop(),
             host=ami.host,
@@ -178,7 +179,7 @@ async def main() -> None:
                     await asyncio.sleep(0.05)
         finally:
             manager.close()
-            await bridge.ami.close()
+            await own.close()
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(10)
     p50r = statistics.median(raw)

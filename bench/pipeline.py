@@ -71,13 +71,14 @@ def bridge_pipeline(reads: list[bytes], config_path: Path) -> int:
     bridge = built(config_path)
     framer = Framer()
     framer.feed(BANNER)
-    on_event = bridge.feed.on_event
+    (feed,) = bridge.feeds  # the config's one node
+    on_event = feed.on_event
     n = 0
     for data in reads:
         for msg in framer.feed(data):
             on_event(msg)
             n += 1
-    assert not bridge.services.tracker.calls, "every replayed call should have ended"
+    assert not bridge.services.nodes.first.tracker.calls, "every replayed call should have ended"
     assert bridge.webhooks._fired.qsize() > 0, "the webhook triggers ran"
     return n
 

@@ -74,10 +74,11 @@ async def main(mb: int) -> None:
     ari = TestServer(fake_ari(size), host="127.0.0.1")
     await ari.start_server()
     config = load(Path(__file__).resolve().parents[1] / "config" / "demo.yaml")
-    node = dataclasses.replace(config.ami, ari=AriConfig(str(ari.make_url("/ari")), "u", "p"))
+    [one] = config.nodes
+    node = dataclasses.replace(one, ari=AriConfig(str(ari.make_url("/ari")), "u", "p"))
     with tempfile.TemporaryDirectory() as tmp:
         storage = dataclasses.replace(config.storage, path=os.path.join(tmp, "b.sqlite3"))
-        config = dataclasses.replace(config, ami=node, storage=storage)
+        config = dataclasses.replace(config, nodes=(node,), storage=storage)
         bridge = Bridge.build(config)
         await bridge.db.open()
         await bridge.services.tokens.load()

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.config}: OK ({len(cfg.organizations)} organizations, {len(cfg.users)} users, "
             f"{len(cfg.extensions)} extensions, {len(cfg.apps)} apps)"
         )
-        if cfg.nodes:  # `ami:` as a list: where each extension lives
+        if cfg.ami_list:  # `ami:` as a list: where each extension lives
             for node in cfg.nodes:
                 count = sum(cfg.node_of(e) == node.name for e in cfg.extensions)
                 peers = ", ".join(peer for peer, _ in node.trunks) or "none"

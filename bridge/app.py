@@ -67,41 +67,39 @@ log = structlog.get_logger("bridge")
 def build_services(
     config: Config,
     db: Database,
-    pbx: AmiPort | Mapping[str, AmiPort],
+    pbx: Mapping[str, AmiPort],
     *,
     tokens: TokenStore | None = None,
     settle: float | None = None,
 ) -> Services:
     """What the HTTP handlers use, around an (unopened) database and the AMI port of each
-    node (one port: the only node); `settle` (tests) bounds how long an answer waits for the
-    effect of its AMI actions."""
+    node (by name); `settle` (tests) bounds how long an answer waits for the effect of its
+    AMI actions."""
     directory = tokens.directory if tokens is not None else Directory(config)
-    ports = pbx if isinstance(pbx, Mapping) else {config.all_nodes[0].name: pbx}
     # the first node keeps the historic call ids; the others' ids cover their name
     nodes = [
         Node(
             n.name,
-            ports[n.name],
+            pbx[n.name],
             CallTracker(directory.extension_of_endpoint(n.name), "" if i == 0 else n.name),
             ari=AriClient(n.ari, n.name) if n.ari is not None else None,
         )
-        for i, n in enumerate(config.all_nodes)
+        for i, n in enumerate(config.nodes)
     ]
-    first = nodes[0]
     watch = TrackerWatch()
     calls = CallStore(db)
     limiter = Limiter(config.limits, config.apps)  # a reload calls limiter.apply(config)
     cluster = Nodes(nodes, directory)
     recordings = RecordingStore(db, size_of=_size_of(cluster))
-    ctx = control.Context(
-        first.pbx,
-        first.tracker,
+    ctx = control.Context(  # the base of each node's own (Nodes.control)
+        cluster.first.pbx,
+        cluster.first.tracker,
         directory,
         watch,
         config.dialing,
         config.parking,
         settle_within=control.SETTLE_WITHIN if settle is None else settle,
-        node=first.name,
+        node=cluster.first.name,
         recorded=recordings.add,
         limiter=limiter,
     )
@@ -115,8 +113,6 @@ def build_services(
         or TokenStore(directory, db, config.auth.token_ttl, max_tokens=config.auth.max_tokens),
         metrics=metrics,
         db=db,
-        pbx=first.pbx,
-        tracker=first.tracker,
         nodes=cluster,
         calls=calls,
         registrations=Registrations(db),
@@ -135,8 +131,6 @@ def build_services(
         history=HistoryStore(db, config.history.retention),
         recordings=Recordings(recordings, cluster),
         faxes=Faxes(FaxStore(db), cluster, directory, config.faxes),
-        presence=first.presence,
-        queue_agents=first.queue_agents,
     )
 
 
@@ -156,9 +150,7 @@ class Bridge:
 
     config: Config
     db: Database
-    ami: AmiClient  # the first node's
     services: Services
-    feed: CallsFeed  # the first node's
     webhooks: Dispatcher
     retention: Retention
     supervisor: Supervisor
@@ -180,7 +172,7 @@ class Bridge:
                 name=_link_name(n.name),
                 event_classes=(*DEFAULT_EVENT_CLASSES, "agent", "user"),
             )
-            for n in config.all_nodes
+            for n in config.nodes
         }  # agent: QueueMember*; user: the faxes' UserEvents
         svc = build_services(config, db, links)
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
@@ -197,9 +189,7 @@ class Bridge:
         bridge = cls(
             config,
             db,
-            links[svc.nodes.first.name],
             svc,
-            feeds[0],
             webhooks,
             retention,
             Supervisor(lambda _name: None),
@@ -242,9 +232,8 @@ class Bridge:
         """One node's events into its tracker, and from there to the webhooks, the history
         and the live hub (every node feeds the same ones). `synced`: node -> resynced since
         its last login (shared by every node's feed)."""
-        feed = CallsFeed(node.tracker, svc.db)
+        feed = CallsFeed(node.tracker, svc.db, sinks=node.sinks)
         feed.attach(link)
-        link.add_event_handler(svc.watch.wake)  # after the feed's: the tracker has the event
         link.add_event_handler(svc.faxes.on_event)
         if svc.nodes.several:  # a trunk call's far half fires nothing, writes no history
             far = svc.nodes.cluster.far_half
@@ -259,8 +248,7 @@ class Bridge:
             feed.sinks.append(shown)
         else:
             feed.sinks += [webhooks.sink, svc.history.sink, svc.recordings.store.sink]
-        feed.sinks.append(hub.sink)
-        feed.watchers.append(hub.watch)
+        feed.sinks += [hub.sink, svc.watch.wake]  # what shows calls, and who waits on one
         feed.resync_hooks.append(hub.resynced)
 
         async def close_gone(_: object) -> None:  # after the feed's resync: what ended away
@@ -318,7 +306,7 @@ class Bridge:
         log.info(
             "bridge.started",
             url=url,
-            ami=[f"{n.name}={n.host}:{n.port}" for n in self.config.all_nodes],
+            ami=[f"{n.name}={n.host}:{n.port}" for n in self.config.nodes],
         )
         return url
 

@@ -142,7 +142,6 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class Config:
     http: HttpConfig = HttpConfig()
-    ami: AmiConfig = AmiConfig()  # the first node
     storage: StorageConfig = StorageConfig()
     dialing: DialingConfig = DialingConfig()
     parking: ParkingConfig = ParkingConfig()
@@ -156,16 +155,19 @@ class Config:
     users: tuple[User, ...] = ()
     extensions: tuple[Extension, ...] = ()
     apps: tuple[App, ...] = ()
-    nodes: tuple[AmiConfig, ...] = ()  # every node (`ami:` as a list), the first is `ami`
+    # every node, in `ami:` order (never empty: one mapping is one node named `default`)
+    nodes: tuple[AmiConfig, ...] = (AmiConfig(),)
     limits: LimitsConfig = field(default_factory=LimitsConfig)  # per app: requests and calls (#21)
-
-    @property
-    def all_nodes(self) -> tuple[AmiConfig, ...]:
-        return self.nodes or (self.ami,)
+    ami_list: bool = False  # `ami:` was given as a list of named nodes (not one mapping)
 
     def node_of(self, ext: Extension) -> str:
         """The node an extension lives on (default: the first)."""
-        return ext.node or self.all_nodes[0].name
+        return ext.node or self.nodes[0].name
+
+
+# The top-level keys: `ami` is read into `nodes` (a top-level `nodes:` has always been let
+# through, and ignored)
+_TOP_KEYS = (set(Config.__dataclass_fields__) - {"ami_list"}) | {"ami"}
 
 
 def _read_http(r: _Reader, raw: Any) -> HttpConfig:
@@ -351,7 +353,7 @@ def _read_faxes(r: _Reader, raw: Any) -> FaxesConfig:
 def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     """Builds a Config from parsed YAML; raises ConfigError listing every problem."""
     r = _Reader(os.environ if env is None else env)
-    top = r.section(raw, "", set(Config.__dataclass_fields__))
+    top = r.section(raw, "", _TOP_KEYS)
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(r.problems)
     nodes = _read_nodes(r, top.get("ami"))
@@ -359,8 +361,8 @@ def parse(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     users = read_users(r, top.get("users"), orgs)
     config = Config(
         http=_read_http(r, top.get("http")),
-        ami=nodes[0],
-        nodes=nodes if isinstance(top.get("ami"), list) else (),
+        nodes=nodes,
+        ami_list=isinstance(top.get("ami"), list),
         storage=_read_storage(r, top.get("storage")),
         dialing=_simple(r, top.get("dialing"), "dialing", DialingConfig, DialingConfig()),
         parking=_simple(r, top.get("parking"), "parking", ParkingConfig, ParkingConfig()),
@@ -432,7 +434,7 @@ def _check_cross(r: _Reader, config: Config) -> None:
 
 def _check_nodes(r: _Reader, config: Config) -> None:
     """Every extension names a known node; with several nodes, each node has extensions."""
-    names = [n.name for n in config.all_nodes]
+    names = [n.name for n in config.nodes]
     used = set()
     for i, ext in enumerate(config.extensions):
         if ext.node and ext.node not in names:

@@ -50,7 +50,7 @@ class Directory:
         self.users = {u.id: u for u in config.users}
         self.extensions = {e.number: e for e in config.extensions}
         self._by_channel = {e.channel.lower(): e for e in config.extensions if e.channel}
-        self.nodes = [n.name for n in config.all_nodes]
+        self.nodes = [n.name for n in config.nodes]
         self._node_of = {e.number: config.node_of(e) for e in config.extensions}
         phones: dict[str, list[Extension]] = {name: [] for name in self.nodes}
         for ext in config.extensions:
@@ -59,13 +59,13 @@ class Directory:
         # per node: how its channels name each extension it can ring (its own extensions by
         # their dial target; those of other nodes by the trunk dial string that reaches them)
         self._endpoints: dict[str, dict[str, Extension]] = {}
-        for node in config.all_nodes:
+        for node in config.nodes:
             own = {e.channel.lower(): e for e in phones[node.name]}
             for peer, dial in node.trunks:
                 own.update({_via(dial, e).lower(): e for e in phones.get(peer, [])})
             self._endpoints[node.name] = own
-        self._trunks = {n.name: dict(n.trunks) for n in config.all_nodes}
-        self._public = {n.name: n.public or config.dialing.public for n in config.all_nodes}
+        self._trunks = {n.name: dict(n.trunks) for n in config.nodes}
+        self._public = {n.name: n.public or config.dialing.public for n in config.nodes}
         self.apps = {a.name: a for a in config.apps}
         self._by_token = {a.token: a for a in config.apps if a.token}
         self._by_client_id = {a.client_id: a for a in config.apps if a.client_id}

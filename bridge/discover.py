@@ -129,7 +129,7 @@ def proposals(config: Config, found: list[Survey]) -> tuple[list[Proposal], list
     taken = {e.number for e in config.extensions}
     trunks = _trunk_endpoints(config)
     prefix = config.organizations[0].prefix if config.organizations else ""
-    several = len(config.all_nodes) > 1
+    several = len(config.nodes) > 1
     out: list[Proposal] = []
     skipped: list[str] = []
     for node in found:
@@ -229,8 +229,8 @@ def _trunk_endpoints(config: Config) -> set[str]:
     """Endpoint names the file dials as trunks (dialing.public, a node's trunks)."""
     dials = [
         config.dialing.public,
-        *(n.public or "" for n in config.all_nodes),
-        *(d for n in config.all_nodes for _, d in n.trunks),
+        *(n.public or "" for n in config.nodes),
+        *(d for n in config.nodes for _, d in n.trunks),
     ]
     return {d.rpartition("@")[2] for d in dials if d.startswith("PJSIP/") and "@" in d}
 
@@ -276,9 +276,9 @@ def main(argv: list[str]) -> int:
     cfg = config_mod.load_or_report(args.config)
     if cfg is None:
         return 1
-    nodes = [n for n in cfg.all_nodes if args.node in (None, n.name)]
+    nodes = [n for n in cfg.nodes if args.node in (None, n.name)]
     if not nodes:
-        names = ", ".join(n.name for n in cfg.all_nodes)
+        names = ", ".join(n.name for n in cfg.nodes)
         print(
             f"uapi-bridge discover: no node {args.node!r} in {args.config} (nodes: {names})",
             file=sys.stderr,

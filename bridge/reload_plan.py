@@ -77,7 +77,7 @@ def decide(running: Config, new: Config) -> Plan:
 
 def _check_nodes(running: Config, new: Config) -> None:
     """An extension may only name a node the bridge is linked to now."""
-    names = {n.name for n in running.all_nodes}
+    names = {n.name for n in running.nodes}
     problems = [
         f"extensions[{i}].node: node {e.node!r} is not running (a new node needs a restart)"
         for i, e in enumerate(new.extensions)
@@ -115,11 +115,14 @@ _MISSING = object()
 def _restart_values(config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
-        if f.name in LIVE_KEYS or f.name in ("ami", "nodes"):
+        if f.name in LIVE_KEYS or f.name in ("nodes", "ami_list"):
             continue
         _flatten(f.name, getattr(config, f.name), out)
-    ami: Any = config.nodes if config.nodes else config.ami  # `ami:` as a list or one mapping
-    _flatten("ami", ami, out)
+    if config.ami_list:
+        _flatten("ami", config.nodes, out)
+    else:
+        (one,) = config.nodes  # one mapping: its keys are ami.host, ami.secret, ...
+        _flatten("ami", one, out)
     for key in RESTART_WEBHOOK_KEYS:
         out[f"webhooks.{key}"] = getattr(config.webhooks, key)
     return out

@@ -138,15 +138,14 @@ class Api:
     @property
     def fake(self) -> FakePort:
         """The fake AMI port plugged in (see `plug`)."""
-        pbx = self.services.pbx
+        pbx = self.services.nodes.first.pbx
         assert isinstance(pbx, FakePort)
         return pbx
 
     def plug(self, pbx: Any) -> None:
         """Puts another fake AMI port where the routes and use cases see it."""
-        svc = self.services
-        svc.pbx = pbx
-        svc.nodes.plug(svc.nodes.first.name, pbx)
+        nodes = self.services.nodes
+        nodes.plug(nodes.first.name, pbx)
 
 
 @pytest.fixture
@@ -161,15 +160,14 @@ async def make_api(config: config_mod.Config) -> AsyncIterator[Callable[..., Any
         clock = Clock()
         tokens = TokenStore(directory, db, cfg.auth.token_ttl, clock=clock)
         await tokens.load()
-        ports = {n.name: FakePort() for n in cfg.all_nodes}
-        port = ports[cfg.all_nodes[0].name]
+        ports = {n.name: FakePort() for n in cfg.nodes}
         # The fake port sends no events: an answer waits 0.2 s at most for their effects.
         svc = build_services(cfg, db, ports, tokens=tokens, settle=0.2)
         # Every answer is checked against bridge/api/openapi.yaml (tests/contract).
         client: TestClient[Any, Any] = ValidatingClient(BridgeServer(build_app(svc)))
         await client.start_server()
         opened.append((client, db))
-        return Api(client, svc, clock, port.stats, ports)
+        return Api(client, svc, clock, svc.nodes.first.pbx.stats, ports)
 
     yield make
     for client, db in opened:

@@ -24,8 +24,8 @@ def problems(raw: Any, env: dict[str, str] | None = None) -> list[str]:
 
 def test_demo_config_parses(config: config_mod.Config) -> None:
     """The shipped demo config is valid and has the sandbox's extensions."""
-    assert config.ami.port == 15038
-    assert config.ami.secret == "sandbox-secret"
+    [node] = config.nodes
+    assert (node.port, node.secret) == (15038, "sandbox-secret")
     assert [e.number for e in config.extensions][:2] == ["0003*210", "0003*026"]
     assert config.extensions[0].short == "210"
 
@@ -39,7 +39,7 @@ def test_example_config_parses_with_env() -> None:
         "UAPI_CRM_WEBHOOK_SECRET": "whsec_" + "eg" * 16,
     }
     cfg = config_mod.load(ROOT / "config" / "bridge.example.yaml", env=env)
-    assert cfg.ami.secret == "s3"
+    assert cfg.nodes[0].secret == "s3"
     assert cfg.apps[0].token == "x" * 20
 
 
@@ -48,8 +48,8 @@ def test_env_default_and_missing(raw_config: dict[str, Any]) -> None:
     raw_config["ami"]["secret"] = "${NOPE}"
     assert problems(raw_config) == ["ami.secret: environment variable NOPE is not set"]
     raw_config["ami"]["secret"] = "${NOPE:-fallback}"
-    assert config_mod.parse(raw_config, env={}).ami.secret == "fallback"
-    assert config_mod.parse(raw_config, env={"NOPE": "given"}).ami.secret == "given"
+    assert config_mod.parse(raw_config, env={}).nodes[0].secret == "fallback"
+    assert config_mod.parse(raw_config, env={"NOPE": "given"}).nodes[0].secret == "given"
 
 
 def test_env_value_converted_to_int(raw_config: dict[str, Any]) -> None:

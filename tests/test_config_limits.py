@@ -20,7 +20,8 @@ def test_defaults_when_nothing_is_given() -> None:
     """No `limits`, no max_calls: requests 50/100, calls 5/20, Originates 20/s with 200 waiting."""
     cfg = config_mod.parse({"ami": {"secret": "s"}}, env={})
     assert cfg.limits == LimitsConfig(Rate(50.0, 100), Rate(5.0, 20))
-    assert (cfg.ami.originate_rate, cfg.ami.originate_queue) == (20.0, 200)
+    [node] = cfg.nodes
+    assert (node.originate_rate, node.originate_queue) == (20.0, 200)
 
 
 def test_partial_top_level_and_partial_app_override(raw_config: dict[str, Any]) -> None:

@@ -40,7 +40,9 @@ async def bridge(raw_config: dict[str, Any], fake: FakeAmi) -> AsyncIterator[app
     running = app_mod.Bridge.build(config_mod.parse(raw_config, env={}))
     await running.start()
     try:
-        await until(lambda: running.ami.connected and fake.named("CoreShowChannels"), 5)
+        await until(
+            lambda: running.services.nodes.first.pbx.connected and fake.named("CoreShowChannels"), 5
+        )
         yield running
     finally:
         await running.stop()
@@ -54,11 +56,11 @@ async def test_list_then_delete_await_the_events(bridge: app_mod.Bridge, fake: F
     await fake.send_raw(*(wire(e).encode() for _, e in script.lines[:first_hangup]), pause=0)
     base = f"http://127.0.0.1:{bridge.config.http.port}/uapi/phoneCalls/@me/210"
     async with aiohttp.ClientSession(headers=AUTH) as http:
-        await until(lambda: script.call_id in bridge.services.tracker.calls, 3)
+        await until(lambda: script.call_id in bridge.services.nodes.first.tracker.calls, 3)
         async with http.get(base) as resp:
             assert resp.status == 200
             assert [c["id"] for c in (await resp.json())["entry"]] == [script.call_id]
-        legs = dict(bridge.services.tracker.channels)
+        legs = dict(bridge.services.nodes.first.tracker.channels)
         started = time.monotonic()
         deleting = asyncio.create_task(http.delete(f"{base}/{script.call_id}"))
         await until(lambda: len(fake.named("Hangup")) == len(legs), 3)

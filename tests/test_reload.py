@@ -97,9 +97,9 @@ def test_restart_keys_are_named_and_keep_their_running_values(raw_config: dict[s
         "stream.heartbeat",
         "webhooks.allow_networks",
     )
-    assert (plan.config.http, plan.config.ami, plan.config.storage, plan.config.stream) == (
+    assert (plan.config.http, plan.config.nodes, plan.config.storage, plan.config.stream) == (
         old.http,
-        old.ami,
+        old.nodes,
         old.storage,
         old.stream,
     )

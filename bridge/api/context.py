@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bridge.ami.ports import AmiPort
 from bridge.auth import TokenStore
 from bridge.calls.control import CallControl
 from bridge.calls.faxes import Faxes
@@ -22,9 +21,6 @@ from bridge.calls.recordings import Recordings
 from bridge.calls.watch import TrackerWatch
 from bridge.config import Config
 from bridge.directory import Directory
-from bridge.domain.presence import Presence
-from bridge.domain.queues import QueueAgents
-from bridge.domain.tracker import CallTracker
 from bridge.metrics import Metrics
 from bridge.reload_plan import ConfigState
 from bridge.store.db import Database
@@ -44,9 +40,7 @@ class Services:
     tokens: TokenStore
     metrics: Metrics
     db: Database
-    pbx: AmiPort  # the first node's AMI link (bridge.ami.ports)
-    tracker: CallTracker  # the first node's calls
-    nodes: Nodes  # every node: its link and calls, and which holds what
+    nodes: Nodes  # every node: its link, calls, presence and queues, and which holds what
     calls: CallStore
     registrations: Registrations
     outbox: Outbox
@@ -62,8 +56,6 @@ class Services:
     limiter: Limiter  # per-app requests and calls buckets (#21); apply() on a config reload
     recordings: Recordings  # stopped recordings: listed from the store, served through ARI
     faxes: Faxes  # sent and received faxes (issue 25)
-    presence: Presence = field(default_factory=Presence)  # kept by bridge.feeds.presence
-    queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.feeds.queues
     started_at: float = field(default_factory=time.monotonic)
     tasks: Callable[[], dict[str, str]] = dict  # supervised task -> state (bridge.supervisor)
     config_state: ConfigState = field(default_factory=ConfigState)  # kept by bridge.reload

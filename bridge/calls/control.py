@@ -28,9 +28,8 @@ from bridge.calls.watch import Condition, TrackerWatch
 from bridge.config import DialingConfig, ParkingConfig
 from bridge.directory import Directory, is_public_number
 from bridge.domain.callids import new_leg_id
-from bridge.domain.model import RINGING, UP, Call, Channel, Party, Take
+from bridge.domain.model import RINGING, UP, Call, Channel, Effect, Party, Take
 from bridge.domain.recordings import RecordingRecord, record_of, take_name
-from bridge.domain.recordings import stop as stop_takes
 from bridge.domain.tracker import CallTracker
 from bridge.errors import AmiActionFailed, PbxUnavailable, invalid
 from bridge.tenants import Extension, ExtensionType, Organization
@@ -80,6 +79,10 @@ def _ignore(record: RecordingRecord) -> None:
     """What a stopped recording goes to when nothing stores it (tests)."""
 
 
+def _unheard(effects: list[Effect]) -> None:
+    """Where the tracker's effects of call control go when nobody listens (tests)."""
+
+
 @dataclass(frozen=True)
 class Context:
     """What call control works with (built by bridge.app)."""
@@ -94,6 +97,8 @@ class Context:
     node: str = ""  # the Asterisk node of `pbx` and `tracker` ("": the only one)
     limiter: Limiter | None = None  # the apps' calls buckets (None: not limited)
     recorded: Callable[[RecordingRecord], None] = _ignore  # a recording stopped: store it
+    # what the tracker says of the changes call control makes (the node's effect sinks)
+    emit: Callable[[list[Effect]], None] = _unheard
 
 
 @dataclass
@@ -295,7 +300,7 @@ async def hold(act: Act) -> None:
     await act.send(
         actions.redirect(chan.name, "uapi-hold", extra=(peers[0].name, "uapi-hold-peer"))
     )
-    act.tracker.mark_holder(act.call.id, act.party.key)
+    act.ctx.emit(act.tracker.mark_holder(act.call.id, act.party.key))
     await act.settle(lambda: other.on_hold is not None)
 
 
@@ -324,8 +329,8 @@ async def start_recording(act: Act) -> None:
     )
     await act.send(actions.start_recording(chan.name, take.monitor_file))
     await act.settle(lambda: act.party.recording is not None)
-    take.started = act.party.recording or now
-    act.party.takes.append(take)  # the call history, the Hangup webhook and the store name it
+    take = dataclasses.replace(take, started=act.party.recording or now)
+    act.ctx.emit(act.tracker.add_take(act.call.id, act.party.key, take))
     log.info("call.recording.started", call_id=act.call.id, party=act.party.key, id=take.name)
 
 
@@ -335,7 +340,8 @@ async def stop_recording(act: Act) -> None:
     running = [t for t in act.party.takes if t.ended is None]
     await act.send(actions.stop_recording(act.channel(act.party).name))
     await act.settle(lambda: act.party.recording is None)
-    stop_takes(act.party, time.time())  # those the tracker has not ended (no event yet)
+    # those the tracker has not ended (no event yet)
+    act.ctx.emit(act.tracker.end_takes(act.call.id, act.party.key, time.time()))
     for take in running:
         act.ctx.recorded(record_of(act.call, act.party, take))
         log.info("call.recording.stopped", call_id=act.call.id, party=act.party.key, id=take.name)
@@ -369,7 +375,7 @@ async def mute(act: Act) -> None:
     on = act.req.action == "Mute"
     chan = act.channel(act.party)
     await act.send(actions.mute_audio(chan.name, act.req.direction, on=on))
-    act.tracker.mark_muted(chan.uniqueid, act.req.direction, on=on)
+    act.ctx.emit(act.tracker.mark_muted(chan.uniqueid, act.req.direction, on=on))
     log.info(
         "call.muted" if on else "call.unmuted",
         call_id=act.call.id,
@@ -404,7 +410,7 @@ async def attended_transfer(act: Act) -> None:
     await act.send(
         actions.redirect(chan.name, "uapi-atxfer", extra=(held.name, "uapi-atxfer-held"))
     )
-    act.tracker.mark_transfer(act.call.id, act.party.key, key)
+    act.ctx.emit(act.tracker.mark_transfer(act.call.id, act.party.key, key))
     log.info("call.transfer.attended", call_id=act.call.id, party=act.party.key, to=target)
 
 
@@ -479,7 +485,12 @@ class CallControl:
         public = self.nodes.directory.public_of(node.name)
         dialing = dataclasses.replace(self.base.dialing, public=public)
         return dataclasses.replace(
-            self.base, pbx=node.pbx, tracker=node.tracker, node=node.name, dialing=dialing
+            self.base,
+            pbx=node.pbx,
+            tracker=node.tracker,
+            node=node.name,
+            dialing=dialing,
+            emit=node.emit,
         )
 
 

@@ -7,7 +7,7 @@ while the others keep working.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bridge.ami.ports import AmiPort
@@ -15,11 +15,14 @@ from bridge.ari.client import AriClient
 from bridge.directory import Directory
 from bridge.domain.cluster import Cluster
 from bridge.domain.conferences import ConferenceRooms
+from bridge.domain.model import Effect
 from bridge.domain.presence import Presence
 from bridge.domain.queues import QueueAgents
 from bridge.domain.tracker import CallTracker
 from bridge.errors import PbxUnavailable
 from bridge.tenants import Extension
+
+EffectSink = Callable[[list[Effect]], None]
 
 
 @dataclass
@@ -33,6 +36,14 @@ class Node:
     queue_agents: QueueAgents = field(default_factory=QueueAgents)  # by bridge.feeds.queues
     ari: AriClient | None = None  # its ARI link (`ami.ari`), if configured
     rooms: ConferenceRooms = field(default_factory=ConferenceRooms)  # by bridge.feeds.conferences
+    # who hears its tracker's effects, from its calls feed and from call control (bridge.app)
+    sinks: list[EffectSink] = field(default_factory=list)
+
+    def emit(self, effects: list[Effect]) -> None:
+        """Hands effects of its tracker to every sink."""
+        if effects:
+            for sink in self.sinks:
+                sink(effects)
 
 
 class Nodes:

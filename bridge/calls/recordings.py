@@ -75,9 +75,8 @@ class Recordings:
         had = await self.ari_of(rec).delete(rec.id)
         await self.store.delete(rec.id)
         node = self.nodes.of_call(rec.call_id)
-        call = node.tracker.calls.get(rec.call_id) if node is not None else None
-        for party in call.parties.values() if call is not None else ():
-            party.takes = [t for t in party.takes if t.name != rec.id]
+        if node is not None:
+            node.emit(node.tracker.drop_take(rec.call_id, rec.id))
         log.info("recording.deleted", id=rec.id, call_id=rec.call_id, ari_had_it=had)
 
 

@@ -1,15 +1,15 @@
 """Awaiting what an AMI action should cause: a condition on the call tracker, with a deadline.
 
-The tracker is pure and cannot signal; the composition root hands `wake` to the AMI port as an
-event handler after the call feed's, so each condition is checked again right after every event
-the tracker applied.
+The tracker is pure and cannot signal, but every change it makes comes out of it as effects
+(`Changed` for what no other effect says): the composition root hands `wake` to each node's
+effect sinks, so each condition is checked again right after every change of a call, whatever
+the order the sinks were added in. The conference feed wakes it too (a room changed).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 Condition = Callable[[], bool]
 
@@ -20,8 +20,9 @@ class TrackerWatch:
     def __init__(self) -> None:
         self._waiting: dict[asyncio.Future[None], Condition] = {}
 
-    def wake(self, _event: Any = None) -> None:
-        """Checks every waiting condition (after an event reached the tracker)."""
+    def wake(self, _changes: object = None) -> None:
+        """Checks every waiting condition (`_changes`: the effects of a change, or whatever
+        else changed)."""
         for future, done in list(self._waiting.items()):
             if not future.done() and done():
                 future.set_result(None)

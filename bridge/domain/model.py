@@ -13,7 +13,7 @@ from typing import Literal
 DOWN, RESERVED, OFFHOOK, DIALING, RING, RINGING, UP, BUSY = range(8)
 
 Role = Literal["source", "destination"]
-EffectKind = Literal["joined", "ringing", "answered", "left", "ended"]
+EffectKind = Literal["joined", "ringing", "answered", "left", "ended", "changed"]
 FORMATS = {"wav": "wav", "wav49": "WAV"}  # StartRecording format -> file extension (ARI's)
 # MixMonitor puts a relative file name under the monitor directory; ARI serves the recording
 # directory beside it: this reaches it whatever the node's spool directory is.
@@ -143,8 +143,9 @@ class Effect:
 
     `joined`: a party entered the call (its phone is being called, or it is calling); `ringing`;
     `answered`: its leg went up; `left`: its last channel hung up (`status`: the Hangup
-    CallStatus); `ended`: the call is gone. `call` is the call as it was then (kept even after
-    it left the tracker), for whoever needs its numbers.
+    CallStatus); `ended`: the call is gone; `changed` (`Changed`): anything else about it.
+    `call` is the call as it was then (kept even after it left the tracker), for whoever needs
+    its numbers.
     """
 
     kind: EffectKind
@@ -154,3 +155,13 @@ class Effect:
     is_extension: bool = False
     status: str | None = None
     call: Call | None = field(default=None, compare=False, repr=False)
+
+
+class Changed(Effect):
+    """The call changed in a way no other effect of the same step says: a leg came or went,
+    a state, caller id or dial status, parking, hold, recording, mute, a transfer's mark.
+    For whoever shows the call (the live hub) or waits on it (calls.watch); it fires no
+    webhook and writes no history."""
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__("changed", call_id)

@@ -23,11 +23,20 @@ number. Local channels are plumbing and belong to no party. A party goes through
 - left: Hangup of its last channel; when the call's last channel goes, the call `ended`.
 
 Parking (ParkedCall, UnParkedCall/ParkedCallTimeOut/GiveUp), hold (MusicOnHoldStart/Stop),
-recording (MixMonitorStart/Stop), bridges (BridgeEnter/Leave), DialEnd's status and the
-connected line only annotate parties; they produce no effect. The effects (`joined`,
-`ringing`, `answered`, `left` per party, `ended` per call) are all that leaves the tracker:
+recording (MixMonitorStart/Stop), DialEnd's status, the connected line, a party's state or
+further legs, a call's first leg and legs that go without a party leaving only annotate the
+call: each such step that really changes something yields one `Changed` for the call (none
+when another effect of the same step names it already, none for a step that changes nothing).
+Bridges (BridgeEnter/Leave) and further Local legs change nothing anyone is shown or waits for
+(call control reads bridges when asked): they yield nothing, which keeps the AMI path cheap
+(a quarter of the recorded sandbox events are those). What
+the API itself does to a call (holder, attended transfer, mute, its recordings' takes) goes
+through methods here too, which return their `Changed`. The effects (`joined`, `ringing`,
+`answered`, `left` per party, `ended` per call, `changed`) are all that leaves the tracker:
 bridge.feeds.calls logs them and hands them to the webhooks (domain/phonecallevents.py maps them to
-PhoneCallEvents). An ended call's id is remembered (bounded), so late events cannot revive it.
+PhoneCallEvents), the history, the live hub and the requests waiting on a call (calls.watch).
+A resync returns no `Changed` (whoever shows calls starts over after it). An ended call's id is
+remembered (bounded), so late events cannot revive it.
 """
 
 from __future__ import annotations
@@ -57,11 +66,13 @@ from bridge.domain.model import (
     UP,
     Call,
     CallMeta,
+    Changed,
     Channel,
     Effect,
     EffectKind,
     Party,
     Role,
+    Take,
 )
 from bridge.domain.recordings import stop as stop_takes
 
@@ -222,6 +233,16 @@ class CallTracker:
         call = self.calls[chan.call_id]
         return call, call.parties.get(chan.party) if chan.party else None
 
+    @staticmethod
+    def _changed(call: Call, out: list[Effect]) -> None:
+        """`call` changed in a way no effect of this step names yet: one Changed (none once
+        it ended)."""
+        if call.ended is None:
+            for effect in out:
+                if effect.call_id == call.id:
+                    return
+            out.append(Changed(call.id))
+
     def _on_newchannel(
         self, ev: Event, now: float, out: list[Effect], role: Role | None = None
     ) -> None:
@@ -245,10 +266,12 @@ class CallTracker:
         )
         self.channels[uid] = chan
         call.channels.add(uid)
-        self._on_connected(chan, ev)
+        self._on_connected(chan, ev, out)
         if chan.state != DOWN:  # a phone that calls; a Down leg waits for its DialBegin
             self._identify(chan, out, role=role)
             self._on_state(chan, now, out)
+        if len(call.channels) == 1:  # the first event of a call (one the API announced shows)
+            self._changed(call, out)
 
     def _identify(
         self,
@@ -286,6 +309,8 @@ class CallTracker:
             self._index(call)
         if not party.channels:
             out.append(_effect("joined", call, party))
+        else:
+            self._changed(call, out)  # another leg of a party already in the call
         party.channels.add(chan.uniqueid)
         if chan.shown is not None:
             party.caller_id = chan.shown
@@ -306,35 +331,38 @@ class CallTracker:
             ):
                 call.answered = now
 
-    def _on_connected(self, chan: Channel, ev: Event) -> None:
+    def _on_connected(self, chan: Channel, ev: Event, out: list[Effect]) -> None:
         """Remembers what the phone shows of the other side (ignoring `s`, `<unknown>`)."""
         shown = caller_id(ev.get("ConnectedLineName", ""), ev.get("ConnectedLineNum", ""))
         if shown is not None:
             chan.shown = shown
-            _, party = self._party(chan)
-            if party is not None:
+            call, party = self._party(chan)
+            if party is not None and party.caller_id != shown:
                 party.caller_id = shown
+                self._changed(call, out)
 
     def _on_newstate(self, ev: Event, now: float, out: list[Effect]) -> None:
         chan = self._linked(ev, now, out)
         if chan is not None:
-            chan.state = to_int(ev.get("ChannelState"))
-            self._on_connected(chan, ev)
+            was, chan.state = chan.state, to_int(ev.get("ChannelState"))
+            self._on_connected(chan, ev, out)
             self._identify(chan, out)
             self._on_state(chan, now, out)
+            if chan.state != was and chan.party is not None:
+                self._changed(self.calls[chan.call_id], out)
 
     def _on_callerid(self, ev: Event, now: float, out: list[Effect]) -> None:
         chan = self._channel(ev)
         if chan is not None:
             chan.caller_num = ev.get("CallerIDNum", "")
-            self._on_connected(chan, ev)
+            self._on_connected(chan, ev, out)
             if chan.state != DOWN:
                 self._identify(chan, out)
 
     def _on_connectedline(self, ev: Event, now: float, out: list[Effect]) -> None:
         chan = self._linked(ev, now, out)
         if chan is not None:
-            self._on_connected(chan, ev)
+            self._on_connected(chan, ev, out)
 
     def _on_dialbegin(self, ev: Event, now: float, out: list[Effect]) -> None:
         """A leg is dialled: the `;2` half of the make-call Local channel dials sources, any
@@ -356,10 +384,13 @@ class CallTracker:
     def _on_dialend(self, ev: Event, now: float, out: list[Effect]) -> None:
         dest = self._channel(ev, "DestUniqueid")
         if dest is not None:
-            _, party = self._party(dest)
+            call, party = self._party(dest)
             if party is not None:
-                party.dial_status = ev.get("DialStatus", "")
-                party.disposition = _DISPOSITION.get(party.dial_status, UNKNOWN_DISPOSITION)
+                status = ev.get("DialStatus", "")
+                disposition = _DISPOSITION.get(status, UNKNOWN_DISPOSITION)
+                if (party.dial_status, party.disposition) != (status, disposition):
+                    party.dial_status, party.disposition = status, disposition
+                    self._changed(call, out)
 
     def _on_bridgeenter(self, ev: Event, now: float, out: list[Effect]) -> None:
         chan = self._linked(ev, now, out)
@@ -398,6 +429,8 @@ class CallTracker:
                 out.append(_effect("left", call, party))
         if not call.channels:
             self._end(call, out)
+        else:
+            self._changed(call, out)  # a leg less (a hang-up waits for its legs to go)
 
     def _end(self, call: Call, out: list[Effect]) -> None:
         for uid in list(call.channels):
@@ -416,23 +449,32 @@ class CallTracker:
             if call is not None:
                 self._end(call, out)
 
-    def _parkee(self, ev: Event) -> Party | None:
+    def _parkee(self, ev: Event) -> tuple[Call, Party] | None:
         chan = self._channel(ev, "ParkeeUniqueid")
-        return self._party(chan)[1] if chan is not None else None
+        if chan is None:
+            return None
+        call, party = self._party(chan)
+        return (call, party) if party is not None else None
 
     def _on_parkedcall(self, ev: Event, now: float, out: list[Effect]) -> None:
-        party = self._parkee(ev)
-        if party is not None:
+        found = self._parkee(ev)
+        if found is not None:
+            call, party = found
+            was = _parking(party)
             parker = ev.get("ParkerDialString", "")
             since = now - to_int(ev.get("ParkingDuration"))  # >0 when listed at a resync
             party.parked, party.parked_pos = since, ev.get("ParkingSpace") or None
             party.parked_by = self._extension_of(parker) or parker or None
             party.on_hold = None
+            if _parking(party) != was:
+                self._changed(call, out)
 
     def _on_unparked(self, ev: Event, now: float, out: list[Effect]) -> None:
-        party = self._parkee(ev)
-        if party is not None:
+        found = self._parkee(ev)
+        if found is not None and found[1].parked is not None:
+            call, party = found
             party.parked = party.parked_pos = party.parked_by = None
+            self._changed(call, out)
 
     def _on_moh(self, ev: Event, now: float, out: list[Effect]) -> None:
         chan = self._channel(ev)
@@ -440,40 +482,90 @@ class CallTracker:
             return
         call, party = self._party(chan)
         if party is not None and party.parked is None:
-            party.on_hold = now if ev.get("Event", "").lower() == "musiconholdstart" else None
-            if party.on_hold is None:
+            held = now if ev.get("Event", "").lower() == "musiconholdstart" else None
+            changed, party.on_hold = party.on_hold != held, held
+            if held is None:
                 for other in call.parties.values():
-                    other.holder = False
+                    changed, other.holder = changed or other.holder, False
+            if changed:
+                self._changed(call, out)
 
     def _on_mixmonitor(self, ev: Event, now: float, out: list[Effect]) -> None:
         chan = self._channel(ev)
-        party = self._party(chan)[1] if chan is not None else None
+        if chan is None:
+            return
+        call, party = self._party(chan)
         if party is not None:
             started = ev.get("Event", "").lower() == "mixmonitorstart"
-            party.recording = now if started else None
-            if not started:
-                stop_takes(party, now)
+            recording = now if started else None
+            changed, party.recording = party.recording != recording, recording
+            if not started and stop_takes(party, now):
+                changed = True
+            if changed:
+                self._changed(call, out)
 
-    def mark_holder(self, call_id: str, party_key: str) -> None:
+    # -- what the API does to a call (no AMI event tells) ----------------------------------------
+
+    def _api_party(self, call_id: str, party_key: str) -> Party | None:
+        call = self.calls.get(call_id)
+        return call.parties.get(party_key) if call is not None else None
+
+    def mark_holder(self, call_id: str, party_key: str) -> list[Effect]:
         """The API put the call on hold on behalf of this party (PhoneCallView.holder)."""
-        party = self.calls[call_id].parties.get(party_key) if call_id in self.calls else None
-        if party is not None:
-            party.holder = True
+        party = self._api_party(call_id, party_key)
+        if party is None or party.holder:
+            return []
+        party.holder = True
+        return [Changed(call_id)]
 
-    def mark_transfer(self, call_id: str, party_key: str, target: str) -> None:
+    def mark_transfer(self, call_id: str, party_key: str, target: str) -> list[Effect]:
         """The API started an attended transfer of this party's peer to `target` (a party
         key); it ends when either of them leaves the call."""
-        party = self.calls[call_id].parties.get(party_key) if call_id in self.calls else None
-        if party is not None:
-            party.transferring_to = target
+        party = self._api_party(call_id, party_key)
+        if party is None or party.transferring_to == target:
+            return []
+        party.transferring_to = target
+        return [Changed(call_id)]
 
-    def mark_muted(self, uniqueid: str, direction: str, *, on: bool) -> None:
+    def mark_muted(self, uniqueid: str, direction: str, *, on: bool) -> list[Effect]:
         """The API muted (or unmuted) this channel in `direction` (in, out, both): Asterisk
         sends no event for MuteAudio, so its answer is what the tracker goes by."""
         chan = self.channels.get(uniqueid)
-        if chan is not None:
-            dirs = {"in", "out"} if direction == "both" else {direction}
-            chan.muted = chan.muted | dirs if on else chan.muted - dirs
+        if chan is None:
+            return []
+        dirs = {"in", "out"} if direction == "both" else {direction}
+        muted = chan.muted | dirs if on else chan.muted - dirs
+        if muted == chan.muted:
+            return []
+        chan.muted = muted
+        return [Changed(chan.call_id)]
+
+    def add_take(self, call_id: str, party_key: str, take: Take) -> list[Effect]:
+        """The API records this party: `take` (the call history, the Hangup webhook and the
+        recordings store name it)."""
+        party = self._api_party(call_id, party_key)
+        if party is None:
+            return []
+        party.takes.append(take)
+        return [Changed(call_id)]
+
+    def drop_take(self, call_id: str, name: str) -> list[Effect]:
+        """The API deleted recording `name`: the call forgets its take (its end does not
+        store it again)."""
+        call = self.calls.get(call_id)
+        found = False
+        for party in call.parties.values() if call is not None else ():
+            kept = [t for t in party.takes if t.name != name]
+            found, party.takes = found or len(kept) < len(party.takes), kept
+        return [Changed(call_id)] if found else []
+
+    def end_takes(self, call_id: str, party_key: str, now: float) -> list[Effect]:
+        """The API stopped recording this party: its takes still open end `now` (whether or
+        not MixMonitorStop came already)."""
+        party = self._api_party(call_id, party_key)
+        if party is None or not stop_takes(party, now):
+            return []
+        return [Changed(call_id)]
 
     # -- resync ------------------------------------------------------------------------------
 
@@ -513,7 +605,7 @@ class CallTracker:
             self._resync_channel(entry, metas, now, by_call, out)
         self._mark = None
         self._hung_up.clear()
-        return out
+        return [e for e in out if e.kind != "changed"]  # whoever shows calls starts over
 
     def _unclaimed(self, chan: Channel) -> str | None:
         """A public or trunk leg whose dialler is gone (e.g. parked): the number of the API
@@ -562,6 +654,11 @@ class CallTracker:
         chan.state = to_int(entry.get("ChannelState"))
         chan.bridge = entry.get("BridgeId") or None
         self._on_state(chan, now, out)
+
+
+def _parking(party: Party) -> tuple[object, ...]:
+    """What a ParkedCall sets on a party."""
+    return (party.parked, party.parked_pos, party.parked_by, party.on_hold)
 
 
 def _effect(kind: EffectKind, call: Call, party: Party) -> Effect:

@@ -1,14 +1,14 @@
 """Feeds the AMI link into the call tracker: every event, and a resync at every (re)login.
 
 The tracker is pure; this adapter gives it the clock, the stored plans of API calls, and
-turns its effects into log lines (and, through its sinks, into webhooks and live events;
-watchers see each applied event, resync hooks each rebuild).
+turns its effects into log lines (and, through its sinks, into webhooks, history, live events
+and the wake-up of requests waiting on a call; resync hooks see each rebuild).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import structlog
 
@@ -23,18 +23,22 @@ from bridge.store.db import Database
 
 log = structlog.get_logger("bridge.calls")
 EffectSink = Callable[[list[Effect]], None]
-EventWatcher = Callable[[Mapping[str, str]], None]  # an event the tracker has just applied
 
 
 class CallsFeed:
     def __init__(
-        self, tracker: CallTracker, db: Database, clock: Callable[[], float] = time.time
+        self,
+        tracker: CallTracker,
+        db: Database,
+        clock: Callable[[], float] = time.time,
+        *,
+        sinks: list[EffectSink] | None = None,
     ) -> None:
         self.tracker = tracker
         self.db = db
         self.clock = clock
-        self.sinks: list[EffectSink] = []
-        self.watchers: list[EventWatcher] = []
+        # who hears the effects (a node's sinks, which call control's changes reach too)
+        self.sinks: list[EffectSink] = [] if sinks is None else sinks
         self.resync_hooks: list[Callable[[], None]] = []  # after every rebuild of the calls
         self.ami: AmiPort | None = None
 
@@ -45,10 +49,7 @@ class CallsFeed:
         ami.add_connect_handler(self.on_connect)
 
     def on_event(self, message: AmiMessage) -> None:
-        event = message.fields
-        self._emit(self.tracker.apply(event, self.clock()))
-        for watch in self.watchers:
-            watch(event)
+        self._emit(self.tracker.apply(message.fields, self.clock()))
 
     async def on_connect(self, channels: list[AmiMessage]) -> None:
         """Rebuilds the live calls; API calls get their stored plan (and so keep their views)."""
@@ -86,6 +87,8 @@ class CallsFeed:
 
     def _emit(self, effects: list[Effect]) -> None:
         for effect in effects:
+            if effect.kind == "changed":
+                continue  # no party step: the sinks' business only
             # One info line per call (its end); each party's steps for whoever debugs.
             emit = log.info if effect.kind == "ended" else log.debug
             emit(

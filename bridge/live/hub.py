@@ -1,8 +1,9 @@
 """The live hub: turns tracker changes into stream events and fans them out to the clients.
 
-Theory of operation. The calls feed hands the hub every effect (`sink`) and every applied AMI
-event (`watch`); the hub only notes which calls were touched and, once per loop iteration,
-renders each of them as List does. A call whose rendering changed becomes one numbered
+Theory of operation. Each node's effect sinks hand the hub every effect of its tracker (`sink`):
+every change of a call is one (park, hold, mute and the like are `Changed`), so the hub reads
+no AMI event. It only notes which calls were touched and, once per loop iteration, renders each
+of them as List does. A call whose rendering changed becomes one numbered
 `Change` (`call`, or `ended` when it is gone), kept in a bounded buffer for `Last-Event-ID`
 resumes and offered to the clients whose extensions it involves (now or before the change: a
 client whose extension left gets `ended`). Each frame is encoded once per view (links, fields).
@@ -25,14 +26,13 @@ from typing import Any, Protocol
 import structlog
 
 from bridge.config import StreamConfig
-from bridge.domain.model import Call, Channel, Effect
+from bridge.domain.model import Call, Effect
 from bridge.live.client import Client, View
 from bridge.live.frames import frame
 
 log = structlog.get_logger("bridge.live")
 Item = dict[str, Any]
 Render = Callable[[Call], Item]  # a PhoneCall with links relative to .../phoneCalls/{userId}
-_CHANNEL_KEYS = ("Uniqueid", "ParkeeUniqueid", "DestUniqueid")
 RESUME_WINDOW = 60.0  # seconds the hub keeps recording after its last client left
 
 
@@ -65,9 +65,6 @@ class LiveCalls(Protocol):
 
     @property
     def calls(self) -> Mapping[str, Call]: ...
-
-    @property
-    def channels(self) -> Mapping[str, Channel]: ...
 
     def calls_of(self, parties: set[str]) -> list[Call]: ...
 
@@ -109,17 +106,6 @@ class Hub:
         for effect in effects:
             self._dirty.add(effect.call_id)
         self._schedule()
-
-    def watch(self, event: Mapping[str, str]) -> None:
-        """An applied AMI event: the call of its channel may have changed (park, hold, ...)."""
-        if self._idle():
-            return
-        channels = self.tracker.channels
-        for key in _CHANNEL_KEYS:
-            chan = channels.get(event.get(key, ""))
-            if chan is not None:
-                self._dirty.add(chan.call_id)
-                self._schedule()
 
     def resynced(self) -> None:
         """The tracker was rebuilt after an AMI (re)login: every client starts over."""

@@ -30,7 +30,7 @@ from bridge.store.hooks import ENABLED, Delivery, Outbox, Queued, Registration, 
 from bridge.supervisor import Loop, Spawn
 from bridge.webhooks import signing
 from bridge.webhooks.guard import BlockedAddress, GuardedResolver, Network, url_problem
-from bridge.webhooks.policy import Backoff, Decision, decide, unhealthy
+from bridge.webhooks.policy import Attempt, Backoff, Decision, judge, unhealthy
 from bridge.webhooks.settings import WebhooksConfig
 
 log = structlog.get_logger("bridge.webhooks")
@@ -346,18 +346,13 @@ class Dispatcher:
             return
         if not await self._rate_slot(reg, delivery):
             return
-        status, retry_after, error = await self._send(reg, delivery)
-        if error is not None and error.startswith("refused:"):
-            decision = Decision("failed")  # the SSRF guard: retrying cannot help
-        else:
-            decision = decide(
-                delivery.attempts + 1, status, retry_after, self.backoff, now=self.clock()
-            )
+        result = await self._send(reg, delivery)
+        decision = judge(delivery.attempts + 1, result, self.backoff, now=self.clock())
         if decision.outcome == "gone":
             await self._disable(
                 reg, "gone", f"the receiver answered 410 Gone; disabled {iso(self.clock())}"
             )
-        await self._record(delivery, reg, status, error, decision, started=started)
+        await self._record(delivery, reg, result.status, result.problem, decision, started=started)
 
     async def _rate_slot(self, reg: Registration, delivery: Delivery) -> bool:
         """Waits its turn under the registration's maxRate (sends start at least 1/maxRate
@@ -382,15 +377,11 @@ class Dispatcher:
             self._waiting[reg.id] -= 1
         return True
 
-    async def _send(
-        self,
-        reg: Registration,
-        delivery: Delivery,
-    ) -> tuple[int | None, str | None, str | None]:
-        """(HTTP status, Retry-After, error) of one request; redirects are not followed."""
+    async def _send(self, reg: Registration, delivery: Delivery) -> Attempt:
+        """What one request came to; redirects are not followed."""
         problem = _url_problem(reg.url, self.config.allow_networks)
         if problem is not None:
-            return None, None, f"refused: {problem}"
+            return Attempt(refused=problem)
         payload, now = delivery.payload, self.clock()
         try:
             headers = {
@@ -398,7 +389,7 @@ class Dispatcher:
                 **signing.headers(reg.signing_secrets(now), delivery.id, int(now), payload),
             }
         except ValueError:
-            return None, None, "refused: the registration has no valid whsec_ secret"
+            return Attempt(refused="the registration has no valid whsec_ secret")
         kwargs: dict[str, Any] = {
             "headers": headers,
             "allow_redirects": False,
@@ -417,11 +408,11 @@ class Dispatcher:
                 "POST" if reg.method == 1 else "GET", URL(url, encoded=True), **kwargs
             ) as resp:
                 await self._read_some(resp)
-                return resp.status, resp.headers.get("Retry-After"), None
+                return Attempt(resp.status, resp.headers.get("Retry-After"))
         except BlockedAddress as exc:
-            return None, None, f"refused: {exc}"
+            return Attempt(refused=str(exc))
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            return None, None, f"{type(exc).__name__}: {exc}"[:300]
+            return Attempt(error=f"{type(exc).__name__}: {exc}"[:300])
 
     async def _read_some(self, resp: aiohttp.ClientResponse) -> None:
         """Reads at most `max_response_bytes` of the answer; beyond that the connection is

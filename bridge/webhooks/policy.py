@@ -1,5 +1,5 @@
-"""What to do after a delivery attempt (pure): done, retry later, or give up; and when a
-registration that keeps failing is disabled."""
+"""What a delivery attempt came to and what to do after it (pure): done, retry later, or give
+up; and when a registration that keeps failing is disabled."""
 
 from __future__ import annotations
 
@@ -17,6 +17,23 @@ MAX_RETRY_AFTER = 3600.0
 class Decision:
     outcome: Outcome  # gone: 410, the registration is disabled
     delay: float = 0.0  # seconds until the next attempt (retry only)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one request came to: the receiver's answer (`status`, its `retry_after`), no
+    answer (`error`: a connection error, a timeout), or nothing sent (`refused`: the SSRF
+    guard or no valid secret; retrying cannot help)."""
+
+    status: int | None = None
+    retry_after: str | None = None
+    error: str | None = None
+    refused: str | None = None  # why it was not sent
+
+    @property
+    def problem(self) -> str | None:
+        """The error as the attempt is stored and logged (a refusal: `refused: <why>`)."""
+        return f"refused: {self.refused}" if self.refused is not None else self.error
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,16 @@ def decide(
     delay = backoff.delay(attempt, random.random() if rand is None else rand)  # noqa: S311
     wait = retry_after_seconds(retry_after, now) if retry_after else None
     return Decision("retry", max(delay, wait) if wait is not None else delay)
+
+
+def judge(
+    attempt: int, result: Attempt, backoff: Backoff, *, now: float, rand: float | None = None
+) -> Decision:
+    """What to do after attempt number `attempt`: a refused one failed (the same refusal would
+    come again); otherwise as `decide` says of its answer."""
+    if result.refused is not None:
+        return Decision("failed")
+    return decide(attempt, result.status, result.retry_after, backoff, now=now, rand=rand)
 
 
 def retry_after_seconds(raw: str, now: float) -> float | None:

@@ -58,7 +58,7 @@ async def test_lists_what_the_file_does_not(fake: FakeAmi, tmp_path: Path) -> No
     user FILL-ME, a comment each); 210 and 500 are listed, trunk is the file's trunk."""
     pbx(fake)
     cfg = demo(tmp_path, fake)
-    found = await survey(cfg.ami, 2)
+    found = await survey(cfg.nodes[0], 2)
     assert found.endpoints == [Endpoint(n, c) for n, c in CALLERIDS.items()]
     assert (found.queues, found.rooms) == (["500", "600"], [])
     items, skipped = proposals(cfg, [found])
@@ -89,13 +89,13 @@ async def test_too_few_rights_is_an_error(fake: FakeAmi, tmp_path: Path) -> None
     pbx(fake)
     fake.errors["pjsipshowendpoints"] = "Permission denied"
     with pytest.raises(DiscoverError, match="may not run PJSIPShowEndpoints"):
-        await survey(demo(tmp_path, fake).ami, 2)
+        await survey(demo(tmp_path, fake).nodes[0], 2)
 
 
 async def test_a_refused_login_is_an_error(fake: FakeAmi, tmp_path: Path) -> None:
     """A wrong secret: DiscoverError saying the login was refused (no waiting for retries)."""
     cfg = demo(tmp_path, fake)
-    wrong = dataclasses.replace(cfg.ami, secret="wrong")
+    wrong = dataclasses.replace(cfg.nodes[0], secret="wrong")
     with pytest.raises(DiscoverError, match="refused the login of 'uapi'"):
         await survey(wrong, 2)
 

@@ -53,7 +53,7 @@ class ReactingPbx(FakePbx):
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> AmiMessage:
         answer = await super().send(action, timeout)
-        self.react(action, self.api.services.tracker)
+        self.react(action, self.api.services.nodes.first.tracker)
         return answer
 
     def react(self, action: Any, tracker: CallTracker) -> None:

@@ -169,7 +169,7 @@ async def test_callback_extension_gets_dial_out_and_hangup(cb: tuple[Api, FakePb
     is dialled, Hangup with Duration when the call ends."""
     api, _ = cb
     _, answer = await post(api, body())
-    call = api.services.tracker.calls[answer[0]["id"]]
+    call = api.services.nodes.first.tracker.calls[answer[0]["id"]]
     source = call.parties["5551234"]
     out = charged(Effect("joined", call.id, "5551234", "source", call=call))
     assert out is not None

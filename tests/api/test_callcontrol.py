@@ -302,7 +302,7 @@ async def test_unpark_rings_the_phone_into_the_parked_space(api: Api, pbx: Track
     assert orig["CallerID"] == "John Doe <42420042>"
     assert "UAPI_PARK_SPACE=701" in orig["Variable"]
     assert orig["ChannelId"].startswith(f"{call_id}-")
-    tracker = api.services.tracker
+    tracker = api.services.nodes.first.tracker
     tracker.apply(
         {
             "Event": "Newchannel",
@@ -340,7 +340,7 @@ async def test_transfer_redirects_the_far_party(api: Api, pbx: TrackingPbx) -> N
 async def test_public_transfer_needs_allow_public_transfer(api: Api, pbx: TrackingPbx) -> None:
     """With allowPublicTransfer at make-call time a public sendCallTo goes through dialing."""
     call_id = live(api)
-    call = api.services.tracker.calls[call_id]
+    call = api.services.nodes.first.tracker.calls[call_id]
     assert call.meta is not None
     call.meta = dataclasses.replace(call.meta, allow_public_transfer=True)
     status, _ = await put(
@@ -459,9 +459,11 @@ async def test_transfer_without_a_view_that_nothing_decides(
     """A call charged to 210 without 210 in it, and no usable transferFromNumber:
     pc_phonecallview_invalid saying what is missing (never "None"); nothing is sent."""
     call_id = live(api, "parallel_sources")
-    call = api.services.tracker.calls[call_id]
+    call = api.services.nodes.first.tracker.calls[call_id]
     assert call.meta is not None
-    api.services.tracker.annotate(call_id, dataclasses.replace(call.meta, extension="0003*210"))
+    api.services.nodes.first.tracker.annotate(
+        call_id, dataclasses.replace(call.meta, extension="0003*210")
+    )
     status, answer = await put(api, {"action": "Transfer", "sendCallTo": "024", **body}, call_id)
     assert (status, answer["error"]["code"]) == (400, "pc_phonecallview_invalid")
     message = answer["error"]["message"]
@@ -577,7 +579,7 @@ async def test_attended_transfer_holds_the_peer_and_dials_the_target(
     again = {"action": "AttendedTransfer", "phoneCallViewId": "00", "sendCallTo": "024"}
     assert (await put(api, again, call_id))[1]["error"]["code"] == "pc_phonecallview_invalid"
     assert pbx.sent == []
-    tracker = api.services.tracker
+    tracker = api.services.nodes.first.tracker
     tracker.apply(
         {
             "Event": "Newchannel",

@@ -26,8 +26,8 @@ def live(api: Api, name: str = "two_party", until: float = 1.0) -> str:
     script = load(name)
     meta = script.meta()
     if meta is not None:
-        api.services.tracker.annotate(script.call_id, meta)
-    for _ in replay(api.services.tracker, script, until):
+        api.services.nodes.first.tracker.annotate(script.call_id, meta)
+    for _ in replay(api.services.nodes.first.tracker, script, until):
         pass
     return script.call_id
 
@@ -39,7 +39,7 @@ def planned(
     ids = []
     for i in range(first, first + n):
         cid = f"{i:020x}"
-        api.services.tracker.annotate(
+        api.services.nodes.first.tracker.annotate(
             cid,
             CallMeta(
                 sources[0], "12", "crm", f"nonce-{i}", start + i - first, sources, ("5551234",)

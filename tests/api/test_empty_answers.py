@@ -80,7 +80,7 @@ async def test_an_action_that_ends_the_call_answers_the_phone_call(api_200: Api)
     assert status == 200
     assert body["id"] == call_id
     assert [v["extension"] for v in body["phoneCallView"]] == ["0003*210", "5551234"]
-    assert call_id not in api_200.services.tracker.calls
+    assert call_id not in api_200.services.nodes.first.tracker.calls
 
 
 async def test_the_same_action_answers_204_by_default(api: Api) -> None:

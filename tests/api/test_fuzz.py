@@ -300,7 +300,7 @@ class Env:
         directory = Directory(cfg)
         tokens = TokenStore(directory, db, cfg.auth.token_ttl, clock=Clock())
         # settle=0: the fake sends no events, so nothing an action waits for ever comes
-        svc = build_services(cfg, db, ami, tokens=tokens, settle=0)
+        svc = build_services(cfg, db, {n.name: ami for n in cfg.nodes}, tokens=tokens, settle=0)
         await svc.registrations.load()
         client: TestClient[Any, Any] = TestClient(BridgeServer(build_app(svc)))
         await client.start_server()

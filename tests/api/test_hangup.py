@@ -55,9 +55,11 @@ async def test_a_call_charged_to_the_extension_is_hung_up_there(api: Api, pbx: F
     """A call listed under 210 only because 210 is charged (025 and 026 ring 024) is hung up
     by `DELETE .../210/{id}` and by `DELETE .../210`, as List shows it there."""
     call_id = live(api, "parallel_sources")
-    call = api.services.tracker.calls[call_id]
+    call = api.services.nodes.first.tracker.calls[call_id]
     assert call.meta is not None
-    api.services.tracker.annotate(call_id, dataclasses.replace(call.meta, extension="0003*210"))
+    api.services.nodes.first.tracker.annotate(
+        call_id, dataclasses.replace(call.meta, extension="0003*210")
+    )
     status, listed = await get(api)
     assert (status, [c["id"] for c in listed["entry"]]) == (200, [call_id])
     assert "0003*210" not in call.parties

@@ -36,7 +36,7 @@ async def test_same_key_and_request_returns_the_first_answer(api: Api, pbx: Fake
     status, first, headers = await post(api, call(nonce="n"), "key-1")
     assert status == 202
     assert "Idempotent-Replayed" not in headers
-    api.services.tracker.forget(first[0]["id"])  # ended: a nonce alone would dial again
+    api.services.nodes.first.tracker.forget(first[0]["id"])  # ended: a nonce alone would dial again
     again = await post(api, call(nonce="n"), "key-1", url="/unifiedapi/phoneCalls/@me/simple/")
     assert again[:2] == (202, first)
     assert again[2]["Idempotent-Replayed"] == "true"
@@ -120,7 +120,7 @@ async def test_a_key_expires_after_24_hours(api: Api, pbx: FakePbx) -> None:
     keys = api.app[KEYS]
     now = time.time()
     keys.clock = lambda: now + 24 * 3600 + 1
-    api.services.tracker.calls.clear()
+    api.services.nodes.first.tracker.calls.clear()
     assert (await post(api, call(), "old"))[0] == 202
     assert len(pbx.sent) == 2
 

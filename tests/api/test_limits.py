@@ -230,7 +230,7 @@ async def test_an_organization_at_max_calls_gets_409_until_a_call_ends(make: Mak
         assert (status, body["error"]["code"]) == (409, "pc_limit_exceeded")
         assert "organization 3" in body["error"]["message"]
     assert originates(pbx) == 2
-    api.services.tracker.forget(ids[0])  # the call ended
+    api.services.nodes.first.tracker.forget(ids[0])  # the call ended
     assert (await status_of(api, "POST", SIMPLE, body=call()))[0] == 202
     metrics = await (await api.client.get("/metrics")).text()
     assert 'uapi_limited_total{app="crm",limit="max_calls"} 4.0' in metrics
@@ -240,7 +240,9 @@ async def test_calls_not_placed_through_the_api_count(make: Make) -> None:
     """A call Asterisk reported (a phone dialed it) counts against the user's max_calls."""
     api, pbx = await make(user_max=1)
     script = load("two_party")
-    for _ in replay(api.services.tracker, script, 1.0):  # no annotate: not the API's call
+    for _ in replay(
+        api.services.nodes.first.tracker, script, 1.0
+    ):  # no annotate: not the API's call
         pass
     status, _, body = await status_of(api, "POST", SIMPLE, body=call())
     assert (status, body["error"]["code"]) == (409, "pc_limit_exceeded")

@@ -93,7 +93,7 @@ async def test_same_nonce_after_the_call_ended_places_a_new_call(api: Api, pbx: 
     _, first = await post(api, call(nonce="session"))
     status, again = await post(api, call(nonce="session"))
     assert (status, again[0]["id"], len(pbx.sent)) == (202, first[0]["id"], 1)
-    api.services.tracker.forget(first[0]["id"])  # the call ended
+    api.services.nodes.first.tracker.forget(first[0]["id"])  # the call ended
     status, second = await post(api, call(nonce="session"))
     assert status == 202
     assert second[0]["id"] != first[0]["id"]

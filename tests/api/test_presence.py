@@ -15,7 +15,7 @@ from tests.conftest import ADMIN, HELPDESK, Api
 def seen(api: Api) -> Api:
     """210 on a call, 026 online, their static contacts; AMI must not be asked anything."""
     api.plug(Untouchable())
-    api.services.presence.rebuild(
+    api.services.nodes.first.presence.rebuild(
         [{"Device": "PJSIP/210", "State": "INUSE"}, {"Device": "PJSIP/026", "State": "NOT_INUSE"}],
         [
             {"ObjectName": "210", "Contacts": "210/sip:210@127.0.0.1:15061"},

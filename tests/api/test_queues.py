@@ -40,7 +40,7 @@ class QueuePbx(FakePort):
 
 @pytest.fixture
 def pbx(api: Api) -> QueuePbx:
-    fake = QueuePbx(api.services.queue_agents)
+    fake = QueuePbx(api.services.nodes.first.queue_agents)
     api.plug(fake)
     return fake
 

@@ -16,13 +16,13 @@ ARI = {"url": "http://127.0.0.1:15088/ari/", "username": "uapi", "password": "${
 
 def test_absent_is_none(raw_config: dict[str, Any]) -> None:
     """Without `ari` a node has none (recordings then answer 501)."""
-    assert config_mod.parse(raw_config, env={}).ami.ari is None
+    assert config_mod.parse(raw_config, env={}).nodes[0].ari is None
 
 
 def test_single_form(raw_config: dict[str, Any]) -> None:
     """The single `ami:` mapping takes `ari`; the password comes from the environment."""
     raw_config["ami"]["ari"] = dict(ARI)
-    ari = config_mod.parse(raw_config, env={"UAPI_ARI_PASSWORD": "pw"}).ami.ari
+    ari = config_mod.parse(raw_config, env={"UAPI_ARI_PASSWORD": "pw"}).nodes[0].ari
     assert ari == AriConfig("http://127.0.0.1:15088/ari", "uapi", "pw", 5.0)
 
 
@@ -32,7 +32,7 @@ def test_list_form_per_node(raw_config: dict[str, Any]) -> None:
     two = dict(copy.deepcopy(raw_config["ami"]), name="node2", port=15138)
     raw_config["ami"] = [one, two]
     raw_config["extensions"][-1]["node"] = "node2"
-    nodes = config_mod.parse(raw_config, env={}).all_nodes
+    nodes = config_mod.parse(raw_config, env={}).nodes
     assert nodes[0].ari is not None
     assert nodes[0].ari.password == "a"
     assert nodes[1].ari is None

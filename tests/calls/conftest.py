@@ -51,7 +51,7 @@ async def make_world(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         cfg = config_mod.parse(shipped_config(tmp_path, name), env={})
         db = SqliteDatabase(cfg.storage.path)
         await db.open()
-        ports = {n.name: FakePort() for n in cfg.all_nodes}
+        ports = {n.name: FakePort() for n in cfg.nodes}
         svc = build_services(cfg, db, dict(ports), settle=0.05)
         opened.append((svc, db))
         return World(svc, ports)

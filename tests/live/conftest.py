@@ -96,8 +96,8 @@ class Live:
         yields to the loop after each, as a socket read would."""
         script = load(name)
         meta = script.meta()
-        if meta is not None and script.call_id not in self.api.services.tracker.calls:
-            self.api.services.tracker.annotate(script.call_id, meta)
+        if meta is not None and script.call_id not in self.api.services.nodes.first.tracker.calls:
+            self.api.services.nodes.first.tracker.annotate(script.call_id, meta)
         for at, event in script.lines:
             if start < at <= until:
                 self.feed.clock = lambda at=at: T0 + at  # type: ignore[misc]
@@ -122,8 +122,8 @@ async def live(make_api: Callable[..., Any], stream_config: dict[str, Any]) -> L
     pbx = FakePbx()
     api.plug(pbx)
     hub = api.app[HUB]
-    feed = CallsFeed(api.services.tracker, api.services.db)
+    node = api.services.nodes.first  # its sinks hear call control's changes too
+    feed = CallsFeed(node.tracker, api.services.db, sinks=node.sinks)
     feed.sinks.append(hub.sink)
-    feed.watchers.append(hub.watch)
     feed.resync_hooks.append(hub.resynced)
     return Live(api, hub, feed, pbx)

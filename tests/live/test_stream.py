@@ -89,7 +89,7 @@ async def test_a_party_that_hangs_up_is_a_change(live: Live) -> None:
     events = await reader.until("call")
     while events[-1].data["phoneCallView"][-1]["status"] != "5":
         events = await reader.until("call")
-    tracker = live.api.services.tracker
+    tracker = live.api.services.nodes.first.tracker
     by_party = {c.party: c.uniqueid for c in tracker.channels.values() if c.party}
     live.feed.on_event(AmiMessage({"Event": "Hangup", "Uniqueid": by_party["0003*024"]}))
     [change] = await reader.until("call")
@@ -173,7 +173,7 @@ async def test_ami_reconnect_sends_reset_and_a_fresh_snapshot(live: Live) -> Non
         }
         for c in other.channels.values()
     ]
-    live.api.services.tracker.mark(T0 + 50)
+    live.api.services.nodes.first.tracker.mark(T0 + 50)
     await live.feed.on_connect([AmiMessage(c) for c in listed])
     events = await reader.until("ready")
     [call_id] = other.calls

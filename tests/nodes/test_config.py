@@ -25,8 +25,8 @@ def problems(raw: Any) -> list[str]:
 def test_the_cluster_demo_parses(cluster_raw: dict[str, Any]) -> None:
     """Two nodes; extensions without `node` live on the first; trunks and per-node public."""
     cfg = config_mod.parse(cluster_raw, env={})
-    assert [n.name for n in cfg.all_nodes] == ["node1", "node2"]
-    assert cfg.ami is cfg.nodes[0]
+    assert [n.name for n in cfg.nodes] == ["node1", "node2"]
+    assert cfg.ami_list
     assert cfg.nodes[1].port == 15138
     assert cfg.nodes[0].trunks == (("node2", "PJSIP/{short}@node2"),)
     by_number = {e.number: cfg.node_of(e) for e in cfg.extensions}
@@ -41,8 +41,8 @@ def test_the_cluster_demo_parses(cluster_raw: dict[str, Any]) -> None:
 
 
 def test_a_single_mapping_is_one_node_named_default(config: config_mod.Config) -> None:
-    assert [n.name for n in config.all_nodes] == ["default"]
-    assert config.nodes == ()
+    assert [n.name for n in config.nodes] == ["default"]
+    assert not config.ami_list
     assert config.node_of(config.extensions[0]) == "default"
 
 

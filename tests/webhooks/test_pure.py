@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from bridge.webhooks import signing
 from bridge.webhooks.guard import allowed, normalize, url_problem
-from bridge.webhooks.policy import Backoff, decide, retry_after_seconds
+from bridge.webhooks.policy import Attempt, Backoff, decide, judge, retry_after_seconds
 
 BACKOFF = Backoff(1.0, 300.0, 15)
 NOW = 1_800_000_000.0
@@ -52,6 +52,28 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
 def test_gives_up_after_max_attempts() -> None:
     """The 15th failure is final."""
     assert decide(15, 503, None, BACKOFF, now=NOW).outcome == "failed"
+
+
+def test_an_attempt_is_stored_with_its_error_or_refusal() -> None:
+    """An answer has no error; no answer stores its error; a refusal `refused: <why>`."""
+    assert Attempt(200).problem is None
+    assert Attempt(error="ClientConnectorError: down").problem == "ClientConnectorError: down"
+    assert Attempt(refused="host is loopback").problem == "refused: host is loopback"
+
+
+def test_a_refused_attempt_fails_at_once_whatever_its_text() -> None:
+    """A refusal is final at the first attempt; an error is retried even when its text reads
+    like a refusal (the outcome is typed, not a string prefix); an answer as `decide` says."""
+    assert judge(1, Attempt(refused="no valid whsec_ secret"), BACKOFF, now=NOW).outcome == (
+        "failed"
+    )
+    lookalike = Attempt(error="refused: by the peer")
+    assert judge(1, lookalike, BACKOFF, now=NOW, rand=1.0) == decide(
+        1, None, None, BACKOFF, now=NOW, rand=1.0
+    )
+    assert judge(1, lookalike, BACKOFF, now=NOW).outcome == "retry"
+    assert judge(1, Attempt(410), BACKOFF, now=NOW).outcome == "gone"
+    assert judge(1, Attempt(429, "30"), BACKOFF, now=NOW, rand=1.0).delay == 30.0
 
 
 def test_retry_after_seconds_and_dates() -> None:

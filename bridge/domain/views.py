@@ -131,13 +131,10 @@ def _view(shared: _Shared, party: Party, state: int) -> dict[str, Any]:
 
 def muting(party: Party, channels: Mapping[str, Channel]) -> str | None:
     """`in`, `out` or `both`: what the API muted on the party's live channels (None: nothing)."""
-    muted: set[str] = set()
-    for uid in party.channels:
-        chan = channels.get(uid)
-        if chan is not None:
-            muted |= chan.muted
-    if not muted:
+    sets = [c.muted for u in party.channels if (c := channels.get(u)) is not None and c.muted]
+    if not sets:  # nearly every party: no set is built
         return None
+    muted = frozenset().union(*sets)
     return "both" if len(muted) == 2 else next(iter(muted))
 
 

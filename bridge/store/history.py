@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from bridge.domain.history import HistoryRecord, closed, record, stats
-from bridge.domain.model import Effect
+from bridge.domain.model import Call, Effect
 from bridge.errors import BridgeError
 from bridge.store.db import Database, Session
 from bridge.store.history_sql import HistoryQuery, page_sql, stats_sql, where
@@ -66,6 +66,10 @@ class HistoryStore:
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
     def sink(self, effects: list[Effect]) -> None:
+        """Queues the record of each call these effects open, change or end: once per call,
+        since they all see it as it now stands (a resync's effects named each call about
+        three times, and built as many identical records: issue 28)."""
+        chosen: dict[int, Call] = {}  # by identity, in the order of their first effect
         for effect in effects:
             call = effect.call
             if call is None:
@@ -78,7 +82,9 @@ class HistoryStore:
                 self._open.add(call.id)
             else:
                 continue
-            self._pending.append(record(call))
+            chosen.setdefault(id(call), call)
+        if chosen:
+            self._pending.extend(record(call) for call in chosen.values())
             self._wake.set()
 
     # -- writing -----------------------------------------------------------------------------

@@ -51,10 +51,14 @@ async def test_execute_each_counts_every_row_in_order_inside_the_session(tmp_pat
             sql, [("a", "crm", 1.0), ("a", "x", 2.0), ("b", "y", 3.0)]
         )
     assert counts == [1, 0, 1]
-    with pytest.raises(RuntimeError):
+
+    async def failing() -> None:
         async with db.session() as session:
             await session.execute_each(sql, [("c", "z", 4.0)])
             raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await failing()
     assert await db.fetchall("SELECT token_hash, app FROM oauth_tokens ORDER BY token_hash") == [
         ("a", "crm"),
         ("b", "y"),

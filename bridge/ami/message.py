@@ -12,6 +12,7 @@ from typing import Any
 # An action to send: header -> value, or several values for a header sent more than once.
 ActionFields = Mapping[str, str | Sequence[str]]
 
+_ABSENT = object()  # `get`: not given in this key case
 _SUCCESS = frozenset({"Success", "Follows", "Goodbye"})  # what counts as an answer that worked
 
 
@@ -37,6 +38,17 @@ class AmiMessage(Mapping[str, Any]):
             if self._lower is None:
                 self._lower = {k.lower(): k for k in self.fields}
             return self.fields[self._lower[key.lower()]]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Mapping.get without its two KeyErrors for a key the message lacks (a list end is
+        looked for as `EventList` in each of a resync's 200,000 CoreShowChannel entries)."""
+        value = self.fields.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        if self._lower is None:
+            self._lower = {k.lower(): k for k in self.fields}
+        real = self._lower.get(key.lower())
+        return default if real is None else self.fields[real]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.fields)

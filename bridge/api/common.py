@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from bridge.api.context import APP_KEY, services
@@ -33,6 +34,16 @@ async def read_json(request: web.Request) -> Any:
 
 def json_ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
+
+
+def json_fast(data: Any, status: int = 200) -> web.Response:
+    """`json_ok` through orjson, for the long answers (List pages of up to 5,000 items): the
+    same JSON (written compact, non-ASCII as UTF-8), ~10x faster to encode."""
+    try:
+        body = orjson.dumps(data)
+    except TypeError:  # nothing orjson refuses is listed today; json would say the same
+        return json_ok(data, status)
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
 def nothing(request: web.Request, body: Any) -> web.Response:
@@ -70,4 +81,4 @@ def page_response(
     body = envelope(total, page, q, self_url, query)
     if body is None:
         return nothing(request, empty_collection(q))
-    return json_ok(body)
+    return json_fast(body)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from functools import lru_cache
 
 _CALL_ID = re.compile(r"[0-9a-f]{20}")
 
@@ -28,6 +29,7 @@ def new_leg_id(call_id: str) -> str:
     return f"{call_id}-{secrets.token_hex(4)}"
 
 
+@lru_cache(maxsize=1 << 17)  # a call's legs and events repeat its Linkedid (issue 28: resync)
 def phone_call_id(linkedid: str, node: str = "") -> str:
     """The PhoneCall id of the Asterisk call whose legs share `linkedid`.
 

@@ -36,8 +36,12 @@ def _state(party: Party, channels: Mapping[str, Channel]) -> int | None:
 
 def status(call: Call, party: Party, channels: Mapping[str, Channel]) -> int:
     """0 unknown, 1 off hook, 2 trying, 3 ringing, 4 other side ringing, 5 on call."""
-    mine = _state(party, channels)
     others = [_state(p, channels) for p in call.parties.values() if p is not party]
+    return _status(_state(party, channels), others)
+
+
+def _status(mine: int | None, others: list[int | None]) -> int:
+    """`status` from the party's own state and those of the other parties."""
     if mine == RINGING:
         return RINGS
     if mine in (UP, RING):  # RING: a phone that dialled and waits
@@ -76,14 +80,30 @@ def ends(call: Call) -> tuple[list[str], list[str]]:
 
 
 def view(call: Call, party: Party, channels: Mapping[str, Channel]) -> dict[str, Any]:
-    sources, destinations = ends(call)
+    return _view(_Shared(call, channels), party, status(call, party, channels))
+
+
+class _Shared:
+    """What every view of one call shows alike, worked out once per call (List renders
+    thousands of calls: each view used to redo the whole call's ends, flow and states)."""
+
+    __slots__ = ("channels", "destinations", "flow", "held", "sources")
+
+    def __init__(self, call: Call, channels: Mapping[str, Channel]) -> None:
+        self.channels = channels
+        self.sources, self.destinations = ends(call)
+        self.flow = str(flow(call))
+        self.held = any(p.on_hold is not None for p in call.parties.values())
+
+
+def _view(shared: _Shared, party: Party, state: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": party.view_id,
         "extension": party.key,
-        "source": sources,
-        "destination": destinations,
-        "flow": str(flow(call)),
-        "status": str(status(call, party, channels)),
+        "source": list(shared.sources),
+        "destination": list(shared.destinations),
+        "flow": shared.flow,
+        "status": str(state),
     }
     if party.ringing is not None:
         out["ringing"] = iso(party.ringing)
@@ -99,11 +119,11 @@ def view(call: Call, party: Party, channels: Mapping[str, Channel]) -> dict[str,
         out["parkedBy"] = party.parked_by or ""
     if party.on_hold is not None:
         out["onHold"] = iso(party.on_hold)
-    if party.holder and any(p.on_hold is not None for p in call.parties.values()):
+    if party.holder and shared.held:
         out["holder"] = "1"
     if party.recording is not None:
         out["recording"] = iso(party.recording)
-    muted = muting(party, channels)
+    muted = muting(party, shared.channels)
     if muted is not None:
         out["muted"] = muted
     return out
@@ -111,13 +131,10 @@ def view(call: Call, party: Party, channels: Mapping[str, Channel]) -> dict[str,
 
 def muting(party: Party, channels: Mapping[str, Channel]) -> str | None:
     """`in`, `out` or `both`: what the API muted on the party's live channels (None: nothing)."""
-    muted: set[str] = set()
-    for uid in party.channels:
-        chan = channels.get(uid)
-        if chan is not None:
-            muted |= chan.muted
-    if not muted:
+    sets = [c.muted for u in party.channels if (c := channels.get(u)) is not None and c.muted]
+    if not sets:  # nearly every party: no set is built
         return None
+    muted = frozenset().union(*sets)
     return "both" if len(muted) == 2 else next(iter(muted))
 
 
@@ -132,5 +149,16 @@ def phone_call(call: Call, channels: Mapping[str, Channel]) -> dict[str, Any]:
         out["answered"] = iso(call.answered)
     if call.meta is not None and call.meta.nonce is not None:
         out["nonce"] = call.meta.nonce
-    out["phoneCallView"] = [view(call, p, channels) for p in call.parties.values()]
+    out["phoneCallView"] = _views(call, channels)
     return out
+
+
+def _views(call: Call, channels: Mapping[str, Channel]) -> list[dict[str, Any]]:
+    """Every party's view; each party's channel state is looked up once, not once per view."""
+    parties = list(call.parties.values())
+    states = [_state(p, channels) for p in parties]
+    shared = _Shared(call, channels)
+    return [
+        _view(shared, p, _status(mine, states[:i] + states[i + 1 :]))
+        for i, (p, mine) in enumerate(zip(parties, states, strict=True))
+    ]

@@ -38,6 +38,11 @@ class Session(ABC):
     @abstractmethod
     async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
 
+    async def execute_each(self, sql: str, rows: Sequence[Params]) -> list[int]:
+        """`execute` once per row, in order; the rows each changed. A backend may do it in one
+        round trip (SQLite: one worker-thread hop for the lot, not one per row)."""
+        return [await self.execute(sql, params) for params in rows]
+
 
 class Database(ABC):
     """One store: opened and migrated at start, closed at shutdown."""

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from bridge.domain.history import HistoryRecord, closed, record, stats
-from bridge.domain.model import Effect
+from bridge.domain.model import Call, Effect
 from bridge.errors import BridgeError
 from bridge.store.db import Database, Session
 from bridge.store.history_sql import HistoryQuery, page_sql, stats_sql, where
@@ -66,6 +66,10 @@ class HistoryStore:
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
     def sink(self, effects: list[Effect]) -> None:
+        """Queues the record of each call these effects open, change or end: once per call,
+        since they all see it as it now stands (a resync's effects named each call about
+        three times, and built as many identical records: issue 28)."""
+        chosen: dict[int, Call] = {}  # by identity, in the order of their first effect
         for effect in effects:
             call = effect.call
             if call is None:
@@ -78,7 +82,9 @@ class HistoryStore:
                 self._open.add(call.id)
             else:
                 continue
-            self._pending.append(record(call))
+            chosen.setdefault(id(call), call)
+        if chosen:
+            self._pending.extend(record(call) for call in chosen.values())
             self._wake.set()
 
     # -- writing -----------------------------------------------------------------------------
@@ -189,32 +195,42 @@ def _split(joined: str) -> list[str]:
 
 
 async def _write(session: Session, batch: list[HistoryRecord], saved: float) -> None:
-    for rec in batch:
-        sources = [p.key for p in rec.parties if p.role == "source"]
-        dests = [p.key for p in rec.parties if p.role != "source"]
-        src_ext = any(p.is_extension for p in rec.parties if p.role == "source")
-        changed = await session.execute(
-            _UPSERT,
-            (
-                rec.id,
-                rec.extension,
-                rec.published,
-                rec.answered,
-                rec.at,
-                rec.ended,
-                saved,
-                rec.disposition,
-                rec.flow,
-                rec.nonce,
-                _joined(sources),
-                _joined(dests),
-                int(src_ext),
-                json.dumps(rec.body),
-            ),
-        )
-        if changed and rec.ended is not None:
-            for p in rec.parties:
-                await session.execute(_PARTIES, (p.key, p.role, rec.id))
+    """Every record's upsert, then the parties of those that ended: two round trips for the
+    batch (one per record held the store for a whole backlog at 100,000 calls, issue 28). A
+    row the batch ended is not updated again (`ended IS NULL`), so the parties read from it
+    are those of its ending record, as when each followed its own upsert."""
+    changed = await session.execute_each(_UPSERT, [_row(rec, saved) for rec in batch])
+    ended = [
+        (p.key, p.role, rec.id)
+        for rec, count in zip(batch, changed, strict=True)
+        if count and rec.ended is not None
+        for p in rec.parties
+    ]
+    if ended:
+        await session.execute_each(_PARTIES, ended)
+
+
+def _row(rec: HistoryRecord, saved: float) -> tuple[Any, ...]:
+    """The `_UPSERT` parameters of a record."""
+    sources = [p.key for p in rec.parties if p.role == "source"]
+    dests = [p.key for p in rec.parties if p.role != "source"]
+    src_ext = any(p.is_extension for p in rec.parties if p.role == "source")
+    return (
+        rec.id,
+        rec.extension,
+        rec.published,
+        rec.answered,
+        rec.at,
+        rec.ended,
+        saved,
+        rec.disposition,
+        rec.flow,
+        rec.nonce,
+        _joined(sources),
+        _joined(dests),
+        int(src_ext),
+        json.dumps(rec.body),
+    )
 
 
 async def _search(session: Session, q: HistoryQuery) -> tuple[list[dict[str, str]], int, list[Any]]:

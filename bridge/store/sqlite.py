@@ -107,6 +107,11 @@ class _SqliteSession(Session):
     async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         return await asyncio.to_thread(self.db._run, lambda c: c.execute(sql, params).fetchall())
 
+    async def execute_each(self, sql: str, rows: Sequence[Params]) -> list[int]:
+        return await asyncio.to_thread(
+            self.db._run, lambda c: [c.execute(sql, params).rowcount for params in rows]
+        )
+
 
 def _transaction(conn: sqlite3.Connection, steps: Sequence[Step]) -> list[int]:
     conn.execute("BEGIN IMMEDIATE")

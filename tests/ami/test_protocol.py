@@ -15,6 +15,7 @@ from bridge.ami.protocol import (
     backoff_delay,
     encode_action,
     event_filters,
+    is_list_end,
 )
 from bridge.errors import AmiActionFailed, AmiInjection, PbxUnavailable
 
@@ -191,3 +192,17 @@ async def test_correlator_error_and_link_loss() -> None:
     with pytest.raises(PbxUnavailable, match="not re-sent"):
         await lost
     await asyncio.sleep(0)
+
+
+def test_message_get_is_case_blind_and_defaults_for_a_missing_key() -> None:
+    """`get` (the fast path the resync leans on) answers as the mapping does: Asterisk's own
+    key case, any other case, a header sent twice, and the default for a key not there."""
+    message = AmiMessage({"Event": "CoreShowChannel", "Variable": ["a=1", "b=2"]})
+    assert message.get("Event") == "CoreShowChannel"
+    assert message.get("EVENT") == "CoreShowChannel"
+    assert message.get("variable") == ["a=1", "b=2"]
+    assert message.get("EventList") is None
+    assert message.get("eventlist", "none") == "none"
+    assert message.get("EventList", "") == ""
+    assert not is_list_end(message)
+    assert is_list_end(AmiMessage({"Event": "X", "eventlist": "Complete"}))

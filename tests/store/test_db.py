@@ -40,6 +40,32 @@ async def test_database_roundtrip_and_folder_creation(tmp_path: Path) -> None:
     await db.close()
 
 
+async def test_execute_each_counts_every_row_in_order_inside_the_session(tmp_path: Path) -> None:
+    """SQLite runs a session's rows in one worker-thread hop; each row's count comes back in
+    order (a conflict that changes nothing counts 0), and a failed session keeps none."""
+    db = db_mod.SqliteDatabase(tmp_path / "e.sqlite3")
+    await db.open()
+    sql = "INSERT INTO oauth_tokens VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+    async with db.session() as session:
+        counts = await session.execute_each(
+            sql, [("a", "crm", 1.0), ("a", "x", 2.0), ("b", "y", 3.0)]
+        )
+    assert counts == [1, 0, 1]
+
+    async def failing() -> None:
+        async with db.session() as session:
+            await session.execute_each(sql, [("c", "z", 4.0)])
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await failing()
+    assert await db.fetchall("SELECT token_hash, app FROM oauth_tokens ORDER BY token_hash") == [
+        ("a", "crm"),
+        ("b", "y"),
+    ]
+    await db.close()
+
+
 async def test_unopenable_path(tmp_path: Path) -> None:
     """A path that cannot be a database is a StoreError, not a raw sqlite3 error."""
     (tmp_path / "dir.sqlite3").mkdir()

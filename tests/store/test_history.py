@@ -54,6 +54,24 @@ async def test_a_record_is_written_once(db: Database) -> None:
     assert '"99"' not in rows[0][0]
 
 
+async def test_one_record_per_call_of_an_effects_batch(db: Database) -> None:
+    """The effects of one batch (a resync names each call several times) queue one record per
+    call, in the order the calls first appear, each as the call now stands."""
+    store = HistoryStore(db, 86400.0)
+    one, two = make_call("f" * 20, 1000.0), make_call("g" * 20, 2000.0)
+    store.sink(
+        [
+            Effect("joined", one.id, "0003*210", call=one),
+            Effect("answered", two.id, "0003*210", call=two),
+            Effect("answered", one.id, "0003*210", call=one),
+            Effect("answered", one.id, "5551234", call=one),
+        ]
+    )
+    assert await store.flush() == 2
+    rows = await db.fetchall("SELECT id, answered FROM call_history ORDER BY published")
+    assert rows == [(one.id, 1001.0), (two.id, 2001.0)]
+
+
 async def test_open_rows_of_calls_gone_after_a_restart_are_closed(db: Database) -> None:
     """A call seen joining, then unknown after a resync: recorded with disposition 4."""
     clock = Clock()

@@ -15,6 +15,8 @@ call ends at once and nothing rings for long.
 
     .venv/bin/python bench/make_call.py [--calls 60] [--burst 100] [--concurrency 16]
                                         [--rounds 3]
+
+BENCH_PROFILE=file runs the daemon under cProfile.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -135,12 +138,38 @@ async def raw_call(manager: Manager) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def api_burst(session: aiohttp.ClientSession, url: str, n: int, concurrency: int) -> float:
     """Make-calls per second through the API, `concurrency` requests in flight."""
 
     async def worker(share: int) -> None:
         for _ in range(share):
             await api_call(session, url)
+
+    shares = [n // concurrency + (1 if w < n % concurrency else 0) for w in range(concurrency)]
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(s) for s in shares if s))
+    return n / (time.perf_counter() - started)
+
+
+async def link_burst(bridge: Bridge, n: int) -> float:
+    """Originates per second through the bridge's own AmiClient (its link gets every event),
+    all n pipelined: the AMI link's share of the API's time, without HTTP."""
+    started = time.perf_counter()
+    await asyncio.gather(*(bridge_ami_call(bridge) for _ in range(n)))
+    return n / (time.perf_counter() - started)
+
+
+async def paced(send: Callable[[], Awaitable[float]], n: int, concurrency: int) -> float:
+    """Originates with `concurrency` in flight, like the API's clients (not all at once)."""
+
+    async def worker(share: int) -> None:
+        for _ in range(share):
+            await send()
 
     shares = [n // concurrency + (1 if w < n % concurrency else 0) for w in range(concurrency)]
     started = time.perf_counter()
@@ -171,9 +200,14 @@ async def main() -> None:
         raw_cfg.setdefault("logging", {})["level"] = "info"
         cfg_path = Path(tmp) / "bridge.yaml"
         cfg_path.write_text(yaml.safe_dump(raw_cfg))
+        profile = os.environ.get("BENCH_PROFILE")  # a path: the daemon runs under cProfile
+        cmd = [str(ROOT / ".venv" / "bin" / "uapi-bridge")]
+        if profile:
+            cmd = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "bridge"]
         daemon = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "uapi-bridge"), "--config", str(cfg_path)],
-            stderr=subprocess.DEVNULL,
+            [*cmd, "--config", str(cfg_path)],
+            # BENCH_LOG=file keeps the daemon's log (http.request has each request's duration)
+            stderr=open(os.environ.get("BENCH_LOG", os.devnull), "w"),  # noqa: SIM115
         )
         if not os.environ.get("BENCH_STDERR"):
             sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - log lines are produced, not shown
@@ -211,12 +245,28 @@ async def main() -> None:
                     link.append(await bridge_ami_call(bridge))
                     raw.append(await raw_call(manager))
                     await asyncio.sleep(0.05)
-                api_rates, raw_rates = [], []
+                api_rates, raw_rates, link_rates, busy, own = [], [], [], [], []
+                raw16, link16 = [], []
                 for _ in range(args.rounds):  # interleaved; a pause lets the calls end
                     await asyncio.sleep(1.0)
+                    cpu0, own0 = cpu_seconds(daemon.pid), time.process_time()
+                    wall0 = time.perf_counter()
                     api_rates.append(await api_burst(session, url, args.burst, args.concurrency))
+                    wall = time.perf_counter() - wall0
+                    busy.append((cpu_seconds(daemon.pid) - cpu0) / wall)
+                    own.append((time.process_time() - own0) / wall)
                     await asyncio.sleep(1.0)
                     raw_rates.append(await raw_burst(manager, args.burst))
+                    await asyncio.sleep(1.0)
+                    link_rates.append(await link_burst(bridge, args.burst))
+                    await asyncio.sleep(1.0)
+                    raw16.append(
+                        await paced(lambda: raw_call(manager), args.burst, args.concurrency)
+                    )
+                    await asyncio.sleep(1.0)
+                    link16.append(
+                        await paced(lambda: bridge_ami_call(bridge), args.burst, args.concurrency)
+                    )
         finally:
             manager.close()
             await bridge.ami.close()
@@ -246,6 +296,23 @@ async def main() -> None:
         f"[{', '.join(f'{r:.0f}' for r in api_rates)}], raw pipelined Originate "
         f"{raw_rate:6.0f} calls/s [{', '.join(f'{r:.0f}' for r in raw_rates)}], "
         f"ratio {api_rate / raw_rate:5.2f} (target >= 0.5)"
+    )
+    print(
+        f"bridge AmiClient pipelined (in this process, its link gets every event): "
+        f"{statistics.median(link_rates):6.0f} calls/s "
+        f"[{', '.join(f'{r:.0f}' for r in link_rates)}], ratio to raw "
+        f"{statistics.median(link_rates) / raw_rate:5.2f}"
+    )
+    for label, rates in (("raw panoramisk", raw16), ("bridge AmiClient", link16)):
+        print(
+            f"{label} Originate, {args.concurrency} in flight (as the API's clients): "
+            f"{statistics.median(rates):6.0f} calls/s [{', '.join(f'{r:.0f}' for r in rates)}],"
+            f" API / this {api_rate / statistics.median(rates):5.2f}"
+        )
+    print(
+        f"during the API rounds: daemon CPU {100 * statistics.median(busy):.0f}% of one core, "
+        f"this process (the HTTP client) {100 * statistics.median(own):.0f}% "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
 
 

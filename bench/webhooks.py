@@ -229,6 +229,9 @@ async def runs(
     return done
 
 
+BUSY: dict[int, list[float]] = {}  # per worker process: its CPU / wall while it ran
+
+
 async def processes(url: str, n: int, concurrency: int, pg_url: str, procs: int) -> float:
     """`procs` bridges, each its own process on the same schema, all fed the n events at once
     (told to go together once each is set up); deliveries/s until all n are delivered."""
@@ -246,11 +249,14 @@ async def processes(url: str, n: int, concurrency: int, pg_url: str, procs: int)
         assert w.stdin is not None
         w.stdin.write(b"go\n")
         await w.stdin.drain()
-    seconds = []
+    seconds, cpu = [], []
     for w in workers:  # each prints how long it took from "go" until all n were delivered
         assert w.stdout is not None
-        seconds.append(float(await w.stdout.readline()))
+        took, used = (await w.stdout.readline()).split()
+        seconds.append(float(took))
+        cpu.append(float(used) / float(took))
         await w.wait()
+    BUSY[procs] = cpu
     return n / max(seconds)
 
 
@@ -269,14 +275,15 @@ async def worker(url: str, pg_url: str, n: int, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     print("ready", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     hooks._fired.put_nowait(rows)
     while True:
         [(delivered,)] = await db.fetchall("SELECT COUNT(*) FROM outbox WHERE state = 'delivered'")
         if delivered == n:
             break
         await asyncio.sleep(0.01)
-    print(time.perf_counter() - started, flush=True)
+    cpu = time.process_time()
+    print(time.perf_counter() - started, cpu - cpu0, flush=True)
     await hooks.stop()
     await db.close()
 
@@ -349,6 +356,14 @@ async def main() -> None:
     one, two = rates.get("postgresql, one process"), rates.get("postgresql, two processes")
     if one and two:
         print(f"scale-out: two processes / one process {two / one:5.2f} (target >= 1.5)")
+        print(
+            "bridge processes' CPU while they ran (share of one core): "
+            + "; ".join(
+                f"{k} process{'es' if k > 1 else ''}: " + ", ".join(f"{100 * c:.0f} %" for c in v)
+                for k, v in BUSY.items()
+            )
+            + f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        )
 
 
 if __name__ == "__main__":

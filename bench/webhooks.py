@@ -6,6 +6,11 @@ beside a bare aiohttp client loop posting the same requests with the same concur
 SQLite also (issue 23) with an `ordered` registration (the events of each call one after the
 other: 3 per call) and with a `maxRate` registration, in the same run as the plain outbox.
 
+Scale-out (issue 28): one bridge and then two bridges each in its OWN process (this script run
+with `--worker`) on one PostgreSQL schema, each fed every event, started together; the ratio
+two processes / one process (target >= 1.5). The bench's dispatchers have no fair-share limits
+in front of them (they are fed directly; no maxRate on the plain rows).
+
     .venv/bin/python bench/webhooks.py [--deliveries 3000] [--concurrency 16] [--pg-url URL]
                                        [--max-rate 200]
 
@@ -215,10 +220,81 @@ async def runs(
                     url, n, concurrency, [PostgresDatabase(shared) for _ in range(bridges)]
                 )
             )
+    for procs in (1, 2):
+        label = f"postgresql, {'one process' if procs == 1 else 'two processes'}"
+        async with schema(pg_url) as shared:
+            done[label] = (
+                None if shared is None else await processes(url, n, concurrency, shared, procs)
+            )
     return done
 
 
+BUSY: dict[int, list[float]] = {}  # per worker process: its CPU / wall while it ran
+
+
+async def processes(url: str, n: int, concurrency: int, pg_url: str, procs: int) -> float:
+    """`procs` bridges, each its own process on the same schema, all fed the n events at once
+    (told to go together once each is set up); deliveries/s until all n are delivered."""
+    cmd = [sys.executable, __file__, "--worker", url, pg_url, str(n), str(concurrency)]
+    workers = [
+        await asyncio.create_subprocess_exec(
+            *cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        for _ in range(procs)
+    ]
+    for w in workers:  # each prints "ready" once its dispatcher runs
+        assert w.stdout is not None
+        assert await w.stdout.readline() == b"ready\n"
+    for w in workers:
+        assert w.stdin is not None
+        w.stdin.write(b"go\n")
+        await w.stdin.drain()
+    seconds, cpu = [], []
+    for w in workers:  # each prints how long it took from "go" until all n were delivered
+        assert w.stdout is not None
+        took, used = (await w.stdout.readline()).split()
+        seconds.append(float(took))
+        cpu.append(float(used) / float(took))
+        await w.wait()
+    BUSY[procs] = cpu
+    return n / max(seconds)
+
+
+async def worker(url: str, pg_url: str, n: int, concurrency: int) -> None:
+    """One bridge of `processes` (this script with --worker)."""
+    db = PostgresDatabase(pg_url)
+    config = WebhooksConfig(
+        allow_networks=(ipaddress.ip_network("127.0.0.0/8"),), per_receiver=concurrency
+    )
+    await db.open()
+    regs = Registrations(db)
+    await regs.save(Registration("bench", "crm", "0003*024", 2, 1, url, "", 0, "x", SECRET))
+    hooks = Dispatcher(config, regs, Outbox(db))
+    await hooks.start()
+    rows = [_row(i, url, False) for i in range(n)]
+    loop = asyncio.get_running_loop()
+    print("ready", flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)
+    started, cpu0 = time.perf_counter(), time.process_time()
+    hooks._fired.put_nowait(rows)
+    while True:
+        [(delivered,)] = await db.fetchall("SELECT COUNT(*) FROM outbox WHERE state = 'delivered'")
+        if delivered == n:
+            break
+        await asyncio.sleep(0.01)
+    cpu = time.process_time()
+    print(time.perf_counter() - started, cpu - cpu0, flush=True)
+    await hooks.stop()
+    await db.close()
+
+
 async def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        url, pg_url, n, concurrency = sys.argv[2:6]
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - log lines are produced, not shown
+        logs.configure("info", json=True)
+        await worker(url, pg_url, int(n), int(concurrency))
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--deliveries", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -254,7 +330,7 @@ async def main() -> None:
         "in its own process"
     )
     print(f"bare aiohttp client loop : {b:8.0f} deliveries/s ({middle - before} received)")
-    ran = sum(r is not None for r in rates.values())
+    ran = sum(r is not None for r in rates.values())  # shared rows: each delivered once
     print(
         f"durable outbox, all runs : {after - middle} received (expected {ran} x {args.deliveries})"
     )
@@ -263,16 +339,31 @@ async def main() -> None:
             print(f"{label:25}: skipped (PostgreSQL not reachable at --pg-url)")
         else:
             target = (
-                "(never above the maxRate)"
+                "(two processes / one process: target >= 1.5)"
+                if "processes" in label
+                else "(never above the maxRate)"
                 if "maxRate" in label
                 else "(3 events per call, each after the previous)"
                 if "ordered" in label
+                else "(target >= 0.8)"
+                if label == "sqlite, one bridge"
                 else "(target >= 0.5)"
             )
             print(
                 f"{label:25}: {rate:8.0f} deliveries/s, ratio to bare {rate / b:5.2f}, "
                 f"to plain sqlite {rate / (rates['sqlite, one bridge'] or 1):5.2f}  {target}"
             )
+    one, two = rates.get("postgresql, one process"), rates.get("postgresql, two processes")
+    if one and two:
+        print(f"scale-out: two processes / one process {two / one:5.2f} (target >= 1.5)")
+        print(
+            "bridge processes' CPU while they ran (share of one core): "
+            + "; ".join(
+                f"{k} process{'es' if k > 1 else ''}: " + ", ".join(f"{100 * c:.0f} %" for c in v)
+                for k, v in BUSY.items()
+            )
+            + f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        )
 
 
 if __name__ == "__main__":

@@ -149,10 +149,13 @@ def _direct(request: web.Request) -> Callable[[bytes], bool] | None:
     if request.version < HttpVersion11:
         return None
 
+    transport = request.transport  # the connection's, for its life (read once: issue 28)
+    if transport is None:
+        return None
+
     def write(data: bytes) -> bool:
-        transport = request.transport
-        if transport is None or _congested(request):
-            return False
+        if transport.is_closing() or transport.get_write_buffer_size() > DIRECT_LIMIT:
+            return False  # what _congested says, without looking the transport up again
         transport.write(b"%x\r\n%b\r\n" % (len(data), data))
         return True
 

@@ -9,6 +9,7 @@ ran out (its bridge died) is claimed again by any bridge, with `FOR UPDATE SKIP 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -20,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from bridge.store.db import Database
 
@@ -62,6 +63,18 @@ _PURGE_SHARED = (
     "('delivered', 'failed', 'skipped') AND next_at < ? LIMIT ?)",
     "DELETE FROM deliveries WHERE ctid IN (SELECT ctid FROM deliveries WHERE at < ? LIMIT ?)",
 )
+
+
+@functools.lru_cache(maxsize=8192)
+def _quoted(text: str) -> str:
+    """quote_plus, remembered: the names and most values of the parameters repeat."""
+    return quote_plus(text)
+
+
+def _form(params: dict[str, str]) -> str:
+    """urlencode(params) for str names and values (the same bytes), with the quoting cached:
+    urlencode was 12 % of the webhook path's profile (issue 28)."""
+    return "&".join(f"{_quoted(str(k))}={_quoted(str(v))}" for k, v in params.items())
 
 
 def new_id(length: int = 30) -> str:
@@ -360,7 +373,7 @@ class Outbox:
                             row.event_id,
                             row.dedup,
                             row.params.get("CallID", ""),
-                            urlencode({**row.params, "Sequence": str(seq)}),
+                            _form({**row.params, "Sequence": str(seq)}),
                             now,
                             now,
                             "skipped" if row.skipped else "pending",

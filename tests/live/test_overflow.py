@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bridge.ami.message import AmiMessage
+from bridge.live.client import View
 from tests.conftest import CRM
 from tests.live.conftest import URL, Live, Reader, poll
 
@@ -93,3 +94,17 @@ async def _drain(stream: asyncio.StreamReader) -> bytes:
     except ConnectionResetError:
         return b""
     return last
+
+
+async def test_clients_of_equal_views_share_one_view_object(live: Live) -> None:
+    """The hub keeps one View per distinct view (its frames are cached by identity): equal
+    views join as the same object, a different one stays its own."""
+    base = "http://x/uapi/phoneCalls/12"
+    a = live.hub.join({"0003*210"}, View(base, ("id",)), None)
+    b = live.hub.join({"0003*026"}, View(base, ("id",)), None)
+    c = live.hub.join({"0003*210"}, View(base, None), None)
+    assert a.view is b.view
+    assert c.view is not a.view
+    assert c.view == View(base, None)
+    for client in (a, b, c):
+        live.hub.leave(client)

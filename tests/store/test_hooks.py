@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from urllib.parse import urlencode
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.store import hooks
 from bridge.store.db import Database
 from bridge.store.hooks import DISABLED, ENABLED, Registration, Registrations
 
@@ -59,3 +64,10 @@ async def test_changes_touch_only_their_own_index_entries(db: Database) -> None:
     assert regs.enabled("0003*210", 0) == []
     assert [r.id for r in regs.of("0003*210")] == ["b"]
     assert regs.listening("0003*026", 0) is untouched
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(), st.text(), max_size=12))
+def test_payload_form_is_urlencode(params: dict[str, str]) -> None:
+    """The outbox's cached form encoding gives urlencode's bytes for any names and values."""
+    assert hooks._form(params) == urlencode(params)

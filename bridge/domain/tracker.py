@@ -107,6 +107,10 @@ class CallTracker:
         self._born: dict[str, int] = {}
         self._births = 0
 
+    def extension_of(self, endpoint: str) -> str | None:
+        """The extension an endpoint (`PJSIP/210`, `PJSIP/210@node1`) is, on this node."""
+        return self._extension_of(endpoint)
+
     # -- what the API tells the tracker ------------------------------------------------------
 
     def annotate(self, call_id: str, meta: CallMeta) -> None:

@@ -71,7 +71,7 @@ async def test_open_rows_of_calls_gone_after_a_restart_are_closed(db: Database) 
     q = HistoryQuery(scope=None)
     assert (await store.search(q))[1] == 0  # open rows are not history yet
     restarted = HistoryStore(db, 86400.0, clock=clock)  # a new process
-    assert await restarted.close_gone({live.id}) == 1
+    assert await restarted.close_gone(lambda: {live.id}, clock.now) == 1
     _, total, page = await restarted.search(q)
     assert total == 1
     assert page[0]["id"] == gone.id
@@ -79,6 +79,19 @@ async def test_open_rows_of_calls_gone_after_a_restart_are_closed(db: Database) 
         "0003*210": "4",
         "5551234": "4",
     }
+
+
+async def test_calls_newer_than_the_resyncs_are_not_closed(db: Database) -> None:
+    """An open row of a call that began after the nodes' snapshots (written by close_gone's
+    own flush, or by another bridge) is left open: it was not missed (found by the soak,
+    issue 27: calls placed during a node's resync were closed at once, 0 s)."""
+    clock = Clock()
+    store = HistoryStore(db, 86400.0, clock=clock)
+    new = make_call("d" * 20, 1000.0)
+    store.sink([Effect("joined", new.id, "0003*210", call=new)])
+    assert await store.close_gone(set, 999.0) == 0
+    assert await db.fetchall("SELECT ended FROM call_history") == [(None,)]
+    assert await store.close_gone(set, 1001.0) == 1
 
 
 async def test_retention_purges_old_records_only(db: Database) -> None:

@@ -4,6 +4,9 @@ A history record is the PhoneCall as List showed it, frozen at its end, with per
 bridge's additions `ended`, `duration` (seconds talking), `hangupCause` and `recording`.
 `disposition` (0 answered, 1 busy, 2 failed, 3 no answer, 4 unknown, 5 not allowed) is known
 per view; the record's own is that of the call as a whole (see `disposition`).
+
+Several bridges may record the same call (they share the store); `known` ranks what each record
+knows, so that the store keeps the best-informed one rather than the last (or first) written.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class HistoryRecord:
     nonce: str | None
     parties: tuple[HistoryParty, ...]
     body: dict[str, Any]
+    known: int = 0  # `knowledge`: a record of the same call that knows more replaces it
 
     @property
     def at(self) -> float:
@@ -90,6 +94,15 @@ def _view(call: Call, party: Party, sources: list[str], destinations: list[str])
     return out
 
 
+def knowledge(call: Call) -> int:
+    """How much a record of `call` knows, to choose between two bridges' records of it (the
+    higher the better): its end (an open record's closing by `closed` keeps the open rank),
+    then its answer, then the fewer resyncs it lived through (a bridge started or reconnected
+    during the call missed some of it, e.g. parties who left meanwhile, or its real end)."""
+    ended = call.ended is not None
+    return 100 * ended + 10 * (call.answered is not None) + max(0, 9 - call.resyncs)
+
+
 def record(call: Call) -> HistoryRecord:
     """The history record of `call` as it stands (final once the tracker has ended it)."""
     sources, destinations = ends(call)
@@ -122,6 +135,7 @@ def record(call: Call) -> HistoryRecord:
         nonce,
         tuple(parties.values()),
         body,
+        knowledge(call),
     )
 
 

@@ -498,6 +498,9 @@ class CallTracker:
         out: list[Effect] = []
         self._now = now
         mark, marked_at = self._mark or (self._seq, now)
+        for call in self.calls.values():
+            if call.published <= marked_at:
+                call.resyncs += 1  # what happened while the link was down is not known
         live = [c for c in snapshot if self._hung_up.get(c.get("Uniqueid", ""), -1) <= mark]
         seen = {c.get("Uniqueid", "") for c in live}
         for chan in [c for c in self.channels.values() if c.uniqueid not in seen]:
@@ -559,6 +562,8 @@ class CallTracker:
             # the role from the application, not from which leg of the snapshot came first
             self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out, role)
             chan = self.channels[uid]
+            found = self.calls[chan.call_id]
+            found.resyncs = max(found.resyncs, 1)  # found up: its start was not seen
             number = dialled_in(
                 chan.name, chan.call_id, by_call.get(chan.call_id, ()), self.node
             ) or self._unclaimed(chan)

@@ -1,10 +1,13 @@
 """Call history in the store (either backend): written from the tracker's effects, searched.
 
 A call gets an open row (ended NULL) when it starts and its final row when the tracker ends
-it; a row that is ended is never written again (written once). After every (re)login the open
-rows of calls the tracker no longer knows (they ended while the bridge was away) are closed with
-what is known (`closed`: disposition 4 where the end is unknown). Writes are queued by the
-synchronous `sink` and written in order, in batches, by `run_forever` (or `flush`).
+it; a row that is ended is written again only by a record that knows more of the call
+(`domain.history.knowledge`: several bridges on one store each record it, and the one that
+saw less, e.g. restarted during the call, must not have the last word, nor the first).
+After every (re)login the open rows of calls the tracker no longer knows (they ended while
+the bridge was away) are closed with what is known (`closed`: disposition 4 where the end is
+unknown). Writes are queued by the synchronous `sink` and written in order, in batches, by
+`run_forever` (or `flush`).
 """
 
 from __future__ import annotations
@@ -29,14 +32,16 @@ PURGE_EVERY = 3600.0  # seconds between purges
 RETRY_AFTER = 1.0  # seconds between writes while the store is unreachable
 _UPSERT = (
     "INSERT INTO call_history (id, extension, published, answered, at, ended, saved,"
-    " disposition, flow, nonce, sources, destinations, src_ext, body)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " disposition, flow, nonce, sources, destinations, src_ext, body, known)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (id) DO UPDATE SET extension=excluded.extension, answered=excluded.answered,"
     " at=excluded.at, ended=excluded.ended, saved=excluded.saved,"
     " disposition=excluded.disposition, flow=excluded.flow, nonce=excluded.nonce,"
     " sources=excluded.sources, destinations=excluded.destinations, src_ext=excluded.src_ext,"
-    " body=excluded.body WHERE call_history.ended IS NULL"
+    " body=excluded.body, known=excluded.known WHERE call_history.ended IS NULL"
+    " OR (excluded.ended IS NOT NULL AND excluded.known > call_history.known)"
 )
+_FORGET_PARTIES = "DELETE FROM call_history_parties WHERE call_id = ?"
 # The parties of a call that ended, copied from its call_history row.
 _PARTIES = (
     "INSERT INTO call_history_parties (party, role, at, call_id, extension, saved,"
@@ -218,9 +223,11 @@ async def _write(session: Session, batch: list[HistoryRecord], saved: float) -> 
                 _joined(dests),
                 int(src_ext),
                 json.dumps(rec.body),
+                rec.known,
             ),
         )
         if changed and rec.ended is not None:
+            await session.execute(_FORGET_PARTIES, (rec.id,))  # a worse record's, if replaced
             for p in rec.parties:
                 await session.execute(_PARTIES, (p.key, p.role, rec.id))
 

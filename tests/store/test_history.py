@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import pytest
@@ -171,3 +172,38 @@ async def test_records_queued_while_the_store_is_down_are_written_when_it_is_bac
     assert await store.flush() == 2
     rows = await db.fetchall("SELECT id FROM call_history WHERE ended IS NOT NULL ORDER BY id")
     assert rows == [("c1",), ("c2",)]
+
+
+async def test_the_better_informed_record_of_a_call_is_kept(db: Database) -> None:
+    """Two bridges on one store record the same call (found by the soak, issue 27): the one
+    restarted during it (found at a resync, its answer seen late) writes first; the one that
+    saw it whole replaces that record, parties rows too; a worse record after it does not."""
+    seen, found = make_call("e" * 20, 1000.0), make_call("e" * 20, 1000.0)
+    found.answered = found.parties["5551234"].answered = 1005.0
+    found.parties["0003*210"].answered = None
+    found.resyncs = 1
+    for call in (found, seen, found):
+        store = HistoryStore(db, 86400.0)  # each write from another bridge
+        store.sink(end(call))
+        await store.flush()
+    [(body, known)] = await db.fetchall("SELECT body, known FROM call_history")
+    assert json.loads(body)["answered"] == "1970-01-01T00:16:41Z"  # 1000 + 1: seen's
+    assert known > 0
+    parties = await db.fetchall("SELECT party, at FROM call_history_parties ORDER BY party")
+    assert parties == [("0003*210", 1001.0), ("5551234", 1001.0)]
+
+
+async def test_a_real_end_replaces_a_record_closed_after_a_restart(db: Database) -> None:
+    """A record closed by `close_gone` (its end unknown to that bridge) gives way to the record
+    of a bridge that saw the call end."""
+    clock = Clock()
+    call = make_call("f" * 20, 1000.0)
+    store = HistoryStore(db, 86400.0, clock=clock)
+    store.sink([Effect("joined", call.id, "0003*210", call=call)])
+    await store.flush()
+    assert await HistoryStore(db, 86400.0, clock=clock).close_gone(set, 2000.0) == 1
+    other = HistoryStore(db, 86400.0)
+    other.sink(end(call))
+    await other.flush()
+    [(ended,)] = await db.fetchall("SELECT ended FROM call_history")
+    assert ended == 1011.0

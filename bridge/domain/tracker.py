@@ -558,8 +558,7 @@ class CallTracker:
             known = self.calls.get(call_id)
             if call_id in metas and (known is None or known.meta is None):
                 self.annotate(call_id, metas[call_id])
-            role: Role = "source" if entry.get("Application") == "Dial" else "destination"
-            # the role from the application, not from which leg of the snapshot came first
+            role = _found_role(entry)
             self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out, role)
             chan = self.channels[uid]
             found = self.calls[chan.call_id]
@@ -571,6 +570,18 @@ class CallTracker:
         chan.state = to_int(entry.get("ChannelState"))
         chan.bridge = entry.get("BridgeId") or None
         self._on_state(chan, now, out)
+
+
+def _found_role(entry: Event) -> Role:
+    """A leg's role at a resync: from its application (Dial: the source, AppDial: a dialled
+    leg), not from which leg of the snapshot came first; a leg running neither (the call was
+    put on hold and back, parked...) is the source when it is the call's first leg, its
+    Uniqueid the Linkedid (found by the soak, issue 27)."""
+    app = entry.get("Application")
+    if app in ("Dial", "AppDial"):
+        return "source" if app == "Dial" else "destination"
+    first = entry.get("Uniqueid") == entry.get("Linkedid")
+    return "source" if first and not is_local(entry.get("Channel", "")) else "destination"
 
 
 def _effect(kind: EffectKind, call: Call, party: Party) -> Effect:

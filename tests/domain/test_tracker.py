@@ -449,3 +449,30 @@ def test_resync_takes_the_caller_from_its_dial_whatever_the_order() -> None:
         "0003*024": "source",
         "0003*210": "destination",
     }
+
+
+def test_resync_takes_the_caller_of_a_call_off_hold_from_its_first_leg() -> None:
+    """A phone-to-phone call put on hold and back through the API, found up at a resync (found
+    by the soak, issue 27): neither leg runs Dial any more (the AMI Bridge joined them), so the
+    call's first leg (its Uniqueid is the Linkedid) is the source; it was taken as a
+    destination, and DialIn/AnswerIn fired for the caller."""
+    common = {
+        "Event": "CoreShowChannel",
+        "Linkedid": "soak-2",
+        "ChannelState": "6",
+        "Duration": "00:00:05",
+        "BridgeId": "b-2",
+        "Application": "Bridge",
+    }
+    snapshot = [
+        {**common, "Channel": "PJSIP/210-00000004", "Uniqueid": "soak-2-2", "CallerIDNum": "210"},
+        {**common, "Channel": "PJSIP/024-00000003", "Uniqueid": "soak-2", "CallerIDNum": "024"},
+    ]
+    t = CallTracker(EXTENSIONS.get)
+    t.mark(T0)
+    t.resync(snapshot, {}, T0)
+    [call] = t.calls.values()
+    assert {k: p.role for k, p in call.parties.items()} == {
+        "0003*024": "source",
+        "0003*210": "destination",
+    }

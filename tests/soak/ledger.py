@@ -71,6 +71,7 @@ def bridge_parties(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "talk_from": max(
                 parse_time(record.get("answered", "")), parse_time(view.get("answered", ""))
             ),
+            "call_answered": bool(record.get("answered")),
         }
     return parties
 
@@ -207,7 +208,8 @@ def compare(theirs: dict[str, dict[str, Any]], ours: dict[str, dict[str, Any]]) 
     end; and its talk time (the bridge's duration) within 1 s of that end minus the moment
     the call was answered. Asterisk's CDR of a call placed through a Local channel counts
     billsec from the first leg's answer, ringback included: the moment the destination
-    answered is not in it, so that moment is the bridge's."""
+    answered is not in it, so that moment is the bridge's; and a call the destination never
+    answered (hung up while ringing) has a caller answered in the CDR who talked 0 s."""
     problems = []
     if set(theirs) != set(ours):
         problems.append(f"parties {sorted(theirs)} != {sorted(ours)}")
@@ -218,6 +220,9 @@ def compare(theirs: dict[str, dict[str, Any]], ours: dict[str, dict[str, Any]]) 
             continue
         if abs(a["end"] - b["end"]) > 1:
             problems.append(f"{party} ended {a['end'] - b['end']:+.0f} s from Asterisk's")
+        elif b["answered"] and not b["call_answered"]:  # the caller heard ringing only
+            if b["duration"]:
+                problems.append(f"{party} duration {b['duration']} s in a call nobody answered")
         elif b["answered"] and b["talk_from"]:
             talk = a["end"] - b["talk_from"]
             if abs(talk - b["duration"]) > 1:

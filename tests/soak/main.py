@@ -1,7 +1,8 @@
 """`scripts/soak`: sets the world up, runs load and faults for the given minutes, drains, and
 prints the ledger (exit 0 balanced, 1 a line does not balance, 3 void: the generator's own
-counts do not add up). Holds /var/tmp/uapi-sandbox.lock for the whole run and leaves both
-sandbox nodes and PostgreSQL up."""
+counts do not add up). Holds /var/tmp/uapi-sandbox.lock for the whole run (unless
+UAPI_SANDBOX_LOCK_HELD=1 says the caller holds it) and leaves both sandbox nodes and PostgreSQL
+up."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
 import random
 import sys
 import tempfile
@@ -234,8 +236,9 @@ async def final_lists(api: Api, bridge: Bridge, streams: list[StreamClient]) -> 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     with open(LOCK, "a") as lock:
-        say(f"waiting for {LOCK}")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.environ.get("UAPI_SANDBOX_LOCK_HELD") != "1":  # else our caller holds it
+            say(f"waiting for {LOCK}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return asyncio.run(soak(args))
         finally:  # leave the sandbox as found: both nodes and PostgreSQL up

@@ -356,6 +356,7 @@ def build(
                 "start": b.rss_start,
                 "end": rss_kib(b.daemon.proc.pid),
                 "restarts": b.restarts,
+                "longest_process": b.longest_life(),
             }
             for b in bridges
         },
@@ -437,6 +438,13 @@ def table(report: dict[str, Any]) -> str:
         + ", ".join(
             f"{n} {v['start']} -> {v['end']} ({v['restarts']} restarts)"
             for n, v in s["rss_kib"].items()
+        ),
+        "rss of each bridge's longest-lived process: "
+        + ", ".join(
+            f"{n} {p.get('first_kib')} -> {p.get('last_kib')} KiB over {p.get('minutes')} min"
+            f" ({p.get('growth_pct'):+} %)"
+            for n, v in s["rss_kib"].items()
+            if (p := v["longest_process"])
         ),
         f"exit {report['exit']}",
     ]

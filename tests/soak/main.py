@@ -140,6 +140,7 @@ async def soak(args: argparse.Namespace) -> int:
                 StreamClient("jane", "/uapi/phoneCalls/13/@self", HELPDESK, bridges),
             ]
             background += [asyncio.create_task(channels.poll(stop_all))]
+            background += [asyncio.create_task(sample_rss(bridges, stop_all))]
             background += [asyncio.create_task(s.run(session, stop_all, rng)) for s in streams]
             await asyncio.sleep(2)
             for bridge in bridges:
@@ -201,6 +202,15 @@ async def soak(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(text)
     return int(report["exit"])
+
+
+async def sample_rss(bridges: list[Bridge], stop: asyncio.Event, every: float = 10.0) -> None:
+    """Each bridge process's RSS every `every` seconds (the summary's growth per process)."""
+    while not stop.is_set():
+        for bridge in bridges:
+            bridge.sample(time.monotonic())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 async def settle(bridges: list[Bridge], receivers: dict[str, Receiver], channels: Channels) -> None:

@@ -97,10 +97,30 @@ def _view(call: Call, party: Party, sources: list[str], destinations: list[str])
 def knowledge(call: Call) -> int:
     """How much a record of `call` knows, to choose between two bridges' records of it (the
     higher the better): its end (an open record's closing by `closed` keeps the open rank),
-    then its answer, then the fewer resyncs it lived through (a bridge started or reconnected
-    during the call missed some of it, e.g. parties who left meanwhile, or its real end)."""
+    seen (not found gone at a resync), then its answer, then the fewer resyncs it lived
+    through (a bridge started or reconnected during the call missed some of it, e.g. parties
+    who left meanwhile). What the better record lacks, `merged` takes from the other."""
     ended = call.ended is not None
-    return 100 * ended + 10 * (call.answered is not None) + max(0, 9 - call.resyncs)
+    seen = ended and not call.ended_unseen
+    return 100 * ended + 50 * seen + 10 * (call.answered is not None) + max(0, 9 - call.resyncs)
+
+
+def merged(kept: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Record body `kept` (the better-informed), with each view that does not know its party
+    answered taken from `other` where other's does (that bridge saw the party while this one
+    did not, e.g. it left before this bridge started); answered when `kept` says, else when
+    `other` does."""
+    theirs = {v.get("extension"): v for v in other.get("phoneCallView", [])}
+    views = []
+    for view in kept.get("phoneCallView", []):
+        alt = theirs.get(view.get("extension"), {})
+        views.append(
+            dict(alt, id=view.get("id")) if "answered" in alt and "answered" not in view else view
+        )
+    out = dict(kept, phoneCallView=views)
+    if "answered" in other and "answered" not in kept:
+        out["answered"] = other["answered"]
+    return out
 
 
 def record(call: Call) -> HistoryRecord:

@@ -123,6 +123,7 @@ class Call:
     channels: set[str] = field(default_factory=set)  # live Uniqueids
     # resyncs it lived through (or was found at): events of it may have been missed then
     resyncs: int = 0
+    ended_unseen: bool = False  # ended at a resync: gone from the snapshot, its end not seen
 
     @property
     def extension(self) -> str | None:

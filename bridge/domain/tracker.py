@@ -518,6 +518,9 @@ class CallTracker:
             by_call.setdefault(cid, []).append(entry)
         for entry in sorted(live, key=lambda c: -duration(c.get("Duration", ""))):
             self._resync_channel(entry, metas, now, by_call, out)
+        for effect in out:
+            if effect.kind == "ended" and effect.call is not None:
+                effect.call.ended_unseen = True
         self._mark = None
         self._hung_up.clear()
         return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Collection
@@ -21,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from bridge.domain.history import HistoryRecord, closed, record, stats
+from bridge.domain.history import ANSWERED, HistoryRecord, closed, merged, record, stats
 from bridge.domain.model import Effect
 from bridge.errors import BridgeError
 from bridge.store.db import Database, Session
@@ -201,8 +202,47 @@ def _split(joined: str) -> list[str]:
     return [k for k in joined.split(",") if k]
 
 
+async def _merge(session: Session, rec: HistoryRecord) -> HistoryRecord | None:
+    """An ended record of a call whose row is ended already (another bridge's): the record
+    to write, the better-informed of the two with what it lacks taken from the other; None
+    when the stored one stays (completed in place if the new one knew more of a party)."""
+    rows = await session.fetchall(
+        "SELECT body, known, answered, published, sources, destinations FROM call_history"
+        " WHERE id = ? AND ended IS NOT NULL",
+        (rec.id,),
+    )
+    if not rows:
+        return rec
+    body, known, answered, published, sources, destinations = rows[0]
+    stored = json.loads(body)
+    if rec.known > known:
+        first = rec.answered if rec.answered is not None else answered
+        disposition = ANSWERED if first is not None else rec.disposition
+        return dataclasses.replace(
+            rec, body=merged(rec.body, stored), answered=first, disposition=disposition
+        )
+    kept = merged(stored, rec.body)
+    if kept != stored:
+        first = answered if answered is not None else rec.answered
+        at = first if first is not None else published
+        answer = ", disposition = ?" if first is not None else ""  # answered, as its body says
+        params = (json.dumps(kept), first, at, *((ANSWERED,) if first is not None else ()))
+        await session.execute(
+            f"UPDATE call_history SET body = ?, answered = ?, at = ?{answer} WHERE id = ?",  # noqa: S608 - only placeholders
+            (*params, rec.id),
+        )
+        await session.execute(_FORGET_PARTIES, (rec.id,))
+        for role, joined in (("source", sources), ("destination", destinations)):
+            for party in _split(joined):
+                await session.execute(_PARTIES, (party, role, rec.id))
+    return None
+
+
 async def _write(session: Session, batch: list[HistoryRecord], saved: float) -> None:
-    for rec in batch:
+    for next_rec in batch:
+        rec = await _merge(session, next_rec) if next_rec.ended is not None else next_rec
+        if rec is None:
+            continue
         sources = [p.key for p in rec.parties if p.role == "source"]
         dests = [p.key for p in rec.parties if p.role != "source"]
         src_ext = any(p.is_extension for p in rec.parties if p.role == "source")

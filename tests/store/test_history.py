@@ -207,3 +207,32 @@ async def test_a_real_end_replaces_a_record_closed_after_a_restart(db: Database)
     await other.flush()
     [(ended,)] = await db.fetchall("SELECT ended FROM call_history")
     assert ended == 1011.0
+
+
+@pytest.mark.parametrize("first", ["restarted", "blind"])
+async def test_two_partial_records_of_a_call_are_merged(db: Database, first: str) -> None:
+    """Neither bridge saw the whole call (found by the soak, issue 27): one was restarted
+    after 210 parked it and left (it saw the real end), the other lost its link and found the
+    call gone (it saw 210 answer and leave). In either order the record has the seen end and
+    210's answered view."""
+    restarted, blind = make_call("9" * 20, 1000.0), make_call("9" * 20, 1000.0)
+    restarted.resyncs = 1
+    restarted.answered = restarted.parties["0003*210"].answered = None
+    restarted.parties["0003*210"].left = None
+    restarted.parties["5551234"].answered, restarted.parties["5551234"].left = 1005.0, 1020.0
+    blind.resyncs, blind.ended_unseen = 1, True
+    blind.parties["5551234"].left = 1030.0
+    calls = {"restarted": restarted, "blind": blind}
+    for name in (first, *(n for n in calls if n != first)):
+        store = HistoryStore(db, 86400.0)  # each write from another bridge
+        store.sink(end(calls[name]))
+        await store.flush()
+    [(body, answered, disposition)] = await db.fetchall(
+        "SELECT body, answered, disposition FROM call_history"
+    )
+    views = {v["extension"]: v for v in json.loads(body)["phoneCallView"]}
+    assert views["5551234"]["ended"] == "1970-01-01T00:17:00Z"  # 1020: the end seen
+    assert views["0003*210"]["answered"] == "1970-01-01T00:16:41Z"  # 1001: the blind one saw it
+    assert (answered, disposition) == (1001.0, 0)
+    parties = await db.fetchall("SELECT party, at FROM call_history_parties ORDER BY party")
+    assert parties == [("0003*210", 1001.0), ("5551234", 1001.0)]

@@ -196,7 +196,7 @@ class Bridge:
             feeds[0],
             webhooks,
             retention,
-            Supervisor(lambda name: None),
+            Supervisor(lambda _name: None),
             hub,
             links=tuple(links.values()),
             feeds=tuple(feeds),

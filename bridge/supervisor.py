@@ -84,7 +84,7 @@ class Supervisor:
                 await child.factory()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # noqa: BLE001 - a crashed child is restarted (logged), whatever the bug
                 delay = self._crashed(child)
             else:
                 child.state = DONE

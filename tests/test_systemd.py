@@ -1,5 +1,6 @@
-"""The shipped systemd unit: hardened as promised, installed by the README's steps, and accepted
-by systemd itself (`systemd-analyze verify` and `security`, offline: CI has no running systemd)."""
+"""The shipped systemd unit: hardened as promised, installed by the steps docs/operations.md
+gives, and accepted by systemd itself (`systemd-analyze verify` and `security`, offline: CI has
+no running systemd)."""
 
 from __future__ import annotations
 
@@ -42,15 +43,15 @@ def test_unit_has_the_promised_settings() -> None:
 
 
 def readme_steps() -> list[str]:
-    """The shell lines of README.md's "Running it as a service" block."""
-    text = (ROOT / "README.md").read_text()
+    """The shell lines of docs/operations.md's "Running it as a service" block."""
+    text = (ROOT / "docs" / "operations.md").read_text()
     section = text.split("## Running it as a service", 1)[1]
     block = section.split("```sh\n", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line.strip()]
 
 
 def under(root: Path, line: str) -> str | None:
-    """One README step as it runs under `root` without a running systemd (None: skipped)."""
+    """One documented step as it runs under `root` without a running systemd (None: skipped)."""
     if line.startswith(("useradd ", "journalctl ")):
         return None  # the system's user database and journal: not in a throwaway root
     if line.startswith("systemctl daemon-reload && systemctl enable --now "):
@@ -79,7 +80,7 @@ def clone_checkout(dest: Path) -> None:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A throwaway root after the README's steps (and the host's systemd units in usr/lib)."""
+    """A throwaway root after the documented steps (and the host's systemd units in usr/lib)."""
     root = tmp_path_factory.mktemp("root")
     shutil.copytree(HOST_UNITS, root / "usr/lib/systemd/system", symlinks=True)
     # ExecReload runs /bin/kill, there on every system (util-linux/procps), not in this root

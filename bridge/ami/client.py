@@ -254,7 +254,7 @@ class AmiClient:
                     exc.event, attempt=attempt, delay=round(delay, 3), reason=exc.reason
                 )
                 attempt += 1
-            except Exception:  # a bug here must not end the reconnect loop
+            except Exception:  # noqa: BLE001 - a bug here must not end the reconnect loop
                 delay = self._backoff(attempt)
                 self._log.exception("ami.session.crashed", attempt=attempt, delay=round(delay, 3))
                 attempt += 1
@@ -348,7 +348,7 @@ class AmiClient:
         for handler in tuple(self._connect_handlers):
             try:
                 await handler(list(channels))
-            except Exception:
+            except Exception:  # noqa: BLE001 - one handler's bug must not stop the others (logged)
                 self._log.exception("ami.handler.failed", kind="connect", handler=_name(handler))
 
     async def _add_filters(self, link: _Link) -> None:
@@ -403,7 +403,7 @@ class AmiClient:
                     break
         except OSError as exc:
             reason = f"connection error: {_describe(exc)}"
-        except Exception:  # a bug of ours: give the link up rather than go deaf on it
+        except Exception:  # noqa: BLE001 - a bug of ours: give the link up, not go deaf
             self._log.exception("ami.session.crashed", where="reader")
             reason = "reader crashed"
         self._drop(link, reason)
@@ -427,7 +427,7 @@ class AmiClient:
         for handler in tuple(self._event_handlers):
             try:
                 handler(message)
-            except Exception:
+            except Exception:  # noqa: BLE001 - one handler's bug must not stop the others (logged)
                 self._log.exception(
                     "ami.handler.failed",
                     kind="event",
@@ -472,7 +472,7 @@ class AmiClient:
         for handler in tuple(self._disconnect_handlers):
             try:
                 handler(reason)
-            except Exception:
+            except Exception:  # noqa: BLE001 - one handler's bug must not stop the others (logged)
                 self._log.exception("ami.handler.failed", kind="disconnect", handler=_name(handler))
 
 

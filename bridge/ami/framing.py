@@ -184,7 +184,7 @@ def _parse_message(lines: list[str]) -> Any:
         text = "\r\n".join(_normalize(line) for line in lines)
     try:
         message = Message.from_line(text)
-    except Exception as exc:  # panoramisk's parser is not ours to trust
+    except Exception as exc:  # noqa: BLE001 - panoramisk's parser is not ours to trust
         return Malformed(f"unparsable: {type(exc).__name__}", _shorten(text))
     if message is None:
         return Malformed("no Event or Response header", _shorten(text))

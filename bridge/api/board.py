@@ -38,7 +38,7 @@ def add_routes(app: web.Application) -> None:
         body, ctype = assets[name]
         return web.Response(body=body, content_type=ctype, charset="utf-8", headers=HEADERS)
 
-    async def page(request: web.Request) -> web.Response:
+    async def page(request: web.Request) -> web.Response:  # noqa: ARG001 - aiohttp handler
         return serve("")
 
     async def asset(request: web.Request) -> web.Response:

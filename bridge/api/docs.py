@@ -77,15 +77,15 @@ def _asset(name: str) -> bytes:
     return (Path(swagger_ui.static_path) / name).read_bytes()
 
 
-async def openapi_json(request: web.Request) -> web.Response:
+async def openapi_json(request: web.Request) -> web.Response:  # noqa: ARG001 - aiohttp handler
     return web.Response(text=_document_json(), content_type="application/json")
 
 
-async def openapi_yaml(request: web.Request) -> web.Response:
+async def openapi_yaml(request: web.Request) -> web.Response:  # noqa: ARG001 - aiohttp handler
     return web.Response(text=document_text(), content_type="application/yaml")
 
 
-async def page(request: web.Request) -> web.Response:
+async def page(request: web.Request) -> web.Response:  # noqa: ARG001 - aiohttp handler
     return web.Response(text=PAGE, content_type="text/html")
 
 

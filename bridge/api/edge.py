@@ -35,7 +35,7 @@ class _JsonErrorHandler(RequestHandler):
         self,
         request: BaseRequest,
         status: int = 500,
-        exc: BaseException | None = None,
+        exc: BaseException | None = None,  # noqa: ARG002 - aiohttp's signature
         message: str | None = None,
     ) -> web.StreamResponse:
         if request.writer.output_size > 0:

@@ -6,7 +6,8 @@ returns a clean Python value or raises the field's UAPI code. Only ASCII digits 
 is bounded in length before it is converted.
 
 An empty value is a value, and an invalid one: `?count=` answers `count_invalid` as `?count=x`
-does (README, "Empty parameters"). Only a parameter left out (None here) takes its default.
+does (docs/api.md, "Numbers and empty parameters"). Only a parameter left out (None here) takes
+its default.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ SPOOL = "../recording"
 
 @dataclass(frozen=True)
 class CallMeta:
-    """What the API knows of a call it placed (kept in SQLite, so it survives restarts)."""
+    """What the API knows of a call it placed (kept in the store, so it survives restarts)."""
 
     extension: str  # the extension charged (extended number)
     user_id: str

@@ -34,7 +34,7 @@ _LISTED = (
 )
 
 
-async def _unknown(node: str, name: str) -> int | None:
+async def _unknown(_node: str, _name: str) -> int | None:
     return None
 
 

@@ -79,7 +79,7 @@ class Dispatcher:
         self._writing: asyncio.Future[None] | None = None  # the batch being written, if any
         # Whether a registration fires (its extension and app are in the directory now); one
         # that does not stays stored and fires again once they are back (bridge.reload).
-        self.fires: Callable[[Registration], bool] = lambda reg: True
+        self.fires: Callable[[Registration], bool] = lambda _reg: True
         # per maxRate registration: when its next send may start, who waits for it
         self._next_send: dict[str, float] = {}
         self._waiting: dict[str, int] = {}

@@ -57,7 +57,7 @@ async def test_bearer_word_in_the_query_token(api: Api, query: str) -> None:
 )
 async def test_an_empty_query_token_is_a_missing_token(api: Api, query: str) -> None:
     """An empty accessRequestToken is no token (401), never a parameter left out; with a
-    Bearer header the header is the token (README, "Empty parameters")."""
+    Bearer header the header is the token (docs/api.md, "Numbers and empty parameters")."""
     await assert_invalid_token(await api.client.get(f"{LIST}?{query}"))
     resp = await api.client.get(f"{LIST}?{query}", headers=api.auth())
     assert resp.status == 200

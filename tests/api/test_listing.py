@@ -41,7 +41,7 @@ def q(**params: str) -> Any:
         ({"sortOrder": "up"}, "sortorder_invalid"),
         ({"fields": "id,color"}, "fields_invalid"),
         ({"fields": ","}, "fields_invalid"),
-        # empty is invalid, never the default (README, "Empty parameters")
+        # empty is invalid, never the default (docs/api.md, "Numbers and empty parameters")
         ({"count": ""}, "count_invalid"),
         ({"startIndex": ""}, "startindex_invalid"),
         ({"filterBy": ""}, "filterby_invalid"),

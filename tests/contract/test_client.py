@@ -28,7 +28,7 @@ def on_path(tmp_path: Path) -> Iterator[Path]:
 
 
 async def generate(url: str, out: Path) -> None:
-    """`openapi-python-client generate --url ...` as the README shows it."""
+    """`openapi-python-client generate --url ...` as docs/api.md shows it."""
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"}
     proc = await asyncio.create_subprocess_exec(
         str(ROOT / ".venv" / "bin" / "openapi-python-client"),

@@ -117,8 +117,8 @@ Window = tuple[float, float]
 def blind(faults: list[Any], t0_wall: float) -> dict[str, list[Window]]:
     """Per node, when no bridge could see its events: node 2 restarting (Asterisk hangs its
     calls up after it closed AMI), or bridge A's link to it cut or A killed while bridge B was
-    killed too. A call that ended then is recorded when a bridge is back (README: with what was
-    known), so its end and duration are the bridge's best, not Asterisk's."""
+    killed too. A call that ended then is recorded when a bridge is back (docs/api.md, call history:
+    with what was known), so its end and duration are the bridge's best, not Asterisk's."""
 
     def spans(kind: str, target: str = "") -> list[Window]:
         return [

@@ -245,7 +245,7 @@ async def final_lists(api: Api, bridge: Bridge, streams: list[StreamClient]) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    with open(LOCK, "a") as lock:
+    with Path(LOCK).open("a") as lock:
         if os.environ.get("UAPI_SANDBOX_LOCK_HELD") != "1":  # else our caller holds it
             say(f"waiting for {LOCK}")
             fcntl.flock(lock, fcntl.LOCK_EX)

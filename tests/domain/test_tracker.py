@@ -476,3 +476,23 @@ def test_resync_takes_the_caller_of_a_call_off_hold_from_its_first_leg() -> None
         "0003*024": "source",
         "0003*210": "destination",
     }
+
+
+def test_resync_says_what_it_did_not_see() -> None:
+    """What the history ranks two bridges' records by (issue 27): a call found at a resync
+    lived through one, a call seen whole through none; one that ended while the link was
+    down ended unseen, one that ended as it was watched did not."""
+    script = load("two_party")
+    _, whole = run(script)
+    [ended] = [e for e in whole if e.kind == "ended"]
+    assert ended.call is not None
+    assert (ended.call.resyncs, ended.call.ended_unseen) == (0, False)
+    before, _ = run(script, until=1.0)
+    fresh = CallTracker(EXTENSIONS.get)
+    fresh.mark(T0 + 100)
+    fresh.resync(_snapshot(before), {}, T0 + 100)
+    assert fresh.calls[script.call_id].resyncs == 1
+    fresh.mark(T0 + 200)
+    [gone] = [e for e in fresh.resync([], {}, T0 + 200) if e.kind == "ended"]
+    assert gone.call is not None
+    assert (gone.call.resyncs, gone.call.ended_unseen) == (2, True)

@@ -179,6 +179,7 @@ class Bridge:
         svc = build_services(config, db, links)
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         svc.metrics.add_webhooks(lambda: webhooks.disabled)
+        svc.history.closed_sinks.append(webhooks.sink)  # Hangups of calls that ended away
         hub = hub_for(svc)
         synced: dict[str, float | None] = {node.name: None for node in svc.nodes.all}
         feeds = [

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from bridge.domain.model import Call, Party
+from bridge.domain.model import Call, Effect, Party, Role
 from bridge.domain.views import ends, flow, iso
 
 ANSWERED, BUSY, FAILED, NO_ANSWER, UNKNOWN, NOT_ALLOWED = range(6)
@@ -173,6 +174,32 @@ def closed(body: dict[str, Any], ended: float) -> dict[str, Any]:
         views.append(v)
     out["phoneCallView"] = views
     return out
+
+
+def _time(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def gone(body: dict[str, Any]) -> list[Effect]:
+    """What a record closed by `closed` tells those who listen for ends (the Hangup webhooks):
+    each party left and the call ended, when the bridge found it gone. Nobody saw it end (it
+    ended while no bridge watched its node), but it did, and a Hangup is owed for it (found
+    by the soak, issue 27: such calls had a record and no Hangup)."""
+    call = Call(str(body.get("id", "")), _time(body.get("published")) or 0.0)
+    call.answered = _time(body.get("answered"))
+    call.ended = _time(body.get("ended"))
+    for view in body.get("phoneCallView", []):
+        key = str(view.get("extension", ""))
+        role: Role = "source" if key in view.get("source", []) else "destination"
+        party = call.add_party(key, "*" in key, role)
+        party.answered, party.left = _time(view.get("answered")), _time(view.get("ended"))
+    out = [
+        Effect("left", call.id, p.key, p.role, p.is_extension, p.hangup_status(), call)
+        for p in call.parties.values()
+    ]
+    return [*out, Effect("ended", call.id, call=call)]
 
 
 def stats(rows: Iterable[tuple[int, int, int]]) -> list[dict[str, str]]:

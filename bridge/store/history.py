@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from bridge.domain.history import ANSWERED, HistoryRecord, closed, merged, record, stats
+from bridge.domain.history import ANSWERED, HistoryRecord, closed, gone, merged, record, stats
 from bridge.domain.model import Effect
 from bridge.errors import BridgeError
 from bridge.store.db import Database, Session
@@ -68,6 +68,7 @@ class HistoryStore:
         self._open: set[str] = set()  # calls that have an open row queued or written
         self._wake = asyncio.Event()
         self._writing = asyncio.Lock()  # batches are written in the order they were queued
+        self.closed_sinks: list[Callable[[list[Effect]], None]] = []  # what close_gone closed
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
@@ -136,30 +137,26 @@ class HistoryStore:
             (before,),
         )
         keep = set(live())
-        gone = [r for r in rows if r[0] not in keep]
-        if gone:
-            await self.db.transaction(
-                [
-                    (
+        found = [r for r in rows if r[0] not in keep]
+        closed_now = []
+        if found:
+            async with self.db.session() as session:  # another bridge may close them too
+                for cid, body, sources, destinations in found:
+                    final = closed(json.loads(body), now)
+                    if not await session.execute(
                         "UPDATE call_history SET ended = ?, saved = ?, body = ?"
                         " WHERE id = ? AND ended IS NULL",
-                        [
-                            (now, now, json.dumps(closed(json.loads(body), now)), cid)
-                            for cid, body, _, _ in gone
-                        ],
-                    ),
-                    (
-                        _PARTIES,
-                        [
-                            (p, role, cid)
-                            for cid, _, sources, destinations in gone
-                            for role, joined in (("source", sources), ("destination", destinations))
-                            for p in _split(joined)
-                        ],
-                    ),
-                ]
-            )
-        count = len(gone)
+                        (now, now, json.dumps(final), cid),
+                    ):
+                        continue
+                    closed_now.append(final)
+                    for role, joined in (("source", sources), ("destination", destinations)):
+                        for party in _split(joined):
+                            await session.execute(_PARTIES, (party, role, cid))
+        effects = [e for body in closed_now for e in gone(body)]
+        for sink in self.closed_sinks if effects else ():
+            sink(effects)
+        count = len(closed_now)
         self._open.intersection_update(keep)
         if count:
             log.info("history.closed_gone", calls=count)

@@ -8,6 +8,7 @@ from typing import Any, cast
 import pytest
 
 from bridge.domain.model import Call, Effect
+from bridge.domain.phonecallevents import HANGUP, fired
 from bridge.store.db import Database, StoreUnavailable
 from bridge.store.history import HistoryStore
 from bridge.store.history_sql import HistoryQuery, PartyFilter
@@ -236,3 +237,30 @@ async def test_two_partial_records_of_a_call_are_merged(db: Database, first: str
     assert (answered, disposition) == (1001.0, 0)
     parties = await db.fetchall("SELECT party, at FROM call_history_parties ORDER BY party")
     assert parties == [("0003*210", 1001.0), ("5551234", 1001.0)]
+
+
+async def test_a_call_closed_after_a_restart_owes_its_hangups(db: Database) -> None:
+    """A call that ended while no bridge watched its node (found by the soak, issue 27): the
+    bridge that closes its record tells its parties' ends (the Hangup webhooks); a bridge
+    that finds it closed already does not."""
+    clock = Clock()
+    call = make_call("a1" * 10, 1000.0)
+    call.parties["0003*210"].left = call.parties["5551234"].left = None
+    store = HistoryStore(db, 86400.0, clock=clock)
+    store.sink([Effect("joined", call.id, "0003*210", call=call)])
+    await store.flush()
+    told: list[list[Effect]] = []
+    first, second = HistoryStore(db, 86400.0, clock=clock), HistoryStore(db, 86400.0, clock=clock)
+    first.closed_sinks.append(told.append)
+    second.closed_sinks.append(told.append)
+    assert await first.close_gone(set, 2000.0) == 1
+    assert await second.close_gone(set, 2000.0) == 0
+    [effects] = told
+    assert [(e.kind, e.party, e.role, e.status) for e in effects] == [
+        ("left", "0003*210", "source", "ANSWER"),
+        ("left", "5551234", "destination", "ANSWER"),
+        ("ended", None, None, None),
+    ]
+    hangup = fired(effects[0])
+    assert hangup is not None
+    assert (hangup.type, hangup.params["Duration"]) == (HANGUP, str(int(clock.now) - 1001))

@@ -39,7 +39,7 @@ async def bridge_cdr(api: Api, bridge: Bridge, since: float) -> dict[str, Any]:
             break
         records.update(answer["entry"])
         index += len(answer["entry"])
-        if not answer["entry"] or index >= int(answer["totalResults"]) or index >= 5000:
+        if not answer["entry"] or index >= int(answer["totalResults"]):
             break
     return records
 

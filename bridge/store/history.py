@@ -200,19 +200,22 @@ def _split(joined: str) -> list[str]:
 
 
 async def _merge(session: Session, rec: HistoryRecord) -> HistoryRecord | None:
-    """An ended record of a call whose row is ended already (another bridge's): the record
-    to write, the better-informed of the two with what it lacks taken from the other; None
-    when the stored one stays (completed in place if the new one knew more of a party)."""
+    """An ended record of a call that has a row already: the record to write, the
+    better-informed of the two with what it lacks taken from the other; None when the stored
+    one stays (completed in place if the new one knew more of a party). An open row is always
+    replaced, but what it knew is kept: its bridge may have died before the end (found by the
+    soak, issue 27: 410 left a transferred call, the bridge that saw it answer was killed, the
+    restarted one wrote 410 unanswered)."""
     rows = await session.fetchall(
-        "SELECT body, known, answered, published, sources, destinations FROM call_history"
-        " WHERE id = ? AND ended IS NOT NULL",
+        "SELECT body, known, answered, published, sources, destinations, ended"
+        " FROM call_history WHERE id = ?",
         (rec.id,),
     )
     if not rows:
         return rec
-    body, known, answered, published, sources, destinations = rows[0]
+    body, known, answered, published, sources, destinations, ended = rows[0]
     stored = json.loads(body)
-    if rec.known > known:
+    if rec.known > known or ended is None:
         first = rec.answered if rec.answered is not None else answered
         disposition = ANSWERED if first is not None else rec.disposition
         return dataclasses.replace(

@@ -264,3 +264,21 @@ async def test_a_call_closed_after_a_restart_owes_its_hangups(db: Database) -> N
     hangup = fired(effects[0])
     assert hangup is not None
     assert (hangup.type, hangup.params["Duration"]) == (HANGUP, str(int(clock.now) - 1001))
+
+
+async def test_what_an_open_row_knew_is_kept_by_the_final_record(db: Database) -> None:
+    """The bridge that saw 210 answer wrote the open row and died; the one restarted later
+    never saw 210 (it had left) and writes the end (found by the soak, issue 27): 210's
+    answered view is kept."""
+    seen, found = make_call("b1" * 10, 1000.0), make_call("b1" * 10, 1000.0)
+    first = HistoryStore(db, 86400.0)
+    first.sink([Effect("answered", seen.id, "0003*210", call=seen)])
+    await first.flush()
+    found.resyncs = 1
+    found.answered = found.parties["0003*210"].answered = None
+    second = HistoryStore(db, 86400.0)
+    second.sink(end(found))
+    await second.flush()
+    [(body,)] = await db.fetchall("SELECT body FROM call_history")
+    views = {v["extension"]: v for v in json.loads(body)["phoneCallView"]}
+    assert views["0003*210"]["answered"] == "1970-01-01T00:16:41Z"

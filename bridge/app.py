@@ -177,8 +177,9 @@ class Bridge:
         svc = build_services(config, db, links)
         webhooks = Dispatcher(config.webhooks, svc.registrations, svc.outbox)
         svc.metrics.add_webhooks(lambda: webhooks.disabled)
+        svc.history.closed_sinks.append(webhooks.sink)  # Hangups of calls that ended away
         hub = hub_for(svc)
-        synced = {node.name: False for node in svc.nodes.all}
+        synced: dict[str, float | None] = {node.name: None for node in svc.nodes.all}
         feeds = [
             cls._feed(svc, node, links[node.name], webhooks, hub, synced=synced)
             for node in svc.nodes.all
@@ -227,11 +228,11 @@ class Bridge:
         webhooks: Dispatcher,
         hub: Hub,
         *,
-        synced: dict[str, bool],
+        synced: dict[str, float | None],
     ) -> CallsFeed:
         """One node's events into its tracker, and from there to the webhooks, the history
-        and the live hub (every node feeds the same ones). `synced`: node -> resynced since
-        its last login (shared by every node's feed)."""
+        and the live hub (every node feeds the same ones). `synced`: node -> the snapshot time of
+        its rebuild since its last login, None before (shared by every node's feed)."""
         feed = CallsFeed(node.tracker, svc.db, sinks=node.sinks)
         feed.attach(link)
         link.add_event_handler(svc.faxes.on_event)
@@ -252,14 +253,15 @@ class Bridge:
         feed.resync_hooks.append(hub.resynced)
 
         async def close_gone(_: object) -> None:  # after the feed's resync: what ended away
-            synced[node.name] = True
+            synced[node.name] = feed.resynced  # None when the rebuild failed
             # only once every node is resynced: a node not back yet has live calls that its
             # tracker does not show, and their open records would be closed as if they ended
-            if all(synced.values()):
-                await svc.history.close_gone(set(svc.nodes.cluster.calls))
+            snapshots = [t for t in synced.values() if t is not None]
+            if len(snapshots) == len(synced):
+                await svc.history.close_gone(lambda: set(svc.nodes.cluster.calls), min(snapshots))
 
         def unsynced(_: str) -> None:
-            synced[node.name] = False
+            synced[node.name] = None
 
         link.add_connect_handler(close_gone)
         link.add_disconnect_handler(unsynced)

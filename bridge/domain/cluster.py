@@ -7,7 +7,9 @@ destination party of A's call, e.g. extension 410 of B), and B's call rings in t
 endpoint from A (a source). B's call is the *far half*: the API shows A's call only (one id,
 both parties), so the far half is left out of `calls`, `calls_of` and (bridge.app) of the
 webhooks and the call history. A far half is recognized from its first leg on, and remembered
-until it ended.
+until it ended: a call that rings in through A's trunk from one of A's extensions (its caller
+number) is A's call's far half whatever B's tracker has seen of A yet; any other call from the
+trunk is one while a call on A dials B through it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections import ChainMap, OrderedDict
 from collections.abc import Iterator, Mapping
 
-from bridge.domain.channels import dial_target
+from bridge.domain.channels import dial_target, via_trunk
 from bridge.domain.model import Call, Channel
 from bridge.domain.tracker import CallTracker
 
@@ -80,7 +82,8 @@ class Cluster:
         call = self.trackers[node].calls.get(call_id)
         if call is None or not self._from.get(node):
             return False
-        if any(self._dials(peer, node) for peer in self._rang_in_from(node, call)):
+        peers = self._rang_in_from(node, call)
+        if self._from_peer_extension(node, call) or any(self._dials(p, node) for p in peers):
             self._halves[call_id] = None
             if len(self._halves) > HALVES_MEMORY:
                 self._halves.popitem(last=False)
@@ -98,6 +101,24 @@ class Cluster:
             if u in channels
             if (end := dial_target(channels[u].name).lower()) in ends
         }
+
+    def _from_peer_extension(self, node: str, call: Call) -> bool:
+        """Whether a source leg of `call` rang in through a peer's trunk from an extension
+        of that peer (its caller number, dialled back through that trunk). Its near half is
+        that extension's call on the peer, even before the peer's tracker has it: B's events
+        may come before A's, and at a bridge's start B may be resynced before A (found by the
+        soak, issue 27: such halves got history records and webhooks of their own)."""
+        ends, tracker = self._from[node], self.trackers[node]
+        for party in call.parties.values():
+            if party.role != "source":
+                continue
+            for uid in party.channels:
+                chan = tracker.channels.get(uid)
+                if chan is None or dial_target(chan.name).lower() not in ends:
+                    continue
+                if chan.caller_num and tracker.extension_of(via_trunk(chan.name, chan.caller_num)):
+                    return True
+        return False
 
     def _dials(self, peer: str, node: str) -> bool:
         """Whether a call on `peer` dials `node` through its trunk (a destination leg)."""

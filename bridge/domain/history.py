@@ -4,15 +4,19 @@ A history record is the PhoneCall as List showed it, frozen at its end, with per
 bridge's additions `ended`, `duration` (seconds talking), `hangupCause` and `recording`.
 `disposition` (0 answered, 1 busy, 2 failed, 3 no answer, 4 unknown, 5 not allowed) is known
 per view; the record's own is that of the call as a whole (see `disposition`).
+
+Several bridges may record the same call (they share the store); `known` ranks what each record
+knows, so that the store keeps the best-informed one rather than the last (or first) written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from bridge.domain.model import Call, Party
+from bridge.domain.model import Call, Effect, Party, Role
 from bridge.domain.views import ends, flow, iso
 
 ANSWERED, BUSY, FAILED, NO_ANSWER, UNKNOWN, NOT_ALLOWED = range(6)
@@ -41,6 +45,7 @@ class HistoryRecord:
     nonce: str | None
     parties: tuple[HistoryParty, ...]
     body: dict[str, Any]
+    known: int = 0  # `knowledge`: a record of the same call that knows more replaces it
 
     @property
     def at(self) -> float:
@@ -90,6 +95,35 @@ def _view(call: Call, party: Party, sources: list[str], destinations: list[str])
     return out
 
 
+def knowledge(call: Call) -> int:
+    """How much a record of `call` knows, to choose between two bridges' records of it (the
+    higher the better): its end (an open record's closing by `closed` keeps the open rank),
+    seen (not found gone at a resync), then its answer, then the fewer resyncs it lived
+    through (a bridge started or reconnected during the call missed some of it, e.g. parties
+    who left meanwhile). What the better record lacks, `merged` takes from the other."""
+    ended = call.ended is not None
+    seen = ended and not call.ended_unseen
+    return 100 * ended + 50 * seen + 10 * (call.answered is not None) + max(0, 9 - call.resyncs)
+
+
+def merged(kept: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Record body `kept` (the better-informed), with each view that does not know its party
+    answered taken from `other` where other's does (that bridge saw the party while this one
+    did not, e.g. it left before this bridge started); answered when `kept` says, else when
+    `other` does."""
+    theirs = {v.get("extension"): v for v in other.get("phoneCallView", [])}
+    views = []
+    for view in kept.get("phoneCallView", []):
+        alt = theirs.get(view.get("extension"), {})
+        views.append(
+            dict(alt, id=view.get("id")) if "answered" in alt and "answered" not in view else view
+        )
+    out = dict(kept, phoneCallView=views)
+    if "answered" in other and "answered" not in kept:
+        out["answered"] = other["answered"]
+    return out
+
+
 def record(call: Call) -> HistoryRecord:
     """The history record of `call` as it stands (final once the tracker has ended it)."""
     sources, destinations = ends(call)
@@ -122,6 +156,7 @@ def record(call: Call) -> HistoryRecord:
         nonce,
         tuple(parties.values()),
         body,
+        knowledge(call),
     )
 
 
@@ -139,6 +174,32 @@ def closed(body: dict[str, Any], ended: float) -> dict[str, Any]:
         views.append(v)
     out["phoneCallView"] = views
     return out
+
+
+def _time(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def gone(body: dict[str, Any]) -> list[Effect]:
+    """What a record closed by `closed` tells those who listen for ends (the Hangup webhooks):
+    each party left and the call ended, when the bridge found it gone. Nobody saw it end (it
+    ended while no bridge watched its node), but it did, and a Hangup is owed for it (found
+    by the soak, issue 27: such calls had a record and no Hangup)."""
+    call = Call(str(body.get("id", "")), _time(body.get("published")) or 0.0)
+    call.answered = _time(body.get("answered"))
+    call.ended = _time(body.get("ended"))
+    for view in body.get("phoneCallView", []):
+        key = str(view.get("extension", ""))
+        role: Role = "source" if key in view.get("source", []) else "destination"
+        party = call.add_party(key, "*" in key, role)
+        party.answered, party.left = _time(view.get("answered")), _time(view.get("ended"))
+    out = [
+        Effect("left", call.id, p.key, p.role, p.is_extension, p.hangup_status(), call)
+        for p in call.parties.values()
+    ]
+    return [*out, Effect("ended", call.id, call=call)]
 
 
 def stats(rows: Iterable[tuple[int, int, int]]) -> list[dict[str, str]]:

@@ -121,6 +121,9 @@ class Call:
     ended: float | None = None  # set when the tracker ends it
     parties: dict[str, Party] = field(default_factory=dict)  # in view order
     channels: set[str] = field(default_factory=set)  # live Uniqueids
+    # resyncs it lived through (or was found at): events of it may have been missed then
+    resyncs: int = 0
+    ended_unseen: bool = False  # ended at a resync: gone from the snapshot, its end not seen
 
     @property
     def extension(self) -> str | None:

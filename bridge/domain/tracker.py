@@ -118,6 +118,10 @@ class CallTracker:
         self._born: dict[str, int] = {}
         self._births = 0
 
+    def extension_of(self, endpoint: str) -> str | None:
+        """The extension an endpoint (`PJSIP/210`, `PJSIP/210@node1`) is, on this node."""
+        return self._extension_of(endpoint)
+
     # -- what the API tells the tracker ------------------------------------------------------
 
     def annotate(self, call_id: str, meta: CallMeta) -> None:
@@ -586,6 +590,9 @@ class CallTracker:
         out: list[Effect] = []
         self._now = now
         mark, marked_at = self._mark or (self._seq, now)
+        for call in self.calls.values():
+            if call.published <= marked_at:
+                call.resyncs += 1  # what happened while the link was down is not known
         live = [c for c in snapshot if self._hung_up.get(c.get("Uniqueid", ""), -1) <= mark]
         seen = {c.get("Uniqueid", "") for c in live}
         for chan in [c for c in self.channels.values() if c.uniqueid not in seen]:
@@ -603,6 +610,9 @@ class CallTracker:
             by_call.setdefault(cid, []).append(entry)
         for entry in sorted(live, key=lambda c: -duration(c.get("Duration", ""))):
             self._resync_channel(entry, metas, now, by_call, out)
+        for effect in out:
+            if effect.kind == "ended" and effect.call is not None:
+                effect.call.ended_unseen = True
         self._mark = None
         self._hung_up.clear()
         return [e for e in out if e.kind != "changed"]  # whoever shows calls starts over
@@ -643,10 +653,11 @@ class CallTracker:
             known = self.calls.get(call_id)
             if call_id in metas and (known is None or known.meta is None):
                 self.annotate(call_id, metas[call_id])
-            role: Role = "source" if entry.get("Application") == "Dial" else "destination"
-            # the role from the application, not from which leg of the snapshot came first
+            role = _found_role(entry)
             self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out, role)
             chan = self.channels[uid]
+            found = self.calls[chan.call_id]
+            found.resyncs = max(found.resyncs, 1)  # found up: its start was not seen
             number = dialled_in(
                 chan.name, chan.call_id, by_call.get(chan.call_id, ()), self.node
             ) or self._unclaimed(chan)
@@ -659,6 +670,18 @@ class CallTracker:
 def _parking(party: Party) -> tuple[object, ...]:
     """What a ParkedCall sets on a party."""
     return (party.parked, party.parked_pos, party.parked_by, party.on_hold)
+
+
+def _found_role(entry: Event) -> Role:
+    """A leg's role at a resync: from its application (Dial: the source, AppDial: a dialled
+    leg), not from which leg of the snapshot came first; a leg running neither (the call was
+    put on hold and back, parked...) is the source when it is the call's first leg, its
+    Uniqueid the Linkedid (found by the soak, issue 27)."""
+    app = entry.get("Application")
+    if app in ("Dial", "AppDial"):
+        return "source" if app == "Dial" else "destination"
+    first = entry.get("Uniqueid") == entry.get("Linkedid")
+    return "source" if first and not is_local(entry.get("Channel", "")) else "destination"
 
 
 def _effect(kind: EffectKind, call: Call, party: Party) -> Effect:

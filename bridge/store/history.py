@@ -1,16 +1,20 @@
 """Call history in the store (either backend): written from the tracker's effects, searched.
 
 A call gets an open row (ended NULL) when it starts and its final row when the tracker ends
-it; a row that is ended is never written again (written once). After every (re)login the open
-rows of calls the tracker no longer knows (they ended while the bridge was away) are closed with
-what is known (`closed`: disposition 4 where the end is unknown). Writes are queued by the
-synchronous `sink` and written in order, in batches, by `run_forever` (or `flush`).
+it; a row that is ended is written again only by a record that knows more of the call
+(`domain.history.knowledge`: several bridges on one store each record it, and the one that
+saw less, e.g. restarted during the call, must not have the last word, nor the first).
+After every (re)login the open rows of calls the tracker no longer knows (they ended while
+the bridge was away) are closed with what is known (`closed`: disposition 4 where the end is
+unknown). Writes are queued by the synchronous `sink` and written in order, in batches, by
+`run_forever` (or `flush`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Collection
@@ -18,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from bridge.domain.history import HistoryRecord, closed, record, stats
+from bridge.domain.history import ANSWERED, HistoryRecord, closed, gone, merged, record, stats
 from bridge.domain.model import Call, Effect
 from bridge.errors import BridgeError
 from bridge.store.db import Database, Session
@@ -29,14 +33,16 @@ PURGE_EVERY = 3600.0  # seconds between purges
 RETRY_AFTER = 1.0  # seconds between writes while the store is unreachable
 _UPSERT = (
     "INSERT INTO call_history (id, extension, published, answered, at, ended, saved,"
-    " disposition, flow, nonce, sources, destinations, src_ext, body)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " disposition, flow, nonce, sources, destinations, src_ext, body, known)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (id) DO UPDATE SET extension=excluded.extension, answered=excluded.answered,"
     " at=excluded.at, ended=excluded.ended, saved=excluded.saved,"
     " disposition=excluded.disposition, flow=excluded.flow, nonce=excluded.nonce,"
     " sources=excluded.sources, destinations=excluded.destinations, src_ext=excluded.src_ext,"
-    " body=excluded.body WHERE call_history.ended IS NULL"
+    " body=excluded.body, known=excluded.known WHERE call_history.ended IS NULL"
+    " OR (excluded.ended IS NOT NULL AND excluded.known > call_history.known)"
 )
+_FORGET_PARTIES = "DELETE FROM call_history_parties WHERE call_id = ?"
 # The parties of a call that ended, copied from its call_history row.
 _PARTIES = (
     "INSERT INTO call_history_parties (party, role, at, call_id, extension, saved,"
@@ -62,6 +68,7 @@ class HistoryStore:
         self._open: set[str] = set()  # calls that have an open row queued or written
         self._wake = asyncio.Event()
         self._writing = asyncio.Lock()  # batches are written in the order they were queued
+        self.closed_sinks: list[Callable[[list[Effect]], None]] = []  # what close_gone closed
 
     # -- intake (synchronous: called with the tracker's effects) -----------------------------
 
@@ -121,37 +128,41 @@ class HistoryStore:
                 await asyncio.sleep(RETRY_AFTER)  # the store is away: try again shortly
                 self._wake.set()
 
-    async def close_gone(self, live: Collection[str]) -> int:
-        """Closes the open rows of calls not in `live` (they ended while nobody watched)."""
+    async def close_gone(self, live: Callable[[], Collection[str]], before: float) -> int:
+        """Closes the open rows of calls that began before `before` (the oldest snapshot of
+        the nodes' resyncs) and are not `live()` now: they ended while nobody watched. `live`
+        is asked after the queued writes and the read: a call that began meanwhile (its open
+        row written by that very flush, or by another bridge) was not missed, it is newer than
+        the snapshots (found by the soak, issue 27: calls placed during a node's resync were
+        closed at once, 0 s)."""
         await self.flush()
         now = self.clock()
-        keep = set(live)
         rows = await self.db.fetchall(
-            "SELECT id, body, sources, destinations FROM call_history WHERE ended IS NULL"
+            "SELECT id, body, sources, destinations FROM call_history"
+            " WHERE ended IS NULL AND published < ?",
+            (before,),
         )
-        gone = [r for r in rows if r[0] not in keep]
-        if gone:
-            await self.db.transaction(
-                [
-                    (
-                        "UPDATE call_history SET ended = ?, saved = ?, body = ? WHERE id = ?",
-                        [
-                            (now, now, json.dumps(closed(json.loads(body), now)), cid)
-                            for cid, body, _, _ in gone
-                        ],
-                    ),
-                    (
-                        _PARTIES,
-                        [
-                            (p, role, cid)
-                            for cid, _, sources, destinations in gone
-                            for role, joined in (("source", sources), ("destination", destinations))
-                            for p in _split(joined)
-                        ],
-                    ),
-                ]
-            )
-        count = len(gone)
+        keep = set(live())
+        found = [r for r in rows if r[0] not in keep]
+        closed_now = []
+        if found:
+            async with self.db.session() as session:  # another bridge may close them too
+                for cid, body, sources, destinations in found:
+                    final = closed(json.loads(body), now)
+                    if not await session.execute(
+                        "UPDATE call_history SET ended = ?, saved = ?, body = ?"
+                        " WHERE id = ? AND ended IS NULL",
+                        (now, now, json.dumps(final), cid),
+                    ):
+                        continue
+                    closed_now.append(final)
+                    for role, joined in (("source", sources), ("destination", destinations)):
+                        for party in _split(joined):
+                            await session.execute(_PARTIES, (party, role, cid))
+        effects = [e for body in closed_now for e in gone(body)]
+        for sink in self.closed_sinks if effects else ():
+            sink(effects)
+        count = len(closed_now)
         self._open.intersection_update(keep)
         if count:
             log.info("history.closed_gone", calls=count)
@@ -194,20 +205,68 @@ def _split(joined: str) -> list[str]:
     return [k for k in joined.split(",") if k]
 
 
+async def _merge(session: Session, rec: HistoryRecord) -> HistoryRecord | None:
+    """An ended record of a call that has a row already: the record to write, the
+    better-informed of the two with what it lacks taken from the other; None when the stored
+    one stays (completed in place if the new one knew more of a party). An open row is always
+    replaced, but what it knew is kept: its bridge may have died before the end (found by the
+    soak, issue 27: 410 left a transferred call, the bridge that saw it answer was killed, the
+    restarted one wrote 410 unanswered)."""
+    rows = await session.fetchall(
+        "SELECT body, known, answered, published, sources, destinations, ended"
+        " FROM call_history WHERE id = ?",
+        (rec.id,),
+    )
+    if not rows:
+        return rec
+    body, known, answered, published, sources, destinations, ended = rows[0]
+    stored = json.loads(body)
+    if rec.known > known or ended is None:
+        first = rec.answered if rec.answered is not None else answered
+        disposition = ANSWERED if first is not None else rec.disposition
+        return dataclasses.replace(
+            rec, body=merged(rec.body, stored), answered=first, disposition=disposition
+        )
+    kept = merged(stored, rec.body)
+    if kept != stored:
+        first = answered if answered is not None else rec.answered
+        at = first if first is not None else published
+        answer = ", disposition = ?" if first is not None else ""  # answered, as its body says
+        params = (json.dumps(kept), first, at, *((ANSWERED,) if first is not None else ()))
+        await session.execute(
+            f"UPDATE call_history SET body = ?, answered = ?, at = ?{answer} WHERE id = ?",  # noqa: S608 - only placeholders
+            (*params, rec.id),
+        )
+        await session.execute(_FORGET_PARTIES, (rec.id,))
+        for role, joined in (("source", sources), ("destination", destinations)):
+            for party in _split(joined):
+                await session.execute(_PARTIES, (party, role, rec.id))
+    return None
+
+
 async def _write(session: Session, batch: list[HistoryRecord], saved: float) -> None:
-    """Every record's upsert, then the parties of those that ended: two round trips for the
-    batch (one per record held the store for a whole backlog at 100,000 calls, issue 28). A
-    row the batch ended is not updated again (`ended IS NULL`), so the parties read from it
-    are those of its ending record, as when each followed its own upsert."""
-    changed = await session.execute_each(_UPSERT, [_row(rec, saved) for rec in batch])
-    ended = [
-        (p.key, p.role, rec.id)
-        for rec, count in zip(batch, changed, strict=True)
-        if count and rec.ended is not None
-        for p in rec.parties
-    ]
-    if ended:
-        await session.execute_each(_PARTIES, ended)
+    """Open records' upserts in one round trip; then each ended record merged with its row
+    (`_merge`: the better-informed record is kept, issue 27) and those upserted in one more;
+    then the parties of the rows the batch ended (one hop per record held the store for a
+    whole backlog at 100,000 calls, issue 28)."""
+    opened = [rec for rec in batch if rec.ended is None]
+    if opened:
+        await session.execute_each(_UPSERT, [_row(rec, saved) for rec in opened])
+    ending = []
+    for next_rec in batch:
+        if next_rec.ended is not None:
+            rec = await _merge(session, next_rec)
+            if rec is not None:
+                ending.append(rec)
+    if not ending:
+        return
+    changed = await session.execute_each(_UPSERT, [_row(rec, saved) for rec in ending])
+    done = [rec for rec, count in zip(ending, changed, strict=True) if count]
+    if done:
+        await session.execute_each(_FORGET_PARTIES, [(rec.id,) for rec in done])
+        await session.execute_each(
+            _PARTIES, [(p.key, p.role, rec.id) for rec in done for p in rec.parties]
+        )
 
 
 def _row(rec: HistoryRecord, saved: float) -> tuple[Any, ...]:
@@ -230,6 +289,7 @@ def _row(rec: HistoryRecord, saved: float) -> tuple[Any, ...]:
         _joined(dests),
         int(src_ext),
         json.dumps(rec.body),
+        rec.known,
     )
 
 

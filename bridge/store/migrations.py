@@ -215,6 +215,11 @@ SQLITE: tuple[str, ...] = (
     );
     CREATE INDEX faxes_extension ON faxes (extension, created);
     """,
+    # Call history (issue 27): what a record knows (domain.history.knowledge); with several
+    # bridges on one store the better-informed record of a call is kept, not the first written.
+    """
+    ALTER TABLE call_history ADD COLUMN known INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 # PostgreSQL starts at today's schema (no PostgreSQL database predates it). Timestamps are
@@ -399,5 +404,10 @@ POSTGRES: tuple[str, ...] = (
         file TEXT NOT NULL
     );
     CREATE INDEX faxes_extension ON faxes (extension, created);
+    """,
+    # Call history (issue 27): what a record knows (domain.history.knowledge); with several
+    # bridges on one store the better-informed record of a call is kept, not the first written.
+    """
+    ALTER TABLE call_history ADD COLUMN known INTEGER NOT NULL DEFAULT 0;
     """,
 )

@@ -449,3 +449,50 @@ def test_resync_takes_the_caller_from_its_dial_whatever_the_order() -> None:
         "0003*024": "source",
         "0003*210": "destination",
     }
+
+
+def test_resync_takes_the_caller_of_a_call_off_hold_from_its_first_leg() -> None:
+    """A phone-to-phone call put on hold and back through the API, found up at a resync (found
+    by the soak, issue 27): neither leg runs Dial any more (the AMI Bridge joined them), so the
+    call's first leg (its Uniqueid is the Linkedid) is the source; it was taken as a
+    destination, and DialIn/AnswerIn fired for the caller."""
+    common = {
+        "Event": "CoreShowChannel",
+        "Linkedid": "soak-2",
+        "ChannelState": "6",
+        "Duration": "00:00:05",
+        "BridgeId": "b-2",
+        "Application": "Bridge",
+    }
+    snapshot = [
+        {**common, "Channel": "PJSIP/210-00000004", "Uniqueid": "soak-2-2", "CallerIDNum": "210"},
+        {**common, "Channel": "PJSIP/024-00000003", "Uniqueid": "soak-2", "CallerIDNum": "024"},
+    ]
+    t = CallTracker(EXTENSIONS.get)
+    t.mark(T0)
+    t.resync(snapshot, {}, T0)
+    [call] = t.calls.values()
+    assert {k: p.role for k, p in call.parties.items()} == {
+        "0003*024": "source",
+        "0003*210": "destination",
+    }
+
+
+def test_resync_says_what_it_did_not_see() -> None:
+    """What the history ranks two bridges' records by (issue 27): a call found at a resync
+    lived through one, a call seen whole through none; one that ended while the link was
+    down ended unseen, one that ended as it was watched did not."""
+    script = load("two_party")
+    _, whole = run(script)
+    [ended] = [e for e in whole if e.kind == "ended"]
+    assert ended.call is not None
+    assert (ended.call.resyncs, ended.call.ended_unseen) == (0, False)
+    before, _ = run(script, until=1.0)
+    fresh = CallTracker(EXTENSIONS.get)
+    fresh.mark(T0 + 100)
+    fresh.resync(_snapshot(before), {}, T0 + 100)
+    assert fresh.calls[script.call_id].resyncs == 1
+    fresh.mark(T0 + 200)
+    [gone] = [e for e in fresh.resync([], {}, T0 + 200) if e.kind == "ended"]
+    assert gone.call is not None
+    assert (gone.call.resyncs, gone.call.ended_unseen) == (2, True)

@@ -224,3 +224,14 @@ def test_a_parked_trunk_leg_found_at_a_resync_keeps_its_far_half_apart() -> None
     assert effects
     assert all(cluster.far_half("node2", e.call_id) for e in effects)
     assert [c.id for c in cluster.calls_of({"0003*410"})] == [CALL]
+
+
+def test_a_call_from_a_peer_extension_is_a_far_half_before_the_peer_dials() -> None:
+    """Node2's half of 210's trunk call arrives before node1's call is seen (node2's events
+    first, or node2 resynced first at a bridge's start; found by the soak, issue 27): its
+    caller is node1's extension 210, so it is a far half from its first leg on."""
+    _, two, cluster = trackers()
+    ring_in(two, "210")
+    [half] = two.calls
+    assert cluster.far_half("node2", half)
+    assert list(cluster.calls) == []

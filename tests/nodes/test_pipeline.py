@@ -13,6 +13,8 @@ import pytest
 from bench.corpus import wire
 from bridge import app as app_mod
 from bridge import config as config_mod
+from bridge.store import placed as calls_store
+from bridge.store.db import StoreUnavailable
 from tests.ami.fake_ami import FakeAmi
 from tests.conftest import CRM
 from tests.domain.replay import load
@@ -198,5 +200,51 @@ async def test_a_node_not_yet_back_keeps_its_calls_history_open(
             "SELECT ended FROM call_history WHERE id = ?", (NODE2_CALL,)
         )
         assert rows == [(None,)]
+    finally:
+        await second.stop()
+
+
+async def test_a_resync_while_the_store_is_away_waits_for_it(
+    cluster_raw: dict[str, Any], fakes: tuple[FakeAmi, FakeAmi], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bridge restarts while PostgreSQL is away (found by the soak, issue 27): node2's
+    rebuild cannot read the stored plans, so node2 is not resynced, and its call up across
+    the restart keeps its open history record (it was closed as ended, 0 s); once the store
+    is back the rebuild is done and the call is tracked."""
+    one, two = fakes
+    two.channels = [json.loads(json.dumps(c)) for c in _snapshot()]
+    cluster_raw["http"]["port"] = free_port()
+    for node, fake in zip(cluster_raw["ami"], fakes, strict=True):
+        node.update(port=fake.port, reconnect_min=0.05, reconnect_max=0.1)
+    config = config_mod.parse(cluster_raw, env={})
+    first = app_mod.Bridge.build(config)
+    await first.start()
+    try:
+        await until(lambda: NODE2_CALL in first.services.nodes["node2"].tracker.calls, 5)
+        await first.services.history.flush()
+    finally:
+        await first.stop()
+    away = {"down": True, "tries": 0}
+    find = calls_store.find
+
+    async def unreachable(db: Any, ids: Any) -> Any:
+        if away["down"] and ids:
+            away["tries"] += 1
+            raise StoreUnavailable("PostgreSQL is restarting")
+        return await find(db, ids)
+
+    monkeypatch.setattr(calls_store, "find", unreachable)
+    asked = len(one.named("QueueStatus"))
+    second = app_mod.Bridge.build(config)
+    await second.start()
+    try:  # node1 through its resync and the history's look; node2's rebuild tried twice
+        await until(lambda: len(one.named("QueueStatus")) > asked and away["tries"] >= 2, 10)
+        tracker = second.services.nodes["node2"].tracker
+        assert NODE2_CALL not in tracker.calls
+        query = ("SELECT ended FROM call_history WHERE id = ?", (NODE2_CALL,))
+        assert await second.db.fetchall(*query) == [(None,)]
+        away["down"] = False
+        await until(lambda: NODE2_CALL in tracker.calls, 10)
+        assert await second.db.fetchall(*query) == [(None,)]
     finally:
         await second.stop()

@@ -1,7 +1,8 @@
 """`scripts/soak`: sets the world up, runs load and faults for the given minutes, drains, and
 prints the ledger (exit 0 balanced, 1 a line does not balance, 3 void: the generator's own
-counts do not add up). Holds /var/tmp/uapi-sandbox.lock for the whole run and leaves both
-sandbox nodes and PostgreSQL up."""
+counts do not add up). Holds /var/tmp/uapi-sandbox.lock for the whole run (unless
+UAPI_SANDBOX_LOCK_HELD=1 says the caller holds it) and leaves both sandbox nodes and PostgreSQL
+up."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
 import random
 import sys
 import tempfile
@@ -138,6 +140,7 @@ async def soak(args: argparse.Namespace) -> int:
                 StreamClient("jane", "/uapi/phoneCalls/13/@self", HELPDESK, bridges),
             ]
             background += [asyncio.create_task(channels.poll(stop_all))]
+            background += [asyncio.create_task(sample_rss(bridges, stop_all))]
             background += [asyncio.create_task(s.run(session, stop_all, rng)) for s in streams]
             await asyncio.sleep(2)
             for bridge in bridges:
@@ -201,6 +204,15 @@ async def soak(args: argparse.Namespace) -> int:
     return int(report["exit"])
 
 
+async def sample_rss(bridges: list[Bridge], stop: asyncio.Event, every: float = 10.0) -> None:
+    """Each bridge process's RSS every `every` seconds (the summary's growth per process)."""
+    while not stop.is_set():
+        for bridge in bridges:
+            bridge.sample(time.monotonic())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 async def settle(bridges: list[Bridge], receivers: dict[str, Receiver], channels: Channels) -> None:
     """Everything back up; calls nobody hung up (a request lost in a fault) hung up now."""
     for bridge in bridges:
@@ -234,8 +246,9 @@ async def final_lists(api: Api, bridge: Bridge, streams: list[StreamClient]) -> 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     with Path(LOCK).open("a") as lock:
-        say(f"waiting for {LOCK}")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.environ.get("UAPI_SANDBOX_LOCK_HELD") != "1":  # else our caller holds it
+            say(f"waiting for {LOCK}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return asyncio.run(soak(args))
         finally:  # leave the sandbox as found: both nodes and PostgreSQL up

@@ -56,6 +56,7 @@ class Bridge:
     daemon: RunningBridge
     proxies: dict[str, Proxy] = field(default_factory=dict)
     rss_start: int = 0
+    rss: list[tuple[int, float, int]] = field(default_factory=list)  # (pid, time, KiB) samples
     restarts: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -74,6 +75,27 @@ class Bridge:
         if self.alive():
             self.daemon.proc.send_signal(signal.SIGKILL)
             self.daemon.proc.wait(10)
+
+    def sample(self, now: float) -> None:
+        if self.alive():
+            self.rss.append((self.daemon.proc.pid, now, rss_kib(self.daemon.proc.pid)))
+
+    def longest_life(self) -> dict[str, float]:
+        """RSS of its longest-lived process over its life (a restart starts a new one):
+        minutes sampled, first and last KiB, growth in %."""
+        lives: dict[int, list[tuple[float, int]]] = {}
+        for pid, at, kib in self.rss:
+            lives.setdefault(pid, []).append((at, kib))
+        if not lives:
+            return {}
+        life = max(lives.values(), key=lambda s: s[-1][0] - s[0][0])
+        (t0, first), (t1, last) = life[0], life[-1]
+        return {
+            "minutes": round((t1 - t0) / 60, 1),
+            "first_kib": first,
+            "last_kib": last,
+            "growth_pct": round(100 * (last - first) / first, 1) if first else 0.0,
+        }
 
     def restart(self) -> None:
         self.daemon.start()

@@ -39,9 +39,13 @@ _UPSERT = (
     " at=excluded.at, ended=excluded.ended, saved=excluded.saved,"
     " disposition=excluded.disposition, flow=excluded.flow, nonce=excluded.nonce,"
     " sources=excluded.sources, destinations=excluded.destinations, src_ext=excluded.src_ext,"
-    " body=excluded.body, known=excluded.known WHERE call_history.ended IS NULL"
+    " body=excluded.body, known=excluded.known WHERE (call_history.ended IS NULL"
+    " AND (excluded.ended IS NOT NULL OR excluded.known >= call_history.known))"
     " OR (excluded.ended IS NOT NULL AND excluded.known > call_history.known)"
 )
+# An open row gives way to the final record (merged with it first, `_merge`) and to an open
+# record that knows as much (the same bridge, a step on), not to one that knows less: another
+# bridge's, found at a resync after some of the call was over (issue 27).
 _FORGET_PARTIES = "DELETE FROM call_history_parties WHERE call_id = ?"
 # The parties of a call that ended, copied from its call_history row.
 _PARTIES = (

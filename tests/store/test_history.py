@@ -300,3 +300,28 @@ async def test_what_an_open_row_knew_is_kept_by_the_final_record(db: Database) -
     [(body,)] = await db.fetchall("SELECT body FROM call_history")
     views = {v["extension"]: v for v in json.loads(body)["phoneCallView"]}
     assert views["0003*210"]["answered"] == "1970-01-01T00:16:41Z"
+
+
+async def test_an_open_row_is_not_replaced_by_one_that_knows_less(db: Database) -> None:
+    """Bridge B placed the call and saw 410 answer; bridge A's link came back during the call
+    and its resync found 410 gone (transferred away): A's open record must not replace B's,
+    so that when B dies and A writes the end, 410 is still answered (found by the soak,
+    issue 27, seed 137859848: 410 answered in Asterisk's CDR and its AnswerOut delivered,
+    the record said unknown)."""
+    seen, found = make_call("c1" * 10, 1000.0), make_call("c1" * 10, 1000.0)
+    b = HistoryStore(db, 86400.0)
+    b.sink([Effect("answered", seen.id, "0003*210", call=seen)])
+    await b.flush()
+    found.resyncs = 1
+    found.parties["0003*210"].answered = None
+    found.parties["0003*210"].disposition = None
+    a = HistoryStore(db, 86400.0)
+    a.sink([Effect("joined", found.id, "5551234", call=found)])
+    await a.flush()
+    a.sink(end(found))
+    await a.flush()
+    [(body, ended)] = await db.fetchall("SELECT body, ended FROM call_history")
+    assert ended == 1011.0
+    views = {v["extension"]: v for v in json.loads(body)["phoneCallView"]}
+    assert views["0003*210"]["answered"] == "1970-01-01T00:16:41Z"
+    assert views["0003*210"]["disposition"] == "0"

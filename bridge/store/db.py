@@ -38,6 +38,12 @@ class Session(ABC):
     @abstractmethod
     async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
 
+    async def serialize(self, key: int) -> None:  # noqa: B027 (a no-op where one bridge writes)
+        """Holds `key` until this transaction ends: the sessions of every bridge that ask for
+        the same key run one after the other (PostgreSQL: an advisory transaction lock; SQLite
+        has one connection, one session at a time already). For writers that touch the same
+        rows in different orders, which would otherwise deadlock."""
+
     async def execute_each(self, sql: str, rows: Sequence[Params]) -> list[int]:
         """`execute` once per row, in order; the rows each changed. A backend may do it in one
         round trip (SQLite: one worker-thread hop for the lot, not one per row)."""

@@ -29,6 +29,10 @@ from bridge.store.db import Database, Session
 from bridge.store.history_sql import HistoryQuery, page_sql, stats_sql, where
 
 log = structlog.get_logger("bridge.history")
+# Session.serialize key: the history writes of every bridge on one PostgreSQL, one at a time.
+# Two bridges' batches upsert the same calls' rows in their own orders (one's open row, the
+# other's end), and deadlocked: PostgreSQL aborted one every few minutes of the soak (issue 27).
+WRITE_LOCK = 0x75617068
 PURGE_EVERY = 3600.0  # seconds between purges
 RETRY_AFTER = 1.0  # seconds between writes while the store is unreachable
 _UPSERT = (
@@ -109,6 +113,7 @@ class HistoryStore:
                 saved = self.clock()
                 try:
                     async with self.db.session() as session:
+                        await session.serialize(WRITE_LOCK)
                         await _write(session, batch, saved)
                 except BridgeError:
                     self._pending[:0] = batch  # kept, in order, for when the store is back
@@ -151,6 +156,7 @@ class HistoryStore:
         closed_now = []
         if found:
             async with self.db.session() as session:  # another bridge may close them too
+                await session.serialize(WRITE_LOCK)
                 for cid, body, sources, destinations in found:
                     final = closed(json.loads(body), now)
                     if not await session.execute(

@@ -186,6 +186,9 @@ class _PgSession(Session):
         cur = await self.conn.execute(_sql(sql), params)
         return await cur.fetchall()
 
+    async def serialize(self, key: int) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
 
 async def migrate(conn: Conn) -> int:
     """Brings the schema to the newest version in one transaction; returns the version."""

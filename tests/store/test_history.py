@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, cast
 
@@ -10,7 +11,7 @@ import pytest
 from bridge.domain.model import Call, Effect
 from bridge.domain.phonecallevents import HANGUP, fired
 from bridge.store.db import Database, StoreUnavailable
-from bridge.store.history import HistoryStore
+from bridge.store.history import WRITE_LOCK, HistoryStore
 from bridge.store.history_sql import HistoryQuery, PartyFilter
 
 
@@ -325,3 +326,29 @@ async def test_an_open_row_is_not_replaced_by_one_that_knows_less(db: Database) 
     views = {v["extension"]: v for v in json.loads(body)["phoneCallView"]}
     assert views["0003*210"]["answered"] == "1970-01-01T00:16:41Z"
     assert views["0003*210"]["disposition"] == "0"
+
+
+async def test_history_writes_of_several_bridges_take_turns(db: Database) -> None:
+    """Each bridge's history batch runs under one store-wide lock (`WRITE_LOCK`): two bridges
+    upserting the same calls' rows in their own orders deadlocked on PostgreSQL, which then
+    aborted one batch every few minutes of the soak (issue 27). A batch waits while another
+    session holds the lock, and is written once it is let go."""
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def other_bridge() -> None:
+        async with db.session() as session:
+            await session.serialize(WRITE_LOCK)
+            holding.set()
+            await release.wait()
+
+    other = asyncio.create_task(other_bridge())
+    await holding.wait()
+    store = HistoryStore(db, 86400.0)
+    store.sink(end(make_call("d1" * 10, 1000.0)))
+    flush = asyncio.create_task(store.flush())
+    await asyncio.sleep(0.5)
+    assert not flush.done()
+    release.set()
+    await other
+    assert await asyncio.wait_for(flush, 10) == 1
+    assert await db.fetchall("SELECT id FROM call_history") == [("d1" * 10,)]

@@ -121,7 +121,22 @@ def merged(kept: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     out = dict(kept, phoneCallView=views)
     if "answered" in other and "answered" not in kept:
         out["answered"] = other["answered"]
+        out["phoneCallView"] = [_talked(v, other["answered"]) for v in views]
     return out
+
+
+def _talked(view: dict[str, Any], call_answered: str) -> dict[str, Any]:
+    """`view` with its talk time counted from `call_answered` (as Party.talked does): a record
+    that did not know the call was answered counted 0 s for everyone (found by the soak,
+    issue 27: a bridge restarted while 411 was parked never saw two parties talk)."""
+    answered, ended, since = (
+        _time(view.get("answered")),
+        _time(view.get("ended")),
+        _time(call_answered),
+    )
+    if answered is None or ended is None or since is None:
+        return view
+    return dict(view, duration=str(max(0, int(ended - max(answered, since)))))
 
 
 def record(call: Call) -> HistoryRecord:

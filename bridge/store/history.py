@@ -83,7 +83,9 @@ class HistoryStore:
     def sink(self, effects: list[Effect]) -> None:
         """Queues the record of each call these effects open, change or end: once per call,
         since they all see it as it now stands (a resync's effects named each call about
-        three times, and built as many identical records: issue 28)."""
+        three times, and built as many identical records: issue 28). A party's answer and
+        its leave are written as they happen: a bridge that dies takes nothing it saw with it
+        (issue 27: a party that left a parked call had its leave lost with the bridge)."""
         chosen: dict[int, Call] = {}  # by identity, in the order of their first effect
         for effect in effects:
             call = effect.call
@@ -91,7 +93,7 @@ class HistoryStore:
                 continue
             if effect.kind == "ended":
                 self._open.discard(call.id)
-            elif effect.kind == "answered" or (
+            elif effect.kind in ("answered", "left") or (
                 effect.kind == "joined" and call.id not in self._open
             ):
                 self._open.add(call.id)

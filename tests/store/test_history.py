@@ -352,3 +352,29 @@ async def test_history_writes_of_several_bridges_take_turns(db: Database) -> Non
     await other
     assert await asyncio.wait_for(flush, 10) == 1
     assert await db.fetchall("SELECT id FROM call_history") == [("d1" * 10,)]
+
+
+async def test_a_party_that_left_is_in_the_open_row(db: Database) -> None:
+    """410 answered, parked 411 and left; the bridge that saw it died before the end, and the
+    one restarted meanwhile found only 411 parked (found by the soak, issue 27, seed
+    3062814617: 410 ended 9 s late, at the other bridge's guess, and 411 talked 0 s). The
+    open row is written when a party leaves, so the final record keeps 410's leave and
+    411's talk time is counted from the call's answer."""
+    seen = make_call("c2" * 10, 1000.0, dest="0003*411")
+    seen.parties["0003*210"].left, seen.parties["0003*411"].left = 1003.0, None
+    b = HistoryStore(db, 86400.0)
+    b.sink([Effect("left", seen.id, "0003*210", call=seen)])
+    await b.flush()
+    found = make_call("c2" * 10, 1000.0, dest="0003*411")  # B after its restart
+    found.resyncs = 1
+    found.answered = found.parties["0003*210"].answered = None
+    found.parties["0003*210"].disposition = found.parties["0003*210"].left = None
+    found.parties["0003*411"].left = 1011.0
+    restarted = HistoryStore(db, 86400.0)
+    restarted.sink(end(found))  # ended at 1010: published + 10
+    await restarted.flush()
+    [(body,)] = await db.fetchall("SELECT body FROM call_history")
+    views = {v["extension"]: v for v in json.loads(body)["phoneCallView"]}
+    assert views["0003*210"]["ended"] == "1970-01-01T00:16:43Z"  # 1003
+    assert views["0003*210"]["duration"] == "2"
+    assert views["0003*411"]["duration"] == "10"  # 1001 -> 1011

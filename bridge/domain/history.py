@@ -109,20 +109,37 @@ def knowledge(call: Call) -> int:
 def merged(kept: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     """Record body `kept` (the better-informed), with each view that does not know its party
     answered taken from `other` where other's does (that bridge saw the party while this one
-    did not, e.g. it left before this bridge started); answered when `kept` says, else when
+    did not, e.g. it left before this bridge started), and the views of parties only `other`
+    has added (a party one bridge saw was in the call: found by the soak, issue 27, a
+    make-call that failed before its phone rang was recorded with no party by the bridge
+    that had not placed it, and that record was kept); answered when `kept` says, else when
     `other` does."""
     theirs = {v.get("extension"): v for v in other.get("phoneCallView", [])}
     views = []
     for view in kept.get("phoneCallView", []):
-        alt = theirs.get(view.get("extension"), {})
+        alt = theirs.pop(view.get("extension"), {})
         views.append(
             dict(alt, id=view.get("id")) if "answered" in alt and "answered" not in view else view
         )
+    for view in theirs.values():  # in other's order, numbered after kept's
+        views.append(dict(view, id=f"{len(views):02d}"))
     out = dict(kept, phoneCallView=views)
     if "answered" in other and "answered" not in kept:
         out["answered"] = other["answered"]
         out["phoneCallView"] = [_talked(v, other["answered"]) for v in views]
     return out
+
+
+def with_parties(parties: Iterable[HistoryParty], body: dict[str, Any]) -> tuple[HistoryParty, ...]:
+    """`parties` and, after them, the party of each view of `body` they lack (a view `merged`
+    took from another bridge's record), as a source when its view lists it as one."""
+    out = {p.key: p for p in parties}
+    for view in body.get("phoneCallView", []):
+        key = str(view.get("extension", ""))
+        if key and key not in out:
+            role = "source" if key in view.get("source", []) else "destination"
+            out[key] = HistoryParty(key, role, "*" in key)
+    return tuple(out.values())
 
 
 def _talked(view: dict[str, Any], call_answered: str) -> dict[str, Any]:

@@ -22,7 +22,17 @@ from typing import Any
 
 import structlog
 
-from bridge.domain.history import ANSWERED, HistoryRecord, closed, gone, merged, record, stats
+from bridge.domain.history import (
+    ANSWERED,
+    HistoryParty,
+    HistoryRecord,
+    closed,
+    gone,
+    merged,
+    record,
+    stats,
+    with_parties,
+)
 from bridge.domain.model import Call, Effect
 from bridge.errors import BridgeError
 from bridge.store.db import Database, Session
@@ -236,23 +246,42 @@ async def _merge(session: Session, rec: HistoryRecord) -> HistoryRecord | None:
     if rec.known > known or ended is None:
         first = rec.answered if rec.answered is not None else answered
         disposition = ANSWERED if first is not None else rec.disposition
+        body = merged(rec.body, stored)
         return dataclasses.replace(
-            rec, body=merged(rec.body, stored), answered=first, disposition=disposition
+            rec,
+            body=body,
+            answered=first,
+            disposition=disposition,
+            parties=with_parties(rec.parties, body),
         )
     kept = merged(stored, rec.body)
     if kept != stored:
         first = answered if answered is not None else rec.answered
         at = first if first is not None else published
+        had = [
+            HistoryParty(key, role, "*" in key)
+            for role, joined in (("source", sources), ("destination", destinations))
+            for key in _split(joined)
+        ]
+        parties = with_parties(had, kept)
         answer = ", disposition = ?" if first is not None else ""  # answered, as its body says
-        params = (json.dumps(kept), first, at, *((ANSWERED,) if first is not None else ()))
+        params = (
+            json.dumps(kept),
+            first,
+            at,
+            _joined([p.key for p in parties if p.role == "source"]),
+            _joined([p.key for p in parties if p.role != "source"]),
+            int(any(p.is_extension for p in parties if p.role == "source")),
+            *((ANSWERED,) if first is not None else ()),
+        )
         await session.execute(
-            f"UPDATE call_history SET body = ?, answered = ?, at = ?{answer} WHERE id = ?",  # noqa: S608 - only placeholders
+            "UPDATE call_history SET body = ?, answered = ?, at = ?, sources = ?,"  # noqa: S608 - only placeholders
+            f" destinations = ?, src_ext = ?{answer} WHERE id = ?",
             (*params, rec.id),
         )
         await session.execute(_FORGET_PARTIES, (rec.id,))
-        for role, joined in (("source", sources), ("destination", destinations)):
-            for party in _split(joined):
-                await session.execute(_PARTIES, (party, role, rec.id))
+        for party in parties:
+            await session.execute(_PARTIES, (party.key, party.role, rec.id))
     return None
 
 

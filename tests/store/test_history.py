@@ -378,3 +378,31 @@ async def test_a_party_that_left_is_in_the_open_row(db: Database) -> None:
     assert views["0003*210"]["ended"] == "1970-01-01T00:16:43Z"  # 1003
     assert views["0003*210"]["duration"] == "2"
     assert views["0003*411"]["duration"] == "10"  # 1001 -> 1011
+
+
+@pytest.mark.parametrize("first", ["placer", "other"])
+async def test_a_party_only_one_bridge_saw_is_in_the_record(db: Database, first: str) -> None:
+    """A make-call that failed before its phone rang (found by the soak, issue 27, seed 2027):
+    the bridge that placed it knows its planned parties, the other saw Local legs only and
+    recorded no party, ranked the same. In either order the record has both parties, in its
+    views and in the columns searches use."""
+    placer = make_call("c3" * 10, 1000.0, dest="0003*412", answered=False)
+    other = Call("c3" * 10, 1000.0)
+    other.ended = 1010.0
+    calls = {"placer": placer, "other": other}
+    for name in (first, *(n for n in calls if n != first)):
+        store = HistoryStore(db, 86400.0)  # each write from another bridge
+        call = calls[name]
+        store.sink(end(call) if call.ended is None else [Effect("ended", call.id, call=call)])
+        await store.flush()
+    [(body, sources, destinations)] = await db.fetchall(
+        "SELECT body, sources, destinations FROM call_history"
+    )
+    views = json.loads(body)["phoneCallView"]
+    assert sorted((v["id"], v["extension"]) for v in views) == [
+        ("00", "0003*210"),
+        ("01", "0003*412"),
+    ]
+    assert (sources, destinations) == (",0003*210,", ",0003*412,")
+    parties = await db.fetchall("SELECT party, role FROM call_history_parties ORDER BY party")
+    assert parties == [("0003*210", "source"), ("0003*412", "destination")]

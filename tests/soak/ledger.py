@@ -140,10 +140,36 @@ def blind(faults: list[Any], t0_wall: float) -> dict[str, list[Window]]:
     return out
 
 
-def in_outage(group: list[Row], outages: list[Window]) -> bool:
-    """Whether Asterisk ended the call while no bridge could see its node (`blind`)."""
+def in_outage(group: list[Row], outages: list[Window]) -> Window | None:
+    """The outage (`blind`) in which Asterisk ended the call, if it ended while no bridge could
+    see its node."""
     end = max(r.at("end") for r in group)
-    return any(start - 1 <= end <= stop + 1 for start, stop in outages)
+    return next(((a, b) for a, b in outages if a - 1 <= end <= b + 1), None)
+
+
+LAST_MOMENT = 2.0  # seconds before an outage whose facts a SIGKILL may take with it
+
+
+def unseen(problem: str, group: list[Row], outage: Window | None) -> bool:
+    """Whether a problem is one the outage the call ended in explains: its end or a talk time
+    (nobody saw the end), or a party's answer that may have come while nobody watched: the
+    party's leg was still up when the outage began (Asterisk's CDR cannot say when it answered:
+    for a make-call's destination its answer column is the Local leg's, i.e. the caller's).
+    The LAST_MOMENT before the outage counts as in it: the last bridge watching was SIGKILLed,
+    and a bridge writes its history in batches, so the kill takes what it had just seen."""
+    if outage is None:
+        return False
+    if " ended " in problem or " duration " in problem:
+        return True
+    party, _, rest = problem.partition(" answered ")
+    if rest != "True != False":
+        return False
+    legs = trunk_legs(group)
+    return any(
+        r.at("answer") <= outage[1] + 1 and r.at("end") >= outage[0] - LAST_MOMENT
+        for r in group
+        if r["answer"] and party in (r.endpoint("channel", legs), r.endpoint("dstchannel", legs))
+    )
 
 
 def cdr_lines(
@@ -175,8 +201,8 @@ def cdr_lines(
             continue
         theirs, ours = asterisk_parties(group), bridge_parties(record)
         problems = compare(theirs, ours)
-        timing = all(" ended " in p or " duration " in p for p in problems)
-        if problems and timing and in_outage(group, outages.get(node, [])):
+        outage = in_outage(group, outages.get(node, []))
+        if problems and all(unseen(p, group, outage) for p in problems):
             restarted.append({"id": call_id, "node": node, "problems": problems})
         elif problems:
             differ.append(

@@ -1,0 +1,49 @@
+"""The soak's ledger (tests/soak/ledger.py): which differences an outage explains."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.soak.cdr_csv import Row
+from tests.soak.ledger import in_outage, unseen
+
+KEYS = ["channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end", "billsec"]
+
+
+def at(text: str) -> float:
+    return (
+        datetime.strptime(f"2026-12-06 {text}", "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    )
+
+
+def dial(local: str, phone: str, answer: str, end: str) -> Row:
+    values = [local, phone, "Dial", "PJSIP/x", "2026-12-06 18:57:07", answer, end, "4"]
+    return Row("node2", dict(zip(KEYS, values, strict=True), disposition="ANSWERED", linkedid="x"))
+
+
+CALL = [  # 410 -> 412 placed through a Local channel: both rows carry the caller's answer
+    dial("Local/s@uapi-source-1;2", "PJSIP/410-1", "2026-12-06 18:57:07", "2026-12-06 18:57:12"),
+    dial("Local/s@uapi-source-1;1", "PJSIP/412-2", "2026-12-06 18:57:07", "2026-12-06 18:57:12"),
+]
+OUTAGE = (at("18:57:10") + 0.1, at("18:57:13") + 0.1)  # B killed while A was cut off
+
+
+def test_an_end_and_an_answer_in_an_outage_are_explained() -> None:
+    """Seed 2027: the call ended while neither bridge saw node 2, and 412's leg was up when
+    the outage began (its answer may have come then)."""
+    outage = in_outage(CALL, [OUTAGE])
+    assert outage == OUTAGE
+    assert unseen("410 ended -8 s from Asterisk's", CALL, outage)
+    assert unseen("412 answered True != False", CALL, outage)
+
+
+def test_what_an_outage_does_not_explain() -> None:
+    outage = in_outage(CALL, [OUTAGE])
+    assert not unseen("412 answered False != True", CALL, outage)  # the bridge invented one
+    assert not unseen("parties ['410'] != []", CALL, outage)
+    assert not unseen("412 answered True != False", CALL, None)  # no outage: a bridge bug
+    early = [
+        dial("Local/s@uapi-source-1;1", "PJSIP/412-2", "2026-12-06 18:57:01", "2026-12-06 18:57:05")
+    ]
+    assert not unseen("412 answered True != False", early, outage)  # over before it began
+    assert in_outage(early, [OUTAGE]) is None

@@ -246,7 +246,7 @@ async def main() -> None:
                     link.append(await bridge_ami_call(bridge))
                     raw.append(await raw_call(manager))
                     await asyncio.sleep(0.05)
-                api_rates, raw_rates, link_rates, busy, own = [], [], [], [], []
+                api_rates, raw_rates, link_rates, busy, own_cpu = [], [], [], [], []
                 raw16, link16 = [], []
                 for _ in range(args.rounds):  # interleaved; a pause lets the calls end
                     await asyncio.sleep(1.0)
@@ -255,7 +255,7 @@ async def main() -> None:
                     api_rates.append(await api_burst(session, url, args.burst, args.concurrency))
                     wall = time.perf_counter() - wall0
                     busy.append((cpu_seconds(daemon.pid) - cpu0) / wall)
-                    own.append((time.process_time() - own0) / wall)
+                    own_cpu.append((time.process_time() - own0) / wall)
                     await asyncio.sleep(1.0)
                     raw_rates.append(await raw_burst(manager, args.burst))
                     await asyncio.sleep(1.0)
@@ -312,7 +312,7 @@ async def main() -> None:
         )
     print(
         f"during the API rounds: daemon CPU {100 * statistics.median(busy):.0f}% of one core, "
-        f"this process (the HTTP client) {100 * statistics.median(own):.0f}% "
+        f"this process (the HTTP client) {100 * statistics.median(own_cpu):.0f}% "
         f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.soak.cdr_csv import Row
-from tests.soak.ledger import in_outage, unseen
+from tests.soak.ledger import in_a_dial, in_outage, unseen
 
 KEYS = ["channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end", "billsec"]
 
@@ -47,3 +47,16 @@ def test_what_an_outage_does_not_explain() -> None:
     ]
     assert not unseen("412 answered True != False", early, outage)  # over before it began
     assert in_outage(early, [OUTAGE]) is None
+
+
+def test_a_leg_hung_up_before_its_dial_never_rang() -> None:
+    """Seed 2027, 20 minutes: node 2 shut down while 411's leg ran its pre-dial subroutine."""
+    never = Row(
+        "node2",
+        dict(
+            zip(KEYS, ["PJSIP/411-3", "", "Return", "", "", "", "", "0"], strict=True),
+            disposition="NO ANSWER",
+            linkedid="x",
+        ),
+    )
+    assert in_a_dial([*CALL, never]) == {"410", "412"}

@@ -60,6 +60,22 @@ def asterisk_parties(group: list[Row]) -> dict[str, dict[str, Any]]:
     return parties
 
 
+def in_a_dial(group: list[Row]) -> set[str]:
+    """The parties of a call's Dial rows (the dialling and the dialled). A leg Asterisk made
+    and hung up before its Dial (found by the 20-minute soak, seed 2027: node 2 shutting down
+    hung up 411's new leg inside its pre-dial subroutine, a row of its own with lastapp
+    Return) never rang: it implies no webhook, and the bridge, which names a leg at its Dial,
+    fires none."""
+    legs = trunk_legs(group)
+    return {
+        party
+        for row in group
+        if row["lastapp"] == "Dial"
+        for party in (row.endpoint("channel", legs), row.endpoint("dstchannel", legs))
+        if party and not party.startswith("trunk:")
+    }
+
+
 def bridge_parties(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """party -> {answered, end, duration, talk_from} from a history record."""
     parties: dict[str, dict[str, Any]] = {}
@@ -383,7 +399,7 @@ def build(
     outages = blind(faults, t0_wall)
     cdr = cdr_lines(cdr_rows, records, placed_by_id, outages)
     rang = {
-        phone_call_id(linkedid, "" if node == "node1" else node): set(asterisk_parties(group))
+        phone_call_id(linkedid, "" if node == "node1" else node): in_a_dial(group)
         for (node, linkedid), group in by_call(cdr_rows).items()
         if not far_half(group)
     }

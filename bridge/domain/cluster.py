@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import ChainMap, OrderedDict
 from collections.abc import Iterator, Mapping
 
+from bridge.domain.callids import phone_call_id
 from bridge.domain.channels import dial_target, via_trunk
 from bridge.domain.model import Call, Channel
 from bridge.domain.tracker import CallTracker
@@ -91,15 +92,15 @@ class Cluster:
         return False
 
     def _rang_in_from(self, node: str, call: Call) -> set[str]:
-        """The peers whose trunk legs are sources of `call` on `node`."""
-        ends, channels = self._from[node], self.trackers[node].channels
+        """The peers whose trunk legs began `call` on `node` as its sources."""
+        ends, tracker = self._from[node], self.trackers[node]
         return {
             ends[end]
             for p in call.parties.values()
             if p.role == "source"
             for u in p.channels
-            if u in channels
-            if (end := dial_target(channels[u].name).lower()) in ends
+            if (chan := tracker.channels.get(u)) is not None and _began(tracker, chan, call)
+            if (end := dial_target(chan.name).lower()) in ends
         }
 
     def _from_peer_extension(self, node: str, call: Call) -> bool:
@@ -116,6 +117,8 @@ class Cluster:
                 chan = tracker.channels.get(uid)
                 if chan is None or dial_target(chan.name).lower() not in ends:
                     continue
+                if not _began(tracker, chan, call):
+                    continue  # this node's own leg to the peer, moved (a transfer): not a half
                 if chan.caller_num and tracker.extension_of(via_trunk(chan.name, chan.caller_num)):
                     return True
         return False
@@ -155,3 +158,12 @@ class _Shown(Mapping[str, Call]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def _began(tracker: CallTracker, chan: Channel, call: Call) -> bool:
+    """Whether `chan` began `call` (the call's id is its Uniqueid's, as Asterisk's Linkedid is):
+    a call ringing in from a peer's trunk begins with the trunk leg; this node's own leg to
+    the peer, dialled out by one of its calls, joined that call and does not, even once a
+    transfer made it dial someone (found by the soak, issue 27: at a resync such a leg looked
+    like a call ringing in from the peer's extension, and its call was taken for a far half)."""
+    return phone_call_id(chan.uniqueid, tracker.node) == call.id

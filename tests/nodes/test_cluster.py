@@ -235,3 +235,42 @@ def test_a_call_from_a_peer_extension_is_a_far_half_before_the_peer_dials() -> N
     [half] = two.calls
     assert cluster.far_half("node2", half)
     assert list(cluster.calls) == []
+
+
+def test_a_trunk_leg_transferred_away_is_not_a_far_half_at_a_resync() -> None:
+    """210 called 410 through the trunk; 210 transferred the trunk leg (410) to 025, so that
+    leg now runs Dial(PJSIP/025) on node1; then the bridge restarted (found by the 20-minute
+    soak, issue 27, seed 2027). At the resync the leg looks like a call ringing in from node2's
+    410, but it did not begin its call (its Linkedid is the API call's): the call is node1's
+    own, listed, not a far half (it was closed as gone, 2 s before its end, and its end never
+    recorded)."""
+    one, _, cluster = trackers()
+    meta = CallMeta("0003*210", "12", "crm", None, 100.0, ("0003*210",), ("0003*410",))
+    legs = [
+        event(
+            "CoreShowChannel",
+            Uniqueid="1.2",
+            Linkedid=CALL,
+            Channel="PJSIP/node2-02",
+            ChannelState="6",
+            CallerIDNum="410",
+            Application="Dial",
+            ApplicationData="PJSIP/025,25",
+            Duration="00:00:05",
+        ),
+        event(
+            "CoreShowChannel",
+            Uniqueid="1.3",
+            Linkedid=CALL,
+            Channel="PJSIP/025-03",
+            ChannelState="6",
+            CallerIDNum="025",
+            Application="AppDial",
+            ApplicationData="(Outgoing Line)",
+            Duration="00:00:02",
+        ),
+    ]
+    one.mark(110.0)
+    one.resync(legs, {CALL: meta}, 110.0)
+    assert not cluster.far_half("node1", CALL)
+    assert list(cluster.calls) == [CALL]

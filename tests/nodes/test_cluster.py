@@ -16,6 +16,23 @@ def event(name: str, **fields: str) -> dict[str, str]:
     return {"Event": name, **fields}
 
 
+def up(
+    uid: str, linkedid: str, channel: str, caller: str, app: str, data: str, secs: int
+) -> dict[str, str]:
+    """A CoreShowChannel entry of an Up channel, as a resync reads it."""
+    return event(
+        "CoreShowChannel",
+        Uniqueid=uid,
+        Linkedid=linkedid,
+        Channel=channel,
+        ChannelState="6",
+        CallerIDNum=caller,
+        Application=app,
+        ApplicationData=data,
+        Duration=f"00:00:{secs:02d}",
+    )
+
+
 def trackers() -> tuple[CallTracker, CallTracker, Cluster]:
     one = CallTracker(NODE1.get)
     two = CallTracker(NODE2.get, "node2")
@@ -145,28 +162,8 @@ def test_a_far_half_found_up_at_a_resync_is_still_a_far_half() -> None:
     place_trunk_call(one, two)
     two.forget(next(iter(two.calls)))
     snapshot = [
-        event(
-            "CoreShowChannel",
-            Uniqueid="7.1",
-            Linkedid="7.1",
-            Channel="PJSIP/node1-07",
-            ChannelState="6",
-            CallerIDNum="210",
-            Application="Dial",
-            ApplicationData="PJSIP/410,30",
-            Duration="00:00:03",
-        ),
-        event(
-            "CoreShowChannel",
-            Uniqueid="7.2",
-            Linkedid="7.1",
-            Channel="PJSIP/410-08",
-            ChannelState="6",
-            CallerIDNum="410",
-            Application="AppDial",
-            ApplicationData="(Outgoing Line)",
-            Duration="00:00:03",
-        ),
+        up("7.1", "7.1", "PJSIP/node1-07", "210", "Dial", "PJSIP/410,30", 3),
+        up("7.2", "7.1", "PJSIP/410-08", "410", "AppDial", "(Outgoing Line)", 3),
     ]
     two.mark(110.0)
     effects = two.resync(snapshot, {}, 110.0)
@@ -181,43 +178,13 @@ def test_a_parked_trunk_leg_found_at_a_resync_keeps_its_far_half_apart() -> None
     so node2's half stays a far half (no second record, no webhooks of its own)."""
     one, two, cluster = trackers()
     meta = CallMeta("0003*210", "12", "crm", None, 100.0, ("0003*210",), ("0003*410",))
-    parked = event(
-        "CoreShowChannel",
-        Uniqueid="1.2",
-        Linkedid=CALL,
-        Channel="PJSIP/node2-02",
-        ChannelState="6",
-        CallerIDNum="410",
-        Application="Park",
-        ApplicationData="default:701",
-        Duration="00:00:05",
-    )
+    parked = up("1.2", CALL, "PJSIP/node2-02", "410", "Park", "default:701", 5)
     one.mark(110.0)
     one.resync([parked], {CALL: meta}, 110.0)
     assert one.calls[CALL].parties["0003*410"].channels == {"1.2"}
     far = [
-        event(
-            "CoreShowChannel",
-            Uniqueid="7.1",
-            Linkedid="7.1",
-            Channel="PJSIP/node1-07",
-            ChannelState="6",
-            CallerIDNum="210",
-            Application="Dial",
-            ApplicationData="PJSIP/410,30",
-            Duration="00:00:08",
-        ),
-        event(
-            "CoreShowChannel",
-            Uniqueid="7.2",
-            Linkedid="7.1",
-            Channel="PJSIP/410-08",
-            ChannelState="6",
-            CallerIDNum="410",
-            Application="AppDial",
-            ApplicationData="(Outgoing Line)",
-            Duration="00:00:08",
-        ),
+        up("7.1", "7.1", "PJSIP/node1-07", "210", "Dial", "PJSIP/410,30", 8),
+        up("7.2", "7.1", "PJSIP/410-08", "410", "AppDial", "(Outgoing Line)", 8),
     ]
     two.mark(110.0)
     effects = two.resync(far, {}, 110.0)
@@ -247,28 +214,8 @@ def test_a_trunk_leg_transferred_away_is_not_a_far_half_at_a_resync() -> None:
     one, _, cluster = trackers()
     meta = CallMeta("0003*210", "12", "crm", None, 100.0, ("0003*210",), ("0003*410",))
     legs = [
-        event(
-            "CoreShowChannel",
-            Uniqueid="1.2",
-            Linkedid=CALL,
-            Channel="PJSIP/node2-02",
-            ChannelState="6",
-            CallerIDNum="410",
-            Application="Dial",
-            ApplicationData="PJSIP/025,25",
-            Duration="00:00:05",
-        ),
-        event(
-            "CoreShowChannel",
-            Uniqueid="1.3",
-            Linkedid=CALL,
-            Channel="PJSIP/025-03",
-            ChannelState="6",
-            CallerIDNum="025",
-            Application="AppDial",
-            ApplicationData="(Outgoing Line)",
-            Duration="00:00:02",
-        ),
+        up("1.2", CALL, "PJSIP/node2-02", "410", "Dial", "PJSIP/025,25", 5),
+        up("1.3", CALL, "PJSIP/025-03", "025", "AppDial", "(Outgoing Line)", 2),
     ]
     one.mark(110.0)
     one.resync(legs, {CALL: meta}, 110.0)

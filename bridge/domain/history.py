@@ -115,19 +115,42 @@ def merged(kept: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     that had not placed it, and that record was kept); answered when `kept` says, else when
     `other` does."""
     theirs = {v.get("extension"): v for v in other.get("phoneCallView", [])}
+    call_answered = kept.get("answered", other.get("answered"))
     views = []
     for view in kept.get("phoneCallView", []):
         alt = theirs.pop(view.get("extension"), {})
-        views.append(
-            dict(alt, id=view.get("id")) if "answered" in alt and "answered" not in view else view
-        )
+        if "answered" in alt and "answered" not in view:
+            views.append(_ended_as(dict(alt, id=view.get("id")), view, call_answered))
+        else:
+            views.append(view)
+    numbers = {_number(v.get("extension")) for v in views}
     for view in theirs.values():  # in other's order, numbered after kept's
-        views.append(dict(view, id=f"{len(views):02d}"))
+        if _number(view.get("extension")) not in numbers:  # not 410 beside 0003*410
+            views.append(dict(view, id=f"{len(views):02d}"))
     out = dict(kept, phoneCallView=views)
     if "answered" in other and "answered" not in kept:
         out["answered"] = other["answered"]
         out["phoneCallView"] = [_talked(v, other["answered"]) for v in views]
     return out
+
+
+def _number(extension: object) -> str:
+    """A view's number without its organization: a bridge that found a trunk leg at a resync
+    may name node 2's 0003*410 by the number it calls from, 410 (found by the soak, issue 27:
+    the merged record had both)."""
+    return str(extension).split("*", 1)[-1]
+
+
+def _ended_as(
+    taken: dict[str, Any], view: dict[str, Any], call_answered: str | None
+) -> dict[str, Any]:
+    """`taken` (another record's view of a party, for its answer) with the party's end from
+    `view` when only `view` knows it (an open row's view has none: found by the soak, issue 27,
+    a final record kept 210's answer from an open row and lost its end)."""
+    if "ended" in taken or "ended" not in view:
+        return taken
+    out = dict(taken, ended=view["ended"])
+    return _talked(out, call_answered) if call_answered else out
 
 
 def with_parties(parties: Iterable[HistoryParty], body: dict[str, Any]) -> tuple[HistoryParty, ...]:

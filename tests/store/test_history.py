@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 
+from bridge.domain.history import merged
 from bridge.domain.model import Call, Effect
 from bridge.domain.phonecallevents import HANGUP, fired
 from bridge.store.db import Database, StoreUnavailable
@@ -406,3 +407,51 @@ async def test_a_party_only_one_bridge_saw_is_in_the_record(db: Database, first:
     assert (sources, destinations) == (",0003*210,", ",0003*412,")
     parties = await db.fetchall("SELECT party, role FROM call_history_parties ORDER BY party")
     assert parties == [("0003*210", "source"), ("0003*412", "destination")]
+
+
+def test_a_view_taken_for_its_answer_keeps_the_end_the_kept_record_knew() -> None:
+    """The kept (final) record did not see 210 answer; the open row did, and has no end for
+    210: the merged view has both (found by the soak, issue 27, seed 2027: 210's view had no
+    end at all)."""
+    kept = {
+        "answered": "1970-01-01T00:16:40Z",
+        "phoneCallView": [{"id": "00", "extension": "0003*210", "ended": "1970-01-01T00:16:50Z"}],
+    }
+    open_row = {
+        "phoneCallView": [
+            {
+                "id": "01",
+                "extension": "0003*210",
+                "answered": "1970-01-01T00:16:42Z",
+                "duration": "0",
+            }
+        ]
+    }
+    [view] = merged(kept, open_row)["phoneCallView"]
+    assert view == {
+        "id": "00",
+        "extension": "0003*210",
+        "answered": "1970-01-01T00:16:42Z",
+        "ended": "1970-01-01T00:16:50Z",
+        "duration": "8",
+    }
+
+
+def test_a_number_beside_its_extension_is_not_a_second_party() -> None:
+    """A bridge that found a trunk leg at a resync named node 2's 0003*410 by the number it
+    calls from, 410; merging its record does not add 410 beside 0003*410 (found by the soak,
+    issue 27, seed 2027)."""
+    kept = {
+        "phoneCallView": [
+            {"id": "00", "extension": "0003*210"},
+            {"id": "01", "extension": "0003*410"},
+        ]
+    }
+    other = {
+        "phoneCallView": [{"id": "00", "extension": "410"}, {"id": "01", "extension": "0003*025"}]
+    }
+    assert [v["extension"] for v in merged(kept, other)["phoneCallView"]] == [
+        "0003*210",
+        "0003*410",
+        "0003*025",
+    ]

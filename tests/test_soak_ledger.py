@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.soak.cdr_csv import Row
-from tests.soak.ledger import in_a_dial, in_outage, unseen
+from tests.soak.ledger import compare, in_a_dial, in_outage, unseen
 
 KEYS = ["channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end", "billsec"]
 
@@ -60,3 +60,17 @@ def test_a_leg_hung_up_before_its_dial_never_rang() -> None:
         ),
     )
     assert in_a_dial([*CALL, never]) == {"410", "412"}
+
+
+def test_a_planned_party_never_dialled_balances_when_unanswered() -> None:
+    """Seed 2027: make-call 410 -> 411, 410 did not answer, 411 was never dialled; the record
+    has both planned parties (as documented), 411 unanswered."""
+    theirs = {"410": {"answered": False, "end": 0.0}}
+    ours = {
+        p: {"answered": False, "end": 0.0, "duration": 0, "talk_from": 0.0, "call_answered": False}
+        for p in ("410", "411")
+    }
+    assert compare(theirs, ours, {"410", "411"}) == []
+    assert compare(theirs, ours, set()) == ["parties ['410'] != ['410', '411']"]
+    ours["411"]["answered"] = True  # a planned party the bridge says answered: not explained
+    assert compare(theirs, ours, {"410", "411"}) != []

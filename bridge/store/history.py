@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import structlog
@@ -269,9 +269,7 @@ async def _merge(session: Session, rec: HistoryRecord) -> HistoryRecord | None:
             json.dumps(kept),
             first,
             at,
-            _joined([p.key for p in parties if p.role == "source"]),
-            _joined([p.key for p in parties if p.role != "source"]),
-            int(any(p.is_extension for p in parties if p.role == "source")),
+            *_columns(parties),
             *((ANSWERED,) if first is not None else ()),
         )
         await session.execute(
@@ -310,11 +308,16 @@ async def _write(session: Session, batch: list[HistoryRecord], saved: float) -> 
         )
 
 
+def _columns(parties: Iterable[HistoryParty]) -> tuple[str, str, int]:
+    """The `sources`, `destinations` and `src_ext` columns of a call's parties."""
+    sources = [p for p in parties if p.role == "source"]
+    dests = [p.key for p in parties if p.role != "source"]
+    src_ext = any(p.is_extension for p in sources)
+    return _joined([p.key for p in sources]), _joined(dests), int(src_ext)
+
+
 def _row(rec: HistoryRecord, saved: float) -> tuple[Any, ...]:
     """The `_UPSERT` parameters of a record."""
-    sources = [p.key for p in rec.parties if p.role == "source"]
-    dests = [p.key for p in rec.parties if p.role != "source"]
-    src_ext = any(p.is_extension for p in rec.parties if p.role == "source")
     return (
         rec.id,
         rec.extension,
@@ -326,9 +329,7 @@ def _row(rec: HistoryRecord, saved: float) -> tuple[Any, ...]:
         rec.disposition,
         rec.flow,
         rec.nonce,
-        _joined(sources),
-        _joined(dests),
-        int(src_ext),
+        *_columns(rec.parties),
         json.dumps(rec.body),
         rec.known,
     )

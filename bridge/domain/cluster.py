@@ -83,45 +83,28 @@ class Cluster:
         call = self.trackers[node].calls.get(call_id)
         if call is None or not self._from.get(node):
             return False
-        peers = self._rang_in_from(node, call)
-        if self._from_peer_extension(node, call) or any(self._dials(p, node) for p in peers):
+        legs = self._rang_in(node, call)
+        if _from_peer_extension(self.trackers[node], legs) or any(
+            self._dials(peer, node) for peer in {peer for _, peer in legs}
+        ):
             self._halves[call_id] = None
             if len(self._halves) > HALVES_MEMORY:
                 self._halves.popitem(last=False)
             return True
         return False
 
-    def _rang_in_from(self, node: str, call: Call) -> set[str]:
-        """The peers whose trunk legs began `call` on `node` as its sources."""
+    def _rang_in(self, node: str, call: Call) -> list[tuple[Channel, str]]:
+        """The source legs of `call` on `node` that rang in through a peer's trunk and began
+        the call (`_began`), each with that peer."""
         ends, tracker = self._from[node], self.trackers[node]
-        return {
-            ends[end]
+        return [
+            (chan, ends[end])
             for p in call.parties.values()
             if p.role == "source"
             for u in p.channels
-            if (chan := tracker.channels.get(u)) is not None and _began(tracker, chan, call)
-            if (end := dial_target(chan.name).lower()) in ends
-        }
-
-    def _from_peer_extension(self, node: str, call: Call) -> bool:
-        """Whether a source leg of `call` rang in through a peer's trunk from an extension
-        of that peer (its caller number, dialled back through that trunk). Its near half is
-        that extension's call on the peer, even before the peer's tracker has it: B's events
-        may come before A's, and at a bridge's start B may be resynced before A (found by the
-        soak, issue 27: such halves got history records and webhooks of their own)."""
-        ends, tracker = self._from[node], self.trackers[node]
-        for party in call.parties.values():
-            if party.role != "source":
-                continue
-            for uid in party.channels:
-                chan = tracker.channels.get(uid)
-                if chan is None or dial_target(chan.name).lower() not in ends:
-                    continue
-                if not _began(tracker, chan, call):
-                    continue  # this node's own leg to the peer, moved (a transfer): not a half
-                if chan.caller_num and tracker.extension_of(via_trunk(chan.name, chan.caller_num)):
-                    return True
-        return False
+            if (chan := tracker.channels.get(u)) is not None
+            if (end := dial_target(chan.name).lower()) in ends and _began(tracker, chan, call)
+        ]
 
     def _dials(self, peer: str, node: str) -> bool:
         """Whether a call on `peer` dials `node` through its trunk (a destination leg)."""
@@ -167,3 +150,15 @@ def _began(tracker: CallTracker, chan: Channel, call: Call) -> bool:
     transfer made it dial someone (found by the soak, issue 27: at a resync such a leg looked
     like a call ringing in from the peer's extension, and its call was taken for a far half)."""
     return phone_call_id(chan.uniqueid, tracker.node) == call.id
+
+
+def _from_peer_extension(tracker: CallTracker, legs: list[tuple[Channel, str]]) -> bool:
+    """Whether one of a call's trunk `legs` (`Cluster._rang_in`) rang in from an extension of
+    the peer (its caller number, dialled back through that trunk). Its near half is that
+    extension's call on the peer, even before the peer's tracker has it: B's events may come
+    before A's, and at a bridge's start B may be resynced before A (found by the soak, issue
+    27: such halves got history records and webhooks of their own)."""
+    return any(
+        chan.caller_num and tracker.extension_of(via_trunk(chan.name, chan.caller_num))
+        for chan, _ in legs
+    )

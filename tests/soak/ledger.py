@@ -60,18 +60,26 @@ def asterisk_parties(group: list[Row]) -> dict[str, dict[str, Any]]:
     return parties
 
 
+def dials(group: list[Row]) -> list[tuple[Row, str, str]]:
+    """A call's Dial rows, each with its caller and its callee (`Row.endpoint`)."""
+    legs = trunk_legs(group)
+    return [
+        (row, row.endpoint("channel", legs), row.endpoint("dstchannel", legs))
+        for row in group
+        if row["lastapp"] == "Dial"
+    ]
+
+
 def in_a_dial(group: list[Row]) -> set[str]:
     """The parties of a call's Dial rows (the dialling and the dialled). A leg Asterisk made
     and hung up before its Dial (found by the 20-minute soak, seed 2027: node 2 shutting down
     hung up 411's new leg inside its pre-dial subroutine, a row of its own with lastapp
     Return) never rang: it implies no webhook, and the bridge, which names a leg at its Dial,
     fires none."""
-    legs = trunk_legs(group)
     return {
         party
-        for row in group
-        if row["lastapp"] == "Dial"
-        for party in (row.endpoint("channel", legs), row.endpoint("dstchannel", legs))
+        for _, caller, callee in dials(group)
+        for party in (caller, callee)
         if party and not party.startswith("trunk:")
     }
 
@@ -319,9 +327,8 @@ def dialled(groups: dict[tuple[str, str], list[Row]]) -> set[tuple[str, str, str
     seen: set[tuple[str, str, str]] = set()
     for (node, linkedid), group in groups.items():
         call_id = phone_call_id(linkedid, "" if node == "node1" else node)
-        legs, parties = trunk_legs(group), asterisk_parties(group)
-        for row in (r for r in group if r["lastapp"] == "Dial"):
-            caller, callee = row.endpoint("channel", legs), row.endpoint("dstchannel", legs)
+        parties = asterisk_parties(group)
+        for row, caller, callee in dials(group):
             seen |= {(call_id, caller, "DialOut"), (call_id, callee, "DialIn")}
             if parties.get(caller, {}).get("answered"):
                 seen.add((call_id, caller, "AnswerOut"))
@@ -409,12 +416,13 @@ def build(
     }
     outages = blind(faults, t0_wall)
     cdr = cdr_lines(cdr_rows, records, placed_by_id, outages)
+    groups = by_call(cdr_rows)
     rang = {
         phone_call_id(linkedid, "" if node == "node1" else node): in_a_dial(group)
-        for (node, linkedid), group in by_call(cdr_rows).items()
+        for (node, linkedid), group in groups.items()
         if not far_half(group)
     }
-    hooks = webhook_lines(receivers, registered, records, rang, dialled(by_call(cdr_rows)))
+    hooks = webhook_lines(receivers, registered, records, rang, dialled(groups))
     ended = {p.call_id for p in gen.placed}
     live = stream_lines(streams, lists, ended)
     listed_ended = sorted(

@@ -72,13 +72,15 @@ def disposition(call: Call) -> int:
     return UNKNOWN
 
 
-def _view(call: Call, party: Party, sources: list[str], destinations: list[str]) -> dict[str, Any]:
+def _view(
+    call: Call, party: Party, sources: list[str], destinations: list[str], flow_: str
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": party.view_id,
         "extension": party.key,
         "source": sources,
         "destination": destinations,
-        "flow": str(flow(call)),
+        "flow": flow_,
         "disposition": str(party_disposition(party)),
     }
     if party.answered is not None:
@@ -194,7 +196,11 @@ def record(call: Call) -> HistoryRecord:
         body["nonce"] = nonce
     if call.ended is not None:
         body["ended"] = iso(call.ended)
-    body["phoneCallView"] = [_view(call, p, sources, destinations) for p in call.parties.values()]
+    call_flow = flow(call)  # once: every view shows the call's
+    shown = str(call_flow)
+    body["phoneCallView"] = [
+        _view(call, p, sources, destinations, shown) for p in call.parties.values()
+    ]
     parties = {p.key: HistoryParty(p.key, p.role, p.is_extension) for p in call.parties.values()}
     for key in sources:
         parties.setdefault(key, HistoryParty(key, "source", "*" in key))
@@ -207,7 +213,7 @@ def record(call: Call) -> HistoryRecord:
         call.answered,
         call.ended,
         disposition(call),
-        flow(call),
+        call_flow,
         nonce,
         tuple(parties.values()),
         body,

@@ -59,13 +59,12 @@ def flow(call: Call) -> int:
     """2 local, 4 outgoing public (the PBX calls a public number), 8 incoming public (a public
     number calls in). A call placed through the API is dialled by the PBX leg by leg, so its
     public parties are all called out, sources included: never incoming."""
-    parties = call.parties.values()
-    dialled_in = call.meta is None
-    if dialled_in and any(not p.is_extension and p.role == "source" for p in parties):
+    public = [p for p in call.parties.values() if not p.is_extension]
+    if not public:
+        return LOCAL
+    if call.meta is None and any(p.role == "source" for p in public):
         return INCOMING_PUBLIC
-    if any(not p.is_extension for p in parties):
-        return OUTGOING_PUBLIC
-    return LOCAL
+    return OUTGOING_PUBLIC
 
 
 def ends(call: Call) -> tuple[list[str], list[str]]:

@@ -6,7 +6,7 @@ import pytest
 
 from bridge.domain.model import CallMeta
 from bridge.domain.tracker import CallTracker
-from bridge.domain.views import phone_call
+from bridge.domain.views import _iso_second, iso, phone_call
 from tests.domain.replay import EXTENSIONS, T0
 
 CALL = "0123456789abcdef0123"
@@ -68,3 +68,14 @@ def test_local_api_call_is_flow_2() -> None:
     """Two extensions: flow 2 (local)."""
     t = api_call(("0003*210",), ("0003*024",))
     assert {v["flow"] for v in phone_call(t.calls[CALL], t.channels)["phoneCallView"]} == {"2"}
+
+
+def test_times_are_shown_to_the_second_and_cached_by_second() -> None:
+    """`iso` truncates to the second, as `isoformat(timespec="seconds")` does, and its cache
+    holds one entry per second, not one per float (that grew with every call: issue 27)."""
+    _iso_second.cache_clear()
+    assert iso(1765056608.0) == "2025-12-06T21:30:08Z"
+    assert iso(1765056608.999) == "2025-12-06T21:30:08Z"
+    for n in range(1000):
+        assert iso(1765056609 + n / 1000) == "2025-12-06T21:30:09Z"
+    assert _iso_second.cache_info().currsize == 2

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.domain.model import Call, Effect, Party, Role
 from bridge.domain.views import ends, flow, iso
@@ -108,16 +108,22 @@ def knowledge(call: Call) -> int:
     return 100 * ended + 50 * seen + 10 * (call.answered is not None) + max(0, 9 - call.resyncs)
 
 
+_Time = TypeVar("_Time", str, float)
+
+
 def merged(kept: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     """Record body `kept` (the better-informed), with each view that does not know its party
     answered taken from `other` where other's does (that bridge saw the party while this one
     did not, e.g. it left before this bridge started), and the views of parties only `other`
     has added (a party one bridge saw was in the call: found by the soak, issue 27, a
     make-call that failed before its phone rang was recorded with no party by the bridge
-    that had not placed it, and that record was kept); answered when `kept` says, else when
-    `other` does."""
+    that had not placed it, and that record was kept); answered at the earlier of the two
+    records' answers, talk times recounted from it when that is other's (a bridge that found
+    the call up at a resync dates the answer at the resync: found by the soak, issue 27, a
+    record kept the answer of a bridge whose link came back after the answer, and the talk
+    time of a party that left before did not add up)."""
     theirs = {v.get("extension"): v for v in other.get("phoneCallView", [])}
-    call_answered = kept.get("answered", other.get("answered"))
+    call_answered = earliest(kept.get("answered"), other.get("answered"))
     views = []
     for view in kept.get("phoneCallView", []):
         alt = theirs.pop(view.get("extension"), {})
@@ -130,10 +136,18 @@ def merged(kept: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
         if _number(view.get("extension")) not in numbers:  # not 410 beside 0003*410
             views.append(dict(view, id=f"{len(views):02d}"))
     out = dict(kept, phoneCallView=views)
-    if "answered" in other and "answered" not in kept:
-        out["answered"] = other["answered"]
-        out["phoneCallView"] = [_talked(v, other["answered"]) for v in views]
+    if call_answered is not None and call_answered != kept.get("answered"):
+        out["answered"] = call_answered
+        out["phoneCallView"] = [_talked(v, call_answered) for v in views]
     return out
+
+
+def earliest(*times: _Time | None) -> _Time | None:
+    """The earliest of the times that are known (ISO strings or epoch seconds), None if none
+    is: the moment a call was answered, as two bridges' records give it (a record that learnt
+    of the answer at a resync has it late)."""
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 def _number(extension: object) -> str:

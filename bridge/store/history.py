@@ -27,6 +27,7 @@ from bridge.domain.history import (
     HistoryParty,
     HistoryRecord,
     closed,
+    earliest,
     gone,
     merged,
     record,
@@ -244,7 +245,7 @@ async def _merge(session: Session, rec: HistoryRecord) -> HistoryRecord | None:
     body, known, answered, published, sources, destinations, ended = rows[0]
     stored = json.loads(body)
     if rec.known > known or ended is None:
-        first = rec.answered if rec.answered is not None else answered
+        first = earliest(rec.answered, answered)  # as `merged` dates the body's answer
         disposition = ANSWERED if first is not None else rec.disposition
         body = merged(rec.body, stored)
         return dataclasses.replace(
@@ -256,7 +257,7 @@ async def _merge(session: Session, rec: HistoryRecord) -> HistoryRecord | None:
         )
     kept = merged(stored, rec.body)
     if kept != stored:
-        first = answered if answered is not None else rec.answered
+        first = earliest(answered, rec.answered)
         at = first if first is not None else published
         had = [
             HistoryParty(key, role, "*" in key)

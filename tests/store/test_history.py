@@ -455,3 +455,49 @@ def test_a_number_beside_its_extension_is_not_a_second_party() -> None:
         "0003*410",
         "0003*025",
     ]
+
+
+async def test_the_earlier_answer_of_two_records_is_the_calls(db: Database) -> None:
+    """The bridge that saw the call answered (1001) wrote the open row when 210 left (1003,
+    2 s talked) and died; the restarted one found the call up at its resync and dates the
+    answer then (1005). The record keeps the earlier answer, and talk times count from it
+    (found by the soak, issue 27: the record said answered at the resync, and 210's 2 s did
+    not add up)."""
+    live = make_call("c1" * 10, 1000.0)
+    live.parties["0003*210"].left, live.parties["5551234"].left = 1003.0, None
+    first = HistoryStore(db, 86400.0)
+    first.sink([Effect("left", live.id, "0003*210", call=live)])
+    await first.flush()
+    found = Call(live.id, 1000.0)
+    found.resyncs = 1
+    dest = found.add_party("5551234", False, "destination")
+    dest.answered, dest.disposition, found.answered = 1005.0, 0, 1005.0
+    dest.left = 1015.0
+    second = HistoryStore(db, 86400.0)
+    second.sink(end(found))
+    await second.flush()
+    [(body, answered)] = await db.fetchall("SELECT body, answered FROM call_history")
+    record = json.loads(body)
+    assert (record["answered"], answered) == ("1970-01-01T00:16:41Z", 1001.0)
+    views = {v["extension"]: v for v in record["phoneCallView"]}
+    assert (views["0003*210"]["duration"], views["5551234"]["duration"]) == ("2", "10")
+
+
+def test_merged_dates_the_answer_at_the_earlier_of_both() -> None:
+    kept = {
+        "answered": "1970-01-01T00:16:45Z",
+        "phoneCallView": [
+            {
+                "id": "00",
+                "extension": "0003*024",
+                "answered": "1970-01-01T00:16:45Z",
+                "ended": "1970-01-01T00:17:00Z",
+                "duration": "15",
+            }
+        ],
+    }
+    other = {"answered": "1970-01-01T00:16:41Z", "phoneCallView": []}
+    out = merged(kept, other)
+    assert out["answered"] == "1970-01-01T00:16:41Z"
+    assert out["phoneCallView"][0]["duration"] == "15"  # it answered at 1005 itself
+    assert merged(other, kept)["answered"] == "1970-01-01T00:16:41Z"

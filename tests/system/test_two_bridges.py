@@ -109,13 +109,22 @@ async def test_a_call_fires_each_webhook_once_and_a_registration_on_b_fires_from
 class Stalling(Receiver):
     """Answers nothing to the first request (its sender is killed meanwhile), then 200."""
 
-    stalled = 0
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.stalled = 0
+        self.released = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.stalled:
             self.stalled += 1
-            await asyncio.sleep(60)  # cancelled when the sender's connection drops
+            # aiohttp does not cancel a handler whose client went away: the stalled request
+            # waits for stop() (it slept 60 s, and stop() waited for it: a minute of CI).
+            await self.released.wait()
         return await super().handle(request)
+
+    async def stop(self) -> None:
+        self.released.set()
+        await super().stop()
 
 
 def owner_pid(url: str) -> int | None:

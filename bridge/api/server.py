@@ -43,6 +43,7 @@ def build_app(svc: Services, hub: Hub | None = None) -> web.Application:
     app.on_response_prepare.append(rate_limit_headers)
     app[KEYS] = svc.keys
     app[stream.HUB] = hub or stream.hub_for(svc)
+    app.on_shutdown.append(stream.end_streams)
     ops.add_routes(app)
     docs.add_routes(app, PREFIXES)
     oauth.add_routes(app)

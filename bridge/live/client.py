@@ -105,6 +105,12 @@ class Client:
         self.queue.clear()
         self._put(Snapshot(reset))
 
+    def end(self) -> None:
+        """Ends the stream once what is queued is written (the bridge is stopping: the
+        browser's EventSource reconnects to the next one with its Last-Event-ID)."""
+        if not self.closing:
+            self._put(None)
+
     def _overflow(self) -> None:
         dropped = sum(isinstance(i, bytes) for i in self.queue) + 1
         self.queue.clear()

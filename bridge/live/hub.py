@@ -268,6 +268,13 @@ class Hub:
             changed += 1
         return changed
 
+    def end_all(self) -> int:
+        """Ends every stream (the bridge is stopping): their handlers return at once instead
+        of holding the HTTP server's shutdown for its whole timeout. Returns how many."""
+        for client in list(self.clients):
+            client.end()
+        return len(self.clients)
+
     def leave(self, client: Client) -> None:
         if client not in self.clients:
             return

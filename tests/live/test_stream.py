@@ -9,7 +9,7 @@ import pytest
 from bridge.ami.message import AmiMessage
 from tests.conftest import CRM, HELPDESK
 from tests.domain.replay import T0, load, run
-from tests.live.conftest import OTHER, URL, Live
+from tests.live.conftest import OTHER, URL, Live, poll
 
 CALL = load("two_party").call_id
 
@@ -198,3 +198,15 @@ async def test_board_page_is_served_without_a_token(live: Live) -> None:
         assert (resp.status, resp.headers["Content-Type"].split(";")[0]) == (200, ctype)
     resp = await live.api.client.get("/board/secret.txt")
     assert (resp.status, (await resp.json())["error"]["code"]) == (404, "not_found")
+
+
+async def test_a_stopping_bridge_ends_its_streams(live: Live) -> None:
+    """The app's shutdown ends every open stream after what it had queued: the handler
+    returns and the connection's body ends, instead of the HTTP server waiting its shutdown
+    timeout for the stream (then cancelling it)."""
+    reader = await live.open()
+    await reader.until("ready")
+    await live.api.app.shutdown()  # what the runner's cleanup calls first
+    with pytest.raises(EOFError):
+        await reader.next(wait=2.0)
+    await poll(lambda: not live.hub.clients)

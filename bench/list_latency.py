@@ -27,6 +27,7 @@ from bridge import logs
 from bridge.api.server import build_app
 from bridge.app import Bridge
 from bridge.config import load
+from bridge.runtime import tune_gc
 from bridge.domain.model import CallMeta
 
 TOKEN = "demo-crm-token-0123456789"
@@ -97,6 +98,7 @@ async def main() -> None:
     args = parser.parse_args()
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - log lines are produced, not shown
     logs.configure("info", json=True)
+    tune_gc()  # the collector paced as the daemon paces it (bridge.runtime)
     with tempfile.TemporaryDirectory() as tmp:
         config = load(args.config)
         config = dataclasses.replace(

@@ -24,6 +24,7 @@ from bridge import logs
 from bridge.ami.framing import Framer
 from bridge.app import Bridge
 from bridge.config import load
+from bridge.runtime import tune_gc
 from bridge.store.hooks import Registration
 from bridge.webhooks.signing import new_secret
 
@@ -103,6 +104,7 @@ def main() -> None:
     reads = chunks(data)
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - log lines are produced, not shown
     logs.configure("info", json=True)
+    tune_gc()  # the collector paced as the daemon paces it (bridge.runtime)
     pk = best_rate(lambda: panoramisk_parse(reads), args.rounds, events)
     ours = best_rate(lambda: bridge_pipeline(reads, args.config), args.rounds, events)
     print(

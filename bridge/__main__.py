@@ -14,6 +14,7 @@ from bridge import config as config_mod
 from bridge import discover, logs
 from bridge.app import run
 from bridge.errors import BridgeError
+from bridge.runtime import tune_gc
 
 DEFAULT_CONFIG = "/etc/uapi-bridge/bridge.yaml"
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         return 0
     logs.configure(cfg.logging.level)
+    tune_gc()
     try:
         asyncio.run(run(cfg, path=args.config))
     except (BridgeError, OSError) as exc:

@@ -27,8 +27,8 @@ from bridge import logs
 from bridge.api.server import build_app
 from bridge.app import Bridge
 from bridge.config import load
-from bridge.runtime import tune_gc
 from bridge.domain.model import CallMeta
+from bridge.runtime import tune_gc
 
 TOKEN = "demo-crm-token-0123456789"
 

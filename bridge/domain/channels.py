@@ -92,6 +92,22 @@ def dialled_in(
     return None
 
 
+def dialler_in(name: str, live: Iterable[Mapping[str, str]]) -> str | None:
+    """The name of the channel whose Dial() dialled leg `name` (its endpoint, `PJSIP/210` or
+    `PJSIP/...@trunk`, among its arguments), from the CoreShowChannel entries `live` of the
+    leg's call."""
+    target = dial_target(name).lower()
+    for entry in live:
+        if entry.get("Application") != "Dial":
+            continue
+        for item in entry.get("ApplicationData", "").split(",", 1)[0].split("&"):
+            tech, _, rest = item.partition("/")
+            number, _, endpoint = rest.partition("@")
+            if target in (f"{tech}/{number}".lower(), f"{tech}/{endpoint}".lower()):
+                return entry.get("Channel")
+    return None
+
+
 def to_int(raw: str | None) -> int:
     try:
         return int(raw or 0)

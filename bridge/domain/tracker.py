@@ -50,6 +50,7 @@ from bridge.domain.channels import (
     dial_target,
     dialled_in,
     dialled_number,
+    dialler_in,
     duration,
     is_extension_key,
     is_local,
@@ -374,10 +375,13 @@ class CallTracker:
         dest = self._channel(ev, "DestUniqueid")
         if dest is None:
             return
-        dialer = self.channels.get(ev.get("Uniqueid", "")) if "Channel" in ev else None
+        # The dialler by the name the event gives, known to the tracker or not (its events
+        # may have come before the link: found by the soak, issue 27, a destination dialled
+        # by an unseen `;1` half became the source of a call that had none yet).
+        dialer = ev.get("Channel") if ev.get("Uniqueid") else None
         role: Role | None = None
-        if dialer is not None:
-            role = "source" if is_source_dialer(dialer.name) else "destination"
+        if dialer:
+            role = "source" if is_source_dialer(dialer) else "destination"
         number = dialled_number(ev.get("DialString", "")) or dest.name
         self._identify(dest, out, dialled=number, role=role)
         _, party = self._party(dest)
@@ -653,7 +657,7 @@ class CallTracker:
             known = self.calls.get(call_id)
             if call_id in metas and (known is None or known.meta is None):
                 self.annotate(call_id, metas[call_id])
-            role = _found_role(entry)
+            role = _found_role(entry, by_call.get(call_id, ()))
             self._on_newchannel(entry, now - duration(entry.get("Duration", "")), out, role)
             chan = self.channels[uid]
             found = self.calls[chan.call_id]
@@ -672,14 +676,18 @@ def _parking(party: Party) -> tuple[object, ...]:
     return (party.parked, party.parked_pos, party.parked_by, party.on_hold)
 
 
-def _found_role(entry: Event) -> Role:
+def _found_role(entry: Event, call: Iterable[Event]) -> Role:
     """A leg's role at a resync: from its application (Dial: the source, AppDial: a dialled
-    leg), not from which leg of the snapshot came first; a leg running neither (the call was
-    put on hold and back, parked...) is the source when it is the call's first leg, its
-    Uniqueid the Linkedid (found by the soak, issue 27)."""
+    leg, a source when the make-call's `;2` half among the call's entries `call` dialled it),
+    not from which leg of the snapshot came first; a leg running neither (the call was put
+    on hold and back, parked...) is the source when it is the call's first leg, its Uniqueid
+    the Linkedid (found by the soak, issue 27, both)."""
     app = entry.get("Application")
-    if app in ("Dial", "AppDial"):
-        return "source" if app == "Dial" else "destination"
+    if app == "AppDial":
+        dialler = dialler_in(entry.get("Channel", ""), call)
+        return "source" if dialler is not None and is_source_dialer(dialler) else "destination"
+    if app == "Dial":
+        return "source"
     first = entry.get("Uniqueid") == entry.get("Linkedid")
     return "source" if first and not is_local(entry.get("Channel", "")) else "destination"
 

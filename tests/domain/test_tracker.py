@@ -496,3 +496,75 @@ def test_resync_says_what_it_did_not_see() -> None:
     [gone] = [e for e in fresh.resync([], {}, T0 + 200) if e.kind == "ended"]
     assert gone.call is not None
     assert (gone.call.resyncs, gone.call.ended_unseen) == (2, True)
+
+
+MAKE_CALL = "e9491d57ca4e847eb203"  # a make-call 210 -> 024, as the soak's CDR has it (issue 27)
+
+
+def _make_call_entry(name: str, uid: str, app: str, data: str = "") -> dict[str, str]:
+    return {
+        "Event": "CoreShowChannel",
+        "Channel": name,
+        "Uniqueid": uid,
+        "Linkedid": MAKE_CALL,
+        "ChannelState": "6",
+        "Duration": "00:00:03",
+        "Application": app,
+        "ApplicationData": data,
+        "BridgeId": "",
+    }
+
+
+def test_resync_without_the_plan_finds_a_make_calls_source_by_its_dialler() -> None:
+    """A bridge that resyncs a make-call before its plan is in the store (another bridge
+    placed it a moment before) sees both phones' legs in AppDial: the leg the `;2` half of
+    the Local channel dialled is the source, the other a destination, as the live events
+    would say (found by the soak, issue 27: the wrong direction's webhooks fired)."""
+    t = CallTracker(EXTENSIONS.get)
+    t.mark(T0)
+    snapshot = [
+        _make_call_entry("Local/s@uapi-source-00000836;1", MAKE_CALL, "Dial", "PJSIP/024,25,b(x)"),
+        _make_call_entry(
+            "Local/s@uapi-source-00000836;2", f"{MAKE_CALL}-2", "Dial", "PJSIP/210,25,b(x)"
+        ),
+        _make_call_entry("PJSIP/210-000014d0", "1765056909.1", "AppDial", "(Outgoing Line)"),
+        _make_call_entry("PJSIP/024-000014d1", "1765056909.2", "AppDial", "(Outgoing Line)"),
+    ]
+    effects = t.resync(snapshot, {}, T0)
+    call = t.calls[MAKE_CALL]
+    assert {k: p.role for k, p in call.parties.items()} == {
+        "0003*210": "source",
+        "0003*024": "destination",
+    }
+    assert {(e.kind, e.party, e.role) for e in effects if e.kind == "joined"} == {
+        ("joined", "0003*210", "source"),
+        ("joined", "0003*024", "destination"),
+    }
+
+
+def test_a_leg_dialled_by_a_channel_the_tracker_never_saw_takes_the_dialler_role() -> None:
+    """DialBegin names its dialler: a leg the make-call's `;1` half dials is a destination
+    even when that half was never seen (its events came before the link, or while the
+    bridge started), not the source a call without one would otherwise take."""
+    t = CallTracker(EXTENSIONS.get)
+    for event in (
+        {
+            "Event": "Newchannel",
+            "Channel": "PJSIP/024-000014d1",
+            "Uniqueid": "1765056909.2",
+            "Linkedid": MAKE_CALL,
+            "ChannelState": "0",
+        },
+        {
+            "Event": "DialBegin",
+            "Channel": "Local/s@uapi-source-00000836;1",
+            "Uniqueid": MAKE_CALL,
+            "Linkedid": MAKE_CALL,
+            "DestChannel": "PJSIP/024-000014d1",
+            "DestUniqueid": "1765056909.2",
+            "DestLinkedid": MAKE_CALL,
+            "DialString": "024",
+        },
+    ):
+        t.apply(event, T0)
+    assert t.calls[MAKE_CALL].parties["0003*024"].role == "destination"

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import bridge.__main__ as entry
+from bridge import logs
 from bridge.runtime import GC_THRESHOLD
 
 
@@ -26,6 +27,7 @@ def test_the_daemon_paces_the_collector_before_it_runs(
     path = tmp_path / "bridge.yaml"
     path.write_text(yaml.safe_dump(raw_config))
     monkeypatch.setattr(entry, "run", run)
+    monkeypatch.setattr(logs, "configure", lambda *_a, **_k: None)  # global state: not here
     before = gc.get_threshold()
     try:
         assert entry.main(["--config", str(path)]) == 0

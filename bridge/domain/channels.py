@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from bridge.domain.callids import phone_call_id
 
@@ -73,22 +73,29 @@ def is_source_dialer(name: str) -> bool:
     return name.startswith("Local/") and "@uapi-source-" in name and name.endswith(";2")
 
 
+def _dials(live: Iterable[Mapping[str, str]]) -> Iterator[tuple[Mapping[str, str], str, str, str]]:
+    """(entry, tech, number, endpoint) for each target of each Dial() among the CoreShowChannel
+    entries `live` (`PJSIP/210` -> number `210`, no endpoint; `PJSIP/5551234@trunk` -> both)."""
+    for entry in live:
+        if entry.get("Application") != "Dial":
+            continue
+        for item in entry.get("ApplicationData", "").split(",", 1)[0].split("&"):
+            tech, _, rest = item.partition("/")
+            number, _, endpoint = rest.partition("@")
+            yield entry, tech, number, endpoint
+
+
 def dialled_in(
     name: str, call_id: str, live: Iterable[Mapping[str, str]], node: str = ""
 ) -> str | None:
     """The public number a leg (channel `name`) was dialled with, from its dialler's Dial()
     arguments among the CoreShowChannel entries `live`."""
     target = dial_target(name).lower()
-    for entry in live:
+    for entry, tech, number, endpoint in _dials(live):
         if phone_call_id(entry.get("Linkedid", ""), node) != call_id:
             continue
-        if entry.get("Application") != "Dial":
-            continue
-        for item in entry.get("ApplicationData", "").split(",", 1)[0].split("&"):
-            tech, _, rest = item.partition("/")
-            number, _, endpoint = rest.partition("@")
-            if f"{tech}/{endpoint}".lower() == target and is_number(number):
-                return number
+        if f"{tech}/{endpoint}".lower() == target and is_number(number):
+            return number
     return None
 
 
@@ -97,14 +104,9 @@ def dialler_in(name: str, live: Iterable[Mapping[str, str]]) -> str | None:
     `PJSIP/...@trunk`, among its arguments), from the CoreShowChannel entries `live` of the
     leg's call."""
     target = dial_target(name).lower()
-    for entry in live:
-        if entry.get("Application") != "Dial":
-            continue
-        for item in entry.get("ApplicationData", "").split(",", 1)[0].split("&"):
-            tech, _, rest = item.partition("/")
-            number, _, endpoint = rest.partition("@")
-            if target in (f"{tech}/{number}".lower(), f"{tech}/{endpoint}".lower()):
-                return entry.get("Channel")
+    for entry, tech, number, endpoint in _dials(live):
+        if target in (f"{tech}/{number}".lower(), f"{tech}/{endpoint}".lower()):
+            return entry.get("Channel")
     return None
 
 

@@ -197,12 +197,12 @@ def unseen(problem: str, group: list[Row], outage: Window | None) -> bool:
 
 
 def cdr_lines(
-    cdr_rows: list[Row],
+    groups: dict[tuple[str, str], list[Row]],
     records: dict[str, Any],
     placed: dict[str, Any],
     outages: dict[str, list[Window]],
 ) -> dict[str, Any]:
-    groups = by_call(cdr_rows)
+    """The CDR accounts, from the nodes' CDR rows grouped by call (`cdr_csv.by_call`)."""
     matched, missing, differ, far, restarted = 0, [], [], 0, []
     expected_ids: set[str] = set()
     for (node, linkedid), group in groups.items():
@@ -415,8 +415,8 @@ def build(
         for p in gen.placed
     }
     outages = blind(faults, t0_wall)
-    cdr = cdr_lines(cdr_rows, records, placed_by_id, outages)
     groups = by_call(cdr_rows)
+    cdr = cdr_lines(groups, records, placed_by_id, outages)
     rang = {
         phone_call_id(linkedid, "" if node == "node1" else node): in_a_dial(group)
         for (node, linkedid), group in groups.items()

@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import structlog
@@ -309,7 +309,7 @@ async def _write(session: Session, batch: list[HistoryRecord], saved: float) -> 
         )
 
 
-def _columns(parties: Iterable[HistoryParty]) -> tuple[str, str, int]:
+def _columns(parties: Collection[HistoryParty]) -> tuple[str, str, int]:
     """The `sources`, `destinations` and `src_ext` columns of a call's parties."""
     sources = [p for p in parties if p.role == "source"]
     dests = [p.key for p in parties if p.role != "source"]

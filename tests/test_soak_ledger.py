@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.soak.cdr_csv import Row
-from tests.soak.ledger import compare, in_a_dial, in_outage, unseen
+from tests.soak.ledger import compare, findings, in_a_dial, in_outage, unseen
 
 KEYS = ["channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end", "billsec"]
 
@@ -74,3 +74,37 @@ def test_a_planned_party_never_dialled_balances_when_unanswered() -> None:
     assert compare(theirs, ours, set()) == ["parties ['410'] != ['410', '411']"]
     ours["411"]["answered"] = True  # a planned party the bridge says answered: not explained
     assert compare(theirs, ours, {"410", "411"}) != []
+
+
+def test_the_table_ends_with_what_a_line_that_does_not_balance_found() -> None:
+    report = {
+        "lines": {
+            "cdr: parties, disposition, duration agree": False,
+            "webhooks: none unexpected": True,
+            "list: ended calls gone": False,
+        },
+        "cdr": {
+            "differ": {
+                "count": 5,
+                "first": [
+                    {
+                        "id": f"call{i}",
+                        "node": "node1",
+                        "problems": [f"0003*024 ended +{i} s from Asterisk's"],
+                        "bridge": ["extension=0003*024 duration=3"],
+                    }
+                    for i in range(4)
+                ],
+            }
+        },
+        "webhooks": {"unexpected": []},
+        "list_ended": ["abc"],
+    }
+    lines = findings(report)
+    assert lines[1] == "NOT BALANCED  cdr: parties, disposition, duration agree: 5"
+    assert "  id=call0 node=node1" in lines
+    assert "    problems: 0003*024 ended +2 s from Asterisk's" in lines
+    assert not any("call3" in line for line in lines)
+    assert "  ... 2 more in the JSON" in lines
+    assert lines[-2:] == ["NOT BALANCED  list: ended calls gone: 1", "  abc"]
+    assert not any("webhooks" in line for line in lines)

@@ -4,6 +4,7 @@ generator's own account, which voids the run when it does not add up."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -551,7 +552,62 @@ def table(report: dict[str, Any]) -> str:
         ),
         f"exit {report['exit']}",
     ]
-    return "\n".join(rows)
+    return "\n".join(rows + findings(report))
+
+
+# where each line of the ledger keeps what it found (report section, key)
+FOUND = {
+    "cdr: every Asterisk call has its record": ("cdr", "missing"),
+    "cdr: parties, disposition, duration agree": ("cdr", "differ"),
+    "cdr: no record Asterisk does not have": ("cdr", "extra"),
+    "webhooks: every expected event delivered": ("webhooks", "missing"),
+    "webhooks: none unexpected": ("webhooks", "unexpected"),
+    "webhooks: one webhook-id per event": ("webhooks", "duplicates"),
+    "outbox: drained (nothing due, leased or given up)": ("outbox", ""),
+    "list: ended calls gone": ("list_ended", ""),
+    "streams: final view equals List, ended calls gone": ("streams", ""),
+}
+SHOWN = 3  # items printed under each line that does not balance
+
+
+def findings(report: dict[str, Any]) -> list[str]:
+    """What each line that does not balance found, its first SHOWN items a field a line: the
+    end of the table, i.e. the end of what a CI log keeps when it clips the middle."""
+    out: list[str] = []
+    for name, ok in report["lines"].items():
+        if ok or name not in FOUND:
+            continue
+        section, key = FOUND[name]
+        found = report.get(section)
+        if key and isinstance(found, dict):
+            found = found.get(key)
+        if isinstance(found, dict) and "first" in found and "count" in found:  # trimmed
+            total, items = found["count"], list(found["first"])
+        else:
+            items = list(found.items()) if isinstance(found, dict) else list(found or [])
+            total = len(items)
+        out += ["", f"NOT BALANCED  {name}: {total}"]
+        for item in items[:SHOWN]:
+            out += [f"  {line}" for line in item_lines(item)]
+        if total > SHOWN:
+            out.append(f"  ... {total - SHOWN} more in the JSON")
+    return out
+
+
+def item_lines(item: Any) -> list[str]:
+    """One finding: a dict's scalar fields on a line, each of its lists' elements on its own."""
+    if isinstance(item, tuple):
+        return [f"{item[0]}: {json.dumps(item[1], default=str)}"]
+    if not isinstance(item, dict):
+        return [str(item)]
+    head = " ".join(f"{k}={v}" for k, v in item.items() if not isinstance(v, list | dict))
+    lines = [head]
+    for k, v in item.items():
+        if isinstance(v, list):
+            lines += [f"  {k}: {e}" for e in v]
+        elif isinstance(v, dict):
+            lines.append(f"  {k}: {json.dumps(v, default=str)}")
+    return lines
 
 
 def ended_by_restart(report: dict[str, Any]) -> int:

@@ -196,11 +196,12 @@ async def soak(args: argparse.Namespace) -> int:
                     await proxy.cut()
             for receiver in receivers.values():
                 await receiver.close()
+    # the table last: a clipped log keeps its end; every record only in --json's file
+    shown = {k: v for k, v in report.items() if k != "records"}
+    print(json.dumps(shown, indent=1, default=str))
     print(ledger.table(report))
-    text = json.dumps(report, indent=1, default=str)
-    print(text)
     if args.json:
-        args.json.write_text(text)
+        args.json.write_text(json.dumps(report, indent=1, default=str))
     return int(report["exit"])
 
 

@@ -8,6 +8,7 @@ import contextlib
 import json
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,13 @@ class Bridge:
         status, body = get(f"{self.url}/healthz?strict")
         return status == 200 and bool(body)
 
+    def sees(self, node: str) -> bool:
+        """Whether the bridge is up with its AMI link to `node` logged in (it resyncs then)."""
+        status, body = get(f"{self.url}/healthz")
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return status in (200, 503) and json.loads(body)["nodes"][node]["ami"] == "connected"
+        return False
+
     def kill(self) -> None:
         if self.alive():
             self.daemon.proc.send_signal(signal.SIGKILL)
@@ -120,12 +128,22 @@ async def start_bridges(tmp: Path, pg_url: str) -> list[Bridge]:
 
 
 async def wait_healthy(bridge: Bridge, within: float) -> bool:
+    return await _wait_until(bridge.healthy, within)
+
+
+async def wait_seen(bridges: list[Bridge], node: str, within: float) -> bool:
+    """Until every bridge is back on `node`: the end of a fault that blinded them to it (the
+    AMI client retries with a back-off, so a link comes back a while after its cause)."""
+    return await _wait_until(lambda: all(b.sees(node) for b in bridges), within)
+
+
+async def _wait_until(check: Callable[[], bool], within: float) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while loop.time() < deadline:
-        if await asyncio.to_thread(bridge.healthy):
+        if await asyncio.to_thread(check):
             return True
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
     return False
 
 

@@ -33,21 +33,25 @@ def _iso_second(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _state(party: Party, channels: Mapping[str, Channel]) -> int | None:
-    """The most advanced state among a party's live channels (Up > Ringing > the rest)."""
-    states = [channels[u].state for u in party.channels if u in channels]
+def _state(party: Party, channels: Mapping[str, Channel]) -> tuple[int | None, str | None]:
+    """(the most advanced state among a party's live channels: Up > Ringing > the rest; what
+    the API muted on them: `in`, `out` or `both`, None for nothing), in one walk over them."""
+    states = []
+    muted: frozenset[str] | None = None
+    for uniqueid in party.channels:
+        chan = channels.get(uniqueid)
+        if chan is None:
+            continue
+        states.append(chan.state)
+        if chan.muted:  # nearly every party: nothing muted, no set is built
+            muted = chan.muted if muted is None else muted | chan.muted
+    shown = None if muted is None else "both" if len(muted) == 2 else next(iter(muted))
     if not states:
-        return None
+        return None, shown
     for best in (UP, RINGING):
         if best in states:
-            return best
-    return max(states)
-
-
-def status(call: Call, party: Party, channels: Mapping[str, Channel]) -> int:
-    """0 unknown, 1 off hook, 2 trying, 3 ringing, 4 other side ringing, 5 on call."""
-    others = [_state(p, channels) for p in call.parties.values() if p is not party]
-    return _status(_state(party, channels), others)
+            return best, shown
+    return max(states), shown
 
 
 def _status(mine: int | None, others: list[int | None]) -> int:
@@ -88,24 +92,19 @@ def ends(call: Call) -> tuple[list[str], list[str]]:
     )
 
 
-def view(call: Call, party: Party, channels: Mapping[str, Channel]) -> dict[str, Any]:
-    return _view(_Shared(call, channels), party, status(call, party, channels))
-
-
 class _Shared:
     """What every view of one call shows alike, worked out once per call (List renders
     thousands of calls: each view used to redo the whole call's ends, flow and states)."""
 
-    __slots__ = ("channels", "destinations", "flow", "held", "sources")
+    __slots__ = ("destinations", "flow", "held", "sources")
 
-    def __init__(self, call: Call, channels: Mapping[str, Channel]) -> None:
-        self.channels = channels
+    def __init__(self, call: Call) -> None:
         self.sources, self.destinations = ends(call)
         self.flow = str(flow(call))
         self.held = any(p.on_hold is not None for p in call.parties.values())
 
 
-def _view(shared: _Shared, party: Party, state: int) -> dict[str, Any]:
+def _view(shared: _Shared, party: Party, state: int, muted: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": party.view_id,
         "extension": party.key,
@@ -132,19 +131,9 @@ def _view(shared: _Shared, party: Party, state: int) -> dict[str, Any]:
         out["holder"] = "1"
     if party.recording is not None:
         out["recording"] = iso(party.recording)
-    muted = muting(party, shared.channels)
     if muted is not None:
         out["muted"] = muted
     return out
-
-
-def muting(party: Party, channels: Mapping[str, Channel]) -> str | None:
-    """`in`, `out` or `both`: what the API muted on the party's live channels (None: nothing)."""
-    sets = [c.muted for u in party.channels if (c := channels.get(u)) is not None and c.muted]
-    if not sets:  # nearly every party: no set is built
-        return None
-    muted = frozenset().union(*sets)
-    return "both" if len(muted) == 2 else next(iter(muted))
 
 
 def phone_call(call: Call, channels: Mapping[str, Channel]) -> dict[str, Any]:
@@ -163,11 +152,12 @@ def phone_call(call: Call, channels: Mapping[str, Channel]) -> dict[str, Any]:
 
 
 def _views(call: Call, channels: Mapping[str, Channel]) -> list[dict[str, Any]]:
-    """Every party's view; each party's channel state is looked up once, not once per view."""
+    """Every party's view; each party's channels are walked once, not once per view."""
     parties = list(call.parties.values())
-    states = [_state(p, channels) for p in parties]
-    shared = _Shared(call, channels)
+    seen = [_state(p, channels) for p in parties]
+    states = [state for state, _ in seen]
+    shared = _Shared(call)
     return [
-        _view(shared, p, _status(mine, states[:i] + states[i + 1 :]))
-        for i, (p, mine) in enumerate(zip(parties, states, strict=True))
+        _view(shared, p, _status(state, states[:i] + states[i + 1 :]), muted)
+        for i, (p, (state, muted)) in enumerate(zip(parties, seen, strict=True))
     ]

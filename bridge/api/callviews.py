@@ -37,7 +37,7 @@ def owner(directory: Directory, number: str) -> tuple[str, str]:
 
 def render_call(svc: Services, call: Call, base: str) -> Item:
     """A PhoneCall as the API shows it; `base` is `.../phoneCalls/{userId}`."""
-    full = phone_call(call, svc.nodes.cluster.channels_of(call.id))
+    full = dict(phone_call(call, svc.nodes.cluster.channels_of(call.id)))  # shared: a copy
     full["ownerId"], full["ownerName"] = owner(svc.directory, full["extension"])
     full["links"] = {"self": f"{base}/{full['extension']}/{call.id}"}
     return full

@@ -7,7 +7,7 @@ by its extended number) or a public number. Asterisk's Local channels are plumbi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 # AMI ChannelState values (Asterisk's ast_channel_state).
 DOWN, RESERVED, OFFHOOK, DIALING, RING, RINGING, UP, BUSY = range(8)
@@ -124,6 +124,9 @@ class Call:
     # resyncs it lived through (or was found at): events of it may have been missed then
     resyncs: int = 0
     ended_unseen: bool = False  # ended at a resync: gone from the snapshot, its end not seen
+    # its PhoneCall as the API shows it (domain.views.phone_call), kept until the call changes:
+    # the tracker drops it with every effect of the call, at a resync and at `annotate`
+    shown: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def extension(self) -> str | None:

@@ -36,7 +36,10 @@ through methods here too, which return their `Changed`. The effects (`joined`, `
 bridge.feeds.calls logs them and hands them to the webhooks (domain/phonecallevents.py maps them to
 PhoneCallEvents), the history, the live hub and the requests waiting on a call (calls.watch).
 A resync returns no `Changed` (whoever shows calls starts over after it). An ended call's id is
-remembered (bounded), so late events cannot revive it.
+remembered (bounded), so late events cannot revive it. The API's rendering of a call is kept on
+it (`Call.shown`, domain.views) and dropped here with each of its effects, at a resync and at
+`annotate`: a change that yielded no effect would leave List and the live stream showing the
+call as it was (tests/domain/test_shown.py replays every recorded transcript against that).
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ class CallTracker:
         call = self.calls.get(call_id)
         if call is None:
             call = self._new(call_id, meta.published)
-        call.meta, call.published = meta, meta.published
+        call.meta, call.published, call.shown = meta, meta.published, None
         for key in meta.sources:
             if key not in call.parties:
                 call.add_party(key, is_extension_key(key), "source")
@@ -200,7 +203,16 @@ class CallTracker:
         out: list[Effect] = []
         if handler is not None:
             handler(self, event, now, out)
-        return out
+        return self._unshown(out)
+
+    def _unshown(self, effects: list[Effect]) -> list[Effect]:
+        """`effects`, each of whose calls has its rendering dropped (`Call.shown`): whatever
+        changes what the API shows of a call yields an effect of it."""
+        for effect in effects:
+            call = self.calls.get(effect.call_id)
+            if call is not None:
+                call.shown = None
+        return effects
 
     def _call(self, call_id: str, now: float) -> Call:
         call = self.calls.get(call_id)
@@ -524,7 +536,7 @@ class CallTracker:
         if party is None or party.holder:
             return []
         party.holder = True
-        return [Changed(call_id)]
+        return self._unshown([Changed(call_id)])
 
     def mark_transfer(self, call_id: str, party_key: str, target: str) -> list[Effect]:
         """The API started an attended transfer of this party's peer to `target` (a party
@@ -533,7 +545,7 @@ class CallTracker:
         if party is None or party.transferring_to == target:
             return []
         party.transferring_to = target
-        return [Changed(call_id)]
+        return self._unshown([Changed(call_id)])
 
     def mark_muted(self, uniqueid: str, direction: str, *, on: bool) -> list[Effect]:
         """The API muted (or unmuted) this channel in `direction` (in, out, both): Asterisk
@@ -546,7 +558,7 @@ class CallTracker:
         if muted == chan.muted:
             return []
         chan.muted = muted
-        return [Changed(chan.call_id)]
+        return self._unshown([Changed(chan.call_id)])
 
     def add_take(self, call_id: str, party_key: str, take: Take) -> list[Effect]:
         """The API records this party: `take` (the call history, the Hangup webhook and the
@@ -555,7 +567,7 @@ class CallTracker:
         if party is None:
             return []
         party.takes.append(take)
-        return [Changed(call_id)]
+        return self._unshown([Changed(call_id)])
 
     def drop_take(self, call_id: str, name: str) -> list[Effect]:
         """The API deleted recording `name`: the call forgets its take (its end does not
@@ -565,7 +577,7 @@ class CallTracker:
         for party in call.parties.values() if call is not None else ():
             kept = [t for t in party.takes if t.name != name]
             found, party.takes = found or len(kept) < len(party.takes), kept
-        return [Changed(call_id)] if found else []
+        return self._unshown([Changed(call_id)]) if found else []
 
     def end_takes(self, call_id: str, party_key: str, now: float) -> list[Effect]:
         """The API stopped recording this party: its takes still open end `now` (whether or
@@ -573,7 +585,7 @@ class CallTracker:
         party = self._api_party(call_id, party_key)
         if party is None or not stop_takes(party, now):
             return []
-        return [Changed(call_id)]
+        return self._unshown([Changed(call_id)])
 
     # -- resync ------------------------------------------------------------------------------
 
@@ -619,6 +631,8 @@ class CallTracker:
                 effect.call.ended_unseen = True
         self._mark = None
         self._hung_up.clear()
+        for call in self.calls.values():  # its Changed effects are not returned
+            call.shown = None
         return [e for e in out if e.kind != "changed"]  # whoever shows calls starts over
 
     def _unclaimed(self, chan: Channel) -> str | None:

@@ -137,7 +137,19 @@ def _view(shared: _Shared, party: Party, state: int, muted: str | None) -> dict[
 
 
 def phone_call(call: Call, channels: Mapping[str, Channel]) -> dict[str, Any]:
-    """The PhoneCall fields the tracker knows (the API adds owner and links)."""
+    """The PhoneCall fields the tracker knows (the API adds owner and links); `channels`: those
+    of the call's node. Rendered once per change of the call (List pages of thousands of calls
+    and the live hub ask again and again: issue 28) and kept on it (`Call.shown`) until the
+    tracker drops it: with every effect of the call (each change of what a view shows is one,
+    as the live hub needs too), at a resync and at `annotate`. The answer is shared: copy it
+    before changing it."""
+    if call.shown is None:
+        call.shown = render(call, channels)
+    return call.shown
+
+
+def render(call: Call, channels: Mapping[str, Channel]) -> dict[str, Any]:
+    """`phone_call`, worked out now."""
     out: dict[str, Any] = {
         "id": call.id,
         "extension": call.extension or "",

@@ -55,7 +55,8 @@ def _state(party: Party, channels: Mapping[str, Channel]) -> tuple[int | None, s
 
 
 def _status(mine: int | None, others: list[int | None]) -> int:
-    """`status` from the party's own state and those of the other parties."""
+    """PhoneCallView.status from the party's own state and those of the other parties: 0
+    unknown, 1 off hook, 2 trying, 3 ringing, 4 other side ringing, 5 on call."""
     if mine == RINGING:
         return RINGS
     if mine in (UP, RING):  # RING: a phone that dialled and waits

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from bridge.ami.message import AmiMessage
+from bridge.live.hub import Change, Kept
 from tests.conftest import CRM, HELPDESK
 from tests.domain.replay import T0, load, run
 from tests.live.conftest import OTHER, URL, Live, poll
@@ -112,6 +113,36 @@ async def test_resume_with_last_event_id(live: Live) -> None:
     assert events[-1].data["resumed"] == len(events) - 1 >= 1
     assert {e.kind for e in events[:-1]} == {"call"}
     assert [v["status"] for v in events[-2].data["phoneCallView"]] == ["5", "5"]
+
+
+async def test_a_resume_gets_what_a_connected_client_got(live: Live) -> None:
+    """The resume buffer keeps changes as JSON text (bridge.live.hub.Kept): read back, they
+    are the events, ids and data, that a client connected all along was sent."""
+    stayed = await live.open()
+    await stayed.until("ready")
+    left = await live.open()
+    await left.until("ready")
+    await live.play(until=0.005)
+    seen = await left.next()
+    left.resp.close()
+    await asyncio.sleep(0.05)
+    await live.play(start=0.005, until=1.0)
+    await live.play(start=1.0)
+    after = int((seen.id or "").rsplit("-", 1)[1])
+    sent = [e for e in await stayed.until("ended") if int((e.id or "-0").rsplit("-", 1)[1]) > after]
+    again = await live.open(**{"Last-Event-ID": seen.id or ""})
+    resumed = (await again.until("ready"))[:-1]
+    assert len(resumed) >= 2
+    assert [(e.kind, e.id, e.data) for e in resumed] == [(e.kind, e.id, e.data) for e in sent]
+
+
+def test_kept_changes_read_back_whole() -> None:
+    """Text that is not ASCII too (a caller's name from Asterisk, an organization's)."""
+    item = {"id": CALL, "ownerName": "Société Ünïcode ☎", "phoneCallView": [{"id": "00"}]}
+    change = Change(7, CALL, item, frozenset({"0003*210"}), frozenset())
+    assert Kept.of(change).change() == change
+    ended = Change(8, CALL, None, frozenset({"0003*210"}), frozenset({"0003*210"}))
+    assert Kept.of(ended).change() == ended
 
 
 @pytest.mark.parametrize("last", ["garbage", "0-0", "old"])

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.soak.cdr_csv import Row
+from tests.soak.faults import schedule
 from tests.soak.ledger import compare, findings, in_a_dial, in_outage, unseen
+from tests.soak.main import kinds
 
 KEYS = ["channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end", "billsec"]
 
@@ -108,3 +113,14 @@ def test_the_table_ends_with_what_a_line_that_does_not_balance_found() -> None:
     assert "  ... 2 more in the JSON" in lines
     assert lines[-2:] == ["NOT BALANCED  list: ended calls gone: 1", "  abc"]
     assert not any("webhooks" in line for line in lines)
+
+
+def test_faults_picks_kinds_of_the_same_schedule() -> None:
+    every = schedule(2027, 4)
+    some = schedule(2027, 4, ("cut_ami", "restart_pg"))
+    assert some == [f for f in every if f.kind in ("cut_ami", "restart_pg")]
+    assert len(some) == 8
+    assert schedule(2027, 4, kinds("none")) == []
+    assert kinds("cut_ami, restart_pg") == ("cut_ami", "restart_pg")
+    with pytest.raises(argparse.ArgumentTypeError, match="kill_node"):
+        kinds("cut_ami,kill_node")

@@ -27,7 +27,7 @@ import structlog
 from tests.conftest import CRM, HELPDESK
 from tests.pg import schema_url
 from tests.soak import cdr_csv, ledger
-from tests.soak.faults import Injector, schedule
+from tests.soak.faults import KINDS, Injector, schedule
 from tests.soak.load import Channels, Generator
 from tests.soak.observers import Receiver, StreamClient
 from tests.soak.world import Api, Bridge, rss_kib, sandbox, start_bridges, wait_healthy
@@ -48,7 +48,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=5.0, help="calls per second")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the ledger here")
+    parser.add_argument(
+        "--faults",
+        type=kinds,
+        default=KINDS,
+        help=f"the kinds of fault to inject, comma-separated, or none (default: {','.join(KINDS)})",
+    )
     return parser.parse_args(argv)
+
+
+def kinds(text: str) -> tuple[str, ...]:
+    """`--faults`: kinds of fault (faults.KINDS), comma-separated; `none`: no fault at all (a
+    bridge process then lives the whole run: its RSS over time)."""
+    if text.strip() == "none":
+        return ()
+    chosen = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = sorted(set(chosen) - set(KINDS))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"not a kind of fault: {', '.join(unknown) or text!r}")
+    return chosen
 
 
 def say(text: str) -> None:
@@ -109,7 +127,8 @@ def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
 async def soak(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
-    say(f"seed {seed}, {args.minutes} min, {args.rate} calls/s")
+    faults_said = "" if args.faults == KINDS else f", faults: {','.join(args.faults) or 'none'}"
+    say(f"seed {seed}, {args.minutes} min, {args.rate} calls/s{faults_said}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     asyncio.get_running_loop().set_exception_handler(quiet)
     for step in (("up", "--nodes", "2"), ("pg", "up")):
@@ -146,7 +165,7 @@ async def soak(args: argparse.Namespace) -> int:
             for bridge in bridges:
                 bridge.rss_start = rss_kib(bridge.daemon.proc.pid)
             gen = Generator(api, bridges, channels, rng, args.rate)
-            faults = schedule(seed, args.minutes)
+            faults = schedule(seed, args.minutes, args.faults)
             injector = Injector(by_name, receivers)
             t0, t0_wall = time.monotonic(), time.time()
             load = asyncio.create_task(gen.run(stop))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
 
@@ -11,6 +12,7 @@ from tests.soak.cdr_csv import Row
 from tests.soak.faults import schedule
 from tests.soak.ledger import compare, findings, in_a_dial, in_outage, unseen
 from tests.soak.main import kinds
+from tests.soak.world import Bridge
 
 KEYS = ["channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end", "billsec"]
 
@@ -124,3 +126,15 @@ def test_faults_picks_kinds_of_the_same_schedule() -> None:
     assert kinds("cut_ami, restart_pg") == ("cut_ami", "restart_pg")
     with pytest.raises(argparse.ArgumentTypeError, match="kill_node"):
         kinds("cut_ami,kill_node")
+
+
+def test_rss_of_the_longest_life_and_of_its_last_ten_minutes() -> None:
+    bridge = Bridge("a", cast(Any, None))
+    bridge.rss = [(7, 0.0, 50_000), (8, 10.0, 60_000)]  # pid 7 restarted as 8
+    bridge.rss += [(8, 10.0 + 60 * m, 60_000 + 1_000 * min(m, 5)) for m in range(1, 16)]
+    life = bridge.longest_life()
+    assert (life["minutes"], life["first_kib"], life["last_kib"]) == (15.0, 60_000, 65_000)
+    assert life["growth_pct"] == 8.3
+    assert life["last_10_min_pct"] == 0.0  # grown in its first 5 minutes only
+    bridge.rss = bridge.rss[:8]
+    assert "last_10_min_pct" not in bridge.longest_life()  # lived 7 minutes

@@ -546,7 +546,9 @@ def table(report: dict[str, Any]) -> str:
         "rss of each bridge's longest-lived process: "
         + ", ".join(
             f"{n} {p.get('first_kib')} -> {p.get('last_kib')} KiB over {p.get('minutes')} min"
-            f" ({p.get('growth_pct'):+} %)"
+            f" ({p.get('growth_pct'):+} %"
+            + (f"; its last 10 min {p['last_10_min_pct']:+} %" if "last_10_min_pct" in p else "")
+            + ")"
             for n, v in s["rss_kib"].items()
             if (p := v["longest_process"])
         ),

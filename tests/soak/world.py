@@ -49,6 +49,9 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+LAST_WINDOW = 600.0  # seconds: issue 27's "no growth over 10 minutes beyond 10 %"
+
+
 @dataclass
 class Bridge:
     """One bridge process under the soak: its name, daemon handle, AMI proxies, RSS record."""
@@ -98,12 +101,16 @@ class Bridge:
             return {}
         life = max(lives.values(), key=lambda s: s[-1][0] - s[0][0])
         (t0, first), (t1, last) = life[0], life[-1]
-        return {
+        out: dict[str, float] = {
             "minutes": round((t1 - t0) / 60, 1),
             "first_kib": first,
             "last_kib": last,
             "growth_pct": round(100 * (last - first) / first, 1) if first else 0.0,
         }
+        if t1 - t0 >= LAST_WINDOW:  # the process's last 10 minutes, its start left behind
+            then = next(kib for at, kib in life if at >= t1 - LAST_WINDOW)
+            out["last_10_min_pct"] = round(100 * (last - then) / then, 1) if then else 0.0
+        return out
 
     def restart(self) -> None:
         self.daemon.start()

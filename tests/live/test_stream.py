@@ -10,7 +10,7 @@ from bridge.ami.message import AmiMessage
 from bridge.live.hub import Change, Kept
 from tests.conftest import CRM, HELPDESK
 from tests.domain.replay import T0, load, run
-from tests.live.conftest import OTHER, URL, Live, poll
+from tests.live.conftest import OTHER, URL, Event, Live, poll
 
 CALL = load("two_party").call_id
 
@@ -99,8 +99,9 @@ async def test_a_party_that_hangs_up_is_a_change(live: Live) -> None:
     assert [(e.kind, e.data) for e in await reader.until("ended")] == [("ended", {"id": call_id})]
 
 
-async def test_resume_with_last_event_id(live: Live) -> None:
-    """A client that comes back with Last-Event-ID gets only what it missed, then `ready`."""
+async def leave_and_miss(live: Live) -> Event:
+    """A client sees the call's first change, leaves, and misses the rest of the call's first
+    second; returns the last event it saw (its Last-Event-ID)."""
     reader = await live.open()
     await reader.until("ready")
     await live.play(until=0.005)
@@ -108,6 +109,12 @@ async def test_resume_with_last_event_id(live: Live) -> None:
     reader.resp.close()
     await asyncio.sleep(0.05)
     await live.play(start=0.005, until=1.0)
+    return seen
+
+
+async def test_resume_with_last_event_id(live: Live) -> None:
+    """A client that comes back with Last-Event-ID gets only what it missed, then `ready`."""
+    seen = await leave_and_miss(live)
     again = await live.open(**{"Last-Event-ID": seen.id or ""})
     events = await again.until("ready")
     assert events[-1].data["resumed"] == len(events) - 1 >= 1
@@ -120,13 +127,7 @@ async def test_a_resume_gets_what_a_connected_client_got(live: Live) -> None:
     are the events, ids and data, that a client connected all along was sent."""
     stayed = await live.open()
     await stayed.until("ready")
-    left = await live.open()
-    await left.until("ready")
-    await live.play(until=0.005)
-    seen = await left.next()
-    left.resp.close()
-    await asyncio.sleep(0.05)
-    await live.play(start=0.005, until=1.0)
+    seen = await leave_and_miss(live)
     await live.play(start=1.0)
     after = int((seen.id or "").rsplit("-", 1)[1])
     sent = [e for e in await stayed.until("ended") if int((e.id or "-0").rsplit("-", 1)[1]) > after]

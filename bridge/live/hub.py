@@ -46,6 +46,13 @@ class Change:
     numbers: frozenset[str]  # extensions the call involves now (at its end, for `ended`)
     was: frozenset[str]  # those it involved before this change
 
+    @property
+    def ended(self) -> bool:
+        return self.item is None
+
+    def body(self) -> Item:
+        return self.item or {}
+
 
 @dataclass(frozen=True)
 class Kept:
@@ -65,9 +72,16 @@ class Kept:
         data = None if change.item is None else orjson.dumps(change.item).decode()
         return cls(change.seq, change.call_id, data, change.numbers, change.was)
 
-    def change(self) -> Change:
-        item = None if self.data is None else orjson.loads(self.data)
-        return Change(self.seq, self.call_id, item, self.numbers, self.was)
+    @property
+    def ended(self) -> bool:
+        return self.data is None
+
+    def body(self) -> Item:
+        """The item, read back (only when a resuming client is sent it)."""
+        if self.data is None:
+            return {}
+        item: Item = orjson.loads(self.data)
+        return item
 
 
 @dataclass
@@ -210,12 +224,13 @@ class Hub:
                 batch.setdefault(client, []).append(data)
 
     def _frame_for(
-        self, client: Client, change: Change, cache: dict[int | None, bytes]
+        self, client: Client, change: Change | Kept, cache: dict[int | None, bytes]
     ) -> bytes | None:
-        """The client's frame for a change (None: not for it); `cache` holds each view's, by
-        the view object's identity (the views of the clients it is used for are alive)."""
+        """The client's frame for a change, live or kept for resumes (None: not for it);
+        `cache` holds each view's, by the view object's identity (the views of the clients it
+        is used for are alive)."""
         key: int | None
-        if change.item is not None and not change.numbers.isdisjoint(client.scope):
+        if not change.ended and not change.numbers.isdisjoint(client.scope):
             key = id(client.view)
         elif not change.was.isdisjoint(client.scope):
             key = None  # `ended`: the same for every view
@@ -226,7 +241,7 @@ class Hub:
             data = cache[key] = (
                 frame("ended", {"id": change.call_id}, self.event_id(change.seq))
                 if key is None
-                else self._call_frame(change.item or {}, client.view, change.seq)
+                else self._call_frame(change.body(), client.view, change.seq)
             )
         return data
 
@@ -323,10 +338,8 @@ class Hub:
         cache: dict[int | None, bytes] = {}
         out = []
         for kept in self.buffer:
-            if kept.seq > last and not (
-                kept.numbers.isdisjoint(client.scope) and kept.was.isdisjoint(client.scope)
-            ):  # for this client: read back
-                data = self._frame_for(client, kept.change(), cache)
+            if kept.seq > last:
+                data = self._frame_for(client, kept, cache)
                 if data is not None:
                     out.append(data)
                 cache.clear()

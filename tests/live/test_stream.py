@@ -141,9 +141,17 @@ def test_kept_changes_read_back_whole() -> None:
     """Text that is not ASCII too (a caller's name from Asterisk, an organization's)."""
     item = {"id": CALL, "ownerName": "Société Ünïcode ☎", "phoneCallView": [{"id": "00"}]}
     change = Change(7, CALL, item, frozenset({"0003*210"}), frozenset())
-    assert Kept.of(change).change() == change
-    ended = Change(8, CALL, None, frozenset({"0003*210"}), frozenset({"0003*210"}))
-    assert Kept.of(ended).change() == ended
+    kept = Kept.of(change)
+    assert (kept.seq, kept.call_id, kept.numbers, kept.was, kept.ended) == (
+        7,
+        CALL,
+        change.numbers,
+        change.was,
+        False,
+    )
+    assert kept.body() == change.body() == item
+    ended = Kept.of(Change(8, CALL, None, frozenset({"0003*210"}), frozenset({"0003*210"})))
+    assert (ended.ended, ended.body()) == (True, {})
 
 
 @pytest.mark.parametrize("last", ["garbage", "0-0", "old"])

@@ -90,3 +90,21 @@ def run(
     t = tracker(script, annotate=annotate)
     effects = [e for _, _, out in replay(t, script, until) for e in out]
     return t, effects
+
+
+def snapshot(t: CallTracker) -> list[dict[str, str]]:
+    """CoreShowChannel entries for the tracker's live channels, as Asterisk would list them."""
+    return [
+        {
+            "Event": "CoreShowChannel",
+            "Channel": c.name,
+            "Uniqueid": c.uniqueid,
+            "Linkedid": c.call_id,
+            "ChannelState": str(c.state),
+            "Duration": "00:00:05",
+            "Application": "Dial" if c.uniqueid == c.call_id else "AppDial",
+            "ApplicationData": "PJSIP/5551234@trunk,10" if c.uniqueid == c.call_id else "",
+            "BridgeId": c.bridge or "",
+        }
+        for c in t.channels.values()
+    ]

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from bridge.domain.model import CallMeta, Effect, Take
 from bridge.domain.tracker import CallTracker
 from bridge.domain.views import phone_call, render
-from tests.domain.replay import SCENARIOS, T0, load, run, tracker
+from tests.domain.replay import SCENARIOS, T0, load, run, snapshot, tracker
 from tests.domain.test_tracker_orders import interleaving
 
 
@@ -75,20 +75,13 @@ def test_a_resync_drops_it() -> None:
     script = load("two_party")
     t, _ = run(script, until=1.0)
     assert_fresh(t)
-    snapshot = [
-        {
-            "Event": "CoreShowChannel",
-            "Channel": c.name,
-            "Uniqueid": c.uniqueid,
-            "Linkedid": c.call_id,
-            "ChannelState": "5" if c.name.startswith("PJSIP/210") else str(c.state),
-            "Duration": "00:00:05",
-        }
-        for c in t.channels.values()
-    ]
+    entries = snapshot(t)
+    for entry in entries:
+        if entry["Channel"].startswith("PJSIP/210"):
+            entry["ChannelState"] = "5"
     before = phone_call(t.calls[script.call_id], t.channels)
     t.mark(T0 + 50)
-    t.resync(snapshot, {}, T0 + 50)
+    t.resync(entries, {}, T0 + 50)
     assert assert_fresh(t) == 1
     assert phone_call(t.calls[script.call_id], t.channels) != before
 

@@ -9,7 +9,16 @@ import pytest
 from bridge.domain.model import CallMeta
 from bridge.domain.tracker import CallTracker
 from bridge.domain.views import phone_call
-from tests.domain.replay import EXTENSIONS, PLANS, SCENARIOS, T0, load, run, tracker
+from tests.domain.replay import (
+    EXTENSIONS,
+    PLANS,
+    SCENARIOS,
+    T0,
+    load,
+    run,
+    snapshot,
+    tracker,
+)
 
 
 def views(t: CallTracker, call_id: str) -> dict[str, dict[str, Any]]:
@@ -208,24 +217,6 @@ def test_incoming_public_call_is_flow_8() -> None:
     assert v["+40721000000"]["status"] == "4"
 
 
-def _snapshot(t: CallTracker) -> list[dict[str, str]]:
-    """CoreShowChannel entries for the tracker's live channels, as Asterisk would list them."""
-    return [
-        {
-            "Event": "CoreShowChannel",
-            "Channel": c.name,
-            "Uniqueid": c.uniqueid,
-            "Linkedid": c.call_id,
-            "ChannelState": str(c.state),
-            "Duration": "00:00:05",
-            "Application": "Dial" if c.uniqueid == c.call_id else "AppDial",
-            "ApplicationData": "PJSIP/5551234@trunk,10" if c.uniqueid == c.call_id else "",
-            "BridgeId": c.bridge or "",
-        }
-        for c in t.channels.values()
-    ]
-
-
 def test_resync_after_restart_keeps_ids_and_views() -> None:
     """A fresh tracker given the snapshot and the stored meta rebuilds the same call."""
     script = load("two_party")
@@ -234,7 +225,7 @@ def test_resync_after_restart_keeps_ids_and_views() -> None:
     fresh.mark(T0 + 100)
     meta = script.meta()
     assert meta is not None
-    effects = fresh.resync(_snapshot(before), {script.call_id: meta}, T0 + 100)
+    effects = fresh.resync(snapshot(before), {script.call_id: meta}, T0 + 100)
     old, new = views(before, script.call_id), views(fresh, script.call_id)
     assert {k: (v["id"], v["status"]) for k, v in new.items()} == {
         k: (v["id"], v["status"]) for k, v in old.items()
@@ -262,7 +253,7 @@ def test_resync_keeps_what_happened_after_the_mark() -> None:
     channel hung up in that window is not brought back."""
     script = load("phone_to_phone")
     t, _ = run(script, until=0.003)
-    stale = _snapshot(t)
+    stale = snapshot(t)
     t.mark(T0)
     for at, event in script.lines:
         if 0.003 < at <= 1.0:
@@ -270,7 +261,7 @@ def test_resync_keeps_what_happened_after_the_mark() -> None:
     t.resync(stale, {}, T0 + 1)
     assert set(views(t, script.call_id)) == {"0003*210", "0003*024"}
     t.mark(T0 + 2)
-    stale = _snapshot(t)
+    stale = snapshot(t)
     t.apply({"Event": "Hangup", "Uniqueid": stale[0]["Uniqueid"]}, T0 + 2)
     t.resync(stale, {}, T0 + 2)
     assert stale[0]["Uniqueid"] not in t.channels
@@ -490,7 +481,7 @@ def test_resync_says_what_it_did_not_see() -> None:
     before, _ = run(script, until=1.0)
     fresh = CallTracker(EXTENSIONS.get)
     fresh.mark(T0 + 100)
-    fresh.resync(_snapshot(before), {}, T0 + 100)
+    fresh.resync(snapshot(before), {}, T0 + 100)
     assert fresh.calls[script.call_id].resyncs == 1
     fresh.mark(T0 + 200)
     [gone] = [e for e in fresh.resync([], {}, T0 + 200) if e.kind == "ended"]

@@ -105,16 +105,21 @@ class Bridge:
             "minutes": round((t1 - t0) / 60, 1),
             "first_kib": first,
             "last_kib": last,
-            "growth_pct": round(100 * (last - first) / first, 1) if first else 0.0,
+            "growth_pct": _growth(first, last),
         }
         if t1 - t0 >= LAST_WINDOW:  # the process's last 10 minutes, its start left behind
             then = next(kib for at, kib in life if at >= t1 - LAST_WINDOW)
-            out["last_10_min_pct"] = round(100 * (last - then) / then, 1) if then else 0.0
+            out["last_10_min_pct"] = _growth(then, last)
         return out
 
     def restart(self) -> None:
         self.daemon.start()
         self.restarts += 1
+
+
+def _growth(before: int, after: int) -> float:
+    """RSS growth in %, to a tenth (0 when `before` is unknown)."""
+    return round(100 * (after - before) / before, 1) if before else 0.0
 
 
 async def start_bridges(tmp: Path, pg_url: str) -> list[Bridge]:

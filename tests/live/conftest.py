@@ -30,6 +30,11 @@ class Event:
     id: str | None
     data: Any
 
+    @property
+    def seq(self) -> int:
+        """The hub's sequence number in the id (`{epoch}-{seq}`); 0 for an event without one."""
+        return int(self.id.rsplit("-", 1)[1]) if self.id else 0
+
 
 @dataclass
 class Reader:

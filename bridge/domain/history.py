@@ -121,16 +121,17 @@ def merged(kept: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     records' answers, talk times recounted from it when that is other's (a bridge that found
     the call up at a resync dates the answer at the resync: found by the soak, issue 27, a
     record kept the answer of a bridge whose link came back after the answer, and the talk
-    time of a party that left before did not add up)."""
+    time of a party that left before did not add up); each party's end at the earlier of the
+    two records' (`_ended_first`)."""
     theirs = {v.get("extension"): v for v in other.get("phoneCallView", [])}
     call_answered = earliest(kept.get("answered"), other.get("answered"))
     views = []
     for view in kept.get("phoneCallView", []):
         alt = theirs.pop(view.get("extension"), {})
         if "answered" in alt and "answered" not in view:
-            views.append(_ended_as(dict(alt, id=view.get("id")), view, call_answered))
+            views.append(_ended_first(dict(alt, id=view.get("id")), view, call_answered))
         else:
-            views.append(view)
+            views.append(_ended_first(view, alt, call_answered))
     numbers = {_number(v.get("extension")) for v in views}
     for view in theirs.values():  # in other's order, numbered after kept's
         if _number(view.get("extension")) not in numbers:  # not 410 beside 0003*410
@@ -157,15 +158,21 @@ def _number(extension: object) -> str:
     return str(extension).split("*", 1)[-1]
 
 
-def _ended_as(
+def _ended_first(
     taken: dict[str, Any], view: dict[str, Any], call_answered: str | None
 ) -> dict[str, Any]:
-    """`taken` (another record's view of a party, for its answer) with the party's end from
-    `view` when only `view` knows it (an open row's view has none: found by the soak, issue 27,
-    a final record kept 210's answer from an open row and lost its end)."""
-    if "ended" in taken or "ended" not in view:
+    """`taken` (one record's view of a party) with the party's end at the earlier of its own
+    and `view`'s (another record's view of the same party), talk time recounted when that
+    moved it. A bridge's end of a party is when it saw the party leave, or later: when a
+    resync found its channels gone, or the call's end for a party it never saw a channel of
+    (found by the soak, issue 27: a bridge restarted after 210 had transferred its call away
+    recorded 210 with the call's end, 11 s late, and that view was kept). An open row's view
+    has no end: the other's is taken (found by the soak too: a final record kept 210's answer
+    from an open row and lost its end)."""
+    ended = earliest(taken.get("ended"), view.get("ended"))
+    if ended is None or ended == taken.get("ended"):
         return taken
-    out = dict(taken, ended=view["ended"])
+    out = dict(taken, ended=ended)
     return _talked(out, call_answered) if call_answered else out
 
 

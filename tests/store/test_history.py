@@ -501,3 +501,58 @@ def test_merged_dates_the_answer_at_the_earlier_of_both() -> None:
     assert out["answered"] == "1970-01-01T00:16:41Z"
     assert out["phoneCallView"][0]["duration"] == "15"  # it answered at 1005 itself
     assert merged(other, kept)["answered"] == "1970-01-01T00:16:41Z"
+
+
+@pytest.mark.parametrize("a_first", [True, False])
+async def test_a_party_ends_when_the_bridge_that_saw_it_leave_says(
+    db: Database, a_first: bool
+) -> None:
+    """Found by CI's soak (issue 27): 210 placed a call to 5551234 through bridge B, which
+    wrote the open row and was killed; 210 transferred 5551234 away at 1003 and left, which
+    bridge A saw; B, restarted, found the call without 210's leg and recorded 210 from the
+    plan with the call's end (1015). Whichever final record comes first, 210 ended at 1003
+    and talked 2 s."""
+    live = make_call("c2" * 10, 1000.0)
+    live.parties["0003*210"].left = live.parties["5551234"].left = None
+    b_open = HistoryStore(db, 86400.0)
+    b_open.sink([Effect("answered", live.id, "5551234", call=live)])
+    await b_open.flush()
+
+    seen = make_call(live.id, 1000.0)  # bridge A: 210 left at 1003, 5551234 at the end
+    seen.parties["0003*210"].left, seen.parties["5551234"].left = 1003.0, 1015.0
+    seen.resyncs = 1
+    found = Call(live.id, 1000.0)  # bridge B after its restart
+    found.resyncs = 1
+    found.add_party("0003*210", True, "source")
+    dest = found.add_party("5551234", False, "destination")
+    dest.answered, dest.disposition, found.answered = 1001.0, 0, 1001.0
+    dest.left = 1015.0
+    for call in (seen, found) if a_first else (found, seen):
+        store = HistoryStore(db, 86400.0)
+        store.sink(end(call))
+        await store.flush()
+    [(body,)] = await db.fetchall("SELECT body FROM call_history")
+    views = {v["extension"]: v for v in json.loads(body)["phoneCallView"]}
+    assert (views["0003*210"]["ended"], views["0003*210"]["duration"]) == (
+        "1970-01-01T00:16:43Z",
+        "2",
+    )
+    assert (views["5551234"]["ended"], views["5551234"]["duration"]) == (
+        "1970-01-01T00:16:55Z",
+        "14",
+    )
+
+
+def test_merged_keeps_the_earlier_end_of_a_party() -> None:
+    """Each record's end of a party is when its bridge saw the party leave, or later."""
+    view = {"id": "00", "extension": "0003*210", "answered": "1970-01-01T00:16:41Z"}
+    kept = {
+        "answered": "1970-01-01T00:16:41Z",
+        "phoneCallView": [dict(view, ended="1970-01-01T00:16:55Z", duration="14")],
+    }
+    other = {
+        "answered": "1970-01-01T00:16:41Z",
+        "phoneCallView": [dict(view, ended="1970-01-01T00:16:43Z", duration="2")],
+    }
+    assert merged(kept, other)["phoneCallView"] == other["phoneCallView"]
+    assert merged(other, kept)["phoneCallView"] == other["phoneCallView"]
